@@ -1,0 +1,592 @@
+"""Read a SUMO ``.net.xml`` (plain or gzipped) into a :class:`~greenwave.networks.RoadNetwork`.
+
+The file is streamed once with :func:`xml.etree.ElementTree.iterparse`; sumolib is not needed
+because everything used here (edges, lanes and their permissions, junctions with their
+``<request>`` foe rows, connections with ``tl``/``linkIndex``/``via``, ``<tlLogic>`` programs)
+is read directly.
+
+The conflict matrix of each signal comes from SUMO's own right-of-way model: each junction's
+``<request index="i" foes="..."/>`` rows, whose bit strings are reversed (the last character is
+junction-local link 0). A junction-local request index belongs to the internal lane at that
+position of the junction's ``intLanes``; a connection reaches it through its ``via`` chain (for
+left turns with an internal junction the listed lane is the second part of the chain), a
+pedestrian crossing link through its target crossing lane. Nets built without internal lanes
+fall back to SUMO's link order (incoming lanes in ``incLanes`` order, their connections in file
+order).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import networkx as nx
+import numpy as np
+
+from greenwave.errors import NetworkError
+from greenwave.networks.model import Movement, Phase, Program, RoadNetwork, Signal
+
+__all__ = ["load_network"]
+
+#: Every SUMO vehicle class (for resolving ``disallow``).
+_ALL_CLASSES = frozenset(
+    "private emergency authority army vip pedestrian passenger hov taxi bus coach delivery truck "
+    "trailer motorcycle moped bicycle evehicle tram rail_urban rail rail_electric rail_fast "
+    "ship subway aircraft wheelchair scooter drone container cable_car custom1 custom2".split()
+)
+#: Classes that do not make a lane a driving lane.
+_NON_DRIVING = frozenset({"pedestrian", "bicycle", "wheelchair", "scooter"})
+_PEDESTRIAN = frozenset({"pedestrian", "wheelchair"})
+
+
+@dataclass(slots=True)
+class _Lane:
+    id: str
+    edge: str
+    index: int
+    speed: float
+    length: float
+    classes: frozenset[str]
+
+
+@dataclass(slots=True)
+class _Edge:
+    id: str
+    function: str
+    from_node: str
+    to_node: str
+    priority: int
+    type: str
+    lanes: list[_Lane] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Junction:
+    id: str
+    type: str
+    x: float
+    y: float
+    inc_lanes: list[str]
+    int_lanes: list[str]
+    foes: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Connection:
+    from_edge: str
+    to_edge: str
+    from_lane: str
+    to_lane: str
+    via: str | None
+    tl: str | None
+    link_index: int
+    direction: str
+    line: int
+
+
+def _open(path: Path):  # type: ignore[no-untyped-def]
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _classes(elem: ET.Element) -> frozenset[str]:
+    allow = elem.get("allow")
+    disallow = elem.get("disallow")
+    if allow is not None:
+        names = set(allow.split())
+        return _ALL_CLASSES if "all" in names else frozenset(names)
+    if disallow is not None:
+        names = set(disallow.split())
+        return frozenset() if "all" in names else _ALL_CLASSES - names
+    return _ALL_CLASSES
+
+
+class _Reader:
+    """Stream the XML once and keep what the model needs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.edges: dict[str, _Edge] = {}
+        self.lanes: dict[str, _Lane] = {}
+        self.junctions: dict[str, _Junction] = {}
+        self.connections: list[_Connection] = []
+        self.programs: dict[str, dict[str, Program]] = {}
+
+    def fail(self, what: str) -> NetworkError:
+        return NetworkError(f"{self.path}: {what}")
+
+    def _float(self, elem: ET.Element, key: str, default: float | None = None) -> float:
+        raw = elem.get(key)
+        if raw is None:
+            if default is None:
+                raise self.fail(f"<{elem.tag} id={elem.get('id')!r}> lacks attribute {key!r}")
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise self.fail(
+                f"<{elem.tag} id={elem.get('id')!r}> has non-numeric {key}={raw!r}"
+            ) from None
+
+    def read(self) -> None:
+        try:
+            stream = _open(self.path)
+        except FileNotFoundError:
+            raise self.fail("file not found") from None
+        except IsADirectoryError:
+            raise self.fail("is a directory, not a net file") from None
+        except OSError as exc:
+            raise self.fail(f"cannot be read ({exc})") from None
+        try:
+            with stream:
+                self._parse(iter(ET.iterparse(stream, events=("start", "end"))))
+        except ET.ParseError as exc:
+            raise self.fail(f"is not well-formed XML ({exc})") from None
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise self.fail(f"is a damaged or truncated gzip file ({exc})") from None
+        except UnicodeDecodeError as exc:
+            raise self.fail(f"has undecodable text ({exc})") from None
+
+    def _parse(self, events: Iterator[tuple[str, ET.Element]]) -> None:
+        try:
+            event, root = next(events)
+        except StopIteration:
+            raise self.fail("is empty") from None
+        if root.tag != "net":
+            raise self.fail(f"is not a SUMO net file: root element is <{root.tag}>, expected <net>")
+        depth = 1
+        for event, elem in events:
+            if event == "start":
+                depth += 1
+                continue
+            depth -= 1
+            if depth != 1:
+                continue
+            tag = elem.tag
+            if tag == "edge":
+                self._edge(elem)
+            elif tag == "junction":
+                self._junction(elem)
+            elif tag == "connection":
+                self._connection(elem)
+            elif tag == "tlLogic":
+                self._tl_logic(elem)
+            root.clear()
+        if depth != 0:
+            raise self.fail("ends before </net> (truncated file)")
+
+    def _edge(self, elem: ET.Element) -> None:
+        eid = elem.get("id")
+        if not eid:
+            raise self.fail("an <edge> has no id")
+        function = elem.get("function", "normal")
+        edge = _Edge(
+            id=eid,
+            function=function,
+            from_node=elem.get("from", ""),
+            to_node=elem.get("to", ""),
+            priority=int(self._float(elem, "priority", -1.0)),
+            type=elem.get("type", ""),
+        )
+        if function == "normal" and not (edge.from_node and edge.to_node):
+            raise self.fail(f"<edge id={eid!r}> lacks from/to junction")
+        edge_classes = None
+        for lane_elem in elem.iter("lane"):
+            lid = lane_elem.get("id")
+            if not lid:
+                raise self.fail(f"a <lane> of <edge id={eid!r}> has no id")
+            classes = _classes(lane_elem)
+            if function == "crossing" or function == "walkingarea":
+                classes = _PEDESTRIAN
+            elif lane_elem.get("allow") is None and lane_elem.get("disallow") is None:
+                if edge_classes is None:
+                    edge_classes = _classes(elem)
+                classes = edge_classes
+            lane = _Lane(
+                id=lid,
+                edge=eid,
+                index=int(self._float(lane_elem, "index", float(len(edge.lanes)))),
+                speed=self._float(lane_elem, "speed"),
+                length=self._float(lane_elem, "length"),
+                classes=classes,
+            )
+            edge.lanes.append(lane)
+            self.lanes[lid] = lane
+        if not edge.lanes:
+            raise self.fail(f"<edge id={eid!r}> has no <lane>")
+        self.edges[eid] = edge
+
+    def _junction(self, elem: ET.Element) -> None:
+        jid = elem.get("id")
+        if not jid:
+            raise self.fail("a <junction> has no id")
+        jtype = elem.get("type", "")
+        if jtype == "internal":
+            return  # internal junctions' rows repeat what their junction says
+        junction = _Junction(
+            id=jid,
+            type=jtype,
+            x=self._float(elem, "x"),
+            y=self._float(elem, "y"),
+            inc_lanes=elem.get("incLanes", "").split(),
+            int_lanes=elem.get("intLanes", "").split(),
+        )
+        for req in elem.iter("request"):
+            raw_index = req.get("index")
+            foes = req.get("foes")
+            response = req.get("response", "")
+            if raw_index is None or foes is None:
+                raise self.fail(f"a <request> of <junction id={jid!r}> lacks index or foes")
+            try:
+                index = int(raw_index)
+            except ValueError:
+                raise self.fail(
+                    f"<request index={raw_index!r}> of <junction id={jid!r}> is not an integer"
+                ) from None
+            if set(foes) - {"0", "1"}:
+                raise self.fail(f"<request index={index}> of <junction id={jid!r}> has foes={foes!r}")
+            if response and len(response) == len(foes):
+                # a link that must yield to another is its foe too (SUMO: response ⊆ foes)
+                foes = "".join("1" if "1" in ab else "0" for ab in zip(foes, response))
+            junction.foes[index] = foes
+        n = len(junction.foes)
+        if n:
+            if sorted(junction.foes) != list(range(n)):
+                raise self.fail(f"<junction id={jid!r}> has request indices that are not 0..{n - 1}")
+            bad = [i for i, f in junction.foes.items() if len(f) != n]
+            if bad:
+                raise self.fail(
+                    f"<request index={bad[0]}> of <junction id={jid!r}>: foes has "
+                    f"{len(junction.foes[bad[0]])} bits, the junction has {n} requests"
+                )
+        self.junctions[jid] = junction
+
+    def _connection(self, elem: ET.Element) -> None:
+        frm, to = elem.get("from"), elem.get("to")
+        from_lane, to_lane = elem.get("fromLane"), elem.get("toLane")
+        if not frm or not to or from_lane is None or to_lane is None:
+            raise self.fail(f"a <connection from={frm!r} to={to!r}> lacks from/to/fromLane/toLane")
+        tl = elem.get("tl")
+        link_index = -1
+        if tl is not None:
+            try:
+                link_index = int(elem.get("linkIndex", "-1"))
+            except ValueError:
+                raise self.fail(
+                    f"<connection from={frm!r} to={to!r}> has linkIndex={elem.get('linkIndex')!r}"
+                ) from None
+        self.connections.append(
+            _Connection(
+                from_edge=frm,
+                to_edge=to,
+                from_lane=f"{frm}_{from_lane}",
+                to_lane=f"{to}_{to_lane}",
+                via=elem.get("via") or None,
+                tl=tl,
+                link_index=link_index,
+                direction=elem.get("dir", ""),
+                line=len(self.connections),
+            )
+        )
+
+    def _tl_logic(self, elem: ET.Element) -> None:
+        tid = elem.get("id")
+        if not tid:
+            raise self.fail("a <tlLogic> has no id")
+        pid = elem.get("programID", "0")
+        phases = []
+        for ph in elem.iter("phase"):
+            state = ph.get("state")
+            if state is None:
+                raise self.fail(f"a <phase> of <tlLogic id={tid!r} programID={pid!r}> has no state")
+            phases.append(
+                Phase(
+                    duration=self._float(ph, "duration"),
+                    state=state,
+                    min_dur=float(ph.get("minDur")) if ph.get("minDur") is not None else None,
+                    max_dur=float(ph.get("maxDur")) if ph.get("maxDur") is not None else None,
+                    name=ph.get("name", ""),
+                )
+            )
+        if not phases:
+            raise self.fail(f"<tlLogic id={tid!r} programID={pid!r}> has no <phase>")
+        offset_raw = elem.get("offset", "0")
+        try:
+            offset = float(offset_raw)
+        except ValueError:
+            offset = 0.0  # SUMO also allows offset="begin"
+        self.programs.setdefault(tid, {})[pid] = Program(
+            id=pid, type=elem.get("type", "static"), offset=offset, phases=tuple(phases)
+        )
+
+
+def _is_driving(lane: _Lane) -> bool:
+    return bool(lane.classes - _NON_DRIVING)
+
+
+def _is_pedestrian_lane(lane: _Lane | None) -> bool:
+    return lane is not None and bool(lane.classes) and lane.classes <= _PEDESTRIAN
+
+
+def _build_graph(reader: _Reader, sat_per_lane: float) -> nx.MultiDiGraph:
+    graph = nx.MultiDiGraph()
+    for j in reader.junctions.values():
+        graph.add_node(j.id, x=j.x, y=j.y, type=j.type, tls=None)
+    for e in reader.edges.values():
+        if e.function != "normal":
+            continue
+        lanes = [lane for lane in e.lanes if _is_driving(lane)]
+        if not lanes:
+            continue
+        for node in (e.from_node, e.to_node):
+            if node not in graph:
+                raise reader.fail(f"<edge id={e.id!r}> names junction {node!r}, which does not exist")
+        graph.add_edge(
+            e.from_node,
+            e.to_node,
+            key=e.id,
+            id=e.id,
+            length_m=max(lane.length for lane in lanes),
+            lanes=len(lanes),
+            speed_mps=max(lane.speed for lane in lanes),
+            saturation_flow_vph=sat_per_lane * len(lanes),
+            priority=e.priority,
+            type=e.type,
+            lane_ids=tuple(lane.id for lane in sorted(lanes, key=lambda x: x.index)),
+        )
+    return graph
+
+
+def _connection_junction(reader: _Reader, c: _Connection) -> str:
+    edge = reader.edges.get(c.from_edge)
+    if edge is None:
+        raise reader.fail(f"<connection from={c.from_edge!r}> names an edge that does not exist")
+    if edge.function == "normal":
+        return edge.to_node
+    # internal / crossing / walking area ids are ":<junction>_<n>"
+    return c.from_edge[1:].rsplit("_", 1)[0]
+
+
+def _request_indices(reader: _Reader) -> dict[int, tuple[str, int]]:
+    """Map connection position → (junction id, junction-local request index)."""
+    int_lane_pos: dict[str, tuple[str, int]] = {}
+    for j in reader.junctions.values():
+        for i, lane in enumerate(j.int_lanes):
+            int_lane_pos[lane] = (j.id, i)
+    # internal lane → next internal lane of the same chain
+    chain_next: dict[str, str] = {}
+    for c in reader.connections:
+        if c.from_edge.startswith(":") and c.via:
+            chain_next[c.from_lane] = c.via
+    result: dict[int, tuple[str, int]] = {}
+    no_internal: dict[str, list[int]] = {}
+    for pos, c in enumerate(reader.connections):
+        from_edge = reader.edges.get(c.from_edge)
+        if from_edge is None:
+            raise reader.fail(f"<connection from={c.from_edge!r}> names an edge that does not exist")
+        if from_edge.function == "internal" and c.tl is None:
+            continue  # second half of a chain: counted with its first half
+        # (an internal connection with its own ``tl`` is a signalled second stage, e.g. an
+        # indirect bicycle left turn: it has its own request through its via lane)
+        if c.via:
+            lane: str | None = c.via
+            seen = 0
+            while lane is not None and lane not in int_lane_pos and seen < 8:
+                lane = chain_next.get(lane)
+                seen += 1
+            if lane is not None and lane in int_lane_pos:
+                result[pos] = int_lane_pos[lane]
+        elif c.to_lane in int_lane_pos:  # walking area → crossing
+            result[pos] = int_lane_pos[c.to_lane]
+        elif from_edge.function == "normal":
+            no_internal.setdefault(from_edge.to_node, []).append(pos)
+    # Nets without internal lanes: SUMO's link order is incLanes order, then connection order.
+    for jid, positions in no_internal.items():
+        j = reader.junctions.get(jid)
+        if j is None or j.int_lanes or not j.foes:
+            continue
+        order = {lane: k for k, lane in enumerate(j.inc_lanes)}
+        positions.sort(key=lambda p: (order.get(reader.connections[p].from_lane, 1 << 30), p))
+        if len(positions) == len(j.foes):
+            for k, p in enumerate(positions):
+                result[p] = (jid, k)
+    return result
+
+
+def _conflict_matrix(
+    reader: _Reader, n_links: int, link_requests: dict[int, list[tuple[str, int]]]
+) -> np.ndarray:
+    """Link-level foe matrix from junction request rows (symmetric, false diagonal)."""
+    conflicts = np.zeros((n_links, n_links), dtype=bool)
+    owner: dict[tuple[str, int], list[int]] = {}
+    for k, reqs in link_requests.items():
+        for r in reqs:
+            owner.setdefault(r, []).append(k)
+    for (jid, ri), links in owner.items():
+        junction = reader.junctions[jid]
+        foes = junction.foes.get(ri)
+        if foes is None:
+            raise reader.fail(
+                f"<junction id={jid!r}> has no <request index={ri}> for its internal lane "
+                f"{junction.int_lanes[ri] if ri < len(junction.int_lanes) else ri!r}"
+            )
+        n = len(foes)
+        for rj in range(n):
+            if foes[n - 1 - rj] == "1":  # bit strings are reversed: last char is link 0
+                for other in owner.get((jid, rj), ()):
+                    conflicts[np.ix_(links, [other])] = True
+    conflicts |= conflicts.T
+    np.fill_diagonal(conflicts, False)
+    conflicts.setflags(write=False)
+    return conflicts
+
+
+def _signals(reader: _Reader, graph: nx.MultiDiGraph) -> dict[str, Signal]:
+    requests = _request_indices(reader)
+    by_tl: dict[str, list[int]] = {}
+    for pos, c in enumerate(reader.connections):
+        if c.tl is not None:
+            by_tl.setdefault(c.tl, []).append(pos)
+    for tid in reader.programs:
+        by_tl.setdefault(tid, [])
+    signals: dict[str, Signal] = {}
+    for tid, positions in by_tl.items():
+        programs = reader.programs.get(tid, {})
+        used = [p for p in positions if reader.connections[p].link_index >= 0]
+        max_state = max((len(ph.state) for pr in programs.values() for ph in pr.phases), default=0)
+        n_links = max([reader.connections[p].link_index + 1 for p in used] + [max_state])
+        for pr in programs.values():
+            for k, ph in enumerate(pr.phases):
+                if used and len(ph.state) < max(reader.connections[p].link_index for p in used) + 1:
+                    raise reader.fail(
+                        f"<tlLogic id={tid!r} programID={pr.id!r}> phase {k} has state "
+                        f"{ph.state!r} of length {len(ph.state)}, shorter than the links it controls"
+                    )
+        # movements per link index
+        per_link: dict[int, list[Movement]] = {}
+        junctions: dict[str, None] = {}
+        link_requests: dict[int, list[tuple[str, int]]] = {}
+        primary_requests: dict[int, list[tuple[str, int]]] = {}
+        for p in used:
+            c = reader.connections[p]
+            jid = _connection_junction(reader, c)
+            junctions.setdefault(jid, None)
+            if jid in graph and graph.nodes[jid]["tls"] is None:
+                graph.nodes[jid]["tls"] = tid
+            from_lane = reader.lanes.get(c.from_lane)
+            to_lane = reader.lanes.get(c.to_lane)
+            if from_lane is None or to_lane is None:
+                missing = c.from_lane if from_lane is None else c.to_lane
+                raise reader.fail(
+                    f"<connection from={c.from_edge!r} to={c.to_edge!r}> uses lane {missing!r}, "
+                    "which does not exist"
+                )
+            pedestrian = (
+                reader.edges[c.from_edge].function in ("crossing", "walkingarea")
+                or reader.edges[c.to_edge].function in ("crossing", "walkingarea")
+                or _is_pedestrian_lane(from_lane)
+                or _is_pedestrian_lane(to_lane)
+            )
+            per_link.setdefault(c.link_index, []).append(
+                Movement(
+                    link_index=c.link_index,
+                    from_edge=c.from_edge,
+                    from_lane=c.from_lane,
+                    to_edge=c.to_edge,
+                    to_lane=c.to_lane,
+                    via=c.via,
+                    direction=c.direction,
+                    junction=jid,
+                    is_pedestrian=pedestrian,
+                )
+            )
+            if p in requests:
+                link_requests.setdefault(c.link_index, []).append(requests[p])
+                if not c.from_edge.startswith(":") or pedestrian:
+                    primary_requests.setdefault(c.link_index, []).append(requests[p])
+        movements: list[Movement] = []
+        unused: set[int] = set()
+        for k in range(n_links):
+            group = per_link.get(k)
+            if not group:
+                unused.add(k)
+                movements.append(Movement(k, "", "", "", "", None, "", "", False))
+                continue
+            # vehicles first, so the representative of a mixed index is the vehicle link
+            group.sort(key=lambda m: m.is_pedestrian)
+            first = group[0]
+            movements.append(
+                Movement(
+                    link_index=k,
+                    from_edge=first.from_edge,
+                    from_lane=first.from_lane,
+                    to_edge=first.to_edge,
+                    to_lane=first.to_lane,
+                    via=first.via,
+                    direction=first.direction,
+                    junction=first.junction,
+                    is_pedestrian=first.is_pedestrian,
+                    merged=tuple(group[1:]),
+                )
+            )
+        conflicts = _conflict_matrix(reader, n_links, link_requests)
+        primary = _conflict_matrix(reader, n_links, primary_requests)
+        signals[tid] = Signal(
+            id=tid,
+            junctions=tuple(junctions),
+            movements=tuple(movements),
+            programs=dict(programs),
+            conflicts=conflicts,
+            unused_links=frozenset(unused),
+            primary_conflicts=primary,
+        )
+    return signals
+
+
+def load_network(
+    path: str | os.PathLike[str], *, saturation_flow_per_lane: float = 1800.0
+) -> RoadNetwork:
+    """Read a SUMO net file into a :class:`RoadNetwork`.
+
+    Parameters
+    ----------
+    path
+        A ``.net.xml`` or gzipped ``.net.xml.gz`` file (gzip is recognised by content).
+    saturation_flow_per_lane
+        Saturation flow of one vehicle lane in veh/h/lane; edges carry it times their lanes.
+
+    Returns
+    -------
+    RoadNetwork
+        The driving graph and every traffic light (``tl`` id), with conflicts from SUMO's
+        ``<request foes=...>`` rows.
+
+    Raises
+    ------
+    NetworkError
+        The file is missing, not XML, truncated, not a SUMO net, or internally inconsistent.
+    """
+    if not (isinstance(saturation_flow_per_lane, (int, float)) and saturation_flow_per_lane > 0):
+        raise NetworkError(
+            f"saturation_flow_per_lane must be a positive number of veh/h/lane, "
+            f"got {saturation_flow_per_lane!r}"
+        )
+    net_path = Path(path)
+    reader = _Reader(net_path)
+    reader.read()
+    graph = _build_graph(reader, float(saturation_flow_per_lane))
+    signals = _signals(reader, graph)
+    return RoadNetwork(
+        path=net_path,
+        graph=graph,
+        signals=signals,
+        saturation_flow_per_lane=float(saturation_flow_per_lane),
+    )

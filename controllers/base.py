@@ -1,0 +1,91 @@
+"""The controller interface: prepare before SUMO starts, then observe → act every step.
+
+A controller may contribute SUMO additional files (signal programs, detectors) before the
+simulation starts, and may act on the signals each step through the session's connection.
+Controllers that only install programs (the SUMO baselines) do nothing per step.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from greenwave.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from greenwave.engine.session import SumoSession
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a controller may know about the run it takes part in.
+
+    Times in seconds of simulated time; ``workdir`` is a folder of this run alone.
+    """
+
+    scenario: str
+    net_file: Path
+    route_files: tuple[Path, ...]
+    begin_s: float
+    end_s: float
+    seed: int
+    workdir: Path
+    options: Mapping[str, Any]
+
+
+class Controller(ABC):
+    """Base class of every signal control strategy."""
+
+    name: ClassVar[str]
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options: dict[str, Any] = dict(options or {})
+
+    def prepare(self, ctx: RunContext) -> list[Path]:
+        """Before SUMO starts: return additional files to load (default: none)."""
+        return []
+
+    def start(self, sim: SumoSession) -> None:
+        """After SUMO started, before the first step: subscribe to what is observed."""
+
+    def step(self, sim: SumoSession) -> None:
+        """After each simulation step: observe and act."""
+
+
+class ProgramController(Controller):
+    """A controller that installs signal programs before the run and then lets SUMO run them."""
+
+    @abstractmethod
+    def programs(self, ctx: RunContext) -> Path | None:
+        """Write the additional file with the programs; None keeps the network's own."""
+
+    def prepare(self, ctx: RunContext) -> list[Path]:
+        path = self.programs(ctx)
+        return [] if path is None else [path]
+
+
+_REGISTRY: dict[str, Callable[[Mapping[str, Any] | None], Controller]] = {}
+
+
+def register(cls: type[Controller]) -> type[Controller]:
+    """Class decorator: make a controller available by its ``name``."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available_controllers() -> list[str]:
+    """Names of every registered controller."""
+    from greenwave.controllers import baselines  # noqa: F401  (registers the baselines)
+
+    return sorted(_REGISTRY)
+
+
+def make_controller(name: str, options: Mapping[str, Any] | None = None) -> Controller:
+    """Instantiate a controller by name; unknown names list the valid ones."""
+    names = available_controllers()
+    if name not in _REGISTRY:
+        raise ScenarioError(f"unknown controller {name!r}; valid controllers: {', '.join(names)}")
+    return _REGISTRY[name](options)

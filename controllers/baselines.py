@@ -1,0 +1,85 @@
+"""The baselines every greenwave result is compared against.
+
+- ``static``: the network's own fixed-time programs, as they are in the ``.net.xml``.
+- ``actuated`` / ``delay_based``: SUMO's built-in actuated controllers applied to every signal.
+- ``sumo-webster``: SUMO's ``tools/tlsCycleAdaptation.py`` (Webster cycle and splits) run on the
+  scenario's own demand.
+- ``sumo-coordinator``: SUMO's ``tools/tlsCoordinator.py`` (offsets along the main flows).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from greenwave.controllers import sumo_programs
+from greenwave.controllers.base import ProgramController, RunContext, register
+
+
+@register
+class StaticController(ProgramController):
+    """The network's own programs, unchanged."""
+
+    name = "static"
+
+    def programs(self, ctx: RunContext) -> Path | None:
+        return None
+
+
+@register
+class ActuatedController(ProgramController):
+    """SUMO's gap-based actuated control on every signal."""
+
+    name = "actuated"
+
+    def programs(self, ctx: RunContext) -> Path | None:
+        return sumo_programs.actuated_programs(
+            ctx.net_file, workdir=ctx.workdir, kind="actuated", **self.options
+        )
+
+
+@register
+class DelayBasedController(ProgramController):
+    """SUMO's delay-based actuated control (time loss measured upstream) on every signal."""
+
+    name = "delay_based"
+
+    def programs(self, ctx: RunContext) -> Path | None:
+        return sumo_programs.actuated_programs(
+            ctx.net_file, workdir=ctx.workdir, kind="delay_based", **self.options
+        )
+
+
+@register
+class SumoWebsterController(ProgramController):
+    """Webster cycle and splits from SUMO's tlsCycleAdaptation.py on the scenario's demand."""
+
+    name = "sumo-webster"
+
+    def programs(self, ctx: RunContext) -> Path | None:
+        return sumo_programs.webster_programs(
+            ctx.net_file,
+            list(ctx.route_files),
+            workdir=ctx.workdir,
+            begin=ctx.begin_s,
+            end=ctx.end_s,
+            seed=ctx.seed,
+            **self.options,
+        )
+
+
+@register
+class SumoCoordinatorController(ProgramController):
+    """Offsets from SUMO's tlsCoordinator.py along the scenario's main flows."""
+
+    name = "sumo-coordinator"
+
+    def programs(self, ctx: RunContext) -> Path | None:
+        return sumo_programs.coordinator_programs(
+            ctx.net_file,
+            list(ctx.route_files),
+            workdir=ctx.workdir,
+            begin=ctx.begin_s,
+            end=ctx.end_s,
+            seed=ctx.seed,
+            **self.options,
+        )

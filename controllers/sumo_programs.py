@@ -1,0 +1,729 @@
+"""SUMO signal programs for the baseline controllers, written as additional files.
+
+Every function here writes an ``<additional>`` file of ``<tlLogic>`` elements into a folder the
+caller owns and returns its path. Loading that file into SUMO (``-a``) makes the new programs the
+active ones, since SUMO switches a traffic light to the program loaded last for it. Every traffic
+light of the network gets a program under the new ``programID``, so that a run can check which
+program each signal runs.
+
+- :func:`ensure_routes` turns trips, flows and person trips into vehicles with explicit routes
+  (duarouter), which SUMO's signal tools need.
+- :func:`webster_programs` runs ``tools/tlsCycleAdaptation.py`` (Webster cycle and green splits).
+- :func:`coordinator_programs` runs ``tools/tlsCoordinator.py`` (offsets along the main flows).
+- :func:`actuated_programs` copies each default program as a gap-based (``actuated``) or
+  delay-based (``delay_based``) program with minimum and maximum green times.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+from greenwave._sumo import run_sumo_command, sumo_tool
+from greenwave.errors import NetworkError, ScenarioError, SimulationError
+
+__all__ = [
+    "actuated_programs",
+    "coordinator_programs",
+    "ensure_routes",
+    "read_programs",
+    "webster_programs",
+]
+
+PathLike = str | os.PathLike[str]
+
+#: Tags of demand that SUMO's signal tools cannot read as routed vehicles.
+_UNROUTED_TAGS = frozenset({"trip", "flow", "personTrip", "personFlow", "containerFlow"})
+#: Tags that make a file hold demand (as opposed to type or route definitions only).
+_DEMAND_TAGS = frozenset(
+    {"vehicle", "trip", "flow", "person", "personFlow", "container", "containerFlow"}
+)
+#: Signal characters of a transition (yellow / red-yellow); such phases keep fixed durations.
+_TRANSITION_CHARS = frozenset("yYu")
+_GREEN_CHARS = frozenset("Gg")
+
+
+# ------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _require_file(path: PathLike, what: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError(f"{what} not found: {p}")
+    return p
+
+
+def _open_xml(path: Path) -> IO[bytes]:
+    """Open an XML file for parsing, transparently gunzipping it (by its magic bytes)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def _iter_top_level(path: Path, what: str) -> Iterator[ET.Element]:
+    """Yield the children of the root element one by one (each complete, freed afterwards)."""
+    try:
+        with _open_xml(path) as fh:
+            depth = 0
+            root: ET.Element | None = None
+            for event, el in ET.iterparse(fh, events=("start", "end")):
+                if event == "start":
+                    depth += 1
+                    if root is None:
+                        root = el
+                    continue
+                depth -= 1
+                if depth == 1:
+                    yield el
+                    if root is not None:
+                        root.clear()  # drop finished children: memory stays flat on big files
+    except (ET.ParseError, OSError, EOFError) as exc:
+        raise ScenarioError(f"{what} {path} is not readable XML: {exc}") from exc
+
+
+def _workdir(workdir: PathLike) -> Path:
+    w = Path(workdir)
+    w.mkdir(parents=True, exist_ok=True)
+    return w
+
+
+def _write_additional(elements: Sequence[ET.Element], out: Path, comment: str) -> Path:
+    """Write ``<additional>`` holding ``elements`` to ``out`` atomically; return ``out``."""
+    root = ET.Element("additional")
+    root.append(ET.Comment(f" {comment} "))
+    root.extend(elements)
+    ET.indent(root, space="    ")
+    tmp = out.with_name(out.name + ".tmp")
+    ET.ElementTree(root).write(tmp, encoding="UTF-8", xml_declaration=True)
+    tmp.replace(out)
+    return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.10g}"
+
+
+# ------------------------------------------------------------------------------------------
+# reading programs
+
+
+def read_programs(path: PathLike) -> dict[str, ET.Element]:
+    """Return the program SUMO would run for each traffic light defined in a file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.net.xml`` (optionally gzipped) or an additional file with ``<tlLogic>`` elements.
+
+    Returns
+    -------
+    dict of str to xml.etree.ElementTree.Element
+        Traffic light id to a detached copy of its ``<tlLogic>`` element. When a file defines
+        several programs for one signal, the last one wins (SUMO activates the last loaded).
+        Elements without phases (offset-only overrides) are skipped.
+
+    Raises
+    ------
+    NetworkError
+        If the file is missing or not readable XML.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise NetworkError(f"signal program file not found: {p}")
+    programs: dict[str, ET.Element] = {}
+    try:
+        for el in _iter_top_level(p, "signal program file"):
+            if el.tag != "tlLogic" or el.find("phase") is None:
+                continue
+            programs[el.get("id", "")] = _copy(el)
+    except ScenarioError as exc:
+        raise NetworkError(str(exc)) from exc
+    return programs
+
+
+def _copy(el: ET.Element) -> ET.Element:
+    new = ET.Element(el.tag, dict(el.attrib))
+    for child in el:
+        new.append(_copy(child))
+    return new
+
+
+def _cycle(program: ET.Element) -> float:
+    return sum(float(ph.get("duration", "0")) for ph in program.iter("phase"))
+
+
+def _net_programs(net_file: Path) -> dict[str, ET.Element]:
+    programs = read_programs(net_file)
+    if not programs:
+        raise NetworkError(f"network {net_file} has no traffic light programs (<tlLogic>)")
+    return programs
+
+
+def _renamed(program: ET.Element, program_id: str) -> ET.Element:
+    new = _copy(program)
+    new.set("programID", program_id)
+    return new
+
+
+# ------------------------------------------------------------------------------------------
+# routes
+
+
+@dataclass(frozen=True)
+class _DemandScan:
+    needs_routing: bool  # trips, flows, person trips or vehicles without a resolvable route
+    has_demand: bool  # any vehicle, trip, flow, person or container
+    has_types: bool  # vType / vTypeDistribution definitions
+
+
+def _scan_demand(path: Path) -> _DemandScan:
+    needs = demand = types = False
+    routes: set[str] = set()
+    pending_refs: set[str] = set()
+    for el in _iter_top_level(path, "route file"):
+        tag = el.tag
+        if tag in ("vType", "vTypeDistribution"):
+            types = True
+        elif tag == "route" and el.get("id"):
+            routes.add(el.get("id", ""))
+        if tag in _DEMAND_TAGS:
+            demand = True
+        if tag in _UNROUTED_TAGS:
+            needs = True
+        elif tag == "vehicle":
+            if el.find("route") is not None:
+                continue
+            ref = el.get("route")
+            if ref:
+                pending_refs.add(ref)  # resolved below: a route distribution needs routing
+            else:
+                needs = True  # routeDistribution child, or from/to attributes
+        elif tag == "person" and el.find("personTrip") is not None:
+            needs = True
+    if pending_refs - routes:
+        needs = True
+    return _DemandScan(needs_routing=needs, has_demand=demand, has_types=types)
+
+
+def ensure_routes(
+    net_file: PathLike,
+    route_files: Sequence[PathLike],
+    *,
+    workdir: PathLike,
+    seed: int = 0,
+    begin: float | None = None,
+    end: float | None = None,
+) -> list[Path]:
+    """Make sure the demand consists of vehicles with explicit routes.
+
+    SUMO's ``tlsCycleAdaptation.py`` counts only ``<vehicle>`` elements with an embedded route
+    or a reference to a named ``<route>``; ``tlsCoordinator.py`` reads ``<route>`` elements.
+    Files holding trips, flows (routed or not), person trips or vehicles that refer to a route
+    distribution are routed together with ``duarouter``, which also expands every flow
+    (``number``, ``vehsPerHour``, ``period``, ``probability``, seeded) into single vehicles.
+    Files whose vehicles already have routes are returned unchanged.
+
+    Parameters
+    ----------
+    net_file : str or os.PathLike
+        The SUMO network.
+    route_files : sequence of str or os.PathLike
+        Demand files (plain or gzipped XML).
+    workdir : str or os.PathLike
+        Folder for the routed file (created if missing).
+    seed : int, default 0
+        Seed of duarouter's random number generator (probability flows, random departures).
+    begin, end : float, optional
+        Only demand departing in ``[begin, end)`` s is routed (duarouter ``-b``/``-e``).
+        Give ``end`` for flows that run for a very long time.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files that already had routes, in their given order, followed by
+        ``workdir/routed.rou.xml`` if anything had to be routed. Vehicle types defined in a
+        file without demand are handed to duarouter as well and may appear twice in the
+        result (harmless for the tools, but load only the originals into SUMO).
+
+    Raises
+    ------
+    ScenarioError
+        If the network or a route file is missing or not readable XML, or no file is given.
+    SimulationError
+        If duarouter fails; the message carries what it printed.
+    """
+    net = _require_file(net_file, "network file")
+    files = [_require_file(f, "route file") for f in route_files]
+    if not files:
+        raise ScenarioError("no route files given: the signal tools need demand")
+    scans = {f: _scan_demand(f) for f in files}
+    to_route = [f for f in files if scans[f].needs_routing]
+    keep = [f for f in files if not scans[f].needs_routing]
+    if not to_route:
+        return keep
+    type_files = [f for f in keep if scans[f].has_types and not scans[f].has_demand]
+    out = _workdir(workdir) / "routed.rou.xml"
+    args: list[PathLike] = [
+        "duarouter",
+        "-n", net,
+        "-r", ",".join(str(f) for f in to_route),
+        "-o", out,
+        "--alternatives-output", out.with_name("routed.rou.alt.xml"),
+        "--ignore-errors",
+        "--seed", str(int(seed)),
+        "--no-step-log",
+    ]  # fmt: skip
+    if type_files:
+        args += ["--additional-files", ",".join(str(f) for f in type_files)]
+    if begin is not None:
+        args += ["--begin", _fmt(begin)]
+    if end is not None:
+        args += ["--end", _fmt(end)]
+    run_sumo_command(
+        args, what=f"routing demand {', '.join(f.name for f in to_route)}", cwd=out.parent
+    )
+    if not out.is_file():
+        raise SimulationError(f"duarouter wrote no routes file at {out}")
+    return [*keep, out]
+
+
+def _iter_routed_vehicles(files: Sequence[Path]) -> Iterator[tuple[float, str, list[str]]]:
+    """(depart s, type, edges) of every vehicle with an explicit or named route."""
+    for path in files:
+        named: dict[str, list[str]] = {}
+        for el in _iter_top_level(path, "route file"):
+            if el.tag == "route" and el.get("id"):
+                named[el.get("id", "")] = el.get("edges", "").split()
+            elif el.tag == "vehicle":
+                try:
+                    depart = float(el.get("depart", "0"))
+                except ValueError:  # "triggered", "containerTriggered", "begin"...
+                    continue
+                inner = el.find("route")
+                edges = (
+                    inner.get("edges", "").split()
+                    if inner is not None
+                    else named.get(el.get("route", ""), [])
+                )
+                if edges:
+                    yield depart, el.get("type", ""), edges
+
+
+def _run_tool(script: str, args: Sequence[PathLike], *, what: str, workdir: Path) -> str:
+    proc = run_sumo_command([sumo_tool(script), *args], what=what, cwd=workdir)
+    return proc.stdout + proc.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# Webster (tlsCycleAdaptation.py)
+
+
+def _yellow_default(programs: dict[str, ET.Element]) -> int:
+    """The longest yellow among the network's programs (s, at least 3), as an integer."""
+    longest = 0.0
+    for program in programs.values():
+        for ph in program.iter("phase"):
+            state = ph.get("state", "")
+            if "y" in state or "Y" in state:
+                longest = max(longest, float(ph.get("duration", "0")))
+    return max(3, int(round(longest)))
+
+
+def webster_programs(
+    net_file: PathLike,
+    route_files: Sequence[PathLike],
+    *,
+    workdir: PathLike,
+    begin: float = 0.0,
+    end: float | None = None,
+    seed: int = 0,
+    program_id: str = "gw_webster",
+    min_cycle: int = 30,
+    max_cycle: int = 120,
+    yellow: int | None = None,
+    all_red: int = 0,
+    lost_time: int = 4,
+    min_green: int = 5,
+    saturation_headway: float = 2.0,
+    unified_cycle: bool = False,
+    restrict_cycle: bool = False,
+    existing_cycle: bool = False,
+) -> Path:
+    """Webster cycle lengths and green splits from SUMO's ``tlsCycleAdaptation.py``.
+
+    The tool reads one hour of demand from ``begin`` (shorter periods are scaled up to an hour),
+    computes each signal's critical flow ratios and derives the cycle ``(1.5 L + 5) / (1 - Y)``,
+    clipped to ``[min_cycle, max_cycle]``, and the green splits. Signals without traffic are not
+    optimised by the tool; they keep their static program under the new id.
+
+    Parameters
+    ----------
+    net_file : str or os.PathLike
+        The SUMO network.
+    route_files : sequence of str or os.PathLike
+        Demand; routed first with :func:`ensure_routes` when it holds trips or flows.
+    workdir : str or os.PathLike
+        Folder for the routed demand, the tool's raw output and the result.
+    begin : float, default 0
+        Start of the analysed hour (s).
+    end : float, optional
+        End of the demand that is routed (s); the tool itself always looks at one hour.
+    seed : int, default 0
+        Seed for routing (probability flows).
+    program_id : str, default "gw_webster"
+        ``programID`` of the written programs.
+    min_cycle, max_cycle : int, default 30, 120
+        Bounds of the cycle length (s).
+    yellow : int, optional
+        Yellow time the tool writes into every yellow phase (s). Default: the longest yellow in
+        the network, so clearance times are never shortened.
+    all_red : int, default 0
+        All-red time per cycle (s) counted as lost time.
+    lost_time : int, default 4
+        Start-up and clearance lost time per phase (s).
+    min_green : int, default 5
+        Minimum green time (s) the tool gives a phase.
+    saturation_headway : float, default 2.0
+        Saturation headway (s), i.e. saturation flow ``3600 / h`` veh/h per lane.
+    unified_cycle : bool, default False
+        Give every signal the largest optimised cycle (``-u``).
+    restrict_cycle : bool, default False
+        Re-allocate greens so that minimum greens do not push the cycle above ``max_cycle``.
+    existing_cycle : bool, default False
+        Keep each signal's existing cycle length and only re-split it (``-e``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``workdir/<program_id>.add.xml`` with one ``<tlLogic>`` per traffic light.
+
+    Raises
+    ------
+    ScenarioError
+        If the network or a route file is missing, or the options are inconsistent.
+    NetworkError
+        If the network has no traffic light programs.
+    SimulationError
+        If duarouter or the tool fails.
+    """
+    net = _require_file(net_file, "network file")
+    if not 0 < min_cycle <= max_cycle:
+        raise ScenarioError(f"need 0 < min_cycle <= max_cycle, got {min_cycle}, {max_cycle}")
+    if min_green <= 0 or lost_time < 0 or all_red < 0 or saturation_headway <= 0:
+        raise ScenarioError(
+            "min_green and saturation_headway must be positive, lost_time and all_red >= 0"
+        )
+    wd = _workdir(workdir)
+    statics = _net_programs(net)
+    routes = ensure_routes(net, route_files, workdir=wd, seed=seed, begin=begin, end=end)
+    y = _yellow_default(statics) if yellow is None else int(yellow)
+    if y <= 0:
+        raise ScenarioError(f"yellow must be positive, got {yellow}")
+    raw = wd / f"{program_id}.raw.add.xml"
+    args: list[PathLike] = [
+        "-n", net,
+        "-r", ",".join(str(r) for r in routes),
+        "-o", raw,
+        "-b", _fmt(begin),
+        "-p", program_id,
+        "-y", str(y),
+        "-a", str(int(all_red)),
+        "-l", str(int(lost_time)),
+        "-g", str(int(min_green)),
+        "--min-cycle", str(int(min_cycle)),
+        "--max-cycle", str(int(max_cycle)),
+        "-H", _fmt(saturation_headway),
+    ]  # fmt: skip
+    if unified_cycle:
+        args.append("-u")
+    if restrict_cycle:
+        args.append("-R")
+    if existing_cycle:
+        args.append("-e")
+    _run_tool("tlsCycleAdaptation.py", args, what="Webster programs (tlsCycleAdaptation.py)",
+              workdir=wd)  # fmt: skip
+    optimised = read_programs(raw) if raw.is_file() else {}
+    elements: list[ET.Element] = []
+    for tls_id, static in statics.items():
+        new = optimised.get(tls_id)
+        if new is None or not _same_shape(new, static):
+            new = static
+        elements.append(_renamed(new, program_id))
+    return _write_additional(
+        elements,
+        wd / f"{program_id}.add.xml",
+        f"Webster programs from tlsCycleAdaptation.py ({len(optimised)} of {len(statics)} "
+        "signals optimised, the others keep their static program)",
+    )
+
+
+def _same_shape(a: ET.Element, b: ET.Element) -> bool:
+    sa = [ph.get("state", "") for ph in a.iter("phase")]
+    sb = [ph.get("state", "") for ph in b.iter("phase")]
+    durations_ok = all(float(ph.get("duration", "0")) > 0 for ph in a.iter("phase"))
+    return sa == sb and durations_ok
+
+
+# ------------------------------------------------------------------------------------------
+# coordination (tlsCoordinator.py)
+
+
+def coordinator_programs(
+    net_file: PathLike,
+    route_files: Sequence[PathLike],
+    *,
+    workdir: PathLike,
+    program_id: str = "gw_coordinator",
+    base_programs: PathLike | None = None,
+    seed: int = 0,
+    begin: float | None = None,
+    end: float | None = None,
+    speed_factor: float = 0.8,
+    ignore_priority: bool = False,
+) -> Path:
+    """Offsets along the main flows from SUMO's ``tlsCoordinator.py``.
+
+    The tool pairs consecutive signals on every route, sorts the pairs by road priority and
+    number of vehicles per travel time and chains offsets so that the first green of the
+    downstream signal starts when vehicles released at the upstream one arrive. It only writes
+    offsets; this function writes full programs (phases of the base program, the new offset
+    taken modulo the cycle) so that every signal runs ``program_id``.
+
+    Parameters
+    ----------
+    net_file : str or os.PathLike
+        The SUMO network.
+    route_files : sequence of str or os.PathLike
+        Demand; routed first with :func:`ensure_routes`. Each vehicle counts once.
+    workdir : str or os.PathLike
+        Folder for intermediate files and the result.
+    program_id : str, default "gw_coordinator"
+        ``programID`` of the written programs.
+    base_programs : str or os.PathLike, optional
+        An additional file with programs to coordinate (e.g. the output of
+        :func:`webster_programs`); default: the network's own programs.
+    seed : int, default 0
+        Seed for routing.
+    begin, end : float, optional
+        Only vehicles departing in ``[begin, end)`` s are counted.
+    speed_factor : float, default 0.8
+        Mean speed as a fraction of the speed limit, for travel times between signals.
+    ignore_priority : bool, default False
+        Sort signal pairs by traffic only, not by road priority.
+
+    Returns
+    -------
+    pathlib.Path
+        ``workdir/<program_id>.add.xml`` with one ``<tlLogic>`` per traffic light.
+
+    Raises
+    ------
+    ScenarioError
+        If an input file is missing or ``speed_factor`` is not positive.
+    NetworkError
+        If the network has no traffic light programs.
+    SimulationError
+        If duarouter or the tool fails.
+    """
+    net = _require_file(net_file, "network file")
+    if speed_factor <= 0:
+        raise ScenarioError(f"speed_factor must be positive, got {speed_factor}")
+    base_file = None if base_programs is None else _require_file(base_programs, "program file")
+    wd = _workdir(workdir)
+    programs = _net_programs(net)
+    if base_file is not None:
+        programs.update(read_programs(base_file))
+    routes = ensure_routes(net, route_files, workdir=wd, seed=seed, begin=begin, end=end)
+
+    # One <route> per vehicle: the tool counts route elements, so named routes shared by many
+    # vehicles would count once. Only one route file is accepted.
+    merged = wd / f"{program_id}.routes.xml"
+    lo = float("-inf") if begin is None else begin
+    hi = float("inf") if end is None else end
+    n = 0
+    with open(merged, "w", encoding="utf-8") as fh:
+        fh.write('<?xml version="1.0" encoding="UTF-8"?>\n<routes>\n')
+        for depart, _vtype, edges in _iter_routed_vehicles(routes):
+            if lo <= depart < hi and len(edges) > 1:
+                fh.write(f'    <vehicle id="v{n}" depart="{depart:.2f}">'
+                         f'<route edges="{" ".join(edges)}"/></vehicle>\n')  # fmt: skip
+                n += 1
+        fh.write("</routes>\n")
+
+    # The tool reads the latest program of each signal from the net and -a; hand it exactly the
+    # programs we coordinate (phases decide the first-green offsets it computes).
+    base_add = _write_additional(
+        [_copy(p) for p in programs.values()], wd / f"{program_id}.base.add.xml",
+        "programs handed to tlsCoordinator.py",
+    )  # fmt: skip
+    raw = wd / f"{program_id}.raw.add.xml"
+    args: list[PathLike] = [
+        "-n", net, "-r", merged, "-a", base_add, "-o", raw,
+        "--speed-factor", _fmt(speed_factor),
+    ]  # fmt: skip
+    if ignore_priority:
+        args.append("-i")
+    _run_tool("tlsCoordinator.py", args, what="coordinated offsets (tlsCoordinator.py)",
+              workdir=wd)  # fmt: skip
+    offsets: dict[str, float] = {}
+    if raw.is_file():
+        for el in _iter_top_level(raw, "tlsCoordinator output"):
+            if el.tag == "tlLogic" and el.get("offset") is not None:
+                offsets[el.get("id", "")] = float(el.get("offset", "0"))
+    elements: list[ET.Element] = []
+    for tls_id, program in programs.items():
+        new = _renamed(program, program_id)
+        if tls_id in offsets:
+            cycle = _cycle(program)
+            off = offsets[tls_id] % cycle if cycle > 0 else offsets[tls_id]
+            new.set("offset", f"{off:.2f}")
+        elements.append(new)
+    return _write_additional(
+        elements,
+        wd / f"{program_id}.add.xml",
+        f"coordinated offsets from tlsCoordinator.py for {len(offsets)} of {len(programs)} "
+        f"signals ({n} vehicles)",
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# actuated / delay-based
+
+
+def _is_variable(state: str) -> bool:
+    """A phase whose duration an actuated controller may vary: some green, no transition."""
+    chars = set(state)
+    return bool(chars & _GREEN_CHARS) and not chars & _TRANSITION_CHARS
+
+
+def actuated_programs(
+    net_file: PathLike,
+    *,
+    workdir: PathLike,
+    kind: Literal["actuated", "delay_based"] = "actuated",
+    program_id: str | None = None,
+    min_green: float = 5.0,
+    max_green: float = 50.0,
+    max_green_factor: float = 2.0,
+    max_gap: float = 3.0,
+    detector_gap: float = 2.0,
+    passing_time: float | None = None,
+    detector_range: float = 100.0,
+    min_time_loss: float = 1.0,
+    show_detectors: bool = False,
+    keep_existing_bounds: bool = True,
+) -> Path:
+    """Every signal's default program as a SUMO actuated or delay-based program.
+
+    Green phases (some ``G``/``g``, no yellow) get ``minDur = min(min_green, duration)`` and
+    ``maxDur = max(duration, min(max_green, max_green_factor * duration))``: a 42 s green may
+    run from 5 to 50 s, a 6 s protected turn from 5 to 12 s. Yellow, red-yellow and all-red
+    phases keep their fixed durations. SUMO places the detectors itself.
+
+    Parameters
+    ----------
+    net_file : str or os.PathLike
+        The SUMO network.
+    workdir : str or os.PathLike
+        Folder for the result.
+    kind : {"actuated", "delay_based"}, default "actuated"
+        ``actuated``: a green is extended while vehicles pass the detector within ``max_gap``.
+        ``delay_based``: a green is extended while approaching vehicles accumulate time loss.
+    program_id : str, optional
+        ``programID`` of the written programs; default ``"gw_" + kind``.
+    min_green : float, default 5
+        Minimum green (s); shorter fixed greens keep their length as minimum.
+    max_green : float, default 50
+        Upper bound of the maximum green (s).
+    max_green_factor : float, default 2
+        The maximum green is at most this multiple of the fixed green.
+    max_gap : float, default 3
+        ``actuated``: largest time gap between vehicles (s) that extends the green.
+    detector_gap : float, default 2
+        ``actuated``: detector distance from the stop line in seconds of travel at the limit.
+    passing_time : float, optional
+        ``actuated``: passing time (s) from detector to stop line; SUMO's default when omitted.
+    detector_range : float, default 100
+        ``delay_based``: length (m) of the area detectors upstream of the stop line.
+    min_time_loss : float, default 1
+        ``delay_based``: time loss (s) a vehicle must have to count as waiting.
+    show_detectors : bool, default False
+        Show SUMO's generated detectors in the GUI.
+    keep_existing_bounds : bool, default True
+        Keep ``minDur``/``maxDur`` a program already has (an actuated network).
+
+    Returns
+    -------
+    pathlib.Path
+        ``workdir/<program_id>.add.xml`` with one ``<tlLogic>`` per traffic light.
+
+    Raises
+    ------
+    ScenarioError
+        If the network is missing or an option is out of range.
+    NetworkError
+        If the network has no traffic light programs.
+    """
+    net = _require_file(net_file, "network file")
+    if kind not in ("actuated", "delay_based"):
+        raise ScenarioError(f"kind must be 'actuated' or 'delay_based', got {kind!r}")
+    if not 0 < min_green <= max_green:
+        raise ScenarioError(f"need 0 < min_green <= max_green, got {min_green}, {max_green}")
+    if max_green_factor < 1:
+        raise ScenarioError(f"max_green_factor must be >= 1, got {max_green_factor}")
+    positive = {"max_gap": max_gap, "detector_gap": detector_gap,
+                "detector_range": detector_range}  # fmt: skip
+    if passing_time is not None:
+        positive["passing_time"] = passing_time
+    for name, value in positive.items():
+        if not value > 0:
+            raise ScenarioError(f"{name} must be positive, got {value}")
+    if min_time_loss < 0:
+        raise ScenarioError(f"min_time_loss must be >= 0, got {min_time_loss}")
+    pid = program_id or f"gw_{kind}"
+    params: dict[str, str]
+    if kind == "actuated":
+        params = {"max-gap": _fmt(max_gap), "detector-gap": _fmt(detector_gap)}
+        if passing_time is not None:
+            params["passing-time"] = _fmt(passing_time)
+    else:
+        params = {"detectorRange": _fmt(detector_range), "minTimeloss": _fmt(min_time_loss)}
+    params["show-detectors"] = "true" if show_detectors else "false"
+
+    elements: list[ET.Element] = []
+    for tls_id, program in _net_programs(net).items():
+        new = ET.Element("tlLogic", dict(program.attrib))
+        new.set("type", kind)
+        new.set("programID", pid)
+        own = {p.get("key", ""): p.get("value", "") for p in program.findall("param")}
+        # parameters of another controller type would only confuse SUMO's parser
+        if program.get("type") == kind:
+            own.update(params)
+            merged = own
+        else:
+            merged = params
+        for key, value in merged.items():
+            ET.SubElement(new, "param", {"key": key, "value": value})
+        for ph in program.findall("phase"):
+            attrs = dict(ph.attrib)
+            duration = float(attrs.get("duration", "0"))
+            lo, hi = attrs.get("minDur"), attrs.get("maxDur")
+            has_bounds = lo is not None and hi is not None and float(lo) < float(hi)
+            if _is_variable(attrs.get("state", "")) and not (keep_existing_bounds and has_bounds):
+                attrs["minDur"] = _fmt(min(min_green, duration))
+                attrs["maxDur"] = _fmt(max(duration, min(max_green, max_green_factor * duration)))
+            elif not _is_variable(attrs.get("state", "")):
+                attrs["minDur"] = attrs["maxDur"] = _fmt(duration)
+            ET.SubElement(new, "phase", attrs)
+        elements.append(new)
+    return _write_additional(
+        elements, _workdir(workdir) / f"{pid}.add.xml", f"{kind} copies of the default programs"
+    )

@@ -1,0 +1,106 @@
+"""The ``greenwave`` command line. Only this module exits; library code raises."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from greenwave import __version__
+from greenwave.errors import GreenwaveError
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    from greenwave.scenarios.spec import DEFAULT_SCENARIO, bundled_scenarios, load_scenario
+
+    for name, path in bundled_scenarios().items():
+        sc = load_scenario(path)
+        mark = " (default)" if name == DEFAULT_SCENARIO else ""
+        print(f"{name:24s} {sc.description}{mark}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from greenwave.scenarios.runner import comparison_table, run_scenario
+    from greenwave.scenarios.spec import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    seeds = list(range(1, args.seeds + 1)) if args.seeds else None
+    out = Path(args.output) if args.output else Path("greenwave-output") / scenario.name
+    t0 = time.perf_counter()
+    summary = run_scenario(
+        scenario,
+        out,
+        controllers=args.controllers,
+        seeds=seeds,
+        jobs=args.jobs,
+        gui=args.gui,
+        progress=_say,
+    )
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(f"\n{scenario.name}: mean over {summary['seed'].nunique()} seed(s), "
+              f"{scenario.duration_s:g} s simulated")
+        print(comparison_table(summary).round(2).to_string())
+    print(f"\nwrote {out / 'summary.csv'} and {out / 'intersections.csv'} "
+          f"in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    p = argparse.ArgumentParser(
+        prog="greenwave",
+        description="Optimise signal timing and parking guidance for a city and prove it in SUMO.",
+    )
+    p.add_argument("--version", action="version", version=f"greenwave {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("scenarios", help="list the bundled scenarios")
+    s.set_defaults(func=_cmd_scenarios)
+
+    r = sub.add_parser("run", help="run a scenario's controllers × seeds in SUMO and compare them")
+    r.add_argument("scenario", nargs="?", default="default",
+                   help="bundled scenario name or TOML file (default: %(default)s)")
+    r.add_argument("--controllers", type=_csv, default=None,
+                   help="comma-separated controllers (default: the scenario's)")
+    r.add_argument("--seeds", type=int, default=None, help="run seeds 1..N (default: the scenario's)")
+    r.add_argument("--jobs", type=int, default=2, help="parallel SUMO runs (default: %(default)s)")
+    r.add_argument("--output", default=None, help="output folder (default: greenwave-output/NAME)")
+    r.add_argument("--gui", action="store_true", help="watch the runs in sumo-gui (through TraCI)")
+    r.set_defaults(func=_cmd_run)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``greenwave`` console script."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "seeds", None) is not None and args.seeds < 1:
+        _say("greenwave: error: --seeds must be ≥ 1")
+        return 2
+    if getattr(args, "jobs", 1) < 1:
+        _say("greenwave: error: --jobs must be ≥ 1")
+        return 2
+    try:
+        return int(args.func(args))
+    except GreenwaveError as exc:
+        _say(f"greenwave: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _say("greenwave: interrupted; finished runs are kept in the output folder")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

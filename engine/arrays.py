@@ -1,0 +1,137 @@
+"""The flat, read-only arrays the timing model and optimisers work on.
+
+A :class:`CompiledNetwork` is made once per run from a ``RoadNetwork`` plus movement flows
+(:func:`greenwave.networks.compile.compile_network`); kernels never see networkx or pandas.
+A :class:`PlanArrays` is one candidate timing plan in the same flat form. Units: seconds,
+vehicles per second (flows and saturation flows), metres.
+
+Model elements
+--------------
+*Signal* ``i`` (0..n_signals-1) has *stages* ``sig_stage_ptr[i] .. sig_stage_ptr[i+1]-1``, in
+the order they run. A stage is one green phase of the signal's program; after stage ``k`` come
+``stage_yellow_s[k]`` s of yellow and ``stage_allred_s[k]`` s of all-red (the intergreen
+``stage_intergreen_s[k]`` = yellow + red) before the next stage's green starts. Within a cycle
+of length C the signal runs, starting at its offset::
+
+    start(first stage) = offset
+    start(k+1) = start(k) + green(k) + intergreen(k)          (all modulo C)
+
+and Σ_k (green(k) + intergreen(k)) = C must hold.
+
+*Link* ``l`` (0..n_links-1) is one modelled traffic stream: the vehicles on approach edge
+``link_from_edge[l]`` of signal ``link_signal[l]`` that turn into ``link_to_edge[l]``. It
+discharges at ``link_sat_flow_vps[l]`` during its *effective green*: the union, over the stages
+``link_stage_idx[link_stage_ptr[l] : link_stage_ptr[l+1]]`` that show it green, of
+``[start(k) + start_lag_s, start(k) + green(k) + end_gain_s)``.
+
+Arrivals at link ``l``'s stop line, per second of the cycle, are
+
+* ``link_entry_flow_vps[l]`` uniformly (vehicles from outside the modelled network or from
+  unsignalised upstream junctions), plus
+* for each feeder ``j`` in ``link_in_ptr[l] .. link_in_ptr[l+1]-1``: ``link_in_share[j]`` times
+  the departure profile of upstream link ``link_in_src[j]``, delayed by ``link_travel_s[l]`` and
+  smoothed by Robertson's platoon dispersion (α, β from :class:`ModelParams`).
+
+``link_flow_vps[l]`` is the link's total demand (= entry flow + Σ share · upstream flow, by
+construction); it drives Webster and the random delay term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """Settings of the macroscopic model (TRANSYT's defaults).
+
+    alpha, beta
+        Robertson platoon dispersion: F = 1 / (1 + α β T), travel time lag β T.
+    stop_penalty_s
+        K in PI = Σ (delay + K · stops): seconds of delay one stop is worth.
+    start_lag_s, end_gain_s
+        Effective green = [green start + start_lag, green end + end_gain): start-up loss and
+        yellow use. With both 2 s the effective green equals the displayed green, as measured in
+        SUMO (tests/test_theory.py).
+    analysis_period_h
+        T of the random/oversaturation delay term (HCM d2), hours.
+    warmup_cycles, max_cycles, tol_veh
+        Profiles are iterated cycle by cycle until the queues at cycle end change by less than
+        ``tol_veh`` (steady state, also on networks with loops), at most ``max_cycles``.
+    """
+
+    alpha: float = 0.35
+    beta: float = 0.8
+    stop_penalty_s: float = 20.0
+    start_lag_s: float = 2.0
+    end_gain_s: float = 2.0
+    analysis_period_h: float = 0.25
+    warmup_cycles: int = 2
+    max_cycles: int = 20
+    tol_veh: float = 0.01
+
+
+@dataclass(frozen=True)
+class CompiledNetwork:
+    """Flat arrays of a network with its demand (see the module docstring)."""
+
+    signal_ids: tuple[str, ...]
+    sig_stage_ptr: I64  # (n_signals+1,)
+    stage_min_green_s: F64  # (n_stages,)  minimum green, incl. pedestrian minimums
+    stage_max_green_s: F64  # (n_stages,)  upper bound used by optimisers
+    stage_yellow_s: F64  # (n_stages,)
+    stage_allred_s: F64  # (n_stages,)
+    stage_intergreen_s: F64  # (n_stages,)  yellow + all-red after the stage
+    stage_phase: I64  # (n_stages,)  index of the stage's green phase in the SUMO program
+    link_signal: I64  # (n_links,)
+    link_from_edge: tuple[str, ...]
+    link_to_edge: tuple[str, ...]
+    link_sat_flow_vps: F64  # (n_links,)  veh/s while effectively green
+    link_flow_vps: F64  # (n_links,)  total demand, veh/s
+    link_entry_flow_vps: F64  # (n_links,)  uniform arrivals, veh/s
+    link_travel_s: F64  # (n_links,)  cruise time from upstream stop line to this one, s
+    link_stage_ptr: I64  # (n_links+1,)
+    link_stage_idx: I64  # (nnz,) stage indices (global) showing the link green
+    link_in_ptr: I64  # (n_links+1,)
+    link_in_src: I64  # (n_feeders,) upstream link index
+    link_in_share: F64  # (n_feeders,) share of the upstream link's departures
+    program_ids: tuple[str, ...] = field(default=())  # SUMO program the stages came from
+
+    @property
+    def n_signals(self) -> int:
+        return len(self.signal_ids)
+
+    @property
+    def n_stages(self) -> int:
+        return int(self.stage_min_green_s.shape[0])
+
+    @property
+    def n_links(self) -> int:
+        return int(self.link_signal.shape[0])
+
+    def stages_of(self, signal: int) -> range:
+        """Global stage indices of signal ``signal``."""
+        return range(int(self.sig_stage_ptr[signal]), int(self.sig_stage_ptr[signal + 1]))
+
+    def min_cycle_s(self, signal: int) -> float:
+        """Shortest feasible cycle of a signal: Σ (minimum green + intergreen)."""
+        s = self.stages_of(signal)
+        return float(np.sum(self.stage_min_green_s[s.start:s.stop] + self.stage_intergreen_s[s.start:s.stop]))
+
+
+@dataclass(frozen=True)
+class PlanArrays:
+    """One timing plan in flat form: common cycle, an offset per signal, a green per stage (s).
+
+    Offsets are the start of each signal's first stage green within the cycle, 0 ≤ offset < C.
+    """
+
+    cycle_s: float
+    offset_s: F64  # (n_signals,)
+    green_s: F64  # (n_stages,)

@@ -4,6 +4,7 @@ Read SUMO nets (:func:`load_network`), generate grids and arterials, import Open
 hold junctions, edges, signals, movements and conflicts in a :class:`RoadNetwork`.
 """
 
+from greenwave.networks.compile import compile_network
 from greenwave.networks.generate import arterial_network, grid_network, import_osm
 from greenwave.networks.model import Movement, Phase, Program, RoadNetwork, Signal
 from greenwave.networks.sumo_net import load_network
@@ -15,6 +16,7 @@ __all__ = [
     "RoadNetwork",
     "Signal",
     "arterial_network",
+    "compile_network",
     "grid_network",
     "import_osm",
     "load_network",

@@ -1,0 +1,487 @@
+"""Compile a :class:`~greenwave.networks.RoadNetwork` plus movement flows into flat arrays.
+
+:func:`compile_network` produces the read-only :class:`~greenwave.engine.arrays.CompiledNetwork`
+the macroscopic model and the optimisers work on (see :mod:`greenwave.engine.arrays` for the
+meaning of every array). The rules, in short:
+
+Signals
+    Every signal with a program that has at least one green phase, in the network's order
+    (``signals=`` restricts and orders them). The program is ``program_id`` where the signal
+    has it, otherwise its default (first) program. Signals without programs (rail signals) and
+    programs without green phases are skipped, unless the signal was asked for by name: then
+    that is a :class:`NetworkError`.
+
+Stages
+    A phase whose state shows ``G`` or ``g`` and no ``y``/``Y`` is a green stage. Stages run in
+    program order, rotated so that stage 0 is the program's first green phase. The phases after
+    a stage up to the next stage (cyclically) are its intergreen: phases showing ``y``/``Y``
+    add to ``stage_yellow_s``, all others (red, red-yellow ``u``, off) to ``stage_allred_s``.
+    Two green phases in a row (e.g. a pedestrian-clearance phase that keeps vehicles green)
+    are two stages with no intergreen between them.
+
+    Minimum green = max(``min_green_s``, the phase's ``minDur`` if given, and the pedestrian
+    minimum ``pedestrian_walk_s`` + crossing length / ``pedestrian_speed_mps`` for a stage that
+    shows a crossing link green, where the crossing's length is in the net file). A crossing
+    green through several consecutive stages needs that time once over the run: it is put on
+    the run's stage with the longest base green only (real programs keep crossings green
+    across short transition stages; requiring it of each would inflate the minimum cycle far
+    beyond the program's own). Maximum green = max(``max_green_s``, minimum green).
+
+Links
+    One per (signal, from_edge, to_edge) over the signal's vehicle connections (merged ones
+    included). Connections from or to an edge that is not a driving edge of the graph
+    (internal lanes of indirect bicycle turns, bicycle-only edges) and connections leaving
+    from a non-driving lane (a bicycle lane of a road) are left out. A link is green in each
+    stage whose state shows ``G``/``g`` on one of its link indices; a link green in no stage
+    (always red, ``s``, ``o``/``O``) cannot be timed and is left out.
+
+    Saturation flow: every from-lane carries ``network.saturation_flow_per_lane``, shared among
+    the links using it in proportion to their flows. A link without flow on a lane that others
+    use gets an equal share of that lane (1/number of users): it carries no demand, so its
+    value does not change the model, but it stays positive. A link that is never shown ``G``
+    (only permissive ``g``) gets its saturation flow × ``permissive_factor``.
+
+Flows and feeders
+    ``link_flow_vps`` = ``flow_vph`` / 3600 of the (from_edge, to_edge) row of ``flows``
+    (rows for the same pair are added; pairs without a row have 0). Link ``l`` on approach edge
+    ``e`` of signal ``S`` is fed by every link ``u`` (of any compiled signal, ``S`` included)
+    whose ``to_edge`` is ``e``, when ``e`` runs directly from ``u``'s junctions to ``S``'s
+    junctions. With ``Q`` = Σ flow of the links on ``e`` at ``S`` and ``I`` = Σ flow of the
+    feeders, each feeder gets ``share = flow(l) / max(Q, I)`` (turning proportions,
+    independent of origin; scaled down when the feeders carry more than leaves the edge) and
+    ``entry = flow(l) − share · I`` (≥ 0). So ``link_flow == entry + Σ share · flow(u)`` holds
+    for every link to rounding (≤ 1e-12 veh/s). Feeders with share 0 are not listed.
+    ``link_travel_s`` = length / speed of the approach edge.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import numpy as np
+import pandas as pd
+
+from greenwave.engine.arrays import CompiledNetwork
+from greenwave.errors import NetworkError
+from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
+
+__all__ = ["compile_network", "green_stage_phases", "intergreen_phases"]
+
+
+def _is_green_phase(state: str) -> bool:
+    return ("G" in state or "g" in state) and "y" not in state and "Y" not in state
+
+
+def _is_yellow_phase(state: str) -> bool:
+    return "y" in state or "Y" in state
+
+
+def green_stage_phases(program: Program) -> list[int]:
+    """Phase indices of the green stages of ``program``, in program order (stage 0 first)."""
+    return [k for k, ph in enumerate(program.phases) if _is_green_phase(ph.state)]
+
+
+def intergreen_phases(program: Program, stage_phases: Sequence[int], k: int) -> list[int]:
+    """Phase indices of stage ``k``'s intergreen: after its green, up to the next stage."""
+    n = len(program.phases)
+    start = stage_phases[k]
+    nxt = stage_phases[(k + 1) % len(stage_phases)]
+    out = []
+    j = (start + 1) % n
+    while j != nxt:  # with a single stage: every other phase of the cycle
+        out.append(j)
+        j = (j + 1) % n
+    return out
+
+
+def _pedestrian_minimums(
+    phases: Sequence[Phase], ped_len: dict[int, float], walk_s: float, speed_mps: float
+) -> list[float]:
+    """Pedestrian minimum green per stage.
+
+    A crossing needs ``walk_s + length / speed_mps`` of continuous green. Where it stays green
+    through several consecutive stages (a run, cyclically), the requirement goes to the stage
+    of the run with the longest base green (the first on ties): the run then lasts at least
+    that long, and short transition stages are not forced to the full pedestrian time.
+    """
+    n = len(phases)
+    out = [0.0] * n
+    for li, length in ped_len.items():
+        green = [li < len(ph.state) and ph.state[li] in "Gg" for ph in phases]
+        if not any(green):
+            continue
+        need = walk_s + length / speed_mps
+        if all(green):
+            runs = [list(range(n))]
+        else:
+            runs = []
+            for k in range(n):
+                if green[k] and not green[k - 1]:
+                    run = [k]
+                    j = (k + 1) % n
+                    while green[j]:
+                        run.append(j)
+                        j = (j + 1) % n
+                    runs.append(run)
+        for run in runs:
+            best = max(run, key=lambda k: (phases[k].duration, -run.index(k)))
+            out[best] = max(out[best], need)
+    return out
+
+
+def _ro(a: np.ndarray, dtype: type) -> np.ndarray:
+    out = np.ascontiguousarray(np.asarray(a, dtype=dtype))
+    if out.base is not None or not out.flags.owndata:
+        out = out.copy()
+    out.setflags(write=False)
+    return out
+
+
+def _open(path: Path):  # type: ignore[no-untyped-def]
+    with path.open("rb") as fh:
+        magic = fh.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
+
+
+def _crossing_lengths(path: Path) -> dict[str, float]:
+    """Length (m) of every pedestrian crossing edge in the net file (empty if unreadable)."""
+    out: dict[str, float] = {}
+    try:
+        with _open(path) as fh:
+            for _event, el in ET.iterparse(fh, events=("end",)):
+                if el.tag == "edge":
+                    if el.get("function") == "crossing":
+                        lengths = [float(ln.get("length", "nan")) for ln in el.iter("lane")]
+                        lengths = [x for x in lengths if math.isfinite(x)]
+                        if lengths:
+                            out[el.get("id", "")] = max(lengths)
+                    el.clear()
+                elif el.tag in ("junction", "connection", "tlLogic"):
+                    el.clear()
+    except (OSError, ET.ParseError, EOFError, ValueError):
+        return {}
+    return out
+
+
+def _flow_table(network: RoadNetwork, flows: pd.DataFrame) -> dict[tuple[str, str], float]:
+    if flows is None or len(flows) == 0:
+        return {}
+    missing = {"from_edge", "to_edge", "flow_vph"} - set(flows.columns)
+    if missing:
+        raise NetworkError(f"flows lack the columns {sorted(missing)} (have {list(flows.columns)})")
+    known = network._edge_ends
+    frm = flows["from_edge"].astype(str).to_numpy()
+    to = flows["to_edge"].astype(str).to_numpy()
+    vph = pd.to_numeric(flows["flow_vph"], errors="coerce").to_numpy(dtype=np.float64)
+    unknown = sorted({e for e in (*frm, *to) if e not in known})
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        raise NetworkError(f"flows name edges that are not driving edges of {network.path}: {shown}")
+    bad = ~np.isfinite(vph) | (vph < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise NetworkError(
+            f"flows: flow_vph must be a finite number >= 0; row {i} ({frm[i]} -> {to[i]}) has "
+            f"{flows['flow_vph'].iloc[i]!r}"
+        )
+    table: dict[tuple[str, str], float] = {}
+    for f, t, q in zip(frm, to, vph, strict=True):
+        table[(f, t)] = table.get((f, t), 0.0) + float(q)
+    return table
+
+
+def _check_params(**kw: float) -> None:
+    for name, value in kw.items():
+        ok = isinstance(value, (int, float)) and math.isfinite(value)
+        if name == "permissive_factor":
+            ok = ok and 0 < value <= 1
+        elif name in ("min_green_s", "pedestrian_walk_s"):
+            ok = ok and value >= 0
+        else:
+            ok = ok and value > 0
+        if not ok:
+            raise NetworkError(f"compile_network: invalid {name}={value!r}")
+
+
+def _program_of(sig: Signal, program_id: str | None, requested: bool) -> Program | None:
+    if not sig.programs:
+        if requested:
+            raise NetworkError(f"signal {sig.id!r} has no signal program (a rail signal?)")
+        return None
+    if program_id is not None and program_id in sig.programs:
+        program = sig.programs[program_id]
+    elif program_id is not None and requested:
+        raise NetworkError(
+            f"signal {sig.id!r} has no program {program_id!r} (it has {', '.join(sig.programs)})"
+        )
+    else:
+        program = sig.default_program
+    assert program is not None
+    if not green_stage_phases(program):
+        if requested:
+            raise NetworkError(
+                f"signal {sig.id!r}: program {program.id!r} has no green phase (no state with "
+                "'G' or 'g' and without 'y'), so it has no stage to time"
+            )
+        return None
+    return program
+
+
+def compile_network(
+    network: RoadNetwork,
+    flows: pd.DataFrame,
+    *,
+    program_id: str | None = None,
+    signals: Sequence[str] | None = None,
+    min_green_s: float = 5.0,
+    max_green_s: float = 90.0,
+    pedestrian_speed_mps: float = 1.2,
+    pedestrian_walk_s: float = 4.0,
+    permissive_factor: float = 0.5,
+) -> CompiledNetwork:
+    """Compile ``network`` and its movement ``flows`` into a read-only :class:`CompiledNetwork`.
+
+    Parameters
+    ----------
+    network
+        The road network.
+    flows
+        Movement flows, columns ``from_edge, to_edge, flow_vph`` (veh/h), e.g. from
+        :func:`greenwave.scenarios.demand.movement_flows`. An empty DataFrame means no demand.
+    program_id
+        Program to take stages from where a signal has it (else its default program).
+    signals
+        Restrict to these signal ids (in this order); default: every timeable signal.
+    min_green_s, max_green_s
+        Lower bound of every minimum green and of every maximum green, s.
+    pedestrian_speed_mps, pedestrian_walk_s
+        Pedestrian minimum green = walk + crossing length / speed.
+    permissive_factor
+        Saturation flow factor of links that are only ever permissive green (``g``).
+
+    Raises
+    ------
+    NetworkError
+        Flows name edges the network lacks, a requested signal is unknown or has no timeable
+        program, or a parameter is invalid.
+
+    See the module docstring for the rules.
+    """
+    _check_params(
+        min_green_s=min_green_s,
+        max_green_s=max_green_s,
+        pedestrian_speed_mps=pedestrian_speed_mps,
+        pedestrian_walk_s=pedestrian_walk_s,
+        permissive_factor=permissive_factor,
+    )
+    flow_vph = _flow_table(network, flows)
+
+    # ---- signals and their programs
+    if signals is None:
+        wanted = list(network.signals)
+        requested = False
+    else:
+        if isinstance(signals, str):
+            signals = [signals]
+        wanted = list(dict.fromkeys(signals))
+        unknown = [s for s in wanted if s not in network.signals]
+        if unknown:
+            raise NetworkError(f"{network.path}: no signal(s) {', '.join(map(repr, unknown))}")
+        requested = True
+    chosen: list[tuple[Signal, Program]] = []
+    for sid in wanted:
+        sig = network.signals[sid]
+        program = _program_of(sig, program_id, requested)
+        if program is not None:
+            chosen.append((sig, program))
+
+    need_crossings = any(
+        any(x.is_pedestrian for m in sig.movements if m.is_used for x in (m, *m.merged))
+        for sig, _ in chosen
+    )
+    crossing_len = _crossing_lengths(Path(network.path)) if need_crossings else {}
+
+    # ---- stages
+    sig_stage_ptr = [0]
+    st_min, st_max, st_yel, st_red, st_phase = [], [], [], [], []
+    stage_state: list[str] = []
+    for sig, program in chosen:
+        stages = green_stage_phases(program)
+        # crossing length per pedestrian link index
+        ped_len: dict[int, float] = {}
+        for m in sig.movements:
+            for x in (m, *m.merged):
+                if x.is_used and x.is_pedestrian:
+                    for e in (x.from_edge, x.to_edge):
+                        if e in crossing_len:
+                            ped_len[m.link_index] = max(ped_len.get(m.link_index, 0.0), crossing_len[e])
+        ped_min = _pedestrian_minimums(
+            [program.phases[p] for p in stages], ped_len, pedestrian_walk_s, pedestrian_speed_mps
+        )
+        for k, p in enumerate(stages):
+            ph = program.phases[p]
+            yellow = allred = 0.0
+            for j in intergreen_phases(program, stages, k):
+                q = program.phases[j]
+                if _is_yellow_phase(q.state):
+                    yellow += q.duration
+                else:
+                    allred += q.duration
+            mg = float(min_green_s)
+            if ph.min_dur is not None and math.isfinite(ph.min_dur):
+                mg = max(mg, float(ph.min_dur))
+            mg = max(mg, ped_min[k])
+            st_min.append(mg)
+            st_max.append(max(float(max_green_s), mg))
+            st_yel.append(yellow)
+            st_red.append(allred)
+            st_phase.append(p)
+            stage_state.append(ph.state)
+        sig_stage_ptr.append(len(st_phase))
+
+    # ---- links
+    graph_edges = network._edge_ends
+    lane_ok: dict[str, frozenset[str]] = {}
+
+    def vehicle_lanes(edge: str) -> frozenset[str]:
+        if edge not in lane_ok:
+            lane_ok[edge] = frozenset(network.edge(edge)["lane_ids"])
+        return lane_ok[edge]
+
+    link_signal: list[int] = []
+    link_from: list[str] = []
+    link_to: list[str] = []
+    link_lanes: list[set[str]] = []
+    link_stages: list[list[int]] = []
+    link_protected: list[bool] = []
+    for i, (sig, _program) in enumerate(chosen):
+        groups: dict[tuple[str, str], tuple[set[int], set[str]]] = {}
+        for m in sig.movements:
+            for x in (m, *m.merged):
+                if not x.is_used or x.is_pedestrian:
+                    continue
+                if x.from_edge not in graph_edges or x.to_edge not in graph_edges:
+                    continue
+                if x.from_lane not in vehicle_lanes(x.from_edge):
+                    continue
+                idx, lanes = groups.setdefault((x.from_edge, x.to_edge), (set(), set()))
+                idx.add(m.link_index)
+                lanes.add(x.from_lane)
+        for (fe, te), (idx, lanes) in groups.items():
+            green, protected = [], False
+            for s in range(sig_stage_ptr[i], sig_stage_ptr[i + 1]):
+                chars = {stage_state[s][li] for li in idx if li < len(stage_state[s])}
+                if chars & {"G", "g"}:
+                    green.append(s)
+                    protected = protected or "G" in chars
+            if not green:
+                continue
+            link_signal.append(i)
+            link_from.append(fe)
+            link_to.append(te)
+            link_lanes.append(lanes)
+            link_stages.append(green)
+            link_protected.append(protected)
+    n_links = len(link_signal)
+    flow = np.array(
+        [flow_vph.get((f, t), 0.0) / 3600.0 for f, t in zip(link_from, link_to, strict=True)],
+        dtype=np.float64,
+    )
+
+    # saturation flow: lanes shared in proportion to flow
+    sat_lane_vps = network.saturation_flow_per_lane / 3600.0
+    lane_users: dict[str, list[int]] = {}
+    for l, lanes in enumerate(link_lanes):
+        for ln in lanes:
+            lane_users.setdefault(ln, []).append(l)
+    sat = np.zeros(n_links, dtype=np.float64)
+    for users in lane_users.values():
+        total = float(sum(flow[u] for u in users))
+        for u in users:
+            if flow[u] > 0 and total > 0:
+                sat[u] += sat_lane_vps * flow[u] / total
+            else:
+                sat[u] += sat_lane_vps / len(users)
+    for l in range(n_links):
+        if not link_protected[l]:
+            sat[l] *= permissive_factor
+
+    # travel times
+    travel = np.empty(n_links, dtype=np.float64)
+    for l, fe in enumerate(link_from):
+        attrs = network.edge(fe)
+        travel[l] = float(attrs["length_m"]) / max(float(attrs["speed_mps"]), 1e-6)
+
+    # feeders
+    tls_nodes: dict[str, set[str]] = {}
+    for n, tls in network.graph.nodes(data="tls"):
+        if tls is not None:
+            tls_nodes.setdefault(tls, set()).add(n)
+    junction_sets: list[frozenset[str]] = []
+    node_signal: dict[str, set[int]] = {}
+    for i, (sig, _program) in enumerate(chosen):
+        js = frozenset(sig.junctions) | tls_nodes.get(sig.id, set())
+        junction_sets.append(js)
+        for j in js:
+            node_signal.setdefault(j, set()).add(i)
+    links_into: dict[str, list[int]] = {}  # to_edge -> links sending onto it
+    links_on: dict[tuple[int, str], list[int]] = {}  # (signal, from_edge) -> links
+    for l in range(n_links):
+        links_into.setdefault(link_to[l], []).append(l)
+        links_on.setdefault((link_signal[l], link_from[l]), []).append(l)
+    entry = flow.copy()
+    in_ptr = [0]
+    in_src: list[int] = []
+    in_share: list[float] = []
+    for l in range(n_links):
+        e = link_from[l]
+        s = link_signal[l]
+        u_node, v_node = graph_edges[e]
+        feeders: list[int] = []
+        if v_node in junction_sets[s]:
+            ups = node_signal.get(u_node, set())
+            feeders = [u for u in links_into.get(e, []) if link_signal[u] in ups]
+        if feeders and flow[l] > 0:
+            q_e = float(sum(flow[x] for x in links_on[(s, e)]))
+            i_e = float(sum(flow[u] for u in feeders))
+            denom = max(q_e, i_e)
+            if denom > 0:
+                share = float(flow[l]) / denom
+                entry[l] = 0.0 if i_e >= q_e else float(flow[l]) * (q_e - i_e) / q_e
+                for u in feeders:
+                    in_src.append(u)
+                    in_share.append(share)
+        in_ptr.append(len(in_src))
+
+    stage_ptr = np.zeros(n_links + 1, dtype=np.int64)
+    stage_ptr[1:] = np.cumsum([len(g) for g in link_stages])
+    stage_idx = [s for g in link_stages for s in g]
+    yel = np.array(st_yel, dtype=np.float64)
+    red = np.array(st_red, dtype=np.float64)
+    return CompiledNetwork(
+        signal_ids=tuple(sig.id for sig, _ in chosen),
+        sig_stage_ptr=_ro(sig_stage_ptr, np.int64),
+        stage_min_green_s=_ro(st_min, np.float64),
+        stage_max_green_s=_ro(st_max, np.float64),
+        stage_yellow_s=_ro(yel, np.float64),
+        stage_allred_s=_ro(red, np.float64),
+        stage_intergreen_s=_ro(yel + red, np.float64),
+        stage_phase=_ro(st_phase, np.int64),
+        link_signal=_ro(link_signal, np.int64),
+        link_from_edge=tuple(link_from),
+        link_to_edge=tuple(link_to),
+        link_sat_flow_vps=_ro(sat, np.float64),
+        link_flow_vps=_ro(flow, np.float64),
+        link_entry_flow_vps=_ro(entry, np.float64),
+        link_travel_s=_ro(travel, np.float64),
+        link_stage_ptr=_ro(stage_ptr, np.int64),
+        link_stage_idx=_ro(stage_idx, np.int64),
+        link_in_ptr=_ro(in_ptr, np.int64),
+        link_in_src=_ro(in_src, np.int64),
+        link_in_share=_ro(in_share, np.float64),
+        program_ids=tuple(program.id for _, program in chosen),
+    )

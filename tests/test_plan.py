@@ -1,0 +1,354 @@
+"""TimingPlan: JSON, arrays round trip, SUMO export checked in libsumo, basic plan checks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from greenwave._sumo import sumo_binary, sumo_home
+from greenwave.controllers.base import RunContext, make_controller
+from greenwave.controllers.plan import (
+    FixedPlanController,
+    SignalTiming,
+    StageTiming,
+    TimingPlan,
+    arrays_from_plan,
+    plan_from_arrays,
+    plan_from_network,
+    write_sumo_additional,
+)
+from greenwave.engine.arrays import CompiledNetwork, PlanArrays
+from greenwave.errors import PlanError, ScenarioError
+from greenwave.networks import RoadNetwork, load_network
+from greenwave.networks.compile import compile_network
+from greenwave.networks.generate import grid_network
+from greenwave.networks.model import Phase, Program, Signal
+
+DRT = sumo_home() / "tools" / "game" / "DRT" / "osm.net.xml"
+INGOLSTADT = sumo_home() / "tools" / "game" / "fkk_in" / "ingolstadt.net.xml.gz"
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RoadNetwork, CompiledNetwork]:
+    d = tmp_path_factory.mktemp("plan")
+    net_file = grid_network(d / "g.net.xml", rows=2, cols=2, lanes=1)
+    network = load_network(net_file)
+    return net_file, network, compile_network(network, pd.DataFrame())
+
+
+def run_sumo(net_file: Path, add: Path, ids: list[str], steps: int, begin: int = 0) -> tuple[dict, dict]:
+    """Run SUMO (no traffic); return the loaded logics and per signal [(time, phase, next_switch)]."""
+    import libsumo
+
+    libsumo.start([sumo_binary("sumo"), "-n", str(net_file), "-a", str(add), "-b", str(begin),
+                   "--no-step-log", "--no-warnings", "--duration-log.disable"])
+    try:
+        logics = {s: libsumo.trafficlight.getAllProgramLogics(s) for s in ids}
+        programs = {s: libsumo.trafficlight.getProgram(s) for s in ids}
+        trace: dict[str, list[tuple[float, int, float]]] = {s: [] for s in ids}
+        for _ in range(steps):
+            t = libsumo.simulation.getTime()
+            for s in ids:
+                trace[s].append((t, libsumo.trafficlight.getPhase(s), libsumo.trafficlight.getNextSwitch(s)))
+            libsumo.simulationStep()
+    finally:
+        libsumo.close()
+    return {s: (programs[s], logics[s]) for s in ids}, trace
+
+
+def logic_of(loaded: tuple[str, list], program_id: str):  # type: ignore[no-untyped-def]
+    active, logics = loaded
+    assert active == program_id
+    (lg,) = [lg for lg in logics if lg.programID == program_id]
+    return lg
+
+
+def stage0_starts(trace: list[tuple[float, int, float]], green0: float) -> list[float]:
+    """Start times of phase 0 (stage 0's green) from getNextSwitch while it shows."""
+    return sorted({round(ns - green0, 6) for _t, ph, ns in trace if ph == 0})
+
+
+# ---------------------------------------------------------------------------------------------
+# SUMO's offset semantics (the basis of write_sumo_additional's offset)
+
+
+@pytest.mark.parametrize("offset", [0, 17, -17])
+def test_sumo_offset_semantics(grid, tmp_path: Path, offset: int) -> None:  # type: ignore[no-untyped-def]
+    """SUMO runs phase 0 of a static program from t ≡ offset (mod C), whatever --begin is."""
+    net_file, network, _ = grid
+    sid = next(iter(network.signals))
+    n = network.signals[sid].n_links
+    add = tmp_path / "raw.add.xml"
+    add.write_text(
+        f'<additional><tlLogic id="{sid}" type="static" programID="raw" offset="{offset}">'
+        f'<phase duration="40" state="{"G" * n}"/><phase duration="3" state="{"y" * n}"/>'
+        f'<phase duration="30" state="{"r" * n}"/><phase duration="7" state="{"y" * n}"/>'
+        "</tlLogic></additional>"
+    )
+    for begin in (0, 100):
+        _, trace = run_sumo(net_file, add, [sid], 170, begin=begin)
+        starts = stage0_starts(trace[sid], 40.0)
+        assert len(starts) >= 2
+        assert all((s - offset) % 80 == 0 for s in starts), (begin, starts)
+        # getPhase reports the phase of the step just done: phase 0 shows from start + 1
+        tr = trace[sid]
+        seen = [tr[j][0] for j in range(1, len(tr)) if tr[j][1] == 0 and tr[j - 1][1] != 0]
+        assert seen and all(t - 1.0 in starts for t in seen), (seen, starts)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+
+
+def _plan(compiled: CompiledNetwork, cycle: float = 90.0, offsets=None) -> TimingPlan:  # type: ignore[no-untyped-def]
+    ig = compiled.stage_intergreen_s
+    green = np.zeros(compiled.n_stages)
+    for i in range(compiled.n_signals):
+        ks = compiled.stages_of(i)
+        free = cycle - ig[ks.start:ks.stop].sum()
+        g = np.full(len(ks), free / len(ks))
+        g[0] += 7.0
+        g[-1] -= 7.0
+        green[ks.start:ks.stop] = g
+    off = np.arange(compiled.n_signals) * 11.0 if offsets is None else np.asarray(offsets, float)
+    return plan_from_arrays(compiled, PlanArrays(cycle, off, green))
+
+
+def test_json_round_trip(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, _, compiled = grid
+    plan = _plan(compiled)
+    plan.meta["note"] = "hello"
+    path = plan.to_json(tmp_path / "sub" / "p.json")
+    data = json.loads(path.read_text())
+    assert data["format"] == "greenwave.timing-plan" and data["version"] == 1
+    back = TimingPlan.from_json(path)
+    assert back == plan
+    assert list(back.signals) == list(plan.signals)
+    assert not [p for p in path.parent.iterdir() if p.name != "p.json"]  # no temp files left
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda d: d.update(format="other"), "format"),
+        (lambda d: d.update(version=2), "version"),
+        (lambda d: d.pop("signals"), "signals"),
+        (lambda d: d["signals"][1].pop("cycle_s"), r"signals\[1\]\.cycle_s"),
+        (lambda d: d["signals"][0]["stages"][1].update(green_s="x"), r"signals\[0\]\.stages\[1\]\.green_s"),
+        (lambda d: d["signals"][0]["stages"][0].update(phase_index=-1), r"phase_index"),
+        (lambda d: d["signals"][0].update(extra=1), r"signals\[0\]\.extra"),
+        (lambda d: d["signals"].append(dict(d["signals"][0])), "twice"),
+    ],
+)
+def test_json_errors_name_file_and_key(grid, tmp_path: Path, mutate, match) -> None:  # type: ignore[no-untyped-def]
+    _, _, compiled = grid
+    data = _plan(compiled).to_dict()
+    mutate(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanError, match=match) as err:
+        TimingPlan.from_json(path)
+    assert str(path) in str(err.value)
+
+
+def test_json_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(PlanError, match="missing.json"):
+        TimingPlan.from_json(tmp_path / "missing.json")
+    (tmp_path / "x.json").write_text("{not json")
+    with pytest.raises(PlanError, match="x.json.*JSON"):
+        TimingPlan.from_json(tmp_path / "x.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# arrays
+
+
+def test_arrays_round_trip(grid) -> None:  # type: ignore[no-untyped-def]
+    _, _, compiled = grid
+    arrays = PlanArrays(80.0, np.array([0.0, 10.0, 79.5, 33.0]), np.linspace(20, 50, compiled.n_stages))
+    plan = plan_from_arrays(compiled, arrays)
+    assert set(plan.signals) == set(compiled.signal_ids)
+    back = arrays_from_plan(compiled, plan)
+    assert back.cycle_s == 80.0
+    np.testing.assert_array_equal(back.offset_s, arrays.offset_s)
+    np.testing.assert_array_equal(back.green_s, arrays.green_s)
+    with pytest.raises(PlanError, match="green_s has shape"):
+        plan_from_arrays(compiled, PlanArrays(80.0, arrays.offset_s, arrays.green_s[:-1]))
+
+
+def test_network_plan_and_cycle_mismatch(grid) -> None:  # type: ignore[no-untyped-def]
+    _, network, compiled = grid
+    plan = plan_from_network(network, compiled)
+    for i, sid in enumerate(compiled.signal_ids):
+        program = network.signals[sid].programs[compiled.program_ids[i]]
+        t = plan.signals[sid]
+        assert t.cycle_s == program.cycle and t.offset_s == 0.0
+        assert [s.green_s for s in t.stages] == [program.phases[s.phase_index].duration for s in t.stages]
+        assert t.stage_sum_s == pytest.approx(t.cycle_s)
+    arrays = arrays_from_plan(compiled, plan)  # netgenerate gives every signal the same cycle
+    assert arrays.cycle_s == 90.0
+    sid = compiled.signal_ids[1]
+    t = plan.signals[sid]
+    stages = (replace(t.stages[0], green_s=t.stages[0].green_s + 10), *t.stages[1:])
+    other = TimingPlan({**plan.signals, sid: replace(t, cycle_s=t.cycle_s + 10, stages=stages)})
+    with pytest.raises(PlanError, match=f"{sid}.*cycle"):
+        arrays_from_plan(compiled, other)
+    missing = TimingPlan({k: v for k, v in plan.signals.items() if k != sid})
+    with pytest.raises(PlanError, match=sid):
+        arrays_from_plan(compiled, missing)
+
+
+# ---------------------------------------------------------------------------------------------
+# SUMO export
+
+
+def check_in_sumo(net_file: Path, network: RoadNetwork, plan: TimingPlan, add: Path, program_id: str,
+                  steps: int) -> None:
+    """The programs SUMO loaded are what the plan says; stage 0's green starts at the offset."""
+    loaded, trace = run_sumo(net_file, add, list(plan.signals), steps)
+    from greenwave.networks.compile import intergreen_phases
+
+    for sid, t in plan.signals.items():
+        lg = logic_of(loaded[sid], program_id)
+        base = network.signals[sid].programs[t.program_id]
+        stage_phases = [s.phase_index for s in t.stages]
+        expected: list[tuple[float, str]] = []
+        for k, st in enumerate(t.stages):
+            expected.append((st.green_s, base.phases[st.phase_index].state))
+            inter = intergreen_phases(base, stage_phases, k)
+            yel = [j for j in inter if "y" in base.phases[j].state]
+            red = [j for j in inter if j not in yel]
+            by = sum(base.phases[j].duration for j in yel)
+            br = sum(base.phases[j].duration for j in red)
+            for j in inter:
+                share = st.yellow_s / by if j in yel else st.allred_s / br
+                expected.append((base.phases[j].duration * share, base.phases[j].state))
+        got = [(p.duration, p.state) for p in lg.phases]
+        assert [s for _, s in got] == [s for _, s in expected], sid
+        np.testing.assert_allclose([d for d, _ in got], [d for d, _ in expected], atol=1e-3)
+        assert sum(d for d, _ in got) == pytest.approx(t.cycle_s, abs=1e-3)
+        starts = stage0_starts(trace[sid], t.stages[0].green_s)
+        assert len(starts) >= 2, sid
+        assert all((s - t.offset_s) % t.cycle_s == pytest.approx(0, abs=1e-6) for s in starts), (sid, starts)
+
+
+def test_network_program_in_sumo(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    net_file, network, compiled = grid
+    plan = plan_from_network(network, compiled)
+    add = write_sumo_additional(plan, network, tmp_path / "own.add.xml")
+    check_in_sumo(net_file, network, plan, add, "greenwave", 200)
+
+
+def test_changed_plan_in_sumo(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    net_file, network, compiled = grid
+    base = plan_from_network(network, compiled)
+    sid = compiled.signal_ids[0]
+    t = base.signals[sid]
+    cycle = 70.0
+    free = cycle - sum(s.intergreen_s for s in t.stages)
+    stages = (replace(t.stages[0], green_s=free - 20.0), replace(t.stages[1], green_s=20.0))
+    plan = TimingPlan({**base.signals, sid: replace(t, cycle_s=cycle, offset_s=17.0, stages=stages)})
+    add = write_sumo_additional(plan, network, tmp_path / "changed.add.xml", program_id="gw2")
+    check_in_sumo(net_file, network, plan, add, "gw2", 160)
+
+
+def test_rotated_base_program_in_sumo(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A base program starting with a yellow phase and with split intergreens: rotated and scaled."""
+    net_file, network, _ = grid
+    sid = next(iter(network.signals))
+    sig = network.signals[sid]
+    n = sig.n_links
+    half = n // 2
+    g1, g2 = "G" * half + "r" * (n - half), "r" * half + "G" * (n - half)
+    y1, y2 = "y" * half + "r" * (n - half), "r" * half + "y" * (n - half)
+    program = Program("rot", "static", 5.0, (
+        Phase(4.0, y2), Phase(2.0, "r" * n), Phase(30.0, g1), Phase(3.0, y1), Phase(1.0, "r" * n),
+        Phase(1.0, "r" * n), Phase(20.0, g2),
+    ))
+    sig2 = Signal(sig.id, sig.junctions, sig.movements, {"rot": program}, sig.conflicts, sig.unused_links)
+    net2 = RoadNetwork(network.path, network.graph, {sid: sig2})
+    compiled = compile_network(net2, pd.DataFrame())
+    assert list(compiled.stage_phase) == [2, 6]
+    np.testing.assert_array_equal(compiled.stage_yellow_s, [3.0, 4.0])
+    np.testing.assert_array_equal(compiled.stage_allred_s, [2.0, 2.0])
+    own = plan_from_network(net2, compiled)
+    assert own.signals[sid].offset_s == (5.0 + 6.0) % 61.0
+    check_in_sumo(net_file, net2, own, write_sumo_additional(own, net2, tmp_path / "a.add.xml"), "greenwave", 140)
+    t = own.signals[sid]
+    stages = (replace(t.stages[0], green_s=25.0, allred_s=4.0), replace(t.stages[1], green_s=24.0, yellow_s=5.0))
+    changed = TimingPlan({sid: replace(t, cycle_s=25 + 3 + 4 + 24 + 5 + 2, offset_s=17.0, stages=stages)})
+    add = write_sumo_additional(changed, net2, tmp_path / "b.add.xml")
+    check_in_sumo(net_file, net2, changed, add, "greenwave", 140)
+
+
+@pytest.mark.parametrize("path", [DRT, INGOLSTADT], ids=["drt", "ingolstadt"])
+def test_real_network_program_in_sumo(path: Path, tmp_path: Path) -> None:
+    network = load_network(path)
+    compiled = compile_network(network, pd.DataFrame())
+    plan = plan_from_network(network, compiled)
+    add = write_sumo_additional(plan, network, tmp_path / "own.add.xml")
+    check_in_sumo(path, network, plan, add, "greenwave", int(max(t.cycle_s for t in plan.signals.values()) * 2 + 5))
+
+
+# ---------------------------------------------------------------------------------------------
+# basic checks
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        (lambda t: replace(t, cycle_s=t.cycle_s + 5), "cycle sum"),
+        (lambda t: replace(t, offset_s=t.cycle_s), "offset"),
+        (lambda t: replace(t, offset_s=-1.0), "offset"),
+        (lambda t: replace(t, stages=(replace(t.stages[0], green_s=3.0, min_green_s=5.0),
+                                      replace(t.stages[1], green_s=t.stages[1].green_s + t.stages[0].green_s - 3.0))),
+         "min green"),
+        (lambda t: replace(t, stages=(replace(t.stages[0], yellow_s=2.0, green_s=t.stages[0].green_s + 1.0),
+                                      *t.stages[1:])), "yellow"),
+        (lambda t: replace(t, stages=(replace(t.stages[0], allred_s=2.0, green_s=t.stages[0].green_s - 2.0),
+                                      *t.stages[1:])), "all-red"),
+        (lambda t: replace(t, stages=t.stages[:1]), "stages"),
+        (lambda t: replace(t, program_id="nope"), "nope"),
+    ],
+)
+def test_bad_plans(grid, tmp_path: Path, change, rule) -> None:  # type: ignore[no-untyped-def]
+    _, network, compiled = grid
+    plan = plan_from_network(network, compiled)
+    sid = compiled.signal_ids[-1]
+    bad = TimingPlan({**plan.signals, sid: change(plan.signals[sid])})
+    out = tmp_path / "bad.add.xml"
+    with pytest.raises(PlanError, match=rule) as err:
+        write_sumo_additional(bad, network, out)
+    assert repr(sid) in str(err.value)
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# controller
+
+
+def test_fixed_controller(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    net_file, network, compiled = grid
+    plan_path = plan_from_network(network, compiled).to_json(tmp_path / "plan.json")
+    ctx = RunContext(scenario="t", net_file=net_file, route_files=(), begin_s=0, end_s=100, seed=1,
+                     workdir=tmp_path, options={})
+    ctrl = make_controller("fixed", {"plan": str(plan_path)})
+    assert isinstance(ctrl, FixedPlanController)
+    (add,) = ctrl.prepare(ctx)
+    assert add.parent == tmp_path and "programID=\"greenwave\"" in add.read_text()
+    with pytest.raises(ScenarioError, match="plan"):
+        make_controller("fixed", {}).prepare(ctx)
+    with pytest.raises(ScenarioError, match="unknown"):
+        make_controller("fixed", {"plan": str(plan_path), "x": 1}).prepare(ctx)
+
+
+def test_stage_types() -> None:
+    st = StageTiming(0, 30.0, 3.0, 2.0, 5.0)
+    assert st.intergreen_s == 5.0
+    sig = SignalTiming("a", "0", 70.0, 0.0, (st, StageTiming(2, 30.0, 5.0, 0.0, 5.0)))
+    assert sig.stage_sum_s == 70.0

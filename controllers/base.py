@@ -34,6 +34,13 @@ class RunContext:
     seed: int
     workdir: Path
     options: Mapping[str, Any]
+    demand_begin_s: float = 0.0
+    demand_end_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.demand_end_s <= self.demand_begin_s:  # no separate demand window: the run's
+            object.__setattr__(self, "demand_begin_s", self.begin_s)
+            object.__setattr__(self, "demand_end_s", self.end_s)
 
 
 class Controller(ABC):
@@ -78,7 +85,7 @@ def register(cls: type[Controller]) -> type[Controller]:
 
 def available_controllers() -> list[str]:
     """Names of every registered controller."""
-    from greenwave.controllers import baselines  # noqa: F401  (registers the baselines)
+    from greenwave.controllers import baselines, optimised, plan  # noqa: F401  (they register)
 
     return sorted(_REGISTRY)
 

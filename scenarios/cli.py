@@ -58,6 +58,61 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_optimise(args: argparse.Namespace) -> int:
+    from greenwave.controllers.optimised import optimise_for_demand
+    from greenwave.engine.bandwidth import bands_of_plan
+    from greenwave.engine.optimise import OptimiserSettings
+    from greenwave.errors import PlanError
+    from greenwave.scenarios.runner import prepare
+    from greenwave.scenarios.spec import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    out = Path(args.output) if args.output else Path("greenwave-output") / f"{scenario.name}-plan"
+    seed = scenario.seeds[0]
+    prepared = prepare(scenario, out, seeds=[seed])
+    _say(f"{scenario.name}: optimising {len(prepared.approaches)} signals for objective "
+         f"{args.objective!r} on the demand of seed {seed}")
+    t0 = time.perf_counter()
+    result = optimise_for_demand(
+        prepared.net_file, prepared.routes_by_seed[seed],
+        begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
+        objective=args.objective, settings=OptimiserSettings(seed=seed),
+        saturation_flow_per_lane=scenario.network.saturation_flow_per_lane,
+    )
+    wall = time.perf_counter() - t0
+    from greenwave.controllers.plan import write_sumo_additional
+
+    plan_json = out / "plan.json"
+    result.plan.to_json(plan_json)
+    add = write_sumo_additional(result.plan, result.network, out / "plan.add.xml", program_id="gw_optimised")
+    r = result.result
+    print(f"signals {result.compiled.n_signals}, links {result.compiled.n_links}, "
+          f"common cycle {r.plan.cycle_s:g} s")
+    if result.base_pi is not None:
+        print(f"PI of the network's own programs: {result.base_pi:12.0f}")
+    print(f"PI before (start plan):           {r.pi_start:12.0f}   mean delay {r.mean_delay_start_s:6.1f} s/veh")
+    print(f"PI after optimisation:            {r.pi:12.0f}   mean delay {r.mean_delay_s:6.1f} s/veh")
+    print(f"{r.evaluations} model evaluations in {r.wall_s:.2f} s (total {wall:.2f} s)")
+    print(f"wrote {plan_json} and {add}")
+    try:
+        band = bands_of_plan(result.compiled, r.plan)
+    except PlanError:
+        band = None
+    if band is not None and _is_arterial(result.compiled, band):
+        from greenwave.scenarios.report import time_space_diagram
+
+        png = time_space_diagram(result.compiled, r.plan, band, out / "time_space.png",
+                                 title=f"{scenario.name}: cycle {r.plan.cycle_s:g} s")
+        print(f"green bands of the optimised plan: {band.band_out_s:.1f} s outbound, "
+              f"{band.band_in_s:.1f} s inbound; time-space diagram {png}")
+    return 0
+
+
+def _is_arterial(compiled, band) -> bool:  # type: ignore[no-untyped-def]
+    """Every signal lies on the chain: the network is an arterial."""
+    return len(band.arterial.signals) == compiled.n_signals
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     p = argparse.ArgumentParser(
@@ -80,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", default=None, help="output folder (default: greenwave-output/NAME)")
     r.add_argument("--gui", action="store_true", help="watch the runs in sumo-gui (through TraCI)")
     r.set_defaults(func=_cmd_run)
+
+    o = sub.add_parser("optimise", help="optimise cycle, splits and offsets on a scenario's demand")
+    o.add_argument("scenario", nargs="?", default="default",
+                   help="bundled scenario name or TOML file (default: %(default)s)")
+    o.add_argument("--objective", choices=["delay", "stops", "bandwidth"], default="delay",
+                   help="what to minimise (bandwidth: start from the two-way green wave)")
+    o.add_argument("--output", default=None, help="output folder (default: greenwave-output/NAME-plan)")
+    o.set_defaults(func=_cmd_optimise)
     return p
 
 

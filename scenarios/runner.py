@@ -71,6 +71,8 @@ class Job:
     step_length_s: float
     time_to_teleport_s: float
     workdir: Path
+    demand_begin_s: float
+    demand_end_s: float
     approaches: dict[str, dict[str, int]]
     options: dict[str, Any] = field(default_factory=dict)
     gui: bool = False
@@ -166,6 +168,8 @@ def make_jobs(
                     step_length_s=sc.step_length_s,
                     time_to_teleport_s=sc.time_to_teleport_s,
                     workdir=output_dir / "runs" / f"{name}_seed{seed}",
+                    demand_begin_s=prepared.begin_s,
+                    demand_end_s=prepared.end_s,
                     approaches=prepared.approaches,
                     options=dict(sc.controller_options.get(name, {})),
                     gui=gui,
@@ -184,6 +188,7 @@ def run_job(job: Job) -> JobResult:
     ctx = RunContext(
         scenario=job.scenario, net_file=job.net_file, route_files=job.route_files,
         begin_s=job.begin_s, end_s=job.end_s, seed=job.seed, workdir=work, options=job.options,
+        demand_begin_s=job.demand_begin_s, demand_end_s=job.demand_end_s,
     )
     extra_adds = controller.prepare(ctx)
     approach_edges = sorted({e for per in job.approaches.values() for e in per})

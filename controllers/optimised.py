@@ -1,0 +1,98 @@
+"""The ``optimised`` controller: greenwave's own fixed-time plan, optimised on the run's demand.
+
+Before SUMO starts it counts movement flows from the run's routes, compiles the network,
+optimises cycle, splits and offsets with :func:`greenwave.engine.optimise.optimise`, writes the
+plan (JSON) and runs it in SUMO as fixed-time programs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from greenwave.controllers.base import ProgramController, RunContext, register
+from greenwave.engine.arrays import CompiledNetwork, ModelParams
+from greenwave.engine.optimise import Objective, OptimiserSettings, OptimiseResult, optimise
+from greenwave.errors import ScenarioError
+
+
+@dataclass
+class OptimisedPlan:
+    """Everything an optimisation produced, for the CLI and reports."""
+
+    network: Any  # RoadNetwork
+    compiled: CompiledNetwork
+    result: OptimiseResult
+    plan: Any  # TimingPlan
+    base_pi: float | None
+
+
+def optimise_for_demand(
+    net_file: Path,
+    route_files: tuple[Path, ...] | list[Path],
+    *,
+    begin_s: float,
+    end_s: float,
+    workdir: Path,
+    seed: int = 0,
+    objective: Objective = "delay",
+    settings: OptimiserSettings | None = None,
+    params: ModelParams | None = None,
+    saturation_flow_per_lane: float = 1800.0,
+) -> OptimisedPlan:
+    """Count flows from the routes in [begin_s, end_s), compile and optimise."""
+    from greenwave.controllers.plan import arrays_from_plan, plan_from_arrays, plan_from_network
+    from greenwave.controllers.sumo_programs import ensure_routes
+    from greenwave.engine.model import evaluate
+    from greenwave.errors import PlanError
+    from greenwave.networks import load_network
+    from greenwave.networks.compile import compile_network
+    from greenwave.scenarios.demand import movement_flows
+
+    network = load_network(net_file, saturation_flow_per_lane=saturation_flow_per_lane)
+    routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
+    flows = movement_flows(routes, begin_s=begin_s, end_s=end_s)
+    compiled = compile_network(network, flows)
+    params = params or ModelParams()
+    base_pi = None
+    start = None
+    try:
+        start = arrays_from_plan(compiled, plan_from_network(network, compiled))
+        base_pi = float(evaluate(compiled, start, params).pi)
+    except PlanError:
+        start = None  # the network's own programs have different cycles: no common start
+    settings = settings or OptimiserSettings(seed=seed)
+    result = optimise(compiled, settings=settings, params=params, objective=objective, start=start)
+    plan = plan_from_arrays(compiled, result.plan)
+    return OptimisedPlan(network, compiled, result, plan, base_pi)
+
+
+@register
+class OptimisedController(ProgramController):
+    """greenwave's optimised fixed-time plan (options: objective, min_cycle_s, max_cycle_s)."""
+
+    name = "optimised"
+
+    def programs(self, ctx: RunContext) -> Path | None:
+        from greenwave.controllers.plan import write_sumo_additional
+
+        opts = dict(self.options)
+        objective = opts.pop("objective", "delay")
+        if objective not in ("delay", "stops", "bandwidth"):
+            raise ScenarioError(f"controller 'optimised': objective must be delay, stops or bandwidth, not {objective!r}")
+        known = set(OptimiserSettings.__dataclass_fields__)
+        unknown = set(opts) - known
+        if unknown:
+            raise ScenarioError(
+                f"controller 'optimised': unknown options {sorted(unknown)}; valid: objective, {', '.join(sorted(known))}"
+            )
+        settings = OptimiserSettings(**{"seed": ctx.seed, **opts})
+        out = optimise_for_demand(
+            ctx.net_file, ctx.route_files,
+            begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
+            objective=objective, settings=settings,
+        )
+        out.plan.to_json(ctx.workdir / "plan.json")
+        return write_sumo_additional(out.plan, out.network, ctx.workdir / "optimised.add.xml",
+                                     program_id="gw_optimised")

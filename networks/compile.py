@@ -39,7 +39,11 @@ Links
     the links using it in proportion to their flows. A link without flow on a lane that others
     use gets an equal share of that lane (1/number of users): it carries no demand, so its
     value does not change the model, but it stays positive. A link that is never shown ``G``
-    (only permissive ``g``) gets its saturation flow × ``permissive_factor``.
+    (only permissive ``g``) filters through gaps in the conflicting streams that have ``G`` in
+    its stages: by default its saturation flow is scaled by the HCM permitted-movement factor
+    min(1, s_p / s) with s_p = v_o e^(−v_o t_c) / (1 − e^(−v_o t_f)), v_o the conflicting flow
+    (veh/s, from SUMO's conflict matrix), critical gap t_c = 4.5 s, follow-up t_f = 2.5 s; a
+    number given as ``permissive_factor`` replaces that by a fixed factor.
 
 Flows and feeders
     ``link_flow_vps`` = ``flow_vph`` / 3600 of the (from_edge, to_edge) row of ``flows``
@@ -198,13 +202,49 @@ def _check_params(**kw: float) -> None:
     for name, value in kw.items():
         ok = isinstance(value, (int, float)) and math.isfinite(value)
         if name == "permissive_factor":
-            ok = ok and 0 < value <= 1
+            ok = value is None or (ok and 0 < value <= 1)
         elif name in ("min_green_s", "pedestrian_walk_s"):
             ok = ok and value >= 0
         else:
             ok = ok and value > 0
         if not ok:
             raise NetworkError(f"compile_network: invalid {name}={value!r}")
+
+
+def _gap_acceptance_factor(
+    l: int,
+    chosen: Sequence[tuple[Signal, Program]],
+    link_signal: Sequence[int],
+    link_stages: Sequence[Sequence[int]],
+    link_index_sets: Sequence[set[int]],
+    stage_state: Sequence[str],
+    flow: np.ndarray,
+    sat_lane_vps: float,
+    critical_gap_s: float = 4.5,
+    follow_up_s: float = 2.5,
+) -> float:
+    """HCM permitted-movement factor of a permissive link: the flow it can filter through the
+    gaps of the conflicting streams shown ``G`` in its stages (worst stage), over lane
+    saturation flow."""
+    i = link_signal[l]
+    conflicts = chosen[i][0].conflicts
+    mine = list(link_index_sets[l])
+    worst = 1.0
+    for stage in link_stages[l]:
+        state = stage_state[stage]
+        v_o = 0.0
+        for m in range(len(link_signal)):
+            if m == l or link_signal[m] != i:
+                continue
+            theirs = [k for k in link_index_sets[m] if k < len(state) and state[k] == "G"]
+            if theirs and conflicts[np.ix_(mine, theirs)].any():
+                v_o += float(flow[m])
+        if v_o <= 1e-9:
+            s_p = 1.0 / follow_up_s
+        else:
+            s_p = v_o * math.exp(-v_o * critical_gap_s) / (1.0 - math.exp(-v_o * follow_up_s))
+        worst = min(worst, s_p / sat_lane_vps)
+    return min(1.0, max(worst, 0.05))
 
 
 def _program_of(sig: Signal, program_id: str | None, requested: bool) -> Program | None:
@@ -241,7 +281,7 @@ def compile_network(
     max_green_s: float = 90.0,
     pedestrian_speed_mps: float = 1.2,
     pedestrian_walk_s: float = 4.0,
-    permissive_factor: float = 0.5,
+    permissive_factor: float | None = None,
 ) -> CompiledNetwork:
     """Compile ``network`` and its movement ``flows`` into a read-only :class:`CompiledNetwork`.
 
@@ -261,7 +301,8 @@ def compile_network(
     pedestrian_speed_mps, pedestrian_walk_s
         Pedestrian minimum green = walk + crossing length / speed.
     permissive_factor
-        Saturation flow factor of links that are only ever permissive green (``g``).
+        Saturation flow factor of links that are only ever permissive green (``g``); ``None``
+        (default) derives it from the conflicting flow by gap acceptance (HCM).
 
     Raises
     ------
@@ -358,6 +399,7 @@ def compile_network(
     link_lanes: list[set[str]] = []
     link_stages: list[list[int]] = []
     link_protected: list[bool] = []
+    link_index_sets: list[set[int]] = []
     for i, (sig, _program) in enumerate(chosen):
         groups: dict[tuple[str, str], tuple[set[int], set[str]]] = {}
         for m in sig.movements:
@@ -386,6 +428,7 @@ def compile_network(
             link_lanes.append(lanes)
             link_stages.append(green)
             link_protected.append(protected)
+            link_index_sets.append(idx)
     n_links = len(link_signal)
     flow = np.array(
         [flow_vph.get((f, t), 0.0) / 3600.0 for f, t in zip(link_from, link_to, strict=True)],
@@ -408,7 +451,12 @@ def compile_network(
                 sat[u] += sat_lane_vps / len(users)
     for l in range(n_links):
         if not link_protected[l]:
-            sat[l] *= permissive_factor
+            if permissive_factor is not None:
+                sat[l] *= permissive_factor
+            else:
+                sat[l] *= _gap_acceptance_factor(
+                    l, chosen, link_signal, link_stages, link_index_sets, stage_state, flow, sat_lane_vps
+                )
 
     # travel times
     travel = np.empty(n_links, dtype=np.float64)

@@ -154,7 +154,11 @@ def webster_plan(net: CompiledNetwork, settings: OptimiserSettings | None = None
 
 
 class _Scorer:
-    """Counts evaluations; scores single plans and batches with the numba model."""
+    """Counts evaluations; scores single plans, batches and local moves with the numba model.
+
+    ``evaluations`` counts every plan scored (full, batch or local); ``local_evaluations`` the
+    local ones among them and ``full_evaluations`` the full single-plan ones.
+    """
 
     def __init__(self, net: CompiledNetwork, params: ModelParams, parallel: bool) -> None:
         from greenwave.engine import model
@@ -162,16 +166,49 @@ class _Scorer:
         self.net, self.params, self.parallel = net, params, parallel
         self._model = model
         self.evaluations = 0
+        self.local_evaluations = 0
+        self.full_evaluations = 0
+        self._active: tuple[np.ndarray, np.ndarray] | None = None
 
     def one(self, plan: PlanArrays) -> float:
         self.evaluations += 1
+        self.full_evaluations += 1
         return float(self._model.evaluate(self.net, plan, self.params).pi)
+
+    def state(self, plan: PlanArrays, warm=None):  # type: ignore[no-untyped-def]
+        """Full evaluation (cold, or warm from a BaseState) → (PI, BaseState)."""
+        self.evaluations += 1
+        self.full_evaluations += 1
+        res, st = self._model.evaluate_state(self.net, plan, self.params, warm=warm)
+        return float(res.pi), st
+
+    def advance(self, state, signal: int, plan: PlanArrays):  # type: ignore[no-untyped-def]
+        """The base state moved to ``plan`` (a move at ``signal``) by a local evaluation."""
+        if self._active is None:
+            self._active = self._model.active_sets(self.net)
+        ptr, idx = self._active
+        self.evaluations += 2
+        self.local_evaluations += 2
+        return self._model.advance_state(self.net, state, plan, idx[ptr[signal]:ptr[signal + 1]], self.params)
 
     def batch(self, cycle: float, offsets: np.ndarray, greens: np.ndarray) -> np.ndarray:
         self.evaluations += offsets.shape[0]
         return self._model.evaluate_batch(
             self.net, cycle, np.ascontiguousarray(offsets), np.ascontiguousarray(greens),
             self.params, parallel=self.parallel,
+        )
+
+    def moves(self, state, signal: int,  # type: ignore[no-untyped-def]
+              offsets: np.ndarray, greens: np.ndarray) -> np.ndarray:
+        """Local PI change of each candidate against ``state`` (one local evaluation per
+        candidate plus one of the base plan)."""
+        if self._active is None:
+            self._active = self._model.active_sets(self.net)
+        self.evaluations += offsets.shape[0] + 1
+        self.local_evaluations += offsets.shape[0] + 1
+        return self._model.evaluate_moves(
+            self.net, state, signal, np.ascontiguousarray(offsets), np.ascontiguousarray(greens), self.params,
+            parallel=self.parallel, active=self._active,
         )
 
 
@@ -207,18 +244,27 @@ def hill_climb(
     *,
     optimise_splits: bool = True,
 ) -> tuple[PlanArrays, float, list[float]]:
-    """TRANSYT-style hill climb: signal by signal, the best of all its offset moves and split
-    moves (scored in one batch) replaces the current plan if it lowers PI; passes repeat until
-    none improves."""
+    """TRANSYT-style hill climb: signal by signal, all its offset moves and split moves are
+    scored by *local* evaluation (:func:`greenwave.engine.model.evaluate_moves`: only the links
+    up to two links downstream of the signal are re-simulated, from the current steady state);
+    the best is taken if its local PI change is negative, and the steady state is moved to it
+    locally (:func:`greenwave.engine.model.advance_state`). Passes repeat until none improves.
+
+    Every pass ends with a cold full evaluation, which also resets the steady state: ``history``
+    holds exact PIs (of the start plan and after each pass) and never rises; a pass whose exact
+    PI came out worse than before it is undone and ends the climb. Returns the plan, its exact
+    PI and the history.
+    """
     net = scorer.net
     cycle = start.cycle_s
     offsets = np.array(start.offset_s, dtype=np.float64)
     green = np.array(start.green_s, dtype=np.float64)
-    best = scorer.one(PlanArrays(cycle, offsets, green))
+    best, state = scorer.state(PlanArrays(cycle, offsets, green))
     history = [best]
     moves = _offset_moves(cycle, settings.offset_steps)
     for _ in range(settings.max_passes):
         improved = False
+        pass_start = (offsets.copy(), green.copy(), state, best)
         for i in range(net.n_signals):
             s = net.stages_of(i)
             cand_off = []
@@ -236,12 +282,21 @@ def hill_climb(
                     cand_green.append(full)
             if not cand_off:
                 continue
-            scores = scorer.batch(cycle, np.array(cand_off), np.array(cand_green))
-            j = int(np.argmin(scores))
-            if scores[j] < best - 1e-9 * max(1.0, abs(best)):
-                best = float(scores[j])
-                offsets, green = cand_off[j].copy(), cand_green[j].copy()
+            delta = scorer.moves(state, i, np.array(cand_off), np.array(cand_green))
+            j = int(np.argmin(delta))
+            if delta[j] < -1e-9 * max(1.0, abs(best)):
+                plan = PlanArrays(cycle, cand_off[j].copy(), cand_green[j].copy())
+                state = scorer.advance(state, i, plan)  # local update of the steady state
+                best = state.pi  # an estimate until the end of the pass
+                offsets, green = plan.offset_s, plan.green_s
                 improved = True
+        if improved:  # exact PI at the end of the pass (cold start)
+            exact, exact_state = scorer.state(PlanArrays(cycle, offsets, green))
+            if exact > history[-1]:
+                offsets, green, state, best = pass_start
+                history.append(best)
+                break
+            best, state = exact, exact_state
         history.append(best)
         if not improved:
             break

@@ -32,9 +32,10 @@ import math
 import numpy as np
 
 from greenwave.engine.arrays import CompiledNetwork, ModelParams, PlanArrays
-from greenwave.engine.model import ModelResult
+from greenwave.engine.model import BaseState, ModelResult
 
-__all__ = ["evaluate_reference", "green_profile", "disperse"]
+__all__ = ["evaluate_reference", "evaluate_local_reference", "evaluate_moves_reference", "green_profile",
+           "disperse", "active_sets_reference"]
 
 
 def stage_starts(net: CompiledNetwork, plan: PlanArrays) -> list[float]:
@@ -98,6 +99,29 @@ def disperse(d: np.ndarray, travel_s: float, params: ModelParams) -> np.ndarray:
     return F / (1.0 - (1.0 - F) ** C) * (d[source_bin] @ weights)
 
 
+def link_outcome(net: CompiledNetwork, l: int, g: np.ndarray, queue: list[float], arr: np.ndarray,
+                 params: ModelParams) -> tuple[float, float, float, float]:
+    """(x, uniform delay, random delay, stops) of link ``l`` from its last sweep's queue and arrivals."""
+    C = len(g)
+    T = params.analysis_period_h
+    q = float(net.link_flow_vps[l])
+    sat = float(net.link_sat_flow_vps[l])
+    cap = sat * float(np.sum(g)) / C
+    x = q / cap if cap > 0 else math.inf
+    uniform = random = 0.0
+    lowest = min(queue)
+    if q > 0:
+        uniform = sum(qt - lowest for qt in queue) / (q * C)
+        if cap > 0:
+            random = 900.0 * T * ((x - 1) + math.sqrt((x - 1) ** 2 + 8 * 0.5 * x / (3600.0 * cap * T)))
+        else:
+            random = 3600.0
+    stopped = sum(arr[t] if queue[t] > 1e-9 else arr[t] * (1.0 - g[t]) for t in range(C))
+    arrived = float(np.sum(arr))
+    stops = min(1.0, stopped / arrived) if arrived > 0 else 0.0
+    return x, uniform, random, stops
+
+
 def evaluate_reference(net: CompiledNetwork, plan: PlanArrays, params: ModelParams = ModelParams()) -> ModelResult:
     """Evaluate one plan with the plain reference model (no validation; see ``model.evaluate``)."""
     C = int(round(plan.cycle_s))
@@ -137,25 +161,9 @@ def evaluate_reference(net: CompiledNetwork, plan: PlanArrays, params: ModelPara
         if sweep >= params.max_cycles:
             break
 
-    T = params.analysis_period_h
     uniform, random, stops, x = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     for l in range(n):
-        q = flow[l]
-        cap = sat[l] * float(np.sum(g[l])) / C
-        x[l] = q / cap if cap > 0 else math.inf
-        queue = last[l]["queue"]
-        arr = last[l]["arr"]
-        lowest = min(queue)
-        if q > 0:
-            uniform[l] = sum(qt - lowest for qt in queue) / (q * C)
-            if cap > 0:
-                xl = x[l]
-                random[l] = 900.0 * T * ((xl - 1) + math.sqrt((xl - 1) ** 2 + 8 * 0.5 * xl / (3600.0 * cap * T)))
-            else:
-                random[l] = 3600.0
-        stopped = sum(arr[t] if queue[t] > 1e-9 else arr[t] * (1.0 - g[l][t]) for t in range(C))
-        arrived = float(np.sum(arr))
-        stops[l] = min(1.0, stopped / arrived) if arrived > 0 else 0.0
+        x[l], uniform[l], random[l], stops[l] = link_outcome(net, l, g[l], last[l]["queue"], last[l]["arr"], params)
     delay = uniform + random
     q = np.array(flow)
     total_q = float(np.sum(q))
@@ -172,3 +180,69 @@ def evaluate_reference(net: CompiledNetwork, plan: PlanArrays, params: ModelPara
         cycles_iterated=sweep,
         converged=converged,
     )
+
+
+
+# ------------------------------------------------------------------------------------------
+# local evaluation of moves
+
+
+def active_sets_reference(net: CompiledNetwork, signal: int, depth: int = 2) -> list[int]:
+    """Sorted active links of ``signal``: its links and the links fed by them, ``depth`` levels deep."""
+    level = {l for l in range(net.n_links) if int(net.link_signal[l]) == signal}
+    members = set(level)
+    for _ in range(depth):
+        level = {l for l in range(net.n_links)
+                 for j in range(int(net.link_in_ptr[l]), int(net.link_in_ptr[l + 1]))
+                 if int(net.link_in_src[j]) in level}
+        members |= level
+    return sorted(members)
+
+
+def evaluate_local_reference(net: CompiledNetwork, state: BaseState, active_links: list[int], offsets: np.ndarray,
+                             greens: np.ndarray, params: ModelParams = ModelParams(), *,
+                             local_sweeps: int = 3) -> np.ndarray:
+    """PI_local of each candidate row over ``active_links`` (see ``model.evaluate_local``)."""
+    cycle = float(state.plan.cycle_s)
+    C = int(round(cycle))
+    act = sorted(int(l) for l in active_links)
+    sat = [float(v) for v in net.link_sat_flow_vps]
+    out = np.empty(len(offsets))
+    for c in range(len(offsets)):
+        plan = PlanArrays(cycle, np.asarray(offsets[c]), np.asarray(greens[c]))
+        g = {l: green_profile(net, plan, l, params) for l in act}
+        dep = {l: np.array(state.dep[l], dtype=float) for l in act}  # local departures
+        q_end = {l: float(state.q_end[l]) for l in act}
+        pi = 0.0
+        for _sweep in range(local_sweeps):
+            pi = 0.0
+            for l in act:
+                arr = np.full(C, float(net.link_entry_flow_vps[l]))
+                for j in range(int(net.link_in_ptr[l]), int(net.link_in_ptr[l + 1])):
+                    src = int(net.link_in_src[j])
+                    d_src = dep[src] if src in dep else np.asarray(state.dep[src])
+                    arr = arr + float(net.link_in_share[j]) * disperse(d_src, float(net.link_travel_s[l]), params)
+                queue = [q_end[l]]
+                d = np.empty(C)
+                for t in range(C):
+                    nxt = max(0.0, queue[t] + arr[t] - sat[l] * g[l][t])
+                    d[t] = queue[t] + arr[t] - nxt
+                    queue.append(nxt)
+                q_end[l] = queue[C]
+                dep[l] = d
+                _x, uniform, random, stops = link_outcome(net, l, g[l], queue[:C], arr, params)
+                pi += 3600.0 * float(net.link_flow_vps[l]) * (uniform + random + params.stop_penalty_s * stops)
+        out[c] = pi
+    return out
+
+
+def evaluate_moves_reference(net: CompiledNetwork, base_plan_state: BaseState, signal: int, offsets: np.ndarray,
+                             greens: np.ndarray, params: ModelParams = ModelParams(), *,
+                             local_sweeps: int = 3, depth: int = 2) -> np.ndarray:
+    """PI_local(candidate) − PI_local(base plan) over the active set of ``signal``."""
+    act = active_sets_reference(net, signal, depth)
+    base = base_plan_state.plan
+    rows_off = np.vstack([np.asarray(base.offset_s)[None, :], offsets])
+    rows_green = np.vstack([np.asarray(base.green_s)[None, :], greens])
+    pi = evaluate_local_reference(net, base_plan_state, act, rows_off, rows_green, params, local_sweeps=local_sweeps)
+    return pi[1:] - pi[0]

@@ -57,7 +57,7 @@ class OptimiserSettings:
     offset_steps: tuple[float, ...] = (0.25, 0.125, 0.0625)
     split_step_s: float = 2.0
     starts: int = 3
-    global_candidates: int = 256
+    global_candidates: int = 64
     max_passes: int = 6
     seed: int = 0
     parallel: bool = True
@@ -335,7 +335,7 @@ def optimise(
     lo, hi = feasible_cycle_range(net, settings)
     cycles = sorted(set(np.arange(lo, hi + 1e-9, settings.cycle_step_s).round().tolist()) | {webster.cycle_s})
     cycle_scores: dict[float, float] = {}
-    n_probe = 8
+    n_probe = 4
     for c in cycles:
         g = webster_splits(net, c)
         offs = rng.uniform(0, c, size=(n_probe, net.n_signals)).round()

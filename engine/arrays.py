@@ -62,8 +62,9 @@ class ModelParams:
     analysis_period_h
         T of the random/oversaturation delay term (HCM d2), hours.
     warmup_cycles, max_cycles, tol_veh
-        Profiles are iterated cycle by cycle until the queues at cycle end change by less than
-        ``tol_veh`` (steady state, also on networks with loops), at most ``max_cycles``.
+        Profiles are iterated cycle by cycle until neither the queues at cycle end nor the
+        departure profiles (Σ over the cycle of the absolute change) change by more than
+        ``tol_veh`` vehicles (steady state, also on networks with loops), at most ``max_cycles``.
     """
 
     alpha: float = 0.35

@@ -267,10 +267,12 @@ def _link_arrivals(l, C, link_entry, link_F, link_lag, link_in_ptr, link_in_src,
 def _link_queue(C, s, q0, arr, g, gbase, dep, dbase):  # pragma: no cover - njit
     """One cycle of link l's vertical queue from q0: departures into dep[dbase : dbase + C].
 
-    Returns (queue at cycle end, Σ_t q(t), min_t q(t), arrivals meeting a queue or red, arrivals).
+    Returns (queue at cycle end, Σ_t q(t), min_t q(t), arrivals meeting a queue or red, arrivals,
+    Σ_t |new − previous departures|).
     """
     q = q0
     sq = 0.0
+    dd = 0.0
     mq = np.inf
     st = 0.0
     sa = 0.0
@@ -288,9 +290,11 @@ def _link_queue(C, s, q0, arr, g, gbase, dep, dbase):  # pragma: no cover - njit
         qn = q + a - s * gt
         if qn < 0.0:
             qn = 0.0
-        dep[dbase + t] = q + a - qn
+        d = q + a - qn
+        dd += abs(d - dep[dbase + t])
+        dep[dbase + t] = d
         q = qn
-    return q, sq, mq, st, sa
+    return q, sq, mq, st, sa, dd
 
 
 @njit(cache=True)
@@ -361,8 +365,10 @@ def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link
             _link_arrivals(l, C, link_entry, link_F, link_lag, link_in_ptr, link_in_src, link_in_share,
                            identity, dep, dep, mix, arr)
             q0 = q_end[l]
-            q, sq, mq, st, sa = _link_queue(C, link_sat[l], q0, arr, g, base, dep, base)
-            d = abs(q - q0)
+            q, sq, mq, st, sa, dd = _link_queue(C, link_sat[l], q0, arr, g, base, dep, base)
+            # steady when neither the queue nor the departure profile changes any more (a
+            # platoon still travelling down the index order shows in the departures only)
+            d = max(abs(q - q0), dd)
             if d > biggest:
                 biggest = d
             q_end[l] = q
@@ -486,7 +492,7 @@ def _local_pi(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_si
             l = active[a]
             _link_arrivals(l, C, link_entry, link_F, link_lag, link_in_ptr, link_in_src, link_in_share,
                            slot, dep, base_dep, mix, arr)
-            q, sq, mq, st, sa = _link_queue(C, link_sat[l], q_loc[a], arr, g, a * C, dep, a * C)
+            q, sq, mq, st, sa, _ = _link_queue(C, link_sat[l], q_loc[a], arr, g, a * C, dep, a * C)
             q_loc[a] = q
             if last:
                 res = _link_result(C, link_sat[l], link_flow[l], sq, mq, st, sa, g, a * C, stop_penalty,

@@ -150,7 +150,9 @@ def evaluate_reference(net: CompiledNetwork, plan: PlanArrays, params: ModelPara
                 nxt = max(0.0, queue[t] + arr[t] - sat[l] * g[l][t])
                 dep[t] = queue[t] + arr[t] - nxt
                 queue.append(nxt)
-            biggest_change = max(biggest_change, abs(queue[C] - queue[0]))
+            # steady when neither the queue nor the departure profile changes any more
+            dep_change = float(np.abs(dep - dep_prev[l]).sum())
+            biggest_change = max(biggest_change, abs(queue[C] - queue[0]), dep_change)
             q_end[l] = queue[C]
             dep_cur[l] = dep
             last[l] = {"arr": arr, "queue": queue[:C]}

@@ -42,3 +42,32 @@ def test_bad_scenario_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "greenwave: error:" in proc.stderr and "'color'" in proc.stderr and str(toml) in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_keeps_finished_runs(tmp_path: Path) -> None:
+    """Interrupting a run (SIGINT, as Ctrl-C) exits 130 and keeps the rows already written."""
+    import signal
+    import time
+
+    toml = tmp_path / "four.toml"
+    toml.write_text(
+        'name = "four"\nduration_s = 900\nseeds = [1, 2, 3, 4, 5, 6]\ncontrollers = ["static"]\n'
+        '[network]\ngenerator = "grid"\nrows = 3\ncols = 3\n[demand]\nentry_vph = 300\n'
+    )
+    out = tmp_path / "out"
+    exe = shutil.which("greenwave")
+    assert exe is not None
+    proc = subprocess.Popen([exe, "run", str(toml), "--jobs", "1", "--output", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "summary.csv").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    kept = pd.read_csv(out / "summary.csv")
+    assert 1 <= len(kept) < 6
+    assert set(kept.controller) == {"static"}

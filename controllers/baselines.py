@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar, Literal
 
 from greenwave.controllers import sumo_programs
 from greenwave.controllers.base import ProgramController, RunContext, register
@@ -25,28 +26,31 @@ class StaticController(ProgramController):
         return None
 
 
+class _SumoActuatedController(ProgramController):
+    """Every signal's own program run by one of SUMO's actuated controllers."""
+
+    kind: ClassVar[Literal["actuated", "delay_based"]]
+
+    def programs(self, ctx: RunContext) -> Path | None:
+        return sumo_programs.actuated_programs(
+            ctx.net_file, workdir=ctx.workdir, kind=self.kind, **self.options
+        )
+
+
 @register
-class ActuatedController(ProgramController):
+class ActuatedController(_SumoActuatedController):
     """SUMO's gap-based actuated control on every signal."""
 
     name = "actuated"
-
-    def programs(self, ctx: RunContext) -> Path | None:
-        return sumo_programs.actuated_programs(
-            ctx.net_file, workdir=ctx.workdir, kind="actuated", **self.options
-        )
+    kind = "actuated"
 
 
 @register
-class DelayBasedController(ProgramController):
+class DelayBasedController(_SumoActuatedController):
     """SUMO's delay-based actuated control (time loss measured upstream) on every signal."""
 
     name = "delay_based"
-
-    def programs(self, ctx: RunContext) -> Path | None:
-        return sumo_programs.actuated_programs(
-            ctx.net_file, workdir=ctx.workdir, kind="delay_based", **self.options
-        )
+    kind = "delay_based"
 
 
 @register

@@ -32,6 +32,12 @@ Arrivals at link ``l``'s stop line, per second of the cycle, are
   the departure profile of upstream link ``link_in_src[j]``, delayed by ``link_travel_s[l]`` and
   smoothed by Robertson's platoon dispersion (α, β from :class:`ModelParams`).
 
+*Sneakers*: ``link_sneakers_veh[l]`` (``None`` means all 0) vehicles may leave link ``l``'s queue
+in addition, in the last 1-s bin of each effective green window (bin ``t`` with ``g(t) > ε`` and
+``g((t+1) mod C) ≤ ε``, ε = 1e-9 so that rounding slivers count as red): permitted turners that
+waited inside the junction and clear at the end of green (HCM, TRANSYT). They add
+``sneakers · (green-window ends per cycle) / C`` to the capacity.
+
 ``link_flow_vps[l]`` is the link's total demand (= entry flow + Σ share · upstream flow, by
 construction); it drives Webster and the random delay term.
 """
@@ -103,6 +109,7 @@ class CompiledNetwork:
     link_in_src: I64  # (n_feeders,) upstream link index
     link_in_share: F64  # (n_feeders,) share of the upstream link's departures
     program_ids: tuple[str, ...] = field(default=())  # SUMO program the stages came from
+    link_sneakers_veh: F64 | None = None  # (n_links,) veh cleared at each green end; None = zeros
 
     @property
     def n_signals(self) -> int:

@@ -37,6 +37,9 @@ __all__ = ["BaseState", "ModelBuffers", "ModelResult", "active_sets", "evaluate"
 
 _N_TOTALS = 6  # pi, total delay, total stops, mean delay, cycles iterated, converged
 _SUM_TOL_S = 1e-6
+# a bin counts as green for the end-of-green test (sneakers) when g > this: rounding slivers of
+# a window edge (~1e-15) must not move the green end by a bin
+_GREEN_EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -264,8 +267,11 @@ def _link_arrivals(l, C, link_entry, link_F, link_lag, link_in_ptr, link_in_src,
 
 
 @njit(cache=True)
-def _link_queue(C, s, q0, arr, g, gbase, dep, dbase):  # pragma: no cover - njit
+def _link_queue(C, s, sneak, q0, arr, g, gbase, dep, dbase):  # pragma: no cover - njit
     """One cycle of link l's vertical queue from q0: departures into dep[dbase : dbase + C].
+
+    In the last bin of each effective green window (g(t) > ε, g((t+1) mod C) ≤ ε, ε = 1e-9) up to
+    ``sneak`` more vehicles leave the queue (permitted turners clearing at the end of green).
 
     Returns (queue at cycle end, Σ_t q(t), min_t q(t), arrivals meeting a queue or red, arrivals,
     Σ_t |new − previous departures|).
@@ -288,6 +294,8 @@ def _link_queue(C, s, q0, arr, g, gbase, dep, dbase):  # pragma: no cover - njit
             st += a * (1.0 - gt)
         sa += a
         qn = q + a - s * gt
+        if sneak > 0.0 and gt > _GREEN_EPS and g[gbase + (t + 1) % C] <= _GREEN_EPS:
+            qn -= sneak
         if qn < 0.0:
             qn = 0.0
         d = q + a - qn
@@ -298,16 +306,23 @@ def _link_queue(C, s, q0, arr, g, gbase, dep, dbase):  # pragma: no cover - njit
 
 
 @njit(cache=True)
-def _link_result(C, sat, flow, sum_q, min_q, stopped, arrived, g, gbase, stop_penalty,
+def _link_result(C, sat, sneak, flow, sum_q, min_q, stopped, arrived, g, gbase, stop_penalty,
                  period_h):  # pragma: no cover - njit
     """One link's results from its last sweep.
 
+    Capacity = sat · Σ g / C + sneak · (green-window ends per cycle) / C.
     Returns (x, uniform delay, random delay, stops, delay, PI contribution 3600 q (d + K stops)).
     """
     green_s = 0.0
     for t in range(C):
         green_s += g[gbase + t]
     cap = sat * green_s / C
+    if sneak > 0.0:
+        ends = 0
+        for t in range(C):
+            if g[gbase + t] > _GREEN_EPS and g[gbase + (t + 1) % C] <= _GREEN_EPS:
+                ends += 1
+        cap += sneak * ends / C
     q = flow
     x = q / cap if cap > 0.0 else np.inf
     uniform = 0.0
@@ -328,7 +343,7 @@ def _link_result(C, sat, flow, sum_q, min_q, stopped, arrived, g, gbase, stop_pe
 
 
 @njit(cache=True)
-def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_flow, link_entry,
+def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow, link_entry,
                      link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr, link_in_src,
                      link_in_share, lag, gain, stop_penalty, period_h, warmup, max_cycles, tol, warm,
                      stage_start, piece_a, piece_b, g, dep, arr, mix, link_work,
@@ -365,7 +380,7 @@ def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link
             _link_arrivals(l, C, link_entry, link_F, link_lag, link_in_ptr, link_in_src, link_in_share,
                            identity, dep, dep, mix, arr)
             q0 = q_end[l]
-            q, sq, mq, st, sa, dd = _link_queue(C, link_sat[l], q0, arr, g, base, dep, base)
+            q, sq, mq, st, sa, dd = _link_queue(C, link_sat[l], link_sneak[l], q0, arr, g, base, dep, base)
             # steady when neither the queue nor the departure profile changes any more (a
             # platoon still travelling down the index order shows in the departures only)
             d = max(abs(q - q0), dd)
@@ -387,8 +402,8 @@ def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link
     tot_stops = 0.0
     tot_q = 0.0
     for l in range(n_links):
-        xl, ul, rl, sl, dl, pl = _link_result(C, link_sat[l], link_flow[l], sum_q[l], min_q[l], stopped[l],
-                                              arrived[l], g, l * C, stop_penalty, period_h)
+        xl, ul, rl, sl, dl, pl = _link_result(C, link_sat[l], link_sneak[l], link_flow[l], sum_q[l], min_q[l],
+                                              stopped[l], arrived[l], g, l * C, stop_penalty, period_h)
         x[l] = xl
         uniform[l] = ul
         random[l] = rl
@@ -409,7 +424,7 @@ def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link
 
 
 @njit(cache=True)
-def _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_flow,
+def _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow,
                  link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr,
                  link_in_src, link_in_share, lag, gain, stop_penalty, period_h, warmup,
                  max_cycles, tol, n_pieces, out_pi):  # pragma: no cover - njit
@@ -431,7 +446,7 @@ def _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, l
     pi_link = np.empty(n_links)
     totals = np.empty(_N_TOTALS)
     for i in range(chunk, offsets.shape[0], n_chunks):
-        _evaluate_kernel(C, offsets[i], greens[i], sig_stage_ptr, stage_ig, link_sat, link_flow,
+        _evaluate_kernel(C, offsets[i], greens[i], sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow,
                          link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr,
                          link_in_src, link_in_share, lag, gain, stop_penalty, period_h, warmup,
                          max_cycles, tol, False, stage_start, piece_a, piece_b, g, dep, arr, mix, link_work,
@@ -440,30 +455,30 @@ def _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, l
 
 
 @njit(cache=True, parallel=True)
-def _batch_parallel(n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_flow,
+def _batch_parallel(n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow,
                     link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr,
                     link_in_src, link_in_share, lag, gain, stop_penalty, period_h, warmup,
                     max_cycles, tol, n_pieces, out_pi):  # pragma: no cover - njit
     for chunk in prange(n_chunks):
-        _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat,
+        _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak,
                      link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
                      link_in_ptr, link_in_src, link_in_share, lag, gain, stop_penalty, period_h,
                      warmup, max_cycles, tol, n_pieces, out_pi)
 
 
 @njit(cache=True)
-def _batch_serial(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_flow, link_entry,
+def _batch_serial(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow, link_entry,
                   link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr, link_in_src,
                   link_in_share, lag, gain, stop_penalty, period_h, warmup, max_cycles, tol,
                   n_pieces, out_pi):  # pragma: no cover - njit
-    _batch_chunk(0, 1, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_flow, link_entry,
+    _batch_chunk(0, 1, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow, link_entry,
                  link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr, link_in_src,
                  link_in_share, lag, gain, stop_penalty, period_h, warmup, max_cycles, tol,
                  n_pieces, out_pi)
 
 
 @njit(cache=True)
-def _local_pi(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat, link_flow,
+def _local_pi(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat, link_sneak, link_flow,
               link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr, link_in_src,
               link_in_share, base_dep, base_q, lag, gain, stop_penalty, period_h, n_sweeps,
               stage_start, piece_a, piece_b, g, dep, q_loc, arr, mix):  # pragma: no cover - njit
@@ -492,10 +507,10 @@ def _local_pi(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_si
             l = active[a]
             _link_arrivals(l, C, link_entry, link_F, link_lag, link_in_ptr, link_in_src, link_in_share,
                            slot, dep, base_dep, mix, arr)
-            q, sq, mq, st, sa, _ = _link_queue(C, link_sat[l], q_loc[a], arr, g, a * C, dep, a * C)
+            q, sq, mq, st, sa, _ = _link_queue(C, link_sat[l], link_sneak[l], q_loc[a], arr, g, a * C, dep, a * C)
             q_loc[a] = q
             if last:
-                res = _link_result(C, link_sat[l], link_flow[l], sq, mq, st, sa, g, a * C, stop_penalty,
+                res = _link_result(C, link_sat[l], link_sneak[l], link_flow[l], sq, mq, st, sa, g, a * C, stop_penalty,
                                    period_h)
                 pi += res[5]
     return pi
@@ -503,7 +518,7 @@ def _local_pi(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_si
 
 @njit(cache=True)
 def _moves_chunk(chunk, n_chunks, C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal,
-                 link_sat, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
+                 link_sat, link_sneak, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
                  link_in_ptr, link_in_src, link_in_share, base_dep, base_q, lag, gain, stop_penalty,
                  period_h, n_sweeps, n_pieces, out_pi):  # pragma: no cover - njit
     """PI_local of candidates chunk, chunk + n_chunks, ... with buffers private to this chunk."""
@@ -518,7 +533,7 @@ def _moves_chunk(chunk, n_chunks, C, offsets, greens, active, slot, sig_stage_pt
     mix = np.empty(C)
     for i in range(chunk, offsets.shape[0], n_chunks):
         out_pi[i] = _local_pi(C, offsets[i], greens[i], active, slot, sig_stage_ptr, stage_ig, link_signal,
-                              link_sat, link_flow, link_entry, link_F, link_lag, link_stage_ptr,
+                              link_sat, link_sneak, link_flow, link_entry, link_F, link_lag, link_stage_ptr,
                               link_stage_idx, link_in_ptr, link_in_src, link_in_share, base_dep, base_q,
                               lag, gain, stop_penalty, period_h, n_sweeps, stage_start, piece_a, piece_b,
                               g, dep, q_loc, arr, mix)
@@ -526,22 +541,22 @@ def _moves_chunk(chunk, n_chunks, C, offsets, greens, active, slot, sig_stage_pt
 
 @njit(cache=True, parallel=True)
 def _moves_parallel(n_chunks, C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal,
-                    link_sat, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
+                    link_sat, link_sneak, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
                     link_in_ptr, link_in_src, link_in_share, base_dep, base_q, lag, gain, stop_penalty,
                     period_h, n_sweeps, n_pieces, out_pi):  # pragma: no cover - njit
     for chunk in prange(n_chunks):
         _moves_chunk(chunk, n_chunks, C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal,
-                     link_sat, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
+                     link_sat, link_sneak, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
                      link_in_ptr, link_in_src, link_in_share, base_dep, base_q, lag, gain, stop_penalty,
                      period_h, n_sweeps, n_pieces, out_pi)
 
 
 @njit(cache=True)
-def _moves_serial(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat,
+def _moves_serial(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat, link_sneak,
                   link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr,
                   link_in_src, link_in_share, base_dep, base_q, lag, gain, stop_penalty, period_h,
                   n_sweeps, n_pieces, out_pi):  # pragma: no cover - njit
-    _moves_chunk(0, 1, C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat,
+    _moves_chunk(0, 1, C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat, link_sneak,
                  link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr,
                  link_in_src, link_in_share, base_dep, base_q, lag, gain, stop_penalty, period_h, n_sweeps,
                  n_pieces, out_pi)
@@ -580,6 +595,18 @@ def _network_arrays(net: CompiledNetwork) -> dict[str, np.ndarray]:
             raise NetworkError(f"CompiledNetwork.{name} must be a 1-D {np.dtype(want)} array, got {got}")
         out[name] = _ro(np.ascontiguousarray(a))
     n_sig, n_st, n_l = net.n_signals, net.n_stages, net.n_links
+    sneak = getattr(net, "link_sneakers_veh", None)
+    if sneak is None:
+        out["link_sneakers_veh"] = _ro(np.zeros(n_l))
+    else:
+        if not isinstance(sneak, np.ndarray) or sneak.dtype != np.float64 or sneak.shape != (n_l,):
+            got = f"{sneak.dtype} array of shape {sneak.shape}" if isinstance(sneak, np.ndarray) \
+                else type(sneak).__name__
+            raise NetworkError(f"CompiledNetwork.link_sneakers_veh must be a float64 array of shape ({n_l},) "
+                               f"or None, got {got}")
+        if not np.all(np.isfinite(sneak) & (sneak >= 0)):
+            raise NetworkError("CompiledNetwork.link_sneakers_veh must be finite and ≥ 0")
+        out["link_sneakers_veh"] = _ro(np.ascontiguousarray(sneak))
     n_in = out["link_in_src"].shape[0]
     expected = {"sig_stage_ptr": n_sig + 1, "stage_intergreen_s": n_st, "link_sat_flow_vps": n_l,
                 "link_flow_vps": n_l, "link_entry_flow_vps": n_l, "link_travel_s": n_l,
@@ -757,7 +784,7 @@ def _evaluate_run(net: CompiledNetwork, plan: PlanArrays, params: ModelParams, o
         out.link_work[0, :] = warm.q_end
     _evaluate_kernel(
         C, _ro(np.ascontiguousarray(offsets)), _ro(np.ascontiguousarray(greens)), arrays["sig_stage_ptr"],
-        arrays["stage_intergreen_s"], arrays["link_sat_flow_vps"], arrays["link_flow_vps"],
+        arrays["stage_intergreen_s"], arrays["link_sat_flow_vps"], arrays["link_sneakers_veh"], arrays["link_flow_vps"],
         arrays["link_entry_flow_vps"], _ro(link_F), _ro(link_L % C), arrays["link_stage_ptr"],
         arrays["link_stage_idx"], arrays["link_in_ptr"], arrays["link_in_src"], arrays["link_in_share"],
         lag, gain, pen, period, warmup, max_cycles, tol, warm is not None,
@@ -811,8 +838,8 @@ def evaluate_batch(net: CompiledNetwork, cycle_s: float, offsets: np.ndarray, gr
     if n_cand == 0:
         return out_pi
     args = (C, _ro(np.ascontiguousarray(offsets)), _ro(np.ascontiguousarray(greens)), arrays["sig_stage_ptr"],
-            arrays["stage_intergreen_s"], arrays["link_sat_flow_vps"], arrays["link_flow_vps"],
-            arrays["link_entry_flow_vps"], _ro(link_F), _ro(link_L % C), arrays["link_stage_ptr"],
+            arrays["stage_intergreen_s"], arrays["link_sat_flow_vps"], arrays["link_sneakers_veh"],
+            arrays["link_flow_vps"], arrays["link_entry_flow_vps"], _ro(link_F), _ro(link_L % C), arrays["link_stage_ptr"],
             arrays["link_stage_idx"], arrays["link_in_ptr"], arrays["link_in_src"], arrays["link_in_share"],
             lag, gain, pen, period, warmup, max_cycles, tol, max(1, 2 * _max_stages_per_link(net)), out_pi)
     if parallel:
@@ -984,8 +1011,8 @@ def evaluate_local(net: CompiledNetwork, state: BaseState, active_links: np.ndar
     slot[act] = np.arange(act.size, dtype=np.int64)
     args = (C, _ro(np.ascontiguousarray(offsets)), _ro(np.ascontiguousarray(greens)), _ro(act), _ro(slot),
             arrays["sig_stage_ptr"], arrays["stage_intergreen_s"], arrays["link_signal"], arrays["link_sat_flow_vps"],
-            arrays["link_flow_vps"], arrays["link_entry_flow_vps"], _ro(link_F), _ro(link_L % C),
-            arrays["link_stage_ptr"], arrays["link_stage_idx"], arrays["link_in_ptr"], arrays["link_in_src"],
+            arrays["link_sneakers_veh"], arrays["link_flow_vps"], arrays["link_entry_flow_vps"], _ro(link_F),
+            _ro(link_L % C), arrays["link_stage_ptr"], arrays["link_stage_idx"], arrays["link_in_ptr"], arrays["link_in_src"],
             arrays["link_in_share"], _ro(np.ascontiguousarray(state.dep, dtype=np.float64).reshape(-1)),
             _ro(np.ascontiguousarray(state.q_end, dtype=np.float64)), lag, gain, pen, period, int(local_sweeps),
             n_pieces, out)
@@ -1059,7 +1086,8 @@ def advance_state(net: CompiledNetwork, state: BaseState, plan: PlanArrays, acti
     for r in range(2):  # the base plan first, then the new one (its buffers are kept)
         pis.append(_local_pi(C, _ro(rows_off[r]), _ro(rows_green[r]), _ro(act), _ro(slot), arrays["sig_stage_ptr"],
                              arrays["stage_intergreen_s"], arrays["link_signal"],
-                             arrays["link_sat_flow_vps"], arrays["link_flow_vps"], arrays["link_entry_flow_vps"],
+                             arrays["link_sat_flow_vps"], arrays["link_sneakers_veh"], arrays["link_flow_vps"],
+                             arrays["link_entry_flow_vps"],
                              _ro(link_F), _ro(link_L % C), arrays["link_stage_ptr"], arrays["link_stage_idx"],
                              arrays["link_in_ptr"], arrays["link_in_src"], arrays["link_in_share"], _ro(base_dep),
                              _ro(np.ascontiguousarray(state.q_end, dtype=np.float64)), lag, gain, pen, period,

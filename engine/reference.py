@@ -9,14 +9,18 @@ The model (TRANSYT-style, time step 1 s, C = round(cycle) bins per cycle)
 * Effective green fraction ``g_l(t)`` of bin ``[t, t+1)``: the length of its overlap with the
   union (modulo C) of the windows ``[start(k) + start_lag, start(k) + green(k) + end_gain)`` of
   the stages ``k`` showing link ``l`` green; a window is clipped to at most C seconds.
-* Capacity ``c = s · Σ_t g(t) / C``; degree of saturation ``x = q / c`` (inf if ``c = 0``).
+* Green-window ends: bins ``t`` with ``g(t) > ε`` and ``g((t+1) mod C) ≤ ε`` (ε = 1e-9, so that
+  rounding slivers of a window edge count as red); ``n_end`` of them.
+* Capacity ``c = s · Σ_t g(t) / C + sneakers · n_end / C``; degree of saturation ``x = q / c``
+  (inf if ``c = 0``).
 * Robertson dispersion of an upstream departure profile ``d`` over travel time ``T``
   (``L = round(β T)``, ``F = 1 / (1 + α β T)``), cyclic steady state::
 
       A(t) = F / (1 − (1−F)^C) · Σ_{k=0}^{C−1} (1−F)^k · d((t − L − k) mod C)
 
 * Arrivals ``a_l(t) = entry_l + Σ_feeders share · A_src(t)`` (dispersed with link ``l``'s T).
-* Vertical queue ``q(t+1) = max(0, q(t) + a(t) − s g(t))``, departures
+* Vertical queue ``q(t+1) = max(0, q(t) + a(t) − s g(t) − sneak(t))`` with ``sneak(t)`` the
+  link's sneakers in a green-window end bin and 0 elsewhere, departures
   ``d(t) = q(t) + a(t) − q(t+1)``.
 * Cycle sweeps over the links in index order (Gauss–Seidel), each link's queue starting from
   its end-of-previous-sweep value, until (sweep ≥ warmup and every |q_end − q_start| < tol) or
@@ -32,7 +36,7 @@ import math
 import numpy as np
 
 from greenwave.engine.arrays import CompiledNetwork, ModelParams, PlanArrays
-from greenwave.engine.model import BaseState, ModelResult
+from greenwave.engine.model import _GREEN_EPS, BaseState, ModelResult
 
 __all__ = ["evaluate_reference", "evaluate_local_reference", "evaluate_moves_reference", "green_profile",
            "disperse", "active_sets_reference"]
@@ -99,6 +103,37 @@ def disperse(d: np.ndarray, travel_s: float, params: ModelParams) -> np.ndarray:
     return F / (1.0 - (1.0 - F) ** C) * (d[source_bin] @ weights)
 
 
+def sneakers(net: CompiledNetwork) -> list[float]:
+    """Sneakers per green-window end of every link (0 where the network has none)."""
+    if net.link_sneakers_veh is None:
+        return [0.0] * net.n_links
+    return [float(v) for v in net.link_sneakers_veh]
+
+
+def green_ends(g: np.ndarray) -> list[bool]:
+    """Whether each bin is the last one of an effective green window (bins with g ≤ 1e-9, rounding
+    slivers of a window edge, count as red)."""
+    C = len(g)
+    return [bool(g[t] > _GREEN_EPS and g[(t + 1) % C] <= _GREEN_EPS) for t in range(C)]
+
+
+def queue_sweep(q0: float, arr: np.ndarray, g: np.ndarray, sat: float,
+                sneak: float) -> tuple[list[float], np.ndarray]:
+    """One cycle of the vertical queue from ``q0``: (queue at every bin start and at the end, departures)."""
+    C = len(g)
+    ends = green_ends(g)
+    queue = [q0]
+    dep = np.empty(C)
+    for t in range(C):
+        nxt = queue[t] + arr[t] - sat * g[t]
+        if sneak > 0 and ends[t]:
+            nxt -= sneak
+        nxt = max(0.0, nxt)
+        dep[t] = queue[t] + arr[t] - nxt
+        queue.append(nxt)
+    return queue, dep
+
+
 def link_outcome(net: CompiledNetwork, l: int, g: np.ndarray, queue: list[float], arr: np.ndarray,
                  params: ModelParams) -> tuple[float, float, float, float]:
     """(x, uniform delay, random delay, stops) of link ``l`` from its last sweep's queue and arrivals."""
@@ -107,6 +142,9 @@ def link_outcome(net: CompiledNetwork, l: int, g: np.ndarray, queue: list[float]
     q = float(net.link_flow_vps[l])
     sat = float(net.link_sat_flow_vps[l])
     cap = sat * float(np.sum(g)) / C
+    sneak = sneakers(net)[l]
+    if sneak > 0:
+        cap += sneak * sum(green_ends(g)) / C
     x = q / cap if cap > 0 else math.inf
     uniform = random = 0.0
     lowest = min(queue)
@@ -129,6 +167,7 @@ def evaluate_reference(net: CompiledNetwork, plan: PlanArrays, params: ModelPara
     g = [green_profile(net, plan, l, params) for l in range(n)]
     flow = [float(v) for v in net.link_flow_vps]
     sat = [float(v) for v in net.link_sat_flow_vps]
+    sneak = sneakers(net)
 
     dep_prev = [np.full(C, flow[l]) for l in range(n)]  # departures of the previous sweep
     q_end = [0.0] * n
@@ -144,12 +183,7 @@ def evaluate_reference(net: CompiledNetwork, plan: PlanArrays, params: ModelPara
                 src = int(net.link_in_src[j])
                 d_src = dep_cur[src] if src in dep_cur else dep_prev[src]
                 arr = arr + float(net.link_in_share[j]) * disperse(d_src, float(net.link_travel_s[l]), params)
-            queue = [q_end[l]]
-            dep = np.empty(C)
-            for t in range(C):
-                nxt = max(0.0, queue[t] + arr[t] - sat[l] * g[l][t])
-                dep[t] = queue[t] + arr[t] - nxt
-                queue.append(nxt)
+            queue, dep = queue_sweep(q_end[l], arr, g[l], sat[l], sneak[l])
             # steady when neither the queue nor the departure profile changes any more
             dep_change = float(np.abs(dep - dep_prev[l]).sum())
             biggest_change = max(biggest_change, abs(queue[C] - queue[0]), dep_change)
@@ -209,6 +243,7 @@ def evaluate_local_reference(net: CompiledNetwork, state: BaseState, active_link
     C = int(round(cycle))
     act = sorted(int(l) for l in active_links)
     sat = [float(v) for v in net.link_sat_flow_vps]
+    sneak = sneakers(net)
     out = np.empty(len(offsets))
     for c in range(len(offsets)):
         plan = PlanArrays(cycle, np.asarray(offsets[c]), np.asarray(greens[c]))
@@ -224,12 +259,7 @@ def evaluate_local_reference(net: CompiledNetwork, state: BaseState, active_link
                     src = int(net.link_in_src[j])
                     d_src = dep[src] if src in dep else np.asarray(state.dep[src])
                     arr = arr + float(net.link_in_share[j]) * disperse(d_src, float(net.link_travel_s[l]), params)
-                queue = [q_end[l]]
-                d = np.empty(C)
-                for t in range(C):
-                    nxt = max(0.0, queue[t] + arr[t] - sat[l] * g[l][t])
-                    d[t] = queue[t] + arr[t] - nxt
-                    queue.append(nxt)
+                queue, d = queue_sweep(q_end[l], arr, g[l], sat[l], sneak[l])
                 q_end[l] = queue[C]
                 dep[l] = d
                 _x, uniform, random, stops = link_outcome(net, l, g[l], queue[:C], arr, params)

@@ -45,6 +45,10 @@ Links
     (veh/s, from SUMO's conflict matrix), critical gap t_c = 4.5 s, follow-up t_f = 2.5 s; a
     number given as ``permissive_factor`` replaces that by a fixed factor.
 
+    Sneakers (``link_sneakers_veh``): a permissive-only link may clear ``sneakers_per_cycle``
+    vehicles (default 2, HCM) at the end of each of its effective green windows, the permitted
+    turners waiting inside the junction; protected links get 0.
+
 Flows and feeders
     ``link_flow_vps`` = ``flow_vph`` / 3600 of the (from_edge, to_edge) row of ``flows``
     (rows for the same pair are added; pairs without a row have 0). Link ``l`` on approach edge
@@ -203,7 +207,7 @@ def _check_params(**kw: float) -> None:
         ok = isinstance(value, (int, float)) and math.isfinite(value)
         if name == "permissive_factor":
             ok = value is None or (ok and 0 < value <= 1)
-        elif name in ("min_green_s", "pedestrian_walk_s"):
+        elif name in ("min_green_s", "pedestrian_walk_s", "sneakers_per_cycle"):
             ok = ok and value >= 0
         else:
             ok = ok and value > 0
@@ -282,6 +286,7 @@ def compile_network(
     pedestrian_speed_mps: float = 1.2,
     pedestrian_walk_s: float = 4.0,
     permissive_factor: float | None = None,
+    sneakers_per_cycle: float = 2.0,
 ) -> CompiledNetwork:
     """Compile ``network`` and its movement ``flows`` into a read-only :class:`CompiledNetwork`.
 
@@ -303,6 +308,9 @@ def compile_network(
     permissive_factor
         Saturation flow factor of links that are only ever permissive green (``g``); ``None``
         (default) derives it from the conflicting flow by gap acceptance (HCM).
+    sneakers_per_cycle
+        Vehicles a permissive-only link clears at the end of each effective green window
+        (``link_sneakers_veh``; ≥ 0, default 2 as in the HCM); protected links get 0.
 
     Raises
     ------
@@ -318,6 +326,7 @@ def compile_network(
         pedestrian_speed_mps=pedestrian_speed_mps,
         pedestrian_walk_s=pedestrian_walk_s,
         permissive_factor=permissive_factor,
+        sneakers_per_cycle=sneakers_per_cycle,
     )
     flow_vph = _flow_table(network, flows)
 
@@ -458,6 +467,9 @@ def compile_network(
                     l, chosen, link_signal, link_stages, link_index_sets, stage_state, flow, sat_lane_vps
                 )
 
+    sneak = np.array([0.0 if link_protected[l] else float(sneakers_per_cycle) for l in range(n_links)],
+                     dtype=np.float64)
+
     # travel times
     travel = np.empty(n_links, dtype=np.float64)
     for l, fe in enumerate(link_from):
@@ -532,4 +544,5 @@ def compile_network(
         link_in_src=_ro(in_src, np.int64),
         link_in_share=_ro(in_share, np.float64),
         program_ids=tuple(program.id for _, program in chosen),
+        link_sneakers_veh=_ro(sneak, np.float64),
     )

@@ -21,7 +21,7 @@ from greenwave.scenarios.spec import scenario_from_dict
 F64_FIELDS = (
     "stage_min_green_s", "stage_max_green_s", "stage_yellow_s", "stage_allred_s",
     "stage_intergreen_s", "link_sat_flow_vps", "link_flow_vps", "link_entry_flow_vps",
-    "link_travel_s", "link_in_share",
+    "link_travel_s", "link_in_share", "link_sneakers_veh",
 )
 I64_FIELDS = (
     "sig_stage_ptr", "stage_phase", "link_signal", "link_stage_ptr", "link_stage_idx",
@@ -71,7 +71,7 @@ def check_structure(c: CompiledNetwork) -> None:
                  "stage_intergreen_s", "stage_phase"):
         assert getattr(c, name).shape == (nst,), name
     for name in ("link_signal", "link_sat_flow_vps", "link_flow_vps", "link_entry_flow_vps",
-                 "link_travel_s"):
+                 "link_travel_s", "link_sneakers_veh"):
         assert getattr(c, name).shape == (nl,), name
     assert len(c.link_from_edge) == len(c.link_to_edge) == nl
     assert len(c.program_ids) == ns and len(set(c.signal_ids)) == ns
@@ -180,6 +180,25 @@ def test_grid_permissive_factor(grid: Grid) -> None:
     permissive = np.round(ratio, 9) == 0.5
     assert np.allclose(hcm[~permissive], 1.0)
     assert ((hcm[permissive] > 0.05) & (hcm[permissive] < 1.0)).all()
+
+
+def test_grid_sneakers_on_permissive_links(grid: Grid) -> None:
+    """Permissive-only links clear 2 sneakers per green end by default; protected links none."""
+    c1 = compile_network(grid.network, grid.flows, permissive_factor=1.0)
+    half = compile_network(grid.network, grid.flows, permissive_factor=0.5)
+    permissive = np.round(half.link_sat_flow_vps / c1.link_sat_flow_vps, 9) == 0.5
+    assert permissive.any() and (~permissive).any()
+    sn = grid.compiled.link_sneakers_veh
+    assert sn is not None and sn.shape == (grid.compiled.n_links,)
+    assert np.all(sn[permissive] == 2.0) and np.all(sn[~permissive] == 0.0)
+    more = compile_network(grid.network, grid.flows, sneakers_per_cycle=3.5)
+    assert np.all(more.link_sneakers_veh[permissive] == 3.5) and np.all(more.link_sneakers_veh[~permissive] == 0.0)
+    none = compile_network(grid.network, grid.flows, sneakers_per_cycle=0.0)
+    assert np.all(none.link_sneakers_veh == 0.0)
+    np.testing.assert_array_equal(none.link_sat_flow_vps, grid.compiled.link_sat_flow_vps)
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(NetworkError, match="sneakers_per_cycle"):
+            compile_network(grid.network, grid.flows, sneakers_per_cycle=bad)
 
 
 def test_gap_acceptance_follows_hcm(grid: Grid) -> None:

@@ -18,10 +18,12 @@ from tests.test_model import random_net, random_params, random_plan
 
 
 def grid(rows: int, cols: int, *, seed: int = 0, boundary_vph: float = 450.0, sat_vph: float = 1800.0,
-         turn: tuple[float, float, float] = (0.15, 0.7, 0.15), keep: float = 0.9) -> CompiledNetwork:
+         turn: tuple[float, float, float] = (0.15, 0.7, 0.15), keep: float = 0.9,
+         sneakers: float | None = None) -> CompiledNetwork:
     """``rows × cols`` signals, two stages each (N–S, then E–W); per signal 4 approaches × 3 turns
     (left, through, right). A link feeds the three turning links of the approach it enters at
-    the next signal (shares ``keep · turn``); approaches from outside get uniform arrivals."""
+    the next signal (shares ``keep · turn``); approaches from outside get uniform arrivals.
+    ``sneakers`` (if given) are set on the (permissive) left-turn links."""
     rng = np.random.default_rng(seed)
     n_sig = rows * cols
     dirs = [(-1, 0), (0, 1), (1, 0), (0, -1)]  # heading of travel: N, E, S, W (row, col)
@@ -79,6 +81,7 @@ def grid(rows: int, cols: int, *, seed: int = 0, boundary_vph: float = 450.0, sa
         link_flow_vps=flow, link_entry_flow_vps=entry, link_travel_s=travel,
         link_stage_ptr=np.arange(n + 1, dtype=np.int64), link_stage_idx=stage_idx,
         link_in_ptr=ptr, link_in_src=src, link_in_share=share,
+        link_sneakers_veh=None if sneakers is None else np.tile([float(sneakers), 0.0, 0.0], 4 * n_sig),
     )
 
 
@@ -139,6 +142,54 @@ def test_moves_kernel_matches_reference(seed: int) -> None:
     pl = model.evaluate_local(net, state, np.array(links, dtype=np.int64), offs, greens, params, local_sweeps=sweeps)
     pr = reference.evaluate_local_reference(net, state, links, offs, greens, params, local_sweeps=sweeps)
     np.testing.assert_allclose(pl, pr, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_moves_kernel_matches_reference_with_sneakers(seed: int) -> None:
+    rng = np.random.default_rng(2000 + seed)
+    if seed < 5:
+        net = random_net(rng, sneakers=True)
+        plan = random_plan(net, rng)
+        params = ModelParams() if seed % 3 == 0 else random_params(rng)
+    else:
+        net = grid(2, 2, seed=seed, boundary_vph=600.0, sneakers=float(rng.uniform(1.0, 3.0)))
+        plan = webster_plan(net)
+        plan = PlanArrays(plan.cycle_s, np.floor(rng.uniform(0, plan.cycle_s, net.n_signals)), plan.green_s)
+        params = ModelParams()
+    assert net.link_sneakers_veh is not None and np.any(net.link_sneakers_veh > 0)
+    _res, state = model.evaluate_state(net, plan, params)
+    signal = int(rng.integers(net.n_signals))
+    offs, greens = signal_moves(net, plan, signal, rng)
+    sweeps = int(rng.integers(1, 5))
+    fast = model.evaluate_moves(net, state, signal, offs, greens, params, local_sweeps=sweeps)
+    serial = model.evaluate_moves(net, state, signal, offs, greens, params, parallel=False, local_sweeps=sweeps)
+    slow = reference.evaluate_moves_reference(net, state, signal, offs, greens, params, local_sweeps=sweeps)
+    np.testing.assert_array_equal(fast, serial)
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-9 * max(1.0, state.pi))
+    links = reference.active_sets_reference(net, signal)
+    pl = model.evaluate_local(net, state, np.array(links, dtype=np.int64), offs, greens, params, local_sweeps=sweeps)
+    pr = reference.evaluate_local_reference(net, state, links, offs, greens, params, local_sweeps=sweeps)
+    np.testing.assert_allclose(pl, pr, rtol=1e-9, atol=1e-9)
+    # advance_state (the _local_pi path) agrees with the local delta
+    ptr, idx = model.active_sets(net)
+    new = model.advance_state(net, state, PlanArrays(plan.cycle_s, offs[0], greens[0]),
+                              idx[ptr[signal]:ptr[signal + 1]], params, local_sweeps=sweeps)
+    assert new.pi == pytest.approx(state.pi + fast[0], rel=1e-9, abs=1e-9 * max(1.0, state.pi))
+
+
+def test_all_links_local_is_the_full_model_with_sneakers() -> None:
+    rng = np.random.default_rng(12)
+    net = grid(2, 3, seed=4, boundary_vph=300, sneakers=2.0)
+    params = ModelParams(tol_veh=1e-12, warmup_cycles=60, max_cycles=200)
+    plan = webster_plan(net)
+    plan = PlanArrays(plan.cycle_s, np.floor(rng.uniform(0, plan.cycle_s, net.n_signals)), plan.green_s)
+    res, state = model.evaluate_state(net, plan, params)
+    assert res.converged
+    offs, greens = signal_moves(net, plan, 1, rng)
+    local = model.evaluate_local(net, state, np.arange(net.n_links, dtype=np.int64), offs, greens, params,
+                                 local_sweeps=50)
+    full = model.evaluate_batch(net, plan.cycle_s, offs, greens, params)
+    np.testing.assert_allclose(local, full, rtol=1e-6)
 
 
 def test_state_matches_evaluate_and_warm_start() -> None:

@@ -53,6 +53,8 @@ def make_net(stage_ig: list[list[float]], links: list[dict]) -> CompiledNetwork:
         link_in_ptr=np.concatenate([[0], np.cumsum([len(f) for f in feeders])]).astype(np.int64),
         link_in_src=np.array([s for f in feeders for s, _ in f], dtype=np.int64),
         link_in_share=np.array([sh for f in feeders for _, sh in f], dtype=np.float64),
+        link_sneakers_veh=(np.array([lk.get("sneak", 0.0) for lk in links], dtype=np.float64)
+                           if any("sneak" in lk for lk in links) else None),
     )
 
 
@@ -77,8 +79,12 @@ def two_stage_plan(net: CompiledNetwork, cycle: float, first_greens: list[float]
     return PlanArrays(float(cycle), np.array(offsets, dtype=np.float64), np.array(greens, dtype=np.float64))
 
 
-def random_net(rng: np.random.Generator) -> CompiledNetwork:
-    """Random signals, stages and links; feeders anywhere (loops), shares ≤ 0.9 per upstream link."""
+def random_net(rng: np.random.Generator, sneakers: bool = False) -> CompiledNetwork:
+    """Random signals, stages and links; feeders anywhere (loops), shares ≤ 0.9 per upstream link.
+
+    With ``sneakers`` about half the links get 0.5..3 sneakers per green end (drawn after
+    everything else, so the network is otherwise the one without).
+    """
     n_sig = int(rng.integers(1, 6))
     stage_ig, first = [], []
     for _ in range(n_sig):
@@ -102,6 +108,9 @@ def random_net(rng: np.random.Generator) -> CompiledNetwork:
             left[src] -= sh
             feeders.append((src, sh))
         lk["feeders"] = feeders
+    if sneakers:
+        for lk in links:
+            lk["sneak"] = float(rng.uniform(0.5, 3.0)) if rng.random() < 0.5 else 0.0
     return make_net(stage_ig, links)
 
 
@@ -156,6 +165,67 @@ def test_kernel_matches_reference(seed: int) -> None:
     plan = random_plan(net, rng)
     params = ModelParams() if seed % 3 == 0 else random_params(rng)
     assert_same(model.evaluate(net, plan, params), reference.evaluate_reference(net, plan, params))
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_kernel_matches_reference_with_sneakers(seed: int) -> None:
+    rng = np.random.default_rng(500 + seed)
+    net = random_net(rng, sneakers=True)
+    assert net.link_sneakers_veh is not None
+    plan = random_plan(net, rng)
+    params = ModelParams() if seed % 3 == 0 else random_params(rng)
+    fast = model.evaluate(net, plan, params)
+    assert_same(fast, reference.evaluate_reference(net, plan, params))
+
+
+def test_zero_sneakers_are_bit_identical() -> None:
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        net = random_net(rng)
+        plan = random_plan(net, rng)
+        a = model.evaluate(net, plan)
+        b = model.evaluate(dataclasses.replace(net, link_sneakers_veh=np.zeros(net.n_links)), plan)
+        for f in FIELDS:
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+        assert a.pi == b.pi
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_batch_matches_single_with_sneakers(parallel: bool) -> None:
+    rng = np.random.default_rng(321)
+    net = random_net(rng, sneakers=True)
+    cycle = 70.0
+    plans = [random_plan(net, rng, cycle) for _ in range(5)]
+    got = model.evaluate_batch(net, cycle, np.array([p.offset_s for p in plans]),
+                               np.array([p.green_s for p in plans]), parallel=parallel)
+    np.testing.assert_allclose(got, [model.evaluate(net, p).pi for p in plans], rtol=1e-12)
+
+
+@pytest.mark.parametrize("sneak", [0.0, 2.0, 3.5])
+def test_oversaturated_permissive_link_discharges_sneakers(sneak: float) -> None:
+    """Per cycle an oversaturated link discharges s·g + sneakers; capacity s·g/C + sneakers/C."""
+    sat, cycle, green = 0.5, 60.0, 20.0
+    net = make_net([[5.0, 5.0]], [{"signal": 0, "stages": [0], "sat": sat, "entry": 0.4, "sneak": sneak}])
+    plan = two_stage_plan(net, cycle, [green], [0.0])
+    buf = model.ModelBuffers.allocate(net, cycle)
+    res = model.evaluate(net, plan, out=buf)
+    assert buf.dep.sum() == pytest.approx(sat * green + sneak, rel=1e-12)
+    cap = sat * green / cycle + sneak / cycle
+    assert res.degree_of_saturation[0] == pytest.approx(0.4 / cap, rel=1e-12)
+    assert_same(res, reference.evaluate_reference(net, plan))
+    g = reference.green_profile(net, plan, 0, ModelParams())
+    end = int(np.flatnonzero(g > 0)[-1])
+    assert buf.dep[end] == pytest.approx(sat * g[end] + sneak)
+
+
+def test_sneakers_validation() -> None:
+    from greenwave.errors import NetworkError
+    net = isolated(0.2)
+    plan = two_stage_plan(net, 60, [25.0], [0.0])
+    with pytest.raises(NetworkError, match="link_sneakers_veh"):
+        model.evaluate(dataclasses.replace(net, link_sneakers_veh=np.array([-1.0])), plan)
+    with pytest.raises(NetworkError, match="link_sneakers_veh"):
+        model.evaluate(dataclasses.replace(net, link_sneakers_veh=np.array([1.0, 1.0])), plan)
 
 
 def test_random_cases_cover_the_edge_cases() -> None:

@@ -51,7 +51,7 @@ class OptimiserSettings:
         Random seed of the global search.
     """
 
-    min_cycle_s: float = 40.0
+    min_cycle_s: float = 30.0
     max_cycle_s: float = 150.0
     cycle_step_s: float = 10.0
     offset_steps: tuple[float, ...] = (0.25, 0.125, 0.0625)

@@ -9,8 +9,11 @@ atomically: an interrupted run keeps the rows already finished.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -219,7 +222,8 @@ def run_job(job: Job) -> JobResult:
     )
     max_queue = dict.fromkeys(approach_edges, 0.0)
     t0 = time.perf_counter()
-    with SumoSession(config) as sim:
+    # SUMO's warnings (teleports, emergency braking) go to this run's log, not the console
+    with _console_to(None if job.gui else work / "sumo.console.log"), SumoSession(config) as sim:
         for edge in approach_edges:
             sim.conn.edge.subscribe(edge, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER])
         controller.start(sim)
@@ -253,6 +257,24 @@ def run_job(job: Job) -> JobResult:
                 "total_delay_veh_s": loss,
             })
     return JobResult(job=job, summary=summary, intersections=inter)
+
+
+@contextmanager
+def _console_to(path: Path | None) -> Iterator[None]:
+    """Send this process's C-level stderr (where libsumo prints) to ``path`` for a while."""
+    if path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as fh:
+            os.dup2(fh.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def default_executor(jobs: int) -> Executor:

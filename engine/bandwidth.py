@@ -71,6 +71,20 @@ def _stream_graph(net: CompiledNetwork) -> dict[tuple[int, int], tuple[float, in
     return best
 
 
+def is_arterial(net: CompiledNetwork) -> bool:
+    """True when the signals form one chain: each exchanges traffic with at most two others and
+    together they make a single path (a corridor, not a grid)."""
+    g = nx.Graph()
+    g.add_nodes_from(range(net.n_signals))
+    g.add_edges_from(_stream_graph(net))
+    return (
+        net.n_signals >= 2
+        and nx.is_connected(g)
+        and all(d <= 2 for _, d in g.degree())
+        and g.number_of_edges() == net.n_signals - 1
+    )
+
+
 def find_arterial(net: CompiledNetwork, signals: list[int] | None = None) -> Arterial:
     """The main road: the heaviest chain of neighbouring signals (by two-way through flow).
 

@@ -60,7 +60,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_optimise(args: argparse.Namespace) -> int:
     from greenwave.controllers.optimised import optimise_for_demand
-    from greenwave.engine.bandwidth import bands_of_plan
+    from greenwave.engine.bandwidth import bands_of_plan, is_arterial
     from greenwave.engine.optimise import OptimiserSettings
     from greenwave.errors import PlanError
     from greenwave.scenarios.runner import prepare
@@ -94,11 +94,13 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     print(f"PI after optimisation:            {r.pi:12.0f}   mean delay {r.mean_delay_s:6.1f} s/veh")
     print(f"{r.evaluations} model evaluations in {r.wall_s:.2f} s (total {wall:.2f} s)")
     print(f"wrote {plan_json} and {add}")
-    try:
-        band = bands_of_plan(result.compiled, r.plan)
-    except PlanError:
-        band = None
-    if band is not None and _is_arterial(result.compiled, band):
+    band = None
+    if is_arterial(result.compiled):
+        try:
+            band = bands_of_plan(result.compiled, r.plan)
+        except PlanError as exc:
+            _say(f"no time-space diagram: {exc}")
+    if band is not None:
         from greenwave.scenarios.report import time_space_diagram
 
         png = time_space_diagram(result.compiled, r.plan, band, out / "time_space.png",
@@ -106,11 +108,6 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         print(f"green bands of the optimised plan: {band.band_out_s:.1f} s outbound, "
               f"{band.band_in_s:.1f} s inbound; time-space diagram {png}")
     return 0
-
-
-def _is_arterial(compiled, band) -> bool:  # type: ignore[no-untyped-def]
-    """Every signal lies on the chain: the network is an arterial."""
-    return len(band.arterial.signals) == compiled.n_signals
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -64,3 +64,12 @@ def test_milp_band_is_achieved_by_its_offsets(seed: int) -> None:
         if b.band_out_s > 0 and b.band_in_s > 0:
             best_random = max(best_random, b.band_out_s + b.band_in_s)
     assert res.band_out_s + res.band_in_s >= best_random - 0.6
+
+
+def test_is_arterial_tells_a_corridor_from_a_grid() -> None:
+    from greenwave.engine.bandwidth import is_arterial
+    from tests.test_local_eval import grid
+
+    assert is_arterial(arterial(4))
+    assert not is_arterial(grid(3, 3))
+    assert not is_arterial(arterial(1))

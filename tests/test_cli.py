@@ -71,3 +71,25 @@ def test_ctrl_c_keeps_finished_runs(tmp_path: Path) -> None:
     kept = pd.read_csv(out / "summary.csv")
     assert 1 <= len(kept) < 6
     assert set(kept.controller) == {"static"}
+
+
+def test_optimise_writes_plan_and_time_space_diagram(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    toml = tmp_path / "art.toml"
+    toml.write_text(
+        'name = "art"\nduration_s = 900\n[network]\ngenerator = "arterial"\nn_intersections = 3\n'
+        "[demand]\nmajor_entry_vph = 700\nminor_entry_vph = 150\n"
+    )
+    out = tmp_path / "plan"
+    assert main(["optimise", str(toml), "--objective", "bandwidth", "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "PI before" in text and "PI after" in text and "green bands" in text
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["format"] == "greenwave.timing-plan" and len(plan["signals"]) == 3
+    assert (out / "plan.add.xml").read_text().count("<tlLogic") == 3
+    assert (out / "time_space.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    grid = tmp_path / "grid.toml"
+    grid.write_text('duration_s = 600\n[network]\ngenerator = "grid"\nrows = 2\ncols = 2\n[demand]\nentry_vph = 300\n')
+    assert main(["optimise", str(grid), "--output", str(tmp_path / "g")]) == 0
+    assert not (tmp_path / "g" / "time_space.png").exists()  # a grid is no arterial

@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             case = bench_case(n, args.quick, Path(tmp), compile_s)
             cases.append(case)
-            print(f"{case['signals']:5d} signals {case['links']:6d} links: kernel {case['kernel_evals_per_s']:9.1f} eval/s, "
+            print(f"{case['signals']:5d} signals {case['links']:6d} links: "
+                  f"kernel {case['kernel_evals_per_s']:9.1f} eval/s, "
                   f"reference {case['reference_evals_per_s']:8.3f} eval/s, speedup {case['speedup']:7.1f}x, "
                   f"batch gain {case['batch_parallel_gain']:.2f}x, optimise {case['optimise_wall_s']} s "
                   f"(one core {case.get('optimise_wall_1core_s')} s)", flush=True)

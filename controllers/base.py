@@ -55,10 +55,10 @@ class Controller(ABC):
         """Before SUMO starts: return additional files to load (default: none)."""
         return []
 
-    def start(self, sim: SumoSession) -> None:
+    def start(self, sim: SumoSession) -> None:  # noqa: B027 - an optional hook
         """After SUMO started, before the first step: subscribe to what is observed."""
 
-    def step(self, sim: SumoSession) -> None:
+    def step(self, sim: SumoSession) -> None:  # noqa: B027 - an optional hook
         """After each simulation step: observe and act."""
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from greenwave.controllers.base import ProgramController, RunContext, register
 from greenwave.engine.arrays import CompiledNetwork, ModelParams
-from greenwave.engine.optimise import Objective, OptimiserSettings, OptimiseResult, optimise
+from greenwave.engine.optimise import Objective, OptimiseResult, OptimiserSettings, optimise
 from greenwave.errors import ScenarioError
 
 
@@ -80,12 +80,15 @@ class OptimisedController(ProgramController):
         opts = dict(self.options)
         objective = opts.pop("objective", "delay")
         if objective not in ("delay", "stops", "bandwidth"):
-            raise ScenarioError(f"controller 'optimised': objective must be delay, stops or bandwidth, not {objective!r}")
+            raise ScenarioError(
+                f"controller 'optimised': objective must be delay, stops or bandwidth, not {objective!r}"
+            )
         known = set(OptimiserSettings.__dataclass_fields__)
         unknown = set(opts) - known
         if unknown:
             raise ScenarioError(
-                f"controller 'optimised': unknown options {sorted(unknown)}; valid: objective, {', '.join(sorted(known))}"
+                f"controller 'optimised': unknown options {sorted(unknown)}; "
+                f"valid: objective, {', '.join(sorted(known))}"
             )
         settings = OptimiserSettings(**{"seed": ctx.seed, **opts})
         out = optimise_for_demand(

@@ -257,7 +257,9 @@ def _atomic_write(path: Path, text: str) -> None:
 # arrays <-> plan
 
 
-def plan_from_arrays(compiled: CompiledNetwork, plan: PlanArrays, *, meta: Mapping[str, Any] | None = None) -> TimingPlan:
+def plan_from_arrays(
+    compiled: CompiledNetwork, plan: PlanArrays, *, meta: Mapping[str, Any] | None = None
+) -> TimingPlan:
     """The :class:`TimingPlan` of flat plan arrays (yellow, all-red, minimum green from
     ``compiled``; offsets taken modulo the cycle)."""
     _check_arrays(compiled, plan)
@@ -460,7 +462,8 @@ def check_plan(plan: TimingPlan, network: RoadNetwork) -> None:
             )
         if not (0.0 <= t.offset_s < t.cycle_s):
             raise PlanError(
-                f"signal {sid!r}: rule offset: offset {t.offset_s:g} s must satisfy 0 <= offset < cycle ({t.cycle_s:g} s)"
+                f"signal {sid!r}: rule offset: offset {t.offset_s:g} s must satisfy "
+                f"0 <= offset < cycle ({t.cycle_s:g} s)"
             )
         for k, (st, lay) in enumerate(zip(t.stages, layout, strict=True)):
             where = f"signal {sid!r}: stage {k} (phase {st.phase_index})"

@@ -699,7 +699,7 @@ def actuated_programs(
     params["show-detectors"] = "true" if show_detectors else "false"
 
     elements: list[ET.Element] = []
-    for tls_id, program in _net_programs(net).items():
+    for program in _net_programs(net).values():
         new = ET.Element("tlLogic", dict(program.attrib))
         new.set("type", kind)
         new.set("programID", pid)

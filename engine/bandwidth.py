@@ -134,7 +134,9 @@ def find_arterial(net: CompiledNetwork, signals: list[int] | None = None) -> Art
     return Arterial(tuple(signals), tuple(out_links), tuple(in_links), tuple(t_out), tuple(t_in))
 
 
-def green_window(net: CompiledNetwork, plan: PlanArrays, link: int, params: ModelParams | None = None) -> tuple[float, float]:
+def green_window(
+    net: CompiledNetwork, plan: PlanArrays, link: int, params: ModelParams | None = None
+) -> tuple[float, float]:
     """The longest effective green window [start, end) of ``link`` in seconds of the cycle,
     relative to its signal's offset (end may exceed the cycle when it wraps)."""
     p = params or ModelParams()

@@ -839,7 +839,8 @@ def evaluate_batch(net: CompiledNetwork, cycle_s: float, offsets: np.ndarray, gr
         return out_pi
     args = (C, _ro(np.ascontiguousarray(offsets)), _ro(np.ascontiguousarray(greens)), arrays["sig_stage_ptr"],
             arrays["stage_intergreen_s"], arrays["link_sat_flow_vps"], arrays["link_sneakers_veh"],
-            arrays["link_flow_vps"], arrays["link_entry_flow_vps"], _ro(link_F), _ro(link_L % C), arrays["link_stage_ptr"],
+            arrays["link_flow_vps"], arrays["link_entry_flow_vps"], _ro(link_F), _ro(link_L % C),
+            arrays["link_stage_ptr"],
             arrays["link_stage_idx"], arrays["link_in_ptr"], arrays["link_in_src"], arrays["link_in_share"],
             lag, gain, pen, period, warmup, max_cycles, tol, max(1, 2 * _max_stages_per_link(net)), out_pi)
     if parallel:
@@ -1012,7 +1013,8 @@ def evaluate_local(net: CompiledNetwork, state: BaseState, active_links: np.ndar
     args = (C, _ro(np.ascontiguousarray(offsets)), _ro(np.ascontiguousarray(greens)), _ro(act), _ro(slot),
             arrays["sig_stage_ptr"], arrays["stage_intergreen_s"], arrays["link_signal"], arrays["link_sat_flow_vps"],
             arrays["link_sneakers_veh"], arrays["link_flow_vps"], arrays["link_entry_flow_vps"], _ro(link_F),
-            _ro(link_L % C), arrays["link_stage_ptr"], arrays["link_stage_idx"], arrays["link_in_ptr"], arrays["link_in_src"],
+            _ro(link_L % C), arrays["link_stage_ptr"], arrays["link_stage_idx"], arrays["link_in_ptr"],
+            arrays["link_in_src"],
             arrays["link_in_share"], _ro(np.ascontiguousarray(state.dep, dtype=np.float64).reshape(-1)),
             _ro(np.ascontiguousarray(state.q_end, dtype=np.float64)), lag, gain, pen, period, int(local_sweeps),
             n_pieces, out)

@@ -191,7 +191,7 @@ def arterial_network(
         for tip in (f"N{k}", f"S{k}"):
             edges.append((f"{tip}_I{k}", tip, f"I{k}", side_lanes, side_speed, 1))
             edges.append((f"I{k}_{tip}", f"I{k}", tip, side_lanes, side_speed, 1))
-    for a, b in zip(main, main[1:]):
+    for a, b in zip(main, main[1:], strict=False):
         edges.append((f"{a}_{b}", a, b, lanes, speed, 2))
         edges.append((f"{b}_{a}", b, a, lanes, speed, 2))
 

@@ -255,7 +255,7 @@ class _Reader:
                 raise self.fail(f"<request index={index}> of <junction id={jid!r}> has foes={foes!r}")
             if response and len(response) == len(foes):
                 # a link that must yield to another is its foe too (SUMO: response ⊆ foes)
-                foes = "".join("1" if "1" in ab else "0" for ab in zip(foes, response))
+                foes = "".join("1" if "1" in ab else "0" for ab in zip(foes, response, strict=False))
             junction.foes[index] = foes
         n = len(junction.foes)
         if n:

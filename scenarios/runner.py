@@ -13,8 +13,8 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -198,8 +198,8 @@ def run_job(job: Job) -> JobResult:
     edgedata_add = work / "approaches.add.xml"
     edgedata_out = work / "approaches.edgedata.xml"
     write_text_atomic(
-        '<additional>\n  <edgeData id="gw_approaches" file="%s" edges="%s" excludeEmpty="false"/>\n'
-        "</additional>\n" % (edgedata_out, " ".join(approach_edges)),
+        f'<additional>\n  <edgeData id="gw_approaches" file="{edgedata_out}" '
+        f'edges="{" ".join(approach_edges)}" excludeEmpty="false"/>\n</additional>\n',
         edgedata_add,
     )
     tripinfo, stats = work / "tripinfo.xml", work / "statistics.xml"

@@ -36,7 +36,7 @@ def arterial(
     frm, to = [], []
     for i in range(n):
         out_l, in_l, side_l = 3 * i, 3 * i + 1, 3 * i + 2
-        for l, st, q in ((out_l, 2 * i, main_vph), (in_l, 2 * i, inbound), (side_l, 2 * i + 1, side_vph)):
+        for st, q in ((2 * i, main_vph), (2 * i, inbound), (2 * i + 1, side_vph)):
             link_signal.append(i)
             stage_idx.append(st)
             flow.append(q / 3600.0)

@@ -288,7 +288,8 @@ def test_conservation_when_feeders_exceed(grid: Grid) -> None:
 
 
 def _some_flows(network: RoadNetwork, c: CompiledNetwork, k: int = 40) -> pd.DataFrame:
-    rows = [(c.link_from_edge[l], c.link_to_edge[l], 1, 100.0 + 7 * l) for l in range(0, c.n_links, max(1, c.n_links // k))]
+    step = max(1, c.n_links // k)
+    rows = [(c.link_from_edge[l], c.link_to_edge[l], 1, 100.0 + 7 * l) for l in range(0, c.n_links, step)]
     # plus some movements into approaches (feeders)
     return pd.DataFrame(rows, columns=["from_edge", "to_edge", "vehicles", "flow_vph"])
 

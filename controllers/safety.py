@@ -1,0 +1,381 @@
+"""Safety validation of timing plans against the signals' SUMO programs and conflict matrices.
+
+:func:`validate_plan` rebuilds, for every signal of a :class:`~greenwave.controllers.plan.TimingPlan`,
+the exact cyclic sequence of SUMO phases that :func:`~greenwave.controllers.plan.write_sumo_additional`
+would write (base program phases rotated to start with stage 0's green, the plan's durations in
+ms resolution, phases of 0 ms dropped) and checks it against ``Signal.conflicts`` (SUMO's own foe
+matrix over link indices). It returns every problem as a :class:`Violation`;
+:func:`assert_safe` raises :class:`~greenwave.errors.PlanError` listing them.
+
+Rules
+-----
+``conflicting-greens``
+    Within one phase two links that conflict in ``Signal.conflicts`` both show ``G``
+    (priority green). Not reported, because SUMO allows them: a ``g`` link (permissive, must
+    yield) next to a conflicting ``G`` or ``g`` link (the yielding vehicles give way, e.g.
+    permissive left turns); two ``G`` links into the same target lane (a merge: SUMO marks merging
+    links as foes, the junction's right-of-way decides who goes first).
+``conflicting-greens-transition``
+    A link *j* turns green while a conflicting link *i* (merges excepted, ``g`` or ``G`` alike)
+    was green in the phase just before (direct hand-over), or *i* showed yellow for less than
+    the required yellow (``min(min_yellow_s, that clearance's yellow in the base program)``, and
+    never 0) between its last green and *j*'s green. Pedestrian links (no yellow in SUMO) only
+    need not be green in the phase before.
+``yellow``
+    A vehicle link goes from ``G``/``g`` directly to ``r``/``s`` without ``y``; a stage's yellow
+    is shorter than ``min(min_yellow_s, base program's yellow)``; the plan has yellow where the
+    base program has no yellow phase.
+``min-green``
+    Green ≤ 0 or below the stage's ``min_green_s`` (or a negative/non-finite minimum).
+``all-red``
+    All-red below ``min_allred_s`` (or negative), or all-red where the base program has none.
+``cycle-sum``
+    Cycle ≤ 0 or Σ (green + yellow + all-red) ≠ cycle (±1e-6 s).
+``offset-range``
+    Not 0 ≤ offset < cycle.
+``stage-mismatch``
+    The plan's stages are not the base program's green phases (or the signal/program is not in
+    the network, or the timing names another signal id). The phase checks are skipped then.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from greenwave.controllers.plan import (
+    MIN_YELLOW_S,
+    SignalTiming,
+    TimingPlan,
+    _base_program,
+    _Layout,
+    _layout,
+    _ms,
+    _scaled,
+)
+from greenwave.errors import PlanError
+
+if TYPE_CHECKING:
+    from greenwave.networks.model import Program, RoadNetwork, Signal
+
+__all__ = ["RULES", "PhaseStep", "Violation", "assert_safe", "plan_phase_sequence", "validate_plan"]
+
+RULES = (
+    "conflicting-greens",
+    "conflicting-greens-transition",
+    "min-green",
+    "yellow",
+    "all-red",
+    "cycle-sum",
+    "offset-range",
+    "stage-mismatch",
+)
+_TOL = 1e-6
+_GREEN = frozenset("Gg")
+_YELLOW = frozenset("yY")
+_RED = frozenset("rs")
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One safety problem of a plan.
+
+    ``stage`` is the plan's stage index, ``phase`` the base program's phase index (``None``
+    where not applicable); ``links`` the link indices involved and ``movements`` their
+    ``"link k: from_edge→to_edge"`` descriptions.
+    """
+
+    signal_id: str
+    stage: int | None
+    phase: int | None
+    rule: str
+    links: tuple[int, ...]
+    movements: tuple[str, ...]
+    message: str
+
+    def __str__(self) -> str:
+        where = f"signal {self.signal_id!r}"
+        if self.stage is not None:
+            where += f" stage {self.stage}"
+        if self.phase is not None:
+            where += f" phase {self.phase}"
+        mv = f" [{'; '.join(self.movements)}]" if self.movements else ""
+        return f"{where}: {self.rule}: {self.message}{mv}"
+
+
+@dataclass(frozen=True)
+class PhaseStep:
+    """One phase of the program a plan runs: base phase index, stage, duration (s), state."""
+
+    phase: int
+    stage: int
+    duration_s: float
+    state: str
+
+
+def _sequence(program: Program, timing: SignalTiming, layout: list[_Layout]) -> list[PhaseStep]:
+    # Mirrors write_sumo_additional (same helpers, same ms rounding, 0 ms phases dropped).
+    out: list[PhaseStep] = []
+    for k, (st, lay) in enumerate(zip(timing.stages, layout, strict=True)):
+        steps = [(lay.green, _ms(st.green_s))]
+        inter = dict(_scaled(program, lay.yellow, lay.base_yellow_s, st.yellow_s))
+        inter.update(_scaled(program, lay.allred, lay.base_allred_s, st.allred_s))
+        steps.extend((j, inter[j]) for j in lay.order)
+        for j, d in steps:
+            if d > 0:
+                out.append(PhaseStep(j, k, d / 1000.0, program.phases[j].state))
+    return out
+
+
+def plan_phase_sequence(plan: TimingPlan, network: RoadNetwork, signal_id: str) -> list[PhaseStep]:
+    """The phases ``plan`` runs at ``signal_id``, as :func:`write_sumo_additional` writes them.
+
+    Raises :class:`PlanError` when the signal, its base program or its stages do not match.
+    """
+    t = plan.signals[signal_id]
+    program = _base_program(network, signal_id, t.program_id)
+    return _sequence(program, t, _layout(program, t))
+
+
+def _base_sequence(program: Program, layout: list[_Layout]) -> list[PhaseStep]:
+    out = []
+    for k, lay in enumerate(layout):
+        for j in (lay.green, *lay.order):
+            if program.phases[j].duration > 0:
+                out.append(PhaseStep(j, k, float(program.phases[j].duration), program.phases[j].state))
+    return out
+
+
+class _Links:
+    """Per-signal link facts: descriptions, merge pairs, pedestrian links."""
+
+    def __init__(self, sig: Signal) -> None:
+        self.sig = sig
+        n = sig.n_links
+        self.conf = np.asarray(sig.conflicts, dtype=bool)
+        targets = []
+        for m in sig.movements:
+            targets.append(frozenset(x.to_lane for x in (m, *m.merged) if x.to_lane))
+        self.merge = np.zeros((n, n), dtype=bool)
+        for a in range(n):
+            for b in range(a + 1, n):
+                if targets[a] & targets[b]:
+                    self.merge[a, b] = self.merge[b, a] = True
+        self.ped = frozenset(sig.pedestrian_links)
+        self.unused = frozenset(sig.unused_links) | {m.link_index for m in sig.movements if not m.is_used}
+        # conflicting, non-merge pairs among used links
+        self.foes = self.conf & ~self.merge
+        for u in self.unused:
+            if u < n:
+                self.foes[u, :] = False
+                self.foes[:, u] = False
+
+    def describe(self, *links: int) -> tuple[str, ...]:
+        out = []
+        for k in links:
+            if 0 <= k < self.sig.n_links:
+                m = self.sig.movements[k]
+                out.append(f"link {k}: {m.from_edge or '?'}→{m.to_edge or '?'}")
+            else:
+                out.append(f"link {k}: (not a link of the signal)")
+        return tuple(out)
+
+
+def _state(state: str, k: int) -> str:
+    return state[k] if k < len(state) else "O"
+
+
+def _check_phases(
+    sid: str,
+    seq: list[PhaseStep],
+    base_seq: list[PhaseStep],
+    info: _Links,
+    min_yellow_s: float,
+) -> list[Violation]:
+    out: list[Violation] = []
+    n_links = info.sig.n_links
+    foes = info.foes
+    # 1. conflicting G–G within a phase (each base phase once)
+    seen: set[int] = set()
+    for step in seq:
+        if step.phase in seen:
+            continue
+        seen.add(step.phase)
+        g_links = [k for k in range(min(n_links, len(step.state))) if step.state[k] == "G"]
+        for a_i, a in enumerate(g_links):
+            for b in g_links[a_i + 1:]:
+                if foes[a, b]:
+                    out.append(Violation(
+                        sid, step.stage, step.phase, "conflicting-greens", (a, b), info.describe(a, b),
+                        f"links {a} and {b} conflict (SUMO foes, not a merge) but both show 'G' "
+                        f"in state {step.state!r}",
+                    ))
+
+    # yellow clearance before a conflicting green: computed on a cyclic sequence
+    def clearance(sq: list[PhaseStep], b: int, i: int) -> tuple[bool, float] | None:
+        """(direct hand-over?, yellow seconds of link i since its last green) before sq[b]."""
+        n = len(sq)
+        prev = sq[(b - 1) % n]
+        if _state(prev.state, i) in _GREEN:
+            return True, 0.0
+        yel = 0.0
+        for step_back in range(1, n + 1):
+            s = sq[(b - step_back) % n]
+            c = _state(s.state, i)
+            if c in _GREEN:
+                return False, yel
+            if c in _YELLOW:
+                yel += s.duration_s
+        return None  # link i is never green
+
+    base_clear: dict[tuple[int, int, int], float] = {}
+    nb = len(base_seq)
+    for b in range(nb):
+        cur, prev = base_seq[b], base_seq[(b - 1) % nb]
+        for j in range(min(n_links, len(cur.state))):
+            if cur.state[j] in _GREEN and _state(prev.state, j) not in _GREEN:
+                for i in np.flatnonzero(foes[j]):
+                    i = int(i)
+                    if _state(cur.state, i) in _GREEN:
+                        continue
+                    r = clearance(base_seq, b, i)
+                    if r is not None:
+                        base_clear[(cur.phase, j, i)] = r[1]
+
+    n = len(seq)
+    for b in range(n):
+        cur, prev = seq[b], seq[(b - 1) % n]
+        # 2a. green directly to red (vehicle links)
+        for k in range(min(n_links, len(prev.state))):
+            if k in info.unused or k in info.ped:
+                continue
+            if prev.state[k] in _GREEN and _state(cur.state, k) in _RED and n > 1:
+                out.append(Violation(
+                    sid, prev.stage, prev.phase, "yellow", (k,), info.describe(k),
+                    f"link {k} goes from {prev.state[k]!r} (phase {prev.phase}) directly to "
+                    f"{cur.state[k]!r} (phase {cur.phase}) without yellow",
+                ))
+        # 2b. conflicting green onsets
+        for j in range(min(n_links, len(cur.state))):
+            if not (cur.state[j] in _GREEN and _state(prev.state, j) not in _GREEN):
+                continue
+            for i in np.flatnonzero(foes[j]):
+                i = int(i)
+                if _state(cur.state, i) in _GREEN:
+                    continue  # simultaneous greens: rule 1's business
+                r = clearance(seq, b, i)
+                if r is None:
+                    continue
+                direct, yel = r
+                if direct:
+                    out.append(Violation(
+                        sid, cur.stage, cur.phase, "conflicting-greens-transition", (i, j),
+                        info.describe(i, j),
+                        f"link {j} turns green in phase {cur.phase} directly after conflicting link {i} "
+                        f"was green in phase {prev.phase} (no intervening yellow/red phase)",
+                    ))
+                    continue
+                if i in info.ped:
+                    continue
+                need = min(min_yellow_s, base_clear.get((cur.phase, j, i), min_yellow_s))
+                if yel <= _TOL or yel < need - _TOL:
+                    out.append(Violation(
+                        sid, cur.stage, cur.phase, "conflicting-greens-transition", (i, j),
+                        info.describe(i, j),
+                        f"link {i} shows yellow for {yel:g} s before conflicting link {j} turns green "
+                        f"in phase {cur.phase}; needs > 0 and >= {need:g} s",
+                    ))
+    return out
+
+
+def _check_times(
+    sid: str, t: SignalTiming, layout: list[_Layout] | None, min_yellow_s: float, min_allred_s: float
+) -> list[Violation]:
+    out: list[Violation] = []
+
+    def v(stage: int | None, phase: int | None, rule: str, msg: str) -> None:
+        out.append(Violation(sid, stage, phase, rule, (), (), msg))
+
+    if not (math.isfinite(t.cycle_s) and t.cycle_s > 0):
+        v(None, None, "cycle-sum", f"cycle {t.cycle_s!r} s must be a positive number")
+    else:
+        total = t.stage_sum_s
+        if not (math.isfinite(total) and abs(total - t.cycle_s) <= _TOL):
+            v(None, None, "cycle-sum", f"Σ(green + yellow + all-red) = {total:g} s but cycle = {t.cycle_s:g} s")
+    if not (math.isfinite(t.offset_s) and math.isfinite(t.cycle_s) and 0.0 <= t.offset_s < t.cycle_s):
+        v(None, None, "offset-range", f"offset {t.offset_s:g} s must satisfy 0 <= offset < cycle ({t.cycle_s:g} s)")
+    for k, st in enumerate(t.stages):
+        lay = layout[k] if layout is not None else None
+        p = st.phase_index
+        if not (math.isfinite(st.min_green_s) and st.min_green_s >= 0):
+            v(k, p, "min-green", f"minimum green {st.min_green_s!r} s must be >= 0")
+        if not (math.isfinite(st.green_s) and st.green_s > 0):
+            v(k, p, "min-green", f"green {st.green_s!r} s must be > 0")
+        elif st.green_s < st.min_green_s - _TOL:
+            v(k, p, "min-green", f"green {st.green_s:g} s < minimum green {st.min_green_s:g} s")
+        if not (math.isfinite(st.yellow_s) and st.yellow_s >= 0):
+            v(k, p, "yellow", f"yellow {st.yellow_s!r} s must be >= 0")
+        elif lay is not None:
+            need_y = min(min_yellow_s, lay.base_yellow_s)
+            if st.yellow_s < need_y - _TOL:
+                v(k, p, "yellow", f"yellow {st.yellow_s:g} s < {need_y:g} s (base program has {lay.base_yellow_s:g} s)")
+            if st.yellow_s > _TOL and lay.base_yellow_s <= 0:
+                v(k, p, "yellow", f"plan has {st.yellow_s:g} s yellow but the base program has no "
+                  "yellow phase after this stage")
+        if not (math.isfinite(st.allred_s) and st.allred_s >= 0):
+            v(k, p, "all-red", f"all-red {st.allred_s!r} s must be >= 0")
+        else:
+            if st.allred_s < min_allred_s - _TOL:
+                v(k, p, "all-red", f"all-red {st.allred_s:g} s < {min_allred_s:g} s")
+            if lay is not None and st.allred_s > _TOL and lay.base_allred_s <= 0:
+                v(k, p, "all-red", f"plan has {st.allred_s:g} s all-red but the base program has no "
+                  "all-red phase after this stage")
+    return out
+
+
+def validate_plan(
+    plan: TimingPlan,
+    network: RoadNetwork,
+    *,
+    min_yellow_s: float = MIN_YELLOW_S,
+    min_allred_s: float = 0.0,
+) -> list[Violation]:
+    """Every safety violation of ``plan`` on ``network`` (empty list: safe); see the module doc."""
+    out: list[Violation] = []
+    for sid, t in plan.signals.items():
+        if t.signal_id != sid:
+            out.append(Violation(sid, None, None, "stage-mismatch", (), (),
+                                 f"its timing names signal {t.signal_id!r}"))
+        try:
+            program = _base_program(network, sid, t.program_id)
+            layout = _layout(program, t)
+        except PlanError as exc:
+            out.append(Violation(sid, None, None, "stage-mismatch", (), (), str(exc)))
+            out.extend(_check_times(sid, t, None, min_yellow_s, min_allred_s))
+            continue
+        times = _check_times(sid, t, layout, min_yellow_s, min_allred_s)
+        out.extend(times)
+        if any(not (math.isfinite(x) and x >= 0) for st in t.stages
+               for x in (st.green_s, st.yellow_s, st.allred_s)):
+            continue  # no sensible phase sequence
+        seq = _sequence(program, t, layout)
+        if not seq:
+            continue
+        info = _Links(network.signals[sid])
+        out.extend(_check_phases(sid, seq, _base_sequence(program, layout), info, min_yellow_s))
+    return out
+
+
+def assert_safe(plan: TimingPlan, network: RoadNetwork, **kw: float) -> None:
+    """Raise :class:`PlanError` listing the violations (first 20, then a count) if any."""
+    found = validate_plan(plan, network, **kw)
+    if not found:
+        return
+    lines = [f"timing plan is unsafe: {len(found)} violation(s)"]
+    lines.extend(f"  - {v}" for v in found[:20])
+    if len(found) > 20:
+        lines.append(f"  ... and {len(found) - 20} more")
+    raise PlanError("\n".join(lines))

@@ -1,0 +1,353 @@
+"""Safety validator of timing plans: real SUMO networks and Hypothesis property tests."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from greenwave._sumo import sumo_home
+from greenwave.controllers.plan import TimingPlan, plan_from_network, write_sumo_additional
+from greenwave.controllers.safety import (
+    RULES,
+    Violation,
+    assert_safe,
+    plan_phase_sequence,
+    validate_plan,
+)
+from greenwave.errors import PlanError
+from greenwave.networks import RoadNetwork, load_network
+from greenwave.networks.compile import compile_network
+from greenwave.networks.generate import grid_network
+
+SETTINGS = settings(
+    max_examples=50, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+_NO_FLOWS = pd.DataFrame(columns=["from_edge", "to_edge", "vehicles", "flow_vph"])
+_GRID6 = sumo_home() / "tools" / "game" / "grid6" / "grid6.net.xml"
+
+
+def _own_plan(network: RoadNetwork) -> TimingPlan:
+    return plan_from_network(network, compile_network(network, _NO_FLOWS))
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> tuple[RoadNetwork, TimingPlan]:
+    path = grid_network(tmp_path_factory.mktemp("safety") / "g.net.xml", rows=2, cols=2, lanes=2)
+    network = load_network(path)
+    return network, _own_plan(network)
+
+
+@pytest.fixture(scope="module")
+def grid6() -> tuple[RoadNetwork, TimingPlan]:
+    if not _GRID6.exists():
+        pytest.skip(f"{_GRID6} not shipped with this SUMO")
+    network = load_network(_GRID6)
+    return network, _own_plan(network)
+
+
+def _with_signal(plan: TimingPlan, sid: str, **changes: object) -> TimingPlan:
+    signals = dict(plan.signals)
+    signals[sid] = replace(signals[sid], **changes)
+    return TimingPlan(signals, dict(plan.meta))
+
+
+def _with_stage(plan: TimingPlan, sid: str, k: int, **changes: float) -> TimingPlan:
+    t = plan.signals[sid]
+    stages = list(t.stages)
+    stages[k] = replace(stages[k], **changes)
+    return _with_signal(plan, sid, stages=tuple(stages))
+
+
+def _with_phase_state(network: RoadNetwork, sid: str, phase: int, state: str) -> RoadNetwork:
+    """A copy of ``network`` whose signal ``sid`` base program has ``state`` in ``phase``."""
+    sig = network.signals[sid]
+    program = sig.default_program
+    assert program is not None
+    phases = list(program.phases)
+    phases[phase] = replace(phases[phase], state=state)
+    programs = dict(sig.programs)
+    programs[program.id] = replace(program, phases=tuple(phases))
+    signals = dict(network.signals)
+    signals[sid] = replace(sig, programs=programs)
+    return RoadNetwork(network.path, network.graph, signals, network.saturation_flow_per_lane)
+
+
+def _rules(found: list[Violation]) -> set[str]:
+    return {v.rule for v in found}
+
+
+# ------------------------------------------------------------------------------------------
+# real networks
+
+
+def test_own_plan_of_grid_is_safe(grid: tuple[RoadNetwork, TimingPlan]) -> None:
+    network, plan = grid
+    assert len(plan.signals) == 4
+    assert validate_plan(plan, network) == []
+    assert_safe(plan, network)
+
+
+def test_own_plan_of_shipped_grid6_is_safe(grid6: tuple[RoadNetwork, TimingPlan]) -> None:
+    network, plan = grid6
+    assert plan.signals
+    assert validate_plan(plan, network) == []
+
+
+def test_phase_sequence_matches_sumo_export(grid: tuple[RoadNetwork, TimingPlan], tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    network, plan = grid
+    plan = _with_signal(plan, "A1", offset_s=7.5)
+    root = ET.parse(write_sumo_additional(plan, network, tmp_path / "p.add.xml")).getroot()
+    for tl in root.iter("tlLogic"):
+        seq = plan_phase_sequence(plan, network, tl.get("id"))
+        written = [(float(p.get("duration")), p.get("state")) for p in tl.iter("phase")]
+        assert [(s.duration_s, s.state) for s in seq] == written
+
+
+def test_rules_are_known(grid: tuple[RoadNetwork, TimingPlan]) -> None:
+    network, plan = grid
+    bad = _with_signal(plan, "A1", offset_s=-1.0)
+    found = validate_plan(bad, network)
+    assert found and all(v.rule in RULES for v in found)
+    assert all(v.signal_id == "A1" for v in found)
+
+
+def test_direct_handover_without_yellow_is_caught(grid: tuple[RoadNetwork, TimingPlan]) -> None:
+    network, plan = grid
+    st0 = plan.signals["A1"].stages[0]
+    bad = _with_stage(plan, "A1", 0, yellow_s=0.0, green_s=st0.green_s + st0.yellow_s)
+    found = validate_plan(bad, network)
+    rules = _rules(found)
+    assert {"yellow", "conflicting-greens-transition"} <= rules
+    trans = [v for v in found if v.rule == "conflicting-greens-transition"]
+    sig = network.signals["A1"]
+    for v in trans:
+        i, j = v.links
+        assert sig.conflicts[i, j]
+        assert len(v.movements) == 2 and "→" in v.movements[0]
+
+
+def test_assert_safe_lists_violations(grid: tuple[RoadNetwork, TimingPlan]) -> None:
+    network, plan = grid
+    bad = plan
+    for sid in plan.signals:
+        bad = _with_signal(bad, sid, offset_s=1000.0)
+        st0 = bad.signals[sid].stages[0]
+        bad = _with_stage(bad, sid, 0, yellow_s=0.0, green_s=st0.green_s + st0.yellow_s)
+    n = len(validate_plan(bad, network))
+    assert n > 20
+    with pytest.raises(PlanError) as err:
+        assert_safe(bad, network)
+    text = str(err.value)
+    assert "offset-range" in text and f"and {n - 20} more" in text
+
+
+def test_stage_mismatch(grid: tuple[RoadNetwork, TimingPlan]) -> None:
+    network, plan = grid
+    t = plan.signals["A1"]
+    bad = _with_signal(plan, "A1", stages=t.stages[:1])
+    assert "stage-mismatch" in _rules(validate_plan(bad, network))
+    bad = _with_signal(plan, "A1", program_id="nope")
+    assert "stage-mismatch" in _rules(validate_plan(bad, network))
+
+
+def test_min_allred(grid: tuple[RoadNetwork, TimingPlan]) -> None:
+    network, plan = grid
+    found = validate_plan(plan, network, min_allred_s=1.0)
+    assert found and _rules(found) == {"all-red"}
+
+
+# ------------------------------------------------------------------------------------------
+# Hypothesis: valid mutations stay valid
+
+
+@SETTINGS
+@given(data=st.data())
+def test_valid_mutations_stay_valid(grid: tuple[RoadNetwork, TimingPlan], data: st.DataObject) -> None:
+    network, plan = grid
+    for sid in sorted(plan.signals):
+        t = plan.signals[sid]
+        slack = sum(s.green_s - s.min_green_s for s in t.stages)
+        w = [data.draw(st.floats(0.0, 1.0), label=f"{sid} weight {k}") for k in range(len(t.stages))]
+        total_w = sum(w)
+        if total_w > 0:
+            stages = tuple(
+                replace(s, green_s=s.min_green_s + slack * wk / total_w) for s, wk in zip(t.stages, w, strict=True)
+            )
+            # put the float residue into the last stage so the sum is exact to ~1e-12
+            resid = t.cycle_s - sum(s.green_s + s.yellow_s + s.allred_s for s in stages)
+            stages = (*stages[:-1], replace(stages[-1], green_s=stages[-1].green_s + resid))
+            plan = _with_signal(plan, sid, stages=stages)
+        offset = data.draw(st.floats(0.0, t.cycle_s, exclude_max=True), label=f"{sid} offset")
+        plan = _with_signal(plan, sid, offset_s=offset)
+    assert validate_plan(plan, network) == []
+
+
+# ------------------------------------------------------------------------------------------
+# Hypothesis: unsafe mutations are caught with the right rule
+
+_signal_ids = st.sampled_from(["A0", "A1", "B0", "B1"])
+
+
+@SETTINGS
+@given(sid=_signal_ids, k=st.integers(0, 1), short=st.floats(0.01, 1.0))
+def test_green_below_min_is_caught(
+    grid: tuple[RoadNetwork, TimingPlan], sid: str, k: int, short: float
+) -> None:
+    network, plan = grid
+    t = plan.signals[sid]
+    other = (k + 1) % len(t.stages)
+    g = t.stages[k].min_green_s * (1.0 - short)
+    moved = t.stages[k].green_s - g
+    bad = _with_stage(plan, sid, k, green_s=g)
+    bad = _with_stage(bad, sid, other, green_s=t.stages[other].green_s + moved)
+    found = validate_plan(bad, network)
+    assert "min-green" in _rules(found)
+    assert any(v.rule == "min-green" and v.signal_id == sid and v.stage == k for v in found)
+
+
+@SETTINGS
+@given(sid=_signal_ids, k=st.integers(0, 1), yellow=st.floats(0.0, 2.99))
+def test_short_yellow_is_caught(grid: tuple[RoadNetwork, TimingPlan], sid: str, k: int, yellow: float) -> None:
+    network, plan = grid
+    s = plan.signals[sid].stages[k]
+    bad = _with_stage(plan, sid, k, yellow_s=yellow, green_s=s.green_s + s.yellow_s - yellow)
+    found = validate_plan(bad, network)
+    assert any(v.rule == "yellow" and v.signal_id == sid and v.stage == k for v in found)
+
+
+@SETTINGS
+@given(sid=_signal_ids, delta=st.one_of(st.floats(-10.0, -1e-3), st.floats(1e-3, 60.0)))
+def test_cycle_sum_off_is_caught(grid: tuple[RoadNetwork, TimingPlan], sid: str, delta: float) -> None:
+    network, plan = grid
+    t = plan.signals[sid]
+    bad = _with_signal(plan, sid, cycle_s=t.cycle_s + delta, offset_s=0.0)
+    found = validate_plan(bad, network)
+    assert any(v.rule == "cycle-sum" and v.signal_id == sid for v in found)
+
+
+@SETTINGS
+@given(sid=_signal_ids, factor=st.one_of(st.floats(1.0, 5.0), st.floats(-3.0, -1e-6)))
+def test_offset_out_of_range_is_caught(
+    grid: tuple[RoadNetwork, TimingPlan], sid: str, factor: float
+) -> None:
+    network, plan = grid
+    t = plan.signals[sid]
+    bad = _with_signal(plan, sid, offset_s=t.cycle_s * factor)
+    found = validate_plan(bad, network)
+    assert _rules(found) == {"offset-range"}
+    assert all(v.signal_id == sid for v in found)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_conflicting_greens_in_a_phase_are_caught(
+    grid: tuple[RoadNetwork, TimingPlan], data: st.DataObject
+) -> None:
+    network, plan = grid
+    sid = data.draw(_signal_ids, label="signal")
+    sig = network.signals[sid]
+    program = sig.default_program
+    assert program is not None
+    stage = data.draw(st.sampled_from(plan.signals[sid].stages), label="stage")
+    p = stage.phase_index
+    pairs = [
+        (i, j)
+        for i in range(sig.n_links)
+        for j in range(i + 1, sig.n_links)
+        if sig.conflicts[i, j]
+        and not ({sig.movements[i].to_lane} & {sig.movements[j].to_lane})
+    ]
+    assert pairs
+    i, j = data.draw(st.sampled_from(pairs), label="pair")
+    state = list(program.phases[p].state)
+    state[i] = state[j] = "G"
+    bad_net = _with_phase_state(network, sid, p, "".join(state))
+    found = validate_plan(plan, bad_net)
+    assert any(
+        v.rule == "conflicting-greens" and v.signal_id == sid and v.phase == p and set(v.links) == {i, j}
+        for v in found
+    ), found
+    # the unchanged network is still fine
+    assert validate_plan(plan, network) == []
+
+
+@SETTINGS
+@given(data=st.data())
+def test_green_to_red_without_yellow_is_caught(
+    grid: tuple[RoadNetwork, TimingPlan], data: st.DataObject
+) -> None:
+    network, plan = grid
+    sid = data.draw(_signal_ids, label="signal")
+    program = network.signals[sid].default_program
+    assert program is not None
+    yellow_phases = [k for k, ph in enumerate(program.phases) if "y" in ph.state]
+    p = data.draw(st.sampled_from(yellow_phases), label="yellow phase")
+    ys = [k for k, c in enumerate(program.phases[p].state) if c == "y"]
+    # keep at least one 'y' so the phase stays a yellow phase of the same stage layout
+    drop = data.draw(st.lists(st.sampled_from(ys), min_size=1, max_size=len(ys) - 1, unique=True), label="links")
+    state = list(program.phases[p].state)
+    for k in drop:
+        state[k] = "r"
+    bad_net = _with_phase_state(network, sid, p, "".join(state))
+    found = validate_plan(plan, bad_net)
+    flagged = {v.links[0] for v in found if v.rule == "yellow" and v.signal_id == sid}
+    assert set(drop) <= flagged, found
+
+
+def test_base_program_without_yellow_phase(grid: tuple[RoadNetwork, TimingPlan]) -> None:
+    """A program handing green straight to conflicting links (no intergreen) is caught."""
+    network, plan = grid
+    sig = network.signals["A1"]
+    program = sig.default_program
+    assert program is not None
+    greens = tuple(ph for ph in program.phases if "y" not in ph.state)
+    programs = {program.id: replace(program, phases=greens)}
+    signals = dict(network.signals)
+    signals["A1"] = replace(sig, programs=programs)
+    bad_net = RoadNetwork(network.path, network.graph, signals, network.saturation_flow_per_lane)
+    t = plan.signals["A1"]
+    stages = tuple(
+        replace(s, phase_index=k, green_s=s.green_s + s.yellow_s + s.allred_s, yellow_s=0.0, allred_s=0.0)
+        for k, s in enumerate(t.stages)
+    )
+    bad = _with_signal(plan, "A1", stages=stages)
+    rules = _rules(validate_plan(bad, bad_net))
+    assert {"yellow", "conflicting-greens-transition"} <= rules
+    assert "stage-mismatch" not in rules
+
+
+def test_unsafe_plan_is_never_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """write_sumo_additional refuses a plan the validator rejects and leaves no file behind."""
+    import dataclasses
+
+    import pandas as pd
+    import pytest
+
+    from greenwave.controllers.plan import plan_from_network, write_sumo_additional
+    from greenwave.errors import PlanError
+    from greenwave.networks import load_network
+    from greenwave.networks.compile import compile_network
+    from greenwave.networks.generate import grid_network
+
+    network = load_network(grid_network(tmp_path / "g.net.xml", rows=1, cols=1, lanes=2))
+    empty = pd.DataFrame(columns=["from_edge", "to_edge", "vehicles", "flow_vph"])
+    plan = plan_from_network(network, compile_network(network, empty))
+    sid, timing = next(iter(plan.signals.items()))
+    stages = list(timing.stages)
+    # yellow cut to 1 s, the cycle kept by giving the time to the green
+    cut = stages[0].yellow_s - 1.0
+    stages[0] = dataclasses.replace(stages[0], yellow_s=1.0, green_s=stages[0].green_s + cut)
+    bad = dataclasses.replace(plan, signals={**plan.signals, sid: dataclasses.replace(timing, stages=tuple(stages))})
+    out = tmp_path / "bad.add.xml"
+    with pytest.raises(PlanError, match="yellow"):
+        write_sumo_additional(bad, network, out)
+    assert not out.exists()
+    write_sumo_additional(plan, network, tmp_path / "good.add.xml")
+    assert (tmp_path / "good.add.xml").exists()

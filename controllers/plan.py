@@ -537,11 +537,17 @@ def write_sumo_additional(
     starts at sim time ``t ≡ offset_s (mod cycle)`` (SUMO's semantics, see the module docstring).
     The file is written atomically. Loading it with the net makes SUMO run these programs.
 
-    Raises :class:`PlanError` (naming signal and rule) when :func:`check_plan` fails.
+    Raises :class:`PlanError` (naming signal and rule) when :func:`check_plan` or the safety
+    validator (:func:`greenwave.controllers.safety.assert_safe`: conflicting greens, also
+    across phase changes, minimum green, yellow, all-red, cycle sum, offset) fails; nothing is
+    written then.
     """
     if not isinstance(program_id, str) or not program_id:
         raise PlanError(f"program_id must be a non-empty string, got {program_id!r}")
     check_plan(plan, network)
+    from greenwave.controllers.safety import assert_safe
+
+    assert_safe(plan, network)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<!-- written by greenwave -->", "<additional>"]
     for sid, t in plan.signals.items():
         program = _base_program(network, sid, t.program_id)

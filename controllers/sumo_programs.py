@@ -16,15 +16,15 @@ program each signal runs.
 
 from __future__ import annotations
 
-import gzip
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 from greenwave._sumo import run_sumo_command, sumo_tool
+from greenwave._xml import open_xml
 from greenwave.errors import NetworkError, ScenarioError, SimulationError
 
 __all__ = [
@@ -59,19 +59,10 @@ def _require_file(path: PathLike, what: str) -> Path:
     return p
 
 
-def _open_xml(path: Path) -> IO[bytes]:
-    """Open an XML file for parsing, transparently gunzipping it (by its magic bytes)."""
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rb")
-    return open(path, "rb")
-
-
 def _iter_top_level(path: Path, what: str) -> Iterator[ET.Element]:
     """Yield the children of the root element one by one (each complete, freed afterwards)."""
     try:
-        with _open_xml(path) as fh:
+        with open_xml(path) as fh:
             depth = 0
             root: ET.Element | None = None
             for event, el in ET.iterparse(fh, events=("start", "end")):

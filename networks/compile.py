@@ -64,7 +64,6 @@ Flows and feeders
 
 from __future__ import annotations
 
-import gzip
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +72,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import pandas as pd
 
+from greenwave._xml import open_xml
 from greenwave.engine.arrays import CompiledNetwork
 from greenwave.errors import NetworkError
 from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
@@ -149,17 +149,11 @@ def _ro(a: np.ndarray, dtype: type) -> np.ndarray:
     return out
 
 
-def _open(path: Path):  # type: ignore[no-untyped-def]
-    with path.open("rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
-
-
 def _crossing_lengths(path: Path) -> dict[str, float]:
     """Length (m) of every pedestrian crossing edge in the net file (empty if unreadable)."""
     out: dict[str, float] = {}
     try:
-        with _open(path) as fh:
+        with open_xml(path) as fh:
             for _event, el in ET.iterparse(fh, events=("end",)):
                 if el.tag == "edge":
                     if el.get("function") == "crossing":

@@ -28,6 +28,7 @@ from xml.etree import ElementTree as ET
 import networkx as nx
 import numpy as np
 
+from greenwave._xml import open_xml
 from greenwave.errors import NetworkError
 from greenwave.networks.model import Movement, Phase, Program, RoadNetwork, Signal
 
@@ -89,14 +90,6 @@ class _Connection:
     line: int
 
 
-def _open(path: Path):  # type: ignore[no-untyped-def]
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
-        return gzip.open(path, "rb")
-    return open(path, "rb")
-
-
 def _classes(elem: ET.Element) -> frozenset[str]:
     allow = elem.get("allow")
     disallow = elem.get("disallow")
@@ -138,7 +131,7 @@ class _Reader:
 
     def read(self) -> None:
         try:
-            stream = _open(self.path)
+            stream = open_xml(self.path)
         except FileNotFoundError:
             raise self.fail("file not found") from None
         except IsADirectoryError:

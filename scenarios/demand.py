@@ -7,17 +7,16 @@ turning ratio router), seeded, with random (Poisson-like) departure times. Movem
 
 from __future__ import annotations
 
-import gzip
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import pandas as pd
 
 from greenwave._sumo import run_sumo_command
+from greenwave._xml import open_xml
 from greenwave.errors import ScenarioError
 from greenwave.scenarios.spec import DemandSpec
 
@@ -36,12 +35,6 @@ class SumoConfigInfo:
     end_s: float | None
 
 
-def _open_xml(path: Path) -> IO[bytes]:
-    with path.open("rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
-
-
 _OUTPUT_ONLY = frozenset({"timedEvent", "edgeData", "laneData", "edgeRelations", "tazRelations"})
 
 
@@ -51,7 +44,7 @@ def _xml_outline(path: Path) -> tuple[str, set[str]]:
     root = ""
     children: set[str] = set()
     try:
-        with _open_xml(path) as fh:
+        with open_xml(path) as fh:
             for event, el in ET.iterparse(fh, events=("start", "end")):
                 if event == "start":
                     if depth == 0:
@@ -71,7 +64,7 @@ def _xml_outline(path: Path) -> tuple[str, set[str]]:
 def read_sumocfg(path: Path) -> SumoConfigInfo:
     """Read a SUMO configuration file; every file it names must exist."""
     try:
-        with _open_xml(path) as fh:
+        with open_xml(path) as fh:
             root = ET.parse(fh).getroot()
     except (ET.ParseError, OSError, EOFError) as exc:
         raise ScenarioError(f"{path}: not a readable SUMO configuration: {exc}") from exc
@@ -287,7 +280,7 @@ def iter_vehicle_routes(route_files: Iterable[Path]) -> Iterable[tuple[float, li
     for path in route_files:
         named: dict[str, list[str]] = {}
         try:
-            with _open_xml(Path(path)) as fh:
+            with open_xml(Path(path)) as fh:
                 for _, el in ET.iterparse(fh, events=("end",)):
                     if el.tag == "route" and el.get("id"):
                         named[el.get("id", "")] = el.get("edges", "").split()

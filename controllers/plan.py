@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ import numpy as np
 
 from greenwave.controllers.base import ProgramController, RunContext, register
 from greenwave.engine.arrays import CompiledNetwork, PlanArrays
+from greenwave.engine.results import write_text_atomic
 from greenwave.errors import PlanError, ScenarioError
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class TimingPlan:
             text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise PlanError(f"{out}: plan is not JSON-serialisable (meta or a NaN time?): {exc}") from exc
-        _atomic_write(out, text + "\n")
+        write_text_atomic(text + "\n", out)
         return out
 
     @classmethod
@@ -234,23 +234,6 @@ class TimingPlan:
         except json.JSONDecodeError as exc:
             raise PlanError(f"{p}: not valid JSON: {exc}") from exc
         return cls.from_dict(data, where=str(p))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # ------------------------------------------------------------------------------------------
@@ -572,7 +555,7 @@ def write_sumo_additional(
         lines.append("    </tlLogic>")
     lines.append("</additional>")
     out = Path(path)
-    _atomic_write(out, "\n".join(lines) + "\n")
+    write_text_atomic("\n".join(lines) + "\n", out)
     return out
 
 

@@ -69,7 +69,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan, _atomic_write
+from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan
+from greenwave.engine.results import write_text_atomic
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def write_utdf(plan: TimingPlan, network: RoadNetwork, path: str | os.PathLike[s
         for rec in _PHASE_RECORDS:
             w.writerow([rec, n, *(cols[rec].get(p, "") for p in range(1, 9))])
 
-    _atomic_write(out, buf.getvalue())
+    write_text_atomic(buf.getvalue(), out)
     return out
 
 

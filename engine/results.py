@@ -120,12 +120,14 @@ def write_table_atomic(df: pd.DataFrame, path: Path) -> None:
 
 
 def write_text_atomic(text: str, path: Path) -> None:
-    """Write a text file atomically."""
+    """Write a UTF-8 text file atomically (temporary file, fsync, ``os.replace``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

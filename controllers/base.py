@@ -61,6 +61,13 @@ class Controller(ABC):
     def step(self, sim: SumoSession) -> None:  # noqa: B027 - an optional hook
         """After each simulation step: observe and act."""
 
+    def finish(self, ctx: RunContext) -> dict[str, Any]:
+        """After the run (SUMO closed): extra KPI columns for the run's summary row.
+
+        Detailed outputs (time series) go into ``ctx.workdir``, written atomically.
+        """
+        return {}
+
 
 class ProgramController(Controller):
     """A controller that installs signal programs before the run and then lets SUMO run them."""

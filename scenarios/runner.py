@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from greenwave.controllers.base import RunContext, make_controller
+from greenwave.engine.addons import make_addon
 from greenwave.engine.results import (
     edge_data,
     rows_frame,
@@ -79,6 +80,7 @@ class Job:
     approaches: dict[str, dict[str, int]]
     options: dict[str, Any] = field(default_factory=dict)
     gui: bool = False
+    addons: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -176,6 +178,7 @@ def make_jobs(
                     approaches=prepared.approaches,
                     options=dict(sc.controller_options.get(name, {})),
                     gui=gui,
+                    addons={a: dict(o) for a, o in sc.addons.items()},
                 )
             )
     return jobs
@@ -194,6 +197,11 @@ def run_job(job: Job) -> JobResult:
         demand_begin_s=job.demand_begin_s, demand_end_s=job.demand_end_s,
     )
     extra_adds = controller.prepare(ctx)
+    addons = [make_addon(a, o) for a, o in job.addons.items()]
+    addon_inputs = [addon.prepare(ctx) for addon in addons]
+    addon_routes = tuple(p for i in addon_inputs for p in i.route_files)
+    addon_adds = tuple(p for i in addon_inputs for p in i.additional_files)
+    addon_args = tuple(a for i in addon_inputs for a in i.extra_args)
     approach_edges = sorted({e for per in job.approaches.values() for e in per})
     edgedata_add = work / "approaches.add.xml"
     edgedata_out = work / "approaches.edgedata.xml"
@@ -205,8 +213,8 @@ def run_job(job: Job) -> JobResult:
     tripinfo, stats = work / "tripinfo.xml", work / "statistics.xml"
     config = SessionConfig(
         net_file=job.net_file,
-        route_files=job.route_files,
-        additional_files=(*job.additional_files, *extra_adds, edgedata_add),
+        route_files=(*job.route_files, *addon_routes),
+        additional_files=(*job.additional_files, *extra_adds, *addon_adds, edgedata_add),
         begin_s=job.begin_s,
         end_s=job.end_s,
         step_length_s=job.step_length_s,
@@ -216,6 +224,7 @@ def run_job(job: Job) -> JobResult:
         extra_args=(
             "--tripinfo-output.write-unfinished", "true",
             "--tripinfo-output.write-undeparted", "true",
+            *addon_args,
         ),
         gui=job.gui,
         log_file=work / "sumo.log",
@@ -227,8 +236,12 @@ def run_job(job: Job) -> JobResult:
         for edge in approach_edges:
             sim.conn.edge.subscribe(edge, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER])
         controller.start(sim)
+        for addon in addons:
+            addon.start(sim)
         for _ in sim.steps():
             controller.step(sim)
+            for addon in addons:
+                addon.step(sim)
             for edge, res in sim.conn.edge.getAllSubscriptionResults().items():
                 q = res[tc.LAST_STEP_VEHICLE_HALTING_NUMBER]
                 if q > max_queue[edge]:
@@ -239,6 +252,9 @@ def run_job(job: Job) -> JobResult:
     summary.update(trip_kpis(tripinfo, end_s=job.end_s))
     summary.update(statistic_kpis(stats))
     summary["sim_wall_s"] = wall
+    summary.update(controller.finish(ctx))
+    for addon in addons:
+        summary.update(addon.finish(ctx))
     duration = job.end_s - job.begin_s
     data = edge_data(edgedata_out)
     inter = []

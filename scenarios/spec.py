@@ -126,6 +126,8 @@ class Scenario:
     time_to_teleport_s: float = 300.0
     description: str = ""
     source: Path | None = None
+    addons: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Run add-on name → its validated options (see :mod:`greenwave.engine.addons`)."""
 
     @property
     def end_s(self) -> float:
@@ -186,7 +188,10 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
     """Validate a parsed scenario table; relative paths resolve against ``source``'s folder."""
     where = str(source) if source is not None else "<scenario>"
     base = source.parent if source is not None else Path.cwd()
-    _check_keys(data, _TOP_KEYS, where, "")
+    from greenwave.engine.addons import available_addons
+
+    addon_classes = available_addons()
+    _check_keys(data, {**_TOP_KEYS, **{a: "table (run add-on)" for a in addon_classes}}, where, "")
     for required in ("duration_s", "demand"):
         if required not in data:
             raise ScenarioError(f"{where}: missing required key {required!r}")
@@ -243,9 +248,15 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
                 "net-file can stand in for it)"
             )
         network = NetworkSpec(kind="file", path=net)
+    addons = {
+        a: cls.parse_options(data[a], where=where, base=base)
+        for a, cls in addon_classes.items()
+        if a in data
+    }
     return Scenario(
         name=name,
         description=description,
+        addons=addons,
         network=network,
         demand=demand,
         duration_s=duration,

@@ -36,6 +36,9 @@ class RunContext:
     options: Mapping[str, Any]
     demand_begin_s: float = 0.0
     demand_end_s: float = 0.0
+    communication: Any = None
+    """The scenario's :class:`~greenwave.controllers.network_control.CommunicationSpec`, or
+    None (every signal networked, no faults)."""
 
     def __post_init__(self) -> None:
         if self.demand_end_s <= self.demand_begin_s:  # no separate demand window: the run's
@@ -92,7 +95,7 @@ def register(cls: type[Controller]) -> type[Controller]:
 
 def available_controllers() -> list[str]:
     """Names of every registered controller."""
-    from greenwave.controllers import baselines, optimised, plan  # noqa: F401  (they register)
+    from greenwave.controllers import baselines, central, optimised, plan  # noqa: F401  (they register)
 
     return sorted(_REGISTRY)
 

@@ -40,6 +40,7 @@ SUMMARY_COLUMNS = [
     "vehicles_inserted", "vehicles_arrived", "vehicles_unfinished",
     "mean_travel_time_s", "mean_time_loss_s", "mean_waiting_time_s", "mean_depart_delay_s",
     "resco_delay_s", "teleports", "sim_wall_s",
+    "coordinated_control_rate_mean", "coordinated_control_rate_min",
 ]
 INTERSECTION_COLUMNS = [
     "scenario", "controller", "seed", "signal", "approach_edge", "lanes",
@@ -81,6 +82,7 @@ class Job:
     options: dict[str, Any] = field(default_factory=dict)
     gui: bool = False
     addons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    communication: Any = None
 
 
 @dataclass
@@ -179,6 +181,7 @@ def make_jobs(
                     options=dict(sc.controller_options.get(name, {})),
                     gui=gui,
                     addons={a: dict(o) for a, o in sc.addons.items()},
+                    communication=sc.communication,
                 )
             )
     return jobs
@@ -195,6 +198,7 @@ def run_job(job: Job) -> JobResult:
         scenario=job.scenario, net_file=job.net_file, route_files=job.route_files,
         begin_s=job.begin_s, end_s=job.end_s, seed=job.seed, workdir=work, options=job.options,
         demand_begin_s=job.demand_begin_s, demand_end_s=job.demand_end_s,
+        communication=job.communication,
     )
     extra_adds = controller.prepare(ctx)
     addons = [make_addon(a, o) for a, o in job.addons.items()]
@@ -252,6 +256,9 @@ def run_job(job: Job) -> JobResult:
     summary.update(trip_kpis(tripinfo, end_s=job.end_s))
     summary.update(statistic_kpis(stats))
     summary["sim_wall_s"] = wall
+    # controllers without a networked centre (fixed plans, local actuation) report no rate:
+    # none of their signals is under central coordinated control, so the rate is 0
+    summary.update({"coordinated_control_rate_mean": 0.0, "coordinated_control_rate_min": 0.0})
     summary.update(controller.finish(ctx))
     for addon in addons:
         summary.update(addon.finish(ctx))

@@ -48,6 +48,7 @@ _TOP_KEYS: dict[str, str] = {
     "time_to_teleport_s": "float",
     "network": "table",
     "demand": "table",
+    "communication": "table (networked signals, link faults, fallback)",
 }
 
 _DEMAND_KEYS: dict[str, str] = {
@@ -127,6 +128,8 @@ class Scenario:
     description: str = ""
     source: Path | None = None
     addons: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    communication: Any = None
+    """:class:`~greenwave.controllers.network_control.CommunicationSpec` or None."""
     """Run add-on name → its validated options (see :mod:`greenwave.engine.addons`)."""
 
     @property
@@ -253,10 +256,16 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
         for a, cls in addon_classes.items()
         if a in data
     }
+    communication = None
+    if "communication" in data:
+        from greenwave.controllers.network_control import parse_communication
+
+        communication = parse_communication(data["communication"], where=where)
     return Scenario(
         name=name,
         description=description,
         addons=addons,
+        communication=communication,
         network=network,
         demand=demand,
         duration_s=duration,

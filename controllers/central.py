@@ -1,0 +1,329 @@
+"""Centrally computed, networked signal control: ``adaptive`` and ``coordinated``.
+
+Both run a control centre in the spirit of SCOOT/SCATS on top of
+:class:`~greenwave.controllers.network_control.CentralDriver`:
+
+1. **Before the run** the centre starts from the time-of-day plan a city would have installed:
+   the engine's optimiser on the historical (prior) movement flows, read from the run's
+   demand. Every signal also keeps a *local plan* for when its link to the centre fails.
+2. **During the run** turning-movement counters at every signalised junction (SUMO induction
+   loops on the junction's internal lanes, one per movement — what video or radar junction
+   counters report) send their counts to the centre, but only while the signal's link works.
+3. **Every ``interval_s``** the centre smooths the measured movement flows with the previous
+   estimate, re-optimises cycle, splits and offsets with :func:`greenwave.engine.optimise.optimise`
+   and hands the new plan to the driver, which moves each signal to it at its next cycle start
+   with a bounded offset transition (no minimum green cut short, yellow and all-red untouched).
+
+``adaptive`` re-optimises the whole network as one coordination group (one common cycle).
+``coordinated`` partitions the network into sub-areas by coupling strength
+(:mod:`greenwave.networks.subareas`), gives each sub-area its own common cycle and offsets,
+and re-partitions at every re-plan so sub-areas merge and split as flows change.
+
+Options (scenario ``[controller_options.adaptive]`` / ``[controller_options.coordinated]``):
+``interval_s`` (300), ``smoothing`` (0.5, weight of the new measurement), ``count_period_s`` (60),
+``min_cycle_s``/``max_cycle_s``/``global_candidates``/``starts``/``max_passes`` (optimiser),
+``max_extend_share`` (0.25 of the cycle per cycle in transitions), and for ``coordinated``
+``coupling_threshold`` (2.0 veh/h per m), ``always_couple_m`` (120), ``max_distance_m`` (1000),
+``keep_factor`` (0.7).
+
+Each run writes ``plans.csv`` (every plan the centre computed: time, group, cycle, PI),
+``control_rate.csv`` and the first plan as ``plan.json``; ``summary.csv`` gains
+``coordinated_control_rate_mean``, ``coordinated_control_rate_min``, ``replans``,
+``mode_switches`` and ``subareas_mean``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from greenwave.controllers.base import Controller, RunContext, register
+from greenwave.controllers.network_control import CentralDriver, LinkSchedule, write_rate_series
+from greenwave.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from greenwave.controllers.plan import TimingPlan
+    from greenwave.engine.session import SumoSession
+    from greenwave.networks.model import RoadNetwork
+
+__all__ = ["AdaptiveController", "CoordinatedController", "controlled_signals"]
+
+_CENTRAL_PROGRAM = "gw_central"
+_ACTUATED_PROGRAM = "gw_local_actuated"
+
+_OPT_KEYS = ("min_cycle_s", "max_cycle_s", "global_candidates", "starts", "max_passes")
+
+
+def controlled_signals(network: RoadNetwork) -> list[str]:
+    """The signalised intersections that count for the KPI: signals with at least one used
+    road-vehicle movement (rail and pedestrian-only signals are not intersections)."""
+    out = []
+    for sid, sig in network.signals.items():
+        edges = {mv.from_edge for link in sig.movements for mv in (link, *link.merged)
+                 if mv.is_used and not mv.is_pedestrian}
+        if any(e in network._edge_ends for e in edges):
+            out.append(sid)
+    return sorted(out)
+
+
+@dataclass
+class _Counter:
+    """Turning-movement counters: detector ids and the movement each one counts."""
+
+    ids: tuple[str, ...]
+    signal: tuple[str, ...]
+    movement: tuple[tuple[str, str], ...]
+
+
+class CentralController(Controller):
+    """Shared machinery of the networked central controllers (see the module docstring)."""
+
+    name: ClassVar[str] = "central"
+    subareas: ClassVar[bool] = False
+    _DEFAULTS: ClassVar[dict[str, Any]] = {
+        "interval_s": 300.0, "smoothing": 0.5, "count_period_s": 60.0, "max_extend_share": 0.25,
+    }
+    _SUBAREA_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "coupling_threshold": 2.0, "always_couple_m": 120.0, "max_distance_m": 1000.0,
+        "keep_factor": 0.7,
+    }
+
+    # -- options -----------------------------------------------------------------------------
+    def _opts(self) -> dict[str, Any]:
+        defaults = dict(self._DEFAULTS)
+        if self.subareas:
+            defaults.update(self._SUBAREA_DEFAULTS)
+        valid = set(defaults) | set(_OPT_KEYS)
+        unknown = sorted(set(self.options) - valid)
+        if unknown:
+            raise ScenarioError(f"controller {self.name!r}: unknown options {unknown}; valid: "
+                                f"{', '.join(sorted(valid))}")
+        opts = {**defaults, **self.options}
+        for k, v in opts.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+                raise ScenarioError(f"controller {self.name!r}: option {k!r} must be a number ≥ 0, got {v!r}")
+        if not 0 < opts["smoothing"] <= 1:
+            raise ScenarioError(f"controller {self.name!r}: 'smoothing' must be in (0, 1]")
+        if opts["interval_s"] < opts["count_period_s"] or opts["count_period_s"] < 1:
+            raise ScenarioError(f"controller {self.name!r}: need 1 ≤ count_period_s ≤ interval_s")
+        return opts
+
+    def _settings(self, seed: int) -> Any:
+        from greenwave.engine.optimise import OptimiserSettings
+
+        kw = {k: self.opts[k] for k in _OPT_KEYS if k in self.opts}
+        for k in ("global_candidates", "starts", "max_passes"):
+            if k in kw:
+                kw[k] = int(kw[k])
+        return OptimiserSettings(seed=seed, **kw)
+
+    # -- before the run ------------------------------------------------------------------------
+    def prepare(self, ctx: RunContext) -> list[Path]:
+        from greenwave.controllers.plan import write_sumo_additional
+        from greenwave.controllers.sumo_programs import actuated_programs, ensure_routes
+        from greenwave.networks import load_network
+        from greenwave.scenarios.demand import movement_flows
+
+        self.opts = self._opts()
+        self.ctx = ctx
+        work = Path(ctx.workdir)
+        self.network = network = load_network(ctx.net_file)
+        self.kpi_signals = controlled_signals(network)
+        if not self.kpi_signals:
+            raise ScenarioError(f"controller {self.name!r}: {ctx.net_file} has no signalised intersection")
+        self.links = None
+        if self.subareas:
+            from greenwave.networks.subareas import neighbour_links
+
+            self.links = neighbour_links(network, max_distance_m=float(self.opts["max_distance_m"]))
+        routes = ensure_routes(ctx.net_file, list(ctx.route_files), workdir=work, seed=ctx.seed,
+                               begin=ctx.demand_begin_s, end=ctx.demand_end_s)
+        self.flows = movement_flows(routes, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s)
+        self.groups: list[tuple[str, ...]] = []
+        self.plan_log: list[dict[str, Any]] = []
+        plan = self._optimise(self.flows, t=ctx.begin_s)
+        self.first_plan = plan
+        plan.to_json(work / "plan.json")
+        files: list[Path] = []
+        self.fallback = ctx.communication.fallback if ctx.communication is not None else "fixed"
+        if self.fallback == "actuated":
+            files.append(actuated_programs(ctx.net_file, workdir=work, program_id=_ACTUATED_PROGRAM))
+        files.append(write_sumo_additional(plan, network, work / "central.add.xml", program_id=_CENTRAL_PROGRAM))
+        files.append(self._write_counters(work / "counters.add.xml", plan))
+        return files
+
+    def _optimise(self, flows: pd.DataFrame, *, t: float) -> TimingPlan:
+        """One plan for every controllable signal from ``flows`` (per group / sub-area)."""
+        from greenwave.controllers.plan import TimingPlan, plan_from_arrays
+        from greenwave.engine.optimise import optimise
+        from greenwave.networks.compile import compile_network
+
+        t0 = time.perf_counter()
+        if self.subareas:
+            from greenwave.networks.subareas import coupling_graph, partition
+
+            if not hasattr(self, "_compilable"):
+                self._compilable = compile_network(self.network, flows).signal_ids
+            graph = coupling_graph(self.network, flows, links=self.links, signals=self._compilable)
+            self.groups = partition(
+                graph, threshold=float(self.opts["coupling_threshold"]),
+                always_m=float(self.opts["always_couple_m"]), previous=self.groups,
+                keep_factor=float(self.opts["keep_factor"]),
+            )
+        else:
+            if not hasattr(self, "_compilable"):
+                self._compilable = compile_network(self.network, flows).signal_ids
+            self.groups = [tuple(self._compilable)]
+        signals = {}
+        settings = self._settings(self.ctx.seed)
+        for n, group in enumerate(self.groups):
+            compiled = compile_network(self.network, flows, signals=list(group))
+            res = optimise(compiled, settings=settings)
+            part = plan_from_arrays(compiled, res.plan)
+            signals.update(part.signals)
+            self.plan_log.append({"time_s": t, "group": n, "signals": len(group), "cycle_s": res.plan.cycle_s,
+                                  "pi": res.pi, "mean_delay_s": res.mean_delay_s})
+        self.replan_wall_s = time.perf_counter() - t0
+        return TimingPlan(signals=signals, meta={"controller": self.name, "time_s": t})
+
+    def _write_counters(self, path: Path, plan: TimingPlan) -> Path:
+        """Induction loops on the internal lanes of every movement of the planned signals."""
+        from xml.sax.saxutils import quoteattr
+
+        from greenwave.engine.results import write_text_atomic
+
+        ids, sig, mvs, lines = [], [], [], []
+        period = float(self.opts["count_period_s"])
+        seen: set[str] = set()
+        for sid in sorted(plan.signals):
+            for link in self.network.signals[sid].movements:
+                for mv in (link, *link.merged):
+                    if not mv.is_used or mv.is_pedestrian or not mv.via or mv.via in seen:
+                        continue
+                    if mv.from_edge not in self.network._edge_ends or mv.to_edge not in self.network._edge_ends:
+                        continue
+                    seen.add(mv.via)
+                    det = f"gwtmc_{mv.via}"
+                    ids.append(det)
+                    sig.append(sid)
+                    mvs.append((mv.from_edge, mv.to_edge))
+                    lines.append(f"    <inductionLoop id={quoteattr(det)} lane={quoteattr(mv.via)} pos=\"0\" "
+                                 f"period=\"{period:g}\" file=\"NUL\"/>")
+        self.counter = _Counter(tuple(ids), tuple(sig), tuple(mvs))
+        write_text_atomic("<additional>\n" + "\n".join(lines) + "\n</additional>\n", path)
+        return path
+
+    # -- during the run ------------------------------------------------------------------------
+    def start(self, sim: SumoSession) -> None:
+        ctx = self.ctx
+        self.schedule = LinkSchedule.build(ctx.communication, self.kpi_signals, begin_s=ctx.begin_s,
+                                           end_s=ctx.end_s, seed=ctx.seed, where=f"scenario {ctx.scenario!r}")
+        plan = self.first_plan
+        local = {}
+        for sid, timing in plan.signals.items():
+            local[sid] = _ACTUATED_PROGRAM if self.fallback == "actuated" else timing.program_id
+        self.driver = CentralDriver(self.network, plan, central_program=_CENTRAL_PROGRAM, local_program=local,
+                                    max_extend_share=float(self.opts["max_extend_share"]),
+                                    hold_last_plan=self.fallback == "last_plan")
+        self.driver.start(sim, self._links_up(sim.time_s))
+        n = len(self.counter.ids)
+        self.counts = np.zeros(n)
+        self.count_s = np.zeros(n)  # seconds each counter was visible to the centre
+        self.last_replan = sim.time_s
+        self.next_count = sim.time_s + float(self.opts["count_period_s"])
+        self.rate_t: list[float] = []
+        self.rate_v: list[float] = []
+        self.replans = 0
+        self.subarea_counts: list[int] = [len(self.groups)]
+
+    def _links_up(self, t: float) -> dict[str, bool]:
+        return {sid: self.schedule.link_up(sid, t) for sid in self.driver_signals()}
+
+    def driver_signals(self) -> list[str]:
+        return sorted(self.first_plan.signals)
+
+    def step(self, sim: SumoSession) -> None:
+        t = sim.time_s
+        up = self._links_up(t)
+        self.driver.step(sim, up)
+        central = sum(1 for sid in self.driver.central_signals() if up.get(sid, False))
+        self.rate_t.append(t)
+        self.rate_v.append(central / len(self.kpi_signals))
+        if t + 1e-9 >= self.next_count:
+            self._read_counters(sim, up)
+            self.next_count += float(self.opts["count_period_s"])
+        if t - self.last_replan + 1e-9 >= float(self.opts["interval_s"]):
+            self._replan(t)
+            self.last_replan = t
+
+    def _read_counters(self, sim: SumoSession, up: dict[str, bool]) -> None:
+        """The last counting period's movement counts, from signals whose link works."""
+        get = sim.conn.inductionloop.getLastIntervalVehicleNumber
+        period = float(self.opts["count_period_s"])
+        for i, (det, sid) in enumerate(zip(self.counter.ids, self.counter.signal, strict=True)):
+            if up.get(sid, False):
+                self.counts[i] += get(det)
+                self.count_s[i] += period
+
+    def _replan(self, t: float) -> None:
+        seen = self.count_s > 0
+        if not seen.any():
+            return  # the centre saw nothing this interval: keep the plan
+        measured: dict[tuple[str, str], float] = {}
+        for i in np.flatnonzero(seen):
+            key = self.counter.movement[i]
+            measured[key] = measured.get(key, 0.0) + self.counts[i] * 3600.0 / self.count_s[i]
+        a = float(self.opts["smoothing"])
+        prev = {(r.from_edge, r.to_edge): float(r.flow_vph) for r in self.flows.itertuples()}
+        seen_signals = {self.counter.signal[i] for i in np.flatnonzero(seen)}
+        seen_moves = {self.counter.movement[i] for i in range(len(self.counter.ids))
+                      if self.counter.signal[i] in seen_signals}
+        merged = dict(prev)
+        for key in seen_moves:  # movements the centre measured: blend; the rest keep their estimate
+            merged[key] = a * measured.get(key, 0.0) + (1 - a) * prev.get(key, 0.0)
+        rows = [(f, to, v * (self.ctx.end_s - self.ctx.begin_s) / 3600.0, v) for (f, to), v in sorted(merged.items())]
+        self.flows = pd.DataFrame(rows, columns=["from_edge", "to_edge", "vehicles", "flow_vph"])
+        self.counts[:] = 0.0
+        self.count_s[:] = 0.0
+        plan = self._optimise(self.flows, t=t)
+        from greenwave.controllers.safety import assert_safe
+
+        assert_safe(plan, self.network)  # nothing unsafe reaches a signal
+        self.driver.set_plan(plan)
+        self.replans += 1
+        self.subarea_counts.append(len(self.groups))
+
+    def finish(self, ctx: RunContext) -> dict[str, Any]:
+        from greenwave.engine.results import write_table_atomic
+
+        work = Path(ctx.workdir)
+        write_rate_series(self.rate_t, self.rate_v, work / "control_rate.csv")
+        write_table_atomic(pd.DataFrame(self.plan_log), work / "plans.csv")
+        rates = np.asarray(self.rate_v) if self.rate_v else np.zeros(1)
+        return {
+            "coordinated_control_rate_mean": float(rates.mean()),
+            "coordinated_control_rate_min": float(rates.min()),
+            "replans": self.replans,
+            "mode_switches": self.driver.switches,
+            "subareas_mean": float(np.mean(self.subarea_counts)),
+        }
+
+
+@register
+class AdaptiveController(CentralController):
+    """Networked adaptive control: the whole network re-optimised from detector counts."""
+
+    name = "adaptive"
+
+
+@register
+class CoordinatedController(CentralController):
+    """Networked coordinated control in sub-areas that merge and split with the flows."""
+
+    name = "coordinated"
+    subareas = True

@@ -87,6 +87,7 @@ class CentralController(Controller):
     subareas: ClassVar[bool] = False
     _DEFAULTS: ClassVar[dict[str, Any]] = {
         "interval_s": 300.0, "smoothing": 0.5, "count_period_s": 60.0, "max_extend_share": 0.25,
+        "max_gap_s": 3.0, "detector_distance_m": 25.0,
     }
     _SUBAREA_DEFAULTS: ClassVar[dict[str, Any]] = {
         "coupling_threshold": 2.0, "always_couple_m": 120.0, "max_distance_m": 1000.0,
@@ -155,6 +156,9 @@ class CentralController(Controller):
             files.append(actuated_programs(ctx.net_file, workdir=work, program_id=_ACTUATED_PROGRAM))
         files.append(write_sumo_additional(plan, network, work / "central.add.xml", program_id=_CENTRAL_PROGRAM))
         files.append(self._write_counters(work / "counters.add.xml", plan))
+        self.gap_detectors: dict[str, list[list[str]]] = {}
+        if float(self.opts["max_gap_s"]) > 0:
+            files.append(self._write_gap_detectors(work / "gap_detectors.add.xml", plan))
         return files
 
     def _optimise(self, flows: pd.DataFrame, *, t: float) -> TimingPlan:
@@ -218,6 +222,41 @@ class CentralController(Controller):
         write_text_atomic("<additional>\n" + "\n".join(lines) + "\n</additional>\n", path)
         return path
 
+    def _write_gap_detectors(self, path: Path, plan: TimingPlan) -> Path:
+        """An induction loop ``detector_distance_m`` before the stop line of every lane that a
+        stage of a planned signal serves (what actuated-coordinated field control uses)."""
+        from xml.sax.saxutils import quoteattr
+
+        from greenwave.engine.results import write_text_atomic
+
+        dist = float(self.opts["detector_distance_m"])
+        lane_len = {lane: float(attrs["length_m"]) for *_, attrs in self.network.graph.edges(data=True)
+                    for lane in attrs.get("lane_ids", ())}
+        lines: list[str] = []
+        done: set[str] = set()
+        for sid, timing in sorted(plan.signals.items()):
+            sig = self.network.signals[sid]
+            base = sig.programs[timing.program_id]
+            per_stage = []
+            for st in timing.stages:
+                state = base.phases[st.phase_index].state
+                lanes = sorted({mv.from_lane for link in sig.movements for mv in (link, *link.merged)
+                                if mv.is_used and not mv.is_pedestrian and mv.from_lane in lane_len
+                                and link.link_index < len(state) and state[link.link_index] in "Gg"})
+                ids = []
+                for lane in lanes:
+                    det = f"gwgap_{lane}"
+                    ids.append(det)
+                    if det not in done:
+                        done.add(det)
+                        pos = max(0.1, lane_len[lane] - dist)
+                        lines.append(f"    <inductionLoop id={quoteattr(det)} lane={quoteattr(lane)} "
+                                     f"pos=\"{pos:.2f}\" period=\"86400\" file=\"NUL\"/>")
+                per_stage.append(ids)
+            self.gap_detectors[sid] = per_stage
+        write_text_atomic("<additional>\n" + "\n".join(lines) + "\n</additional>\n", path)
+        return path
+
     # -- during the run ------------------------------------------------------------------------
     def start(self, sim: SumoSession) -> None:
         ctx = self.ctx
@@ -229,7 +268,9 @@ class CentralController(Controller):
             local[sid] = _ACTUATED_PROGRAM if self.fallback == "actuated" else timing.program_id
         self.driver = CentralDriver(self.network, plan, central_program=_CENTRAL_PROGRAM, local_program=local,
                                     max_extend_share=float(self.opts["max_extend_share"]),
-                                    hold_last_plan=self.fallback == "last_plan")
+                                    hold_last_plan=self.fallback == "last_plan",
+                                    gap_detectors=self.gap_detectors,
+                                    max_gap_s=float(self.opts["max_gap_s"]))
         self.driver.start(sim, self._links_up(sim.time_s))
         n = len(self.counter.ids)
         self.counts = np.zeros(n)
@@ -311,6 +352,7 @@ class CentralController(Controller):
             "replans": self.replans,
             "mode_switches": self.driver.switches,
             "subareas_mean": float(np.mean(self.subarea_counts)),
+            "gap_outs": self.driver.gap_outs,
         }
 
 

@@ -322,6 +322,11 @@ class _SignalState:
     pending: str | None = None  # the mode to switch to at the next stage-0 start
     last_phase: int = -1
     next_timing: SignalTiming | None = None
+    stage: int = -1  # stage whose green is showing (-1: none, or already ended early)
+    green_start_s: float = 0.0
+    green_s: float = 0.0
+    carry_s: float = 0.0  # green a stage gave up early, for the next stage
+    gap_detectors: tuple[tuple[str, ...], ...] = ()
     greens: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
@@ -334,6 +339,13 @@ class CentralDriver:
     ``local_program[sid]`` (same phase states, possibly rotated or actuated). With
     ``hold_last_plan`` a signal that loses its link keeps running its last plan instead
     (mode ``"held"``: same program, no new plans until the link returns).
+
+    With ``gap_detectors`` (per signal, per stage: detector ids on the lanes the stage serves)
+    the plan's greens are maximum greens, as in actuated-coordinated field control: once a
+    stage has shown its minimum green and no vehicle has crossed any of its detectors for
+    ``max_gap_s``, its green ends early and the time left is carried to the next stage (the
+    last stage's to the next cycle's stage 0), so cycle and offsets stay as planned. Stage 0,
+    the coordinated stage, holds its green to the force-off unless ``gap_out_first_stage``.
 
     Call :meth:`start` once after SUMO started and :meth:`step` after every step with which
     signals currently have a working link; :meth:`set_plan` installs a new plan (it takes
@@ -349,6 +361,9 @@ class CentralDriver:
         local_program: Mapping[str, str],
         max_extend_share: float = 0.25,
         hold_last_plan: bool = False,
+        gap_detectors: Mapping[str, Sequence[Sequence[str]]] | None = None,
+        max_gap_s: float = 3.0,
+        gap_out_first_stage: bool = False,
     ) -> None:
         self.network = network
         self.plan = plan
@@ -356,6 +371,10 @@ class CentralDriver:
         self.local_program = dict(local_program)
         self.max_extend_share = max_extend_share
         self.hold_last_plan = hold_last_plan
+        self.gap_detectors = {k: tuple(tuple(d) for d in v) for k, v in (gap_detectors or {}).items()}
+        self.max_gap_s = max_gap_s
+        self.gap_out_first_stage = gap_out_first_stage
+        self.gap_outs = 0
         self.state: dict[str, _SignalState] = {}
         self.switches = 0
 
@@ -392,7 +411,11 @@ class CentralDriver:
                 local_stage0_phase=local_states.index(wanted[0]),
                 timing=timing,
                 greens=np.array([s.green_s for s in timing.stages]),
+                gap_detectors=self.gap_detectors.get(sid, ()),
             )
+            for dets in st.gap_detectors:
+                for det in dets:
+                    conn.inductionloop.subscribe(det, [tc.LAST_STEP_TIME_SINCE_DETECTION])
             self.state[sid] = st
             if link_up.get(sid, False) or self.hold_last_plan:
                 conn.trafficlight.setProgram(sid, self.central_program)
@@ -444,6 +467,7 @@ class CentralDriver:
         conn = sim.conn
         t = sim.time_s
         results = conn.trafficlight.getAllSubscriptionResults()
+        dets = conn.inductionloop.getAllSubscriptionResults() if self.gap_detectors else {}
         for sid, st in self.state.items():
             res = results.get(sid)
             if res is None:
@@ -463,8 +487,11 @@ class CentralDriver:
                 want = "central" if link_up.get(sid, False) else "local"
                 st.pending = want if want != st.mode else None
             if phase == st.last_phase:
+                if st.stage >= 0 and st.gap_detectors and st.mode in ("central", "held"):
+                    self._gap_out(conn, sid, st, t, dets)
                 continue
             st.last_phase = phase
+            st.stage = -1
             if st.mode in ("central", "held"):
                 if phase == st.stage_phase[0]:
                     if st.pending == "local":
@@ -477,7 +504,10 @@ class CentralDriver:
                     self._new_cycle(st, t)
                 if phase in st.stage_phase:
                     k = st.stage_phase.index(phase)
-                    conn.trafficlight.setPhaseDuration(sid, float(st.greens[k]))
+                    st.stage, st.green_start_s = k, t
+                    st.green_s = float(st.greens[k]) + (st.carry_s if k > 0 else 0.0)
+                    st.carry_s = 0.0
+                    conn.trafficlight.setPhaseDuration(sid, st.green_s)
             elif phase == st.local_stage0_phase and st.pending == "central":
                 conn.trafficlight.setProgram(sid, st.central_program)
                 conn.trafficlight.setPhase(sid, st.stage_phase[0])
@@ -485,7 +515,31 @@ class CentralDriver:
                 st.last_phase = st.stage_phase[0]
                 self.switches += 1
                 self._new_cycle(st, t)
-                conn.trafficlight.setPhaseDuration(sid, float(st.greens[0]))
+                st.stage, st.green_start_s, st.green_s, st.carry_s = 0, t, float(st.greens[0]), 0.0
+                conn.trafficlight.setPhaseDuration(sid, st.green_s)
+
+    def _gap_out(self, conn: Any, sid: str, st: _SignalState, t: float, dets: Mapping[str, Any]) -> None:
+        """End stage ``st.stage``'s green early when its detectors show a gap (see class doc)."""
+        from traci import constants as tc
+
+        k = st.stage
+        if k == 0 and not self.gap_out_first_stage:
+            return
+        elapsed = t - st.green_start_s
+        left = st.green_s - elapsed
+        if elapsed < st.timing.stages[k].min_green_s or left < 1.0:
+            return
+        ids = st.gap_detectors[k] if k < len(st.gap_detectors) else ()
+        if not ids:
+            return
+        for det in ids:
+            res = dets.get(det)
+            if res is None or res[tc.LAST_STEP_TIME_SINCE_DETECTION] < self.max_gap_s:
+                return
+        conn.trafficlight.setPhaseDuration(sid, 0.0)
+        st.carry_s = left if k + 1 < len(st.stage_phase) else 0.0
+        st.stage = -1
+        self.gap_outs += 1
 
     def _new_cycle(self, st: _SignalState, t: float) -> None:
         """Greens of the cycle starting at ``t``: the plan's, corrected towards its offset."""

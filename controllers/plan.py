@@ -18,12 +18,25 @@ with stage 0's green phase and carries ``offset = offset_s``.
 
 JSON
 ----
-::
+The format (``"greenwave.timing-plan"``, version 2) is documented in ``docs/plan-format.md``;
+version 1 files (no offset reference, signal groups, links, pedestrian times or network file)
+are still read, the missing fields taking their defaults. In short::
 
-    {"format": "greenwave.timing-plan", "version": 1, "meta": {...},
+    {"format": "greenwave.timing-plan", "version": 2, "net_file": "grid.net.xml", "meta": {...},
      "signals": [{"id": "A1", "program_id": "0", "cycle_s": 90.0, "offset_s": 12.0,
-                  "stages": [{"phase_index": 0, "green_s": 40.0, "yellow_s": 3.0,
-                              "allred_s": 2.0, "min_green_s": 5.0}, ...]}, ...]}
+                  "offset_reference": {"stage": 0, "point": "green_start"},
+                  "stages": [{"phase_index": 0, "signal_group": 2, "links": [0, 1, 2],
+                              "green_s": 40.0, "yellow_s": 3.0, "allred_s": 2.0,
+                              "min_green_s": 5.0, "walk_s": null, "ped_clearance_s": null},
+                             ...]}, ...]}
+
+Offset reference
+----------------
+``offset_s`` is measured to a reference point: the start of the green (``"green_start"``) or
+the end of the green (``"green_end"``, the start of the yellow) of stage
+``reference_stage`` (default: the start of stage 0's green, as above).
+:attr:`SignalTiming.stage0_green_start_s` converts any reference to stage 0's green start,
+which is what SUMO export and the flat arrays use.
 """
 
 from __future__ import annotations
@@ -32,7 +45,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
@@ -50,19 +63,28 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT",
     "VERSION",
+    "OFFSET_POINTS",
     "FixedPlanController",
     "SignalTiming",
     "StageTiming",
     "TimingPlan",
     "arrays_from_plan",
     "check_plan",
+    "complete_plan",
     "plan_from_arrays",
     "plan_from_network",
     "write_sumo_additional",
 ]
 
 FORMAT = "greenwave.timing-plan"
-VERSION = 1
+VERSION = 2
+#: JSON versions :meth:`TimingPlan.from_dict` reads.
+READABLE_VERSIONS = (1, 2)
+#: Offset reference points: start or end of the reference stage's green.
+OFFSET_POINTS = ("green_start", "green_end")
+#: Default controller phase (signal group) number of stage k: NEMA-style 2, 4, 6, 8, 1, 3, 5, 7,
+#: then 9, 10, ... (the mapping the UTDF, NTCIP and GB/T 20999 exporters use).
+DEFAULT_GROUPS = (2, 4, 6, 8, 1, 3, 5, 7)
 #: Shortest yellow accepted unless the base program itself has less, s.
 MIN_YELLOW_S = 3.0
 _TOL = 1e-6
@@ -70,47 +92,132 @@ _TOL = 1e-6
 
 @dataclass(frozen=True)
 class StageTiming:
-    """One stage: its green phase in the base program and its times (s)."""
+    """One stage: its green phase in the base program and its times (s).
+
+    Parameters
+    ----------
+    phase_index
+        Index of the stage's green phase in the signal's base SUMO program.
+    green_s, yellow_s, allred_s, min_green_s
+        Green, yellow (change), all-red (red clearance) and minimum green, s.
+    signal_group
+        Controller phase / signal group number of the stage (``None``: the default mapping,
+        :func:`default_signal_group`).
+    links
+        SUMO link indices shown green (``G``/``g``) in the stage (``None``: not recorded).
+    walk_s, ped_clearance_s
+        Pedestrian walk and clearance (flashing don't-walk) time, s, for a stage that serves a
+        crossing; ``None`` where no crossing is served or its length is unknown.
+    """
 
     phase_index: int
     green_s: float
     yellow_s: float
     allred_s: float
     min_green_s: float
+    signal_group: int | None = None
+    links: tuple[int, ...] | None = None
+    walk_s: float | None = None
+    ped_clearance_s: float | None = None
 
     @property
     def intergreen_s(self) -> float:
         return self.yellow_s + self.allred_s
 
+    @property
+    def split_s(self) -> float:
+        """Green + yellow + all-red, s."""
+        return self.green_s + self.yellow_s + self.allred_s
+
+
+def default_signal_group(k: int) -> int:
+    """Default controller phase number of stage ``k`` (2, 4, 6, 8, 1, 3, 5, 7, 9, 10, ...)."""
+    return DEFAULT_GROUPS[k] if k < len(DEFAULT_GROUPS) else k + 1
+
 
 @dataclass(frozen=True)
 class SignalTiming:
-    """One signal's timing: base program, cycle, offset of stage 0's green, stages (s)."""
+    """One signal's timing: base program, cycle, offset and its reference point, stages (s).
+
+    ``offset_s`` is measured to ``offset_reference`` (``"green_start"`` or ``"green_end"``) of
+    stage ``reference_stage``; see the module docstring.
+    """
 
     signal_id: str
     program_id: str
     cycle_s: float
     offset_s: float
     stages: tuple[StageTiming, ...]
+    offset_reference: str = "green_start"
+    reference_stage: int = 0
 
     @property
     def stage_sum_s(self) -> float:
         """Σ (green + yellow + all-red) over the stages; equals ``cycle_s`` in a valid plan."""
         return float(sum(s.green_s + s.yellow_s + s.allred_s for s in self.stages))
 
+    def stage_green_start_s(self, k: int) -> float:
+        """Time from stage 0's green start to stage ``k``'s green start, s."""
+        return float(sum(s.split_s for s in self.stages[:k]))
+
+    @property
+    def reference_point_s(self) -> float:
+        """Time from stage 0's green start to the offset reference point, s."""
+        k = self.reference_stage
+        if not (0 <= k < len(self.stages)) or self.offset_reference not in OFFSET_POINTS:
+            raise PlanError(
+                f"signal {self.signal_id!r}: rule offset-reference: reference stage {k} / point "
+                f"{self.offset_reference!r} invalid (stages 0..{len(self.stages) - 1}, points "
+                f"{', '.join(OFFSET_POINTS)})"
+            )
+        t = self.stage_green_start_s(k)
+        if self.offset_reference == "green_end":
+            t += self.stages[k].green_s
+        return t
+
+    @property
+    def stage0_green_start_s(self) -> float:
+        """When stage 0's green starts in the cycle (offset converted from its reference), s."""
+        if not self.reference_stage and self.offset_reference == "green_start":
+            return self.offset_s
+        if not (math.isfinite(self.cycle_s) and self.cycle_s > 0):
+            return self.offset_s
+        return (self.offset_s - self.reference_point_s) % self.cycle_s
+
+    def with_offset_reference(self, point: str, stage: int = 0) -> SignalTiming:
+        """The same timing with its offset measured to ``point`` of stage ``stage``."""
+        start0 = self.stage0_green_start_s
+        probe = replace(self, offset_reference=point, reference_stage=stage)
+        off = (start0 + probe.reference_point_s) % self.cycle_s
+        return replace(probe, offset_s=off)
+
+    def group_of(self, k: int) -> int:
+        """Controller phase / signal group number of stage ``k``."""
+        g = self.stages[k].signal_group
+        return default_signal_group(k) if g is None else g
+
 
 @dataclass
 class TimingPlan:
-    """A timing plan for a set of signals, with free-form JSON-serialisable ``meta``."""
+    """A timing plan for a set of signals, with free-form JSON-serialisable ``meta``.
+
+    ``net_file`` is the SUMO network the plan was made for (``None``: not recorded); the CLI's
+    ``export`` and ``validate`` default ``--network`` to it.
+    """
 
     signals: dict[str, SignalTiming]
     meta: dict[str, Any] = field(default_factory=dict)
+    net_file: str | None = None
 
     # ---- JSON
     def to_dict(self) -> dict[str, Any]:
+        def opt(x: float | None) -> float | None:
+            return None if x is None else float(x)
+
         return {
             "format": FORMAT,
             "version": VERSION,
+            "net_file": self.net_file,
             "meta": dict(self.meta),
             "signals": [
                 {
@@ -118,13 +225,18 @@ class TimingPlan:
                     "program_id": t.program_id,
                     "cycle_s": float(t.cycle_s),
                     "offset_s": float(t.offset_s),
+                    "offset_reference": {"stage": int(t.reference_stage), "point": t.offset_reference},
                     "stages": [
                         {
                             "phase_index": int(s.phase_index),
+                            "signal_group": s.signal_group,
+                            "links": None if s.links is None else [int(x) for x in s.links],
                             "green_s": float(s.green_s),
                             "yellow_s": float(s.yellow_s),
                             "allred_s": float(s.allred_s),
                             "min_green_s": float(s.min_green_s),
+                            "walk_s": opt(s.walk_s),
+                            "ped_clearance_s": opt(s.ped_clearance_s),
                         }
                         for s in t.stages
                     ],
@@ -145,6 +257,8 @@ class TimingPlan:
 
     @classmethod
     def from_dict(cls, data: Any, *, where: str = "plan") -> TimingPlan:
+        """Read the JSON object of a plan (versions 1 and 2); :class:`PlanError` names the key."""
+
         def fail(key: str, why: str) -> PlanError:
             return PlanError(f"{where}: {key}: {why}")
 
@@ -152,14 +266,19 @@ class TimingPlan:
             raise fail("<root>", f"expected a JSON object, got {type(data).__name__}")
         if data.get("format") != FORMAT:
             raise fail("format", f"expected {FORMAT!r}, got {data.get('format')!r}")
-        if data.get("version") != VERSION:
-            raise fail("version", f"expected {VERSION}, got {data.get('version')!r}")
+        version = data.get("version")
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
+            raise fail("version", f"expected one of {list(READABLE_VERSIONS)}, got {version!r}")
         meta = data.get("meta", {})
         if not isinstance(meta, dict):
             raise fail("meta", f"expected an object, got {type(meta).__name__}")
-        unknown = set(data) - {"format", "version", "meta", "signals"}
+        top = {"format", "version", "meta", "signals"} | ({"net_file"} if version >= 2 else set())
+        unknown = set(data) - top
         if unknown:
             raise fail(", ".join(sorted(unknown)), "unknown key(s)")
+        net_file = data.get("net_file")
+        if net_file is not None and not isinstance(net_file, str):
+            raise fail("net_file", f"expected a string or null, got {net_file!r}")
         raw_signals = data.get("signals")
         if not isinstance(raw_signals, list):
             raise fail("signals", "missing or not a list")
@@ -172,18 +291,36 @@ class TimingPlan:
                 raise fail(f"{ctx}.{key}", f"expected a finite number, got {v!r}")
             return float(v)
 
+        def opt_num(obj: dict[str, Any], key: str, ctx: str) -> float | None:
+            if obj.get(key) is None:
+                return None
+            v = num(obj, key, ctx)
+            if v < 0:
+                raise fail(f"{ctx}.{key}", f"expected a number >= 0 or null, got {v!r}")
+            return v
+
+        def integer(v: Any, key: str, lo: int = 0) -> int:
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise fail(key, f"expected an integer >= {lo}, got {v!r}")
+            return v
+
         def string(obj: dict[str, Any], key: str, ctx: str) -> str:
             v = obj.get(key)
             if not isinstance(v, str):
                 raise fail(f"{ctx}.{key}", f"missing or not a string ({v!r})")
             return v
 
+        sig_keys = {"id", "program_id", "cycle_s", "offset_s", "stages"}
+        stage_keys = {"phase_index", "green_s", "yellow_s", "allred_s", "min_green_s"}
+        if version >= 2:
+            sig_keys |= {"offset_reference"}
+            stage_keys |= {"signal_group", "links", "walk_s", "ped_clearance_s"}
         signals: dict[str, SignalTiming] = {}
         for i, rs in enumerate(raw_signals):
             ctx = f"signals[{i}]"
             if not isinstance(rs, dict):
                 raise fail(ctx, "expected an object")
-            extra = set(rs) - {"id", "program_id", "cycle_s", "offset_s", "stages"}
+            extra = set(rs) - sig_keys
             if extra:
                 raise fail(f"{ctx}.{sorted(extra)[0]}", "unknown key")
             sid = string(rs, "id", ctx)
@@ -197,12 +334,18 @@ class TimingPlan:
                 sctx = f"{ctx}.stages[{k}]"
                 if not isinstance(st, dict):
                     raise fail(sctx, "expected an object")
-                extra = set(st) - {"phase_index", "green_s", "yellow_s", "allred_s", "min_green_s"}
+                extra = set(st) - stage_keys
                 if extra:
                     raise fail(f"{sctx}.{sorted(extra)[0]}", "unknown key")
-                pi = st.get("phase_index")
-                if isinstance(pi, bool) or not isinstance(pi, int) or pi < 0:
-                    raise fail(f"{sctx}.phase_index", f"expected an integer >= 0, got {pi!r}")
+                pi = integer(st.get("phase_index"), f"{sctx}.phase_index")
+                group = st.get("signal_group")
+                if group is not None:
+                    group = integer(group, f"{sctx}.signal_group", 1)
+                links = st.get("links")
+                if links is not None:
+                    if not isinstance(links, list):
+                        raise fail(f"{sctx}.links", f"expected a list of link indices or null, got {links!r}")
+                    links = tuple(integer(x, f"{sctx}.links") for x in links)
                 stages.append(
                     StageTiming(
                         phase_index=pi,
@@ -210,16 +353,31 @@ class TimingPlan:
                         yellow_s=num(st, "yellow_s", sctx),
                         allred_s=num(st, "allred_s", sctx),
                         min_green_s=num(st, "min_green_s", sctx),
+                        signal_group=group,
+                        links=links,
+                        walk_s=opt_num(st, "walk_s", sctx),
+                        ped_clearance_s=opt_num(st, "ped_clearance_s", sctx),
                     )
                 )
+            ref = rs.get("offset_reference", {"stage": 0, "point": "green_start"})
+            if not isinstance(ref, dict) or set(ref) - {"stage", "point"}:
+                raise fail(f"{ctx}.offset_reference", f"expected {{'stage': k, 'point': ...}}, got {ref!r}")
+            point = ref.get("point", "green_start")
+            if point not in OFFSET_POINTS:
+                raise fail(f"{ctx}.offset_reference.point", f"expected one of {list(OFFSET_POINTS)}, got {point!r}")
+            ref_stage = integer(ref.get("stage", 0), f"{ctx}.offset_reference.stage")
+            if ref_stage >= len(stages):
+                raise fail(f"{ctx}.offset_reference.stage", f"{ref_stage} but the signal has {len(stages)} stages")
             signals[sid] = SignalTiming(
                 signal_id=sid,
                 program_id=string(rs, "program_id", ctx),
                 cycle_s=num(rs, "cycle_s", ctx),
                 offset_s=num(rs, "offset_s", ctx),
                 stages=tuple(stages),
+                offset_reference=point,
+                reference_stage=ref_stage,
             )
-        return cls(signals=signals, meta=dict(meta))
+        return cls(signals=signals, meta=dict(meta), net_file=net_file)
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> TimingPlan:
@@ -320,7 +478,7 @@ def arrays_from_plan(compiled: CompiledNetwork, plan: TimingPlan) -> PlanArrays:
                 f"signal {sid!r}: cycle {t.cycle_s:g} s differs from signal {first!r}'s {cycle:g} s; "
                 "flat plan arrays need one common cycle"
             )
-        offsets[i] = t.offset_s
+        offsets[i] = t.stage0_green_start_s
     if cycle is None:
         cycles = {float(t.cycle_s) for t in plan.signals.values()}
         cycle = cycles.pop() if len(cycles) == 1 else 0.0
@@ -358,7 +516,7 @@ def plan_from_network(network: RoadNetwork, compiled: CompiledNetwork) -> Timing
         start0 = float(program.offset) + sum(ph.duration for ph in program.phases[:p0])
         offset = start0 % cycle if cycle > 0 else 0.0
         signals[sid] = SignalTiming(sid, program.id, float(cycle), float(offset), tuple(stages))
-    return TimingPlan(signals, {"source": "network", "net_file": str(network.path)})
+    return TimingPlan(signals, {"source": "network", "net_file": str(network.path)}, net_file=str(network.path))
 
 
 def _base_program(network: RoadNetwork, sid: str, program_id: str) -> Program:
@@ -377,6 +535,91 @@ def _base_program(network: RoadNetwork, sid: str, program_id: str) -> Program:
     if program is None:
         raise PlanError(f"signal {sid!r}: has no signal program in the network")
     return program
+
+
+def complete_plan(
+    plan: TimingPlan,
+    network: RoadNetwork,
+    *,
+    pedestrian_walk_s: float = 4.0,
+    pedestrian_speed_mps: float = 1.2,
+) -> TimingPlan:
+    """``plan`` with what the network tells filled in where the plan leaves it open.
+
+    - ``net_file``: the network's file;
+    - per stage ``signal_group``: :func:`default_signal_group` (2, 4, 6, 8, 1, 3, 5, 7, ...);
+    - per stage ``links``: the SUMO link indices green (``G``/``g``) in its base phase;
+    - per stage ``walk_s`` / ``ped_clearance_s`` (where both are ``None``): for each
+      pedestrian crossing link green in the stage, walk = ``pedestrian_walk_s`` and clearance =
+      crossing length / ``pedestrian_speed_mps`` (the largest over its crossings), put — as
+      :func:`greenwave.networks.compile.compile_network` puts the pedestrian minimum green — on
+      the stage with the longest base green of each run of stages the crossing stays green in.
+
+    Values the plan already has are kept. Raises :class:`PlanError` when a signal or its base
+    program is not in the network, or a stage's phase index is not in the program.
+    """
+    from greenwave.networks.compile import _crossing_lengths
+
+    if not (pedestrian_walk_s >= 0 and pedestrian_speed_mps > 0):
+        raise PlanError(
+            f"pedestrian_walk_s must be >= 0 and pedestrian_speed_mps > 0, got "
+            f"{pedestrian_walk_s!r} and {pedestrian_speed_mps!r}"
+        )
+    crossing_len: dict[str, float] | None = None
+    signals: dict[str, SignalTiming] = {}
+    for sid, t in plan.signals.items():
+        program = _base_program(network, sid, t.program_id)
+        sig = network.signals[sid]
+        for k, st in enumerate(t.stages):
+            if not 0 <= st.phase_index < len(program.phases):
+                raise PlanError(
+                    f"signal {sid!r}: stage {k}: phase {st.phase_index} is not in base program "
+                    f"{program.id!r} ({len(program.phases)} phases)"
+                )
+        phases = [program.phases[st.phase_index] for st in t.stages]
+        walk: list[float | None] = [None] * len(phases)
+        clear: list[float | None] = [None] * len(phases)
+        ped = sig.pedestrian_links
+        if ped:
+            if crossing_len is None:
+                crossing_len = _crossing_lengths(Path(network.path))
+            for li in ped:
+                m = sig.movements[li]
+                length = max((crossing_len.get(e, 0.0) for x in (m, *m.merged)
+                              for e in (x.from_edge, x.to_edge)), default=0.0)
+                if length <= 0:
+                    continue
+                green = [li < len(ph.state) and ph.state[li] in "Gg" for ph in phases]
+                n = len(phases)
+                if not any(green):
+                    continue
+                if all(green):
+                    runs = [list(range(n))]
+                else:
+                    runs = []
+                    for k in range(n):
+                        if green[k] and not green[k - 1]:
+                            run, j = [k], (k + 1) % n
+                            while green[j]:
+                                run.append(j)
+                                j = (j + 1) % n
+                            runs.append(run)
+                for run in runs:
+                    best = max(run, key=lambda k, run=run: (phases[k].duration, -run.index(k)))
+                    walk[best] = float(pedestrian_walk_s)
+                    clear[best] = max(clear[best] or 0.0, length / pedestrian_speed_mps)
+        stages = []
+        for k, (st, ph) in enumerate(zip(t.stages, phases, strict=True)):
+            upd: dict[str, Any] = {}
+            if st.signal_group is None:
+                upd["signal_group"] = default_signal_group(k)
+            if st.links is None:
+                upd["links"] = tuple(j for j, c in enumerate(ph.state) if c in "Gg")
+            if st.walk_s is None and st.ped_clearance_s is None and walk[k] is not None:
+                upd["walk_s"], upd["ped_clearance_s"] = walk[k], clear[k]
+            stages.append(replace(st, **upd) if upd else st)
+        signals[sid] = replace(t, stages=tuple(stages))
+    return TimingPlan(signals, dict(plan.meta), net_file=plan.net_file or str(network.path))
 
 
 # ------------------------------------------------------------------------------------------
@@ -543,7 +786,7 @@ def write_sumo_additional(
             phases.extend((j, inter[j]) for j in lay.order)
         lines.append(
             f"    <tlLogic id={quoteattr(sid)} type=\"static\" programID={quoteattr(program_id)} "
-            f"offset=\"{_fmt(_ms(t.offset_s))}\">"
+            f"offset=\"{_fmt(_ms(t.stage0_green_start_s))}\">"
         )
         lines.append(f"        <!-- base program {t.program_id!r}, cycle {_fmt(_ms(t.cycle_s))} s -->")
         for j, d in phases:

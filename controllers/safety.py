@@ -33,6 +33,16 @@ Rules
     Cycle ≤ 0 or Σ (green + yellow + all-red) ≠ cycle (±1e-6 s).
 ``offset-range``
     Not 0 ≤ offset < cycle.
+``offset-reference``
+    The offset's reference stage is not a stage of the signal or its point is not
+    ``green_start``/``green_end``.
+``pedestrian``
+    A stage with pedestrian walk and clearance times has a green shorter than walk +
+    clearance, or a negative/non-finite walk or clearance.
+``signal-groups``
+    Two stages of a signal have the same controller phase / signal group number, a number is
+    outside 1..255, or a stage's recorded SUMO ``links`` are not the links its base phase
+    shows green (the mapping to the controller would drive other movements than SUMO).
 ``stage-mismatch``
     The plan's stages are not the base program's green phases (or the signal/program is not in
     the network, or the timing names another signal id). The phase checks are skipped then.
@@ -71,6 +81,9 @@ RULES = (
     "all-red",
     "cycle-sum",
     "offset-range",
+    "offset-reference",
+    "pedestrian",
+    "signal-groups",
     "stage-mismatch",
 )
 _TOL = 1e-6
@@ -307,9 +320,30 @@ def _check_times(
             v(None, None, "cycle-sum", f"Σ(green + yellow + all-red) = {total:g} s but cycle = {t.cycle_s:g} s")
     if not (math.isfinite(t.offset_s) and math.isfinite(t.cycle_s) and 0.0 <= t.offset_s < t.cycle_s):
         v(None, None, "offset-range", f"offset {t.offset_s:g} s must satisfy 0 <= offset < cycle ({t.cycle_s:g} s)")
+    if t.offset_reference not in ("green_start", "green_end") or not (
+        0 <= t.reference_stage < max(len(t.stages), 1)
+    ):
+        v(None, None, "offset-reference",
+          f"offset referenced to {t.offset_reference!r} of stage {t.reference_stage}: needs "
+          f"green_start or green_end of a stage 0..{len(t.stages) - 1}")
+    groups: dict[int, int] = {}
+    for k in range(len(t.stages)):
+        g = t.group_of(k)
+        if not 1 <= g <= 255:
+            v(k, t.stages[k].phase_index, "signal-groups", f"signal group {g} outside 1..255")
+        if g in groups:
+            v(k, t.stages[k].phase_index, "signal-groups",
+              f"signal group {g} is also stage {groups[g]}'s; each stage needs its own")
+        groups.setdefault(g, k)
     for k, st in enumerate(t.stages):
         lay = layout[k] if layout is not None else None
         p = st.phase_index
+        if st.walk_s is not None or st.ped_clearance_s is not None:
+            w, c = st.walk_s or 0.0, st.ped_clearance_s or 0.0
+            if not (math.isfinite(w) and math.isfinite(c) and w >= 0 and c >= 0):
+                v(k, p, "pedestrian", f"walk {st.walk_s!r} s / clearance {st.ped_clearance_s!r} s must be >= 0")
+            elif math.isfinite(st.green_s) and st.green_s < w + c - _TOL:
+                v(k, p, "pedestrian", f"green {st.green_s:g} s < walk {w:g} s + pedestrian clearance {c:g} s")
         if not (math.isfinite(st.min_green_s) and st.min_green_s >= 0):
             v(k, p, "min-green", f"minimum green {st.min_green_s!r} s must be >= 0")
         if not (math.isfinite(st.green_s) and st.green_s > 0):
@@ -358,6 +392,19 @@ def validate_plan(
             continue
         times = _check_times(sid, t, layout, min_yellow_s, min_allred_s)
         out.extend(times)
+        for k, st in enumerate(t.stages):
+            if st.links is None:
+                continue
+            state = program.phases[st.phase_index].state
+            green = tuple(j for j, c in enumerate(state) if c in "Gg")
+            if tuple(sorted(st.links)) != green:
+                odd = tuple(sorted(set(st.links) ^ set(green)))
+                out.append(Violation(
+                    sid, k, st.phase_index, "signal-groups", odd,
+                    _Links(network.signals[sid]).describe(*odd),
+                    f"stage's links {list(st.links)} are not the links its base phase shows green "
+                    f"{list(green)}",
+                ))
         if any(not (math.isfinite(x) and x >= 0) for st in t.stages
                for x in (st.green_s, st.yellow_s, st.allred_s)):
             continue  # no sensible phase sequence

@@ -18,6 +18,7 @@ from greenwave.controllers.plan import (
     StageTiming,
     TimingPlan,
     arrays_from_plan,
+    complete_plan,
     plan_from_arrays,
     plan_from_network,
     write_sumo_additional,
@@ -25,7 +26,7 @@ from greenwave.controllers.plan import (
 from greenwave.engine.arrays import CompiledNetwork, PlanArrays
 from greenwave.errors import PlanError, ScenarioError
 from greenwave.networks import RoadNetwork, load_network
-from greenwave.networks.compile import compile_network
+from greenwave.networks.compile import _crossing_lengths, compile_network
 from greenwave.networks.generate import grid_network
 from greenwave.networks.model import Phase, Program, Signal
 
@@ -125,7 +126,7 @@ def test_json_round_trip(grid, tmp_path: Path) -> None:  # type: ignore[no-untyp
     plan.meta["note"] = "hello"
     path = plan.to_json(tmp_path / "sub" / "p.json")
     data = json.loads(path.read_text())
-    assert data["format"] == "greenwave.timing-plan" and data["version"] == 1
+    assert data["format"] == "greenwave.timing-plan" and data["version"] == 2
     back = TimingPlan.from_json(path)
     assert back == plan
     assert list(back.signals) == list(plan.signals)
@@ -136,7 +137,16 @@ def test_json_round_trip(grid, tmp_path: Path) -> None:  # type: ignore[no-untyp
     ("mutate", "match"),
     [
         (lambda d: d.update(format="other"), "format"),
-        (lambda d: d.update(version=2), "version"),
+        (lambda d: d.update(version=3), "version"),
+        (lambda d: d.update(version=True), "version"),
+        (lambda d: d["signals"][0].update(offset_reference={"stage": 9, "point": "green_start"}),
+         r"signals\[0\]\.offset_reference\.stage"),
+        (lambda d: d["signals"][0].update(offset_reference={"stage": 0, "point": "red"}),
+         r"offset_reference\.point"),
+        (lambda d: d["signals"][0]["stages"][0].update(links=[0, -1]), r"stages\[0\]\.links"),
+        (lambda d: d["signals"][0]["stages"][0].update(signal_group=0), r"signal_group"),
+        (lambda d: d["signals"][0]["stages"][0].update(walk_s=-1), r"walk_s"),
+        (lambda d: d.update(net_file=3), "net_file"),
         (lambda d: d.pop("signals"), "signals"),
         (lambda d: d["signals"][1].pop("cycle_s"), r"signals\[1\]\.cycle_s"),
         (lambda d: d["signals"][0]["stages"][1].update(green_s="x"), r"signals\[0\]\.stages\[1\]\.green_s"),
@@ -154,6 +164,96 @@ def test_json_errors_name_file_and_key(grid, tmp_path: Path, mutate, match) -> N
     with pytest.raises(PlanError, match=match) as err:
         TimingPlan.from_json(path)
     assert str(path) in str(err.value)
+
+
+def test_json_version1_still_read(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A version-1 file (no offset reference, groups, links, pedestrian times, net file) reads."""
+    _, _, compiled = grid
+    plan = _plan(compiled)
+    data = plan.to_dict()
+    data["version"] = 1
+    del data["net_file"]
+    for sig in data["signals"]:
+        del sig["offset_reference"]
+        for st in sig["stages"]:
+            for key in ("signal_group", "links", "walk_s", "ped_clearance_s"):
+                del st[key]
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(data))
+    assert TimingPlan.from_json(path) == plan
+    # version 1 does not know the version-2 keys
+    data["signals"][0]["stages"][0]["walk_s"] = 3.0
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanError, match=r"stages\[0\]\.walk_s.*unknown"):
+        TimingPlan.from_json(path)
+
+
+def test_json_version2_fields_round_trip(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    net_file, network, compiled = grid
+    plan = complete_plan(_plan(compiled), network)
+    assert plan.net_file == str(network.path)
+    sid = compiled.signal_ids[0]
+    t = plan.signals[sid]
+    stages = (replace(t.stages[0], walk_s=4.0, ped_clearance_s=7.5), *t.stages[1:])
+    plan.signals[sid] = replace(t, stages=stages).with_offset_reference("green_end", 1)
+    back = TimingPlan.from_json(plan.to_json(tmp_path / "p.json"))
+    assert back == plan
+    bt = back.signals[sid]
+    assert (bt.offset_reference, bt.reference_stage) == ("green_end", 1)
+    assert bt.stages[0].walk_s == 4.0 and bt.stages[0].ped_clearance_s == 7.5
+    assert [s.signal_group for s in bt.stages] == [2, 4]
+    sig = network.signals[sid]
+    program = sig.programs[t.program_id]
+    for st in bt.stages:
+        assert st.links == tuple(j for j, c in enumerate(program.phases[st.phase_index].state) if c in "Gg")
+
+
+def test_offset_reference_conversion(grid) -> None:  # type: ignore[no-untyped-def]
+    _, _, compiled = grid
+    t = next(iter(_plan(compiled, offsets=[13.0] * compiled.n_signals).signals.values()))
+    assert t.stage0_green_start_s == 13.0
+    for point, k in (("green_end", 0), ("green_start", 1), ("green_end", 1)):
+        u = t.with_offset_reference(point, k)
+        assert (u.offset_reference, u.reference_stage) == (point, k)
+        expect = 13.0 + t.stage_green_start_s(k) + (t.stages[k].green_s if point == "green_end" else 0.0)
+        assert u.offset_s == pytest.approx(expect % t.cycle_s)
+        assert u.stage0_green_start_s == pytest.approx(13.0)
+        assert 0 <= u.offset_s < u.cycle_s
+    with pytest.raises(PlanError, match="offset-reference"):
+        _ = replace(t, reference_stage=5, offset_s=1.0).stage0_green_start_s
+
+
+def test_offset_reference_in_sumo(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An offset referenced to the end of stage 1's green runs stage 0 where it belongs."""
+    net_file, network, compiled = grid
+    plan = _plan(compiled)
+    moved = TimingPlan({sid: t.with_offset_reference("green_end", 1) for sid, t in plan.signals.items()})
+    assert any(m.offset_s != t.offset_s for m, t in zip(moved.signals.values(), plan.signals.values(), strict=True))
+    add = write_sumo_additional(moved, network, tmp_path / "ref.add.xml")
+    check_in_sumo(net_file, network, moved, add, "greenwave", 200)
+
+
+def test_complete_plan_pedestrians() -> None:
+    """DRT's crossings: walk and clearance on the stage compile puts the pedestrian minimum on."""
+    network = load_network(DRT)
+    compiled = compile_network(network, pd.DataFrame())
+    plan = complete_plan(plan_from_network(network, compiled), network)
+    lengths = _crossing_lengths(DRT)
+    served = 0
+    for i, sid in enumerate(compiled.signal_ids):
+        t = plan.signals[sid]
+        for k, st in zip(compiled.stages_of(i), t.stages, strict=True):
+            if st.walk_s is None:
+                assert st.ped_clearance_s is None
+                continue
+            served += 1
+            assert st.walk_s == 4.0
+            # the compiled pedestrian minimum green is walk + clearance on that stage
+            assert float(compiled.stage_min_green_s[k]) >= st.walk_s + st.ped_clearance_s - 1e-9
+            assert st.ped_clearance_s * 1.2 <= max(lengths.values()) + 1e-9
+    assert served > 0
+    # the signal-group mapping is complete and the network's plan stays valid
+    assert all(s.signal_group is not None and s.links is not None for t in plan.signals.values() for s in t.stages)
 
 
 def test_json_unreadable(tmp_path: Path) -> None:
@@ -234,7 +334,8 @@ def check_in_sumo(net_file: Path, network: RoadNetwork, plan: TimingPlan, add: P
         assert sum(d for d, _ in got) == pytest.approx(t.cycle_s, abs=1e-3)
         starts = stage0_starts(trace[sid], t.stages[0].green_s)
         assert len(starts) >= 2, sid
-        assert all((s - t.offset_s) % t.cycle_s == pytest.approx(0, abs=1e-6) for s in starts), (sid, starts)
+        start0 = t.stage0_green_start_s
+        assert all((s - start0) % t.cycle_s == pytest.approx(0, abs=1e-6) for s in starts), (sid, starts)
 
 
 def test_network_program_in_sumo(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -361,3 +462,46 @@ def test_stage_types() -> None:
     assert st.intergreen_s == 5.0
     sig = SignalTiming("a", "0", 70.0, 0.0, (st, StageTiming(2, 30.0, 5.0, 0.0, 5.0)))
     assert sig.stage_sum_s == 70.0
+
+
+def test_sumo_round_trip_every_timing(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Export, load in SUMO, read back with getCompleteRedYellowGreenDefinition: same plan.
+
+    The stage times are rebuilt from the phases SUMO reports (green = the stage's green
+    phase, yellow = its phases showing 'y', all-red = its other intergreen phases) and the
+    offset from when SUMO starts stage 0's green; every one equals the plan's (ms export).
+    """
+    import libsumo
+
+    net_file, network, compiled = grid
+    plan = complete_plan(_plan(compiled, cycle=90.0, offsets=[0.0, 12.0, 41.0, 89.0]), network)
+    add = write_sumo_additional(plan, network, tmp_path / "rt.add.xml", program_id="rt")
+    libsumo.start([sumo_binary("sumo"), "-n", str(net_file), "-a", str(add), "--no-step-log",
+                   "--no-warnings", "--duration-log.disable"])
+    try:
+        logics = {sid: libsumo.trafficlight.getCompleteRedYellowGreenDefinition(sid) for sid in plan.signals}
+    finally:
+        libsumo.close()
+    _, trace = run_sumo(net_file, add, list(plan.signals), 170)
+    for sid, t in plan.signals.items():
+        (lg,) = [lg for lg in logics[sid] if lg.programID == "rt"]
+        phases = [(p.duration, p.state) for p in lg.phases]
+        # rebuild the stages: a green phase (no 'y') starts a stage
+        rebuilt: list[list[float]] = []
+        for d, state in phases:
+            if "y" not in state and ("G" in state or "g" in state):
+                rebuilt.append([d, 0.0, 0.0])
+            elif "y" in state:
+                rebuilt[-1][1] += d
+            else:
+                rebuilt[-1][2] += d
+        assert len(rebuilt) == len(t.stages), sid
+        for st, (g, y, r) in zip(t.stages, rebuilt, strict=True):
+            assert g == pytest.approx(st.green_s, abs=5e-4)
+            assert y == pytest.approx(st.yellow_s, abs=5e-4)
+            assert r == pytest.approx(st.allred_s, abs=5e-4)
+        assert sum(d for d, _ in phases) == pytest.approx(t.cycle_s, abs=1e-3)
+        starts = stage0_starts(trace[sid], t.stages[0].green_s)
+        assert starts and all((s - t.offset_s) % t.cycle_s == pytest.approx(0, abs=1e-6)
+                              or (s - t.offset_s) % t.cycle_s == pytest.approx(t.cycle_s, abs=1e-6)
+                              for s in starts), (sid, starts)

@@ -1,0 +1,194 @@
+"""Export of timing plans to controllers: the common part behind ``greenwave export``.
+
+Every exporter here validates first (:func:`greenwave.controllers.safety.assert_safe`) and
+refuses an unsafe plan before anything is written or sent. Controllers work in whole seconds
+(NTCIP 1202 and GB/T 20999 time objects are integers; NTCIP's yellow and red clearance are
+tenths of seconds), so :func:`quantise_plan` first turns a plan into whole seconds without
+ever shortening a yellow, an all-red, a minimum green or a pedestrian time, and the quantised
+plan is validated again: what is exported is exactly the plan that was proven safe.
+
+Formats (:data:`FORMATS`): ``json`` (the plan itself, :meth:`TimingPlan.to_json`), ``sumo``
+(``tlLogic`` additional file), ``utdf`` (Synchro UTDF combined CSV), ``ntcip`` (NTCIP 1202
+objects sent by SNMP, :mod:`greenwave.controllers.ntcip`), ``gbt20999`` (GB/T 20999-2017
+frames, :mod:`greenwave.controllers.gbt20999`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from greenwave.controllers.plan import SignalTiming, TimingPlan
+from greenwave.errors import PlanError
+
+if TYPE_CHECKING:
+    from greenwave.networks.model import RoadNetwork
+
+__all__ = [
+    "FORMATS",
+    "Address",
+    "ExportError",
+    "max_change_s",
+    "parse_targets",
+    "quantise_plan",
+    "quantise_signal",
+    "validated",
+]
+
+FORMATS = ("sumo", "utdf", "ntcip", "gbt20999", "json")
+
+
+class ExportError(PlanError):
+    """A plan could not be (completely) written or sent to a controller: the message says what
+    was applied, what was not, and why (timeouts, refused objects, read-back mismatches)."""
+
+
+@dataclass(frozen=True)
+class Address:
+    """A controller address: ``host``, ``port`` and the plan signal it is for (``None``: the
+    only signal of the plan, or the one chosen with ``--signal``)."""
+
+    host: str
+    port: int
+    signal_id: str | None = None
+
+    def __str__(self) -> str:
+        who = f"{self.signal_id}=" if self.signal_id else ""
+        return f"{who}{self.host}:{self.port}"
+
+
+def _address(text: str) -> Address:
+    sid = None
+    raw = text
+    if "=" in text:
+        sid, text = text.split("=", 1)
+        if not sid:
+            raise ExportError(f"--to {raw!r}: empty signal id before '='")
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host:
+        raise ExportError(f"--to {raw!r}: expected HOST:PORT or SIGNAL=HOST:PORT")
+    try:
+        p = int(port)
+    except ValueError:
+        raise ExportError(f"--to {raw!r}: port {port!r} is not an integer") from None
+    if not 0 < p < 65536:
+        raise ExportError(f"--to {raw!r}: port {p} outside 1..65535")
+    return Address(host, p, sid)
+
+
+def parse_targets(values: list[str], plan: TimingPlan, *, signal: str | None = None) -> list[Address]:
+    """Controller addresses of ``--to`` values, each bound to one signal of ``plan``.
+
+    A value is ``SIGNAL=HOST:PORT`` or ``HOST:PORT``; the latter is for ``signal`` (``--signal``)
+    or, when the plan has one signal, that one. Raises :class:`ExportError` naming the value.
+    """
+    out: list[Address] = []
+    for v in values:
+        a = _address(v)
+        sid = a.signal_id or signal
+        if sid is None:
+            if len(plan.signals) != 1:
+                raise ExportError(
+                    f"--to {v!r}: the plan has {len(plan.signals)} signals; say which one with "
+                    f"SIGNAL=HOST:PORT or --signal (signals: {', '.join(list(plan.signals)[:8])}...)"
+                )
+            sid = next(iter(plan.signals))
+        if sid not in plan.signals:
+            raise ExportError(f"--to {v!r}: signal {sid!r} is not in the plan")
+        out.append(Address(a.host, a.port, sid))
+    seen = [a.signal_id for a in out]
+    dup = {s for s in seen if seen.count(s) > 1}
+    if dup:
+        raise ExportError(f"--to: signal(s) {sorted(dup)} given more than one address")
+    return out
+
+
+def _ceil(x: float, step: float) -> float:
+    return math.ceil(x / step - 1e-9) * step
+
+
+def quantise_signal(t: SignalTiming, *, step_s: float = 1.0) -> SignalTiming:
+    """``t`` in multiples of ``step_s``: never shorter yellow, all-red, minimum green or
+    pedestrian times; the cycle rounded to the nearest step (raised where the rounded
+    minimum greens and intergreens need more); greens floored, then the leftover steps given
+    to the stages with the largest remainders (taken from the largest slack above the minimum
+    green when intergreens grew); the offset rounded and re-referenced to the same point.
+    Raises :class:`PlanError` for a non-finite or non-positive time that cannot be rounded.
+    """
+    if not (math.isfinite(step_s) and step_s > 0):
+        raise PlanError(f"quantisation step must be > 0, got {step_s!r}")
+    for v in (t.cycle_s, t.offset_s, *(x for s in t.stages for x in (s.green_s, s.yellow_s, s.allred_s))):
+        if not math.isfinite(v):
+            raise PlanError(f"signal {t.signal_id!r}: cannot quantise a non-finite time ({v!r})")
+    n = len(t.stages)
+    yel = [_ceil(s.yellow_s, step_s) for s in t.stages]
+    red = [_ceil(s.allred_s, step_s) for s in t.stages]
+    ming = [_ceil(max(s.min_green_s, (s.walk_s or 0.0) + (s.ped_clearance_s or 0.0)), step_s)
+            for s in t.stages]
+    ming = [max(m, step_s) for m in ming]
+    inter = sum(yel) + sum(red)
+    cycle = max(round(t.cycle_s / step_s) * step_s, inter + sum(ming))
+    free_steps = round((cycle - inter) / step_s)
+    raw = [max(s.green_s, m) / step_s for s, m in zip(t.stages, ming, strict=True)]
+    steps = [max(math.floor(r + 1e-9), round(m / step_s)) for r, m in zip(raw, ming, strict=True)]
+    diff = free_steps - sum(steps)
+    order = sorted(range(n), key=lambda k: (-(raw[k] - math.floor(raw[k] + 1e-9)), k))
+    i = 0
+    while diff > 0:
+        steps[order[i % n]] += 1
+        diff -= 1
+        i += 1
+    while diff < 0:
+        k = max(range(n), key=lambda k: (steps[k] - ming[k] / step_s, -k))
+        steps[k] -= 1
+        diff += 1
+    stages = tuple(
+        replace(
+            s,
+            green_s=steps[k] * step_s,
+            yellow_s=yel[k],
+            allred_s=red[k],
+            min_green_s=_ceil(s.min_green_s, step_s),
+            walk_s=None if s.walk_s is None else _ceil(s.walk_s, step_s),
+            ped_clearance_s=None if s.ped_clearance_s is None else _ceil(s.ped_clearance_s, step_s),
+        )
+        for k, s in enumerate(t.stages)
+    )
+    start0 = (round(t.stage0_green_start_s / step_s) * step_s) % cycle
+    q = replace(t, cycle_s=float(cycle), stages=stages, offset_s=0.0, offset_reference="green_start",
+                reference_stage=0)
+    q = replace(q, offset_s=float(start0))
+    if (t.offset_reference, t.reference_stage) != ("green_start", 0):
+        q = q.with_offset_reference(t.offset_reference, t.reference_stage)
+    return q
+
+
+def quantise_plan(plan: TimingPlan, *, step_s: float = 1.0) -> TimingPlan:
+    """Every signal of ``plan`` through :func:`quantise_signal` (same meta and network)."""
+    return TimingPlan({sid: quantise_signal(t, step_s=step_s) for sid, t in plan.signals.items()},
+                      dict(plan.meta), net_file=plan.net_file)
+
+
+def max_change_s(a: TimingPlan, b: TimingPlan) -> float:
+    """Largest change of any green, yellow, all-red, cycle or offset between two plans, s."""
+    worst = 0.0
+    for sid, ta in a.signals.items():
+        tb = b.signals[sid]
+        worst = max(worst, abs(ta.cycle_s - tb.cycle_s))
+        d = abs(ta.stage0_green_start_s - tb.stage0_green_start_s)
+        worst = max(worst, min(d, abs(tb.cycle_s - d)))
+        for sa, sb in zip(ta.stages, tb.stages, strict=True):
+            worst = max(worst, abs(sa.green_s - sb.green_s), abs(sa.yellow_s - sb.yellow_s),
+                        abs(sa.allred_s - sb.allred_s))
+    return worst
+
+
+def validated(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None) -> None:
+    """:func:`assert_safe` with the CLI's options (``min_yellow_s``: None = default)."""
+    from greenwave.controllers.safety import assert_safe
+
+    kw = {} if min_yellow_s is None else {"min_yellow_s": float(min_yellow_s)}
+    assert_safe(plan, network, **kw)
+

@@ -34,6 +34,7 @@ Each run writes ``plans.csv`` (every plan the centre computed: time, group, cycl
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,9 +186,29 @@ class CentralController(Controller):
             self.groups = [tuple(self._compilable)]
         signals = {}
         settings = self._settings(self.ctx.seed)
+        current = getattr(self, "driver", None)
+        if current is not None:
+            # a re-plan starts from the running plan with a lighter search, and moves the cycle
+            # by at most one step (as SCATS does), so plans evolve instead of jumping
+            c_now = max(t.cycle_s for t in current.plan.signals.values())
+            settings = dataclasses.replace(
+                settings, starts=1, global_candidates=8, max_passes=min(settings.max_passes, 2),
+                min_cycle_s=max(settings.min_cycle_s, c_now - settings.cycle_step_s),
+                max_cycle_s=min(settings.max_cycle_s, c_now + settings.cycle_step_s),
+            )
         for n, group in enumerate(self.groups):
             compiled = compile_network(self.network, flows, signals=list(group))
-            res = optimise(compiled, settings=settings)
+            start = None
+            if current is not None:
+                from greenwave.controllers.plan import arrays_from_plan
+                from greenwave.errors import PlanError
+
+                sub = TimingPlan(signals={s: current.plan.signals[s] for s in group})
+                try:
+                    start = arrays_from_plan(compiled, sub)
+                except PlanError:
+                    start = None  # the group had no common cycle (a sub-area just merged)
+            res = optimise(compiled, settings=settings, start=start)
             part = plan_from_arrays(compiled, res.plan)
             signals.update(part.signals)
             self.plan_log.append({"time_s": t, "group": n, "signals": len(group), "cycle_s": res.plan.cycle_s,
@@ -262,6 +283,7 @@ class CentralController(Controller):
         ctx = self.ctx
         self.schedule = LinkSchedule.build(ctx.communication, self.kpi_signals, begin_s=ctx.begin_s,
                                            end_s=ctx.end_s, seed=ctx.seed, where=f"scenario {ctx.scenario!r}")
+        self._up_since, self._up_until = 1.0, 0.0  # empty: compute at the first call
         plan = self.first_plan
         local = {}
         for sid, timing in plan.signals.items():
@@ -283,10 +305,12 @@ class CentralController(Controller):
         self.subarea_counts: list[int] = [len(self.groups)]
 
     def _links_up(self, t: float) -> dict[str, bool]:
-        return {sid: self.schedule.link_up(sid, t) for sid in self.driver_signals()}
-
-    def driver_signals(self) -> list[str]:
-        return sorted(self.first_plan.signals)
+        """Link state of every planned signal at ``t`` (recomputed only when some link changes)."""
+        if t < self._up_until and t >= self._up_since:
+            return self._up
+        self._up = {sid: self.schedule.link_up(sid, t) for sid in self.first_plan.signals}
+        self._up_since, self._up_until = self.schedule.stable_interval(t)
+        return self._up
 
     def step(self, sim: SumoSession) -> None:
         t = sim.time_s

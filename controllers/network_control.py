@@ -253,6 +253,18 @@ class LinkSchedule:
             down[s] = _merge(down[s])
         return cls(ids, frozenset(networked), down)
 
+    def stable_interval(self, t: float) -> tuple[float, float]:
+        """``[since, until)`` around ``t`` in which no link changes state."""
+        since, until = -math.inf, math.inf
+        for iv in self.down.values():
+            for a, b in iv:
+                for edge in (a, b):
+                    if edge <= t:
+                        since = max(since, edge)
+                    else:
+                        until = min(until, edge)
+        return since, until
+
     def link_up(self, signal: str, t: float) -> bool:
         """True when ``signal`` is networked and its link works at time ``t``."""
         if signal not in self.networked:

@@ -56,8 +56,13 @@ Python's shortest round-trip float representation (no rounding), so an export re
 the same floats. (Synchro itself usually works in whole or tenth seconds.) On import the green
 is ``MaxGreen``; ``Split`` must equal green + yellow + all-red within 1e-6 s.
 
-``Control Type`` and ``Referenced To`` are written as the words ``Pretimed`` and
-``Begin of Green``; the reader also accepts Synchro's numeric code 0 for both.
+``Control Type`` and ``Referenced To`` are written as the words ``Pretimed`` and ``Begin of Green``
+(``Begin of Yellow`` for an offset referenced to the end of the reference stage's green); the
+reader also accepts the numeric code 0 for both. The Synchro UTDF documentation could not be
+consulted (no public copy found), so whether Synchro's importer wants words or codes there is
+unverified. Stages map to phases by their signal groups (:meth:`SignalTiming.group_of`, default
+below); the ``Reference Phase`` is the phase of the offset's reference stage. Pedestrian times
+are written as ``Walk`` and ``DontWalk`` (clearance) where the plan has them.
 """
 
 from __future__ import annotations
@@ -82,20 +87,28 @@ UTDF_VERSION = "8"
 #: NEMA-style phase number of stage k (k = 0..7).
 NEMA_PHASES = (2, 4, 6, 8, 1, 3, 5, 7)
 _PHASE_COLS = tuple(f"D{n}" for n in range(1, 9))
-_PHASE_RECORDS = ("BRP", "MinGreen", "MaxGreen", "Yellow", "AllRed", "Split")
+_PHASE_RECORDS = ("BRP", "MinGreen", "MaxGreen", "Yellow", "AllRed", "Split", "Walk", "DontWalk")
+_REFERENCED_TO = {"green_start": "Begin of Green", "green_end": "Begin of Yellow"}
 _PLAN_RECORDS = ("Control Type", "Cycle Length", "Lock Timings", "Referenced To", "Reference Phase", "Offset")
 _INTID_PREFIX = "INTID "
 _TOL = 1e-6
 
 
 def stage_phase_numbers(timing: SignalTiming) -> tuple[int, ...]:
-    """The NEMA phase number of each of ``timing``'s stages; PlanError for more than 8."""
+    """The NEMA phase number of each of ``timing``'s stages: its signal group
+    (:meth:`SignalTiming.group_of`, by default 2, 4, 6, 8, 1, 3, 5, 7); PlanError for more than
+    8 stages or a number outside 1..8."""
     n = len(timing.stages)
     if n > len(NEMA_PHASES):
         raise PlanError(
             f"signal {timing.signal_id!r}: has {n} stages, UTDF export supports at most {len(NEMA_PHASES)}"
         )
-    return NEMA_PHASES[:n]
+    nums = tuple(timing.group_of(k) for k in range(n))
+    if any(not 1 <= p <= 8 for p in nums) or len(set(nums)) != n:
+        raise PlanError(
+            f"signal {timing.signal_id!r}: signal groups {list(nums)} must be distinct phases 1..8 for UTDF"
+        )
+    return nums
 
 
 def _num(x: float) -> str:
@@ -136,8 +149,8 @@ def write_utdf(plan: TimingPlan, network: RoadNetwork, path: str | os.PathLike[s
             ("Control Type", "Pretimed"),
             ("Cycle Length", _num(t.cycle_s)),
             ("Lock Timings", "0"),
-            ("Referenced To", "Begin of Green"),
-            ("Reference Phase", str(NEMA_PHASES[0])),
+            ("Referenced To", _REFERENCED_TO[t.offset_reference]),
+            ("Reference Phase", str(numbers[sid][t.reference_stage])),
             ("Offset", _num(t.offset_s)),
         ):
             w.writerow([rec, n, val])
@@ -155,6 +168,9 @@ def write_utdf(plan: TimingPlan, network: RoadNetwork, path: str | os.PathLike[s
             cols["Yellow"][ph] = _num(st.yellow_s)
             cols["AllRed"][ph] = _num(st.allred_s)
             cols["Split"][ph] = _num(st.green_s + st.yellow_s + st.allred_s)
+            if st.walk_s is not None or st.ped_clearance_s is not None:
+                cols["Walk"][ph] = _num(st.walk_s or 0.0)
+                cols["DontWalk"][ph] = _num(st.ped_clearance_s or 0.0)
         for rec in _PHASE_RECORDS:
             w.writerow([rec, n, *(cols[rec].get(p, "") for p in range(1, 9))])
 
@@ -297,12 +313,16 @@ def read_utdf(path: str | os.PathLike[str], template: TimingPlan) -> TimingPlan:
         ctrl = tp.get("Control Type", "Pretimed")
         if ctrl.lower() not in ("pretimed", "0"):
             raise fail("Timeplans", "Control Type", f"{where}: only Pretimed is supported, got {ctrl!r}")
-        ref_to = tp.get("Referenced To", "Begin of Green")
-        if ref_to.lower() not in ("begin of green", "0"):
-            raise fail("Timeplans", "Referenced To", f"{where}: only Begin of Green is supported, got {ref_to!r}")
-        ref_ph = tp.get("Reference Phase", str(NEMA_PHASES[0]))
-        if ref_ph != str(NEMA_PHASES[0]):
-            raise fail("Timeplans", "Reference Phase", f"{where}: expected {NEMA_PHASES[0]}, got {ref_ph!r}")
+        ref_to = tp.get("Referenced To", "Begin of Green").lower()
+        points = {"begin of green": "green_start", "0": "green_start", "begin of yellow": "green_end"}
+        if ref_to not in points:
+            raise fail("Timeplans", "Referenced To",
+                       f"{where}: only Begin of Green and Begin of Yellow are supported, got {ref_to!r}")
+        nums = stage_phase_numbers(tmpl)
+        ref_ph = tp.get("Reference Phase", str(nums[0]))
+        if ref_ph not in {str(p) for p in nums}:
+            raise fail("Timeplans", "Reference Phase", f"{where}: expected one of {list(nums)}, got {ref_ph!r}")
+        ref_stage = [str(p) for p in nums].index(ref_ph)
         cycle = number("Timeplans", "Cycle Length", tp["Cycle Length"])
         offset = number("Timeplans", "Offset", tp["Offset"])
 
@@ -310,7 +330,6 @@ def read_utdf(path: str | os.PathLike[str], template: TimingPlan) -> TimingPlan:
         for rec in ("MaxGreen", "Yellow", "AllRed"):
             if rec not in ph:
                 raise fail("Phases", rec, f"missing for {where}")
-        nums = stage_phase_numbers(tmpl)
         used = {k + 1 for k in range(8) if ph["MaxGreen"][k]}
         if used != set(nums):
             raise fail(
@@ -339,6 +358,12 @@ def read_utdf(path: str | os.PathLike[str], template: TimingPlan) -> TimingPlan:
                         f"{where}: phase {phase} split {split:g} s != MaxGreen + Yellow + AllRed "
                         f"= {green + yellow + allred:g} s",
                     )
-            stages.append(StageTiming(st.phase_index, green, yellow, allred, min_green))
-        signals[sid] = SignalTiming(sid, tmpl.program_id, cycle, offset, tuple(stages))
-    return TimingPlan(signals, dict(template.meta))
+            walk = clear = None
+            if "Walk" in ph and ph["Walk"][phase - 1]:
+                walk = cell("Walk", phase)
+                clear = cell("DontWalk", phase) if "DontWalk" in ph else None
+            stages.append(StageTiming(st.phase_index, green, yellow, allred, min_green, signal_group=st.signal_group,
+                                      links=st.links, walk_s=walk, ped_clearance_s=clear))
+        signals[sid] = SignalTiming(sid, tmpl.program_id, cycle, offset, tuple(stages),
+                                    offset_reference=points[ref_to], reference_stage=ref_stage)
+    return TimingPlan(signals, dict(template.meta), net_file=template.net_file)

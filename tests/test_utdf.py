@@ -37,7 +37,7 @@ def _retimed(plan: TimingPlan) -> TimingPlan:
         stages[1] = dataclasses.replace(stages[1], green_s=stages[1].green_s - shift)
         offset = (t.offset_s + 7.25 * (n + 1)) % t.cycle_s
         signals[sid] = dataclasses.replace(t, offset_s=offset, stages=tuple(stages))
-    return TimingPlan(signals, {"source": "test", "n": 1})
+    return TimingPlan(signals, {"source": "test", "n": 1}, net_file=plan.net_file)
 
 
 def _assert_same(a: TimingPlan, b: TimingPlan) -> None:
@@ -157,3 +157,23 @@ def test_missing_file_names_file(tmp_path: Path, grid) -> None:  # type: ignore[
     missing = tmp_path / "nope.csv"
     with pytest.raises(PlanError, match="nope.csv"):
         read_utdf(missing, own)
+
+
+def test_round_trip_reference_and_pedestrians(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Offset referenced to the begin of yellow of stage 1, walk/clearance: all read back."""
+    from greenwave.controllers.plan import complete_plan
+
+    network, own = grid
+    plan = complete_plan(_retimed(own), network)
+    signals = {}
+    for sid, t in plan.signals.items():
+        st0 = dataclasses.replace(t.stages[0], walk_s=4.0, ped_clearance_s=round(t.stages[0].green_s - 4.0 - 1, 1))
+        signals[sid] = dataclasses.replace(t, stages=(st0, *t.stages[1:])).with_offset_reference("green_end", 1)
+    plan = TimingPlan(signals, dict(plan.meta), net_file=plan.net_file)
+    assert_safe(plan, network)
+    out = write_utdf(plan, network, tmp_path / "ref.csv")
+    rows = {(r[0], r[1]): r[2:] for r in csv.reader(out.read_text().splitlines()) if len(r) > 2}
+    assert rows[("Referenced To", "1")] == ["Begin of Yellow"] and rows[("Reference Phase", "1")] == ["4"]
+    assert rows[("Walk", "1")][1] == "4"
+    back = read_utdf(out, plan)
+    assert back == plan

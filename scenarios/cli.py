@@ -80,11 +80,12 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         saturation_flow_per_lane=scenario.network.saturation_flow_per_lane,
     )
     wall = time.perf_counter() - t0
-    from greenwave.controllers.plan import write_sumo_additional
+    from greenwave.controllers.plan import complete_plan, write_sumo_additional
 
     plan_json = out / "plan.json"
-    result.plan.to_json(plan_json)
-    add = write_sumo_additional(result.plan, result.network, out / "plan.add.xml", program_id="gw_optimised")
+    plan = complete_plan(result.plan, result.network)  # records the network, signal groups, links
+    plan.to_json(plan_json)
+    add = write_sumo_additional(plan, result.network, out / "plan.add.xml", program_id="gw_optimised")
     r = result.result
     print(f"signals {result.compiled.n_signals}, links {result.compiled.n_links}, "
           f"common cycle {r.plan.cycle_s:g} s")
@@ -108,6 +109,60 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         print(f"green bands of the optimised plan: {band.band_out_s:.1f} s outbound, "
               f"{band.band_in_s:.1f} s inbound; time-space diagram {png}")
     return 0
+
+
+def _cmd_parking_sweep(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from greenwave.parking.sweep import parking_sweep, sweep_table
+    from greenwave.scenarios.spec import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    try:
+        rates = [float(r) for r in args.rates]
+    except ValueError:
+        _say(f"greenwave: error: --rates must be numbers in [0, 1], got {','.join(args.rates)}")
+        return 2
+    seeds = list(range(1, args.seeds + 1)) if args.seeds else None
+    out = Path(args.output) if args.output else Path("greenwave-output") / f"{scenario.name}-parking-sweep"
+    sweep = parking_sweep(scenario, out, rates=rates, policies=args.policies, seeds=seeds,
+                          controller=args.controller, jobs=args.jobs, progress=_say)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(sweep_table(sweep).round(3).to_string())
+    print(f"\nwrote {out / 'sweep.csv'} and {out / 'sweep.png'}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from greenwave.controllers.export import export, load_for_export, parse_targets, validation_lines
+
+    plan, network = load_for_export(args.plan, args.network)
+    safe, lines = validation_lines(plan, network, min_yellow_s=args.min_yellow)
+    if not safe:
+        for line in lines:
+            print(line)
+        _say(f"greenwave: error: {args.plan}: plan is unsafe ({len(lines)} violation(s)); nothing written or sent")
+        return 1
+    targets = parse_targets(args.to or [], plan, signal=args.signal)
+    for line in export(plan, network, args.format, output=args.output, targets=targets, protocol=args.protocol,
+                       timeout_s=args.timeout, min_yellow_s=args.min_yellow):
+        print(line)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from greenwave.controllers.export import load_for_export, validation_lines
+
+    plan, network = load_for_export(args.plan, args.network)
+    safe, lines = validation_lines(plan, network, min_yellow_s=args.min_yellow)
+    for line in lines:
+        print(line)
+    n_stages = sum(len(t.stages) for t in plan.signals.values())
+    if safe:
+        print(f"SAFE: {len(plan.signals)} signals, {n_stages} stages checked against {network.path}")
+        return 0
+    print(f"UNSAFE: {len(lines)} violation(s) in {len({ln.split(':')[0] for ln in lines})} place(s)")
+    return 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,6 +195,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to minimise (bandwidth: start from the two-way green wave)")
     o.add_argument("--output", default=None, help="output folder (default: greenwave-output/NAME-plan)")
     o.set_defaults(func=_cmd_optimise)
+
+    ps = sub.add_parser("parking-sweep", help="run a parking scenario over networking rates × policies × seeds")
+    ps.add_argument("scenario", help="bundled scenario name or TOML file with a [parking] table")
+    ps.add_argument("--rates", type=_csv, default=["0", "0.3", "0.5", "0.8", "1.0"],
+                    help="comma-separated networking rates in [0, 1] (default: 0,0.3,0.5,0.8,1.0)")
+    ps.add_argument("--policies", type=_csv, default=["no_guidance", "guidance", "pricing"],
+                    help="comma-separated parking policies (default: no_guidance,guidance,pricing)")
+    ps.add_argument("--controller", default=None, help="signal controller of every run (default: the scenario's first)")
+    ps.add_argument("--seeds", type=int, default=None, help="run seeds 1..N (default: the scenario's)")
+    ps.add_argument("--jobs", type=int, default=2, help="parallel SUMO runs (default: %(default)s)")
+    ps.add_argument("--output", default=None, help="output folder (default: greenwave-output/NAME-parking-sweep)")
+    ps.set_defaults(func=_cmd_parking_sweep)
+
+    ex = sub.add_parser("export", help="validate a timing plan and export it to SUMO, UTDF, NTCIP, GB/T 20999 or JSON")
+    ex.add_argument("plan", help="timing-plan JSON (greenwave optimise writes DIR/plan.json)")
+    ex.add_argument("--format", required=True, choices=["sumo", "utdf", "ntcip", "gbt20999", "json"])
+    ex.add_argument("--network", default=None, help="SUMO .net.xml (default: the plan's net_file)")
+    ex.add_argument("--output", default=None, help="file to write (sumo, utdf, gbt20999, json)")
+    ex.add_argument("--to", action="append", default=None, metavar="[SIGNAL=]HOST:PORT",
+                    help="controller to send to (ntcip by SNMP, gbt20999 by --protocol); repeatable")
+    ex.add_argument("--signal", default=None, help="the plan's signal a plain HOST:PORT is for")
+    ex.add_argument("--protocol", choices=["tcp", "udp"], default="tcp", help="gbt20999 transport (default: tcp)")
+    ex.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a controller (default: 2)")
+    ex.add_argument("--min-yellow", type=float, default=None, help="shortest yellow accepted, s (default: 3)")
+    ex.set_defaults(func=_cmd_export)
+
+    va = sub.add_parser("validate", help="check a timing plan against a network; exit 1 if unsafe")
+    va.add_argument("plan", help="timing-plan JSON")
+    va.add_argument("--network", default=None, help="SUMO .net.xml (default: the plan's net_file)")
+    va.add_argument("--min-yellow", type=float, default=None, help="shortest yellow accepted, s (default: 3)")
+    va.set_defaults(func=_cmd_validate)
     return p
 
 

@@ -22,14 +22,21 @@ and re-partitions at every re-plan so sub-areas merge and split as flows change.
 Options (scenario ``[controller_options.adaptive]`` / ``[controller_options.coordinated]``):
 ``interval_s`` (300), ``smoothing`` (0.5, weight of the new measurement), ``count_period_s`` (60),
 ``min_cycle_s``/``max_cycle_s``/``global_candidates``/``starts``/``max_passes`` (optimiser),
-``max_extend_share`` (0.25 of the cycle per cycle in transitions), and for ``coordinated``
+``max_extend_share`` (0.25 of the cycle per cycle in transitions), local actuation inside the
+central plan: ``max_gap_s`` (2.0 s; 0 runs the plan fixed-time), ``detector_distance_m`` (25 m
+before the stop line), ``gap_out_first_stage`` (true: stage 0 may end early too, its spare
+time going to the next stages; false holds it to its force-off, the classic coordinated
+stage), and for ``coordinated``
 ``coupling_threshold`` (2.0 veh/h per m), ``always_couple_m`` (120), ``max_distance_m`` (1000),
 ``keep_factor`` (0.7).
 
 Each run writes ``plans.csv`` (every plan the centre computed: time, group, cycle, PI),
 ``control_rate.csv`` and the first plan as ``plan.json``; ``summary.csv`` gains
 ``coordinated_control_rate_mean``, ``coordinated_control_rate_min``, ``replans``,
-``mode_switches`` and ``subareas_mean``.
+``mode_switches``, ``subareas_mean`` and ``gap_outs``.
+
+Local actuation matters: on the bundled grids the plan run fixed-time loses 50–90 s/veh in
+SUMO, the same plans with gap-out 30–60 s/veh (seed 1; see the issue-4 note for the tables).
 """
 
 from __future__ import annotations
@@ -88,7 +95,7 @@ class CentralController(Controller):
     subareas: ClassVar[bool] = False
     _DEFAULTS: ClassVar[dict[str, Any]] = {
         "interval_s": 300.0, "smoothing": 0.5, "count_period_s": 60.0, "max_extend_share": 0.25,
-        "max_gap_s": 3.0, "detector_distance_m": 25.0,
+        "max_gap_s": 2.0, "detector_distance_m": 25.0, "gap_out_first_stage": True,
     }
     _SUBAREA_DEFAULTS: ClassVar[dict[str, Any]] = {
         "coupling_threshold": 2.0, "always_couple_m": 120.0, "max_distance_m": 1000.0,
@@ -107,7 +114,10 @@ class CentralController(Controller):
                                 f"{', '.join(sorted(valid))}")
         opts = {**defaults, **self.options}
         for k, v in opts.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            if k == "gap_out_first_stage":
+                if not isinstance(v, bool):
+                    raise ScenarioError(f"controller {self.name!r}: 'gap_out_first_stage' must be true or false")
+            elif isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise ScenarioError(f"controller {self.name!r}: option {k!r} must be a number ≥ 0, got {v!r}")
         if not 0 < opts["smoothing"] <= 1:
             raise ScenarioError(f"controller {self.name!r}: 'smoothing' must be in (0, 1]")
@@ -292,7 +302,8 @@ class CentralController(Controller):
                                     max_extend_share=float(self.opts["max_extend_share"]),
                                     hold_last_plan=self.fallback == "last_plan",
                                     gap_detectors=self.gap_detectors,
-                                    max_gap_s=float(self.opts["max_gap_s"]))
+                                    max_gap_s=float(self.opts["max_gap_s"]),
+                                    gap_out_first_stage=bool(self.opts["gap_out_first_stage"]))
         self.driver.start(sim, self._links_up(sim.time_s))
         n = len(self.counter.ids)
         self.counts = np.zeros(n)

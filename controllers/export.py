@@ -16,7 +16,9 @@ frames, :mod:`greenwave.controllers.gbt20999`).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from greenwave.controllers.plan import SignalTiming, TimingPlan
@@ -29,11 +31,14 @@ __all__ = [
     "FORMATS",
     "Address",
     "ExportError",
+    "export",
+    "load_for_export",
     "max_change_s",
     "parse_targets",
     "quantise_plan",
     "quantise_signal",
     "validated",
+    "validation_lines",
 ]
 
 FORMATS = ("sumo", "utdf", "ntcip", "gbt20999", "json")
@@ -192,3 +197,109 @@ def validated(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | N
     kw = {} if min_yellow_s is None else {"min_yellow_s": float(min_yellow_s)}
     assert_safe(plan, network, **kw)
 
+
+
+# ------------------------------------------------------------------------------------------
+# the CLI's work (greenwave export / greenwave validate)
+
+
+def load_for_export(plan_path: str | os.PathLike[str], network_path: str | os.PathLike[str] | None
+                    ) -> tuple[TimingPlan, RoadNetwork]:
+    """The plan at ``plan_path`` and its network (``network_path``, else the plan's
+    ``net_file``, relative paths from the plan's folder), completed (:func:`complete_plan`)."""
+    from greenwave.controllers.plan import complete_plan
+    from greenwave.networks import load_network
+
+    plan = TimingPlan.from_json(plan_path)
+    if network_path is None:
+        if not plan.net_file:
+            raise PlanError(f"{plan_path}: the plan records no network file (net_file); give --network NET")
+        net = Path(plan.net_file)
+        if not net.is_absolute() and not net.exists():
+            net = Path(plan_path).parent / net
+    else:
+        net = Path(network_path)
+    if not net.exists():
+        raise PlanError(f"{plan_path}: network file {net} does not exist")
+    network = load_network(net)
+    missing = [sid for sid in plan.signals if sid not in network.signals]
+    if missing:
+        raise PlanError(f"{plan_path}: signal(s) {missing[:5]} are not in the network {net}")
+    return complete_plan(plan, network), network
+
+
+def validation_lines(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None
+                     ) -> tuple[bool, list[str]]:
+    """(safe?, one line per violation — signal, stage, phase, rule, movements, message)."""
+    from greenwave.controllers.safety import validate_plan
+
+    kw = {} if min_yellow_s is None else {"min_yellow_s": float(min_yellow_s)}
+    found = validate_plan(plan, network, **kw)
+    lines = []
+    for v in found:
+        where = f"signal {v.signal_id}"
+        if v.stage is not None:
+            where += f" stage {v.stage}"
+        if v.phase is not None:
+            where += f" (SUMO phase {v.phase})"
+        mv = f"; movements: {'; '.join(v.movements)}" if v.movements else ""
+        lines.append(f"UNSAFE {where}: rule {v.rule}: {v.message}{mv}")
+    return not found, lines
+
+
+def export(plan: TimingPlan, network: RoadNetwork, fmt: str, *, output: str | os.PathLike[str] | None = None,
+           targets: list[Address] | None = None, protocol: str = "tcp", timeout_s: float = 2.0,
+           min_yellow_s: float | None = None, program_id: str = "greenwave") -> list[str]:
+    """Validate ``plan`` and export it as ``fmt`` to ``output`` and/or ``targets``; return the
+    lines to report. An unsafe plan raises :class:`PlanError` before anything is written or
+    sent; a format that cannot go where it is asked to raises :class:`ExportError`."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    targets = targets or []
+    if targets and fmt not in ("ntcip", "gbt20999"):
+        raise ExportError(f"--to: format {fmt} is written to a file (--output), only ntcip and gbt20999 are sent")
+    if fmt == "ntcip" and not targets:
+        raise ExportError("format ntcip is sent by SNMP: give --to HOST:PORT (or SIGNAL=HOST:PORT)")
+    if fmt != "ntcip" and not targets and output is None:
+        raise ExportError(f"format {fmt}: give --output FILE")
+    if fmt == "ntcip" and output is not None:
+        raise ExportError("format ntcip is sent, not written: drop --output")
+    validated(plan, network, min_yellow_s=min_yellow_s)
+    lines = [f"validated: {len(plan.signals)} signals safe"]
+    if fmt in ("ntcip", "gbt20999"):
+        q = quantise_plan(plan)
+        lines.append(f"whole seconds: largest change {max_change_s(plan, q):g} s; quantised plan validated again")
+    out = None if output is None else Path(output)
+    if fmt == "json":
+        plan.to_json(out)  # type: ignore[arg-type]
+        lines.append(f"wrote {out} (greenwave.timing-plan v2)")
+    elif fmt == "sumo":
+        from greenwave.controllers.plan import write_sumo_additional
+
+        write_sumo_additional(plan, network, out, program_id=program_id)  # type: ignore[arg-type]
+        lines.append(f"wrote {out} (SUMO tlLogic programs {program_id!r})")
+    elif fmt == "utdf":
+        from greenwave.controllers.utdf import write_utdf
+
+        write_utdf(plan, network, out)  # type: ignore[arg-type]
+        lines.append(f"wrote {out} (Synchro UTDF 8 combined CSV)")
+    elif fmt == "ntcip":
+        from greenwave.controllers.ntcip import download_plan
+
+        for rep in download_plan(plan, network, targets, min_yellow_s=min_yellow_s, timeout_s=timeout_s):
+            lines.append(rep.table())
+            lines.append(f"signal {rep.signal_id}: all {len(rep.rows)} objects read back equal to what was sent")
+    else:
+        from greenwave.controllers import gbt20999
+
+        if out is not None:
+            gbt20999.write_frame_file(plan, network, out, min_yellow_s=min_yellow_s)
+            n = len(gbt20999.read_frame_file(out))
+            lines.append(f"wrote {out} ({n} GB/T 20999 frames: phase, stage, phase safety, pattern per signal)")
+        if targets:
+            acked = gbt20999.send_plan(plan, network, targets, protocol=protocol, timeout_s=timeout_s,
+                                       min_yellow_s=min_yellow_s)
+            for a in targets:
+                lines.append(f"signal {a.signal_id}: {acked[str(a.signal_id)]} frames acknowledged by "
+                             f"{a.host}:{a.port} ({protocol.upper()})")
+    return lines

@@ -516,7 +516,8 @@ def plan_from_network(network: RoadNetwork, compiled: CompiledNetwork) -> Timing
         start0 = float(program.offset) + sum(ph.duration for ph in program.phases[:p0])
         offset = start0 % cycle if cycle > 0 else 0.0
         signals[sid] = SignalTiming(sid, program.id, float(cycle), float(offset), tuple(stages))
-    return TimingPlan(signals, {"source": "network", "net_file": str(network.path)}, net_file=str(network.path))
+    return TimingPlan(signals, {"source": "network", "net_file": str(network.path)},
+                      net_file=str(Path(network.path).resolve()))
 
 
 def _base_program(network: RoadNetwork, sid: str, program_id: str) -> Program:
@@ -619,7 +620,7 @@ def complete_plan(
                 upd["walk_s"], upd["ped_clearance_s"] = walk[k], clear[k]
             stages.append(replace(st, **upd) if upd else st)
         signals[sid] = replace(t, stages=tuple(stages))
-    return TimingPlan(signals, dict(plan.meta), net_file=plan.net_file or str(network.path))
+    return TimingPlan(signals, dict(plan.meta), net_file=plan.net_file or str(Path(network.path).resolve()))
 
 
 # ------------------------------------------------------------------------------------------

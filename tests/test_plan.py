@@ -191,7 +191,7 @@ def test_json_version1_still_read(grid, tmp_path: Path) -> None:  # type: ignore
 def test_json_version2_fields_round_trip(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     net_file, network, compiled = grid
     plan = complete_plan(_plan(compiled), network)
-    assert plan.net_file == str(network.path)
+    assert plan.net_file == str(Path(network.path).resolve())
     sid = compiled.signal_ids[0]
     t = plan.signals[sid]
     stages = (replace(t.stages[0], walk_s=4.0, ped_clearance_s=7.5), *t.stages[1:])

@@ -351,3 +351,89 @@ def test_unsafe_plan_is_never_written(tmp_path) -> None:  # type: ignore[no-unty
     assert not out.exists()
     write_sumo_additional(plan, network, tmp_path / "good.add.xml")
     assert (tmp_path / "good.add.xml").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# Hypothesis: quantisation keeps valid plans valid; no exporter emits an invalid plan
+
+
+def _random_timing(data: st.DataObject, plan: TimingPlan, sid: str) -> TimingPlan:
+    """Random greens (above the minimum), cycle, offset and reference point for ``sid``."""
+    t = plan.signals[sid]
+    greens = [data.draw(st.floats(s.min_green_s, 60.0), label=f"{sid} green {k}") for k, s in enumerate(t.stages)]
+    stages = tuple(replace(s, green_s=g) for s, g in zip(t.stages, greens, strict=True))
+    cycle = sum(s.green_s + s.yellow_s + s.allred_s for s in stages)
+    timing = replace(t, stages=stages, cycle_s=cycle,
+                     offset_s=data.draw(st.floats(0.0, cycle, exclude_max=True), label=f"{sid} offset"))
+    point = data.draw(st.sampled_from(["green_start", "green_end"]), label="point")
+    timing = timing.with_offset_reference(point, data.draw(st.integers(0, len(stages) - 1), label="stage"))
+    return _with_signal(plan, sid, **{f: getattr(timing, f) for f in
+                                      ("stages", "cycle_s", "offset_s", "offset_reference", "reference_stage")})
+
+
+@SETTINGS
+@given(data=st.data())
+def test_quantised_valid_plan_stays_valid(grid: tuple[RoadNetwork, TimingPlan], data: st.DataObject) -> None:
+    from greenwave.controllers.export import max_change_s, quantise_plan
+
+    network, plan = grid
+    for sid in sorted(plan.signals):
+        plan = _random_timing(data, plan, sid)
+    assert validate_plan(plan, network) == []
+    q = quantise_plan(plan)
+    assert validate_plan(q, network) == []
+    for sid, t in q.signals.items():
+        assert t.cycle_s.is_integer() and t.offset_s.is_integer() and 0 <= t.offset_s < t.cycle_s
+        for a, b in zip(plan.signals[sid].stages, t.stages, strict=True):
+            assert b.green_s.is_integer() and b.yellow_s >= a.yellow_s and b.allred_s >= a.allred_s
+            assert b.green_s >= b.min_green_s >= a.min_green_s
+    assert max_change_s(plan, q) <= 1.0 + 1e-9 + max(len(t.stages) for t in plan.signals.values())
+
+
+@SETTINGS
+@given(data=st.data())
+def test_no_file_exporter_writes_an_invalid_plan(grid: tuple[RoadNetwork, TimingPlan], data: st.DataObject,
+                                                 tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Random plans and mutations: SUMO, UTDF, GB/T 20999 and JSON-via-check writers either
+    refuse (PlanError, no file) or write a plan the validator accepts."""
+    from greenwave.controllers.gbt20999 import plan_from_frames, read_frame_file, write_frame_file
+    from greenwave.controllers.plan import complete_plan
+    from greenwave.controllers.utdf import read_utdf, write_utdf
+
+    network, plan = grid
+    sid = data.draw(_signal_ids, label="signal")
+    plan = complete_plan(_random_timing(data, plan, sid), network)
+    k = data.draw(st.integers(0, 1), label="stage")
+    field = data.draw(st.sampled_from(["green_s", "yellow_s", "allred_s", "min_green_s", "walk_s"]), label="field")
+    delta = data.draw(st.floats(-5.0, 5.0), label="delta")
+    t = plan.signals[sid]
+    if field == "walk_s":
+        st_k = replace(t.stages[k], walk_s=4.0, ped_clearance_s=max(0.0, t.stages[k].green_s - 4.0 + delta))
+    else:
+        st_k = replace(t.stages[k], **{field: max(0.0, getattr(t.stages[k], field) + delta)})
+    stages = list(t.stages)
+    stages[k] = st_k
+    if data.draw(st.booleans(), label="keep cycle") and field in ("yellow_s", "allred_s"):
+        j = 1 - k
+        stages[j] = replace(stages[j], green_s=stages[j].green_s - (getattr(st_k, field) - getattr(t.stages[k], field)))
+    bad = _with_signal(plan, sid, stages=tuple(stages))
+    safe = not validate_plan(bad, network)
+    tmp = tmp_path_factory.mktemp("exp")
+    writers = {
+        "sumo": lambda p: write_sumo_additional(bad, network, p),
+        "utdf": lambda p: write_utdf(bad, network, p),
+        "gbt": lambda p: write_frame_file(bad, network, p),
+    }
+    for name, write in writers.items():
+        out = tmp / name
+        try:
+            write(out)
+        except PlanError:
+            assert not out.exists(), name
+            assert not safe or name == "gbt", name  # a safe plan is refused only for a format limit
+            continue
+        assert safe, name
+        if name == "utdf":
+            assert validate_plan(read_utdf(out, bad), network) == []
+        elif name == "gbt":
+            assert validate_plan(plan_from_frames(read_frame_file(out), bad), network) == []

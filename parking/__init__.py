@@ -1,14 +1,13 @@
 """Car parks, guidance of searching drivers and demand-responsive prices.
 
 Importing the package registers the ``[parking]`` run add-on
-(:class:`greenwave.parking.addon.ParkingAddon`); :mod:`greenwave.parking.sweep` runs the
+(:class:`greenwave.parking.addon.ParkingAddon`); :mod:`greenwave.parking.results` runs the
 networking-rate sweep behind ``greenwave parking-sweep``.
 """
 
-from greenwave.parking.addon import ParkingAddon
+from greenwave.parking.addon import Guidance, ParkingAddon, SFparkPricer
 from greenwave.parking.carparks import CarPark, apply_networking_rate, networking_rates, resolve_car_parks
-from greenwave.parking.kpis import parking_kpis
-from greenwave.parking.policies import Guidance, SFparkPricer
+from greenwave.parking.results import parking_kpis
 
 __all__ = [
     "CarPark",

@@ -9,11 +9,17 @@ import pandas as pd
 import pytest
 
 from greenwave.errors import ScenarioError
-from greenwave.parking.carparks import CarPark, apply_networking_rate, nearest_alternatives, networking_rates
-from greenwave.parking.demand import perceived_costs, sample_dwell
-from greenwave.parking.kpis import OCCUPANCY_COLUMNS, VEHICLE_COLUMNS, parking_kpis
+from greenwave.parking.addon import Guidance, SFparkPricer
+from greenwave.parking.carparks import (
+    CarPark,
+    apply_networking_rate,
+    nearest_alternatives,
+    networking_rates,
+    perceived_costs,
+    sample_dwell,
+)
 from greenwave.parking.options import parse_parking_options
-from greenwave.parking.policies import Guidance, SFparkPricer
+from greenwave.parking.results import OCCUPANCY_COLUMNS, VEHICLE_COLUMNS, parking_kpis
 from greenwave.scenarios.spec import scenario_from_dict
 
 WHERE = "/x/city.toml"

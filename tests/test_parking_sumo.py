@@ -17,10 +17,14 @@ from greenwave.controllers.base import RunContext
 from greenwave.engine.session import SessionConfig, SumoSession
 from greenwave.errors import ScenarioError
 from greenwave.parking.addon import ParkingAddon
-from greenwave.parking.carparks import resolve_car_parks, write_parking_additional
-from greenwave.parking.demand import generate_drivers, write_trips
+from greenwave.parking.carparks import (
+    drive_times,
+    generate_drivers,
+    resolve_car_parks,
+    write_parking_additional,
+    write_trips,
+)
 from greenwave.parking.options import parse_parking_options
-from greenwave.parking.roads import drive_times
 from greenwave.scenarios.runner import make_jobs, prepare, run_job
 from greenwave.scenarios.spec import load_scenario, scenario_from_dict
 

@@ -226,6 +226,9 @@ class ParkingAddon(RunAddon):
             rec = self.records.get(vid)
             if rec is None or vid not in self.target:
                 continue
+            if not np.isnan(rec["search_start_s"]) and t - rec["search_start_s"] > patience:
+                lost.append(vid)
+                continue
             road = res[tc.VAR_ROAD_ID]
             if road.startswith(":"):
                 continue
@@ -239,8 +242,6 @@ class ParkingAddon(RunAddon):
                 self.target[vid] = None
                 if self.guidance is not None:
                     self.guidance.release(vid)
-            if not np.isnan(rec["search_start_s"]) and t - rec["search_start_s"] > patience:
-                lost.append(vid)
             rec["_pos"] = pos
         for vid in lost:
             self._give_up(conn, vid, t)

@@ -151,6 +151,18 @@ def test_each_policy_parks_vehicles(tmp_path: Path, policy: str, controller: str
         assert summary["parking_max_overbooking"] == 0
 
 
+def test_impatient_drivers_give_up_and_drive_on(tmp_path: Path) -> None:
+    summary, vehicles = run_one(grid_scenario(tmp_path, policy="no_guidance", patience_s=45.0), tmp_path / "out")
+    gave_up = vehicles[vehicles["gave_up"]]
+    assert summary["gave_up"] == len(gave_up) > 0
+    assert gave_up["park_s"].isna().all()
+    assert (gave_up["gave_up_s"] - gave_up["search_start_s"] > 45.0).all()
+    assert (gave_up["gave_up_s"] - gave_up["search_start_s"] <= 47.0).all()
+    trips = {t.id: t for t in sumolib.xml.parse(str(tmp_path / "out" / "runs" / "static_seed1" / "tripinfo.xml"),
+                                                 "tripinfo")}
+    assert all(float(trips[v].arrival) > 0 for v in gave_up["vehicle"])  # they left the district
+
+
 def _drive(scenario: object, tmp_path: Path, each_step: object) -> ParkingAddon:
     """Run the add-on step by step (as run_job does) and call ``each_step(addon, sim)``."""
     prepared = prepare(scenario, tmp_path / "out")

@@ -22,13 +22,13 @@ and re-partitions at every re-plan so sub-areas merge and split as flows change.
 Options (scenario ``[controller_options.adaptive]`` / ``[controller_options.coordinated]``):
 ``interval_s`` (300), ``smoothing`` (0.5, weight of the new measurement), ``count_period_s`` (60),
 ``min_cycle_s``/``max_cycle_s``/``global_candidates``/``starts``/``max_passes`` (optimiser),
-``max_extend_share`` (0.25 of the cycle per cycle in transitions), local actuation inside the
-central plan: ``max_gap_s`` (2.0 s; 0 runs the plan fixed-time), ``detector_distance_m`` (25 m
-before the stop line), ``gap_out_first_stage`` (true: stage 0 may end early too, its spare
-time going to the next stages; false holds it to its force-off, the classic coordinated
-stage), and for ``coordinated``
-``coupling_threshold`` (2.0 veh/h per m), ``always_couple_m`` (120), ``max_distance_m`` (1000),
-``keep_factor`` (0.7).
+``max_extend_share`` (0.25 of the cycle per cycle in transitions); local actuation inside
+the central plan: ``max_gap_s`` (2.0 s; 0 runs the plan fixed-time), ``detector_gap_s`` (3.0:
+detectors lie this many seconds of driving at the lane's speed before the stop line),
+``gap_out_first_stage`` (true: stage 0 may end early too, its spare time going to the next
+stages; false holds it to its force-off, the classic coordinated stage); and for
+``coordinated`` ``coupling_threshold`` (2.0 veh/h per m), ``always_couple_m`` (120),
+``max_distance_m`` (1000), ``keep_factor`` (0.7).
 
 Each run writes ``plans.csv`` (every plan the centre computed: time, group, cycle, PI),
 ``control_rate.csv`` and the first plan as ``plan.json``; ``summary.csv`` gains
@@ -95,7 +95,7 @@ class CentralController(Controller):
     subareas: ClassVar[bool] = False
     _DEFAULTS: ClassVar[dict[str, Any]] = {
         "interval_s": 300.0, "smoothing": 0.5, "count_period_s": 60.0, "max_extend_share": 0.25,
-        "max_gap_s": 2.0, "detector_distance_m": 25.0, "gap_out_first_stage": True,
+        "max_gap_s": 2.0, "detector_gap_s": 3.0, "gap_out_first_stage": True,
     }
     _SUBAREA_DEFAULTS: ClassVar[dict[str, Any]] = {
         "coupling_threshold": 2.0, "always_couple_m": 120.0, "max_distance_m": 1000.0,
@@ -254,15 +254,17 @@ class CentralController(Controller):
         return path
 
     def _write_gap_detectors(self, path: Path, plan: TimingPlan) -> Path:
-        """An induction loop ``detector_distance_m`` before the stop line of every lane that a
-        stage of a planned signal serves (what actuated-coordinated field control uses)."""
+        """An induction loop ``detector_gap_s`` × lane speed before the stop line of every lane
+        that a stage of a planned signal serves (what actuated-coordinated field control uses)."""
         from xml.sax.saxutils import quoteattr
 
         from greenwave.engine.results import write_text_atomic
 
-        dist = float(self.opts["detector_distance_m"])
+        gap_s = float(self.opts["detector_gap_s"])
         lane_len = {lane: float(attrs["length_m"]) for *_, attrs in self.network.graph.edges(data=True)
                     for lane in attrs.get("lane_ids", ())}
+        lane_speed = {lane: float(attrs["speed_mps"]) for *_, attrs in self.network.graph.edges(data=True)
+                      for lane in attrs.get("lane_ids", ())}
         lines: list[str] = []
         done: set[str] = set()
         for sid, timing in sorted(plan.signals.items()):
@@ -280,7 +282,7 @@ class CentralController(Controller):
                     ids.append(det)
                     if det not in done:
                         done.add(det)
-                        pos = max(0.1, lane_len[lane] - dist)
+                        pos = max(0.1, lane_len[lane] - gap_s * lane_speed[lane])
                         lines.append(f"    <inductionLoop id={quoteattr(det)} lane={quoteattr(lane)} "
                                      f"pos=\"{pos:.2f}\" period=\"86400\" file=\"NUL\"/>")
                 per_stage.append(ids)

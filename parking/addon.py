@@ -193,6 +193,7 @@ class ParkingAddon(RunAddon):
                 "search_start_s": np.nan, "search_start_odometer_m": np.nan, "parked_at": "", "park_s": np.nan,
                 "park_odometer_m": np.nan, "leave_s": np.nan, "walk_m": np.nan, "price_per_h_at_park": np.nan,
                 "gave_up": False, "gave_up_s": np.nan, "reassignments": 0, "_edge": d.origin,
+                "_at": None,
             }
             self.target[vid] = first
             if self.guidance is not None and self.networked[first] and not self.guidance.keep(vid, first, occ):
@@ -238,8 +239,12 @@ class ParkingAddon(RunAddon):
             at_target = k is not None and road == self.edges[k]
             if np.isnan(rec["search_start_s"]) and (at_target or road in self.areas[rec["destination"]]):
                 rec["search_start_s"], rec["search_start_odometer_m"] = t, res[tc.VAR_DISTANCE]
-            if at_target and pos > self.ends[k] + 1.0:  # drove past it: it was full (a failed attempt)
+            # a failed attempt: it drove past its car park, or left that edge, without parking (full)
+            failed = at_target and pos > self.ends[k] + 1.0 or not at_target and k is not None and rec["_at"] == k
+            rec["_at"] = k if at_target else None
+            if failed:
                 self.target[vid] = None
+                rec["_at"] = None
                 if self.guidance is not None:
                     self.guidance.release(vid)
             rec["_pos"] = pos

@@ -60,6 +60,7 @@ import numpy as np
 
 from greenwave.controllers.export import Address, ExportError, quantise_plan, validated
 from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan
+from greenwave.engine.results import write_bytes_atomic
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
@@ -393,24 +394,8 @@ def write_frame_file(plan: TimingPlan, network: RoadNetwork, path: str | os.Path
     plan raises :class:`PlanError` and nothing is written."""
     data = b"".join(encode_frame(f) for f in plan_frames(plan, network, min_yellow_s=min_yellow_s))
     out = Path(path)
-    _write_bytes_atomic(data, out)
+    write_bytes_atomic(data, out)
     return out
-
-
-def _write_bytes_atomic(data: bytes, out: Path) -> None:
-    import tempfile
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_frame_file(path: str | os.PathLike[str]) -> list[Frame]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,35 +104,56 @@ def edge_data(path: Path) -> dict[str, dict[str, float]]:
     return out
 
 
-def write_table_atomic(df: pd.DataFrame, path: Path) -> None:
-    """Write a DataFrame as CSV (or Parquet for ``.parquet``) so readers never see half a file."""
+def _file_mode() -> int:
+    """The mode a newly created file gets under the current umask (mkstemp would give 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextmanager
+def atomic_path(path: Path, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path`` to write; on success it is fsynced, given normal file
+    permissions and moved onto ``path`` in one step, so readers never see half a file and an
+    interrupted write leaves the old file (or none) behind. On error it is removed."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
+    tmp = Path(name)
     try:
-        if path.suffix == ".parquet":
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_table_atomic(df: pd.DataFrame, path: Path) -> Path:
+    """Write a DataFrame as CSV (or Parquet for ``.parquet``) atomically; return ``path``."""
+    with atomic_path(path, suffix=Path(path).suffix) as tmp:
+        if Path(path).suffix == ".parquet":
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False, float_format="%.4f")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return Path(path)
 
 
-def write_text_atomic(text: str, path: Path) -> None:
-    """Write a UTF-8 text file atomically (temporary file, fsync, ``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_text_atomic(text: str, path: Path) -> Path:
+    """Write a UTF-8 text file atomically (see :func:`atomic_path`); return ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_bytes_atomic(data: bytes, path: Path) -> Path:
+    """Write a binary file atomically (see :func:`atomic_path`); return ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def rows_frame(rows: list[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:

@@ -155,10 +155,23 @@ class CentralController(Controller):
             self.links = neighbour_links(network, max_distance_m=float(self.opts["max_distance_m"]))
         routes = ensure_routes(ctx.net_file, list(ctx.route_files), workdir=work, seed=ctx.seed,
                                begin=ctx.demand_begin_s, end=ctx.demand_end_s)
-        self.flows = movement_flows(routes, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s)
+        flows = movement_flows(routes, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s)
+        # routes of bicycles and pedestrians use edges the road graph leaves out: the model
+        # times signals for motor traffic, so those movements are not part of its demand
+        ends = network._edge_ends
+        self.flows = flows[flows["from_edge"].isin(ends) & flows["to_edge"].isin(ends)].reset_index(drop=True)
         self.groups: list[tuple[str, ...]] = []
         self.plan_log: list[dict[str, Any]] = []
         plan = self._optimise(self.flows, t=ctx.begin_s)
+        self.unsafe = self._unsafe_signals(plan)
+        if self.unsafe:  # never run an unsafe plan: those signals stay on their own programs
+            self._compilable = tuple(s for s in self._compilable if s not in self.unsafe)
+            if not self._compilable:
+                raise ScenarioError(f"controller {self.name!r}: no signal of {ctx.net_file} can be "
+                                    f"planned safely: {sorted(self.unsafe)}")
+            self.groups = []
+            self.plan_log.clear()
+            plan = self._optimise(self.flows, t=ctx.begin_s)
         self.first_plan = plan
         plan.to_json(work / "plan.json")
         files: list[Path] = []
@@ -171,6 +184,22 @@ class CentralController(Controller):
         if float(self.opts["max_gap_s"]) > 0:
             files.append(self._write_gap_detectors(work / "gap_detectors.add.xml", plan))
         return files
+
+    def _unsafe_signals(self, plan: TimingPlan) -> dict[str, str]:
+        """Signals whose plan the safety validator rejects (their base program shows
+        conflicting greens, for example), with the first violation, written to
+        ``excluded_signals.txt`` in the run folder."""
+        from greenwave.controllers.safety import validate_plan
+        from greenwave.engine.results import write_text_atomic
+
+        bad: dict[str, str] = {}
+        for v in validate_plan(plan, self.network):
+            bad.setdefault(v.signal_id, str(v))
+        if bad:
+            lines = [f"{sid}: {why}" for sid, why in sorted(bad.items())]
+            write_text_atomic("signals left on their own programs (plan not safe):\n" + "\n".join(lines) + "\n",
+                              Path(self.ctx.workdir) / "excluded_signals.txt")
+        return bad
 
     def _optimise(self, flows: pd.DataFrame, *, t: float) -> TimingPlan:
         """One plan for every controllable signal from ``flows`` (per group / sub-area)."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from greenwave.controllers.base import ProgramController, RunContext, register
-from greenwave.engine.arrays import CompiledNetwork, ModelParams
+from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, CompiledNetwork, ModelParams
 from greenwave.engine.optimise import Objective, OptimiseResult, OptimiserSettings, optimise
 from greenwave.errors import ScenarioError
 
@@ -39,9 +39,15 @@ def optimise_for_demand(
     objective: Objective = "delay",
     settings: OptimiserSettings | None = None,
     params: ModelParams | None = None,
-    saturation_flow_per_lane: float = 1800.0,
+    saturation_flow_per_lane: float = SUMO_SATURATION_FLOW_PER_LANE_VPH,
 ) -> OptimisedPlan:
-    """Count flows from the routes in [begin_s, end_s), compile and optimise."""
+    """Count flows from the routes in [begin_s, end_s), compile and optimise.
+
+    The plan runs in SUMO, so the model uses the settings measured there by default
+    (:data:`greenwave.engine.arrays.SUMO_PARAMS`: platoon lag and dispersion, the time loss of a
+    stop as stop penalty, effective green; saturation flow
+    :data:`~greenwave.engine.arrays.SUMO_SATURATION_FLOW_PER_LANE_VPH` veh/h per lane).
+    """
     from greenwave.controllers.plan import arrays_from_plan, plan_from_arrays, plan_from_network
     from greenwave.controllers.sumo_programs import ensure_routes
     from greenwave.engine.model import evaluate
@@ -54,7 +60,7 @@ def optimise_for_demand(
     routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
     flows = movement_flows(routes, begin_s=begin_s, end_s=end_s)
     compiled = compile_network(network, flows)
-    params = params or ModelParams()
+    params = params or SUMO_PARAMS
     base_pi = None
     start = None
     try:

@@ -84,6 +84,22 @@ class ModelParams:
     tol_veh: float = 0.01
 
 
+#: Model settings measured in SUMO (default passenger cars, 13.89 m/s streets, 3 s yellow) by
+#: ``benchmarks/calibrate.py`` (figures in ``benchmarks/results/calibration.json``, rounded here):
+#: Robertson's lag and smoothing fitted to the arrival profile one 179 m block downstream of a
+#: fixed-time signal (β = 1.20: a platoon leaving a stop line reaches the next one 15–16 s later,
+#: not 0.8 × 12.9 s, because queued cars accelerate from a standstill; α = 0.16); the time loss
+#: of one stop beyond the time spent standing (4.1 s, deceleration plus acceleration), which
+#: makes PI = Σ (delay + K · stops) the model's estimate of SUMO's time loss; effective green =
+#: displayed green − 1.3 s with 3 s yellow and no all-red (start lag 2 s, end gain 0.7 s).
+#: ``tests/test_theory.py`` re-measures the lag, the smoothing and the stop loss.
+SUMO_PARAMS = ModelParams(alpha=0.16, beta=1.2, stop_penalty_s=4.0, start_lag_s=2.0, end_gain_s=0.7)
+
+#: Saturation flow of a through lane in SUMO, veh/h (benchmarks/calibrate.py: 1897 veh/h/lane
+#: from the discharge of oversaturated through-only approaches at cycles of 30 and 60 s).
+SUMO_SATURATION_FLOW_PER_LANE_VPH = 1900.0
+
+
 @dataclass(frozen=True)
 class CompiledNetwork:
     """Flat arrays of a network with its demand (see the module docstring)."""

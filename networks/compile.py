@@ -45,6 +45,16 @@ Links
     (veh/s, from SUMO's conflict matrix), critical gap t_c = 4.5 s, follow-up t_f = 2.5 s; a
     number given as ``permissive_factor`` replaces that by a fixed factor.
 
+    Turning movements discharge slower: links whose SUMO direction is left (``l``/``L``) or
+    right (``r``/``R``) have their rate multiplied by ``left_turn_factor`` / ``right_turn_factor``
+    (1 by default); a permitted link's gap-limited rate is capped by its turning rate (not
+    multiplied by it). With ``shared_lanes="equivalents"`` a lane's saturation flow is not shared in
+    proportion to flow at the full lane rate, but is the flow-weighted harmonic mean of its
+    users' own rates (HCM through-car equivalents): s_lane = 1 / Σ_u (p_u / s_u) with p_u the
+    user's share of the lane's flow and s_u = s × turn factor × permitted factor, and each user
+    gets p_u × s_lane. A permitted left turner that waits for a gap then also holds up the
+    through vehicles behind it in its lane, as in SUMO.
+
     Sneakers (``link_sneakers_veh``): a permissive-only link may clear ``sneakers_per_cycle``
     vehicles (default 2, HCM) at the end of each of its effective green windows, the permitted
     turners waiting inside the junction; protected links get 0.
@@ -77,7 +87,23 @@ from greenwave.engine.arrays import CompiledNetwork
 from greenwave.errors import NetworkError
 from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
 
-__all__ = ["compile_network", "green_stage_phases", "intergreen_phases"]
+__all__ = ["SUMO_COMPILE_OPTIONS", "compile_network", "green_stage_phases", "intergreen_phases"]
+
+#: Options of :func:`compile_network` measured in SUMO (default passenger cars, 13.89 m/s streets,
+#: 3 s yellow) by ``benchmarks/calibrate.py`` (``benchmarks/results/calibration.json``, rounded): turning
+#: rates over the through lane rate (left 0.76, right 0.72, unopposed), and the critical gap and
+#: per-green clearance that reproduce SUMO's permitted left turns against 0–800 veh/h of opposing
+#: traffic (SUMO's turners want far longer gaps than the HCM's 4.5 s and hardly ever clear at
+#: the end of green). Shared lanes use through-car equivalents, so a waiting left turner holds
+#: up its lane. Use with ``saturation_flow_per_lane`` =
+#: :data:`greenwave.engine.arrays.SUMO_SATURATION_FLOW_PER_LANE_VPH`.
+SUMO_COMPILE_OPTIONS: dict[str, float | str] = {
+    "left_turn_factor": 0.76,
+    "right_turn_factor": 0.72,
+    "critical_gap_s": 10.6,
+    "sneakers_per_cycle": 0.15,
+    "shared_lanes": "equivalents",
+}
 
 
 def _is_green_phase(state: str) -> bool:
@@ -281,6 +307,11 @@ def compile_network(
     pedestrian_walk_s: float = 4.0,
     permissive_factor: float | None = None,
     sneakers_per_cycle: float = 2.0,
+    critical_gap_s: float = 4.5,
+    follow_up_s: float = 2.5,
+    left_turn_factor: float = 1.0,
+    right_turn_factor: float = 1.0,
+    shared_lanes: str = "proportional",
 ) -> CompiledNetwork:
     """Compile ``network`` and its movement ``flows`` into a read-only :class:`CompiledNetwork`.
 
@@ -305,6 +336,13 @@ def compile_network(
     sneakers_per_cycle
         Vehicles a permissive-only link clears at the end of each effective green window
         (``link_sneakers_veh``; ≥ 0, default 2 as in the HCM); protected links get 0.
+    critical_gap_s, follow_up_s
+        Gap acceptance of permitted movements, s (HCM: 4.5 and 2.5).
+    left_turn_factor, right_turn_factor
+        Saturation flow factors of left- and right-turning links, in (0, 1].
+    shared_lanes
+        ``"proportional"`` (default) or ``"equivalents"`` (see the module docstring).
+        :data:`SUMO_COMPILE_OPTIONS` holds the values measured in SUMO.
 
     Raises
     ------
@@ -314,7 +352,16 @@ def compile_network(
 
     See the module docstring for the rules.
     """
+    if shared_lanes not in ("proportional", "equivalents"):
+        raise NetworkError(
+            f"compile_network: shared_lanes must be 'proportional' or 'equivalents', not {shared_lanes!r}"
+        )
+    for name, value in (("left_turn_factor", left_turn_factor), ("right_turn_factor", right_turn_factor)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1):
+            raise NetworkError(f"compile_network: invalid {name}={value!r} (expected a number in (0, 1])")
     _check_params(
+        critical_gap_s=critical_gap_s,
+        follow_up_s=follow_up_s,
         min_green_s=min_green_s,
         max_green_s=max_green_s,
         pedestrian_speed_mps=pedestrian_speed_mps,
@@ -403,8 +450,10 @@ def compile_network(
     link_stages: list[list[int]] = []
     link_protected: list[bool] = []
     link_index_sets: list[set[int]] = []
+    link_dir: list[str] = []
     for i, (sig, _program) in enumerate(chosen):
         groups: dict[tuple[str, str], tuple[set[int], set[str]]] = {}
+        dirs: dict[tuple[str, str], str] = {}
         for m in sig.movements:
             for x in (m, *m.merged):
                 if not x.is_used or x.is_pedestrian:
@@ -414,6 +463,7 @@ def compile_network(
                 if x.from_lane not in vehicle_lanes(x.from_edge):
                     continue
                 idx, lanes = groups.setdefault((x.from_edge, x.to_edge), (set(), set()))
+                dirs.setdefault((x.from_edge, x.to_edge), x.direction)
                 idx.add(m.link_index)
                 lanes.add(x.from_lane)
         for (fe, te), (idx, lanes) in groups.items():
@@ -432,14 +482,29 @@ def compile_network(
             link_stages.append(green)
             link_protected.append(protected)
             link_index_sets.append(idx)
+            link_dir.append(dirs.get((fe, te), "s"))
     n_links = len(link_signal)
     flow = np.array(
         [flow_vph.get((f, t), 0.0) / 3600.0 for f, t in zip(link_from, link_to, strict=True)],
         dtype=np.float64,
     )
 
-    # saturation flow: lanes shared in proportion to flow
+    # saturation flow: each link's own rate factor (turning, permitted), then lanes shared
     sat_lane_vps = network.saturation_flow_per_lane / 3600.0
+    factor = np.ones(n_links, dtype=np.float64)
+    for l in range(n_links):
+        if link_dir[l] in ("l", "L"):
+            factor[l] *= left_turn_factor
+        elif link_dir[l] in ("r", "R"):
+            factor[l] *= right_turn_factor
+        if not link_protected[l]:
+            if permissive_factor is not None:
+                factor[l] *= permissive_factor
+            else:  # the gap-limited rate, at most the unopposed turning rate
+                factor[l] = min(factor[l], _gap_acceptance_factor(
+                    l, chosen, link_signal, link_stages, link_index_sets, stage_state, flow, sat_lane_vps,
+                    critical_gap_s=critical_gap_s, follow_up_s=follow_up_s,
+                ))
     lane_users: dict[str, list[int]] = {}
     for l, lanes in enumerate(link_lanes):
         for ln in lanes:
@@ -447,19 +512,16 @@ def compile_network(
     sat = np.zeros(n_links, dtype=np.float64)
     for users in lane_users.values():
         total = float(sum(flow[u] for u in users))
+        if shared_lanes == "equivalents" and total > 0:
+            lane_rate = sat_lane_vps / sum(float(flow[u]) / total / factor[u] for u in users)
+            for u in users:
+                sat[u] += lane_rate * flow[u] / total if flow[u] > 0 else sat_lane_vps * factor[u] / len(users)
+            continue
         for u in users:
             if flow[u] > 0 and total > 0:
-                sat[u] += sat_lane_vps * flow[u] / total
+                sat[u] += sat_lane_vps * factor[u] * flow[u] / total
             else:
-                sat[u] += sat_lane_vps / len(users)
-    for l in range(n_links):
-        if not link_protected[l]:
-            if permissive_factor is not None:
-                sat[l] *= permissive_factor
-            else:
-                sat[l] *= _gap_acceptance_factor(
-                    l, chosen, link_signal, link_stages, link_index_sets, stage_state, flow, sat_lane_vps
-                )
+                sat[u] += sat_lane_vps * factor[u] / len(users)
 
     sneak = np.array([0.0 if link_protected[l] else float(sneakers_per_cycle) for l in range(n_links)],
                      dtype=np.float64)

@@ -1,0 +1,486 @@
+"""Lane detectors placed automatically on every signalised approach, read in batches, with faults.
+
+Nobody writes per-signal detector tables: :func:`place_detectors` walks the signals' links and
+puts, on every vehicle lane that enters a signal,
+
+* an induction loop (SUMO ``e1``) ``e1_distance_m`` before the stop line, and
+* a lane-area detector (``e2``) over the last ``e2_length_m`` of the lane (clipped to the lane:
+  a lane shorter than the detector is covered whole),
+
+and an ``e2`` on every lane a signal's links lead into (downstream occupancy), where that lane
+has none yet. Joined junction clusters and short lanes need nothing special: each link's own
+from/to lanes are used and every position is clipped to the lane's length from the net file.
+
+:class:`DetectorReader` subscribes to all of them once (``inductionloop`` / ``lanearea``
+subscriptions) and reads each step with two ``getAllSubscriptionResults`` calls, giving flat
+numpy arrays per lane and per link (``link_queue_up``, ``link_queue_down``...). Controllers see
+detectors and signal states only, never vehicle ids.
+
+Faults (:class:`DetectorFault`): ``missing`` detectors are not written at all; ``stuck_on``
+ones report a full zone / an occupied loop, ``stuck_off`` ones report nothing, from ``start_s``
+for ``duration_s``. The reader's plausibility checks flag faulty detectors (a loop occupied for
+``stuck_on_s``, a loop silent while its lane's e2 stays busy for ``stuck_off_s``, an e2 empty
+while its own lane's loop counts vehicles) and fall back: a lane whose e2 is faulty estimates
+its queue from its loop (arrival rate × time since the last vehicle crossed), a lane with both
+faulty reports NaN, which controllers treat with fixed min/max behaviour.
+
+Controller option ``detector_faults`` (a list of tables)::
+
+    detector_faults = [
+      {kind = "stuck_on", detectors = "e2", share = 0.2, start_s = 300, duration_s = 600},
+      {kind = "missing", ids = ["gwe1_A0B0_0"]},
+    ]
+
+``kind`` is ``missing`` | ``stuck_on`` | ``stuck_off``; ``ids`` names detectors, otherwise
+``share`` (0..1] of the ``detectors`` (``e1`` | ``e2`` | ``all``) is drawn with ``seed``
+(default: the run's seed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+import scipy.sparse as sp
+
+from greenwave._xml import open_xml
+from greenwave.engine.results import write_text_atomic
+from greenwave.errors import NetworkError, ScenarioError
+
+if TYPE_CHECKING:
+    from greenwave.engine.session import SumoSession
+    from greenwave.networks.model import RoadNetwork
+
+__all__ = [
+    "DetectorFault",
+    "DetectorLayout",
+    "DetectorReader",
+    "lane_lengths",
+    "parse_faults",
+    "place_detectors",
+]
+
+FAULT_KINDS = ("missing", "stuck_on", "stuck_off")
+#: Space one queued vehicle takes, m (5 m car + 2.5 m gap): zone capacity = length / this.
+VEHICLE_SPACE_M = 7.5
+
+
+def lane_lengths(net_file: str | Path, wanted: set[str] | None = None) -> dict[str, float]:
+    """Length (m) of every lane (or of the ``wanted`` ones) of a SUMO net file, streamed once."""
+    out: dict[str, float] = {}
+    try:
+        with open_xml(Path(net_file)) as fh:
+            for _, el in ET.iterparse(fh, events=("end",)):
+                if el.tag == "lane":
+                    lid = el.get("id", "")
+                    if wanted is None or lid in wanted:
+                        try:
+                            out[lid] = float(el.get("length", "nan"))
+                        except ValueError:
+                            raise NetworkError(f"{net_file}: <lane id={lid!r}> has a non-numeric length") from None
+                elif el.tag == "edge":
+                    el.clear()
+    except (OSError, ET.ParseError, EOFError) as exc:
+        raise NetworkError(f"{net_file}: cannot read lanes ({exc})") from exc
+    return out
+
+
+@dataclass(frozen=True)
+class DetectorLayout:
+    """Where the detectors are, and how lanes map to signals' links.
+
+    Lane rows: ``lanes[r]`` with ``e1_ids[r]`` ("" on downstream-only lanes) and ``e2_ids[r]``.
+    Link rows: signal ``signals[s]`` owns rows ``link_offsets[s]:link_offsets[s + 1]``, row
+    ``link_offsets[s] + k`` being its SUMO link index ``k``; ``link_from``/``link_to`` give the
+    lane row of the link's from/to lane (-1: pedestrian, unused or internal lane).
+    """
+
+    lanes: tuple[str, ...]
+    lane_length_m: np.ndarray
+    approach: np.ndarray
+    e1_ids: tuple[str, ...]
+    e2_ids: tuple[str, ...]
+    e1_pos_m: np.ndarray
+    e2_begin_m: np.ndarray
+    e2_end_m: np.ndarray
+    signals: tuple[str, ...]
+    link_offsets: np.ndarray
+    link_from: np.ndarray
+    link_to: np.ndarray
+
+    @property
+    def n_links(self) -> int:
+        """Total link rows over all signals."""
+        return int(self.link_offsets[-1])
+
+    def signal_row(self, signal_id: str) -> int:
+        """Row of ``signal_id`` in :attr:`signals`."""
+        try:
+            return self.signals.index(signal_id)
+        except ValueError:
+            raise NetworkError(f"signal {signal_id!r} has no detectors in this layout") from None
+
+    def all_ids(self) -> tuple[str, ...]:
+        """Every detector id (loops first)."""
+        return tuple(i for i in self.e1_ids if i) + self.e2_ids
+
+    def write(self, path: Path, *, missing: Sequence[str] = (), count_period_s: float = 60.0) -> Path:
+        """Write the SUMO additional file (without the ``missing`` detectors); return ``path``.
+
+        Loops aggregate counts over ``count_period_s`` (their output goes nowhere: ``NUL``)."""
+        skip = set(missing)
+        lines = ["<additional>"]
+        for r, lane in enumerate(self.lanes):
+            e1 = self.e1_ids[r]
+            if e1 and e1 not in skip:
+                lines.append(f'    <inductionLoop id={quoteattr(e1)} lane={quoteattr(lane)} '
+                             f'pos="{self.e1_pos_m[r]:.2f}" period="{count_period_s:g}" file="NUL"/>')
+            e2 = self.e2_ids[r]
+            if e2 not in skip:
+                lines.append(f'    <laneAreaDetector id={quoteattr(e2)} lane={quoteattr(lane)} '
+                             f'pos="{self.e2_begin_m[r]:.2f}" endPos="{self.e2_end_m[r]:.2f}" '
+                             f'period="86400" file="NUL"/>')
+        lines.append("</additional>")
+        write_text_atomic("\n".join(lines) + "\n", path)
+        return path
+
+
+def place_detectors(
+    network: RoadNetwork,
+    signal_ids: Sequence[str] | None = None,
+    *,
+    e1_distance_m: float = 2.0,
+    e2_length_m: float = 80.0,
+    prefix: str = "gw",
+) -> DetectorLayout:
+    """Detectors for every vehicle approach lane (e1 + e2) and downstream lane (e2) of signals.
+
+    Parameters
+    ----------
+    network
+        The run's network (read from its ``.net.xml``; lane lengths are read from there too).
+    signal_ids
+        Signals to equip; default all with vehicle links.
+    e1_distance_m
+        Distance of the induction loop before the stop line, m.
+    e2_length_m
+        Length of the lane-area detector ending at the stop line, m (clipped to the lane).
+    prefix
+        Detector ids are ``<prefix>e1_<lane>`` / ``<prefix>e2_<lane>``.
+    """
+    if not (e1_distance_m >= 0 and e2_length_m > 0):
+        raise ScenarioError(f"need e1_distance_m >= 0 and e2_length_m > 0, got {e1_distance_m}, {e2_length_m}")
+    ids = sorted(network.signals) if signal_ids is None else list(signal_ids)
+    lane_row: dict[str, int] = {}
+    approach: list[bool] = []
+    per_signal: list[tuple[str, list[tuple[str, str]]]] = []
+    for sid in ids:
+        sig = network.signals[sid]
+        links = []
+        for m in sig.movements:
+            ok = m.is_used and not m.is_pedestrian and not m.from_lane.startswith(":")
+            links.append((m.from_lane, m.to_lane) if ok else ("", ""))
+        per_signal.append((sid, links))
+        for frm, _ in links:
+            if frm and frm not in lane_row:
+                lane_row[frm] = len(lane_row)
+                approach.append(True)
+            elif frm:
+                approach[lane_row[frm]] = True
+    for _, links in per_signal:
+        for _, to in links:
+            if to and not to.startswith(":") and to not in lane_row:
+                lane_row[to] = len(lane_row)
+                approach.append(False)
+    lanes = tuple(lane_row)
+    lengths = lane_lengths(network.path, set(lanes))
+    missing = [lane for lane in lanes if lane not in lengths]
+    if missing:
+        raise NetworkError(f"{network.path}: lanes {missing[:5]} used by signal links are not in the file")
+    length = np.array([lengths[lane] for lane in lanes], dtype=np.float64)
+    appr = np.array(approach, dtype=bool)
+    end = np.maximum(length - 0.1, 0.05)  # SUMO wants positions inside the lane
+    e1_pos = np.clip(length - e1_distance_m, 0.05, end)
+    e2_begin = np.clip(end - e2_length_m, 0.0, np.maximum(end - 0.05, 0.0))
+    offsets = [0]
+    frm_rows: list[int] = []
+    to_rows: list[int] = []
+    sigs = []
+    for sid, links in per_signal:
+        if not any(f for f, _ in links):
+            continue
+        sigs.append(sid)
+        for frm, to in links:
+            frm_rows.append(lane_row[frm] if frm else -1)
+            to_rows.append(lane_row.get(to, -1) if frm else -1)
+        offsets.append(len(frm_rows))
+    return DetectorLayout(
+        lanes=lanes,
+        lane_length_m=length,
+        approach=appr,
+        e1_ids=tuple(f"{prefix}e1_{lane}" if appr[r] else "" for r, lane in enumerate(lanes)),
+        e2_ids=tuple(f"{prefix}e2_{lane}" for lane in lanes),
+        e1_pos_m=e1_pos,
+        e2_begin_m=e2_begin,
+        e2_end_m=end,
+        signals=tuple(sigs),
+        link_offsets=np.array(offsets, dtype=np.int64),
+        link_from=np.array(frm_rows, dtype=np.int64),
+        link_to=np.array(to_rows, dtype=np.int64),
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# faults
+
+
+@dataclass(frozen=True)
+class DetectorFault:
+    """A detector fault: ``kind`` on ``ids`` (resolved before the run) from ``start_s`` on."""
+
+    kind: str
+    ids: tuple[str, ...]
+    start_s: float = 0.0
+    duration_s: float = math.inf
+
+
+def parse_faults(
+    raw: Any, layout: DetectorLayout, *, seed: int, where: str = "detector_faults"
+) -> list[DetectorFault]:
+    """Validate the ``detector_faults`` option and draw the affected detectors with ``seed``."""
+    if raw is None:
+        return []
+    if not isinstance(raw, (list, tuple)):
+        raise ScenarioError(f"{where}: must be a list of tables, got {type(raw).__name__}")
+    allowed = {"kind", "ids", "share", "detectors", "start_s", "duration_s", "seed"}
+    known = set(layout.all_ids())
+    out = []
+    for n, item in enumerate(raw):
+        w = f"{where}[{n}]"
+        if not isinstance(item, Mapping):
+            raise ScenarioError(f"{w}: must be a table")
+        unknown = sorted(set(item) - allowed)
+        if unknown:
+            raise ScenarioError(f"{w}: unknown key(s) {unknown}; valid: {sorted(allowed)}")
+        kind = item.get("kind")
+        if kind not in FAULT_KINDS:
+            raise ScenarioError(f"{w}: 'kind' must be one of {FAULT_KINDS}, got {kind!r}")
+        start = float(item.get("start_s", 0.0))
+        duration = float(item.get("duration_s", math.inf))
+        if not (start >= 0 and duration > 0):
+            raise ScenarioError(f"{w}: need start_s >= 0 and duration_s > 0, got {start}, {duration}")
+        if kind == "missing" and (start > 0 or math.isfinite(duration)):
+            raise ScenarioError(f"{w}: a 'missing' detector is missing for the whole run; "
+                                "leave out start_s and duration_s")
+        if "ids" in item:
+            ids = item["ids"]
+            if not isinstance(ids, (list, tuple)) or not all(isinstance(i, str) for i in ids):
+                raise ScenarioError(f"{w}: 'ids' must be a list of detector ids")
+            bad = sorted(set(ids) - known)
+            if bad:
+                raise ScenarioError(f"{w}: unknown detector ids {bad[:5]}; ids look like {sorted(known)[:3]}")
+            chosen = tuple(ids)
+        else:
+            share = item.get("share")
+            if not isinstance(share, (int, float)) or not 0 < share <= 1:
+                raise ScenarioError(f"{w}: needs 'ids' or a 'share' in (0, 1], got {share!r}")
+            which = item.get("detectors", "all")
+            if which not in ("e1", "e2", "all"):
+                raise ScenarioError(f"{w}: 'detectors' must be 'e1', 'e2' or 'all', got {which!r}")
+            pool = [i for i in layout.all_ids()
+                    if which == "all" or (which == "e1" and i in layout.e1_ids)
+                    or (which == "e2" and i in layout.e2_ids)]
+            rng = np.random.default_rng([int(item.get("seed", seed)), n])
+            k = max(1, round(share * len(pool)))
+            chosen = tuple(sorted(rng.choice(pool, size=k, replace=False).tolist()))
+        out.append(DetectorFault(kind=str(kind), ids=chosen, start_s=start, duration_s=duration))
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# reading
+
+
+class DetectorReader:
+    """Batched reads of a layout's detectors, fault injection, plausibility checks, estimates.
+
+    Call :meth:`update` whenever the controller wants fresh values (every step, or only at its
+    decision times: values are the last step's, times since detection cover the gap). After it,
+    per lane row (arrays of ``len(layout.lanes)``):
+
+    ``e1_since_s`` s since the loop last detected a vehicle; ``e1_occupied`` loop occupancy
+    (0..1); ``e1_interval_count`` vehicles over the loop's last complete ``count_period_s``;
+    ``e2_vehicles`` / ``e2_halting`` vehicles / halting vehicles in the zone; ``e2_occupancy``
+    (0..1); ``e1_ok`` / ``e2_ok`` detector believed healthy; ``queue`` the best queue estimate in
+    vehicles (NaN: no usable detector); ``flow_vph`` smoothed loop count rate.
+
+    Per link row: :meth:`link_queue_up` (queue of the link's from lane), :meth:`link_queue_down`
+    (vehicles on its to lane's zone) and :attr:`link_share` (1 / links sharing the from lane).
+    """
+
+    def __init__(
+        self,
+        layout: DetectorLayout,
+        faults: Sequence[DetectorFault] = (),
+        *,
+        stuck_on_s: float = 300.0,
+        stuck_off_s: float = 600.0,
+        flow_window_s: float = 300.0,
+        count_period_s: float = 60.0,
+    ) -> None:
+        self.layout = layout
+        self.faults = list(faults)
+        self.stuck_on_s = stuck_on_s
+        self.stuck_off_s = stuck_off_s
+        self.flow_window_s = flow_window_s
+        self.count_period_s = count_period_s
+        n = len(layout.lanes)
+        missing = {i for f in self.faults if f.kind == "missing" for i in f.ids}
+        self.missing = missing
+        self.has_e1 = np.array([bool(i) and i not in missing for i in layout.e1_ids])
+        self.has_e2 = np.array([i not in missing for i in layout.e2_ids])
+        self.capacity = np.maximum(1.0, (layout.e2_end_m - layout.e2_begin_m) / VEHICLE_SPACE_M)
+        row1 = {i: r for r, i in enumerate(layout.e1_ids) if i}
+        row2 = {i: r for r, i in enumerate(layout.e2_ids)}
+        self._row1, self._row2 = row1, row2
+        self._timed: list[tuple[DetectorFault, np.ndarray, np.ndarray]] = []
+        for f in self.faults:
+            if f.kind == "missing":
+                continue
+            r1 = np.array([row1[i] for i in f.ids if i in row1], dtype=np.int64)
+            r2 = np.array([row2[i] for i in f.ids if i in row2], dtype=np.int64)
+            self._timed.append((f, r1, r2))
+        z = np.zeros(n)
+        self.e1_since_s, self.e1_occupied, self.e2_vehicles = z.copy(), z.copy(), z.copy()
+        self.e1_interval_count = z.copy()
+        self.e2_halting, self.e2_occupancy = z.copy(), z.copy()
+        self.e1_ok = self.has_e1.copy()
+        self.e2_ok = self.has_e2.copy()
+        self.queue = z.copy()
+        self.flow_vph = z.copy()
+        self._e1_full_s = z.copy()  # s the loop has been fully occupied
+        self._e2_busy_s = z.copy()  # s the e2 had vehicles since the loop last counted
+        self._e2_blind = z.copy()  # loop counts seen while the e2 showed nothing
+        self._e2_full_s = z.copy()
+        self._t = -math.inf
+        # the blind-e2 check needs a zone a vehicle cannot cross between two reads
+        self._long_zone = (layout.e2_end_m - layout.e2_begin_m) >= 40.0
+        # link → lane sharing: queue of a lane split among the links that use it
+        frm = layout.link_from
+        uses = np.bincount(frm[frm >= 0], minlength=n).astype(np.float64)
+        self._share = np.where(frm >= 0, 1.0 / np.maximum(uses[np.maximum(frm, 0)], 1.0), 0.0)
+        self.fault_log: list[tuple[float, str, str]] = []
+
+    def start(self, sim: SumoSession) -> None:
+        """Subscribe every present detector (call once after SUMO started)."""
+        from traci import constants as tc
+
+        conn = sim.conn
+        for r, det in enumerate(self.layout.e1_ids):
+            if self.has_e1[r]:
+                conn.inductionloop.subscribe(det, [tc.LAST_STEP_OCCUPANCY, tc.LAST_STEP_TIME_SINCE_DETECTION,
+                                                   tc.VAR_LAST_INTERVAL_NUMBER])
+        for r, det in enumerate(self.layout.e2_ids):
+            if self.has_e2[r]:
+                conn.lanearea.subscribe(det, [tc.LAST_STEP_VEHICLE_NUMBER, tc.LAST_STEP_VEHICLE_HALTING_NUMBER,
+                                              tc.LAST_STEP_OCCUPANCY])
+        self._t = sim.time_s
+        self.e1_since_s[:] = 0.0
+
+    def update(self, sim: SumoSession) -> None:
+        """Read the detectors (two batched calls) and refresh diagnostics and estimates."""
+        from traci import constants as tc
+
+        t = sim.time_s
+        dt = max(t - self._t, 0.0) if math.isfinite(self._t) else 0.0
+        self._t = t
+        conn = sim.conn
+        since, o1, c1 = self.e1_since_s, self.e1_occupied, self.e1_interval_count
+        row1, row2 = self._row1, self._row2
+        for det, res in conn.inductionloop.getAllSubscriptionResults().items():
+            r = row1[det]
+            o1[r] = res[tc.LAST_STEP_OCCUPANCY]
+            since[r] = res[tc.LAST_STEP_TIME_SINCE_DETECTION]
+            c1[r] = res[tc.VAR_LAST_INTERVAL_NUMBER]
+        o1 /= 100.0
+        v2, h2, o2 = self.e2_vehicles, self.e2_halting, self.e2_occupancy
+        for det, res in conn.lanearea.getAllSubscriptionResults().items():
+            r = row2[det]
+            v2[r] = res[tc.LAST_STEP_VEHICLE_NUMBER]
+            h2[r] = res[tc.LAST_STEP_VEHICLE_HALTING_NUMBER]
+            o2[r] = res[tc.LAST_STEP_OCCUPANCY]
+        o2 /= 100.0
+        self._inject(t)
+        self._diagnose(t, dt)
+        self._estimate(dt)
+
+    def _inject(self, t: float) -> None:
+        for f, r1, r2 in self._timed:
+            if not f.start_s <= t < f.start_s + f.duration_s:
+                continue
+            if f.kind == "stuck_on":  # a loop that always sees a vehicle standing on it
+                self.e1_since_s[r1], self.e1_occupied[r1], self.e1_interval_count[r1] = 0.0, 1.0, 0.0
+                cap = self.capacity[r2]
+                self.e2_vehicles[r2], self.e2_halting[r2], self.e2_occupancy[r2] = cap, cap, 1.0
+            else:  # a dead detector: nothing, ever
+                self.e1_since_s[r1] = t - f.start_s
+                self.e1_occupied[r1], self.e1_interval_count[r1] = 0.0, 0.0
+                self.e2_vehicles[r2], self.e2_halting[r2], self.e2_occupancy[r2] = 0.0, 0.0, 0.0
+
+    def _diagnose(self, t: float, dt: float) -> None:
+        """Plausibility checks: flag (and, when the readings recover, clear) faulty detectors."""
+        counted = self.e1_since_s <= dt + 1e-9
+        self._e1_full_s = np.where(self.e1_occupied >= 0.999, self._e1_full_s + dt, 0.0)
+        self._e2_full_s = np.where(self.e2_occupancy >= 0.999, self._e2_full_s + dt, 0.0)
+        busy = self.e2_vehicles > 0
+        self._e2_busy_s = np.where(counted, 0.0, self._e2_busy_s + np.where(busy, dt, 0.0))
+        blind_event = counted & ~busy & self._long_zone & self.e1_ok
+        self._e2_blind = np.where(busy, 0.0, self._e2_blind + blind_event)
+        e1_bad = (self._e1_full_s >= self.stuck_on_s) | (
+            (self.e1_since_s >= self.stuck_off_s) & (self._e2_busy_s >= 0.5 * self.stuck_off_s))
+        e2_bad = (self._e2_full_s >= min(self.stuck_on_s, 60.0)) | (self._e2_blind >= 5)
+        new1 = self.has_e1 & ~e1_bad
+        new2 = self.has_e2 & ~e2_bad
+        for r in np.flatnonzero(new1 != self.e1_ok):
+            self.fault_log.append((t, self.layout.e1_ids[r], "ok" if new1[r] else "flagged"))
+        for r in np.flatnonzero(new2 != self.e2_ok):
+            self.fault_log.append((t, self.layout.e2_ids[r], "ok" if new2[r] else "flagged"))
+        self.e1_ok, self.e2_ok = new1, new2
+
+    def _estimate(self, dt: float) -> None:
+        if dt > 0:
+            a = min(1.0, dt / self.flow_window_s)
+            self.flow_vph += a * (self.e1_interval_count * 3600.0 / self.count_period_s - self.flow_vph)
+        # a lane whose e2 is faulty: vehicles arrive at the loop's rate while none crosses it
+        from_e1 = np.minimum(self.capacity, self.flow_vph / 3600.0 * self.e1_since_s)
+        self.queue = np.where(self.e2_ok, self.e2_vehicles, np.where(self.e1_ok, from_e1, np.nan))
+
+    # -- per link -----------------------------------------------------------------------------
+    @property
+    def link_share(self) -> np.ndarray:
+        """Per link row: 1 / number of links using its from lane (0 for pedestrian/unused links)."""
+        return self._share
+
+    def link_queue_up(self) -> np.ndarray:
+        """Per link row: queue (veh) of its from lane (NaN unknown, 0 for pedestrian/unused links)."""
+        frm = self.layout.link_from
+        return np.where(frm >= 0, self.queue[np.maximum(frm, 0)], 0.0)
+
+    def link_queue_down(self) -> np.ndarray:
+        """Per link row: vehicles in the zone of its to lane (0 when unknown or not equipped)."""
+        to = self.layout.link_to
+        q = np.where(to >= 0, self.queue[np.maximum(to, 0)], 0.0)
+        return np.nan_to_num(q, nan=0.0)
+
+    def lane_matrix(self) -> sp.csr_matrix:
+        """Sparse ``n_links × n_lanes`` map of link rows onto their from lanes (1 per link)."""
+        frm = self.layout.link_from
+        rows = np.flatnonzero(frm >= 0)
+        return sp.csr_matrix((np.ones(rows.size), (rows, frm[rows])),
+                             shape=(self.layout.n_links, len(self.layout.lanes)))

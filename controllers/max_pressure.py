@@ -1,0 +1,302 @@
+"""Max-pressure signal control on automatically placed detectors: acyclic and cyclic.
+
+``max_pressure`` (acyclic, Varaiya's max-pressure): every ``decision_interval_s`` each signal
+whose current green has run its minimum compares the *pressure* of its stages,
+
+    pressure(stage) = Σ_links w_link · (q_up(link) − β · q_down(link)) / n_lane(link),
+
+where ``q_up`` is the from lane's detected queue (vehicles in its stop-line zone), ``q_down`` the
+vehicles in the to lane's zone, ``n_lane`` the number of links leaving the from lane (so a lane
+counts once, with its links' mean downstream queue), and ``w_link`` the
+link's saturation flow relative to ``saturation_flow_per_lane`` (``permitted_weight`` times that
+for permitted ``g`` links, which must yield). It switches to the stage of highest pressure when
+that beats the current one by ``threshold_veh``, or when the current green reached its maximum;
+a stage with waiting vehicles that has not been served for ``max_red_s`` is served next.
+
+``max_pressure_cyclic`` keeps the program's stage order: at every start of stage 0 it splits the
+cycle (``cycle_s``, default the program's) in proportion to the stage pressures, within each
+stage's minimum and maximum green.
+
+Both drive the signals through :class:`~greenwave.controllers.switching.StageSwitcher` (yellow,
+all-red and minimum greens always kept) and read only detectors
+(:mod:`greenwave.controllers.detectors`) and signal states. Lanes whose detectors are faulty fall
+back to their loop's estimate; lanes with no usable detector count ``unknown_queue_veh``, so
+their stages are still served, within min/max green.
+
+Options (``[controller_options.max_pressure]``): ``decision_interval_s`` (2), ``min_green_s``
+(5, for stages without ``minDur``), ``max_green_s`` (60), ``threshold_veh`` (1), ``max_red_s``
+(120), ``downstream_weight`` (β, 1), ``permitted_weight`` (0.5), ``unknown_queue_veh`` (2),
+``e1_distance_m`` (2), ``e2_length_m`` (80), ``detector_faults`` (see detectors), and for the
+cyclic variant ``cycle_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from greenwave.controllers.base import Controller, RunContext, register
+from greenwave.controllers.detectors import DetectorReader, parse_faults, place_detectors
+from greenwave.controllers.switching import StageSwitcher
+from greenwave.engine.results import write_text_atomic
+from greenwave.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from greenwave.engine.session import SumoSession
+    from greenwave.networks.model import RoadNetwork
+
+__all__ = ["CyclicMaxPressureController", "MaxPressureController", "stage_link_matrix"]
+
+_DEFAULTS: dict[str, float] = {
+    "decision_interval_s": 2.0,
+    "min_green_s": 5.0,
+    "max_green_s": 60.0,
+    "threshold_veh": 1.0,
+    "max_red_s": 120.0,
+    "downstream_weight": 1.0,
+    "permitted_weight": 0.5,
+    "unknown_queue_veh": 2.0,
+    "e1_distance_m": 2.0,
+    "e2_length_m": 80.0,
+}
+
+
+def stage_link_matrix(
+    network: RoadNetwork,
+    switcher: StageSwitcher,
+    link_offsets_by_signal: dict[str, int],
+    n_links: int,
+    *,
+    permitted_weight: float,
+) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Sparse ``n_stage_rows × n_links`` weights of each stage's green links, and stage offsets.
+
+    Stage rows of switcher signal ``i`` are ``offsets[i]:offsets[i + 1]``. A ``G`` link weighs its
+    from lane's saturation flow relative to the network's per-lane value; a ``g`` link
+    ``permitted_weight`` times that.
+    """
+    rows, cols, vals = [], [], []
+    offsets = [0]
+    base = network.saturation_flow_per_lane
+    for sid, st in zip(switcher.signals, switcher.stages, strict=True):
+        sig = network.signals[sid]
+        first = link_offsets_by_signal.get(sid)
+        weight = np.ones(sig.n_links)
+        for m in sig.movements:
+            if m.is_used and m.from_edge and not m.from_edge.startswith(":"):
+                try:
+                    e = network.edge(m.from_edge)
+                    weight[m.link_index] = e["saturation_flow_vph"] / max(e["lanes"], 1) / base
+                except Exception:  # noqa: BLE001 - edges outside the driving graph keep weight 1
+                    pass
+        for k, state in enumerate(st.states):
+            r = offsets[-1] + k
+            if first is None:
+                continue
+            for j, c in enumerate(state[: sig.n_links]):
+                if c == "G" or c == "g":
+                    rows.append(r)
+                    cols.append(first + j)
+                    vals.append(weight[j] * (1.0 if c == "G" else permitted_weight))
+        offsets.append(offsets[-1] + st.n_stages)
+    mat = sp.csr_matrix((vals, (rows, cols)), shape=(offsets[-1], n_links))
+    return mat, np.array(offsets, dtype=np.int64)
+
+
+class _PressureController(Controller):
+    """Shared machinery: detectors, switcher, stage pressures."""
+
+    cyclic: ClassVar[bool] = False
+    extra_options: ClassVar[tuple[str, ...]] = ()
+
+    def _opts(self) -> dict[str, Any]:
+        valid = set(_DEFAULTS) | {"detector_faults", *self.extra_options}
+        unknown = sorted(set(self.options) - valid)
+        if unknown:
+            raise ScenarioError(f"controller {self.name!r}: unknown options {unknown}; valid: {sorted(valid)}")
+        out: dict[str, Any] = dict(_DEFAULTS)
+        for k, v in self.options.items():
+            if k == "detector_faults":
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ScenarioError(f"controller {self.name!r}: option {k!r} must be a number >= 0, got {v!r}")
+            out[k] = float(v)
+        if out["min_green_s"] <= 0 or out["max_green_s"] < out["min_green_s"]:
+            raise ScenarioError(f"controller {self.name!r}: need 0 < min_green_s <= max_green_s")
+        if out["decision_interval_s"] <= 0:
+            raise ScenarioError(f"controller {self.name!r}: decision_interval_s must be > 0")
+        return out
+
+    def prepare(self, ctx: RunContext) -> list[Path]:
+        from greenwave.networks import load_network
+
+        self.opts = self._opts()
+        self.ctx = ctx
+        self.network = load_network(ctx.net_file)
+        self.switcher = StageSwitcher(self.network, default_min_green_s=self.opts["min_green_s"],
+                                      default_max_green_s=self.opts["max_green_s"])
+        self.layout = place_detectors(self.network, self.switcher.signals,
+                                      e1_distance_m=self.opts["e1_distance_m"],
+                                      e2_length_m=self.opts["e2_length_m"])
+        self.faults = parse_faults(self.options.get("detector_faults"), self.layout, seed=ctx.seed,
+                                   where=f"controller {self.name!r} option 'detector_faults'")
+        missing = [i for f in self.faults if f.kind == "missing" for i in f.ids]
+        path = self.layout.write(Path(ctx.workdir) / "gw_detectors.add.xml", missing=missing)
+        offsets = {sid: int(self.layout.link_offsets[r]) for r, sid in enumerate(self.layout.signals)}
+        self.W, self.stage_offsets = stage_link_matrix(
+            self.network, self.switcher, offsets, self.layout.n_links,
+            permitted_weight=self.opts["permitted_weight"])
+        n_rows = int(self.stage_offsets[-1])
+        self.seg = np.repeat(np.arange(len(self.switcher.signals)), np.diff(self.stage_offsets))
+        self.last_served = np.zeros(n_rows)
+        self.max_green = np.concatenate([st.max_green_s for st in self.switcher.stages]) if n_rows else np.zeros(0)
+        self.switches = 0
+        return [path]
+
+    def start(self, sim: SumoSession) -> None:
+        self.reader = DetectorReader(self.layout, self.faults)
+        self.reader.start(sim)
+        self.switcher.start(sim)
+        self.next_decision = sim.time_s
+        self.last_served[:] = sim.time_s
+
+    def pressures(self) -> np.ndarray:
+        """Pressure of every stage row (veh, saturation-flow weighted) from the last readings."""
+        r = self.reader
+        up = r.link_queue_up()
+        up = np.where(np.isnan(up), self.opts["unknown_queue_veh"], up)
+        # a lane's net pressure (its queue − β · its links' downstream queues), shared among its links
+        link = r.link_share * (up - self.opts["downstream_weight"] * r.link_queue_down())
+        return np.asarray(self.W @ link).ravel()
+
+    def step(self, sim: SumoSession) -> None:
+        t = sim.time_s
+        sw = self.switcher
+        cur = sw.stage >= 0
+        rows = self.stage_offsets[:-1][cur] + sw.stage[cur]
+        self.last_served[rows] = t
+        fresh = t + 1e-9 >= self.next_decision
+        if fresh:  # detectors are read at decision times only (their values are the last step's)
+            self.next_decision = t + self.opts["decision_interval_s"]
+            self.reader.update(sim)
+        if fresh or self.cyclic:
+            self.decide(t, fresh=fresh)
+        sw.step(sim)
+
+    def decide(self, t: float, *, fresh: bool) -> None:
+        """Request stage changes at time ``t`` (s); ``fresh``: detectors were just read."""
+        raise NotImplementedError
+
+    def finish(self, ctx: RunContext) -> dict[str, Any]:
+        out: dict[str, Any] = {"signal_switches": self.switches}
+        if self.faults:
+            log = [{"time_s": t, "detector": d, "status": s} for t, d, s in self.reader.fault_log]
+            write_text_atomic(json.dumps({"faults": [f.__dict__ | {"ids": list(f.ids)} for f in self.faults],
+                                          "diagnostics": log}, indent=1, default=str),
+                              Path(ctx.workdir) / "detector_faults.json")
+            out["detectors_faulty"] = sum(len(f.ids) for f in self.faults)
+            out["detectors_flagged"] = len({d for _, d, s in self.reader.fault_log if s == "flagged"})
+        return out
+
+
+@register
+class MaxPressureController(_PressureController):
+    """Acyclic max-pressure over each signal's program stages."""
+
+    name = "max_pressure"
+
+    def decide(self, t: float, *, fresh: bool) -> None:
+        sw = self.switcher
+        ready = np.flatnonzero(sw.ready(t) & (sw.pending < 0))
+        if ready.size == 0:
+            return
+        p = self.pressures()
+        off = self.stage_offsets
+        elapsed = t - sw.green_start_s
+        waited = t - self.last_served
+        for i in ready:
+            a, b = int(off[i]), int(off[i + 1])
+            if b - a < 2:
+                continue
+            cur = int(sw.stage[i])
+            ps = p[a:b]
+            best = int(np.argmax(ps))
+            # a stage with demand that has waited too long is served next
+            starving = np.flatnonzero((waited[a:b] >= self.opts["max_red_s"]) & (ps > 0))
+            starving = starving[starving != cur]
+            at_max = elapsed[i] >= self.max_green[a + cur] - 1e-9
+            if starving.size:
+                nxt = int(starving[np.argmax(waited[a:b][starving])])
+            elif best != cur and ps[best] > ps[cur] + self.opts["threshold_veh"]:
+                nxt = best
+            elif at_max:
+                others = ps.copy()
+                others[cur] = -np.inf
+                nxt = int(np.argmax(others))
+            else:
+                continue
+            sw.request(int(i), nxt)
+            self.switches += 1
+
+
+@register
+class CyclicMaxPressureController(_PressureController):
+    """Max-pressure splits in the program's stage order, re-split at every cycle start."""
+
+    name = "max_pressure_cyclic"
+    cyclic = True
+    extra_options = ("cycle_s", "split_floor_veh", "smoothing")
+
+    def prepare(self, ctx: RunContext) -> list[Path]:
+        out = super().prepare(ctx)
+        n_rows = int(self.stage_offsets[-1])
+        self.planned = np.concatenate([st.program_green_s for st in self.switcher.stages]) if n_rows else np.zeros(0)
+        self.cycle_start = np.full(len(self.switcher.signals), -np.inf)
+        self.p_sum = np.zeros(n_rows)  # stage pressures summed over the running cycle
+        self.p_n = np.zeros(len(self.switcher.signals))
+        self.p_smooth = np.full(n_rows, np.nan)  # smoothed mean pressures of past cycles
+        return out
+
+    def _split(self, i: int) -> None:
+        """Greens of signal row ``i``'s next cycle, in proportion to the last cycle's mean pressures."""
+        st = self.switcher.stages[i]
+        a, b = int(self.stage_offsets[i]), int(self.stage_offsets[i + 1])
+        n = b - a
+        if self.p_n[i] == 0:
+            return
+        p = self.p_sum[a:b] / self.p_n[i]
+        self.p_sum[a:b] = 0.0
+        self.p_n[i] = 0
+        lost = sum(st.lost_time_s(k, st.next_stage(k)) for k in range(n))
+        cycle = float(self.opts.get("cycle_s", 0.0)) or st.cycle_s
+        mins, maxs = st.min_green_s, np.maximum(st.max_green_s, st.min_green_s)
+        spare = max(cycle - lost - float(mins.sum()), 0.0)
+        alpha = float(self.opts.get("smoothing", 0.5))
+        prev = self.p_smooth[a:b]
+        p = p if np.isnan(prev).all() else alpha * p + (1.0 - alpha) * prev
+        self.p_smooth[a:b] = p
+        w = np.maximum(p, 0.0) + max(float(self.opts.get("split_floor_veh", 2.0)), 1e-3)
+        self.planned[a:b] = np.minimum(mins + spare * w / w.sum(), maxs)
+
+    def decide(self, t: float, *, fresh: bool) -> None:
+        sw = self.switcher
+        if fresh:
+            self.p_sum += self.pressures()
+            self.p_n += 1
+        active = np.flatnonzero((sw.stage >= 0) & (sw.pending < 0))
+        for i in active:
+            a, b = int(self.stage_offsets[i]), int(self.stage_offsets[i + 1])
+            if b - a < 2:
+                continue
+            cur = int(sw.stage[i])
+            if cur == 0 and sw.green_start_s[i] > self.cycle_start[i]:
+                self.cycle_start[i] = sw.green_start_s[i]
+                self._split(int(i))
+            if t - sw.green_start_s[i] >= self.planned[a + cur] - 1e-9:
+                sw.request(int(i), self.switcher.stages[i].next_stage(cur))
+                self.switches += 1

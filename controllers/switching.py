@@ -1,0 +1,473 @@
+"""Safe stage switching: drive signals between the green stages of their own programs.
+
+A *stage* is a green phase of a signal's program (some ``G``/``g``, no ``y``/``Y``/``u``).
+:class:`StageSwitcher` lets a controller say "go to stage X next and hold its green at least
+N s"; it guarantees, for every signal it drives:
+
+* every link that loses its green shows yellow first (``y`` for the program's yellow time) and
+  then the program's all-red, before any other link turns green;
+* no green ends before the stage's minimum green (the program's ``minDur``, otherwise
+  ``min(default_min_green_s, phase duration)``);
+* no state it shows has two conflicting priority greens (``G``–``G`` of links that are foes in
+  SUMO's conflict matrix; merges into the same lane excepted, as in
+  :mod:`greenwave.controllers.safety`).
+
+Between a stage and the next one *in program order* it shows the program's own intergreen
+phases (when they pass the same checks); between any other pair it derives the intergreen from
+the two states: links ending their green show ``y`` for the program's yellow time, then every
+link that is not green in both stages shows ``r`` for the program's all-red time (and ``u``
+for its red-yellow time, where the program has one).
+
+States are sent with ``trafficlight.setRedYellowGreenState`` only when they change (one TraCI
+call per signal change, none per step); signal phases are read from a subscription. Per-step
+work is vectorised over all driven signals: only signals with a due event are touched.
+
+Reuse (e.g. adaptive / coordinated controllers)::
+
+    sw = StageSwitcher(network, ["A0", "B0"])
+    sw.start(sim)                 # after SUMO started; attaches at each signal's next green stage
+    each step:
+        sw.step(sim)              # advances yellow/all-red timers, applies due requests
+        sw.request(i, stage, hold_s=20.0)   # i: row in sw.signals; honoured once min green is over
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from greenwave.errors import NetworkError, SimulationError
+
+if TYPE_CHECKING:
+    from greenwave.engine.session import SumoSession
+    from greenwave.networks.model import Program, RoadNetwork, Signal
+
+__all__ = [
+    "DEFAULT_MIN_GREEN_S",
+    "DEFAULT_YELLOW_S",
+    "SignalStages",
+    "StageSwitcher",
+    "derived_transition",
+    "is_stage_state",
+    "merge_pairs",
+    "signal_stages",
+    "state_conflicts",
+]
+
+DEFAULT_MIN_GREEN_S = 5.0
+DEFAULT_YELLOW_S = 3.0
+GREEN = frozenset("Gg")
+YELLOW = frozenset("yY")
+RED = frozenset("rs")
+
+
+def is_stage_state(state: str) -> bool:
+    """True for a green stage: some ``G``/``g`` and no yellow or red-yellow character."""
+    return any(c in GREEN for c in state) and not any(c in "yYu" for c in state)
+
+
+def _is_all_red(state: str) -> bool:
+    return not any(c in "GgyYu" for c in state)
+
+
+def merge_pairs(signal: Signal) -> np.ndarray:
+    """Boolean ``n_links × n_links``: True where two links lead into the same lane (a merge).
+
+    SUMO marks merging links as foes, but two priority greens into one lane are normal (the
+    junction's right-of-way orders them), so safety checks leave such pairs out.
+    """
+    n = signal.n_links
+    to_lane = np.array([m.to_lane or f"\0{k}" for k, m in enumerate(signal.movements)], dtype=object)
+    same = to_lane[:, None] == to_lane[None, :]
+    np.fill_diagonal(same, False)
+    return np.asarray(same, dtype=bool).reshape(n, n)
+
+
+def _strict_conflicts(signal: Signal) -> np.ndarray:
+    return signal.conflicts & ~merge_pairs(signal)
+
+
+def state_conflicts(signal: Signal, state: str, *, strict: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i < j``, of conflicting links that both show ``G`` in ``state``."""
+    m = _strict_conflicts(signal) if strict is None else strict
+    n = min(len(state), m.shape[0])
+    g = np.fromiter((c == "G" for c in state[:n]), dtype=bool, count=n)
+    if g.sum() < 2:
+        return []
+    sub = m[:n, :n] & g[:, None] & g[None, :]
+    ii, jj = np.nonzero(np.triu(sub))
+    return [(int(i), int(j)) for i, j in zip(ii, jj, strict=True)]
+
+
+def derived_transition(
+    from_state: str,
+    to_state: str,
+    *,
+    yellow_s: float,
+    all_red_s: float,
+    red_yellow_s: float = 0.0,
+) -> list[tuple[str, float]]:
+    """The intergreen states (state, duration s) between two green stages, derived from them.
+
+    Links green in both keep their green (the weaker of ``G``/``g``); links ending their green
+    show ``y`` for ``yellow_s``; then all but the kept links show ``r`` for ``all_red_s`` and
+    the starting links ``u`` for ``red_yellow_s``. When no link ends its green, no clearance is
+    needed and the list is empty.
+    """
+    if len(from_state) != len(to_state):
+        raise SimulationError(f"states {from_state!r} and {to_state!r} differ in length")
+    ending = [a in GREEN and b not in GREEN for a, b in zip(from_state, to_state, strict=True)]
+    if not any(ending):
+        return []
+
+    def kept(a: str, b: str) -> str | None:
+        if a in GREEN and b in GREEN:
+            return "g" if "g" in (a, b) else "G"
+        if a == b and a not in GREEN:
+            return a if a not in "yYu" else "r"
+        return None
+
+    yellow, red, red_yellow = [], [], []
+    for a, b, end in zip(from_state, to_state, ending, strict=True):
+        k = kept(a, b)
+        yellow.append("y" if end else (k if k is not None else "r"))
+        red.append(k if k is not None else "r")
+        red_yellow.append("u" if (b in GREEN and a not in GREEN) else (k if k is not None else "r"))
+    out = [("".join(yellow), float(yellow_s))]
+    if all_red_s > 0:
+        out.append(("".join(red), float(all_red_s)))
+    if red_yellow_s > 0:
+        out.append(("".join(red_yellow), float(red_yellow_s)))
+    return out
+
+
+def _sequence_ok(signal: Signal, seq: Sequence[str], strict: np.ndarray, pedestrian: np.ndarray) -> bool:
+    """Every state free of G–G conflicts; every vehicle link leaving green passes through yellow."""
+    for s in seq:
+        if state_conflicts(signal, s, strict=strict):
+            return False
+    for a, b in zip(seq[:-1], seq[1:], strict=True):
+        for k, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x in GREEN and y in RED and not pedestrian[k]:
+                return False
+    return True
+
+
+@dataclass(frozen=True)
+class SignalStages:
+    """The stages of one signal's program and the safe intergreens between every pair.
+
+    Times in s. ``transitions[(i, j)]`` is the list of (state, duration) shown between the
+    green of stage ``i`` and the green of stage ``j``.
+    """
+
+    signal: str
+    program_id: str
+    states: tuple[str, ...]
+    phase_index: tuple[int, ...]
+    program_green_s: np.ndarray
+    min_green_s: np.ndarray
+    max_green_s: np.ndarray
+    transitions: dict[tuple[int, int], tuple[tuple[str, float], ...]] = field(repr=False)
+    cycle_s: float = 0.0
+
+    @property
+    def n_stages(self) -> int:
+        """Number of green stages."""
+        return len(self.states)
+
+    def next_stage(self, k: int) -> int:
+        """The stage after ``k`` in program order."""
+        return (k + 1) % self.n_stages
+
+    def lost_time_s(self, i: int, j: int) -> float:
+        """Duration of the intergreen from stage ``i`` to stage ``j``, s."""
+        return float(sum(d for _, d in self.transitions[(i, j)]))
+
+
+def stage_min_green(phase_min_dur: float | None, duration: float, default_s: float) -> float:
+    """Minimum green of a stage: the program's ``minDur``, else ``min(default_s, duration)``."""
+    if phase_min_dur is not None and phase_min_dur > 0:
+        return float(phase_min_dur)
+    return float(min(default_s, duration)) if duration > 0 else float(default_s)
+
+
+def signal_stages(
+    signal: Signal,
+    program: Program | None = None,
+    *,
+    default_min_green_s: float = DEFAULT_MIN_GREEN_S,
+    default_max_green_s: float = 60.0,
+) -> SignalStages | None:
+    """The stages of ``program`` (default: the signal's first program) with safe intergreens.
+
+    Returns ``None`` when the program has no green stage (rail or switched-off signals).
+
+    Raises
+    ------
+    NetworkError
+        A stage state itself shows conflicting priority greens, so no safe switching exists.
+    """
+    prog = program if program is not None else signal.default_program
+    if prog is None:
+        return None
+    phases = prog.phases
+    idx = [k for k, ph in enumerate(phases) if is_stage_state(ph.state)]
+    if not idx:
+        return None
+    strict = _strict_conflicts(signal)
+    n_links = signal.n_links
+    pedestrian = np.zeros(max(n_links, max(len(p.state) for p in phases)), dtype=bool)
+    for k in signal.pedestrian_links:
+        pedestrian[k] = True
+    states = tuple(phases[k].state for k in idx)
+    for k, s in zip(idx, states, strict=True):
+        bad = state_conflicts(signal, s, strict=strict)
+        if bad:
+            raise NetworkError(
+                f"signal {signal.id!r} program {prog.id!r} phase {k} state {s!r} shows conflicting "
+                f"priority greens on links {bad[:3]}; it cannot be driven safely"
+            )
+    # the program's own intergreens, and its yellow / all-red / red-yellow times
+    inter: list[list[tuple[str, float]]] = []
+    yellow_after, red_after, ry_after = [], [], []
+    for s_i, k in enumerate(idx):
+        nxt = idx[(s_i + 1) % len(idx)]
+        j = (k + 1) % len(phases)
+        seq = []
+        while j != nxt:
+            seq.append((phases[j].state, float(phases[j].duration)))
+            j = (j + 1) % len(phases)
+        inter.append(seq)
+        yellow_after.append(sum(d for s, d in seq if any(c in YELLOW for c in s)))
+        red_after.append(sum(d for s, d in seq if _is_all_red(s)))
+        ry_after.append(sum(d for s, d in seq if "u" in s and not any(c in YELLOW for c in s)))
+    yellows = [y for y in yellow_after if y > 0]
+    reds = [r for r in red_after if r > 0]
+    rys = [r for r in ry_after if r > 0]
+    max_red = max(reds, default=0.0)
+    max_ry = max(rys, default=0.0)
+    transitions: dict[tuple[int, int], tuple[tuple[str, float], ...]] = {}
+    n = len(idx)
+    for i in range(n):
+        y_i = yellow_after[i] if yellow_after[i] > 0 else max(yellows, default=DEFAULT_YELLOW_S)
+        r_i = red_after[i] if red_after[i] > 0 else max_red
+        for j in range(n):
+            if i == j:
+                continue
+            if j == (i + 1) % n and inter[i]:
+                own = [states[i], *(s for s, _ in inter[i]), states[j]]
+                if all(len(s) == len(states[i]) for s in own) and _sequence_ok(signal, own, strict, pedestrian):
+                    transitions[(i, j)] = tuple(inter[i])
+                    continue
+            transitions[(i, j)] = tuple(
+                derived_transition(states[i], states[j], yellow_s=y_i, all_red_s=r_i, red_yellow_s=max_ry)
+            )
+    dur = np.array([float(phases[k].duration) for k in idx])
+    mins = np.array([stage_min_green(phases[k].min_dur, phases[k].duration, default_min_green_s) for k in idx])
+    maxs = np.array([
+        float(phases[k].max_dur) if phases[k].max_dur is not None and phases[k].max_dur > 0
+        else max(default_max_green_s, float(phases[k].duration))
+        for k in idx
+    ])
+    maxs = np.maximum(maxs, mins)
+    return SignalStages(
+        signal=signal.id,
+        program_id=prog.id,
+        states=states,
+        phase_index=tuple(idx),
+        program_green_s=dur,
+        min_green_s=mins,
+        max_green_s=maxs,
+        transitions=transitions,
+        cycle_s=prog.cycle,
+    )
+
+
+class StageSwitcher:
+    """Drives signals between their program's green stages with safe intergreens.
+
+    Parameters
+    ----------
+    network
+        The run's road network (signals, programs, conflicts).
+    signal_ids
+        Signals to drive; default: every signal whose default program has a green stage.
+    program_ids
+        Program per signal whose stages are used (default: the signal's first program).
+    default_min_green_s
+        Minimum green (s) of stages whose phase has no ``minDur``, capped at the phase duration.
+    default_max_green_s
+        Maximum green (s) of stages whose phase has no ``maxDur`` (at least the phase duration).
+
+    Attributes
+    ----------
+    signals : tuple[str, ...]
+        Driven signal ids; row ``i`` of every array below.
+    stages : list[SignalStages]
+        Stages of each driven signal.
+    stage : numpy.ndarray
+        Green stage currently shown (-1: in an intergreen, or not yet attached).
+    green_start_s : numpy.ndarray
+        Simulation time when the current green began, s.
+    attached : numpy.ndarray
+        True once the switcher has taken a signal over (at its first green stage).
+    """
+
+    def __init__(
+        self,
+        network: RoadNetwork,
+        signal_ids: Sequence[str] | None = None,
+        *,
+        program_ids: Mapping[str, str] | None = None,
+        default_min_green_s: float = DEFAULT_MIN_GREEN_S,
+        default_max_green_s: float = 60.0,
+    ) -> None:
+        if not (math.isfinite(default_min_green_s) and default_min_green_s > 0):
+            raise SimulationError(f"default_min_green_s must be > 0, got {default_min_green_s!r}")
+        ids = sorted(network.signals) if signal_ids is None else list(signal_ids)
+        self.network = network
+        sigs: list[str] = []
+        stages: list[SignalStages] = []
+        for sid in ids:
+            sig = network.signals.get(sid)
+            if sig is None:
+                raise SimulationError(f"signal {sid!r} is not in the network {network.path}")
+            prog = None
+            if program_ids and sid in program_ids:
+                prog = sig.programs.get(program_ids[sid])
+                if prog is None:
+                    raise SimulationError(f"signal {sid!r} has no program {program_ids[sid]!r}")
+            st = signal_stages(sig, prog, default_min_green_s=default_min_green_s,
+                               default_max_green_s=default_max_green_s)
+            if st is not None and sig.vehicle_links:
+                sigs.append(sid)
+                stages.append(st)
+        self.signals: tuple[str, ...] = tuple(sigs)
+        self.stages = stages
+        n = len(sigs)
+        self.stage = np.full(n, -1, dtype=np.int64)
+        self.target = np.full(n, -1, dtype=np.int64)
+        self.pending = np.full(n, -1, dtype=np.int64)
+        self.pending_hold_s = np.zeros(n)
+        self.hold_s = np.zeros(n)
+        self.green_start_s = np.zeros(n)
+        self.next_change_s = np.full(n, np.inf)
+        self.attached = np.zeros(n, dtype=bool)
+        self.min_green_s = np.zeros(n)  # of the current green
+        self._seq: list[list[tuple[str, float]]] = [[] for _ in range(n)]
+        self.changes = 0
+        self._conn: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, sim: SumoSession) -> None:
+        """Subscribe to every driven signal's phase; signals attach at their next green stage."""
+        from traci import constants as tc
+
+        self._conn = sim.conn
+        for sid in self.signals:
+            sim.conn.trafficlight.subscribe(sid, [tc.TL_CURRENT_PHASE, tc.TL_CURRENT_PROGRAM])
+        self._attach(sim.time_s)
+
+    def _attach(self, t: float) -> None:
+        from traci import constants as tc
+
+        todo = np.flatnonzero(~self.attached)
+        if todo.size == 0:
+            return
+        res = self._conn.trafficlight.getAllSubscriptionResults()
+        for i in todo:
+            sid = self.signals[i]
+            r = res.get(sid)
+            st = self.stages[i]
+            if r is None:
+                continue
+            if r[tc.TL_CURRENT_PROGRAM] != st.program_id:
+                # another program runs (e.g. one loaded by an additional file): attach when its
+                # shown state is one of our stages
+                state = self._conn.trafficlight.getRedYellowGreenState(sid)
+                k = st.states.index(state) if state in st.states else -1
+            else:
+                phase = int(r[tc.TL_CURRENT_PHASE])
+                k = st.phase_index.index(phase) if phase in st.phase_index else -1
+            if k < 0:
+                continue
+            self.attached[i] = True
+            self._show_green(i, k, t)
+            self._conn.trafficlight.setRedYellowGreenState(sid, st.states[k])
+            self.changes += 1
+
+    def _show_green(self, i: int, k: int, t: float) -> None:
+        self.stage[i] = k
+        self.target[i] = -1
+        self.green_start_s[i] = t
+        self.min_green_s[i] = max(float(self.stages[i].min_green_s[k]), float(self.hold_s[i]))
+        self.hold_s[i] = 0.0
+        self.next_change_s[i] = np.inf
+
+    # -- requests ------------------------------------------------------------------------------
+    def request(self, i: int, stage: int, *, hold_s: float = 0.0) -> None:
+        """Ask signal row ``i`` to show ``stage`` next, holding its green at least ``hold_s``.
+
+        A request for the stage already showing only raises its hold. The switch starts once the
+        current green has run its minimum (and any hold asked for it); a later request replaces
+        an earlier one that has not started yet.
+        """
+        n = self.stages[i].n_stages
+        if not 0 <= stage < n:
+            raise SimulationError(f"signal {self.signals[i]!r} has stages 0..{n - 1}, not {stage}")
+        if stage == self.stage[i] and self.pending[i] < 0:
+            self.min_green_s[i] = max(self.min_green_s[i], float(hold_s))
+            return
+        self.pending[i] = stage
+        self.pending_hold_s[i] = float(hold_s)
+
+    def green_elapsed_s(self, t: float) -> np.ndarray:
+        """Seconds the current green has shown (NaN for signals not in a green stage)."""
+        out = t - self.green_start_s
+        out[self.stage < 0] = np.nan
+        return out
+
+    def ready(self, t: float) -> np.ndarray:
+        """Signals whose current green may end now (attached, in a stage, minimum green over)."""
+        return (self.stage >= 0) & (t - self.green_start_s >= self.min_green_s - 1e-9)
+
+    # -- stepping ------------------------------------------------------------------------------
+    def step(self, sim: SumoSession) -> None:
+        """Advance intergreens and start requested switches that are due (after each SUMO step)."""
+        t = sim.time_s
+        conn = sim.conn
+        if not self.attached.all():
+            self._attach(t)
+        go = np.flatnonzero((self.pending >= 0) & self.ready(t))
+        for i in go:
+            k = int(self.pending[i])
+            self.pending[i] = -1
+            cur = int(self.stage[i])
+            if k == cur:
+                continue
+            self.hold_s[i] = self.pending_hold_s[i]
+            seq = list(self.stages[i].transitions[(cur, k)])
+            self.stage[i] = -1
+            self.target[i] = k
+            self._seq[i] = seq
+            self.next_change_s[i] = t  # start at once
+        due = np.flatnonzero(self.next_change_s <= t + 1e-9)
+        for i in due:
+            seq = self._seq[i]
+            st = self.stages[i]
+            while seq and seq[0][1] <= 0:  # zero-length phases of the program are skipped
+                seq.pop(0)
+            if seq:
+                state, dur = seq.pop(0)
+                conn.trafficlight.setRedYellowGreenState(self.signals[i], state)
+                self.next_change_s[i] = t + dur
+            else:
+                k = int(self.target[i])
+                conn.trafficlight.setRedYellowGreenState(self.signals[i], st.states[k])
+                self._show_green(i, k, t)
+            self.changes += 1

@@ -22,13 +22,16 @@ Rules
     never 0) between its last green and *j*'s green. Pedestrian links (no yellow in SUMO) only
     need not be green in the phase before.
 ``yellow``
-    A vehicle link goes from ``G``/``g`` directly to ``r``/``s`` without ``y``; a stage's yellow
-    is shorter than ``min(min_yellow_s, base program's yellow)``; the plan has yellow where the
-    base program has no yellow phase.
+    A vehicle link goes from ``G``/``g`` directly to ``r``/``s`` without ``y``; a stage whose
+    intergreen has a yellow phase in the base program has a yellow shorter than
+    ``min_yellow_s`` (3 s by default; configurable, ``--min-yellow``); the plan has yellow
+    where the base program has no yellow phase (two green stages in a row).
 ``min-green``
     Green ≤ 0 or below the stage's ``min_green_s`` (or a negative/non-finite minimum).
 ``all-red``
-    All-red below ``min_allred_s`` (or negative), or all-red where the base program has none.
+    All-red (red clearance) shorter than the base program's all-red after that stage (the
+    network's clearance time is never cut; with ``min_allred_s`` given: shorter than that
+    instead), negative, or all-red where the base program has none.
 ``cycle-sum``
     Cycle ≤ 0 or Σ (green + yellow + all-red) ≠ cycle (±1e-6 s).
 ``offset-range``
@@ -42,10 +45,16 @@ Rules
 ``signal-groups``
     Two stages of a signal have the same controller phase / signal group number, a number is
     outside 1..255, or a stage's recorded SUMO ``links`` are not the links its base phase
-    shows green (the mapping to the controller would drive other movements than SUMO).
+    shows green (the mapping to the controller would drive other movements than SUMO). A
+    recorded link that is not green in the base phase and conflicts with another link of the
+    stage is also a ``conflicting-greens`` violation (a controller driving the stage's signal
+    group would show both green).
 ``stage-mismatch``
     The plan's stages are not the base program's green phases (or the signal/program is not in
     the network, or the timing names another signal id). The phase checks are skipped then.
+
+Stage-level violations (``min-green``, ``yellow``, ``all-red``, ``pedestrian``) name the
+movements of the stage (its base phase's green links; for ``pedestrian`` its crossings).
 """
 
 from __future__ import annotations
@@ -305,12 +314,20 @@ def _check_phases(
 
 
 def _check_times(
-    sid: str, t: SignalTiming, layout: list[_Layout] | None, min_yellow_s: float, min_allred_s: float
+    sid: str,
+    t: SignalTiming,
+    layout: list[_Layout] | None,
+    min_yellow_s: float,
+    min_allred_s: float | None,
+    stage_links: list[tuple[int, ...]],
+    ped_links: list[tuple[int, ...]],
+    info: _Links | None,
 ) -> list[Violation]:
     out: list[Violation] = []
 
-    def v(stage: int | None, phase: int | None, rule: str, msg: str) -> None:
-        out.append(Violation(sid, stage, phase, rule, (), (), msg))
+    def v(stage: int | None, phase: int | None, rule: str, msg: str, links: tuple[int, ...] = ()) -> None:
+        mv = info.describe(*links) if info is not None and links else ()
+        out.append(Violation(sid, stage, phase, rule, links if mv else (), mv, msg))
 
     if not (math.isfinite(t.cycle_s) and t.cycle_s > 0):
         v(None, None, "cycle-sum", f"cycle {t.cycle_s!r} s must be a positive number")
@@ -338,36 +355,50 @@ def _check_times(
     for k, st in enumerate(t.stages):
         lay = layout[k] if layout is not None else None
         p = st.phase_index
+        mv = stage_links[k]
         if st.walk_s is not None or st.ped_clearance_s is not None:
             w, c = st.walk_s or 0.0, st.ped_clearance_s or 0.0
             if not (math.isfinite(w) and math.isfinite(c) and w >= 0 and c >= 0):
-                v(k, p, "pedestrian", f"walk {st.walk_s!r} s / clearance {st.ped_clearance_s!r} s must be >= 0")
+                v(k, p, "pedestrian", f"walk {st.walk_s!r} s / clearance {st.ped_clearance_s!r} s must be >= 0",
+                  ped_links[k])
             elif math.isfinite(st.green_s) and st.green_s < w + c - _TOL:
-                v(k, p, "pedestrian", f"green {st.green_s:g} s < walk {w:g} s + pedestrian clearance {c:g} s")
+                v(k, p, "pedestrian", f"green {st.green_s:g} s < walk {w:g} s + pedestrian clearance {c:g} s",
+                  ped_links[k])
         if not (math.isfinite(st.min_green_s) and st.min_green_s >= 0):
-            v(k, p, "min-green", f"minimum green {st.min_green_s!r} s must be >= 0")
+            v(k, p, "min-green", f"minimum green {st.min_green_s!r} s must be >= 0", mv)
         if not (math.isfinite(st.green_s) and st.green_s > 0):
-            v(k, p, "min-green", f"green {st.green_s!r} s must be > 0")
+            v(k, p, "min-green", f"green {st.green_s!r} s must be > 0", mv)
         elif st.green_s < st.min_green_s - _TOL:
-            v(k, p, "min-green", f"green {st.green_s:g} s < minimum green {st.min_green_s:g} s")
+            v(k, p, "min-green", f"green {st.green_s:g} s < minimum green {st.min_green_s:g} s", mv)
         if not (math.isfinite(st.yellow_s) and st.yellow_s >= 0):
-            v(k, p, "yellow", f"yellow {st.yellow_s!r} s must be >= 0")
+            v(k, p, "yellow", f"yellow {st.yellow_s!r} s must be >= 0", mv)
         elif lay is not None:
-            need_y = min(min_yellow_s, lay.base_yellow_s)
-            if st.yellow_s < need_y - _TOL:
-                v(k, p, "yellow", f"yellow {st.yellow_s:g} s < {need_y:g} s (base program has {lay.base_yellow_s:g} s)")
+            if lay.base_yellow_s > _TOL and st.yellow_s < min_yellow_s - _TOL:
+                v(k, p, "yellow", f"yellow {st.yellow_s:g} s < {min_yellow_s:g} s (minimum yellow; "
+                  f"base program has {lay.base_yellow_s:g} s)", mv)
             if st.yellow_s > _TOL and lay.base_yellow_s <= 0:
                 v(k, p, "yellow", f"plan has {st.yellow_s:g} s yellow but the base program has no "
-                  "yellow phase after this stage")
+                  "yellow phase after this stage", mv)
         if not (math.isfinite(st.allred_s) and st.allred_s >= 0):
-            v(k, p, "all-red", f"all-red {st.allred_s!r} s must be >= 0")
+            v(k, p, "all-red", f"all-red {st.allred_s!r} s must be >= 0", mv)
         else:
-            if st.allred_s < min_allred_s - _TOL:
-                v(k, p, "all-red", f"all-red {st.allred_s:g} s < {min_allred_s:g} s")
+            if min_allred_s is not None:
+                if st.allred_s < min_allred_s - _TOL:
+                    v(k, p, "all-red", f"all-red {st.allred_s:g} s < {min_allred_s:g} s", mv)
+            elif lay is not None and st.allred_s < lay.base_allred_s - _TOL:
+                v(k, p, "all-red", f"all-red {st.allred_s:g} s < the network's red clearance "
+                  f"{lay.base_allred_s:g} s (base program's all-red after this stage)", mv)
             if lay is not None and st.allred_s > _TOL and lay.base_allred_s <= 0:
                 v(k, p, "all-red", f"plan has {st.allred_s:g} s all-red but the base program has no "
-                  "all-red phase after this stage")
+                  "all-red phase after this stage", mv)
     return out
+
+
+def _check_limit(name: str, x: float | None, *, optional: bool = False) -> None:
+    if x is None and optional:
+        return
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not (math.isfinite(x) and x >= 0):
+        raise PlanError(f"{name} must be a finite number of seconds >= 0, got {x!r}")
 
 
 def validate_plan(
@@ -375,43 +406,66 @@ def validate_plan(
     network: RoadNetwork,
     *,
     min_yellow_s: float = MIN_YELLOW_S,
-    min_allred_s: float = 0.0,
+    min_allred_s: float | None = None,
 ) -> list[Violation]:
-    """Every safety violation of ``plan`` on ``network`` (empty list: safe); see the module doc."""
+    """Every safety violation of ``plan`` on ``network`` (empty list: safe); see the module doc.
+
+    ``min_yellow_s``: shortest yellow after a stage whose base program has a yellow (3 s);
+    ``min_allred_s``: shortest all-red (``None``: the base program's all-red of the stage).
+    :class:`PlanError` for a limit that is not a finite number >= 0.
+    """
+    _check_limit("min_yellow_s", min_yellow_s)
+    _check_limit("min_allred_s", min_allred_s, optional=True)
     out: list[Violation] = []
     for sid, t in plan.signals.items():
         if t.signal_id != sid:
             out.append(Violation(sid, None, None, "stage-mismatch", (), (),
                                  f"its timing names signal {t.signal_id!r}"))
+        sig = network.signals.get(sid)
+        info = _Links(sig) if sig is not None else None
+        recorded = [tuple(st.links or ()) for st in t.stages]
         try:
             program = _base_program(network, sid, t.program_id)
             layout = _layout(program, t)
         except PlanError as exc:
             out.append(Violation(sid, None, None, "stage-mismatch", (), (), str(exc)))
-            out.extend(_check_times(sid, t, None, min_yellow_s, min_allred_s))
+            out.extend(_check_times(sid, t, None, min_yellow_s, min_allred_s, recorded,
+                                    [()] * len(t.stages), info))
             continue
-        times = _check_times(sid, t, layout, min_yellow_s, min_allred_s)
-        out.extend(times)
+        assert sig is not None and info is not None
+        green_of = [tuple(j for j, c in enumerate(program.phases[st.phase_index].state) if c in "Gg")
+                    for st in t.stages]
+        ped_of = [tuple(j for j in g if j in info.ped) for g in green_of]
+        out.extend(_check_times(sid, t, layout, min_yellow_s, min_allred_s, green_of, ped_of, info))
         for k, st in enumerate(t.stages):
             if st.links is None:
                 continue
-            state = program.phases[st.phase_index].state
-            green = tuple(j for j, c in enumerate(state) if c in "Gg")
+            green = green_of[k]
             if tuple(sorted(st.links)) != green:
                 odd = tuple(sorted(set(st.links) ^ set(green)))
                 out.append(Violation(
-                    sid, k, st.phase_index, "signal-groups", odd,
-                    _Links(network.signals[sid]).describe(*odd),
+                    sid, k, st.phase_index, "signal-groups", odd, info.describe(*odd),
                     f"stage's links {list(st.links)} are not the links its base phase shows green "
                     f"{list(green)}",
                 ))
+                # a recorded link the base phase does not show green, conflicting with another
+                # link of the stage: a controller driving this stage would show both green
+                n = sig.n_links
+                mine = sorted({x for x in st.links if 0 <= x < n})
+                for a in sorted(set(mine) - set(green)):
+                    for b in mine:
+                        if b != a and info.foes[a, b] and (b in green or b > a):
+                            out.append(Violation(
+                                sid, k, st.phase_index, "conflicting-greens", (a, b), info.describe(a, b),
+                                f"stage's recorded links put link {a} green with link {b}; they conflict "
+                                "(SUMO foes, not a merge)",
+                            ))
         if any(not (math.isfinite(x) and x >= 0) for st in t.stages
                for x in (st.green_s, st.yellow_s, st.allred_s)):
             continue  # no sensible phase sequence
         seq = _sequence(program, t, layout)
         if not seq:
             continue
-        info = _Links(network.signals[sid])
         out.extend(_check_phases(sid, seq, _base_sequence(program, layout), info, min_yellow_s))
     return out
 

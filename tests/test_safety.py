@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from greenwave._sumo import sumo_home
+from greenwave._sumo import run_sumo_command, sumo_binary, sumo_home
 from greenwave.controllers.plan import TimingPlan, plan_from_network, write_sumo_additional
 from greenwave.controllers.safety import (
     RULES,
@@ -437,3 +437,273 @@ def test_no_file_exporter_writes_an_invalid_plan(grid: tuple[RoadNetwork, Timing
             assert validate_plan(read_utdf(out, bad), network) == []
         elif name == "gbt":
             assert validate_plan(plan_from_frames(read_frame_file(out), bad), network) == []
+
+
+# ------------------------------------------------------------------------------------------
+# networks with all-red and with short yellows (netgenerate's own programs)
+
+
+def _netgen(path: Path, *extra: str) -> Path:
+    """A 1×2 signalised grid (2 lanes) from netgenerate with extra tls options."""
+    run_sumo_command(["netgenerate", "--grid", "--grid.x-number=2", "--grid.y-number=1",
+                      "--grid.x-length=200", "--grid.y-length=200", "--grid.attach-length=200",
+                      "--default.lanenumber=2", "--tls.guess=true", "--tls.guess.threshold=0",
+                      "--no-turnarounds=true", *extra, f"--output-file={path}"], what="netgenerate test grid")
+    return path
+
+
+@pytest.fixture(scope="module")
+def allred(tmp_path_factory: pytest.TempPathFactory) -> tuple[RoadNetwork, TimingPlan]:
+    """Base programs: 40 s green, 3 s yellow, 2 s all-red per stage (network clearance 2 s)."""
+    network = load_network(_netgen(tmp_path_factory.mktemp("allred") / "ar.net.xml", "--tls.allred.time=2"))
+    plan = _own_plan(network)
+    assert {(s.yellow_s, s.allred_s) for t in plan.signals.values() for s in t.stages} == {(3.0, 2.0)}
+    return network, plan
+
+
+def test_allred_cut_below_network_clearance_is_caught(allred: tuple[RoadNetwork, TimingPlan]) -> None:
+    network, plan = allred
+    assert validate_plan(plan, network) == []
+    s0 = plan.signals["A0"].stages[0]
+    bad = _with_stage(plan, "A0", 0, allred_s=0.5, green_s=s0.green_s + 1.5)
+    found = validate_plan(bad, network)
+    assert [(v.rule, v.signal_id, v.stage, v.phase) for v in found] == [("all-red", "A0", 0, 0)]
+    (v,) = found
+    assert "red clearance 2 s" in v.message and v.movements and all("→" in m for m in v.movements)
+    with pytest.raises(PlanError, match="all-red"):
+        assert_safe(bad, network)
+    # configurable: an explicit minimum all-red replaces the network's
+    assert validate_plan(bad, network, min_allred_s=0.5) == []
+    assert _rules(validate_plan(bad, network, min_allred_s=1.0)) == {"all-red"}
+
+
+def test_yellow_minimum_holds_even_where_the_network_has_less(tmp_path: Path) -> None:
+    """A base program with 2 s yellows does not lower the 3 s default; --min-yellow 2 does."""
+    network = load_network(_netgen(tmp_path / "y2.net.xml", "--tls.yellow.time=2"))
+    plan = _own_plan(network)
+    assert {s.yellow_s for t in plan.signals.values() for s in t.stages} == {2.0}
+    found = validate_plan(plan, network)
+    assert found and _rules(found) >= {"yellow"}
+    assert all(v.signal_id in plan.signals for v in found)
+    assert any(v.rule == "yellow" and "yellow 2 s < 3 s" in v.message for v in found)
+    assert validate_plan(plan, network, min_yellow_s=2.0) == []
+    with pytest.raises(PlanError, match="yellow"):
+        write_sumo_additional(plan, network, tmp_path / "y.add.xml")
+    assert not (tmp_path / "y.add.xml").exists()
+    write_sumo_additional(plan, network, tmp_path / "y.add.xml", min_yellow_s=2.0)
+    assert (tmp_path / "y.add.xml").exists()
+
+
+def test_limits_must_be_numbers(grid: tuple[RoadNetwork, TimingPlan]) -> None:
+    network, plan = grid
+    for kw in ({"min_yellow_s": float("nan")}, {"min_yellow_s": -1.0}, {"min_allred_s": float("inf")}):
+        with pytest.raises(PlanError, match="must be a finite number"):
+            validate_plan(plan, network, **kw)
+
+
+def test_stage_violations_name_signal_phase_movements_rule(grid: tuple[RoadNetwork, TimingPlan]) -> None:
+    network, plan = grid
+    s0 = plan.signals["B0"].stages[1]
+    bad = _with_stage(plan, "B0", 1, yellow_s=1.0, green_s=s0.green_s + s0.yellow_s - 1.0)
+    found = [v for v in validate_plan(bad, network) if v.rule == "yellow"]
+    assert found
+    program = network.signals["B0"].default_program
+    assert program is not None
+    green = [j for j, c in enumerate(program.phases[s0.phase_index].state) if c in "Gg"]
+    (v,) = [v for v in found if not v.links or len(v.links) > 1]
+    assert (v.signal_id, v.stage, v.phase) == ("B0", 1, s0.phase_index)
+    assert list(v.links) == green and len(v.movements) == len(green)
+    assert str(v).startswith(f"signal 'B0' stage 1 phase {s0.phase_index}: yellow: yellow 1 s < 3 s")
+
+
+def test_recorded_links_with_a_conflicting_movement(grid: tuple[RoadNetwork, TimingPlan]) -> None:
+    """Editing a stage's links to add a movement of the crossing stage: both green at once."""
+    from greenwave.controllers.plan import complete_plan
+
+    network, plan = grid
+    plan = complete_plan(plan, network)
+    assert validate_plan(plan, network) == []
+    t = plan.signals["A1"]
+    l0, l1 = t.stages[0].links, t.stages[1].links
+    assert l0 and l1
+    sig = network.signals["A1"]
+    lanes = [{x.to_lane for x in (m, *m.merged)} for m in sig.movements]
+    extra = next(b for b in l1 if any(sig.conflicts[a, b] and not lanes[a] & lanes[b] for a in l0))
+    bad = _with_stage(plan, "A1", 0, links=(*l0, extra))
+    found = validate_plan(bad, network)
+    conf = [v for v in found if v.rule == "conflicting-greens"]
+    assert conf and all(v.stage == 0 and extra in v.links and len(v.movements) == 2 for v in conf)
+    assert any(v.rule == "signal-groups" and v.links == (extra,) for v in found)
+
+
+# ------------------------------------------------------------------------------------------
+# Hypothesis: random mutations of a valid plan, judged by an independent rule list and by the
+# signal states SUMO itself shows when it runs the exported program
+
+
+def _spec_unsafe(plan: TimingPlan, base: TimingPlan) -> list[str]:
+    """The issue's rules written out directly (no validator code): what is wrong with ``plan``,
+    whose stages' base yellow / all-red are ``base``'s."""
+    bad = []
+    for sid, t in plan.signals.items():
+        if abs(sum(s.green_s + s.yellow_s + s.allred_s for s in t.stages) - t.cycle_s) > 1e-6:
+            bad.append(f"{sid} cycle sum")
+        if not 0 <= t.offset_s < t.cycle_s:
+            bad.append(f"{sid} offset")
+        for k, (s, b) in enumerate(zip(t.stages, base.signals[sid].stages, strict=True)):
+            if s.green_s <= 0 or s.green_s < s.min_green_s - 1e-6:
+                bad.append(f"{sid}/{k} min green")
+            if s.yellow_s < 3.0 - 1e-6 or (b.yellow_s == 0 and s.yellow_s > 0):
+                bad.append(f"{sid}/{k} yellow")
+            if s.allred_s < b.allred_s - 1e-6 or (b.allred_s == 0 and s.allred_s > 0):
+                bad.append(f"{sid}/{k} all-red")
+    return bad
+
+
+def _sumo_states(net_file: str, add: Path, ids: list[str], seconds: float, step: float) -> dict[str, list[str]]:
+    import libsumo
+
+    libsumo.start([sumo_binary("sumo"), "-n", net_file, "-a", str(add), "--step-length", str(step),
+                   "--no-step-log", "--no-warnings", "--duration-log.disable"])
+    try:
+        out: dict[str, list[str]] = {s: [] for s in ids}
+        for _ in range(round(seconds / step)):
+            libsumo.simulationStep()
+            for s in ids:
+                out[s].append(libsumo.trafficlight.getRedYellowGreenState(s))
+    finally:
+        libsumo.close()
+    return out
+
+
+def _sumo_violations(network: RoadNetwork, plan: TimingPlan, states: dict[str, list[str]], step: float) -> list[str]:
+    """Safety problems visible in the states SUMO showed (independent of the validator)."""
+    out = []
+    eps = 1e-6
+    for sid, seq in states.items():
+        sig = network.signals[sid]
+        t = plan.signals[sid]
+        lanes = [{x.to_lane for x in (m, *m.merged) if x.to_lane} for m in sig.movements]
+        n = sig.n_links
+        foe = [[bool(sig.conflicts[a, b]) and not (lanes[a] & lanes[b]) for b in range(n)] for a in range(n)]
+        period = round(t.cycle_s / step)
+        for i, state in enumerate(seq):
+            g = [a for a in range(n) if state[a] == "G"]
+            out += [f"{sid} t={i * step:.1f}: links {a},{b} both G" for a in g for b in g if a < b and foe[a][b]]
+            if i + period < len(seq) and seq[i + period] != state:
+                out.append(f"{sid} t={i * step:.1f}: not periodic with the cycle {t.cycle_s:g} s")
+            if i <= period:
+                continue  # look-back needs a full cycle of history
+            prev = seq[i - 1]
+            for j in range(n):
+                if not (state[j] in "Gg" and prev[j] not in "Gg"):
+                    continue
+                for a in range(n):
+                    if not foe[a][j] or state[a] in "Gg":
+                        continue
+                    if prev[a] in "Gg":
+                        out.append(f"{sid} t={i * step:.1f}: link {j} green right after foe {a}")
+                        continue
+                    back, yellow, red = i - 1, 0, 0
+                    while back >= 0 and seq[back][a] not in "Gg":
+                        yellow += seq[back][a] in "yY"
+                        red += seq[back][a] in "rs" and yellow == 0
+                        back -= 1
+                    if back < 0:
+                        continue  # foe never green in the window
+                    if yellow * step < 3.0 - eps:
+                        out.append(f"{sid} t={i * step:.1f}: foe {a} yellow {yellow * step:g} s before link {j}")
+                    need_red = min(s.allred_s for s in t.stages)
+                    if red * step < need_red - eps:
+                        out.append(f"{sid} t={i * step:.1f}: foe {a} red {red * step:g} s before link {j}")
+        # minimum green of each complete run of a stage's green state
+        program = network.signals[sid].default_program
+        assert program is not None
+        for s in t.stages:
+            gstate = program.phases[s.phase_index].state
+            runs, cur = [], 0
+            for state in seq:
+                if state == gstate:
+                    cur += 1
+                elif cur:
+                    runs.append(cur)
+                    cur = 0
+            out += [f"{sid}: green of phase {s.phase_index} ran {r * step:g} s < min {s.min_green_s:g} s"
+                    for r in runs[1:] if r * step < s.min_green_s - eps]
+    return out
+
+
+@pytest.mark.parametrize("field", ["none", "green_s", "yellow_s", "allred_s", "min_green_s", "cycle_s", "offset_s"])
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_validator_matches_rules_and_sumo(allred: tuple[RoadNetwork, TimingPlan], field: str, data: st.DataObject,
+                                          tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Random plans (greens, offsets) and random mutations of them (green, yellow, all-red,
+    minimum green, cycle, offset; cycle kept or not). The validator flags a plan exactly when
+    the rules written out independently say it is unsafe; a plan it passes is exported and run
+    in SUMO (0.1 s steps), and the states SUMO shows have no conflicting greens, yellow >= 3 s
+    and the all-red before every conflicting green, and every green >= its minimum. An unsafe
+    plan is never written."""
+    network, base = allred
+    tenth = st.integers
+    signals = dict(base.signals)
+    for sid, t in base.signals.items():
+        stages = tuple(replace(s, green_s=data.draw(tenth(50, 400), label=f"{sid} green") / 10) for s in t.stages)
+        cycle = sum(s.green_s + s.yellow_s + s.allred_s for s in stages)
+        signals[sid] = replace(t, stages=stages, cycle_s=cycle,
+                               offset_s=data.draw(tenth(0, round(cycle * 10) - 1), label=f"{sid} offset") / 10)
+    plan = TimingPlan(signals, {})
+    assert validate_plan(plan, network) == [] and not _spec_unsafe(plan, base)
+    sid = data.draw(st.sampled_from(sorted(signals)), label="mutated signal")
+    k = data.draw(st.integers(0, 1), label="stage")
+    delta = data.draw(tenth(-40, 40), label="delta (0.1 s)") / 10
+    t = plan.signals[sid]
+    if field in ("cycle_s", "offset_s"):
+        plan = _with_signal(plan, sid, **{field: getattr(t, field) + delta})
+    elif field != "none":
+        s = t.stages[k]
+        # a minimum green is moved around the green it must not exceed
+        new = max(0.0, (s.green_s if field == "min_green_s" else getattr(s, field)) + delta)
+        plan = _with_stage(plan, sid, k, **{field: new})
+        if field != "min_green_s" and data.draw(st.booleans(), label="keep cycle"):
+            o = plan.signals[sid].stages[1 - k]
+            plan = _with_stage(plan, sid, 1 - k, green_s=o.green_s - (new - getattr(s, field)))
+    found = validate_plan(plan, network)
+    spec = _spec_unsafe(plan, base)
+    event(f"mutated {field}: {'unsafe' if spec else 'safe'}")
+    assert bool(found) == bool(spec), (spec, [str(v) for v in found])
+    out = tmp_path_factory.mktemp("hyp_sumo") / "p.add.xml"
+    if found:
+        with pytest.raises(PlanError):
+            write_sumo_additional(plan, network, out)
+        assert not out.exists()
+        return
+    write_sumo_additional(plan, network, out)
+    cycle = max(t.cycle_s for t in plan.signals.values())
+    states = _sumo_states(str(network.path), out, sorted(plan.signals), 2 * cycle + 5, 0.1)
+    assert _sumo_violations(network, plan, states, 0.1) == []
+
+
+def test_sumo_oracle_sees_unsafe_programs(allred: tuple[RoadNetwork, TimingPlan], tmp_path: Path) -> None:
+    """The SUMO check above is not blind: programs edited past the writer (1 s yellow, no
+    all-red, a conflicting G) show up in the states SUMO runs."""
+    network, plan = allred
+    good = write_sumo_additional(plan, network, tmp_path / "good.add.xml")
+    text = good.read_text()
+    assert _sumo_violations(network, plan, _sumo_states(str(network.path), good, sorted(plan.signals), 95, 0.1),
+                            0.1) == []
+    cases = {  # (edited program, what the SUMO check must report); the cycle stays 90 s
+        "yellow": (text.replace('duration="3" state="yyyyrrrr', 'duration="1" state="yyyyrrrr').replace(
+            'duration="40" state="GGGg', 'duration="42" state="GGGg'), "yellow 1 s"),
+        "red": (text.replace('duration="2" state="rrrrrrrrrrrrrrrr"', 'duration="0.5" state="rrrrrrrrrrrrrrrr"')
+                .replace('duration="40" state="', 'duration="41.5" state="'), "red 0.5 s"),
+        "both G": (text.replace('state="GGGgrrrrGGGgrrrr"', 'state="GGGgGrrrGGGgrrrr"'), "both G"),
+    }
+    for what, (bad_text, expect) in cases.items():
+        assert bad_text != text, what
+        bad = tmp_path / f"{what}.add.xml"
+        bad.write_text(bad_text)
+        found = _sumo_violations(network, plan, _sumo_states(str(network.path), bad, sorted(plan.signals), 185, 0.1),
+                                 0.1)
+        assert found and all(expect in f for f in found), (what, found[:5])

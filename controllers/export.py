@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from greenwave.controllers.plan import SignalTiming, TimingPlan
 from greenwave.errors import PlanError
@@ -31,10 +32,12 @@ __all__ = [
     "FORMATS",
     "Address",
     "ExportError",
+    "check_timeout",
     "export",
     "load_for_export",
     "max_change_s",
     "parse_targets",
+    "per_target",
     "quantise_plan",
     "quantise_signal",
     "validated",
@@ -42,6 +45,7 @@ __all__ = [
 ]
 
 FORMATS = ("sumo", "utdf", "ntcip", "gbt20999", "json")
+T = TypeVar("T")
 
 
 class ExportError(PlanError):
@@ -190,6 +194,38 @@ def max_change_s(a: TimingPlan, b: TimingPlan) -> float:
     return worst
 
 
+def check_timeout(timeout_s: float) -> float:
+    """``timeout_s`` as a float; :class:`ExportError` unless it is a finite number > 0."""
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not (
+        math.isfinite(timeout_s) and timeout_s > 0
+    ):
+        raise ExportError(f"--timeout: expected a number of seconds > 0, got {timeout_s!r}")
+    return float(timeout_s)
+
+
+def per_target(targets: list[Address], send: Callable[[Address], T], what: str) -> list[T]:
+    """``send`` to each target in turn. When one fails, the :class:`ExportError` says which
+    controllers already hold the whole new plan (their signals now run it), which one failed
+    (with its own report of what it applied) and which were not contacted — so a download to
+    several controllers is never left half-applied without saying so."""
+    done: list[T] = []
+    for n, a in enumerate(targets):
+        try:
+            done.append(send(a))
+        except ExportError as exc:
+            if len(targets) == 1:
+                raise
+            ok = ", ".join(str(t) for t in targets[:n]) or "none"
+            rest = ", ".join(str(t) for t in targets[n + 1:]) or "none"
+            raise ExportError(
+                f"{what} to {len(targets)} controllers stopped at {a}: {exc}\n"
+                f"  controllers that received and confirmed the whole plan: {ok}\n"
+                f"  controllers not contacted (still on their old plan): {rest}"
+                + ("\n  the network now runs a mix of old and new plans — resend to the rest" if n else "")
+            ) from exc
+    return done
+
+
 def validated(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None) -> None:
     """:func:`assert_safe` with the CLI's options (``min_yellow_s``: None = default)."""
     from greenwave.controllers.safety import assert_safe
@@ -233,6 +269,8 @@ def validation_lines(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: fl
     """(safe?, one line per violation — signal, stage, phase, rule, movements, message)."""
     from greenwave.controllers.safety import validate_plan
 
+    if min_yellow_s is not None and not (math.isfinite(min_yellow_s) and min_yellow_s >= 0):
+        raise PlanError(f"--min-yellow: expected a number of seconds >= 0, got {min_yellow_s!r}")
     kw = {} if min_yellow_s is None else {"min_yellow_s": float(min_yellow_s)}
     found = validate_plan(plan, network, **kw)
     lines = []
@@ -264,6 +302,10 @@ def export(plan: TimingPlan, network: RoadNetwork, fmt: str, *, output: str | os
         raise ExportError(f"format {fmt}: give --output FILE")
     if fmt == "ntcip" and output is not None:
         raise ExportError("format ntcip is sent, not written: drop --output")
+    if targets:
+        check_timeout(timeout_s)
+    if output is not None and Path(output).is_dir():
+        raise ExportError(f"--output {output}: is a folder, expected a file name")
     validated(plan, network, min_yellow_s=min_yellow_s)
     lines = [f"validated: {len(plan.signals)} signals safe"]
     if fmt in ("ntcip", "gbt20999"):
@@ -276,12 +318,13 @@ def export(plan: TimingPlan, network: RoadNetwork, fmt: str, *, output: str | os
     elif fmt == "sumo":
         from greenwave.controllers.plan import write_sumo_additional
 
-        write_sumo_additional(plan, network, out, program_id=program_id)  # type: ignore[arg-type]
+        write_sumo_additional(plan, network, out, program_id=program_id,  # type: ignore[arg-type]
+                              min_yellow_s=min_yellow_s)
         lines.append(f"wrote {out} (SUMO tlLogic programs {program_id!r})")
     elif fmt == "utdf":
         from greenwave.controllers.utdf import write_utdf
 
-        write_utdf(plan, network, out)  # type: ignore[arg-type]
+        write_utdf(plan, network, out, min_yellow_s=min_yellow_s)  # type: ignore[arg-type]
         lines.append(f"wrote {out} (Synchro UTDF 8 combined CSV)")
     elif fmt == "ntcip":
         from greenwave.controllers.ntcip import download_plan

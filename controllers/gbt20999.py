@@ -58,9 +58,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from greenwave.controllers.export import Address, ExportError, quantise_plan, validated
-from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan
-from greenwave.engine.results import write_bytes_atomic
+from greenwave.controllers.export import Address, ExportError, check_timeout, per_target, quantise_plan, validated
+from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan, write_plan_file
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
@@ -318,8 +317,12 @@ def signal_frames(t: SignalTiming, network: RoadNetwork, *, controller_id: int =
 
 def plan_from_frames(frames: list[Frame], template: TimingPlan, *, where: str = "frames") -> TimingPlan:
     """Rebuild the signal timings of ``frames`` (road id = 1-based position of the signal in
-    ``template``, which gives program ids, phase indices and the network file)."""
+    ``template``, which gives program ids, phase indices and the network file).
+
+    A missing or malformed data value raises :class:`PlanError` naming ``where`` (the file),
+    the road, the data value (class, object, attribute, element) and what was expected."""
     ids = list(template.signals)
+    names = {CLASS_PHASE: "phase", CLASS_STAGE: "stage", CLASS_SAFETY: "phase safety", CLASS_PATTERN: "pattern"}
     by_road: dict[int, dict[tuple[int, int, int, int], bytes]] = {}
     for f in frames:
         d = by_road.setdefault(f.road_id, {})
@@ -328,42 +331,62 @@ def plan_from_frames(frames: list[Frame], template: TimingPlan, *, where: str = 
     signals: dict[str, SignalTiming] = {}
     for road, d in sorted(by_road.items()):
         if not 1 <= road <= len(ids):
-            raise PlanError(f"{where}: road id {road} has no signal in the template plan")
+            raise PlanError(f"{where}: road id {road} has no signal in the template plan "
+                            f"(expected 1..{len(ids)})")
         tmpl = template.signals[ids[road - 1]]
 
-        def get(key: tuple[int, int, int, int], *, d: dict = d, road: int = road) -> bytes:
+        def name(key: tuple[int, int, int, int], *, road: int = road) -> str:
+            return (f"{where}: road {road}: {names.get(key[0], 'class')} data value (class {key[0]} object "
+                    f"{key[1]} attribute {key[2]} element {key[3]})")
+
+        def get(key: tuple[int, int, int, int], size: int, *, d: dict = d) -> bytes:
             if key not in d:
-                raise PlanError(f"{where}: road {road}: data value class {key[0]} object {key[1]} "
-                                f"attribute {key[2]} element {key[3]} missing")
+                raise PlanError(f"{name(key)}: missing")
+            if len(d[key]) != size:
+                raise PlanError(f"{name(key)}: {len(d[key])} bytes, expected {size}")
             return d[key]
+
+        def u16(key: tuple[int, int, int, int]) -> int:
+            return int(struct.unpack(">H", get(key, 2))[0])
+
+        def one(key: tuple[int, int, int, int], what: str) -> int:
+            items = _items(get(key, 8))
+            if len(items) != 1:
+                raise PlanError(f"{name(key)}: bitmap holds {what} {list(items)}, expected exactly one")
+            return items[0]
 
         pattern = next((k[3] for k in d if k[0] == CLASS_PATTERN), None)
         if pattern is None:
-            raise PlanError(f"{where}: road {road}: no pattern data values")
-        chain = [s for s in get((CLASS_PATTERN, 2, 6, pattern)) if s]
-        times = struct.unpack(">16H", get((CLASS_PATTERN, 2, 7, pattern)))
+            raise PlanError(f"{where}: road {road}: no pattern data values (class {CLASS_PATTERN})")
+        chain = [s for s in get((CLASS_PATTERN, 2, 6, pattern), 16) if s]
+        times = struct.unpack(">16H", get((CLASS_PATTERN, 2, 7, pattern), 32))
         if len(chain) != len(tmpl.stages):
-            raise PlanError(f"{where}: road {road}: {len(chain)} stages, the template has {len(tmpl.stages)}")
+            raise PlanError(f"{name((CLASS_PATTERN, 2, 6, pattern))}: stage chain {chain} has {len(chain)} "
+                            f"stages, the template's signal {tmpl.signal_id!r} has {len(tmpl.stages)}")
         stages = []
         for k, (s_no, st) in enumerate(zip(chain, tmpl.stages, strict=True)):
-            (p,) = _items(get((CLASS_STAGE, 2, 2, s_no)))
-            lose = get((CLASS_PHASE, 2, 3, p))
+            p = one((CLASS_STAGE, 2, 2, s_no), "phases")
+            lose = get((CLASS_PHASE, 2, 3, p), 6)
             yellow = float(lose[1]) if lose[0] == LAMP_YELLOW else 0.0
             red = float(lose[3]) if lose[2] == LAMP_RED else 0.0
             green = float(times[k]) - yellow - red
-            (max1,) = struct.unpack(">H", get((CLASS_PHASE, 2, 6, p)))
+            max1 = u16((CLASS_PHASE, 2, 6, p))
             if max1 != green:
-                raise PlanError(f"{where}: road {road}: phase {p}: max green {max1} s != stage time − yellow − red")
-            walk = get((CLASS_PHASE, 2, 7, p))[0]
-            clear = get((CLASS_PHASE, 2, 8, p))[0]
+                raise PlanError(f"{name((CLASS_PHASE, 2, 6, p))}: phase {p}: max green {max1} s != stage "
+                                f"{s_no} time {times[k]} s − yellow {yellow:g} s − red {red:g} s")
+            walk = get((CLASS_PHASE, 2, 7, p), 1)[0]
+            clear = get((CLASS_PHASE, 2, 8, p), 1)[0]
             stages.append(StageTiming(
-                st.phase_index, green, yellow, red, float(struct.unpack(">H", get((CLASS_PHASE, 2, 5, p)))[0]),
-                signal_group=p, links=tuple(i - 1 for i in _items(get((CLASS_PHASE, 2, 2, p)))),
+                st.phase_index, green, yellow, red, float(u16((CLASS_PHASE, 2, 5, p))),
+                signal_group=p, links=tuple(i - 1 for i in _items(get((CLASS_PHASE, 2, 2, p), 8))),
                 walk_s=float(walk) if walk or clear else None, ped_clearance_s=float(clear) if walk or clear else None,
             ))
-        (cycle,) = struct.unpack(">H", get((CLASS_PATTERN, 2, 3, pattern)))
-        (offset,) = struct.unpack(">H", get((CLASS_PATTERN, 2, 4, pattern)))
-        ref = get((CLASS_PATTERN, 2, 5, pattern))[0] - 1
+        cycle = u16((CLASS_PATTERN, 2, 3, pattern))
+        offset = u16((CLASS_PATTERN, 2, 4, pattern))
+        ref = get((CLASS_PATTERN, 2, 5, pattern), 1)[0] - 1
+        if not 0 <= ref < len(stages):
+            raise PlanError(f"{name((CLASS_PATTERN, 2, 5, pattern))}: coordinated stage {ref + 1}, expected "
+                            f"1..{len(stages)}")
         signals[tmpl.signal_id] = replace(tmpl, cycle_s=float(cycle), offset_s=float(offset), stages=tuple(stages),
                                           reference_stage=ref)
     return TimingPlan(signals, dict(template.meta), net_file=template.net_file)
@@ -393,9 +416,7 @@ def write_frame_file(plan: TimingPlan, network: RoadNetwork, path: str | os.Path
     """Write the frames of every signal of ``plan`` to ``path`` (binary, atomically); an unsafe
     plan raises :class:`PlanError` and nothing is written."""
     data = b"".join(encode_frame(f) for f in plan_frames(plan, network, min_yellow_s=min_yellow_s))
-    out = Path(path)
-    write_bytes_atomic(data, out)
-    return out
+    return write_plan_file(Path(path), data, "GB/T 20999 frame file")
 
 
 def read_frame_file(path: str | os.PathLike[str]) -> list[Frame]:
@@ -429,6 +450,7 @@ def send_frames(frames: list[Frame], addr: Address, *, protocol: str = "tcp", ti
 
     if protocol not in ("tcp", "udp"):
         raise ExportError(f"GB/T 20999: protocol must be tcp or udp, got {protocol!r}")
+    timeout_s = check_timeout(timeout_s)
     kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
     try:
         sock = socket.create_connection((addr.host, addr.port), timeout=timeout_s) if protocol == "tcp" \
@@ -475,8 +497,11 @@ def send_frames(frames: list[Frame], addr: Address, *, protocol: str = "tcp", ti
 def send_plan(plan: TimingPlan, network: RoadNetwork, targets: list[Address], *, protocol: str = "tcp",
               timeout_s: float = 2.0, min_yellow_s: float | None = None) -> dict[str, int]:
     """Validate and quantise ``plan``; send each target the frames of its signal (road id 1).
-    An unsafe plan raises :class:`PlanError` before anything is sent."""
+    An unsafe plan raises :class:`PlanError` before anything is sent; with several targets a
+    failure names the controllers that already hold the plan and those not contacted."""
     q = _checked(plan, network, min_yellow_s)
+    check_timeout(timeout_s)
     per = {str(a.signal_id): signal_frames(q.signals[str(a.signal_id)], network) for a in targets}
-    return {str(a.signal_id): send_frames(per[str(a.signal_id)], a, protocol=protocol, timeout_s=timeout_s)
-            for a in targets}
+    acked = per_target(targets, lambda a: send_frames(per[str(a.signal_id)], a, protocol=protocol,
+                                                      timeout_s=timeout_s), f"GB/T 20999 {protocol.upper()} send")
+    return {str(a.signal_id): n for a, n in zip(targets, acked, strict=True)}

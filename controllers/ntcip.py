@@ -52,7 +52,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from greenwave.controllers.export import Address, ExportError, quantise_plan, validated
+from greenwave.controllers.export import Address, ExportError, check_timeout, per_target, quantise_plan, validated
 from greenwave.controllers.plan import SignalTiming, TimingPlan
 
 if TYPE_CHECKING:
@@ -278,6 +278,9 @@ def download(t: SignalTiming, addr: Address, *, pattern: int = 1, split: int = 1
     """Send one (already validated, whole-second) signal timing to the controller at ``addr``,
     read every object back and compare; see the module docstring. Raises :class:`ExportError`."""
     objs = ntcip_objects(t, pattern=pattern, split=split, sequence=sequence)
+    timeout_s = check_timeout(timeout_s)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ExportError(f"SNMP retries must be an integer >= 0, got {retries!r}")
     rows = asyncio.run(_download(objs, addr, write_community=write_community, read_community=read_community,
                                  timeout_s=timeout_s, retries=retries))
     return DownloadReport(t.signal_id, f"{addr.host}:{addr.port}", tuple(rows))
@@ -288,12 +291,17 @@ def download_plan(plan: TimingPlan, network: RoadNetwork, targets: list[Address]
     """Validate ``plan``, quantise it to whole seconds, validate that, check every target's
     objects (ranges) and only then send each target its signal (:func:`download`).
 
-    An unsafe plan raises :class:`~greenwave.errors.PlanError` before anything is sent.
+    An unsafe plan raises :class:`~greenwave.errors.PlanError` before anything is sent. With
+    several targets a failure names the controllers that already hold the plan and those not
+    contacted (:func:`~greenwave.controllers.export.per_target`).
     """
     validated(plan, network, min_yellow_s=min_yellow_s)
     q = quantise_plan(plan)
     validated(q, network, min_yellow_s=min_yellow_s)
     numbers = {k: kw[k] for k in ("pattern", "split", "sequence") if k in kw}
+    if "timeout_s" in kw:
+        check_timeout(kw["timeout_s"])  # type: ignore[arg-type]
     for a in targets:
         ntcip_objects(q.signals[str(a.signal_id)], **numbers)  # type: ignore[arg-type]
-    return [download(q.signals[str(a.signal_id)], a, **kw) for a in targets]  # type: ignore[arg-type]
+    return per_target(targets, lambda a: download(q.signals[str(a.signal_id)], a, **kw),  # type: ignore[arg-type]
+                      "NTCIP download")

@@ -85,7 +85,8 @@ OFFSET_POINTS = ("green_start", "green_end")
 #: Default controller phase (signal group) number of stage k: NEMA-style 2, 4, 6, 8, 1, 3, 5, 7,
 #: then 9, 10, ... (the mapping the UTDF, NTCIP and GB/T 20999 exporters use).
 DEFAULT_GROUPS = (2, 4, 6, 8, 1, 3, 5, 7)
-#: Shortest yellow accepted unless the base program itself has less, s.
+#: Shortest yellow accepted after a stage whose base program has a yellow phase, s (the
+#: default of ``min_yellow_s`` / ``--min-yellow``).
 MIN_YELLOW_S = 3.0
 _TOL = 1e-6
 
@@ -252,8 +253,7 @@ class TimingPlan:
             text = json.dumps(self.to_dict(), indent=1, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise PlanError(f"{out}: plan is not JSON-serialisable (meta or a NaN time?): {exc}") from exc
-        write_text_atomic(text + "\n", out)
-        return out
+        return write_plan_file(out, text + "\n", "timing plan")
 
     @classmethod
     def from_dict(cls, data: Any, *, where: str = "plan") -> TimingPlan:
@@ -664,15 +664,16 @@ def _layout(program: Program, timing: SignalTiming) -> list[_Layout]:
     return out
 
 
-def check_plan(plan: TimingPlan, network: RoadNetwork) -> None:
+def check_plan(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float = MIN_YELLOW_S) -> None:
     """The basic checks :func:`write_sumo_additional` makes; :class:`PlanError` naming the
     signal and the rule on the first failure.
 
     Rules: stages match the base program's green phases; cycle > 0 and
     Σ (green + yellow + all-red) == cycle (±1e-6 s); 0 ≤ offset < cycle; green ≥ min green;
-    yellow ≥ 3 s unless the base program's yellow for that stage is shorter (then ≥ that);
+    yellow ≥ ``min_yellow_s`` (3 s) where the base program has a yellow after the stage;
     yellow / all-red > 0 only where the base program has such phases; all times ≥ 0.
-    (Conflicting greens etc. are the full safety validator's job.)
+    (Conflicting greens, all-red shorter than the network's, etc. are the full safety
+    validator's job.)
     """
     for sid, t in plan.signals.items():
         if t.signal_id != sid:
@@ -704,7 +705,7 @@ def check_plan(plan: TimingPlan, network: RoadNetwork) -> None:
                 raise PlanError(
                     f"{where}: rule min green: green {st.green_s:g} s < minimum green {st.min_green_s:g} s"
                 )
-            need_y = min(MIN_YELLOW_S, lay.base_yellow_s)
+            need_y = min_yellow_s if lay.base_yellow_s > _TOL else 0.0
             if st.yellow_s < need_y - _TOL:
                 raise PlanError(
                     f"{where}: rule yellow: yellow {st.yellow_s:g} s < {need_y:g} s "
@@ -753,6 +754,7 @@ def write_sumo_additional(
     path: str | os.PathLike[str],
     *,
     program_id: str = "greenwave",
+    min_yellow_s: float | None = None,
 ) -> Path:
     """Write ``plan`` as SUMO ``<tlLogic type="static">`` programs; return ``path``.
 
@@ -767,14 +769,17 @@ def write_sumo_additional(
     Raises :class:`PlanError` (naming signal and rule) when :func:`check_plan` or the safety
     validator (:func:`greenwave.controllers.safety.assert_safe`: conflicting greens, also
     across phase changes, minimum green, yellow, all-red, cycle sum, offset) fails; nothing is
-    written then.
+    written then. ``min_yellow_s`` (``None``: 3 s) is the shortest yellow accepted. A file that
+    cannot be written raises :class:`PlanError` naming it.
     """
     if not isinstance(program_id, str) or not program_id:
         raise PlanError(f"program_id must be a non-empty string, got {program_id!r}")
-    check_plan(plan, network)
-    from greenwave.controllers.safety import assert_safe
+    from greenwave.controllers.safety import _check_limit, assert_safe
 
-    assert_safe(plan, network)
+    ym = MIN_YELLOW_S if min_yellow_s is None else min_yellow_s
+    _check_limit("min_yellow_s", ym)
+    check_plan(plan, network, min_yellow_s=ym)
+    assert_safe(plan, network, min_yellow_s=ym)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<!-- written by greenwave -->", "<additional>"]
     for sid, t in plan.signals.items():
         program = _base_program(network, sid, t.program_id)
@@ -799,8 +804,25 @@ def write_sumo_additional(
         lines.append("    </tlLogic>")
     lines.append("</additional>")
     out = Path(path)
-    write_text_atomic("\n".join(lines) + "\n", out)
+    write_plan_file(out, "\n".join(lines) + "\n", "SUMO additional file")
     return out
+
+
+def write_plan_file(path: Path, data: str | bytes, what: str) -> Path:
+    """Write ``data`` to ``path`` atomically; :class:`PlanError` naming the file when it cannot
+    be written (a folder, no permission, disk full) — never a bare ``OSError``."""
+    from greenwave.engine.results import write_bytes_atomic
+
+    if path.is_dir():
+        raise PlanError(f"{path}: cannot write the {what}: it is a folder, expected a file name")
+    try:
+        if isinstance(data, bytes):
+            write_bytes_atomic(data, path)
+        else:
+            write_text_atomic(data, path)
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot write the {what}: {exc}") from exc
+    return path
 
 
 # ------------------------------------------------------------------------------------------

@@ -74,8 +74,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan
-from greenwave.engine.results import write_text_atomic
+from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan, write_plan_file
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
@@ -118,16 +117,17 @@ def _num(x: float) -> str:
     return repr(x)
 
 
-def write_utdf(plan: TimingPlan, network: RoadNetwork, path: str | os.PathLike[str]) -> Path:
+def write_utdf(plan: TimingPlan, network: RoadNetwork, path: str | os.PathLike[str], *,
+               min_yellow_s: float | None = None) -> Path:
     """Write ``plan`` as a Synchro UTDF 8 combined CSV file (atomically); return its path.
 
-    The plan is first checked with :func:`greenwave.controllers.safety.assert_safe`; an unsafe
-    plan raises :class:`PlanError` and nothing is written. A signal with more than 8 stages
-    raises :class:`PlanError` naming it.
+    The plan is first checked with :func:`greenwave.controllers.safety.assert_safe`
+    (``min_yellow_s``: ``None`` = 3 s); an unsafe plan raises :class:`PlanError` and nothing
+    is written. A signal with more than 8 stages raises :class:`PlanError` naming it.
     """
     from greenwave.controllers.safety import assert_safe
 
-    assert_safe(plan, network)
+    assert_safe(plan, network, **({} if min_yellow_s is None else {"min_yellow_s": min_yellow_s}))
     out = Path(path)
     numbers = {sid: stage_phase_numbers(t) for sid, t in plan.signals.items()}
     intids = {sid: n for n, sid in enumerate(plan.signals, start=1)}
@@ -174,8 +174,7 @@ def write_utdf(plan: TimingPlan, network: RoadNetwork, path: str | os.PathLike[s
         for rec in _PHASE_RECORDS:
             w.writerow([rec, n, *(cols[rec].get(p, "") for p in range(1, 9))])
 
-    write_text_atomic(buf.getvalue(), out)
-    return out
+    return write_plan_file(out, buf.getvalue(), "UTDF file")
 
 
 def _sections(p: Path, text: str) -> dict[str, list[list[str]]]:

@@ -81,9 +81,14 @@ def test_validate(optimised, tmp_path: Path, capsys) -> None:  # type: ignore[no
     assert main(["validate", str(short), "--min-yellow", "2"]) == 0
     assert main(["export", str(short), "--format", "sumo", "--output", str(tmp_path / "s.xml")]) == 1
     assert not (tmp_path / "s.xml").exists()
-    assert main(["export", str(short), "--format", "sumo", "--output", str(tmp_path / "s.xml"),
-                 "--min-yellow", "2"]) == 1  # the SUMO writer itself insists on the default rule
-    capsys.readouterr()
+    # --min-yellow applies to every exporter alike (the writers validate with it again)
+    for fmt, name in (("sumo", "s.xml"), ("utdf", "s.csv"), ("gbt20999", "s.gbt"), ("json", "s.json")):
+        assert main(["export", str(short), "--format", fmt, "--output", str(tmp_path / name),
+                     "--min-yellow", "2"]) == 0, fmt
+        assert (tmp_path / name).exists(), fmt
+    assert "yellow" not in capsys.readouterr().err
+    assert main(["validate", str(short), "--min-yellow", "nan"]) == 1
+    assert "--min-yellow: expected a number of seconds >= 0, got nan" in capsys.readouterr().err
 
 
 def test_export_files(optimised, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -221,3 +226,41 @@ def test_no_exporter_emits_an_unsafe_plan(optimised, agent: LoopbackAgent, tmp_p
         q = quantise_plan(candidate)
         assert validate_plan(q, network) == []
         assert all(agent.store[o.oid] == o.value for o in ntcip_objects(q.signals[sid]))
+
+
+def test_export_bad_output_and_timeout(optimised, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Bad arguments give one clear line (file or option named), exit 1, never a traceback."""
+    path, plan, network = optimised
+    for fmt in ("json", "sumo", "utdf", "gbt20999"):
+        assert main(["export", str(path), "--format", fmt, "--output", str(tmp_path)]) == 1, fmt
+        err = capsys.readouterr().err
+        assert f"--output {tmp_path}: is a folder, expected a file name" in err and "Traceback" not in err
+    for bad in ("0", "-1", "nan"):
+        assert main(["export", str(path), "--format", "ntcip", "--to", "A0=127.0.0.1:161", "--timeout", bad]) == 1
+        assert "--timeout: expected a number of seconds > 0" in capsys.readouterr().err
+
+
+def test_conflicting_movements_in_the_json_are_refused(optimised, tmp_path: Path, agent: LoopbackAgent,  # type: ignore[no-untyped-def]
+                                                      capsys) -> None:
+    """A plan edited so that a stage's signal group also drives a conflicting movement."""
+    path, plan, network = optimised
+    data = plan.to_dict()
+    s = data["signals"][0]
+    sid = s["id"]
+    sig = network.signals[sid]
+    lanes = [{x.to_lane for x in (m, *m.merged)} for m in sig.movements]
+    extra = next(b for b in s["stages"][1]["links"]
+                 if any(sig.conflicts[a, b] and not lanes[a] & lanes[b] for a in s["stages"][0]["links"]))
+    s["stages"][0]["links"].append(extra)
+    bad = tmp_path / "conflict.json"
+    bad.write_text(json.dumps(data))
+    assert main(["validate", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert f"UNSAFE signal {sid} stage 0 (SUMO phase 0): rule conflicting-greens" in out
+    sets = agent.sets
+    for fmt in ("json", "sumo", "utdf", "gbt20999"):
+        assert main(["export", str(bad), "--format", fmt, "--output", str(tmp_path / f"c.{fmt}")]) == 1, fmt
+        assert not (tmp_path / f"c.{fmt}").exists()
+    assert main(["export", str(bad), "--format", "ntcip", "--to", f"{sid}=127.0.0.1:{agent.port}"]) == 1
+    assert agent.sets == sets
+    assert "nothing written or sent" in capsys.readouterr().err

@@ -246,3 +246,56 @@ def test_nobody_listening(grid: tuple[RoadNetwork, TimingPlan]) -> None:
         send_frames(frames, Address("127.0.0.1", port, "A0"), protocol="tcp", timeout_s=0.5)
     with pytest.raises(ExportError, match=r"UDP .*(no reply to phase \(seq 1\) within 0.3 s|refused)"):
         send_frames(frames, Address("127.0.0.1", port, "A0"), protocol="udp", timeout_s=0.3)
+
+
+def test_several_controllers_partial_send_is_reported(grid: tuple[RoadNetwork, TimingPlan]) -> None:
+    network, plan = grid
+    ok = _Controller("tcp")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            dead = s.getsockname()[1]
+        targets = [Address("127.0.0.1", ok.port, "A0"), Address("127.0.0.1", dead, "B0")]
+        with pytest.raises(ExportError) as err:
+            send_plan(plan, network, targets, protocol="tcp", timeout_s=0.5)
+        msg = str(err.value)
+        assert f"stopped at B0=127.0.0.1:{dead}" in msg and "cannot connect" in msg
+        assert f"received and confirmed the whole plan: A0=127.0.0.1:{ok.port}" in msg
+        assert "not contacted (still on their old plan): none" in msg
+        assert len(ok.frames) == 4
+    finally:
+        ok.close()
+
+
+def _values(frames: list[Frame]) -> dict[tuple[int, int, int, int], bytes]:
+    return {(v.cls, v.obj, v.attr, v.element): v.value for f in frames for v in f.values}
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda d: d.pop((CLASS_PATTERN, 2, 3, 1)),
+         r"pattern data value \(class 9 object 2 attribute 3 element 1\): missing"),
+        (lambda d: d.__setitem__((CLASS_PATTERN, 2, 7, 1), b"\0" * 5),
+         r"attribute 7 element 1\): 5 bytes, expected 32"),
+        (lambda d: d.__setitem__((6, 2, 2, 1), bytes(8)),
+         r"stage data value .*bitmap holds phases \[\], expected exactly one"),
+        (lambda d: d.__setitem__((CLASS_PATTERN, 2, 5, 1), b"\x09"), r"coordinated stage 9, expected 1..2"),
+        (lambda d: d.__setitem__((CLASS_PATTERN, 2, 6, 1), bytes([1, 2, 3]).ljust(16, b"\0")),
+         r"stage chain \[1, 2, 3\] has 3 stages, the template's signal 'A0' has 2"),
+    ],
+)
+def test_malformed_frames_name_the_data_value(grid: tuple[RoadNetwork, TimingPlan], edit, match) -> None:  # type: ignore[no-untyped-def]
+    network, plan = grid
+    template = TimingPlan({"A0": plan.signals["A0"]}, net_file=plan.net_file)
+    d = _values(plan_frames(template, network))
+    edit(d)
+    frame = Frame(1, 1, 1, SET, tuple(DataValue(i + 1, *k, v) for i, (k, v) in enumerate(d.items())))
+    with pytest.raises(PlanError, match=rf"plan.gbt: road 1: .*{match}"):
+        plan_from_frames([frame], template, where="plan.gbt")
+
+
+def test_frame_file_to_a_folder_is_a_clear_error(grid: tuple[RoadNetwork, TimingPlan], tmp_path: Path) -> None:
+    network, plan = grid
+    with pytest.raises(PlanError, match=rf"{tmp_path}: cannot write the GB/T 20999 frame file: it is a folder"):
+        write_frame_file(plan, network, tmp_path)

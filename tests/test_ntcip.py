@@ -259,3 +259,31 @@ def test_report_table(grid: tuple[RoadNetwork, TimingPlan], agent: LoopbackAgent
     text = rep.table()
     assert text.count("\n") == len(rep.rows) + 1
     assert "1.3.6.1.4.1.1206.4.2.1.4.7.1.2.1" in text
+
+
+def test_several_controllers_partial_download_is_reported(grid: tuple[RoadNetwork, TimingPlan],
+                                                          agent: LoopbackAgent) -> None:
+    """The second of three controllers does not answer: the error says the first holds the
+    whole plan, the second holds nothing, the third was not contacted."""
+    network, plan = grid
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    targets = [Address("127.0.0.1", agent.port, "A0"), Address("127.0.0.1", dead, "B1"),
+               Address("127.0.0.1", agent.port, "A1")]
+    with pytest.raises(ExportError) as err:
+        download_plan(plan, network, targets, timeout_s=0.3, retries=0)
+    msg = str(err.value)
+    assert f"NTCIP download to 3 controllers stopped at B1=127.0.0.1:{dead}" in msg
+    assert "SET phaseTable" in msg and "applied: nothing" in msg
+    assert f"received and confirmed the whole plan: A0=127.0.0.1:{agent.port}" in msg
+    assert f"not contacted (still on their old plan): A1=127.0.0.1:{agent.port}" in msg
+    assert "mix of old and new plans" in msg
+    assert agent.sets == 4  # A0's four tables only
+
+
+@pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_timeout_is_a_clear_error(grid: tuple[RoadNetwork, TimingPlan], timeout: float) -> None:
+    network, plan = grid
+    with pytest.raises(ExportError, match="--timeout: expected a number of seconds > 0"):
+        download_plan(plan, network, [Address("127.0.0.1", 161, "A0")], timeout_s=timeout)

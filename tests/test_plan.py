@@ -505,3 +505,98 @@ def test_sumo_round_trip_every_timing(grid, tmp_path: Path) -> None:  # type: ig
         assert starts and all((s - t.offset_s) % t.cycle_s == pytest.approx(0, abs=1e-6)
                               or (s - t.offset_s) % t.cycle_s == pytest.approx(t.cycle_s, abs=1e-6)
                               for s in starts), (sid, starts)
+
+
+def traci_read_back(net_file: Path, add: Path, plan: TimingPlan, program_id: str, seconds: int) -> TimingPlan:
+    """Load ``add`` with the net in SUMO through TraCI (the socket client ``traci``, a separate
+    SUMO process) and rebuild the plan from what SUMO reports: each stage's green, yellow and
+    all-red from the active program's phases (getAllProgramLogics), the offset from when SUMO
+    starts stage 0's green (getNextSwitch while phase 0 shows), re-referenced as in ``plan``."""
+    import traci
+
+    traci.start([sumo_binary("sumo"), "-n", str(net_file), "-a", str(add), "--step-length", "0.125",
+                 "--no-step-log", "--no-warnings", "--duration-log.disable"], label="greenwave-read-back")
+    try:
+        conn = traci.getConnection("greenwave-read-back")
+        ids = list(plan.signals)
+        logics, starts = {}, {sid: set() for sid in ids}
+        for sid in ids:
+            assert conn.trafficlight.getProgram(sid) == program_id
+            (logics[sid],) = [lg for lg in conn.trafficlight.getAllProgramLogics(sid) if lg.programID == program_id]
+        for _ in range(seconds * 8):  # 0.125 s steps: the plans' times are multiples of 1/8 s
+            for sid in ids:
+                if conn.trafficlight.getPhase(sid) == 0:
+                    g0 = logics[sid].phases[0].duration
+                    starts[sid].add(round(conn.trafficlight.getNextSwitch(sid) - g0, 3))
+            conn.simulationStep()
+    finally:
+        traci.switch("greenwave-read-back")
+        traci.close()
+    signals = {}
+    for sid, t in plan.signals.items():
+        rebuilt: list[list[float]] = []
+        for ph in logics[sid].phases:
+            if "y" not in ph.state and ("G" in ph.state or "g" in ph.state):
+                rebuilt.append([ph.duration, 0.0, 0.0])
+            elif "y" in ph.state:
+                rebuilt[-1][1] += ph.duration
+            else:
+                rebuilt[-1][2] += ph.duration
+        cycle = sum(ph.duration for ph in logics[sid].phases)
+        start0 = min(starts[sid]) % cycle
+        stages = tuple(replace(st, green_s=g, yellow_s=y, allred_s=r)
+                       for st, (g, y, r) in zip(t.stages, rebuilt, strict=True))
+        back = replace(t, cycle_s=cycle, stages=stages, offset_s=start0, offset_reference="green_start",
+                       reference_stage=0)
+        signals[sid] = back.with_offset_reference(t.offset_reference, t.reference_stage)
+    return TimingPlan(signals, dict(plan.meta), net_file=plan.net_file)
+
+
+def _assert_same_timings(a: TimingPlan, b: TimingPlan, tol: float) -> None:
+    assert list(a.signals) == list(b.signals)
+    for sid, ta in a.signals.items():
+        tb = b.signals[sid]
+        assert tb.cycle_s == pytest.approx(ta.cycle_s, abs=tol), sid
+        d = (tb.offset_s - ta.offset_s) % ta.cycle_s
+        assert min(d, ta.cycle_s - d) <= tol, (sid, ta.offset_s, tb.offset_s)
+        for sa, sb in zip(ta.stages, tb.stages, strict=True):
+            for f in ("green_s", "yellow_s", "allred_s"):
+                assert getattr(sb, f) == pytest.approx(getattr(sa, f), abs=tol), (sid, f)
+
+
+def test_sumo_round_trip_through_traci(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Export (greenwave export --format sumo), load in SUMO, read back through TraCI: the
+    same cycle, offset (to its reference point) and every stage's green, yellow and all-red."""
+    from greenwave.scenarios.cli import main
+
+    net_file, network, compiled = grid
+    plan = complete_plan(_plan(compiled, cycle=87.0, offsets=[0.0, 12.0, 41.0, 86.0]), network)
+    # ms-resolution greens and an offset referenced to the end of stage 1's green at one signal
+    sid0, sid1 = list(plan.signals)[:2]
+    t = plan.signals[sid0]
+    t = replace(t, stages=(replace(t.stages[0], green_s=t.stages[0].green_s + 0.125),
+                           replace(t.stages[1], green_s=t.stages[1].green_s - 0.125)))
+    plan = TimingPlan({**plan.signals, sid0: t, sid1: plan.signals[sid1].with_offset_reference("green_end", 1)},
+                      net_file=str(net_file))
+    path = plan.to_json(tmp_path / "plan.json")
+    add = tmp_path / "plan.add.xml"
+    assert main(["export", str(path), "--format", "sumo", "--output", str(add)]) == 0
+    back = traci_read_back(net_file, add, plan, "greenwave", 2 * 87 + 5)
+    _assert_same_timings(plan, back, 1e-3)
+    # all-red phases too: a netgenerate grid with 2 s all-red, greens and all-reds retimed
+    from greenwave._sumo import run_sumo_command
+
+    ar = tmp_path / "ar.net.xml"
+    run_sumo_command(["netgenerate", "--grid", "--grid.x-number=2", "--grid.y-number=1", "--grid.attach-length=100",
+                      "--tls.guess=true", "--tls.guess.threshold=0", "--tls.allred.time=2",
+                      f"--output-file={ar}"], what="netgenerate")
+    ar_net = load_network(ar)
+    own = plan_from_network(ar_net, compile_network(ar_net, pd.DataFrame()))
+    signals = {}
+    for n, (sid, t) in enumerate(own.signals.items()):
+        st0, st1 = t.stages
+        signals[sid] = replace(t, offset_s=17.5 + n, stages=(replace(st0, green_s=st0.green_s - 10.5, allred_s=3.5),
+                                                             replace(st1, green_s=st1.green_s + 9.0)))
+    retimed = TimingPlan(signals, net_file=str(ar))
+    add = write_sumo_additional(retimed, ar_net, tmp_path / "ar.add.xml")
+    _assert_same_timings(retimed, traci_read_back(ar, add, retimed, "greenwave", 2 * 90 + 5), 1e-3)

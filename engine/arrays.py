@@ -38,6 +38,16 @@ in addition, in the last 1-s bin of each effective green window (bin ``t`` with 
 waited inside the junction and clear at the end of green (HCM, TRANSYT). They add
 ``sneakers · (green-window ends per cycle) / C`` to the capacity.
 
+*Shared-lane blocking*: ``link_block[l] = (b, a0, a1)`` (``None`` means no blocking). A part
+``b`` (veh/s) of link ``l``'s saturation flow comes from lanes it shares with permitted turners
+(``g`` links that wait for gaps). Such a lane discharges only until a turner that finds no gap
+reaches the stop line and stops it; per effective green window of length W it lets through at
+most ``a0 + a1 · W`` of link ``l``'s vehicles (``a0`` from the turners that clear at the end of
+green, ``a1`` from those that find gaps during it). Over a cycle with ``n`` green windows of
+total effective length G, the link discharges at ``s − b + min(b, (a0 n + a1 G) / G)``. This is
+what makes short cycles serve shared lanes with permitted turns better (more green ends per
+hour), as SUMO and the street show.
+
 ``link_flow_vps[l]`` is the link's total demand (= entry flow + Σ share · upstream flow, by
 construction); it drives Webster and the random delay term.
 """
@@ -126,6 +136,7 @@ class CompiledNetwork:
     link_in_share: F64  # (n_feeders,) share of the upstream link's departures
     program_ids: tuple[str, ...] = field(default=())  # SUMO program the stages came from
     link_sneakers_veh: F64 | None = None  # (n_links,) veh cleared at each green end; None = zeros
+    link_block: F64 | None = None  # (n_links, 3) shared-lane blocking b, a0, a1; None = none
 
     @property
     def n_signals(self) -> int:

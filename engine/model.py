@@ -267,6 +267,27 @@ def _link_arrivals(l, C, link_entry, link_F, link_lag, link_in_ptr, link_in_src,
 
 
 @njit(cache=True)
+def _eff_sat(C, s, link_dis, l, g, gbase):  # pragma: no cover - njit
+    """Link l's saturation flow under this plan: ``s − b + min(b, (a0 n + a1 G) / G)`` with
+    (b, a0, a1) = ``link_dis[l, 1:4]`` (shared-lane blocking), G its effective green per cycle and
+    n its green windows (see :mod:`greenwave.engine.arrays`)."""
+    b = link_dis[l, 1]
+    if b <= 0.0:
+        return s
+    green = 0.0
+    ends = 0
+    for t in range(C):
+        gt = g[gbase + t]
+        green += gt
+        if gt > _GREEN_EPS and g[gbase + (t + 1) % C] <= _GREEN_EPS:
+            ends += 1
+    if green <= 0.0:
+        return s
+    cap = (link_dis[l, 2] * ends + link_dis[l, 3] * green) / green
+    return s - b + (cap if cap < b else b)
+
+
+@njit(cache=True)
 def _link_queue(C, s, sneak, q0, arr, g, gbase, dep, dbase):  # pragma: no cover - njit
     """One cycle of link l's vertical queue from q0: departures into dep[dbase : dbase + C].
 
@@ -343,7 +364,7 @@ def _link_result(C, sat, sneak, flow, sum_q, min_q, stopped, arrived, g, gbase, 
 
 
 @njit(cache=True)
-def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow, link_entry,
+def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_dis, link_flow, link_entry,
                      link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr, link_in_src,
                      link_in_share, lag, gain, stop_penalty, period_h, warmup, max_cycles, tol, warm,
                      stage_start, piece_a, piece_b, g, dep, arr, mix, link_work,
@@ -380,7 +401,8 @@ def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link
             _link_arrivals(l, C, link_entry, link_F, link_lag, link_in_ptr, link_in_src, link_in_share,
                            identity, dep, dep, mix, arr)
             q0 = q_end[l]
-            q, sq, mq, st, sa, dd = _link_queue(C, link_sat[l], link_sneak[l], q0, arr, g, base, dep, base)
+            s_l = _eff_sat(C, link_sat[l], link_dis, l, g, base)
+            q, sq, mq, st, sa, dd = _link_queue(C, s_l, link_dis[l, 0], q0, arr, g, base, dep, base)
             # steady when neither the queue nor the departure profile changes any more (a
             # platoon still travelling down the index order shows in the departures only)
             d = max(abs(q - q0), dd)
@@ -402,7 +424,8 @@ def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link
     tot_stops = 0.0
     tot_q = 0.0
     for l in range(n_links):
-        xl, ul, rl, sl, dl, pl = _link_result(C, link_sat[l], link_sneak[l], link_flow[l], sum_q[l], min_q[l],
+        s_l = _eff_sat(C, link_sat[l], link_dis, l, g, l * C)
+        xl, ul, rl, sl, dl, pl = _link_result(C, s_l, link_dis[l, 0], link_flow[l], sum_q[l], min_q[l],
                                               stopped[l], arrived[l], g, l * C, stop_penalty, period_h)
         x[l] = xl
         uniform[l] = ul
@@ -424,7 +447,7 @@ def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link
 
 
 @njit(cache=True)
-def _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow,
+def _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_dis, link_flow,
                  link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr,
                  link_in_src, link_in_share, lag, gain, stop_penalty, period_h, warmup,
                  max_cycles, tol, n_pieces, out_pi):  # pragma: no cover - njit
@@ -446,7 +469,7 @@ def _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, l
     pi_link = np.empty(n_links)
     totals = np.empty(_N_TOTALS)
     for i in range(chunk, offsets.shape[0], n_chunks):
-        _evaluate_kernel(C, offsets[i], greens[i], sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow,
+        _evaluate_kernel(C, offsets[i], greens[i], sig_stage_ptr, stage_ig, link_sat, link_dis, link_flow,
                          link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr,
                          link_in_src, link_in_share, lag, gain, stop_penalty, period_h, warmup,
                          max_cycles, tol, False, stage_start, piece_a, piece_b, g, dep, arr, mix, link_work,
@@ -455,30 +478,30 @@ def _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, l
 
 
 @njit(cache=True, parallel=True)
-def _batch_parallel(n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow,
+def _batch_parallel(n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_dis, link_flow,
                     link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr,
                     link_in_src, link_in_share, lag, gain, stop_penalty, period_h, warmup,
                     max_cycles, tol, n_pieces, out_pi):  # pragma: no cover - njit
     for chunk in prange(n_chunks):
-        _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak,
+        _batch_chunk(chunk, n_chunks, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_dis,
                      link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
                      link_in_ptr, link_in_src, link_in_share, lag, gain, stop_penalty, period_h,
                      warmup, max_cycles, tol, n_pieces, out_pi)
 
 
 @njit(cache=True)
-def _batch_serial(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow, link_entry,
+def _batch_serial(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_dis, link_flow, link_entry,
                   link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr, link_in_src,
                   link_in_share, lag, gain, stop_penalty, period_h, warmup, max_cycles, tol,
                   n_pieces, out_pi):  # pragma: no cover - njit
-    _batch_chunk(0, 1, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_sneak, link_flow, link_entry,
+    _batch_chunk(0, 1, C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link_dis, link_flow, link_entry,
                  link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr, link_in_src,
                  link_in_share, lag, gain, stop_penalty, period_h, warmup, max_cycles, tol,
                  n_pieces, out_pi)
 
 
 @njit(cache=True)
-def _local_pi(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat, link_sneak, link_flow,
+def _local_pi(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat, link_dis, link_flow,
               link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr, link_in_src,
               link_in_share, base_dep, base_q, lag, gain, stop_penalty, period_h, n_sweeps,
               stage_start, piece_a, piece_b, g, dep, q_loc, arr, mix):  # pragma: no cover - njit
@@ -507,10 +530,11 @@ def _local_pi(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_si
             l = active[a]
             _link_arrivals(l, C, link_entry, link_F, link_lag, link_in_ptr, link_in_src, link_in_share,
                            slot, dep, base_dep, mix, arr)
-            q, sq, mq, st, sa, _ = _link_queue(C, link_sat[l], link_sneak[l], q_loc[a], arr, g, a * C, dep, a * C)
+            s_l = _eff_sat(C, link_sat[l], link_dis, l, g, a * C)
+            q, sq, mq, st, sa, _ = _link_queue(C, s_l, link_dis[l, 0], q_loc[a], arr, g, a * C, dep, a * C)
             q_loc[a] = q
             if last:
-                res = _link_result(C, link_sat[l], link_sneak[l], link_flow[l], sq, mq, st, sa, g, a * C, stop_penalty,
+                res = _link_result(C, s_l, link_dis[l, 0], link_flow[l], sq, mq, st, sa, g, a * C, stop_penalty,
                                    period_h)
                 pi += res[5]
     return pi
@@ -518,7 +542,7 @@ def _local_pi(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_si
 
 @njit(cache=True)
 def _moves_chunk(chunk, n_chunks, C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal,
-                 link_sat, link_sneak, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
+                 link_sat, link_dis, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
                  link_in_ptr, link_in_src, link_in_share, base_dep, base_q, lag, gain, stop_penalty,
                  period_h, n_sweeps, n_pieces, out_pi):  # pragma: no cover - njit
     """PI_local of candidates chunk, chunk + n_chunks, ... with buffers private to this chunk."""
@@ -533,7 +557,7 @@ def _moves_chunk(chunk, n_chunks, C, offsets, greens, active, slot, sig_stage_pt
     mix = np.empty(C)
     for i in range(chunk, offsets.shape[0], n_chunks):
         out_pi[i] = _local_pi(C, offsets[i], greens[i], active, slot, sig_stage_ptr, stage_ig, link_signal,
-                              link_sat, link_sneak, link_flow, link_entry, link_F, link_lag, link_stage_ptr,
+                              link_sat, link_dis, link_flow, link_entry, link_F, link_lag, link_stage_ptr,
                               link_stage_idx, link_in_ptr, link_in_src, link_in_share, base_dep, base_q,
                               lag, gain, stop_penalty, period_h, n_sweeps, stage_start, piece_a, piece_b,
                               g, dep, q_loc, arr, mix)
@@ -541,22 +565,22 @@ def _moves_chunk(chunk, n_chunks, C, offsets, greens, active, slot, sig_stage_pt
 
 @njit(cache=True, parallel=True)
 def _moves_parallel(n_chunks, C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal,
-                    link_sat, link_sneak, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
+                    link_sat, link_dis, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
                     link_in_ptr, link_in_src, link_in_share, base_dep, base_q, lag, gain, stop_penalty,
                     period_h, n_sweeps, n_pieces, out_pi):  # pragma: no cover - njit
     for chunk in prange(n_chunks):
         _moves_chunk(chunk, n_chunks, C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal,
-                     link_sat, link_sneak, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
+                     link_sat, link_dis, link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx,
                      link_in_ptr, link_in_src, link_in_share, base_dep, base_q, lag, gain, stop_penalty,
                      period_h, n_sweeps, n_pieces, out_pi)
 
 
 @njit(cache=True)
-def _moves_serial(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat, link_sneak,
+def _moves_serial(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat, link_dis,
                   link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr,
                   link_in_src, link_in_share, base_dep, base_q, lag, gain, stop_penalty, period_h,
                   n_sweeps, n_pieces, out_pi):  # pragma: no cover - njit
-    _moves_chunk(0, 1, C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat, link_sneak,
+    _moves_chunk(0, 1, C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_signal, link_sat, link_dis,
                  link_flow, link_entry, link_F, link_lag, link_stage_ptr, link_stage_idx, link_in_ptr,
                  link_in_src, link_in_share, base_dep, base_q, lag, gain, stop_penalty, period_h, n_sweeps,
                  n_pieces, out_pi)
@@ -584,6 +608,32 @@ _NET_FIELDS_I64 = ("sig_stage_ptr", "link_signal", "link_stage_ptr", "link_stage
                    "link_in_src")
 
 
+def _optional_rows(net: CompiledNetwork, name: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    a = getattr(net, name, None)
+    if a is None:
+        return None
+    if not isinstance(a, np.ndarray) or a.dtype != np.float64 or a.shape != shape:
+        got = f"{a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+        raise NetworkError(f"CompiledNetwork.{name} must be a float64 array of shape {shape} or None, got {got}")
+    if not np.all(np.isfinite(a) & (a >= 0)):
+        raise NetworkError(f"CompiledNetwork.{name} must be finite and ≥ 0")
+    return a
+
+
+def _discharge_array(net: CompiledNetwork, n_l: int) -> np.ndarray:
+    """``(n_links, 4)``: sneakers, then the shared-lane blocking b, a0, a1 (zeros where absent)."""
+    out = np.zeros((n_l, 4))
+    sneak = _optional_rows(net, "link_sneakers_veh", (n_l,))
+    if sneak is not None:
+        out[:, 0] = sneak
+    block = _optional_rows(net, "link_block", (n_l, 3))
+    if block is not None:
+        if np.any(block[:, 0] > np.asarray(net.link_sat_flow_vps) + 1e-12):
+            raise NetworkError("CompiledNetwork.link_block: the blocked part b exceeds the link's saturation flow")
+        out[:, 1:] = block
+    return _ro(out)
+
+
 def _network_arrays(net: CompiledNetwork) -> dict[str, np.ndarray]:
     """Check the network's dtypes and shapes; its arrays as contiguous read-only views."""
     out: dict[str, np.ndarray] = {}
@@ -595,18 +645,7 @@ def _network_arrays(net: CompiledNetwork) -> dict[str, np.ndarray]:
             raise NetworkError(f"CompiledNetwork.{name} must be a 1-D {np.dtype(want)} array, got {got}")
         out[name] = _ro(np.ascontiguousarray(a))
     n_sig, n_st, n_l = net.n_signals, net.n_stages, net.n_links
-    sneak = getattr(net, "link_sneakers_veh", None)
-    if sneak is None:
-        out["link_sneakers_veh"] = _ro(np.zeros(n_l))
-    else:
-        if not isinstance(sneak, np.ndarray) or sneak.dtype != np.float64 or sneak.shape != (n_l,):
-            got = f"{sneak.dtype} array of shape {sneak.shape}" if isinstance(sneak, np.ndarray) \
-                else type(sneak).__name__
-            raise NetworkError(f"CompiledNetwork.link_sneakers_veh must be a float64 array of shape ({n_l},) "
-                               f"or None, got {got}")
-        if not np.all(np.isfinite(sneak) & (sneak >= 0)):
-            raise NetworkError("CompiledNetwork.link_sneakers_veh must be finite and ≥ 0")
-        out["link_sneakers_veh"] = _ro(np.ascontiguousarray(sneak))
+    out["link_discharge"] = _discharge_array(net, n_l)
     n_in = out["link_in_src"].shape[0]
     expected = {"sig_stage_ptr": n_sig + 1, "stage_intergreen_s": n_st, "link_sat_flow_vps": n_l,
                 "link_flow_vps": n_l, "link_entry_flow_vps": n_l, "link_travel_s": n_l,
@@ -784,7 +823,7 @@ def _evaluate_run(net: CompiledNetwork, plan: PlanArrays, params: ModelParams, o
         out.link_work[0, :] = warm.q_end
     _evaluate_kernel(
         C, _ro(np.ascontiguousarray(offsets)), _ro(np.ascontiguousarray(greens)), arrays["sig_stage_ptr"],
-        arrays["stage_intergreen_s"], arrays["link_sat_flow_vps"], arrays["link_sneakers_veh"], arrays["link_flow_vps"],
+        arrays["stage_intergreen_s"], arrays["link_sat_flow_vps"], arrays["link_discharge"], arrays["link_flow_vps"],
         arrays["link_entry_flow_vps"], _ro(link_F), _ro(link_L % C), arrays["link_stage_ptr"],
         arrays["link_stage_idx"], arrays["link_in_ptr"], arrays["link_in_src"], arrays["link_in_share"],
         lag, gain, pen, period, warmup, max_cycles, tol, warm is not None,
@@ -838,7 +877,7 @@ def evaluate_batch(net: CompiledNetwork, cycle_s: float, offsets: np.ndarray, gr
     if n_cand == 0:
         return out_pi
     args = (C, _ro(np.ascontiguousarray(offsets)), _ro(np.ascontiguousarray(greens)), arrays["sig_stage_ptr"],
-            arrays["stage_intergreen_s"], arrays["link_sat_flow_vps"], arrays["link_sneakers_veh"],
+            arrays["stage_intergreen_s"], arrays["link_sat_flow_vps"], arrays["link_discharge"],
             arrays["link_flow_vps"], arrays["link_entry_flow_vps"], _ro(link_F), _ro(link_L % C),
             arrays["link_stage_ptr"],
             arrays["link_stage_idx"], arrays["link_in_ptr"], arrays["link_in_src"], arrays["link_in_share"],
@@ -1012,7 +1051,7 @@ def evaluate_local(net: CompiledNetwork, state: BaseState, active_links: np.ndar
     slot[act] = np.arange(act.size, dtype=np.int64)
     args = (C, _ro(np.ascontiguousarray(offsets)), _ro(np.ascontiguousarray(greens)), _ro(act), _ro(slot),
             arrays["sig_stage_ptr"], arrays["stage_intergreen_s"], arrays["link_signal"], arrays["link_sat_flow_vps"],
-            arrays["link_sneakers_veh"], arrays["link_flow_vps"], arrays["link_entry_flow_vps"], _ro(link_F),
+            arrays["link_discharge"], arrays["link_flow_vps"], arrays["link_entry_flow_vps"], _ro(link_F),
             _ro(link_L % C), arrays["link_stage_ptr"], arrays["link_stage_idx"], arrays["link_in_ptr"],
             arrays["link_in_src"],
             arrays["link_in_share"], _ro(np.ascontiguousarray(state.dep, dtype=np.float64).reshape(-1)),
@@ -1088,7 +1127,7 @@ def advance_state(net: CompiledNetwork, state: BaseState, plan: PlanArrays, acti
     for r in range(2):  # the base plan first, then the new one (its buffers are kept)
         pis.append(_local_pi(C, _ro(rows_off[r]), _ro(rows_green[r]), _ro(act), _ro(slot), arrays["sig_stage_ptr"],
                              arrays["stage_intergreen_s"], arrays["link_signal"],
-                             arrays["link_sat_flow_vps"], arrays["link_sneakers_veh"], arrays["link_flow_vps"],
+                             arrays["link_sat_flow_vps"], arrays["link_discharge"], arrays["link_flow_vps"],
                              arrays["link_entry_flow_vps"],
                              _ro(link_F), _ro(link_L % C), arrays["link_stage_ptr"], arrays["link_stage_idx"],
                              arrays["link_in_ptr"], arrays["link_in_src"], arrays["link_in_share"], _ro(base_dep),

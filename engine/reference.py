@@ -11,6 +11,9 @@ The model (TRANSYT-style, time step 1 s, C = round(cycle) bins per cycle)
   the stages ``k`` showing link ``l`` green; a window is clipped to at most C seconds.
 * Green-window ends: bins ``t`` with ``g(t) > ε`` and ``g((t+1) mod C) ≤ ε`` (ε = 1e-9, so that
   rounding slivers of a window edge count as red); ``n_end`` of them.
+* Saturation flow under the plan (shared-lane blocking, ``link_block = (b, a0, a1)``):
+  ``s = s_link − b + min(b, (a0 n_end + a1 G) / G)`` with ``G = Σ_t g(t)``; ``s = s_link`` where
+  ``b = 0``, ``G = 0`` or the network has no ``link_block``.
 * Capacity ``c = s · Σ_t g(t) / C + sneakers · n_end / C``; degree of saturation ``x = q / c``
   (inf if ``c = 0``).
 * Robertson dispersion of an upstream departure profile ``d`` over travel time ``T``
@@ -110,6 +113,18 @@ def sneakers(net: CompiledNetwork) -> list[float]:
     return [float(v) for v in net.link_sneakers_veh]
 
 
+def effective_sat_flow(net: CompiledNetwork, l: int, g: np.ndarray) -> float:
+    """Saturation flow of link ``l`` (veh/s) with green profile ``g``, shared-lane blocking applied."""
+    s = float(net.link_sat_flow_vps[l])
+    if net.link_block is None:
+        return s
+    b, a0, a1 = (float(v) for v in net.link_block[l])
+    green = float(np.sum(g))
+    if b <= 0 or green <= 0:
+        return s
+    return s - b + min(b, (a0 * sum(green_ends(g)) + a1 * green) / green)
+
+
 def green_ends(g: np.ndarray) -> list[bool]:
     """Whether each bin is the last one of an effective green window (bins with g ≤ 1e-9, rounding
     slivers of a window edge, count as red)."""
@@ -140,7 +155,7 @@ def link_outcome(net: CompiledNetwork, l: int, g: np.ndarray, queue: list[float]
     C = len(g)
     T = params.analysis_period_h
     q = float(net.link_flow_vps[l])
-    sat = float(net.link_sat_flow_vps[l])
+    sat = effective_sat_flow(net, l, g)
     cap = sat * float(np.sum(g)) / C
     sneak = sneakers(net)[l]
     if sneak > 0:
@@ -166,7 +181,7 @@ def evaluate_reference(net: CompiledNetwork, plan: PlanArrays, params: ModelPara
     n = net.n_links
     g = [green_profile(net, plan, l, params) for l in range(n)]
     flow = [float(v) for v in net.link_flow_vps]
-    sat = [float(v) for v in net.link_sat_flow_vps]
+    sat = [effective_sat_flow(net, l, g[l]) for l in range(n)]
     sneak = sneakers(net)
 
     dep_prev = [np.full(C, flow[l]) for l in range(n)]  # departures of the previous sweep
@@ -242,7 +257,6 @@ def evaluate_local_reference(net: CompiledNetwork, state: BaseState, active_link
     cycle = float(state.plan.cycle_s)
     C = int(round(cycle))
     act = sorted(int(l) for l in active_links)
-    sat = [float(v) for v in net.link_sat_flow_vps]
     sneak = sneakers(net)
     out = np.empty(len(offsets))
     for c in range(len(offsets)):
@@ -259,7 +273,7 @@ def evaluate_local_reference(net: CompiledNetwork, state: BaseState, active_link
                     src = int(net.link_in_src[j])
                     d_src = dep[src] if src in dep else np.asarray(state.dep[src])
                     arr = arr + float(net.link_in_share[j]) * disperse(d_src, float(net.link_travel_s[l]), params)
-                queue, d = queue_sweep(q_end[l], arr, g[l], sat[l], sneak[l])
+                queue, d = queue_sweep(q_end[l], arr, g[l], effective_sat_flow(net, l, g[l]), sneak[l])
                 q_end[l] = queue[C]
                 dep[l] = d
                 _x, uniform, random, stops = link_outcome(net, l, g[l], queue[:C], arr, params)

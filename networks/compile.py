@@ -89,20 +89,22 @@ from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
 
 __all__ = ["SUMO_COMPILE_OPTIONS", "compile_network", "green_stage_phases", "intergreen_phases"]
 
-#: Options of :func:`compile_network` measured in SUMO (default passenger cars, 13.89 m/s streets,
-#: 3 s yellow) by ``benchmarks/calibrate.py`` (``benchmarks/results/calibration.json``, rounded): turning
-#: rates over the through lane rate (left 0.76, right 0.72, unopposed), and the critical gap and
-#: per-green clearance that reproduce SUMO's permitted left turns against 0–800 veh/h of opposing
-#: traffic (SUMO's turners want far longer gaps than the HCM's 4.5 s and hardly ever clear at
-#: the end of green). Shared lanes use through-car equivalents, so a waiting left turner holds
-#: up its lane. Use with ``saturation_flow_per_lane`` =
+#: Options of :func:`compile_network` for networks simulated in SUMO (default passenger cars,
+#: 13.89 m/s streets, 3 s yellow), measured by ``benchmarks/calibrate.py``
+#: (``benchmarks/results/calibration.json``): turning rates over the through lane rate (left
+#: 0.76, right 0.72, unopposed); SUMO's permitted left turners want far longer gaps than the
+#: HCM's 4.5 s (critical gap 10.6 s against 0–800 veh/h of opposing traffic) and about half a
+#: turner per green clears at its end against 400–800 veh/h (per-green intercepts 0.41, 0.45,
+#: 0.66). A turner that finds no gap stops its shared lane (``lane_blocking``): the measured
+#: through+left lane of an oversaturated approach discharged 1.1 vehicles per green at both
+#: 30 s and 60 s cycles. Use with ``saturation_flow_per_lane`` =
 #: :data:`greenwave.engine.arrays.SUMO_SATURATION_FLOW_PER_LANE_VPH`.
-SUMO_COMPILE_OPTIONS: dict[str, float | str] = {
+SUMO_COMPILE_OPTIONS: dict[str, float | str | bool] = {
     "left_turn_factor": 0.76,
     "right_turn_factor": 0.72,
     "critical_gap_s": 10.6,
-    "sneakers_per_cycle": 0.15,
-    "shared_lanes": "equivalents",
+    "sneakers_per_cycle": 0.5,
+    "lane_blocking": True,
 }
 
 
@@ -271,6 +273,43 @@ def _gap_acceptance_factor(
     return min(1.0, max(worst, 0.05))
 
 
+def _lane_blocking(
+    lane_users: dict[str, list[int]],
+    flow: np.ndarray,
+    factor: np.ndarray,
+    protected: Sequence[bool],
+    sat_lane_vps: float,
+    sneak: np.ndarray,
+) -> np.ndarray:
+    """``link_block`` rows (b, a0, a1) from the lanes shared by permitted and other links.
+
+    In a lane whose flow has a share ``p`` of permitted turners, the vehicles that pass in one
+    green window of length W before the next turner finds no gap and stops the lane are, in the
+    mean, ``(k + 1) / p − 1``, with ``k = sneakers + s_p W`` turners cleared per window (``s_p``
+    the turners' gap-limited rate). Each other user of the lane gets its flow share of that
+    (``a0`` and ``a1`` per link), and ``b`` is the saturation flow it has from such lanes.
+    """
+    block = np.zeros((len(flow), 3), dtype=np.float64)
+    for users in lane_users.values():
+        total = float(sum(flow[u] for u in users))
+        permitted = [u for u in users if not protected[u]]
+        others = [u for u in users if protected[u]]
+        p_flow = float(sum(flow[u] for u in permitted))
+        if total <= 0 or p_flow <= 0 or not others:
+            continue
+        p = p_flow / total
+        k0 = float(sum(sneak[u] * flow[u] for u in permitted)) / p_flow
+        s_p = float(sum(sat_lane_vps * factor[u] * flow[u] for u in permitted)) / p_flow
+        for u in others:
+            w = float(flow[u]) / total
+            if w <= 0:
+                continue
+            block[u, 0] += sat_lane_vps * factor[u] * w
+            block[u, 1] += ((k0 + 1.0) / p - 1.0) * w
+            block[u, 2] += s_p / p * w
+    return block
+
+
 def _program_of(sig: Signal, program_id: str | None, requested: bool) -> Program | None:
     if not sig.programs:
         if requested:
@@ -312,6 +351,7 @@ def compile_network(
     left_turn_factor: float = 1.0,
     right_turn_factor: float = 1.0,
     shared_lanes: str = "proportional",
+    lane_blocking: bool = False,
 ) -> CompiledNetwork:
     """Compile ``network`` and its movement ``flows`` into a read-only :class:`CompiledNetwork`.
 
@@ -343,6 +383,9 @@ def compile_network(
     shared_lanes
         ``"proportional"`` (default) or ``"equivalents"`` (see the module docstring).
         :data:`SUMO_COMPILE_OPTIONS` holds the values measured in SUMO.
+    lane_blocking
+        Model shared lanes that permitted turners block (``link_block``, see the module
+        docstring); off by default (TRANSYT's lane sharing).
 
     Raises
     ------
@@ -525,6 +568,7 @@ def compile_network(
 
     sneak = np.array([0.0 if link_protected[l] else float(sneakers_per_cycle) for l in range(n_links)],
                      dtype=np.float64)
+    block = _lane_blocking(lane_users, flow, factor, link_protected, sat_lane_vps, sneak) if lane_blocking else None
 
     # travel times
     travel = np.empty(n_links, dtype=np.float64)
@@ -601,4 +645,5 @@ def compile_network(
         link_in_share=_ro(in_share, np.float64),
         program_ids=tuple(program.id for _, program in chosen),
         link_sneakers_veh=_ro(sneak, np.float64),
+        link_block=None if block is None else _ro(block, np.float64),
     )

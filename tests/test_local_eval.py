@@ -11,7 +11,7 @@ from greenwave.engine import model, reference
 from greenwave.engine.arrays import CompiledNetwork, ModelParams, PlanArrays
 from greenwave.engine.optimise import OptimiserSettings, _Scorer, hill_climb, optimise, webster_plan
 from tests.handmade import arterial
-from tests.test_model import random_net, random_params, random_plan
+from tests.test_model import random_net, random_params, random_plan, with_blocking
 
 # ------------------------------------------------------------------------------------------
 # a grid of signals with 12 turning links each
@@ -175,6 +175,20 @@ def test_moves_kernel_matches_reference_with_sneakers(seed: int) -> None:
     new = model.advance_state(net, state, PlanArrays(plan.cycle_s, offs[0], greens[0]),
                               idx[ptr[signal]:ptr[signal + 1]], params, local_sweeps=sweeps)
     assert new.pi == pytest.approx(state.pi + fast[0], rel=1e-9, abs=1e-9 * max(1.0, state.pi))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_moves_kernel_matches_reference_with_lane_blocking(seed: int) -> None:
+    rng = np.random.default_rng(3000 + seed)
+    net = with_blocking(random_net(rng, sneakers=True), rng)
+    plan = random_plan(net, rng)
+    params = ModelParams() if seed % 2 == 0 else random_params(rng)
+    _res, state = model.evaluate_state(net, plan, params)
+    signal = int(rng.integers(net.n_signals))
+    offs, greens = signal_moves(net, plan, signal, rng)
+    fast = model.evaluate_moves(net, state, signal, offs, greens, params, local_sweeps=3)
+    slow = reference.evaluate_moves_reference(net, state, signal, offs, greens, params, local_sweeps=3)
+    np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-9 * max(1.0, state.pi))
 
 
 def test_all_links_local_is_the_full_model_with_sneakers() -> None:

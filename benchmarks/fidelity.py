@@ -7,7 +7,8 @@ For each scenario, draws random feasible plans (common cycle, splits above the m
 offsets; seeded), predicts each plan's mean delay with the model, runs each plan in SUMO with the
 ``fixed`` controller on the same demand and seed, and reports Spearman's ρ between predicted
 delay and SUMO's mean time loss. ``--params sumo`` (default) uses the model as the ``optimised``
-controller does: :data:`~greenwave.engine.arrays.SUMO_PARAMS` and the measured saturation flow;
+controller does: :data:`~greenwave.engine.arrays.SUMO_PARAMS`, the measured saturation flow and
+:data:`~greenwave.networks.compile.SUMO_COMPILE_OPTIONS`;
 ``default`` uses TRANSYT's defaults and 1800 veh/h per lane.
 """
 
@@ -49,7 +50,7 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, ModelParams
     from greenwave.engine.model import evaluate
     from greenwave.networks import load_network
-    from greenwave.networks.compile import compile_network
+    from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
     from greenwave.scenarios.demand import movement_flows
     from greenwave.scenarios.runner import make_jobs, prepare, run_job
     from greenwave.scenarios.spec import load_scenario
@@ -62,7 +63,8 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     else:
         model_params, sat = ModelParams(), 1800.0
     network = load_network(prepared.net_file, saturation_flow_per_lane=sat)
-    net = compile_network(network, movement_flows(routes, begin_s=prepared.begin_s, end_s=prepared.end_s))
+    options = SUMO_COMPILE_OPTIONS if params == "sumo" else {}
+    net = compile_network(network, movement_flows(routes, begin_s=prepared.begin_s, end_s=prepared.end_s), **options)
     plans = random_plans(net, n_plans, seed)
     predicted = [float(evaluate(net, p, model_params).mean_delay_s) for p in plans]
     jobs_list = []

@@ -52,6 +52,7 @@ import pandas as pd
 
 from greenwave.controllers.base import Controller, RunContext, register
 from greenwave.controllers.network_control import CentralDriver, LinkSchedule, write_rate_series
+from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH
 from greenwave.errors import ScenarioError
 
 if TYPE_CHECKING:
@@ -144,7 +145,9 @@ class CentralController(Controller):
         self.opts = self._opts()
         self.ctx = ctx
         work = Path(ctx.workdir)
-        self.network = network = load_network(ctx.net_file)
+        # plans are made for SUMO, so the model uses what was measured there (engine.arrays)
+        self.network = network = load_network(ctx.net_file,
+                                               saturation_flow_per_lane=SUMO_SATURATION_FLOW_PER_LANE_VPH)
         self.kpi_signals = controlled_signals(network)
         if not self.kpi_signals:
             raise ScenarioError(f"controller {self.name!r}: {ctx.net_file} has no signalised intersection")
@@ -205,7 +208,7 @@ class CentralController(Controller):
         """One plan for every controllable signal from ``flows`` (per group / sub-area)."""
         from greenwave.controllers.plan import TimingPlan, plan_from_arrays
         from greenwave.engine.optimise import optimise
-        from greenwave.networks.compile import compile_network
+        from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
 
         t0 = time.perf_counter()
         if self.subareas:
@@ -236,7 +239,7 @@ class CentralController(Controller):
                 max_cycle_s=min(settings.max_cycle_s, c_now + settings.cycle_step_s),
             )
         for n, group in enumerate(self.groups):
-            compiled = compile_network(self.network, flows, signals=list(group))
+            compiled = compile_network(self.network, flows, signals=list(group), **SUMO_COMPILE_OPTIONS)
             start = None
             if current is not None:
                 from greenwave.controllers.plan import arrays_from_plan
@@ -247,7 +250,7 @@ class CentralController(Controller):
                     start = arrays_from_plan(compiled, sub)
                 except PlanError:
                     start = None  # the group had no common cycle (a sub-area just merged)
-            res = optimise(compiled, settings=settings, start=start)
+            res = optimise(compiled, settings=settings, start=start, params=SUMO_PARAMS)
             part = plan_from_arrays(compiled, res.plan)
             signals.update(part.signals)
             self.plan_log.append({"time_s": t, "group": n, "signals": len(group), "cycle_s": res.plan.cycle_s,

@@ -7,6 +7,7 @@ plan (JSON) and runs it in SUMO as fixed-time programs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,26 +41,31 @@ def optimise_for_demand(
     settings: OptimiserSettings | None = None,
     params: ModelParams | None = None,
     saturation_flow_per_lane: float = SUMO_SATURATION_FLOW_PER_LANE_VPH,
+    compile_options: Mapping[str, Any] | None = None,
 ) -> OptimisedPlan:
     """Count flows from the routes in [begin_s, end_s), compile and optimise.
 
     The plan runs in SUMO, so the model uses the settings measured there by default
     (:data:`greenwave.engine.arrays.SUMO_PARAMS`: platoon lag and dispersion, the time loss of a
     stop as stop penalty, effective green; saturation flow
-    :data:`~greenwave.engine.arrays.SUMO_SATURATION_FLOW_PER_LANE_VPH` veh/h per lane).
+    :data:`~greenwave.engine.arrays.SUMO_SATURATION_FLOW_PER_LANE_VPH` veh/h per lane; turning
+    rates, gap acceptance and shared-lane blocking
+    :data:`~greenwave.networks.compile.SUMO_COMPILE_OPTIONS`, unless ``compile_options`` says
+    otherwise).
     """
     from greenwave.controllers.plan import arrays_from_plan, plan_from_arrays, plan_from_network
     from greenwave.controllers.sumo_programs import ensure_routes
     from greenwave.engine.model import evaluate
     from greenwave.errors import PlanError
     from greenwave.networks import load_network
-    from greenwave.networks.compile import compile_network
+    from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
     from greenwave.scenarios.demand import movement_flows
 
     network = load_network(net_file, saturation_flow_per_lane=saturation_flow_per_lane)
     routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
     flows = movement_flows(routes, begin_s=begin_s, end_s=end_s)
-    compiled = compile_network(network, flows)
+    options = SUMO_COMPILE_OPTIONS if compile_options is None else compile_options
+    compiled = compile_network(network, flows, **options)
     params = params or SUMO_PARAMS
     base_pi = None
     start = None

@@ -248,19 +248,22 @@ def _gap_acceptance_factor(
     sat_lane_vps: float,
     critical_gap_s: float = 4.5,
     follow_up_s: float = 2.5,
+    signal_links: Sequence[int] | None = None,
 ) -> float:
     """HCM permitted-movement factor of a permissive link: the flow it can filter through the
     gaps of the conflicting streams shown ``G`` in its stages (worst stage), over lane
-    saturation flow."""
+    saturation flow. ``signal_links``: the links of ``l``'s signal (default: searched)."""
     i = link_signal[l]
     conflicts = chosen[i][0].conflicts
     mine = list(link_index_sets[l])
+    if signal_links is None:
+        signal_links = [m for m in range(len(link_signal)) if link_signal[m] == i]
     worst = 1.0
     for stage in link_stages[l]:
         state = stage_state[stage]
         v_o = 0.0
-        for m in range(len(link_signal)):
-            if m == l or link_signal[m] != i:
+        for m in signal_links:
+            if m == l:
                 continue
             theirs = [k for k in link_index_sets[m] if k < len(state) and state[k] == "G"]
             if theirs and conflicts[np.ix_(mine, theirs)].any():
@@ -535,6 +538,9 @@ def compile_network(
     # saturation flow: each link's own rate factor (turning, permitted), then lanes shared
     sat_lane_vps = network.saturation_flow_per_lane / 3600.0
     factor = np.ones(n_links, dtype=np.float64)
+    links_of_signal: dict[int, list[int]] = {}
+    for l in range(n_links):
+        links_of_signal.setdefault(link_signal[l], []).append(l)
     for l in range(n_links):
         if link_dir[l] in ("l", "L"):
             factor[l] *= left_turn_factor
@@ -547,6 +553,7 @@ def compile_network(
                 factor[l] = min(factor[l], _gap_acceptance_factor(
                     l, chosen, link_signal, link_stages, link_index_sets, stage_state, flow, sat_lane_vps,
                     critical_gap_s=critical_gap_s, follow_up_s=follow_up_s,
+                    signal_links=links_of_signal[link_signal[l]],
                 ))
     lane_users: dict[str, list[int]] = {}
     for l, lanes in enumerate(link_lanes):

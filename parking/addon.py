@@ -14,8 +14,9 @@ acts according to the policy:
     departure the driver's own choice if it is networked and has an unbooked space, otherwise
     the networked car park with an unbooked space and the lowest generalised cost (drive time
     from the vehicle's edge on the road graph, walking to the destination and back, price ×
-    dwell). Vehicles whose target filled up meanwhile, that found a car park full or that
-    search on their own are re-planned every ``guidance_interval_s``. Car parks that are not
+    dwell). Vehicles whose target filled up meanwhile, that found a car park full, that search
+    on their own or that were offered no space when last planned are re-planned every
+    ``guidance_interval_s``. Car parks that are not
     networked stay unknown to the platform; drivers may still find them on their own.
 ``pricing``
     ``guidance`` plus SFpark prices on the networked car parks; drivers choose with the prices
@@ -193,7 +194,7 @@ class ParkingAddon(RunAddon):
                 "search_start_s": np.nan, "search_start_odometer_m": np.nan, "parked_at": "", "park_s": np.nan,
                 "park_odometer_m": np.nan, "leave_s": np.nan, "walk_m": np.nan, "price_per_h_at_park": np.nan,
                 "gave_up": False, "gave_up_s": np.nan, "reassignments": 0, "_edge": d.origin,
-                "_at": None,
+                "_pos": 0.0,
             }
             self.target[vid] = first
             if self.guidance is not None and self.networked[first] and not self.guidance.keep(vid, first, occ):
@@ -233,21 +234,17 @@ class ParkingAddon(RunAddon):
             road = res[tc.VAR_ROAD_ID]
             if road.startswith(":"):
                 continue
-            rec["_edge"] = road
             pos = res[tc.VAR_LANEPOSITION]
+            prev_edge, prev_pos = rec["_edge"], rec["_pos"]
+            rec["_edge"], rec["_pos"] = road, pos
             k = self.target[vid]
             at_target = k is not None and road == self.edges[k]
             if np.isnan(rec["search_start_s"]) and (at_target or road in self.areas[rec["destination"]]):
                 rec["search_start_s"], rec["search_start_odometer_m"] = t, res[tc.VAR_DISTANCE]
-            # a failed attempt: it drove past its car park, or left that edge, without parking (full)
-            failed = at_target and pos > self.ends[k] + 1.0 or not at_target and k is not None and rec["_at"] == k
-            rec["_at"] = k if at_target else None
-            if failed:
+            if k is not None and self._failed(k, road, pos, prev_edge, prev_pos):
                 self.target[vid] = None
-                rec["_at"] = None
                 if self.guidance is not None:
                     self.guidance.release(vid)
-            rec["_pos"] = pos
         for vid in lost:
             self._give_up(conn, vid, t)
         if self.guidance is not None and t + 1e-9 >= self._next_guidance:
@@ -258,6 +255,18 @@ class ParkingAddon(RunAddon):
             self.samples_t.append(t)
             self.samples_occ.append(occ)
             self.samples_price.append(self.prices.copy())
+
+    def _failed(self, k: int, road: str, pos: float, prev_edge: str, prev_pos: float) -> bool:
+        """Whether a vehicle heading for car park ``k`` just missed it (it was full): it drove past
+        its end on its edge, or left that edge, having last been seen before the end.
+
+        A vehicle sent to a car park it has already passed on the same edge (it must go round the
+        block) has not failed until it comes back and passes it again.
+        """
+        end = float(self.ends[k]) + 1.0
+        if road == self.edges[k]:
+            return pos > end and (prev_edge != road or prev_pos <= end)
+        return prev_edge == self.edges[k] and prev_pos <= end
 
     def _replan(self, conn: Any, vid: str, occ: np.ndarray, *, edge: str, lane_pos: float) -> None:
         assert self.guidance is not None
@@ -279,7 +288,10 @@ class ParkingAddon(RunAddon):
         """Re-plan vehicles whose booking no longer holds and those searching on their own."""
         assert self.guidance is not None
         todo = self.guidance.overbooked(occ)
-        todo += [v for v, k in self.target.items() if k is None]
+        # searching on their own, or heading for a networked car park that had no space for them
+        # when last planned (nothing was free then; something may be now)
+        todo += [v for v, k in self.target.items()
+                 if k is None or (self.networked[k] and v not in self.guidance.target)]
         for vid in dict.fromkeys(todo):
             rec = self.records[vid]
             self._replan(conn, vid, occ, edge=rec["_edge"], lane_pos=rec.get("_pos", 0.0))

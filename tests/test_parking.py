@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from greenwave.errors import ScenarioError
-from greenwave.parking.addon import Guidance, SFparkPricer
+from greenwave.parking.addon import Guidance, ParkingAddon, SFparkPricer
 from greenwave.parking.carparks import (
     CarPark,
     apply_networking_rate,
@@ -230,3 +230,82 @@ def test_dwell_distributions_and_costs() -> None:
                            walk_m=np.array([130.0, 0.0]), value_of_time_per_h=36.0, walk_speed_mps=1.3)
     assert cost[0] == pytest.approx(1.0 + 36 * (60 + 200) / 3600)
     assert np.isinf(cost[1])
+
+
+class _Vehicles:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def rerouteParkingArea(self, vid: str, pid: str) -> None:  # noqa: N802 - TraCI's name
+        self.sent.append((vid, pid))
+
+
+class _Conn:
+    def __init__(self) -> None:
+        self.vehicle = _Vehicles()
+
+
+def _bare_addon(networked: list[bool]) -> ParkingAddon:
+    """A ParkingAddon with just the state guidance needs: car parks p0, p1 on edges e0, e1."""
+    from greenwave.parking.carparks import Driver, DriveTimes
+
+    a = ParkingAddon.__new__(ParkingAddon)
+    a.options = {"value_of_time_per_h": 20.0, "walk_speed_mps": 1.3, "guidance_interval_s": 5.0}
+    a.ids, a.edges = ["p0", "p1"], ["e0", "e1"]
+    a.capacity = np.array([1, 1])
+    a.networked = np.array(networked)
+    a.starts, a.ends = np.array([50.0, 50.0]), np.array([60.0, 60.0])
+    a.prices = np.array([1.0, 1.0])
+    a.walk = np.array([[50.0, 300.0]])
+    a.times = DriveTimes(edge_index={"e0": 0, "e1": 1, "x": 2},
+                         to_park=np.array([[60.0, 20.0], [20.0, 60.0], [30.0, 40.0]], dtype=np.float32),
+                         loop=np.array([80.0, 80.0]))
+    a._parks_on = {"e0": [0], "e1": [1]}
+    a.guidance = Guidance(a.capacity, a.networked)
+    a.drivers = {"v": Driver(id="v", index=0, depart_s=0.0, origin="x", exit="x", destination=0, dwell_s=1800.0,
+                             first_choice="p0")}
+    a.records = {"v": {"reassignments": 0, "_edge": "x", "_pos": 10.0}}
+    a.target = {}
+    a.max_booked_excess = 0
+    a._error = RuntimeError
+    return a
+
+
+def test_guidance_replans_a_driver_whose_networked_target_had_no_space() -> None:
+    a = _bare_addon([True, True])
+    conn = _Conn()
+    a.target["v"] = 0
+    a._replan(conn, "v", np.array([1, 1]), edge="x", lane_pos=10.0)  # both full: nothing to offer
+    assert a.target["v"] == 0 and "v" not in a.guidance.target and conn.vehicle.sent == []
+    a._plan(conn, np.array([1, 1]))
+    assert conn.vehicle.sent == []
+    a._plan(conn, np.array([1, 0]))  # a space frees up at p1: the driver is booked in and sent there
+    assert conn.vehicle.sent == [("v", "p1")] and a.guidance.target == {"v": 1} and a.target["v"] == 1
+    a._plan(conn, np.array([1, 0]))  # booked: left alone
+    assert conn.vehicle.sent == [("v", "p1")] and a.records["v"]["reassignments"] == 1
+
+
+def test_guidance_leaves_drivers_heading_for_car_parks_it_does_not_see() -> None:
+    a = _bare_addon([False, True])
+    conn = _Conn()
+    a.target["v"] = 0  # own choice, not networked: the platform does not know it
+    a._plan(conn, np.array([0, 0]))
+    assert conn.vehicle.sent == [] and a.target["v"] == 0
+
+
+@pytest.mark.parametrize(
+    ("road", "pos", "prev_edge", "prev_pos", "failed"),
+    [
+        ("e0", 40.0, "e0", 30.0, False),  # still before it
+        ("e0", 62.0, "e0", 55.0, True),   # drove past its end (it was full)
+        ("e0", 75.0, "e0", 70.0, False),  # sent there while already past it: going round the block
+        ("e0", 70.0, "x", 100.0, True),   # entered the edge and past it within one step
+        ("x", 5.0, "e0", 58.0, True),     # left the edge, last seen before its end
+        ("x", 5.0, "e0", 90.0, False),    # left the edge it had passed before being sent there
+        ("x", 5.0, "y", 90.0, False),     # elsewhere
+    ],
+)
+def test_a_missed_car_park_is_a_failed_attempt(road: str, pos: float, prev_edge: str, prev_pos: float,
+                                               failed: bool) -> None:
+    a = _bare_addon([True, True])
+    assert a._failed(0, road, pos, prev_edge, prev_pos) is failed

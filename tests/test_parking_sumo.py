@@ -1,6 +1,7 @@
 """Parking in real SUMO: car parks and trips written and loaded, every policy parks vehicles,
 guidance books only networked reachable car parks with free spaces, prices move in bounded steps,
-parking runs next to an actuated signal controller, and the parking-sweep command."""
+parking runs next to static, actuated, max_pressure and adaptive signal control, and the
+parking-sweep command."""
 
 from __future__ import annotations
 
@@ -49,12 +50,13 @@ PARKING = {
 }
 
 
-def grid_scenario(tmp_path: Path, *, policy: str, controller: str = "static", **over: object) -> object:
+def grid_scenario(tmp_path: Path, *, policy: str, controller: str = "static", duration_s: int = 1200,
+                  **over: object) -> object:
     parking = copy.deepcopy(PARKING)
     parking["policy"] = policy
     parking.update(over)
     data = {
-        "name": "pk", "duration_s": 1200, "seeds": [1], "controllers": [controller],
+        "name": "pk", "duration_s": duration_s, "seeds": [1], "controllers": [controller],
         "network": {"generator": "grid", "rows": 3, "cols": 3, "spacing_m": 150.0, "lanes": 1,
                     "attach_length_m": 100.0},
         "demand": {"entry_vph": 60.0, "end_s": 900.0},
@@ -149,6 +151,17 @@ def test_each_policy_parks_vehicles(tmp_path: Path, policy: str, controller: str
     assert (occ["occupancy"] <= occ["capacity"]).all() and occ["occupancy"].max() > 0
     if policy != "no_guidance":
         assert summary["parking_max_overbooking"] == 0
+
+
+@pytest.mark.parametrize("controller", ["max_pressure", "adaptive"])
+def test_parking_runs_next_to_other_signal_controllers(tmp_path: Path, controller: str) -> None:
+    """Guidance and the controller share one simulation (short run: 600 s)."""
+    sc = grid_scenario(tmp_path, policy="guidance", controller=controller, duration_s=600)
+    summary, vehicles = run_one(sc, tmp_path / "out")
+    assert summary["controller"] == controller and summary["parking_policy"] == "guidance"
+    assert summary["parked"] > 0.5 * summary["parking_vehicles"] > 0
+    assert summary["parking_max_overbooking"] == 0
+    assert np.isfinite(summary["mean_search_time_s"]) and np.isfinite(summary["mean_time_loss_s"])
 
 
 def test_impatient_drivers_give_up_and_drive_on(tmp_path: Path) -> None:

@@ -19,23 +19,20 @@ records every violation of these rules (times in s, links by SUMO link index):
     when one of them has none).
 
 Greens already showing when recording starts have no known start and are not checked for
-minimum green. :func:`monitored` wraps any registered controller so a run records its signals
-(written to ``transition_safety.json`` in the run folder, and the violation count into the
-summary row as ``safety_violations``).
+minimum green. ``greenwave run --check-safety`` (``run_scenario(..., check_safety=True)``)
+attaches a monitor to every run, whatever its controller: it writes ``transition_safety.json``
+in the run folder and ``safety_violations`` into the summary row.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from greenwave.controllers.base import _REGISTRY, Controller, RunContext, make_controller, register
 from greenwave.controllers.switching import (
     DEFAULT_MIN_GREEN_S,
     DEFAULT_YELLOW_S,
@@ -47,13 +44,12 @@ from greenwave.controllers.switching import (
     stage_min_green,
     state_conflicts,
 )
-from greenwave.engine.results import write_text_atomic
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
     from greenwave.networks.model import RoadNetwork, Signal
 
-__all__ = ["TransitionMonitor", "TransitionViolation", "monitored"]
+__all__ = ["TransitionMonitor", "TransitionViolation"]
 
 
 @dataclass(frozen=True)
@@ -234,45 +230,3 @@ class TransitionMonitor:
         return {"signals": len(self.signals), "steps": self.steps, "changes": self.changes,
                 "violations": len(self.violations), "by_rule": by_rule,
                 "first": [asdict(v) for v in self.violations[:50]]}
-
-
-class _Monitored(Controller):
-    """A registered controller with a :class:`TransitionMonitor` watching its run."""
-
-    inner_name = ""
-
-    def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
-        self.inner = make_controller(self.inner_name, options)
-
-    def prepare(self, ctx: RunContext) -> list[Path]:
-        from greenwave.networks import load_network
-
-        self.network = load_network(ctx.net_file)
-        return self.inner.prepare(ctx)
-
-    def start(self, sim: SumoSession) -> None:
-        self.inner.start(sim)
-        self.monitor = TransitionMonitor(self.network)
-        self.monitor.start(sim)
-
-    def step(self, sim: SumoSession) -> None:
-        self.inner.step(sim)
-        self.monitor.record(sim)
-
-    def finish(self, ctx: RunContext) -> dict[str, Any]:
-        out = self.inner.finish(ctx)
-        summary = self.monitor.summary()
-        write_text_atomic(json.dumps(summary, indent=1), Path(ctx.workdir) / "transition_safety.json")
-        return {**out, "safety_violations": summary["violations"], "signal_changes": summary["changes"]}
-
-
-def monitored(name: str) -> str:
-    """Register (once) a monitored twin of controller ``name``; return its name
-    (``"safety-" + name``). Its runs write ``transition_safety.json``."""
-    wrapped = f"safety-{name}"
-    if wrapped not in _REGISTRY:
-        make_controller(name)  # unknown names fail here with the list of valid ones
-        cls = type(f"Monitored_{name}", (_Monitored,), {"name": wrapped, "inner_name": name})
-        register(cls)
-    return wrapped

@@ -48,6 +48,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         gui=args.gui,
         progress=_say,
+        check_safety=args.check_safety,
     )
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"\n{scenario.name}: mean over {summary['seed'].nunique()} seed(s), "
@@ -186,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, default=2, help="parallel SUMO runs (default: %(default)s)")
     r.add_argument("--output", default=None, help="output folder (default: greenwave-output/NAME)")
     r.add_argument("--gui", action="store_true", help="watch the runs in sumo-gui (through TraCI)")
+    r.add_argument("--check-safety", action="store_true",
+                   help="check every signal change of every run (conflicting greens, yellow, minimum green, "
+                        "all-red): safety_violations in summary.csv, details in runs/*/transition_safety.json")
     r.set_defaults(func=_cmd_run)
 
     o = sub.add_parser("optimise", help="optimise cycle, splits and offsets on a scenario's demand")

@@ -8,6 +8,7 @@ atomically: an interrupted run keeps the rows already finished.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sys
@@ -17,7 +18,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -34,6 +35,9 @@ from greenwave.engine.results import (
 from greenwave.engine.session import SessionConfig, SumoSession, ignore_sigint_in_worker
 from greenwave.errors import GreenwaveError, ScenarioError
 from greenwave.scenarios.spec import Scenario
+
+if TYPE_CHECKING:
+    from greenwave.controllers.transition_safety import TransitionMonitor
 
 SUMMARY_COLUMNS = [
     "scenario", "controller", "seed",
@@ -83,6 +87,7 @@ class Job:
     gui: bool = False
     addons: dict[str, dict[str, Any]] = field(default_factory=dict)
     communication: Any = None
+    check_safety: bool = False
 
 
 @dataclass
@@ -155,8 +160,10 @@ def make_jobs(
     *,
     controllers: Sequence[str] | None = None,
     gui: bool = False,
+    check_safety: bool = False,
 ) -> list[Job]:
-    """One job per controller × seed."""
+    """One job per controller × seed (``check_safety``: watch every signal's transitions, see
+    :func:`run_job`)."""
     sc = prepared.scenario
     jobs = []
     for name in controllers or sc.controllers:
@@ -182,13 +189,20 @@ def make_jobs(
                     gui=gui,
                     addons={a: dict(o) for a, o in sc.addons.items()},
                     communication=sc.communication,
+                    check_safety=check_safety,
                 )
             )
     return jobs
 
 
 def run_job(job: Job) -> JobResult:
-    """Run one simulation to the end and compute its KPIs (in whatever process calls it)."""
+    """Run one simulation to the end and compute its KPIs (in whatever process calls it).
+
+    With ``job.check_safety`` a :class:`~greenwave.controllers.transition_safety.TransitionMonitor`
+    reads what every signal shows after each step (after the controller acted) and checks
+    conflicting greens, yellow, minimum green and all-red; the run writes
+    ``transition_safety.json`` and the summary gains ``safety_violations`` and ``signal_changes``.
+    """
     from traci import constants as tc
 
     work = job.workdir
@@ -242,10 +256,13 @@ def run_job(job: Job) -> JobResult:
         controller.start(sim)
         for addon in addons:
             addon.start(sim)
+        monitor = _safety_monitor(job, sim)
         for _ in sim.steps():
             controller.step(sim)
             for addon in addons:
                 addon.step(sim)
+            if monitor is not None:
+                monitor.record(sim)
             for edge, res in sim.conn.edge.getAllSubscriptionResults().items():
                 q = res[tc.LAST_STEP_VEHICLE_HALTING_NUMBER]
                 if q > max_queue[edge]:
@@ -262,6 +279,10 @@ def run_job(job: Job) -> JobResult:
     summary.update(controller.finish(ctx))
     for addon in addons:
         summary.update(addon.finish(ctx))
+    if monitor is not None:
+        checked = monitor.summary()
+        write_text_atomic(json.dumps(checked, indent=1), work / "transition_safety.json")
+        summary.update({"safety_violations": checked["violations"], "signal_changes": checked["changes"]})
     duration = job.end_s - job.begin_s
     data = edge_data(edgedata_out)
     inter = []
@@ -280,6 +301,18 @@ def run_job(job: Job) -> JobResult:
                 "total_delay_veh_s": loss,
             })
     return JobResult(job=job, summary=summary, intersections=inter)
+
+
+def _safety_monitor(job: Job, sim: SumoSession) -> TransitionMonitor | None:
+    """A started transition monitor for every signal of the run's network, if the job asks."""
+    if not job.check_safety:
+        return None
+    from greenwave.controllers.transition_safety import TransitionMonitor
+    from greenwave.networks import load_network
+
+    monitor = TransitionMonitor(load_network(job.net_file))
+    monitor.start(sim)
+    return monitor
 
 
 @contextmanager
@@ -319,12 +352,14 @@ def run_scenario(
     executor: Executor | None = None,
     gui: bool = False,
     progress: Callable[[str], None] | None = None,
+    check_safety: bool = False,
 ) -> pd.DataFrame:
     """Run every controller × seed and return the summary table (also in ``output_dir``).
 
     ``executor`` may be any :class:`concurrent.futures.Executor`; by default a local process
     pool of ``jobs`` workers. With ``gui`` the runs go one after another in this process,
-    through TraCI and sumo-gui.
+    through TraCI and sumo-gui. ``check_safety`` watches every run's signal transitions
+    (:func:`run_job`).
     """
     say = progress or (lambda _msg: None)
     output_dir = Path(output_dir)
@@ -333,7 +368,7 @@ def run_scenario(
         scenario = replace(scenario, seeds=tuple(seeds))
     t0 = time.perf_counter()
     prepared = prepare(scenario, output_dir)
-    job_list = make_jobs(prepared, output_dir, controllers=controllers, gui=gui)
+    job_list = make_jobs(prepared, output_dir, controllers=controllers, gui=gui, check_safety=check_safety)
     say(f"{scenario.name}: {len(prepared.approaches)} signals, {len(job_list)} runs "
         f"({len(set(j.controller for j in job_list))} controllers × {len(prepared.routes_by_seed)} seeds), "
         f"prepared in {time.perf_counter() - t0:.1f} s")
@@ -398,4 +433,6 @@ def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
             "vehicles_arrived", "vehicles_unfinished", "teleports", "sim_wall_s"]
     table = summary.groupby("controller")[cols].mean().sort_values("mean_time_loss_s")
     table.insert(0, "seeds", summary.groupby("controller")["seed"].count())
+    if "safety_violations" in summary:  # a count: the total over seeds, not a mean
+        table["safety_violations"] = summary.groupby("controller")["safety_violations"].sum()
     return table

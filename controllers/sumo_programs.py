@@ -439,6 +439,9 @@ def webster_programs(
         args.append("-R")
     if existing_cycle:
         args.append("-e")
+    skip = webster_tool_skips(net)
+    if skip:
+        args += ["--skip", ",".join(skip)]
     _run_tool("tlsCycleAdaptation.py", args, what="Webster programs (tlsCycleAdaptation.py)",
               workdir=wd)  # fmt: skip
     optimised = read_programs(raw) if raw.is_file() else {}
@@ -454,6 +457,31 @@ def webster_programs(
         f"Webster programs from tlsCycleAdaptation.py ({len(optimised)} of {len(statics)} "
         "signals optimised, the others keep their static program)",
     )
+
+
+def webster_tool_skips(net_file: PathLike) -> list[str]:
+    """Traffic lights that ``tlsCycleAdaptation.py`` cannot handle, to pass as ``--skip``.
+
+    The tool looks up a connection by its link index in the list of the light's connections
+    sorted by index, so it fails (IndexError) when a link index it counts as active, i.e. any
+    index of a connection leaving one of the light's incoming edges, is not the position of that
+    connection in the list: link indices with gaps, or edges shared with another light of a
+    junction cluster (seen in A10KW). Such lights keep their static program."""
+    import sumolib
+
+    net = sumolib.net.readNet(str(net_file), withPrograms=False)
+    out = []
+    for tl in net.getTrafficLights():
+        conns = sorted(tl.getConnections(), key=lambda c: c[2])
+        active = set()
+        for conn in conns:
+            for to_edge, cs in conn[0].getEdge().getOutgoing().items():
+                if to_edge.getFunction() in ("crossing", "walkingarea", "internal"):
+                    continue
+                active.update(c.getTLLinkIndex() for c in cs if c.getTLLinkIndex() >= 0)
+        if any(j >= len(conns) or conns[j][2] != j for j in active):
+            out.append(tl.getID())
+    return sorted(out)
 
 
 def _same_shape(a: ET.Element, b: ET.Element) -> bool:

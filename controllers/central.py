@@ -159,10 +159,7 @@ class CentralController(Controller):
         routes = ensure_routes(ctx.net_file, list(ctx.route_files), workdir=work, seed=ctx.seed,
                                begin=ctx.demand_begin_s, end=ctx.demand_end_s)
         flows = movement_flows(routes, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s)
-        # routes of bicycles and pedestrians use edges the road graph leaves out: the model
-        # times signals for motor traffic, so those movements are not part of its demand
-        ends = network._edge_ends
-        self.flows = flows[flows["from_edge"].isin(ends) & flows["to_edge"].isin(ends)].reset_index(drop=True)
+        self.flows = network.driving_flows(flows)
         self.groups: list[tuple[str, ...]] = []
         self.plan_log: list[dict[str, Any]] = []
         plan = self._optimise(self.flows, t=ctx.begin_s)
@@ -189,20 +186,11 @@ class CentralController(Controller):
         return files
 
     def _unsafe_signals(self, plan: TimingPlan) -> dict[str, str]:
-        """Signals whose plan the safety validator rejects (their base program shows
-        conflicting greens, for example), with the first violation, written to
-        ``excluded_signals.txt`` in the run folder."""
-        from greenwave.controllers.safety import validate_plan
-        from greenwave.engine.results import write_text_atomic
+        """Signals whose plan the safety validator rejects (see
+        :func:`~greenwave.controllers.safety.unsafe_signals`), listed in ``excluded_signals.txt``."""
+        from greenwave.controllers.safety import unsafe_signals
 
-        bad: dict[str, str] = {}
-        for v in validate_plan(plan, self.network):
-            bad.setdefault(v.signal_id, str(v))
-        if bad:
-            lines = [f"{sid}: {why}" for sid, why in sorted(bad.items())]
-            write_text_atomic("signals left on their own programs (plan not safe):\n" + "\n".join(lines) + "\n",
-                              Path(self.ctx.workdir) / "excluded_signals.txt")
-        return bad
+        return unsafe_signals(plan, self.network, report=Path(self.ctx.workdir) / "excluded_signals.txt")
 
     def _optimise(self, flows: pd.DataFrame, *, t: float) -> TimingPlan:
         """One plan for every controllable signal from ``flows`` (per group / sub-area)."""

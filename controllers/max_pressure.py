@@ -140,6 +140,10 @@ class _PressureController(Controller):
         self.network = load_network(ctx.net_file)
         self.switcher = StageSwitcher(self.network, default_min_green_s=self.opts["min_green_s"],
                                       default_max_green_s=self.opts["max_green_s"])
+        if self.switcher.excluded:
+            lines = [f"{sid}: {why}" for sid, why in sorted(self.switcher.excluded.items())]
+            write_text_atomic("signals left on their own programs (their stages are not safe):\n"
+                              + "\n".join(lines) + "\n", Path(ctx.workdir) / "excluded_signals.txt")
         self.layout = place_detectors(self.network, self.switcher.signals,
                                       e1_distance_m=self.opts["e1_distance_m"],
                                       e2_length_m=self.opts["e2_length_m"])

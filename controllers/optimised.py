@@ -27,6 +27,7 @@ class OptimisedPlan:
     result: OptimiseResult
     plan: Any  # TimingPlan
     base_pi: float | None
+    excluded: dict[str, str]  # signals left on their own programs (no safe plan), with why
 
 
 def optimise_for_demand(
@@ -56,6 +57,7 @@ def optimise_for_demand(
     from greenwave.controllers.plan import arrays_from_plan, plan_from_arrays, plan_from_network
     from greenwave.controllers.sumo_programs import ensure_routes
     from greenwave.engine.model import evaluate
+    from greenwave.engine.optimise import webster_plan
     from greenwave.errors import PlanError
     from greenwave.networks import load_network
     from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
@@ -63,9 +65,19 @@ def optimise_for_demand(
 
     network = load_network(net_file, saturation_flow_per_lane=saturation_flow_per_lane)
     routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
-    flows = movement_flows(routes, begin_s=begin_s, end_s=end_s)
+    flows = network.driving_flows(movement_flows(routes, begin_s=begin_s, end_s=end_s))
     options = SUMO_COMPILE_OPTIONS if compile_options is None else compile_options
     compiled = compile_network(network, flows, **options)
+    # a signal whose own program is unsafe gets no safe plan from any timing: leave it out
+    from greenwave.controllers.safety import unsafe_signals
+
+    probe = plan_from_arrays(compiled, webster_plan(compiled))
+    excluded = unsafe_signals(probe, network, report=Path(workdir) / "excluded_signals.txt")
+    if excluded:
+        keep = [s for s in compiled.signal_ids if s not in excluded]
+        if not keep:
+            raise PlanError(f"{net_file}: no signal can be planned safely: {excluded}")
+        compiled = compile_network(network, flows, signals=keep, **options)
     params = params or SUMO_PARAMS
     base_pi = None
     start = None
@@ -77,7 +89,7 @@ def optimise_for_demand(
     settings = settings or OptimiserSettings(seed=seed)
     result = optimise(compiled, settings=settings, params=params, objective=objective, start=start)
     plan = plan_from_arrays(compiled, result.plan)
-    return OptimisedPlan(network, compiled, result, plan, base_pi)
+    return OptimisedPlan(network, compiled, result, plan, base_pi, excluded)
 
 
 @register

@@ -78,9 +78,11 @@ from greenwave.controllers.plan import (
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from greenwave.networks.model import Program, RoadNetwork, Signal
 
-__all__ = ["RULES", "PhaseStep", "Violation", "assert_safe", "plan_phase_sequence", "validate_plan"]
+__all__ = ["RULES", "PhaseStep", "Violation", "assert_safe", "plan_phase_sequence", "unsafe_signals", "validate_plan"]
 
 RULES = (
     "conflicting-greens",
@@ -468,6 +470,24 @@ def validate_plan(
             continue
         out.extend(_check_phases(sid, seq, _base_sequence(program, layout), info, min_yellow_s))
     return out
+
+
+def unsafe_signals(plan: TimingPlan, network: RoadNetwork, *, report: Path | None = None) -> dict[str, str]:
+    """Signals of ``plan`` that the validator rejects, with their first violation.
+
+    A signal whose own base program is unsafe (Ingolstadt's ``gneJ21`` shows conflicting
+    greens) gets no safe plan from any timing, so controllers leave such signals on their own
+    programs. With ``report`` the list is written there (atomically) when it is not empty.
+    """
+    from greenwave.engine.results import write_text_atomic
+
+    bad: dict[str, str] = {}
+    for v in validate_plan(plan, network):
+        bad.setdefault(v.signal_id, str(v))
+    if bad and report is not None:
+        lines = [f"{sid}: {why}" for sid, why in sorted(bad.items())]
+        write_text_atomic("signals left on their own programs (plan not safe):\n" + "\n".join(lines) + "\n", report)
+    return bad
 
 
 def assert_safe(plan: TimingPlan, network: RoadNetwork, **kw: float) -> None:

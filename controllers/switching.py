@@ -316,6 +316,9 @@ class StageSwitcher:
         Simulation time when the current green began, s.
     attached : numpy.ndarray
         True once the switcher has taken a signal over (at its first green stage).
+    excluded : dict[str, str]
+        Signals not driven because their own program's stages show conflicting greens (e.g.
+        Ingolstadt's ``gneJ21``): they keep running that program, untouched.
     """
 
     def __init__(
@@ -331,6 +334,8 @@ class StageSwitcher:
             raise SimulationError(f"default_min_green_s must be > 0, got {default_min_green_s!r}")
         ids = sorted(network.signals) if signal_ids is None else list(signal_ids)
         self.network = network
+        #: signals left alone because a stage of their program shows conflicting greens, with why
+        self.excluded: dict[str, str] = {}
         sigs: list[str] = []
         stages: list[SignalStages] = []
         for sid in ids:
@@ -342,8 +347,12 @@ class StageSwitcher:
                 prog = sig.programs.get(program_ids[sid])
                 if prog is None:
                     raise SimulationError(f"signal {sid!r} has no program {program_ids[sid]!r}")
-            st = signal_stages(sig, prog, default_min_green_s=default_min_green_s,
-                               default_max_green_s=default_max_green_s)
+            try:
+                st = signal_stages(sig, prog, default_min_green_s=default_min_green_s,
+                                   default_max_green_s=default_max_green_s)
+            except NetworkError as exc:  # its own stages are unsafe: it keeps its own program
+                self.excluded[sid] = str(exc)
+                continue
             if st is not None and sig.vehicle_links:
                 sigs.append(sid)
                 stages.append(st)

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
 
 from greenwave.errors import NetworkError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Movement", "Phase", "Program", "RoadNetwork", "Signal"]
 
@@ -236,6 +239,17 @@ class RoadNetwork:
             raise NetworkError(f"{self.path}: no driving edge {edge_id!r} in the network") from None
         attrs: dict[str, Any] = self.graph.edges[u, v, edge_id]
         return attrs
+
+    def has_edge(self, edge_id: str) -> bool:
+        """Whether ``edge_id`` is a driving edge of the road graph."""
+        return edge_id in self._edge_ends
+
+    def driving_flows(self, flows: pd.DataFrame) -> pd.DataFrame:
+        """The rows of a movement-flow table (``from_edge``, ``to_edge``, ...) between driving
+        edges: routes of bicycles and pedestrians use edges the road graph leaves out, and signal
+        timing here is for motor traffic."""
+        keep = flows["from_edge"].isin(self._edge_ends) & flows["to_edge"].isin(self._edge_ends)
+        return flows[keep].reset_index(drop=True)
 
     @property
     def num_signals(self) -> int:

@@ -34,9 +34,12 @@ class OptimiserSettings:
     """Bounds and search settings (seconds).
 
     min_cycle_s, max_cycle_s
-        Range of the common cycle.
+        Range of the common cycle. The lower end is also never below any signal's own minimum
+        cycle (Σ minimum greens, pedestrian minimums included, + intergreens); 20 s is the
+        shortest two-stage cycle in common practice.
     cycle_step_s
-        Spacing of the candidate cycles scored.
+        Largest spacing of the candidate cycles scored; short cycles are scored every 10 %
+        (at least 2 s apart), where a few seconds change much.
     offset_steps
         Offset moves tried in each hill-climb pass, as fractions of the cycle (then 2 s, 1 s).
     split_step_s
@@ -51,7 +54,7 @@ class OptimiserSettings:
         Random seed of the global search.
     """
 
-    min_cycle_s: float = 30.0
+    min_cycle_s: float = 20.0
     max_cycle_s: float = 150.0
     cycle_step_s: float = 10.0
     offset_steps: tuple[float, ...] = (0.25, 0.125, 0.0625)
@@ -138,6 +141,16 @@ def feasible_cycle_range(net: CompiledNetwork, settings: OptimiserSettings) -> t
             f"cycle is {settings.max_cycle_s:g} s"
         )
     return lowest, float(settings.max_cycle_s)
+
+
+def candidate_cycles(lo: float, hi: float, max_step_s: float) -> list[float]:
+    """Cycles scored from ``lo`` to ``hi`` (s, whole seconds): each 10 % longer than the one
+    before, at least 2 s and at most ``max_step_s`` apart; ``hi`` always included."""
+    out = [float(np.ceil(lo))]
+    while out[-1] < hi:
+        step = min(max(2.0, round(0.1 * out[-1])), max(max_step_s, 1.0))
+        out.append(min(float(hi), out[-1] + step))
+    return out
 
 
 def webster_plan(net: CompiledNetwork, settings: OptimiserSettings | None = None) -> PlanArrays:
@@ -333,7 +346,7 @@ def optimise(
 
     # 1. common cycle: score candidate cycles with Webster splits and the best of a few offsets
     lo, hi = feasible_cycle_range(net, settings)
-    cycles = sorted(set(np.arange(lo, hi + 1e-9, settings.cycle_step_s).round().tolist()) | {webster.cycle_s})
+    cycles = sorted(set(candidate_cycles(lo, hi, settings.cycle_step_s)) | {webster.cycle_s})
     cycle_scores: dict[float, float] = {}
     n_probe = 4
     for c in cycles:

@@ -69,3 +69,15 @@ def test_stops_objective_weighs_stops() -> None:
     stops = lambda r: evaluate(net, r.plan).total_stops_per_h  # noqa: E731
     assert stops(by_stops) <= stops(by_delay) + 1e-6
     assert isinstance(ModelParams().stop_penalty_s, float)
+
+
+def test_candidate_cycles_are_fine_where_short() -> None:
+    from greenwave.engine.optimise import candidate_cycles
+
+    c = candidate_cycles(16.0, 150.0, 10.0)
+    assert c[0] == 16.0 and c[-1] == 150.0
+    steps = np.diff(c)
+    assert (steps >= 2.0 - 1e-9).all() and (steps <= 10.0 + 1e-9).all()
+    assert steps[0] == 2.0 and steps[-2] == 10.0  # 10 % of the cycle, bounded
+    assert candidate_cycles(30.0, 30.0, 10.0) == [30.0]
+    assert candidate_cycles(40.0, 46.0, 2.0) == [40.0, 42.0, 44.0, 46.0]

@@ -199,17 +199,6 @@ def test_kernel_matches_reference_with_lane_blocking(seed: int) -> None:
     assert_same(model.evaluate(net, plan, params), reference.evaluate_reference(net, plan, params))
 
 
-@pytest.mark.parametrize("parallel", [True, False])
-def test_batch_matches_single_with_lane_blocking(parallel: bool) -> None:
-    rng = np.random.default_rng(322)
-    net = with_blocking(random_net(rng, sneakers=True), rng)
-    cycle = 70.0
-    plans = [random_plan(net, rng, cycle) for _ in range(5)]
-    got = model.evaluate_batch(net, cycle, np.array([p.offset_s for p in plans]),
-                               np.array([p.green_s for p in plans]), parallel=parallel)
-    np.testing.assert_allclose(got, [model.evaluate(net, p).pi for p in plans], rtol=1e-12)
-
-
 @pytest.mark.parametrize("cycle", [40.0, 60.0, 90.0])
 def test_blocked_shared_lane_discharges_a0_per_green(cycle: float) -> None:
     """An oversaturated link whose whole saturation flow is blocked (a1 = 0) discharges a0 vehicles
@@ -256,10 +245,13 @@ def test_zero_sneakers_are_bit_identical() -> None:
         assert a.pi == b.pi
 
 
+@pytest.mark.parametrize("blocking", [False, True])
 @pytest.mark.parametrize("parallel", [True, False])
-def test_batch_matches_single_with_sneakers(parallel: bool) -> None:
-    rng = np.random.default_rng(321)
+def test_batch_matches_single_with_sneakers(parallel: bool, blocking: bool) -> None:
+    rng = np.random.default_rng(321 + blocking)
     net = random_net(rng, sneakers=True)
+    if blocking:
+        net = with_blocking(net, rng)
     cycle = 70.0
     plans = [random_plan(net, rng, cycle) for _ in range(5)]
     got = model.evaluate_batch(net, cycle, np.array([p.offset_s for p in plans]),

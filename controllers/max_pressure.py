@@ -23,9 +23,9 @@ all-red and minimum greens always kept) and read only detectors
 back to their loop's estimate; lanes with no usable detector count ``unknown_queue_veh``, so
 their stages are still served, within min/max green.
 
-Options (``[controller_options.max_pressure]``): ``decision_interval_s`` (2), ``min_green_s``
-(5, for stages without ``minDur``), ``max_green_s`` (60), ``threshold_veh`` (1), ``max_red_s``
-(120), ``downstream_weight`` (β, 1), ``permitted_weight`` (0.5), ``unknown_queue_veh`` (2),
+Options (``[controller_options.max_pressure]``): ``decision_interval_s`` (1), ``min_green_s``
+(5, for stages without ``minDur``), ``max_green_s`` (60), ``threshold_veh`` (0.5), ``max_red_s``
+(120), ``downstream_weight`` (β, 0.5), ``permitted_weight`` (1), ``unknown_queue_veh`` (2),
 ``e1_distance_m`` (2), ``e2_length_m`` (80), ``detector_faults`` (see detectors), and for the
 cyclic variant ``cycle_s``.
 """
@@ -53,13 +53,13 @@ if TYPE_CHECKING:
 __all__ = ["CyclicMaxPressureController", "MaxPressureController", "stage_link_matrix"]
 
 _DEFAULTS: dict[str, float] = {
-    "decision_interval_s": 2.0,
+    "decision_interval_s": 1.0,
     "min_green_s": 5.0,
     "max_green_s": 60.0,
-    "threshold_veh": 1.0,
+    "threshold_veh": 0.5,
     "max_red_s": 120.0,
-    "downstream_weight": 1.0,
-    "permitted_weight": 0.5,
+    "downstream_weight": 0.5,
+    "permitted_weight": 1.0,
     "unknown_queue_veh": 2.0,
     "e1_distance_m": 2.0,
     "e2_length_m": 80.0,
@@ -203,7 +203,7 @@ class _PressureController(Controller):
             write_text_atomic(json.dumps({"faults": [f.__dict__ | {"ids": list(f.ids)} for f in self.faults],
                                           "diagnostics": log}, indent=1, default=str),
                               Path(ctx.workdir) / "detector_faults.json")
-            out["detectors_faulty"] = sum(len(f.ids) for f in self.faults)
+            out["detectors_faulty"] = len({i for f in self.faults for i in f.ids})  # a detector once
             out["detectors_flagged"] = len({d for _, d, s in self.reader.fault_log if s == "flagged"})
         return out
 

@@ -397,9 +397,12 @@ class StageSwitcher:
                 continue
             if r[tc.TL_CURRENT_PROGRAM] != st.program_id:
                 # another program runs (e.g. one loaded by an additional file): attach when its
-                # shown state is one of our stages
+                # shown state is one of our stages, or take over from any green of it
                 state = self._conn.trafficlight.getRedYellowGreenState(sid)
                 k = st.states.index(state) if state in st.states else -1
+                if k < 0 and is_stage_state(state) and len(state) == len(st.states[0]):
+                    self._take_over(i, state, t)
+                    continue
             else:
                 phase = int(r[tc.TL_CURRENT_PHASE])
                 k = st.phase_index.index(phase) if phase in st.phase_index else -1
@@ -409,6 +412,25 @@ class StageSwitcher:
             self._show_green(i, k, t)
             self._conn.trafficlight.setRedYellowGreenState(sid, st.states[k])
             self.changes += 1
+
+    def _take_over(self, i: int, state: str, t: float) -> None:
+        """Attach signal row ``i`` while another program shows the green ``state``: hold it for
+        the closest stage's minimum green (its start is unknown), then yellow and all-red derived
+        from the two states, then that stage."""
+        st = self.stages[i]
+        green = np.array([[c in GREEN for c in s] for s in st.states])
+        mine = np.array([c in GREEN for c in state])
+        k = int(np.argmax((green & mine).sum(axis=1) - (green & ~mine).sum(axis=1)))
+        yellows = [d for seq in st.transitions.values() for s, d in seq if any(c in YELLOW for c in s)]
+        reds = [d for seq in st.transitions.values() for s, d in seq if not any(c in "GgyYu" for c in s)]
+        seq = [(state, float(st.min_green_s[k]))]
+        seq += derived_transition(state, st.states[k], yellow_s=max(yellows, default=DEFAULT_YELLOW_S),
+                                  all_red_s=max(reds, default=0.0))
+        self.attached[i] = True
+        self.stage[i] = -1
+        self.target[i] = k
+        self._seq[i] = seq
+        self.next_change_s[i] = t
 
     def _show_green(self, i: int, k: int, t: float) -> None:
         self.stage[i] = k

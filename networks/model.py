@@ -192,8 +192,10 @@ class Signal:
 
     @property
     def default_program(self) -> Program | None:
-        """The first program in the file (SUMO runs it by default), ``None`` if there is none."""
-        return next(iter(self.programs.values()), None)
+        """The program SUMO runs from the start: the last one loaded for the light (each program
+        SUMO adds becomes the light's default; fkk_in's ``335525545`` has 17), ``None`` if there
+        is none."""
+        return next(reversed(self.programs.values()), None)
 
     def conflicting(self, link: int) -> tuple[int, ...]:
         """Link indices that conflict with ``link``."""

@@ -107,20 +107,3 @@ def test_unserved_demand_counts(tmp_path: Path) -> None:
     assert row.vehicles_not_inserted > 50
     assert row.vehicles_unfinished >= row.vehicles_not_inserted
     assert row.resco_delay_s > row.mean_depart_delay_s > 10
-
-
-GAME = ["grid6", "square", "corridor", "fkk_in", "A10KW"]
-
-
-@pytest.mark.parametrize("game", GAME)
-def test_shipped_sumo_scenarios_run(game: str, tmp_path: Path) -> None:
-    """Real networks and demand shipped with eclipse-sumo run end to end under the baselines."""
-    sc = scenario_from_dict({
-        "name": game, "duration_s": 180, "controllers": ["static", "actuated"],
-        "demand": {"sumocfg": f"sumo:tools/game/{game}.sumocfg"},
-    })
-    summary = run_scenario(sc, tmp_path, executor=InlineExecutor())
-    assert len(summary) == 2
-    assert (summary.vehicles_inserted > 0).all()
-    inter = pd.read_csv(tmp_path / "intersections.csv")
-    assert inter["signal"].nunique() >= 1

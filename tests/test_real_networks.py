@@ -1,0 +1,70 @@
+"""Every controller on the real networks and demand shipped with eclipse-sumo (``tools/game``).
+
+Each network runs all registered controllers (but ``fixed``, which needs a plan file, and the
+test doubles) for 300 s with the transition safety monitor on. Every run must finish, insert
+vehicles and switch safely, except on signals whose own program is known to be unsafe.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from pathlib import Path
+
+import pytest
+
+from greenwave.controllers.base import available_controllers
+from greenwave.scenarios.runner import default_executor, run_scenario
+from greenwave.scenarios.spec import scenario_from_dict
+
+#: Signals whose own program is unsafe. Ingolstadt's hand-edited ``gneJ21`` (fkk_in) shows
+#: conflicting priority greens and G->r without yellow; controllers that leave it on its own
+#: program (max_pressure, optimised... exclude it, see excluded_signals.txt) show that.
+KNOWN_UNSAFE_PROGRAMS = {"gneJ21"}
+
+GAME = {
+    name: {"demand": {"sumocfg": f"sumo:tools/game/{name}.sumocfg"}}
+    for name in ("grid6", "square", "corridor", "fkk_in", "A10KW")
+}
+# DRT's own demand is persons riding one taxi: generated entry flows on its network instead
+GAME["DRT"] = {"network": {"file": "sumo:tools/game/DRT/osm.net.xml"}, "demand": {"entry_vph": 60, "end_s": 300}}
+
+CONTROLLERS = [c for c in available_controllers() if c != "fixed" and not c.startswith("test")]
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Executor]:
+    """Two worker processes shared by every network (spawned once)."""
+    ex = default_executor(2)
+    try:
+        yield ex
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("game", sorted(GAME))
+def test_every_controller_runs_safely_on_real_networks(game: str, pool: Executor, tmp_path: Path) -> None:
+    assert {"static", "actuated", "max_pressure", "optimised"} <= set(CONTROLLERS)
+    sc = scenario_from_dict({"name": game, "duration_s": 300, "seeds": [1], "controllers": CONTROLLERS,
+                             **GAME[game]})
+    summary = run_scenario(sc, tmp_path, executor=pool, check_safety=True)  # raises if any run failed
+    assert sorted(summary.controller) == sorted(CONTROLLERS)
+    assert (summary.vehicles_inserted > 0).all(), summary[["controller", "vehicles_inserted"]]
+    for row in summary.itertuples():
+        run = tmp_path / "runs" / f"{row.controller}_seed1"
+        checked = json.loads((run / "transition_safety.json").read_text())
+        assert checked["steps"] > 0 and checked["signals"] > 0
+        assert row.safety_violations == checked["violations"]
+        assert len(checked["first"]) == min(checked["violations"], 50)
+        where = {v["signal"] for v in checked["first"]}
+        assert where <= KNOWN_UNSAFE_PROGRAMS, (row.controller, [v for v in checked["first"]
+                                                                 if v["signal"] not in KNOWN_UNSAFE_PROGRAMS][:5])
+        if game != "fkk_in":  # no known unsafe program here: not a single violation
+            assert checked["violations"] == 0, (row.controller, checked["by_rule"])
+    if game == "fkk_in":
+        for name in ("max_pressure", "optimised"):
+            excluded = (tmp_path / "runs" / f"{name}_seed1" / "excluded_signals.txt").read_text()
+            listed = {line.split(":")[0] for line in excluded.splitlines()[1:]}
+            assert listed == KNOWN_UNSAFE_PROGRAMS, (name, excluded)

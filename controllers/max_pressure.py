@@ -172,8 +172,7 @@ class _PressureController(Controller):
     def pressures(self) -> np.ndarray:
         """Pressure of every stage row (veh, saturation-flow weighted) from the last readings."""
         r = self.reader
-        up = r.link_queue_up()
-        up = np.where(np.isnan(up), self.opts["unknown_queue_veh"], up)
+        up = np.nan_to_num(r.link_queue_up(), nan=self.opts["unknown_queue_veh"], copy=False)
         # a lane's net pressure (its queue − β · its links' downstream queues), shared among its links
         link = r.link_share * (up - self.opts["downstream_weight"] * r.link_queue_down())
         return np.asarray(self.W @ link).ravel()
@@ -215,37 +214,46 @@ class MaxPressureController(_PressureController):
     name = "max_pressure"
 
     def decide(self, t: float, *, fresh: bool) -> None:
+        """Vectorised over all signals: stage rows are segments ``stage_offsets[i]:[i + 1]``."""
         sw = self.switcher
-        ready = np.flatnonzero(sw.ready(t) & (sw.pending < 0))
-        if ready.size == 0:
+        off = self.stage_offsets
+        n_sig = off.size - 1
+        if n_sig == 0:
+            return
+        ready = sw.ready(t) & (sw.pending < 0) & (np.diff(off) >= 2)
+        if not ready.any():
             return
         p = self.pressures()
-        off = self.stage_offsets
-        elapsed = t - sw.green_start_s
+        seg, first = self.seg, off[:-1]
+        cur = first + np.maximum(sw.stage, 0)  # current stage row (only read where ready)
+        local = np.arange(p.size) - first[seg]
+        # the first stage of highest pressure, and of highest pressure but the current one
+        best = _segment_argmax(p, seg, first, local)
+        others = p.copy()
+        others[cur[ready]] = -np.inf
+        best_other = _segment_argmax(others, seg, first, local)
+        # a stage with demand that has waited too long is served next (the longest waiting)
         waited = t - self.last_served
-        for i in ready:
-            a, b = int(off[i]), int(off[i + 1])
-            if b - a < 2:
-                continue
-            cur = int(sw.stage[i])
-            ps = p[a:b]
-            best = int(np.argmax(ps))
-            # a stage with demand that has waited too long is served next
-            starving = np.flatnonzero((waited[a:b] >= self.opts["max_red_s"]) & (ps > 0))
-            starving = starving[starving != cur]
-            at_max = elapsed[i] >= self.max_green[a + cur] - 1e-9
-            if starving.size:
-                nxt = int(starving[np.argmax(waited[a:b][starving])])
-            elif best != cur and ps[best] > ps[cur] + self.opts["threshold_veh"]:
-                nxt = best
-            elif at_max:
-                others = ps.copy()
-                others[cur] = -np.inf
-                nxt = int(np.argmax(others))
-            else:
-                continue
-            sw.request(int(i), nxt)
+        starving = (waited >= self.opts["max_red_s"]) & (p > 0)
+        starving[cur[ready]] = False
+        wait_score = np.where(starving, waited, -np.inf)
+        longest = _segment_argmax(wait_score, seg, first, local)
+        has_starving = np.maximum.reduceat(wait_score, first) > -np.inf
+        gain = p[first + best] > p[cur] + self.opts["threshold_veh"]
+        at_max = t - sw.green_start_s >= self.max_green[cur] - 1e-9
+        nxt = np.where(has_starving, longest, np.where(gain & (best != sw.stage), best,
+                                                       np.where(at_max, best_other, -1)))
+        for i in np.flatnonzero(ready & (nxt >= 0)):
+            sw.request(int(i), int(nxt[i]))
             self.switches += 1
+
+
+def _segment_argmax(v: np.ndarray, seg: np.ndarray, first: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """Per segment (rows ``first[i]:first[i + 1]``, row → segment ``seg``): the local index of
+    the first largest value (ties to the lower index, as ``np.argmax``)."""
+    top = np.maximum.reduceat(v, first)
+    at_top = np.where(v == top[seg], local, np.iinfo(np.int64).max)
+    return np.minimum.reduceat(at_top, first)
 
 
 @register

@@ -425,9 +425,6 @@ class CentralDriver:
                 greens=np.array([s.green_s for s in timing.stages]),
                 gap_detectors=self.gap_detectors.get(sid, ()),
             )
-            for dets in st.gap_detectors:
-                for det in dets:
-                    conn.inductionloop.subscribe(det, [tc.LAST_STEP_TIME_SINCE_DETECTION])
             self.state[sid] = st
             if link_up.get(sid, False) or self.hold_last_plan:
                 conn.trafficlight.setProgram(sid, self.central_program)
@@ -479,7 +476,6 @@ class CentralDriver:
         conn = sim.conn
         t = sim.time_s
         results = conn.trafficlight.getAllSubscriptionResults()
-        dets = conn.inductionloop.getAllSubscriptionResults() if self.gap_detectors else {}
         for sid, st in self.state.items():
             res = results.get(sid)
             if res is None:
@@ -500,7 +496,7 @@ class CentralDriver:
                 st.pending = want if want != st.mode else None
             if phase == st.last_phase:
                 if st.stage >= 0 and st.gap_detectors and st.mode in ("central", "held"):
-                    self._gap_out(conn, sid, st, t, dets)
+                    self._gap_out(conn, sid, st, t)
                 continue
             st.last_phase = phase
             st.stage = -1
@@ -530,10 +526,11 @@ class CentralDriver:
                 st.stage, st.green_start_s, st.green_s, st.carry_s = 0, t, float(st.greens[0]), 0.0
                 conn.trafficlight.setPhaseDuration(sid, st.green_s)
 
-    def _gap_out(self, conn: Any, sid: str, st: _SignalState, t: float, dets: Mapping[str, Any]) -> None:
-        """End stage ``st.stage``'s green early when its detectors show a gap (see class doc)."""
-        from traci import constants as tc
+    def _gap_out(self, conn: Any, sid: str, st: _SignalState, t: float) -> None:
+        """End stage ``st.stage``'s green early when its detectors show a gap (see class doc).
 
+        Only this stage's detectors are read, and only once its minimum green is over (polled:
+        a libsumo subscription would be evaluated at every step for every detector)."""
         k = st.stage
         if k == 0 and not self.gap_out_first_stage:
             return
@@ -544,9 +541,9 @@ class CentralDriver:
         ids = st.gap_detectors[k] if k < len(st.gap_detectors) else ()
         if not ids:
             return
+        since = conn.inductionloop.getTimeSinceDetection
         for det in ids:
-            res = dets.get(det)
-            if res is None or res[tc.LAST_STEP_TIME_SINCE_DETECTION] < self.max_gap_s:
+            if since(det) < self.max_gap_s:
                 return
         conn.trafficlight.setPhaseDuration(sid, 0.0)
         st.carry_s = left if k + 1 < len(st.stage_phase) else 0.0

@@ -240,7 +240,7 @@ def test_reader_values_faults_and_fallbacks_in_sumo(tmp_path: Path) -> None:
     reader = DetectorReader(lay, faults)
     cfg = SessionConfig(net_file=prepared.net_file, route_files=prepared.routes_by_seed[1],
                         additional_files=(add,), end_s=300, seed=1)
-    seen_vehicles = 0.0
+    seen_vehicles, slow_reads = 0.0, 0
     with SumoSession(cfg) as sim:
         reader.start(sim)
         c = sim.conn
@@ -249,8 +249,12 @@ def test_reader_values_faults_and_fallbacks_in_sumo(tmp_path: Path) -> None:
             reader.update(sim)
             for r in healthy:
                 assert reader.e2_vehicles[r] == c.lanearea.getLastStepVehicleNumber(lay.e2_ids[r])
-                assert reader.e2_halting[r] == c.lanearea.getLastStepHaltingNumber(lay.e2_ids[r])
-                assert reader.e1_since_s[r] == c.inductionloop.getTimeSinceDetection(lay.e1_ids[r])
+                if reader.last_slow_read_s == t:  # loops and occupancies: every slow_read_s
+                    assert reader.e1_since_s[r] == c.inductionloop.getTimeSinceDetection(lay.e1_ids[r])
+                    assert reader.e1_occupied[r] == (c.inductionloop.getLastStepOccupancy(lay.e1_ids[r]) > 0
+                                                     and reader.e1_since_s[r] == 0)
+                    assert reader.e2_occupancy[r] == c.lanearea.getLastStepOccupancy(lay.e2_ids[r]) / 100.0
+                    slow_reads += 1
                 assert reader.e1_ok[r] and reader.e2_ok[r]
                 assert reader.queue[r] == reader.e2_vehicles[r]
                 seen_vehicles += reader.e2_vehicles[r]
@@ -268,6 +272,7 @@ def test_reader_values_faults_and_fallbacks_in_sumo(tmp_path: Path) -> None:
             if t >= 205:  # the zones recover once the fault ends
                 assert reader.e2_ok[stuck] and reader.e2_ok[both]
     assert seen_vehicles > 0
+    assert slow_reads >= 50 * len(healthy)  # every 5 s of the 300 s
     log = {(d, s) for _, d, s in reader.fault_log}
     assert {(lay.e2_ids[stuck], "flagged"), (lay.e2_ids[stuck], "ok")} <= log
     flagged_at = [t for t, d, s in reader.fault_log if d == lay.e2_ids[stuck] and s == "flagged"]
@@ -276,6 +281,30 @@ def test_reader_values_faults_and_fallbacks_in_sumo(tmp_path: Path) -> None:
     frm = lay.link_from
     for r in np.unique(frm[frm >= 0]):
         assert reader.link_share[frm == r].sum() == pytest.approx(1.0)
+
+
+def test_a_dead_zone_is_found_by_its_loop(tmp_path: Path) -> None:
+    """A zone that reports nothing while its healthy loop counts vehicles is flagged after two
+    count periods, and its lane's queue then comes from the loop."""
+    prepared = prepare(scenario_from_dict({**SMALL, "duration_s": 400,
+                                           "demand": {"entry_vph": 600, "end_s": 400}}), tmp_path)
+    lay = place_detectors(load_network(prepared.net_file))
+    appr = [r for r in range(len(lay.lanes)) if lay.approach[r]]
+    dead = appr[0]
+    faults = parse_faults([{"kind": "stuck_off", "ids": [lay.e2_ids[dead]]}], lay, seed=1)
+    add = lay.write(tmp_path / "det.add.xml")
+    reader = DetectorReader(lay, faults)
+    cfg = SessionConfig(net_file=prepared.net_file, route_files=prepared.routes_by_seed[1],
+                        additional_files=(add,), end_s=400, seed=1)
+    with SumoSession(cfg) as sim:
+        reader.start(sim)
+        for _ in sim.steps():
+            reader.update(sim)
+    flagged = [t for t, d, s in reader.fault_log if d == lay.e2_ids[dead] and s == "flagged"]
+    assert flagged and flagged[0] <= 4 * 60 + 1, reader.fault_log  # the network fills in the first period
+    assert not reader.e2_ok[dead] and reader.e1_ok[dead]
+    healthy = [lay.e2_ids[r] for r in appr[1:]]
+    assert not {d for _, d, s in reader.fault_log if s == "flagged"} & set(healthy)
 
 
 FAULTY = {

@@ -98,7 +98,10 @@ class DetectorLayout:
     Lane rows: ``lanes[r]`` with ``e1_ids[r]`` ("" on downstream-only lanes) and ``e2_ids[r]``.
     Link rows: signal ``signals[s]`` owns rows ``link_offsets[s]:link_offsets[s + 1]``, row
     ``link_offsets[s] + k`` being its SUMO link index ``k``; ``link_from``/``link_to`` give the
-    lane row of the link's from/to lane (-1: pedestrian, unused or internal lane).
+    lane row of the link's from/to lane (-1: pedestrian, unused or internal lane). A link index
+    can carry several connections (SUMO lets lanes share one signal index): all its (from, to)
+    lane rows are ``pair_from``/``pair_to[pair_ptr[row]:pair_ptr[row + 1]]``, the primary one
+    (``link_from``/``link_to``) first.
     """
 
     lanes: tuple[str, ...]
@@ -113,6 +116,9 @@ class DetectorLayout:
     link_offsets: np.ndarray
     link_from: np.ndarray
     link_to: np.ndarray
+    pair_ptr: np.ndarray
+    pair_from: np.ndarray
+    pair_to: np.ndarray
 
     @property
     def n_links(self) -> int:
@@ -179,25 +185,28 @@ def place_detectors(
     ids = sorted(network.signals) if signal_ids is None else list(signal_ids)
     lane_row: dict[str, int] = {}
     approach: list[bool] = []
-    per_signal: list[tuple[str, list[tuple[str, str]]]] = []
+    per_signal: list[tuple[str, list[list[tuple[str, str]]]]] = []
     for sid in ids:
         sig = network.signals[sid]
         links = []
-        for m in sig.movements:
-            ok = m.is_used and not m.is_pedestrian and not m.from_lane.startswith(":")
-            links.append((m.from_lane, m.to_lane) if ok else ("", ""))
+        for m in sig.movements:  # every connection on the link index, the primary one first
+            pairs = [(x.from_lane, x.to_lane) for x in (m, *m.merged)
+                     if x.is_used and not x.is_pedestrian and not x.from_lane.startswith(":")]
+            links.append(list(dict.fromkeys(pairs)))
         per_signal.append((sid, links))
-        for frm, _ in links:
-            if frm and frm not in lane_row:
-                lane_row[frm] = len(lane_row)
-                approach.append(True)
-            elif frm:
-                approach[lane_row[frm]] = True
+        for pairs in links:
+            for frm, _ in pairs:
+                if frm not in lane_row:
+                    lane_row[frm] = len(lane_row)
+                    approach.append(True)
+                else:
+                    approach[lane_row[frm]] = True
     for _, links in per_signal:
-        for _, to in links:
-            if to and not to.startswith(":") and to not in lane_row:
-                lane_row[to] = len(lane_row)
-                approach.append(False)
+        for pairs in links:
+            for _, to in pairs:
+                if to and not to.startswith(":") and to not in lane_row:
+                    lane_row[to] = len(lane_row)
+                    approach.append(False)
     lanes = tuple(lane_row)
     lengths = lane_lengths(network.path, set(lanes))
     missing = [lane for lane in lanes if lane not in lengths]
@@ -211,14 +220,21 @@ def place_detectors(
     offsets = [0]
     frm_rows: list[int] = []
     to_rows: list[int] = []
+    pair_ptr = [0]
+    pair_from: list[int] = []
+    pair_to: list[int] = []
     sigs = []
     for sid, links in per_signal:
-        if not any(f for f, _ in links):
+        if not any(links):
             continue
         sigs.append(sid)
-        for frm, to in links:
-            frm_rows.append(lane_row[frm] if frm else -1)
-            to_rows.append(lane_row.get(to, -1) if frm else -1)
+        for pairs in links:
+            frm_rows.append(lane_row[pairs[0][0]] if pairs else -1)
+            to_rows.append(lane_row.get(pairs[0][1], -1) if pairs else -1)
+            for frm, to in pairs:
+                pair_from.append(lane_row[frm])
+                pair_to.append(lane_row.get(to, -1))
+            pair_ptr.append(len(pair_from))
         offsets.append(len(frm_rows))
     return DetectorLayout(
         lanes=lanes,
@@ -233,6 +249,9 @@ def place_detectors(
         link_offsets=np.array(offsets, dtype=np.int64),
         link_from=np.array(frm_rows, dtype=np.int64),
         link_to=np.array(to_rows, dtype=np.int64),
+        pair_ptr=np.array(pair_ptr, dtype=np.int64),
+        pair_from=np.array(pair_from, dtype=np.int64),
+        pair_to=np.array(pair_to, dtype=np.int64),
     )
 
 
@@ -379,7 +398,28 @@ class DetectorReader:
         self._to_idx, self._no_to = np.maximum(layout.link_to, 0), layout.link_to < 0
         uses = np.bincount(frm[frm >= 0], minlength=n).astype(np.float64)
         self._share = np.where(frm >= 0, 1.0 / np.maximum(uses[np.maximum(frm, 0)], 1.0), 0.0)
+        # every connection's lanes: each from lane's queue split among the connections leaving it
+        lay = layout
+        rows = np.repeat(np.arange(lay.n_links), np.diff(lay.pair_ptr))
+        pair_uses = np.bincount(lay.pair_from, minlength=n).astype(np.float64)
+        w = 1.0 / np.maximum(pair_uses[lay.pair_from], 1.0)
+        shape = (lay.n_links, n)
+        self._up_matrix = sp.csr_matrix((w, (rows, lay.pair_from)), shape=shape)
+        down = lay.pair_to >= 0
+        self._down_matrix = sp.csr_matrix((w[down], (rows[down], lay.pair_to[down])), shape=shape)
         self.fault_log: list[tuple[float, str, str]] = []
+
+    @property
+    def up_matrix(self) -> sp.csr_matrix:
+        """``n_links × n_lanes``: link row ← its connections' from lanes, each lane's weight
+        1 / (connections leaving it), so ``up_matrix @ queue`` shares every lane's queue among
+        the connections using it (all connections of a link index, not only the primary)."""
+        return self._up_matrix
+
+    @property
+    def down_matrix(self) -> sp.csr_matrix:
+        """As :attr:`up_matrix` for the connections' to lanes (weighted by their from lane's share)."""
+        return self._down_matrix
 
     def start(self, sim: SumoSession) -> None:
         """Get ready to read every present detector (call once after SUMO started).

@@ -165,17 +165,22 @@ class _PressureController(Controller):
     def start(self, sim: SumoSession) -> None:
         self.reader = DetectorReader(self.layout, self.faults)
         self.reader.start(sim)
+        # stage rows × lanes, once: pressures are then two sparse products per decision
+        self._stage_up = (self.W @ self.reader.up_matrix).tocsr()
+        self._stage_down = (self.W @ self.reader.down_matrix).tocsr()
         self.switcher.start(sim)
         self.next_decision = sim.time_s
         self.last_served[:] = sim.time_s
 
     def pressures(self) -> np.ndarray:
-        """Pressure of every stage row (veh, saturation-flow weighted) from the last readings."""
-        r = self.reader
-        up = np.nan_to_num(r.link_queue_up(), nan=self.opts["unknown_queue_veh"], copy=False)
-        # a lane's net pressure (its queue − β · its links' downstream queues), shared among its links
-        link = r.link_share * (up - self.opts["downstream_weight"] * r.link_queue_down())
-        return np.asarray(self.W @ link).ravel()
+        """Pressure of every stage row (veh, saturation-flow weighted) from the last readings:
+        per connection its from lane's queue − β · its to lane's, each lane shared among the
+        connections leaving it (lanes with no usable detector count ``unknown_queue_veh`` up and
+        0 down)."""
+        q = self.reader.queue
+        up = np.nan_to_num(q, nan=self.opts["unknown_queue_veh"])
+        down = np.nan_to_num(q, nan=0.0)
+        return self._stage_up @ up - self.opts["downstream_weight"] * (self._stage_down @ down)
 
     def step(self, sim: SumoSession) -> None:
         t = sim.time_s

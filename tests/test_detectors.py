@@ -110,11 +110,6 @@ def test_positions_lie_inside_the_lane(name: str, placed: dict[str, tuple[RoadNe
     assert np.allclose(lay.e1_pos_m[ok], length[ok] - 2.0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG controllers/detectors.py place_detectors: only each link's primary connection "
-    "(Signal.movements[k]) is used, Movement.merged is ignored, so lanes that enter a signal only "
-    "through a merged connection of a link get no detector (Ingolstadt gneJ21 links 1, 5, 6: "
-    "737320747#4.146_3/_4, 30399663#1_4, gneE12_1)"))
 def test_lanes_of_merged_connections_get_detectors(placed: dict[str, tuple[RoadNetwork, DetectorLayout]]) -> None:
     net, lay = placed["fkk_in"]
     row = {lane: r for r, lane in enumerate(lay.lanes)}
@@ -127,6 +122,23 @@ def test_lanes_of_merged_connections_get_detectors(placed: dict[str, tuple[RoadN
                     if r is None or not lay.e1_ids[r]:
                         missing.append((sid, m.link_index, x.from_lane))
     assert missing == []
+    # every connection of a link index is one of its (from, to) pairs, the primary one first
+    reader = DetectorReader(lay)
+    for s_row, sid in enumerate(lay.signals):
+        first = int(lay.link_offsets[s_row])
+        for m in net.signals[sid].movements:
+            i = first + m.link_index
+            pairs = list(zip(lay.pair_from[lay.pair_ptr[i]:lay.pair_ptr[i + 1]],
+                             lay.pair_to[lay.pair_ptr[i]:lay.pair_ptr[i + 1]], strict=True))
+            want = list(dict.fromkeys((x.from_lane, x.to_lane) for x in (m, *m.merged)
+                                      if x.is_used and not x.is_pedestrian and not x.from_lane.startswith(":")))
+            assert [(lay.lanes[f], lay.lanes[t] if t >= 0 else x) for (f, t), (_, x) in zip(pairs, want, strict=True)] \
+                == want
+            if pairs:
+                assert (lay.link_from[i], lay.link_to[i]) == pairs[0]
+    # each lane's queue is shared out whole among the connections leaving it
+    used = np.unique(lay.pair_from)
+    np.testing.assert_allclose(np.asarray(reader.up_matrix.sum(axis=0)).ravel()[used], 1.0)
 
 
 @pytest.mark.parametrize("name", NETWORKS)

@@ -201,14 +201,17 @@ class _PressureController(Controller):
         raise NotImplementedError
 
     def finish(self, ctx: RunContext) -> dict[str, Any]:
-        out: dict[str, Any] = {"signal_switches": self.switches}
+        out: dict[str, Any] = {
+            "signal_switches": self.switches,
+            # detectors the plausibility checks flagged at some time (healthy ones should not be)
+            "detectors_flagged": len({d for _, d, s in self.reader.fault_log if s == "flagged"}),
+        }
         if self.faults:
             log = [{"time_s": t, "detector": d, "status": s} for t, d, s in self.reader.fault_log]
             write_text_atomic(json.dumps({"faults": [f.__dict__ | {"ids": list(f.ids)} for f in self.faults],
                                           "diagnostics": log}, indent=1, default=str),
                               Path(ctx.workdir) / "detector_faults.json")
             out["detectors_faulty"] = len({i for f in self.faults for i in f.ids})  # a detector once
-            out["detectors_flagged"] = len({d for _, d, s in self.reader.fault_log if s == "flagged"})
         return out
 
 

@@ -38,8 +38,8 @@ class OptimiserSettings:
         cycle (Σ minimum greens, pedestrian minimums included, + intergreens); 20 s is the
         shortest two-stage cycle in common practice.
     cycle_step_s
-        Largest spacing of the candidate cycles scored; short cycles are scored every 10 %
-        (at least 2 s apart), where a few seconds change much.
+        Largest spacing of the candidate cycles scored: first every 20 %, then every 10 % (at
+        least 2 s apart) around the best, since at short cycles a few seconds change much.
     offset_steps
         Offset moves tried in each hill-climb pass, as fractions of the cycle (then 2 s, 1 s).
     split_step_s
@@ -143,12 +143,12 @@ def feasible_cycle_range(net: CompiledNetwork, settings: OptimiserSettings) -> t
     return lowest, float(settings.max_cycle_s)
 
 
-def candidate_cycles(lo: float, hi: float, max_step_s: float) -> list[float]:
-    """Cycles scored from ``lo`` to ``hi`` (s, whole seconds): each 10 % longer than the one
-    before, at least 2 s and at most ``max_step_s`` apart; ``hi`` always included."""
+def candidate_cycles(lo: float, hi: float, max_step_s: float, *, relative: float = 0.1) -> list[float]:
+    """Cycles from ``lo`` to ``hi`` (s, whole seconds): each ``relative`` (10 %) longer than the
+    one before, at least 2 s and at most ``max_step_s`` apart; ``hi`` always included."""
     out = [float(np.ceil(lo))]
     while out[-1] < hi:
-        step = min(max(2.0, round(0.1 * out[-1])), max(max_step_s, 1.0))
+        step = min(max(2.0, round(relative * out[-1])), max(max_step_s, 1.0))
         out.append(min(float(hi), out[-1] + step))
     return out
 
@@ -344,17 +344,27 @@ def optimise(
     first = evaluate_plan(net, pi_start_plan, params)
     scorer.evaluations += 1
 
-    # 1. common cycle: score candidate cycles with Webster splits and the best of a few offsets
+    # 1. common cycle: score candidate cycles with Webster splits and the best of a few offsets,
+    #    coarse (20 % apart), then finer (10 %) between the best one's neighbours
     lo, hi = feasible_cycle_range(net, settings)
-    cycles = sorted(set(candidate_cycles(lo, hi, settings.cycle_step_s)) | {webster.cycle_s})
     cycle_scores: dict[float, float] = {}
     n_probe = 4
-    for c in cycles:
-        g = webster_splits(net, c)
-        offs = rng.uniform(0, c, size=(n_probe, net.n_signals)).round()
-        offs[0] = 0.0
-        scores = scorer.batch(c, offs % c, np.repeat(g[None, :], n_probe, axis=0))
-        cycle_scores[float(c)] = float(scores.min())
+
+    def score_cycles(cycles: list[float]) -> None:
+        for c in cycles:
+            if c in cycle_scores:
+                continue
+            g = webster_splits(net, c)
+            offs = rng.uniform(0, c, size=(n_probe, net.n_signals)).round()
+            offs[0] = 0.0
+            scores = scorer.batch(c, offs % c, np.repeat(g[None, :], n_probe, axis=0))
+            cycle_scores[float(c)] = float(scores.min())
+
+    coarse = sorted(set(candidate_cycles(lo, hi, 2.0 * settings.cycle_step_s, relative=0.2)) | {webster.cycle_s})
+    score_cycles(coarse)
+    k = coarse.index(min(cycle_scores, key=cycle_scores.__getitem__))
+    score_cycles(candidate_cycles(coarse[max(k - 1, 0)], coarse[min(k + 1, len(coarse) - 1)],
+                                  settings.cycle_step_s))
     cycle = min(cycle_scores, key=cycle_scores.__getitem__)
     if start is not None and abs(start.cycle_s - cycle) < 1e-9:
         base_green = np.array(start.green_s)

@@ -713,6 +713,15 @@ def _check_cycle(cycle_s: float) -> int:
 def _check_plan_rows(net: CompiledNetwork, cycle: float, offsets: np.ndarray, greens: np.ndarray,
                      stage_ig: np.ndarray, sig_ptr: np.ndarray, what: Callable[[int], str]) -> None:
     """Range checks of 2-D offsets (n_cand, n_signals) and greens (n_cand, n_stages)."""
+    n_cand = offsets.shape[0]
+    cum = np.zeros((n_cand, greens.shape[1] + 1))
+    np.cumsum(greens + stage_ig[None, :], axis=1, out=cum[:, 1:])
+    sums = cum[:, sig_ptr[1:]] - cum[:, sig_ptr[:-1]]
+    # one pass of whole-array tests first (hot path: optimisers call this for every batch); NaN
+    # fails every comparison, so it falls through to the detailed checks below
+    if ((offsets >= 0) & (offsets < cycle)).all() and (greens >= 0).all() and np.isfinite(greens).all() \
+            and (np.abs(sums - cycle) <= _SUM_TOL_S).all():
+        return
     for name, a in (("offset", offsets), ("green", greens)):
         bad = np.argwhere(~np.isfinite(a))
         if bad.size:
@@ -729,10 +738,6 @@ def _check_plan_rows(net: CompiledNetwork, cycle: float, offsets: np.ndarray, gr
         i = int(np.searchsorted(sig_ptr, k, side="right")) - 1
         raise PlanError(f"{what(cand)}: stage {k - sig_ptr[i]} of signal {net.signal_ids[i]!r} has a negative "
                         f"green of {greens[cand, k]} s")
-    n_cand = offsets.shape[0]
-    cum = np.zeros((n_cand, greens.shape[1] + 1))
-    np.cumsum(greens + stage_ig[None, :], axis=1, out=cum[:, 1:])
-    sums = cum[:, sig_ptr[1:]] - cum[:, sig_ptr[:-1]]
     bad = np.argwhere(np.abs(sums - cycle) > _SUM_TOL_S)
     if bad.size:
         cand, i = bad[0]

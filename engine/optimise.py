@@ -45,7 +45,7 @@ class OptimiserSettings:
     split_step_s
         Green moved between two stages per split move.
     starts
-        Hill-climb starts (the best of the global search, plus the given/bandwidth start).
+        Hill-climb starts (the best of the global search, plus the given start).
     global_candidates
         Random offset vectors scored by the batch evaluator in the global search.
     max_passes
@@ -256,6 +256,7 @@ def hill_climb(
     settings: OptimiserSettings,
     *,
     optimise_splits: bool = True,
+    optimise_offsets: bool = True,
 ) -> tuple[PlanArrays, float, list[float]]:
     """TRANSYT-style hill climb: signal by signal, all its offset moves and split moves are
     scored by *local* evaluation (:func:`greenwave.engine.model.evaluate_moves`: only the links
@@ -274,7 +275,7 @@ def hill_climb(
     green = np.array(start.green_s, dtype=np.float64)
     best, state = scorer.state(PlanArrays(cycle, offsets, green))
     history = [best]
-    moves = _offset_moves(cycle, settings.offset_steps)
+    moves = _offset_moves(cycle, settings.offset_steps) if optimise_offsets else []
     for _ in range(settings.max_passes):
         improved = False
         pass_start = (offsets.copy(), green.copy(), state, best)
@@ -326,9 +327,10 @@ def optimise(
 ) -> OptimiseResult:
     """Optimise cycle, splits and offsets for least PI = Σ (delay + K·stops).
 
-    ``objective="stops"`` weighs stops heavily (K = 120 s); ``"bandwidth"`` starts offsets from
-    the two-way green-wave bandwidth solution (:mod:`greenwave.engine.bandwidth`) and keeps them
-    within the band while splits are tuned. ``start`` adds a given plan (for instance the
+    ``objective="stops"`` weighs stops heavily (K = 120 s); ``"bandwidth"`` takes the offsets of
+    the two-way green-wave bandwidth solution (:mod:`greenwave.engine.bandwidth`, MAXBAND-style
+    MILP): splits are tuned with those offsets held, then the band is solved again for the final
+    splits, so the plan keeps the widest two-way band its greens allow. ``start`` adds a given plan (for instance the
     network's own) as a further start.
     """
     settings = settings or OptimiserSettings()
@@ -371,27 +373,31 @@ def optimise(
     else:
         base_green = webster_splits(net, cycle)
 
-    # 2. global search over offsets (batch evaluator), seeded
-    offs = rng.uniform(0, cycle, size=(settings.global_candidates, net.n_signals)).round() % cycle
-    offs[0] = 0.0
-    starts: list[PlanArrays] = []
+    best_plan, best_pi, history = None, np.inf, []
     if objective == "bandwidth":
+        # 2'. the green wave decides the offsets: splits are tuned with the band's offsets held,
+        # and the band is then solved again for the final splits
         from greenwave.engine.bandwidth import bandwidth_offsets
 
         band = bandwidth_offsets(net, PlanArrays(cycle, np.zeros(net.n_signals), base_green))
-        starts.append(PlanArrays(cycle, band, base_green.copy()))
-    if start is not None and abs(start.cycle_s - cycle) < 1e-9:
-        starts.append(start)
-    scores = scorer.batch(cycle, offs, np.repeat(base_green[None, :], len(offs), axis=0))
-    for j in np.argsort(scores)[: max(1, settings.starts - len(starts))]:
-        starts.append(PlanArrays(cycle, offs[j].copy(), base_green.copy()))
-
-    # 3. hill climbs
-    best_plan, best_pi, history = None, np.inf, []
-    for s in starts:
-        plan, pi, hist = hill_climb(scorer, s, settings)
-        if pi < best_pi:
-            best_plan, best_pi, history = plan, pi, hist
+        plan, _pi, history = hill_climb(scorer, PlanArrays(cycle, band, base_green.copy()), settings,
+                                        optimise_offsets=False)
+        best_plan = PlanArrays(cycle, bandwidth_offsets(net, plan), plan.green_s)
+    else:
+        # 2. global search over offsets (batch evaluator), seeded
+        offs = rng.uniform(0, cycle, size=(settings.global_candidates, net.n_signals)).round() % cycle
+        offs[0] = 0.0
+        starts: list[PlanArrays] = []
+        if start is not None and abs(start.cycle_s - cycle) < 1e-9:
+            starts.append(start)
+        scores = scorer.batch(cycle, offs, np.repeat(base_green[None, :], len(offs), axis=0))
+        for j in np.argsort(scores)[: max(1, settings.starts - len(starts))]:
+            starts.append(PlanArrays(cycle, offs[j].copy(), base_green.copy()))
+        # 3. hill climbs
+        for s in starts:
+            plan, pi, hist = hill_climb(scorer, s, settings)
+            if pi < best_pi:
+                best_plan, best_pi, history = plan, pi, hist
     assert best_plan is not None
     final = evaluate_plan(net, best_plan, params)
     return OptimiseResult(

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+from numba import njit
 
 from greenwave.controllers.base import Controller, RunContext, register
 from greenwave.controllers.detectors import DetectorReader, parse_faults, place_detectors
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
     from greenwave.networks.model import RoadNetwork
 
-__all__ = ["CyclicMaxPressureController", "MaxPressureController", "stage_link_matrix"]
+__all__ = ["CyclicMaxPressureController", "MaxPressureController", "next_stages", "stage_link_matrix"]
 
 _DEFAULTS: dict[str, float] = {
     "decision_interval_s": 1.0,
@@ -156,7 +157,6 @@ class _PressureController(Controller):
             self.network, self.switcher, offsets, self.layout.n_links,
             permitted_weight=self.opts["permitted_weight"])
         n_rows = int(self.stage_offsets[-1])
-        self.seg = np.repeat(np.arange(len(self.switcher.signals)), np.diff(self.stage_offsets))
         self.last_served = np.zeros(n_rows)
         self.max_green = np.concatenate([st.max_green_s for st in self.switcher.stages]) if n_rows else np.zeros(0)
         self.switches = 0
@@ -222,46 +222,97 @@ class MaxPressureController(_PressureController):
     name = "max_pressure"
 
     def decide(self, t: float, *, fresh: bool) -> None:
-        """Vectorised over all signals: stage rows are segments ``stage_offsets[i]:[i + 1]``."""
+        """Every ready signal's next stage from the stage pressures (:func:`next_stages`)."""
         sw = self.switcher
-        off = self.stage_offsets
-        n_sig = off.size - 1
-        if n_sig == 0:
-            return
-        ready = sw.ready(t) & (sw.pending < 0) & (np.diff(off) >= 2)
+        ready = sw.ready(t) & (sw.pending < 0)
         if not ready.any():
             return
-        p = self.pressures()
-        seg, first = self.seg, off[:-1]
-        cur = first + np.maximum(sw.stage, 0)  # current stage row (only read where ready)
-        local = np.arange(p.size) - first[seg]
-        # the first stage of highest pressure, and of highest pressure but the current one
-        best = _segment_argmax(p, seg, first, local)
-        others = p.copy()
-        others[cur[ready]] = -np.inf
-        best_other = _segment_argmax(others, seg, first, local)
-        # a stage with demand that has waited too long is served next (the longest waiting)
-        waited = t - self.last_served
-        starving = (waited >= self.opts["max_red_s"]) & (p > 0)
-        starving[cur[ready]] = False
-        wait_score = np.where(starving, waited, -np.inf)
-        longest = _segment_argmax(wait_score, seg, first, local)
-        has_starving = np.maximum.reduceat(wait_score, first) > -np.inf
-        gain = p[first + best] > p[cur] + self.opts["threshold_veh"]
-        at_max = t - sw.green_start_s >= self.max_green[cur] - 1e-9
-        nxt = np.where(has_starving, longest, np.where(gain & (best != sw.stage), best,
-                                                       np.where(at_max, best_other, -1)))
-        for i in np.flatnonzero(ready & (nxt >= 0)):
+        nxt = np.full(ready.size, -1, dtype=np.int64)
+        _next_stages_kernel(self.pressures(), self.stage_offsets, sw.stage, ready, t - self.last_served,
+                            t - sw.green_start_s, self.max_green, self.opts["max_red_s"],
+                            self.opts["threshold_veh"], nxt)
+        for i in np.flatnonzero(nxt >= 0):
             sw.request(int(i), int(nxt[i]))
             self.switches += 1
 
 
-def _segment_argmax(v: np.ndarray, seg: np.ndarray, first: np.ndarray, local: np.ndarray) -> np.ndarray:
-    """Per segment (rows ``first[i]:first[i + 1]``, row → segment ``seg``): the local index of
-    the first largest value (ties to the lower index, as ``np.argmax``)."""
-    top = np.maximum.reduceat(v, first)
-    at_top = np.where(v == top[seg], local, np.iinfo(np.int64).max)
-    return np.minimum.reduceat(at_top, first)
+def next_stages(
+    pressure: np.ndarray,
+    stage_offsets: np.ndarray,
+    stage: np.ndarray,
+    ready: np.ndarray,
+    waited_s: np.ndarray,
+    elapsed_s: np.ndarray,
+    max_green_s: np.ndarray,
+    max_red_s: float,
+    threshold_veh: float,
+) -> np.ndarray:
+    """The max-pressure decision, written plainly (the reference of the numba kernel).
+
+    Stage rows of signal ``i`` are ``stage_offsets[i]:stage_offsets[i + 1]``; ``pressure``,
+    ``waited_s`` (s since the stage last showed) and ``max_green_s`` are per stage row;
+    ``stage`` (current stage, local index), ``ready`` (minimum green over, nothing pending) and
+    ``elapsed_s`` (s of the current green) per signal. Returns per signal the local stage to
+    switch to, or -1 to stay. A ready signal with two or more stages switches to
+
+    1. the stage with demand (pressure > 0) that has waited ``max_red_s`` or more, the longest
+       waiting first, if there is one; else
+    2. the stage of highest pressure if it beats the current one by more than ``threshold_veh``;
+       else
+    3. the stage of highest pressure but the current one, if the current green reached its
+       maximum.
+
+    Ties go to the lower stage index.
+    """
+    out = np.full(len(stage), -1, dtype=np.int64)
+    for i in range(len(stage)):
+        a, b = int(stage_offsets[i]), int(stage_offsets[i + 1])
+        if not ready[i] or b - a < 2:
+            continue
+        cur = int(stage[i])
+        ps = [float(v) for v in pressure[a:b]]
+        starving = [k for k in range(b - a) if k != cur and waited_s[a + k] >= max_red_s and ps[k] > 0]
+        best = ps.index(max(ps))
+        if starving:
+            longest = max(waited_s[a + k] for k in starving)
+            out[i] = next(k for k in starving if waited_s[a + k] == longest)
+        elif best != cur and ps[best] > ps[cur] + threshold_veh:
+            out[i] = best
+        elif elapsed_s[i] >= max_green_s[a + cur] - 1e-9:
+            others = [v if k != cur else -math.inf for k, v in enumerate(ps)]
+            out[i] = others.index(max(others))
+    return out
+
+
+@njit(cache=True)
+def _next_stages_kernel(pressure, stage_offsets, stage, ready, waited_s, elapsed_s, max_green_s, max_red_s,
+                        threshold_veh, out):  # pragma: no cover - njit (reference: next_stages)
+    for i in range(stage.shape[0]):
+        out[i] = -1
+        a = stage_offsets[i]
+        b = stage_offsets[i + 1]
+        if not ready[i] or b - a < 2:
+            continue
+        cur = stage[i]
+        best = 0
+        best_other = -1
+        longest = -1
+        for k in range(b - a):
+            v = pressure[a + k]
+            if v > pressure[a + best]:
+                best = k
+            if k != cur:
+                if best_other < 0 or v > pressure[a + best_other]:
+                    best_other = k
+                w = waited_s[a + k]
+                if w >= max_red_s and v > 0.0 and (longest < 0 or w > waited_s[a + longest]):
+                    longest = k
+        if longest >= 0:
+            out[i] = longest
+        elif best != cur and pressure[a + best] > pressure[a + cur] + threshold_veh:
+            out[i] = best
+        elif elapsed_s[i] >= max_green_s[a + cur] - 1e-9:
+            out[i] = best_other
 
 
 @register

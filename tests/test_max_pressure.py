@@ -311,3 +311,31 @@ def test_bad_option_fails_the_run_with_its_name(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match=r"1 of 1 runs failed") as err:
         run_scenario(sc, tmp_path, executor=InlineExecutor())
     assert "unknown options ['threshold_vehicles']" in str(err.value)
+
+
+# -- the decision kernel against its plain reference ---------------------------------------------
+
+@pytest.mark.parametrize("seed", range(20))
+def test_decision_kernel_matches_reference(seed: int) -> None:
+    """Random signals (1–5 stages), pressures with ties and zeros, starving and maxed-out
+    greens: the numba kernel decides exactly as the plain reference."""
+    from greenwave.controllers.max_pressure import _next_stages_kernel, next_stages
+
+    rng = np.random.default_rng(seed)
+    n_sig = int(rng.integers(1, 40))
+    sizes = rng.integers(1, 6, n_sig)
+    off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n_rows = int(off[-1])
+    pressure = rng.choice([0.0, 1.0, 2.5, 4.0, -1.0], n_rows) + rng.choice([0.0, 0.25], n_rows)
+    stage = np.array([rng.integers(0, s) for s in sizes], dtype=np.int64)
+    ready = rng.random(n_sig) < 0.8
+    waited = rng.choice([0.0, 30.0, 120.0, 150.0, 150.0], n_rows)
+    elapsed = rng.choice([5.0, 30.0, 60.0], n_sig)
+    max_green = rng.choice([40.0, 60.0], n_rows)
+    threshold = float(rng.choice([0.0, 0.5, 1.0]))
+    want = next_stages(pressure, off, stage, ready, waited, elapsed, max_green, 120.0, threshold)
+    got = np.full(n_sig, -7, dtype=np.int64)
+    _next_stages_kernel(pressure, off, stage, ready, waited, elapsed, max_green, 120.0, threshold, got)
+    np.testing.assert_array_equal(got, want)
+    assert (want[~ready] == -1).all() and (want[sizes < 2] == -1).all()
+    assert ((want == -1) | (want != stage)).all()  # never a "switch" to the stage showing

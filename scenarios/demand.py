@@ -122,15 +122,16 @@ def _is_road(edge: object) -> bool:
 
 
 def entry_edges(net: object) -> list[object]:
-    """Edges through which traffic enters: roads starting at a node fed by nothing but their
-    own reverse direction (the network's fringe)."""
+    """Edges through which traffic enters: roads no vehicle can drive onto from another road
+    except by turning round (the network's fringe). Judged by connections, not nodes, so an
+    approach split in two for its turn lanes still has its first piece as the entry."""
     entries = []
     for edge in net.getEdges():  # type: ignore[attr-defined]
         if not _is_road(edge):
             continue
-        start = edge.getFromNode()
-        feeders = [e for e in start.getIncoming() if _is_road(e)]
-        if all(e.getFromNode() is edge.getToNode() for e in feeders):
+        arriving = [c for frm, conns in edge.getIncoming().items() if _is_road(frm)  # type: ignore[attr-defined]
+                    for c in conns if c.getDirection() not in ("t", "T")]
+        if not arriving:
             entries.append(edge)
     return entries
 

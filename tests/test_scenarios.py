@@ -147,3 +147,22 @@ def test_turning_shares_honoured(grid_net: Path, tmp_path: Path) -> None:
             assert abs(row.vehicles / total[row.from_edge] - expected) < 0.06
             checked += 1
     assert checked >= 8
+
+
+@pytest.mark.parametrize("left_turn_lanes", [False, True])
+def test_entry_edges_of_a_grid(left_turn_lanes: bool, tmp_path: Path) -> None:
+    """A 2×3 grid has 10 fringe entries, also when turn lanes split every approach in two
+    (the first piece of each is the entry; before, such grids had none)."""
+    import sumolib
+
+    from greenwave.networks.generate import grid_network
+    from greenwave.scenarios.demand import entry_edges, generate_routes
+
+    path = grid_network(tmp_path / "g.net.xml", rows=2, cols=3, lanes=2, left_turn_lanes=left_turn_lanes)
+    net = sumolib.net.readNet(str(path))
+    entries = entry_edges(net)
+    assert len(entries) == 2 * (2 + 3)
+    assert all(e.getFromNode().getID().startswith(("left", "right", "top", "bottom")) for e in entries)
+    spec = scenario_from_dict({**MINIMAL, "demand": {"entry_vph": 300}}).demand
+    routes = generate_routes(path, spec, begin_s=0, end_s=600, seed=1, out_dir=tmp_path / "r")
+    assert routes.stat().st_size > 0

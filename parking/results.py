@@ -230,7 +230,7 @@ def parking_sweep(
     unknown = [p for p in policies if p not in POLICIES]
     if not policies or unknown:
         raise ScenarioError(f"unknown parking policy {unknown}; valid: {', '.join(POLICIES)}")
-    output_dir = Path(output_dir)
+    output_dir = Path(output_dir).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     if seeds is not None:
         scenario = replace(scenario, seeds=tuple(seeds))

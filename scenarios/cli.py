@@ -38,7 +38,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     seeds = list(range(1, args.seeds + 1)) if args.seeds else None
-    out = Path(args.output) if args.output else Path("greenwave-output") / scenario.name
+    out = _output_dir(args.output, scenario.name)
     t0 = time.perf_counter()
     summary = run_scenario(
         scenario,
@@ -59,6 +59,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_dir(given: str | None, name: str) -> Path:
+    """``--output`` or ``greenwave-output/NAME``, made absolute: SUMO resolves relative paths in
+    an additional file against that file's folder, and SUMO's tools run in their work folders."""
+    return (Path(given) if given else Path("greenwave-output") / name).resolve()
+
+
 def _cmd_optimise(args: argparse.Namespace) -> int:
     from greenwave.controllers.optimised import optimise_for_demand
     from greenwave.engine.bandwidth import bands_of_plan, is_arterial
@@ -68,7 +74,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     from greenwave.scenarios.spec import load_scenario
 
     scenario = load_scenario(args.scenario)
-    out = Path(args.output) if args.output else Path("greenwave-output") / f"{scenario.name}-plan"
+    out = _output_dir(args.output, f"{scenario.name}-plan")
     seed = scenario.seeds[0]
     prepared = prepare(scenario, out, seeds=[seed])
     _say(f"{scenario.name}: optimising {len(prepared.approaches)} signals for objective "
@@ -78,7 +84,6 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         prepared.net_file, prepared.routes_by_seed[seed],
         begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
         objective=args.objective, settings=OptimiserSettings(seed=seed),
-        saturation_flow_per_lane=scenario.network.saturation_flow_per_lane,
     )
     wall = time.perf_counter() - t0
     from greenwave.controllers.plan import complete_plan, write_sumo_additional
@@ -125,7 +130,7 @@ def _cmd_parking_sweep(args: argparse.Namespace) -> int:
         _say(f"greenwave: error: --rates must be numbers in [0, 1], got {','.join(args.rates)}")
         return 2
     seeds = list(range(1, args.seeds + 1)) if args.seeds else None
-    out = Path(args.output) if args.output else Path("greenwave-output") / f"{scenario.name}-parking-sweep"
+    out = _output_dir(args.output, f"{scenario.name}-parking-sweep")
     sweep = parking_sweep(scenario, out, rates=rates, policies=args.policies, seeds=seeds,
                           controller=args.controller, jobs=args.jobs, progress=_say)
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -121,6 +121,8 @@ def prepare(scenario: Scenario, output_dir: Path, *, seeds: Sequence[int] | None
     from greenwave.networks import load_network
     from greenwave.scenarios.demand import generate_routes
 
+    output_dir = Path(output_dir).resolve()
+
     net_file = build_network(scenario, output_dir / "network")
     network = load_network(net_file, saturation_flow_per_lane=scenario.network.saturation_flow_per_lane)
     demand = scenario.demand
@@ -362,7 +364,7 @@ def run_scenario(
     (:func:`run_job`).
     """
     say = progress or (lambda _msg: None)
-    output_dir = Path(output_dir)
+    output_dir = Path(output_dir).resolve()  # SUMO reads paths in additional files relative to them
     output_dir.mkdir(parents=True, exist_ok=True)
     if seeds is not None:
         scenario = replace(scenario, seeds=tuple(seeds))

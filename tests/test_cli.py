@@ -33,6 +33,24 @@ def test_run_small_scenario(tmp_path: Path, capsys) -> None:  # type: ignore[no-
     assert sorted(summary.controller) == ["static", "sumo-webster"]
 
 
+def test_run_with_the_default_relative_output(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """As the README's first command runs it: no --output, so greenwave-output/NAME relative to
+    the working folder (SUMO reads paths inside additional files relative to those files, and
+    SUMO's tools run in their own folders, so relative paths once broke every run)."""
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(
+        'name = "tiny"\nduration_s = 200\nseeds = 1\ncontrollers = ["static", "sumo-webster", "max_pressure"]\n'
+        '[network]\ngenerator = "grid"\nrows = 2\ncols = 2\n[demand]\nentry_vph = 250\n'
+    )
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert main(["run", "../tiny.toml", "--jobs", "1"]) == 0
+    summary = pd.read_csv(work / "greenwave-output" / "tiny" / "summary.csv")
+    assert sorted(summary.controller) == ["max_pressure", "static", "sumo-webster"]
+    assert (work / "greenwave-output" / "tiny" / "runs" / "static_seed1" / "approaches.edgedata.xml").is_file()
+
+
 def test_bad_scenario_is_a_clear_error(tmp_path: Path) -> None:
     toml = tmp_path / "bad.toml"
     toml.write_text('duration_s = 300\ncolor = "red"\n[network]\ngenerator = "grid"\nrows = 2\ncols = 2\n'

@@ -82,7 +82,8 @@ if TYPE_CHECKING:
 
     from greenwave.networks.model import Program, RoadNetwork, Signal
 
-__all__ = ["RULES", "PhaseStep", "Violation", "assert_safe", "plan_phase_sequence", "unsafe_signals", "validate_plan"]
+__all__ = ["RULES", "PhaseStep", "Violation", "assert_safe", "merge_pairs", "plan_phase_sequence", "unsafe_signals",
+           "validate_plan"]
 
 RULES = (
     "conflicting-greens",
@@ -173,6 +174,23 @@ def _base_sequence(program: Program, layout: list[_Layout]) -> list[PhaseStep]:
     return out
 
 
+def merge_pairs(signal: Signal) -> np.ndarray:
+    """Boolean ``n_links × n_links``: True where two links (any of their connections) lead into
+    the same lane — a merge. SUMO marks merging links as foes, but two priority greens into one
+    lane are normal (the junction's right-of-way orders them), so safety checks leave them out."""
+    n = signal.n_links
+    by_lane: dict[str, list[int]] = {}
+    for k, m in enumerate(signal.movements):
+        for lane in {x.to_lane for x in (m, *m.merged) if x.to_lane}:
+            by_lane.setdefault(lane, []).append(k)
+    out = np.zeros((n, n), dtype=bool)
+    for ks in by_lane.values():
+        if len(ks) > 1:
+            out[np.ix_(ks, ks)] = True
+    np.fill_diagonal(out, False)
+    return out
+
+
 class _Links:
     """Per-signal link facts: descriptions, merge pairs, pedestrian links."""
 
@@ -180,14 +198,7 @@ class _Links:
         self.sig = sig
         n = sig.n_links
         self.conf = np.asarray(sig.conflicts, dtype=bool)
-        targets = []
-        for m in sig.movements:
-            targets.append(frozenset(x.to_lane for x in (m, *m.merged) if x.to_lane))
-        self.merge = np.zeros((n, n), dtype=bool)
-        for a in range(n):
-            for b in range(a + 1, n):
-                if targets[a] & targets[b]:
-                    self.merge[a, b] = self.merge[b, a] = True
+        self.merge = merge_pairs(sig)
         self.ped = frozenset(sig.pedestrian_links)
         self.unused = frozenset(sig.unused_links) | {m.link_index for m in sig.movements if not m.is_used}
         # conflicting, non-merge pairs among used links

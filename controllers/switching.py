@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from greenwave.controllers.safety import merge_pairs
 from greenwave.errors import NetworkError, SimulationError
 
 if TYPE_CHECKING:
@@ -53,7 +54,6 @@ __all__ = [
     "StageSwitcher",
     "derived_transition",
     "is_stage_state",
-    "merge_pairs",
     "signal_stages",
     "state_conflicts",
 ]
@@ -72,19 +72,6 @@ def is_stage_state(state: str) -> bool:
 
 def _is_all_red(state: str) -> bool:
     return not any(c in "GgyYu" for c in state)
-
-
-def merge_pairs(signal: Signal) -> np.ndarray:
-    """Boolean ``n_links × n_links``: True where two links lead into the same lane (a merge).
-
-    SUMO marks merging links as foes, but two priority greens into one lane are normal (the
-    junction's right-of-way orders them), so safety checks leave such pairs out.
-    """
-    n = signal.n_links
-    to_lane = np.array([m.to_lane or f"\0{k}" for k, m in enumerate(signal.movements)], dtype=object)
-    same = to_lane[:, None] == to_lane[None, :]
-    np.fill_diagonal(same, False)
-    return np.asarray(same, dtype=bool).reshape(n, n)
 
 
 def _strict_conflicts(signal: Signal) -> np.ndarray:

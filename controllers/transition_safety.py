@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from greenwave.controllers.safety import merge_pairs
 from greenwave.controllers.switching import (
     DEFAULT_MIN_GREEN_S,
     DEFAULT_YELLOW_S,
@@ -40,7 +41,6 @@ from greenwave.controllers.switching import (
     RED,
     YELLOW,
     is_stage_state,
-    merge_pairs,
     stage_min_green,
     state_conflicts,
 )

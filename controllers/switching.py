@@ -227,7 +227,8 @@ def signal_stages(
         j = (k + 1) % len(phases)
         seq = []
         while j != nxt:
-            seq.append((phases[j].state, float(phases[j].duration)))
+            if phases[j].duration > 0:  # SUMO skips zero-length phases: check what it shows
+                seq.append((phases[j].state, float(phases[j].duration)))
             j = (j + 1) % len(phases)
         inter.append(seq)
         yellow_after.append(sum(d for s, d in seq if any(c in YELLOW for c in s)))
@@ -361,37 +362,27 @@ class StageSwitcher:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, sim: SumoSession) -> None:
-        """Subscribe to every driven signal's phase; signals attach at their next green stage."""
-        from traci import constants as tc
-
+        """Signals attach at their program's next green stage (or take over a foreign green)."""
         self._conn = sim.conn
-        for sid in self.signals:
-            sim.conn.trafficlight.subscribe(sid, [tc.TL_CURRENT_PHASE, tc.TL_CURRENT_PROGRAM])
         self._attach(sim.time_s)
 
     def _attach(self, t: float) -> None:
-        from traci import constants as tc
-
-        todo = np.flatnonzero(~self.attached)
-        if todo.size == 0:
-            return
-        res = self._conn.trafficlight.getAllSubscriptionResults()
-        for i in todo:
+        # read by getters, not subscriptions: libsumo would evaluate a subscription at every step
+        # of the run, while a signal is only read here until it attaches (within one cycle)
+        tl = self._conn.trafficlight
+        for i in np.flatnonzero(~self.attached):
             sid = self.signals[i]
-            r = res.get(sid)
             st = self.stages[i]
-            if r is None:
-                continue
-            if r[tc.TL_CURRENT_PROGRAM] != st.program_id:
+            if tl.getProgram(sid) != st.program_id:
                 # another program runs (e.g. one loaded by an additional file): attach when its
                 # shown state is one of our stages, or take over from any green of it
-                state = self._conn.trafficlight.getRedYellowGreenState(sid)
+                state = tl.getRedYellowGreenState(sid)
                 k = st.states.index(state) if state in st.states else -1
                 if k < 0 and is_stage_state(state) and len(state) == len(st.states[0]):
                     self._take_over(i, state, t)
                     continue
             else:
-                phase = int(r[tc.TL_CURRENT_PHASE])
+                phase = int(tl.getPhase(sid))
                 k = st.phase_index.index(phase) if phase in st.phase_index else -1
             if k < 0:
                 continue
@@ -410,14 +401,17 @@ class StageSwitcher:
         k = int(np.argmax((green & mine).sum(axis=1) - (green & ~mine).sum(axis=1)))
         yellows = [d for seq in st.transitions.values() for s, d in seq if any(c in YELLOW for c in s)]
         reds = [d for seq in st.transitions.values() for s, d in seq if not any(c in "GgyYu" for c in s)]
-        seq = [(state, float(st.min_green_s[k]))]
-        seq += derived_transition(state, st.states[k], yellow_s=max(yellows, default=DEFAULT_YELLOW_S),
-                                  all_red_s=max(reds, default=0.0))
+        seq = derived_transition(state, st.states[k], yellow_s=max(yellows, default=DEFAULT_YELLOW_S),
+                                 all_red_s=max(reds, default=0.0))
         self.attached[i] = True
         self.stage[i] = -1
         self.target[i] = k
-        self._seq[i] = seq
-        self.next_change_s[i] = t
+        self._seq[i] = list(seq)
+        # the green is set now, as it shows: the foreign program must not move on to its own
+        # yellow before the hold starts (a later green over that yellow would be y -> G)
+        self._conn.trafficlight.setRedYellowGreenState(self.signals[i], state)
+        self.changes += 1
+        self.next_change_s[i] = t + float(st.min_green_s[k])
 
     def _show_green(self, i: int, k: int, t: float) -> None:
         self.stage[i] = k
@@ -431,15 +425,21 @@ class StageSwitcher:
     def request(self, i: int, stage: int, *, hold_s: float = 0.0) -> None:
         """Ask signal row ``i`` to show ``stage`` next, holding its green at least ``hold_s``.
 
-        A request for the stage already showing only raises its hold. The switch starts once the
-        current green has run its minimum (and any hold asked for it); a later request replaces
-        an earlier one that has not started yet.
+        A request for the stage already showing, or for the one the running intergreen leads to,
+        only raises its hold (and drops a pending switch). The switch starts once the current green
+        has run its minimum (and any hold asked for it); a later request replaces an earlier one
+        that has not started yet.
         """
         n = self.stages[i].n_stages
         if not 0 <= stage < n:
             raise SimulationError(f"signal {self.signals[i]!r} has stages 0..{n - 1}, not {stage}")
-        if stage == self.stage[i] and self.pending[i] < 0:
+        if stage == self.stage[i]:  # replaces any pending switch: the green stays
+            self.pending[i] = -1
             self.min_green_s[i] = max(self.min_green_s[i], float(hold_s))
+            return
+        if self.stage[i] < 0 and stage == self.target[i]:  # the intergreen already heads there
+            self.pending[i] = -1
+            self.hold_s[i] = max(self.hold_s[i], float(hold_s))
             return
         self.pending[i] = stage
         self.pending_hold_s[i] = float(hold_s)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -103,31 +104,71 @@ def _strict(sig: Signal) -> np.ndarray:
 
 def test_stage_transitions_are_safe(turn_grid: tuple[RoadNetwork, Path]) -> None:
     net, _ = turn_grid
-    for sid, sig in sorted(net.signals.items()):
+    for _sid, sig in sorted(net.signals.items()):
         st = signal_stages(sig)
         assert st is not None and st.n_stages == 4
         phases = sig.default_program.phases
         assert st.states == tuple(p.state for p in phases if is_stage_state(p.state))
-        strict = _strict(sig)
         for i in range(st.n_stages):
             assert st.min_green_s[i] == min(5.0, st.program_green_s[i])
             nxt = st.next_stage(i)
             # program order: the program's own intergreen
             own = phases[st.phase_index[i] + 1: st.phase_index[nxt] or len(phases)]  # (stage 0 is phase 0)
             assert st.transitions[(i, nxt)] == tuple((p.state, p.duration) for p in own)
-            for j in range(st.n_stages):
-                if i == j:
-                    continue
-                seq = [st.states[i], *(s for s, _ in st.transitions[(i, j)]), st.states[j]]
-                for s in seq:
-                    g = np.array([c == "G" for c in s])
-                    assert not (strict & g[:, None] & g[None, :]).any(), (sid, i, j, s)
-                for a, b in zip(seq, seq[1:], strict=False):
-                    for k, (x, y) in enumerate(zip(a, b, strict=True)):
-                        assert not (x in "Gg" and y in "rs"), (sid, i, j, k, a, b)  # yellow first
-                for s, dur in st.transitions[(i, j)]:
-                    if "y" in s:
-                        assert dur >= 3.0
+        _assert_transitions_safe(sig, st)
+
+
+def _assert_transitions_safe(sig: Signal, st: Any) -> None:
+    """Every transition between two stages: no strict foes green together, yellow before red,
+    and every yellow at least 3 s."""
+    strict = _strict(sig)
+    for i in range(st.n_stages):
+        for j in range(st.n_stages):
+            if i == j:
+                continue
+            seq = [st.states[i], *(s for s, _ in st.transitions[(i, j)]), st.states[j]]
+            for s in seq:
+                g = np.array([c == "G" for c in s])
+                assert not (strict & g[:, None] & g[None, :]).any(), (sig.id, i, j, s)
+            for a, b in zip(seq, seq[1:], strict=False):
+                for k, (x, y) in enumerate(zip(a, b, strict=True)):
+                    assert not (x in "Gg" and y in "rs"), (sig.id, i, j, k, a, b)  # yellow first
+            for s, dur in st.transitions[(i, j)]:
+                if "y" in s:
+                    assert dur >= 3.0
+
+
+def test_a_zero_length_yellow_of_the_program_is_not_trusted(turn_grid: tuple[RoadNetwork, Path]) -> None:
+    """SUMO skips a phase of duration 0: a program whose yellows last 0 s goes green -> red, so
+    the switcher must not take its intergreen as it stands but derive one with a yellow."""
+    net, _ = turn_grid
+    sig = net.signals["A0"]
+    prog = sig.default_program
+    zero = replace(prog, phases=tuple(replace(p, duration=0.0) if "y" in p.state else p for p in prog.phases))
+    st = signal_stages(sig, zero)
+    assert st is not None and st.n_stages == 4
+    for i in range(st.n_stages):
+        ig = st.transitions[(i, st.next_stage(i))]
+        assert ig and all(d > 0 for _, d in ig)
+        assert any("y" in s for s, _ in ig)
+    _assert_transitions_safe(sig, st)
+
+
+def test_a_request_for_the_stage_coming_only_raises_its_hold(turn_grid: tuple[RoadNetwork, Path]) -> None:
+    """Asking for the stage that shows (with another switch pending) or the one an intergreen
+    heads to keeps the hold asked for, and drops the pending switch."""
+    net, _ = turn_grid
+    sw = StageSwitcher(net, ["A0"], default_min_green_s=5.0)
+    sw.stage[0], sw.min_green_s[0] = 1, 5.0  # showing stage 1
+    sw.request(0, 2)
+    assert sw.pending[0] == 2
+    sw.request(0, 1, hold_s=30.0)
+    assert sw.pending[0] == -1 and sw.min_green_s[0] == 30.0
+    sw.stage[0], sw.target[0] = -1, 3  # in the intergreen towards stage 3
+    sw.request(0, 3, hold_s=40.0)
+    assert sw.pending[0] == -1 and sw.hold_s[0] == 40.0
+    sw._show_green(0, 3, 100.0)
+    assert sw.min_green_s[0] == 40.0
 
 
 def test_derived_transition() -> None:
@@ -277,11 +318,14 @@ def test_unsafe_own_program_is_left_alone(ingolstadt: RoadNetwork, tmp_path: Pat
 
 
 def test_max_pressure_takes_over_every_driven_signal(tmp_path: Path) -> None:
-    ctrl, _, _ = _drive("max_pressure", {}, FKK / "ingolstadt.net.xml.gz", (FKK / "fkk_in.rou.xml",),
-                        (FKK / "fkk_in.tls.add.xml",), tmp_path, 200.0)
+    ctrl, _, mon = _drive("max_pressure", {}, FKK / "ingolstadt.net.xml.gz", (FKK / "fkk_in.rou.xml",),
+                          (FKK / "fkk_in.tls.add.xml",), tmp_path, 200.0)
     sw = ctrl.switcher
     assert sw.signals == ("335525545",)
     assert sw.attached.all()  # SUMO runs the last program loaded; any of its greens is taken over
+    # ... safely: the foreign green is held, then yellow and all-red (gneJ21 is not driven; its
+    # own program is unsafe)
+    assert [v for v in mon.violations if v.signal == "335525545"] == []
 
 
 # -- options -------------------------------------------------------------------------------------

@@ -185,7 +185,7 @@ class TransitionMonitor:
         r = self.rules[sid]
         if len(state) != len(prev):
             self._add(t, sid, "state-length", (), f"state {prev!r} -> {state!r} changed length")
-            self._prev[sid] = state
+            self.begin(sid, state, t)  # watch the new length from here
             return
         self._check_conflicts(sid, state, t)
         since, end, ysince = self._green_since[sid], self._green_end[sid], self._yellow_since[sid]

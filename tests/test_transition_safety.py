@@ -133,6 +133,16 @@ def test_green_to_red_without_yellow(network: RoadNetwork, sig: Signal) -> None:
     assert all("without yellow" in v.detail for v in mon.violations)
 
 
+def test_a_state_of_another_length_is_reported_and_watched_from_there(network: RoadNetwork, sig: Signal) -> None:
+    """A signal whose state changes length (a program loaded with other link indices) is
+    reported once; the monitor then watches the new state instead of failing on it."""
+    s0, *_ = _program_states(sig)
+    last = "y" if s0[-1] != "y" else "r"
+    mon = _feed(TransitionMonitor(network, [SID]), [(0.0, s0[:-2]), (10.0, s0), (20.0, s0[:-1] + last)])
+    assert [v.rule for v in mon.violations] == ["state-length"]
+    assert mon.changes == 2
+
+
 def test_yellow_shorter_than_required(network: RoadNetwork, sig: Signal) -> None:
     s0, y0, s1, _ = _program_states(sig)
     red = "r" * sig.n_links

@@ -40,6 +40,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 
 from greenwave._sumo import run_sumo_command
+from greenwave.controllers.detectors import lane_lengths
 from greenwave.engine.results import write_text_atomic
 from greenwave.networks.generate import grid_network
 
@@ -47,14 +48,6 @@ SPACING_M = 200.0
 LANES = 2
 SPEED_MPS = 13.89
 YELLOW_S = 3
-
-
-def _lane_lengths(net: Path) -> dict[str, float]:
-    out = {}
-    for _ev, el in ET.iterparse(net, events=("end",)):
-        if el.tag == "lane":
-            out[el.get("id", "")] = float(el.get("length", "0"))
-    return out
 
 
 def _tls(tls_id: str, phases: list[tuple[int, str]]) -> str:
@@ -110,7 +103,7 @@ def _robertson(d: np.ndarray, lag: int, F: float) -> np.ndarray:
 
 def platoon(d: Path, cycle: int, duration: int, seed: int, flow_vph: float) -> dict:
     net = grid_network(d / "g12.net.xml", rows=1, cols=2, spacing_m=SPACING_M, lanes=LANES, speed_mps=SPEED_MPS)
-    lanes = _lane_lengths(net)
+    lanes = lane_lengths(net)
     g = (cycle - 2 * YELLOW_S) // 2
     tag = f"platoon{cycle}"
     loops_file = d / f"{tag}.loops.xml"
@@ -187,7 +180,7 @@ def _straight(in_edge: str, out_edge: str) -> bool:
 
 def discharge(d: Path, cycles: tuple[int, int], duration: int, seed: int, *, through_only: bool = False) -> dict:
     net = grid_network(d / "g11.net.xml", rows=1, cols=1, spacing_m=SPACING_M, lanes=LANES, speed_mps=SPEED_MPS)
-    lanes = _lane_lengths(net)
+    lanes = lane_lengths(net)
     edges = [e for e in {ln.rsplit("_", 1)[0] for ln in lanes} if not e.startswith(":")]
     ins = sorted(e for e in edges if e.endswith("A0"))
     outs = sorted(e for e in edges if e.startswith("A0"))
@@ -233,7 +226,7 @@ def permitted(d: Path, cycles: tuple[int, int], opposing_vph: tuple[float, ...],
     its length (intercept: turners that waited inside the junction, 'sneakers'). With
     ``to_edge="A0bottom0"`` the turners turn right (protected) instead."""
     net = grid_network(d / "g11p.net.xml", rows=1, cols=1, spacing_m=SPACING_M, lanes=LANES, speed_mps=SPEED_MPS)
-    lanes = _lane_lengths(net)
+    lanes = lane_lengths(net)
     rows = []
     for v_o in opposing_vph:
         per_green = []

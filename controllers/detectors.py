@@ -84,8 +84,8 @@ def lane_lengths(net_file: str | Path, wanted: set[str] | None = None) -> dict[s
                             out[lid] = float(el.get("length", "nan"))
                         except ValueError:
                             raise NetworkError(f"{net_file}: <lane id={lid!r}> has a non-numeric length") from None
-                elif el.tag == "edge":
-                    el.clear()
+                if el.tag in ("edge", "junction", "connection", "tlLogic", "roundabout"):
+                    el.clear()  # streamed: keep nothing of the parsed tree
     except (OSError, ET.ParseError, EOFError) as exc:
         raise NetworkError(f"{net_file}: cannot read lanes ({exc})") from exc
     return out
@@ -119,34 +119,29 @@ class DetectorLayout:
     pair_ptr: np.ndarray
     pair_from: np.ndarray
     pair_to: np.ndarray
+    #: Loops' aggregation period, s: what they count over and what readers take as a period.
+    count_period_s: float = 60.0
 
     @property
     def n_links(self) -> int:
         """Total link rows over all signals."""
         return int(self.link_offsets[-1])
 
-    def signal_row(self, signal_id: str) -> int:
-        """Row of ``signal_id`` in :attr:`signals`."""
-        try:
-            return self.signals.index(signal_id)
-        except ValueError:
-            raise NetworkError(f"signal {signal_id!r} has no detectors in this layout") from None
-
     def all_ids(self) -> tuple[str, ...]:
         """Every detector id (loops first)."""
         return tuple(i for i in self.e1_ids if i) + self.e2_ids
 
-    def write(self, path: Path, *, missing: Sequence[str] = (), count_period_s: float = 60.0) -> Path:
+    def write(self, path: Path, *, missing: Sequence[str] = ()) -> Path:
         """Write the SUMO additional file (without the ``missing`` detectors); return ``path``.
 
-        Loops aggregate counts over ``count_period_s`` (their output goes nowhere: ``NUL``)."""
+        Loops aggregate counts over :attr:`count_period_s` (their output goes nowhere: ``NUL``)."""
         skip = set(missing)
         lines = ["<additional>"]
         for r, lane in enumerate(self.lanes):
             e1 = self.e1_ids[r]
             if e1 and e1 not in skip:
                 lines.append(f'    <inductionLoop id={quoteattr(e1)} lane={quoteattr(lane)} '
-                             f'pos="{self.e1_pos_m[r]:.2f}" period="{count_period_s:g}" file="NUL"/>')
+                             f'pos="{self.e1_pos_m[r]:.2f}" period="{self.count_period_s:g}" file="NUL"/>')
             e2 = self.e2_ids[r]
             if e2 not in skip:
                 lines.append(f'    <laneAreaDetector id={quoteattr(e2)} lane={quoteattr(lane)} '
@@ -312,9 +307,10 @@ def parse_faults(
             which = item.get("detectors", "all")
             if which not in ("e1", "e2", "all"):
                 raise ScenarioError(f"{w}: 'detectors' must be 'e1', 'e2' or 'all', got {which!r}")
-            pool = [i for i in layout.all_ids()
-                    if which == "all" or (which == "e1" and i in layout.e1_ids)
-                    or (which == "e2" and i in layout.e2_ids)]
+            pool = [i for i in layout.e1_ids if i] if which == "e1" else (
+                list(layout.e2_ids) if which == "e2" else list(layout.all_ids()))
+            if not pool:
+                raise ScenarioError(f"{w}: the network has no {which} detectors to fail")
             rng = np.random.default_rng([int(item.get("seed", seed)), n])
             k = max(1, round(share * len(pool)))
             chosen = tuple(sorted(rng.choice(pool, size=k, replace=False).tolist()))
@@ -339,8 +335,8 @@ class DetectorReader:
     (0..1); ``e1_ok`` / ``e2_ok`` detector believed healthy; ``queue`` the best queue estimate in
     vehicles (NaN: no usable detector); ``flow_vph`` smoothed loop count rate.
 
-    Per link row: :meth:`link_queue_up` (queue of the link's from lane), :meth:`link_queue_down`
-    (vehicles on its to lane's zone) and :attr:`link_share` (1 / links sharing the from lane).
+    Per link row: :attr:`up_matrix` ``@ queue`` shares each from lane's queue among the
+    connections leaving it, :attr:`down_matrix` does the same for their to lanes.
     """
 
     def __init__(
@@ -351,7 +347,6 @@ class DetectorReader:
         stuck_on_s: float = 300.0,
         stuck_off_s: float = 600.0,
         flow_window_s: float = 300.0,
-        count_period_s: float = 60.0,
         slow_read_s: float = 5.0,
     ) -> None:
         self.layout = layout
@@ -359,7 +354,7 @@ class DetectorReader:
         self.stuck_on_s = stuck_on_s
         self.stuck_off_s = stuck_off_s
         self.flow_window_s = flow_window_s
-        self.count_period_s = count_period_s
+        self.count_period_s = layout.count_period_s
         self.slow_read_s = slow_read_s
         n = len(layout.lanes)
         missing = {i for f in self.faults if f.kind == "missing" for i in f.ids}
@@ -392,12 +387,6 @@ class DetectorReader:
         self._zone_seen = np.zeros(n, dtype=bool)  # the zone showed a vehicle in this count period
         self._t = -math.inf
         self._t_slow = -math.inf
-        # link → lane sharing: queue of a lane split among the links that use it
-        frm = layout.link_from
-        self._frm_idx, self._no_frm = np.maximum(frm, 0), frm < 0
-        self._to_idx, self._no_to = np.maximum(layout.link_to, 0), layout.link_to < 0
-        uses = np.bincount(frm[frm >= 0], minlength=n).astype(np.float64)
-        self._share = np.where(frm >= 0, 1.0 / np.maximum(uses[np.maximum(frm, 0)], 1.0), 0.0)
         # every connection's lanes: each from lane's queue split among the connections leaving it
         lay = layout
         rows = np.repeat(np.arange(lay.n_links), np.diff(lay.pair_ptr))
@@ -454,7 +443,7 @@ class DetectorReader:
         if slow:
             since, occupancy = loop.getTimeSinceDetection, zone.getLastStepOccupancy
             self.e1_since_s[self._rows1] = [since(d) for d in self._ids1]
-            self.e1_occupied[:] = self.e1_since_s <= 0.0
+            self.e1_occupied[:] = self.has_e1 & (self.e1_since_s <= 0.0)
             self.e2_occupancy[self._rows2] = [occupancy(d) / 100.0 for d in self._ids2]
         period = int(t // self.count_period_s)
         new_period = period != self._period
@@ -523,28 +512,3 @@ class DetectorReader:
         # a lane whose e2 is faulty: vehicles arrive at the loop's rate while none crosses it
         from_e1 = np.minimum(self.capacity, self.flow_vph / 3600.0 * self.e1_since_s)
         self.queue = np.where(self.e2_ok, self.e2_vehicles, np.where(self.e1_ok, from_e1, np.nan))
-
-    # -- per link -----------------------------------------------------------------------------
-    @property
-    def link_share(self) -> np.ndarray:
-        """Per link row: 1 / number of links using its from lane (0 for pedestrian/unused links)."""
-        return self._share
-
-    def link_queue_up(self) -> np.ndarray:
-        """Per link row: queue (veh) of its from lane (NaN unknown, 0 for pedestrian/unused links)."""
-        q = self.queue[self._frm_idx]
-        q[self._no_frm] = 0.0
-        return q
-
-    def link_queue_down(self) -> np.ndarray:
-        """Per link row: vehicles in the zone of its to lane (0 when unknown or not equipped)."""
-        q = self.queue[self._to_idx]
-        q[self._no_to] = 0.0
-        return np.nan_to_num(q, nan=0.0, copy=False)
-
-    def lane_matrix(self) -> sp.csr_matrix:
-        """Sparse ``n_links × n_lanes`` map of link rows onto their from lanes (1 per link)."""
-        frm = self.layout.link_from
-        rows = np.flatnonzero(frm >= 0)
-        return sp.csr_matrix((np.ones(rows.size), (rows, frm[rows])),
-                             shape=(self.layout.n_links, len(self.layout.lanes)))

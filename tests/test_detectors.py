@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +206,13 @@ def test_bad_faults_name_the_key(
     assert message in str(err.value)
 
 
+def test_a_share_of_detectors_the_network_lacks_is_named(placed: dict[str, tuple[RoadNetwork, DetectorLayout]]) -> None:
+    _, lay = placed["grid"]
+    no_loops = replace(lay, e1_ids=tuple("" for _ in lay.e1_ids))
+    with pytest.raises(ScenarioError, match=r"detector_faults\[0\]: the network has no e1 detectors to fail"):
+        parse_faults([{"kind": "stuck_on", "share": 0.5, "detectors": "e1"}], no_loops, seed=1)
+
+
 def test_faults_are_drawn_with_the_seed(placed: dict[str, tuple[RoadNetwork, DetectorLayout]]) -> None:
     _, lay = placed["grid"]
     e1 = {i for i in lay.e1_ids if i}
@@ -279,8 +287,9 @@ def test_reader_values_faults_and_fallbacks_in_sumo(tmp_path: Path) -> None:
                 est = reader.queue[stuck]
                 assert np.isfinite(est) and 0 <= est <= reader.capacity[stuck]
                 assert math.isnan(reader.queue[both])
-                up = reader.link_queue_up()
-                assert np.isnan(up[lay.link_from == both]).all()
+                up = reader.up_matrix @ reader.queue
+                rows = np.repeat(np.arange(lay.n_links), np.diff(lay.pair_ptr))
+                assert np.isnan(up[rows[lay.pair_from == both]]).all()
             if t >= 205:  # the zones recover once the fault ends
                 assert reader.e2_ok[stuck] and reader.e2_ok[both]
     assert seen_vehicles > 0
@@ -289,10 +298,10 @@ def test_reader_values_faults_and_fallbacks_in_sumo(tmp_path: Path) -> None:
     assert {(lay.e2_ids[stuck], "flagged"), (lay.e2_ids[stuck], "ok")} <= log
     flagged_at = [t for t, d, s in reader.fault_log if d == lay.e2_ids[stuck] and s == "flagged"]
     assert flagged_at and 100 <= flagged_at[0] <= 115
-    # links from lanes used by several links share the lane's queue
-    frm = lay.link_from
-    for r in np.unique(frm[frm >= 0]):
-        assert reader.link_share[frm == r].sum() == pytest.approx(1.0)
+    # links from lanes used by several connections share the lane's queue: each used lane's
+    # weights over the links sum to one
+    used = np.unique(lay.pair_from)
+    assert np.asarray(reader.up_matrix.sum(axis=0)).ravel()[used] == pytest.approx(np.ones(used.size))
 
 
 def test_a_dead_zone_is_found_by_its_loop(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ whose current green has run its minimum compares the *pressure* of its stages,
 
 where ``q_up`` is the from lane's detected queue (vehicles in its stop-line zone), ``q_down`` the
 vehicles in the to lane's zone, ``n_lane`` the number of links leaving the from lane (so a lane
-counts once, with its links' mean downstream queue), and ``w_link`` the
-link's saturation flow relative to ``saturation_flow_per_lane`` (``permitted_weight`` times that
-for permitted ``g`` links, which must yield). It switches to the stage of highest pressure when
+counts once, with its links' mean downstream queue), and ``w_link`` 1 for a priority ``G`` link
+and ``permitted_weight`` for a permitted ``g`` link, which must yield (every lane has the same
+saturation flow in greenwave's road graph, so a lane's weight is one). It switches to the stage of highest pressure when
 that beats the current one by ``threshold_veh``, or when the current green reached its maximum;
 a stage with waiting vehicles that has not been served for ``max_red_s`` is served next.
 
@@ -43,6 +43,7 @@ from numba import njit
 
 from greenwave.controllers.base import Controller, RunContext, register
 from greenwave.controllers.detectors import DetectorReader, parse_faults, place_detectors
+from greenwave.controllers.safety import write_excluded
 from greenwave.controllers.switching import StageSwitcher
 from greenwave.engine.results import write_text_atomic
 from greenwave.errors import ScenarioError
@@ -77,24 +78,14 @@ def stage_link_matrix(
 ) -> tuple[sp.csr_matrix, np.ndarray]:
     """Sparse ``n_stage_rows × n_links`` weights of each stage's green links, and stage offsets.
 
-    Stage rows of switcher signal ``i`` are ``offsets[i]:offsets[i + 1]``. A ``G`` link weighs its
-    from lane's saturation flow relative to the network's per-lane value; a ``g`` link
-    ``permitted_weight`` times that.
+    Stage rows of switcher signal ``i`` are ``offsets[i]:offsets[i + 1]``. A ``G`` link weighs 1
+    (every lane of the network has the same saturation flow), a ``g`` link ``permitted_weight``.
     """
     rows, cols, vals = [], [], []
     offsets = [0]
-    base = network.saturation_flow_per_lane
     for sid, st in zip(switcher.signals, switcher.stages, strict=True):
         sig = network.signals[sid]
         first = link_offsets_by_signal.get(sid)
-        weight = np.ones(sig.n_links)
-        for m in sig.movements:
-            if m.is_used and m.from_edge and not m.from_edge.startswith(":"):
-                try:
-                    e = network.edge(m.from_edge)
-                    weight[m.link_index] = e["saturation_flow_vph"] / max(e["lanes"], 1) / base
-                except Exception:  # noqa: BLE001 - edges outside the driving graph keep weight 1
-                    pass
         for k, state in enumerate(st.states):
             r = offsets[-1] + k
             if first is None:
@@ -103,7 +94,7 @@ def stage_link_matrix(
                 if c == "G" or c == "g":
                     rows.append(r)
                     cols.append(first + j)
-                    vals.append(weight[j] * (1.0 if c == "G" else permitted_weight))
+                    vals.append(1.0 if c == "G" else permitted_weight)
         offsets.append(offsets[-1] + st.n_stages)
     mat = sp.csr_matrix((vals, (rows, cols)), shape=(offsets[-1], n_links))
     return mat, np.array(offsets, dtype=np.int64)
@@ -142,9 +133,8 @@ class _PressureController(Controller):
         self.switcher = StageSwitcher(self.network, default_min_green_s=self.opts["min_green_s"],
                                       default_max_green_s=self.opts["max_green_s"])
         if self.switcher.excluded:
-            lines = [f"{sid}: {why}" for sid, why in sorted(self.switcher.excluded.items())]
-            write_text_atomic("signals left on their own programs (their stages are not safe):\n"
-                              + "\n".join(lines) + "\n", Path(ctx.workdir) / "excluded_signals.txt")
+            write_excluded(self.switcher.excluded, Path(ctx.workdir) / "excluded_signals.txt",
+                           "their stages are not safe")
         self.layout = place_detectors(self.network, self.switcher.signals,
                                       e1_distance_m=self.opts["e1_distance_m"],
                                       e2_length_m=self.opts["e2_length_m"])
@@ -340,19 +330,22 @@ class CyclicMaxPressureController(_PressureController):
         self.p_sum = np.zeros(n_rows)  # stage pressures summed over the running cycle
         self.p_n = np.zeros(len(self.switcher.signals))
         self.p_smooth = np.full(n_rows, np.nan)  # smoothed mean pressures of past cycles
+        stages = self.switcher.stages
+        self._lost = np.array([sum(st.lost_time_s(k, st.next_stage(k)) for k in range(st.n_stages))
+                               for st in stages])  # intergreens of one cycle, per signal
+        self._cyclable = np.array([st.n_stages >= 2 for st in stages], dtype=bool)
         return out
 
     def _split(self, i: int) -> None:
         """Greens of signal row ``i``'s next cycle, in proportion to the last cycle's mean pressures."""
         st = self.switcher.stages[i]
         a, b = int(self.stage_offsets[i]), int(self.stage_offsets[i + 1])
-        n = b - a
         if self.p_n[i] == 0:
             return
         p = self.p_sum[a:b] / self.p_n[i]
         self.p_sum[a:b] = 0.0
         self.p_n[i] = 0
-        lost = sum(st.lost_time_s(k, st.next_stage(k)) for k in range(n))
+        lost = float(self._lost[i])
         cycle = float(self.opts.get("cycle_s", 0.0)) or st.cycle_s
         mins, maxs = st.min_green_s, np.maximum(st.max_green_s, st.min_green_s)
         spare = max(cycle - lost - float(mins.sum()), 0.0)
@@ -368,15 +361,12 @@ class CyclicMaxPressureController(_PressureController):
         if fresh:
             self.p_sum += self.pressures()
             self.p_n += 1
-        active = np.flatnonzero((sw.stage >= 0) & (sw.pending < 0))
-        for i in active:
-            a, b = int(self.stage_offsets[i]), int(self.stage_offsets[i + 1])
-            if b - a < 2:
-                continue
-            cur = int(sw.stage[i])
-            if cur == 0 and sw.green_start_s[i] > self.cycle_start[i]:
-                self.cycle_start[i] = sw.green_start_s[i]
-                self._split(int(i))
-            if t - sw.green_start_s[i] >= self.planned[a + cur] - 1e-9:
-                sw.request(int(i), self.switcher.stages[i].next_stage(cur))
-                self.switches += 1
+        # runs every step: find the few signals with work as arrays, then loop over those only
+        active = (sw.stage >= 0) & (sw.pending < 0) & self._cyclable
+        for i in np.flatnonzero(active & (sw.stage == 0) & (sw.green_start_s > self.cycle_start)):
+            self.cycle_start[i] = sw.green_start_s[i]  # a new cycle: split it
+            self._split(int(i))
+        row = self.stage_offsets[:-1] + np.maximum(sw.stage, 0)
+        for i in np.flatnonzero(active & (t - sw.green_start_s >= self.planned[row] - 1e-9)):
+            sw.request(int(i), self.switcher.stages[i].next_stage(int(sw.stage[i])))
+            self.switches += 1

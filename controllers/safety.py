@@ -83,7 +83,7 @@ if TYPE_CHECKING:
     from greenwave.networks.model import Program, RoadNetwork, Signal
 
 __all__ = ["RULES", "PhaseStep", "Violation", "assert_safe", "merge_pairs", "plan_phase_sequence", "unsafe_signals",
-           "validate_plan"]
+           "validate_plan", "write_excluded"]
 
 RULES = (
     "conflicting-greens",
@@ -490,15 +490,21 @@ def unsafe_signals(plan: TimingPlan, network: RoadNetwork, *, report: Path | Non
     greens) gets no safe plan from any timing, so controllers leave such signals on their own
     programs. With ``report`` the list is written there (atomically) when it is not empty.
     """
-    from greenwave.engine.results import write_text_atomic
-
     bad: dict[str, str] = {}
     for v in validate_plan(plan, network):
         bad.setdefault(v.signal_id, str(v))
     if bad and report is not None:
-        lines = [f"{sid}: {why}" for sid, why in sorted(bad.items())]
-        write_text_atomic("signals left on their own programs (plan not safe):\n" + "\n".join(lines) + "\n", report)
+        write_excluded(bad, report, "plan not safe")
     return bad
+
+
+def write_excluded(bad: dict[str, str], path: Path, reason: str) -> None:
+    """Write the signals a controller leaves on their own programs, one ``signal: why`` line each
+    under a heading with ``reason`` (atomically)."""
+    from greenwave.engine.results import write_text_atomic
+
+    lines = [f"{sid}: {why}" for sid, why in sorted(bad.items())]
+    write_text_atomic(f"signals left on their own programs ({reason}):\n" + "\n".join(lines) + "\n", path)
 
 
 def assert_safe(plan: TimingPlan, network: RoadNetwork, **kw: float) -> None:

@@ -378,6 +378,9 @@ def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link
     _green_profiles(C, offsets, greens, sig_stage_ptr, stage_ig, link_stage_ptr, link_stage_idx,
                     lag, gain, stage_start, piece_a, piece_b, g)
     n_links = link_flow.shape[0]
+    s_eff = np.empty(n_links)  # saturation flows under this plan's greens (blocking), once
+    for l in range(n_links):
+        s_eff[l] = _eff_sat(C, link_sat[l], link_dis, l, g, l * C)
     q_end = link_work[0]
     sum_q = link_work[1]
     min_q = link_work[2]
@@ -401,8 +404,7 @@ def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link
             _link_arrivals(l, C, link_entry, link_F, link_lag, link_in_ptr, link_in_src, link_in_share,
                            identity, dep, dep, mix, arr)
             q0 = q_end[l]
-            s_l = _eff_sat(C, link_sat[l], link_dis, l, g, base)
-            q, sq, mq, st, sa, dd = _link_queue(C, s_l, link_dis[l, 0], q0, arr, g, base, dep, base)
+            q, sq, mq, st, sa, dd = _link_queue(C, s_eff[l], link_dis[l, 0], q0, arr, g, base, dep, base)
             # steady when neither the queue nor the departure profile changes any more (a
             # platoon still travelling down the index order shows in the departures only)
             d = max(abs(q - q0), dd)
@@ -424,8 +426,7 @@ def _evaluate_kernel(C, offsets, greens, sig_stage_ptr, stage_ig, link_sat, link
     tot_stops = 0.0
     tot_q = 0.0
     for l in range(n_links):
-        s_l = _eff_sat(C, link_sat[l], link_dis, l, g, l * C)
-        xl, ul, rl, sl, dl, pl = _link_result(C, s_l, link_dis[l, 0], link_flow[l], sum_q[l], min_q[l],
+        xl, ul, rl, sl, dl, pl = _link_result(C, s_eff[l], link_dis[l, 0], link_flow[l], sum_q[l], min_q[l],
                                               stopped[l], arrived[l], g, l * C, stop_penalty, period_h)
         x[l] = xl
         uniform[l] = ul
@@ -513,11 +514,13 @@ def _local_pi(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_si
     Returns Σ over the active links of their PI contribution in the last sweep.
     """
     n_a = active.shape[0]
+    s_loc = np.empty(n_a)
     for a in range(n_a):
         l = active[a]
         _signal_stage_starts(link_signal[l], offsets, greens, sig_stage_ptr, stage_ig, stage_start)
         _link_green(l, C, greens, link_stage_ptr, link_stage_idx, lag, gain, stage_start, piece_a, piece_b,
                     g, a * C)
+        s_loc[a] = _eff_sat(C, link_sat[l], link_dis, l, g, a * C)
         q_loc[a] = base_q[l]
         sb = l * C
         db = a * C
@@ -530,11 +533,10 @@ def _local_pi(C, offsets, greens, active, slot, sig_stage_ptr, stage_ig, link_si
             l = active[a]
             _link_arrivals(l, C, link_entry, link_F, link_lag, link_in_ptr, link_in_src, link_in_share,
                            slot, dep, base_dep, mix, arr)
-            s_l = _eff_sat(C, link_sat[l], link_dis, l, g, a * C)
-            q, sq, mq, st, sa, _ = _link_queue(C, s_l, link_dis[l, 0], q_loc[a], arr, g, a * C, dep, a * C)
+            q, sq, mq, st, sa, _ = _link_queue(C, s_loc[a], link_dis[l, 0], q_loc[a], arr, g, a * C, dep, a * C)
             q_loc[a] = q
             if last:
-                res = _link_result(C, s_l, link_dis[l, 0], link_flow[l], sq, mq, st, sa, g, a * C, stop_penalty,
+                res = _link_result(C, s_loc[a], link_dis[l, 0], link_flow[l], sq, mq, st, sa, g, a * C, stop_penalty,
                                    period_h)
                 pi += res[5]
     return pi

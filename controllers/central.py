@@ -75,7 +75,7 @@ def controlled_signals(network: RoadNetwork) -> list[str]:
     for sid, sig in network.signals.items():
         edges = {mv.from_edge for link in sig.movements for mv in (link, *link.merged)
                  if mv.is_used and not mv.is_pedestrian}
-        if any(e in network._edge_ends for e in edges):
+        if any(network.has_edge(e) for e in edges):
             out.append(sid)
     return sorted(out)
 
@@ -260,7 +260,7 @@ class CentralController(Controller):
                 for mv in (link, *link.merged):
                     if not mv.is_used or mv.is_pedestrian or not mv.via or mv.via in seen:
                         continue
-                    if mv.from_edge not in self.network._edge_ends or mv.to_edge not in self.network._edge_ends:
+                    if not (self.network.has_edge(mv.from_edge) and self.network.has_edge(mv.to_edge)):
                         continue
                     seen.add(mv.via)
                     det = f"gwtmc_{mv.via}"

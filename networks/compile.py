@@ -229,6 +229,8 @@ def _check_params(**kw: float) -> None:
         ok = isinstance(value, (int, float)) and math.isfinite(value)
         if name == "permissive_factor":
             ok = value is None or (ok and 0 < value <= 1)
+        elif name in ("left_turn_factor", "right_turn_factor"):
+            ok = ok and 0 < value <= 1
         elif name in ("min_green_s", "pedestrian_walk_s", "sneakers_per_cycle"):
             ok = ok and value >= 0
         else:
@@ -248,16 +250,15 @@ def _gap_acceptance_factor(
     sat_lane_vps: float,
     critical_gap_s: float = 4.5,
     follow_up_s: float = 2.5,
-    signal_links: Sequence[int] | None = None,
+    *,
+    signal_links: Sequence[int],
 ) -> float:
     """HCM permitted-movement factor of a permissive link: the flow it can filter through the
     gaps of the conflicting streams shown ``G`` in its stages (worst stage), over lane
-    saturation flow. ``signal_links``: the links of ``l``'s signal (default: searched)."""
+    saturation flow. ``signal_links``: the links of ``l``'s signal."""
     i = link_signal[l]
     conflicts = chosen[i][0].conflicts
     mine = list(link_index_sets[l])
-    if signal_links is None:
-        signal_links = [m for m in range(len(link_signal)) if link_signal[m] == i]
     worst = 1.0
     for stage in link_stages[l]:
         state = stage_state[stage]
@@ -402,9 +403,11 @@ def compile_network(
         raise NetworkError(
             f"compile_network: shared_lanes must be 'proportional' or 'equivalents', not {shared_lanes!r}"
         )
-    for name, value in (("left_turn_factor", left_turn_factor), ("right_turn_factor", right_turn_factor)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1):
-            raise NetworkError(f"compile_network: invalid {name}={value!r} (expected a number in (0, 1])")
+    if shared_lanes == "equivalents" and lane_blocking:
+        raise NetworkError(
+            "compile_network: shared_lanes='equivalents' already slows a shared lane for its turners; "
+            "with lane_blocking=True they would be counted twice: choose one"
+        )
     _check_params(
         critical_gap_s=critical_gap_s,
         follow_up_s=follow_up_s,
@@ -414,6 +417,8 @@ def compile_network(
         pedestrian_walk_s=pedestrian_walk_s,
         permissive_factor=permissive_factor,
         sneakers_per_cycle=sneakers_per_cycle,
+        left_turn_factor=left_turn_factor,
+        right_turn_factor=right_turn_factor,
     )
     flow_vph = _flow_table(network, flows)
 

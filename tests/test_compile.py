@@ -345,3 +345,14 @@ def test_lane_blocking_rows(grid: Grid) -> None:
         plan = PlanArrays(cycle, np.zeros(on.n_signals), webster_splits(on, cycle))
         ratio.append(evaluate(on, plan).pi / evaluate(off, plan).pi)
     assert 1.0 <= ratio[0] < ratio[1], ratio
+
+
+def test_option_errors_name_the_option(grid: Grid) -> None:
+    """Lane sharing by equivalents and lane blocking would count a turner's hold-up twice; the
+    turning factors must lie in (0, 1]."""
+    with pytest.raises(NetworkError, match="equivalents.*lane_blocking.*choose one"):
+        compile_network(grid.network, grid.flows, shared_lanes="equivalents", lane_blocking=True)
+    for name in ("left_turn_factor", "right_turn_factor"):
+        for bad in (0.0, 1.5, float("nan")):
+            with pytest.raises(NetworkError, match=f"invalid {name}="):
+                compile_network(grid.network, grid.flows, **{name: bad})

@@ -71,7 +71,8 @@ def optimise_for_demand(
     # a signal whose own program is unsafe gets no safe plan from any timing: leave it out
     from greenwave.controllers.safety import unsafe_signals
 
-    probe = plan_from_arrays(compiled, webster_plan(compiled))
+    settings = settings or OptimiserSettings(seed=seed)
+    probe = plan_from_arrays(compiled, webster_plan(compiled, settings))
     excluded = unsafe_signals(probe, network, report=Path(workdir) / "excluded_signals.txt")
     if excluded:
         keep = [s for s in compiled.signal_ids if s not in excluded]
@@ -86,7 +87,6 @@ def optimise_for_demand(
         base_pi = float(evaluate(compiled, start, params).pi)
     except PlanError:
         start = None  # the network's own programs have different cycles: no common start
-    settings = settings or OptimiserSettings(seed=seed)
     result = optimise(compiled, settings=settings, params=params, objective=objective, start=start)
     plan = plan_from_arrays(compiled, result.plan)
     return OptimisedPlan(network, compiled, result, plan, base_pi, excluded)

@@ -330,8 +330,10 @@ def optimise(
     ``objective="stops"`` weighs stops heavily (K = 120 s); ``"bandwidth"`` takes the offsets of
     the two-way green-wave bandwidth solution (:mod:`greenwave.engine.bandwidth`, MAXBAND-style
     MILP): splits are tuned with those offsets held, then the band is solved again for the final
-    splits, so the plan keeps the widest two-way band its greens allow. ``start`` adds a given plan (for instance the
-    network's own) as a further start.
+    splits, so the plan keeps the widest two-way band its greens allow. ``start`` (for instance
+    the network's own plan) is the plan the "before" PI is reported for; when its cycle is the one
+    chosen, its splits are the base of the search and, for the delay and stops objectives, it is
+    one more hill-climb start.
     """
     settings = settings or OptimiserSettings()
     params = params or ModelParams()

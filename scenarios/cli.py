@@ -95,6 +95,11 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     r = result.result
     print(f"signals {result.compiled.n_signals}, links {result.compiled.n_links}, "
           f"common cycle {r.plan.cycle_s:g} s")
+    if result.excluded:
+        print(f"{len(result.excluded)} signal(s) left on their own programs, no safe plan for them "
+              f"(all listed in {out / 'work' / 'excluded_signals.txt'}):")
+        for sid, why in sorted(result.excluded.items())[:5]:
+            print(f"  {sid}: {why}")
     if result.base_pi is not None:
         print(f"PI of the network's own programs: {result.base_pi:12.0f}")
     print(f"PI before (start plan):           {r.pi_start:12.0f}   mean delay {r.mean_delay_start_s:6.1f} s/veh")

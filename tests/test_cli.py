@@ -111,3 +111,15 @@ def test_optimise_writes_plan_and_time_space_diagram(tmp_path: Path, capsys) -> 
     grid.write_text('duration_s = 600\n[network]\ngenerator = "grid"\nrows = 2\ncols = 2\n[demand]\nentry_vph = 300\n')
     assert main(["optimise", str(grid), "--output", str(tmp_path / "g")]) == 0
     assert not (tmp_path / "g" / "time_space.png").exists()  # a grid is no arterial
+
+
+def test_optimise_names_the_signals_it_leaves_alone(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Ingolstadt's gneJ21 has an unsafe program of its own: `optimise` plans the other signals
+    and says which one it left, and why, on the screen and in excluded_signals.txt."""
+    toml = tmp_path / "fkk.toml"
+    toml.write_text('name = "fkk"\nduration_s = 300\n[demand]\nsumocfg = "sumo:tools/game/fkk_in.sumocfg"\n')
+    out = tmp_path / "plan"
+    assert main(["optimise", str(toml), "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "1 signal(s) left on their own programs" in text and "gneJ21: " in text
+    assert "gneJ21: " in (out / "work" / "excluded_signals.txt").read_text()

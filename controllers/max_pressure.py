@@ -331,9 +331,9 @@ class CyclicMaxPressureController(_PressureController):
         self.p_n = np.zeros(len(self.switcher.signals))
         self.p_smooth = np.full(n_rows, np.nan)  # smoothed mean pressures of past cycles
         stages = self.switcher.stages
-        self._lost = np.array([sum(st.lost_time_s(k, st.next_stage(k)) for k in range(st.n_stages))
-                               for st in stages])  # intergreens of one cycle, per signal
         self._cyclable = np.array([st.n_stages >= 2 for st in stages], dtype=bool)
+        self._lost = np.array([sum(st.lost_time_s(k, st.next_stage(k)) for k in range(st.n_stages))
+                               if st.n_stages >= 2 else 0.0 for st in stages])  # intergreens of one cycle
         return out
 
     def _split(self, i: int) -> None:

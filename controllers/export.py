@@ -267,10 +267,9 @@ def load_for_export(plan_path: str | os.PathLike[str], network_path: str | os.Pa
 def validation_lines(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None
                      ) -> tuple[bool, list[str]]:
     """(safe?, one line per violation — signal, stage, phase, rule, movements, message)."""
-    from greenwave.controllers.safety import validate_plan
+    from greenwave.controllers.safety import check_limit, validate_plan
 
-    if min_yellow_s is not None and not (math.isfinite(min_yellow_s) and min_yellow_s >= 0):
-        raise PlanError(f"--min-yellow: expected a number of seconds >= 0, got {min_yellow_s!r}")
+    check_limit("--min-yellow", min_yellow_s, optional=True)
     kw = {} if min_yellow_s is None else {"min_yellow_s": float(min_yellow_s)}
     found = validate_plan(plan, network, **kw)
     lines = []

@@ -774,10 +774,10 @@ def write_sumo_additional(
     """
     if not isinstance(program_id, str) or not program_id:
         raise PlanError(f"program_id must be a non-empty string, got {program_id!r}")
-    from greenwave.controllers.safety import _check_limit, assert_safe
+    from greenwave.controllers.safety import assert_safe, check_limit
 
     ym = MIN_YELLOW_S if min_yellow_s is None else min_yellow_s
-    _check_limit("min_yellow_s", ym)
+    check_limit("min_yellow_s", ym)
     check_plan(plan, network, min_yellow_s=ym)
     assert_safe(plan, network, min_yellow_s=ym)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<!-- written by greenwave -->", "<additional>"]

@@ -82,8 +82,8 @@ if TYPE_CHECKING:
 
     from greenwave.networks.model import Program, RoadNetwork, Signal
 
-__all__ = ["RULES", "PhaseStep", "Violation", "assert_safe", "merge_pairs", "plan_phase_sequence", "unsafe_signals",
-           "validate_plan", "write_excluded"]
+__all__ = ["RULES", "PhaseStep", "Violation", "assert_safe", "check_limit", "merge_pairs", "plan_phase_sequence",
+           "unsafe_signals", "validate_plan", "write_excluded"]
 
 RULES = (
     "conflicting-greens",
@@ -407,7 +407,8 @@ def _check_times(
     return out
 
 
-def _check_limit(name: str, x: float | None, *, optional: bool = False) -> None:
+def check_limit(name: str, x: float | None, *, optional: bool = False) -> None:
+    """Raise :class:`PlanError` unless ``x`` is a finite number of seconds ≥ 0 (or ``None`` when optional)."""
     if x is None and optional:
         return
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not (math.isfinite(x) and x >= 0):
@@ -427,8 +428,8 @@ def validate_plan(
     ``min_allred_s``: shortest all-red (``None``: the base program's all-red of the stage).
     :class:`PlanError` for a limit that is not a finite number >= 0.
     """
-    _check_limit("min_yellow_s", min_yellow_s)
-    _check_limit("min_allred_s", min_allred_s, optional=True)
+    check_limit("min_yellow_s", min_yellow_s)
+    check_limit("min_allred_s", min_allred_s, optional=True)
     out: list[Violation] = []
     for sid, t in plan.signals.items():
         if t.signal_id != sid:

@@ -73,6 +73,8 @@ class _Rules:
         self.pedestrian[list(sig.pedestrian_links)] = True
         self.vehicle = np.zeros(n, dtype=bool)
         self.vehicle[list(sig.vehicle_links)] = True
+        #: per link: its strict foes among the vehicle links (checked at each of its green starts)
+        self.foes = [np.flatnonzero(self.strict[k] & self.vehicle) for k in range(n)]
         prog = sig.default_program
         self.min_green = np.full(n, default_min_green_s)
         yellows: list[float] = []
@@ -213,9 +215,8 @@ class TransitionMonitor:
         for k in range(n):
             if state[k] in GREEN and prev[k] not in GREEN:
                 since[k] = t
-                foes = np.flatnonzero(r.strict[k, :n] & r.vehicle[:n])
-                for i in foes:
-                    if state[i] in GREEN:
+                for i in r.foes[k]:
+                    if i >= n or state[i] in GREEN:
                         continue
                     gap = t - end[i]
                     if gap < need - 1e-6:

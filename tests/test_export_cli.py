@@ -88,7 +88,7 @@ def test_validate(optimised, tmp_path: Path, capsys) -> None:  # type: ignore[no
         assert (tmp_path / name).exists(), fmt
     assert "yellow" not in capsys.readouterr().err
     assert main(["validate", str(short), "--min-yellow", "nan"]) == 1
-    assert "--min-yellow: expected a number of seconds >= 0, got nan" in capsys.readouterr().err
+    assert "--min-yellow must be a finite number of seconds >= 0, got nan" in capsys.readouterr().err
 
 
 def test_export_files(optimised, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -53,6 +53,7 @@ __all__ = [
     "SignalStages",
     "StageSwitcher",
     "derived_transition",
+    "is_all_red",
     "is_stage_state",
     "signal_stages",
     "state_conflicts",
@@ -70,7 +71,8 @@ def is_stage_state(state: str) -> bool:
     return any(c in GREEN for c in state) and not any(c in "yYu" for c in state)
 
 
-def _is_all_red(state: str) -> bool:
+def is_all_red(state: str) -> bool:
+    """No link shows green, yellow or red-yellow (an all-red phase)."""
     return not any(c in "GgyYu" for c in state)
 
 
@@ -232,7 +234,7 @@ def signal_stages(
             j = (j + 1) % len(phases)
         inter.append(seq)
         yellow_after.append(sum(d for s, d in seq if any(c in YELLOW for c in s)))
-        red_after.append(sum(d for s, d in seq if _is_all_red(s)))
+        red_after.append(sum(d for s, d in seq if is_all_red(s)))
         ry_after.append(sum(d for s, d in seq if "u" in s and not any(c in YELLOW for c in s)))
     yellows = [y for y in yellow_after if y > 0]
     reds = [r for r in red_after if r > 0]
@@ -400,7 +402,7 @@ class StageSwitcher:
         mine = np.array([c in GREEN for c in state])
         k = int(np.argmax((green & mine).sum(axis=1) - (green & ~mine).sum(axis=1)))
         yellows = [d for seq in st.transitions.values() for s, d in seq if any(c in YELLOW for c in s)]
-        reds = [d for seq in st.transitions.values() for s, d in seq if not any(c in "GgyYu" for c in s)]
+        reds = [d for seq in st.transitions.values() for s, d in seq if is_all_red(s)]
         seq = derived_transition(state, st.states[k], yellow_s=max(yellows, default=DEFAULT_YELLOW_S),
                                  all_red_s=max(reds, default=0.0))
         self.attached[i] = True

@@ -40,6 +40,7 @@ from greenwave.controllers.switching import (
     GREEN,
     RED,
     YELLOW,
+    is_all_red,
     is_stage_state,
     stage_min_green,
     state_conflicts,
@@ -99,7 +100,7 @@ class _Rules:
                 if j == nxt:
                     continue
                 while j != nxt:
-                    if not any(c in "GgyYu" for c in phases[j].state):
+                    if is_all_red(phases[j].state):
                         red += float(phases[j].duration)
                     j = (j + 1) % len(phases)
                 reds.append(red)

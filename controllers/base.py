@@ -36,6 +36,10 @@ class RunContext:
     options: Mapping[str, Any]
     demand_begin_s: float = 0.0
     demand_end_s: float = 0.0
+    additional_files: tuple[Path, ...] = ()
+    """The scenario's own additional files (vehicle types, stops, detectors, programs)."""
+    step_length_s: float = 1.0
+    time_to_teleport_s: float = 300.0
     communication: Any = None
     """The scenario's :class:`~greenwave.controllers.network_control.CommunicationSpec`, or
     None (every signal networked, no faults)."""

@@ -28,6 +28,7 @@ class OptimisedPlan:
     plan: Any  # TimingPlan
     base_pi: float | None
     excluded: dict[str, str]  # signals left on their own programs (no safe plan), with why
+    existing: Any = None  # TimingPlan of the network's own programs for the compiled signals
 
 
 def optimise_for_demand(
@@ -82,27 +83,49 @@ def optimise_for_demand(
     params = params or SUMO_PARAMS
     base_pi = None
     start = None
+    existing = plan_from_network(network, compiled)
     try:
-        start = arrays_from_plan(compiled, plan_from_network(network, compiled))
+        start = arrays_from_plan(compiled, existing)
         base_pi = float(evaluate(compiled, start, params).pi)
     except PlanError:
         start = None  # the network's own programs have different cycles: no common start
     result = optimise(compiled, settings=settings, params=params, objective=objective, start=start)
     plan = plan_from_arrays(compiled, result.plan)
-    return OptimisedPlan(network, compiled, result, plan, base_pi, excluded)
+    return OptimisedPlan(network, compiled, result, plan, base_pi, excluded, existing)
+
+
+def proof_seed(run_seed: int, k: int) -> int:
+    """The SUMO seed of the ``k``-th proof run for a scored run on ``run_seed``: never equal to a
+    scenario seed below a million, so the proof does not see the scored run's random stream."""
+    return 1_000_003 + 7919 * int(run_seed) + int(k)
 
 
 @register
 class OptimisedController(ProgramController):
-    """greenwave's optimised fixed-time plan (options: objective, min_cycle_s, max_cycle_s)."""
+    """greenwave's optimised fixed-time plan, proven in SUMO against the network's own programs
+    before it runs (options: objective, prove, proof_seeds and the optimiser's settings).
+
+    With ``prove`` (default true) the plan and the network's programs both run ``proof_seeds``
+    (2) times in SUMO on the run's routes with seeds of their own
+    (:mod:`greenwave.controllers.proof`); signals that lose keep their own programs, and if the
+    plan as a whole still loses the network's programs run unchanged. ``summary.csv`` gains
+    ``proof_decision`` (candidate, mixed, existing, or not_proven) and ``signals_kept_existing``.
+    """
 
     name = "optimised"
 
     def programs(self, ctx: RunContext) -> Path | None:
         from greenwave.controllers.plan import write_sumo_additional
+        from greenwave.controllers.proof import SimulationSetup, prove_plan
 
         opts = dict(self.options)
         objective = opts.pop("objective", "delay")
+        prove = opts.pop("prove", True)
+        proof_seeds = opts.pop("proof_seeds", 2)
+        if not isinstance(prove, bool):
+            raise ScenarioError(f"controller 'optimised': prove must be true or false, not {prove!r}")
+        if isinstance(proof_seeds, bool) or not isinstance(proof_seeds, int) or not 1 <= proof_seeds <= 20:
+            raise ScenarioError(f"controller 'optimised': proof_seeds must be an integer 1..20, not {proof_seeds!r}")
         if objective not in ("delay", "stops", "bandwidth"):
             raise ScenarioError(
                 f"controller 'optimised': objective must be delay, stops or bandwidth, not {objective!r}"
@@ -112,7 +135,7 @@ class OptimisedController(ProgramController):
         if unknown:
             raise ScenarioError(
                 f"controller 'optimised': unknown options {sorted(unknown)}; "
-                f"valid: objective, {', '.join(sorted(known))}"
+                f"valid: objective, prove, proof_seeds, {', '.join(sorted(known))}"
             )
         settings = OptimiserSettings(**{"seed": ctx.seed, **opts})
         out = optimise_for_demand(
@@ -120,6 +143,26 @@ class OptimisedController(ProgramController):
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
             objective=objective, settings=settings,
         )
-        out.plan.to_json(ctx.workdir / "plan.json")
-        return write_sumo_additional(out.plan, out.network, ctx.workdir / "optimised.add.xml",
+        self.proof_decision, self.kept = "not_proven", 0
+        plan, to_sumo = out.plan, out.plan
+        if prove:
+            setup = SimulationSetup(Path(ctx.net_file), tuple(ctx.route_files), tuple(ctx.additional_files),
+                                    begin_s=ctx.begin_s, end_s=ctx.end_s, step_length_s=ctx.step_length_s,
+                                    time_to_teleport_s=ctx.time_to_teleport_s)
+            proof = prove_plan(out.plan, out.existing, out.network,
+                               [(proof_seed(ctx.seed, k), setup) for k in range(proof_seeds)],
+                               workdir=Path(ctx.workdir) / "proof", program_id="gw_optimised")
+            plan, to_sumo = proof.plan, proof.changed
+            self.proof_decision, self.kept = proof.decision, len(proof.kept_existing)
+            from greenwave.engine.results import write_text_atomic
+
+            write_text_atomic("\n".join(proof.lines()) + "\n", Path(ctx.workdir) / "proof.txt")
+        plan.to_json(ctx.workdir / "plan.json")
+        if not to_sumo.signals:
+            return None  # SUMO found nothing better than the network's own programs
+        return write_sumo_additional(to_sumo, out.network, ctx.workdir / "optimised.add.xml",
                                      program_id="gw_optimised")
+
+    def finish(self, ctx: RunContext) -> dict[str, Any]:
+        return {"proof_decision": getattr(self, "proof_decision", "not_proven"),
+                "signals_kept_existing": getattr(self, "kept", 0)}

@@ -69,14 +69,18 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     from greenwave.controllers.optimised import optimise_for_demand
     from greenwave.engine.bandwidth import bands_of_plan, is_arterial
     from greenwave.engine.optimise import OptimiserSettings
-    from greenwave.errors import PlanError
+    from greenwave.errors import PlanError, ScenarioError
     from greenwave.scenarios.runner import prepare
     from greenwave.scenarios.spec import load_scenario
 
     scenario = load_scenario(args.scenario)
     out = _output_dir(args.output, f"{scenario.name}-plan")
     seed = scenario.seeds[0]
-    prepared = prepare(scenario, out, seeds=[seed])
+    n_proof = len(scenario.seeds) if args.proof_seeds is None else args.proof_seeds
+    if not 0 <= n_proof <= len(scenario.seeds):
+        raise ScenarioError(f"--proof-seeds must be 0..{len(scenario.seeds)} (the scenario's seeds), "
+                            f"not {n_proof}")
+    prepared = prepare(scenario, out, seeds=list(scenario.seeds[:max(1, n_proof)]))
     _say(f"{scenario.name}: optimising {len(prepared.approaches)} signals for objective "
          f"{args.objective!r} on the demand of seed {seed}")
     t0 = time.perf_counter()
@@ -89,7 +93,20 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     from greenwave.controllers.plan import complete_plan, write_sumo_additional
 
     plan_json = out / "plan.json"
-    plan = complete_plan(result.plan, result.network)  # records the network, signal groups, links
+    plan = result.plan
+    proof = None
+    if n_proof:
+        from greenwave.controllers.proof import SimulationSetup, prove_plan
+
+        sc = prepared.scenario
+        cases = [(s, SimulationSetup(prepared.net_file, prepared.routes_by_seed[s], prepared.additional_files,
+                                     begin_s=sc.begin_s, end_s=sc.end_s, step_length_s=sc.step_length_s,
+                                     time_to_teleport_s=sc.time_to_teleport_s))
+                 for s in scenario.seeds[:n_proof]]
+        _say(f"proving the plan in SUMO against the network's own programs on {n_proof} seed(s)")
+        proof = prove_plan(plan, result.existing, result.network, cases, workdir=out / "work" / "proof")
+        plan = proof.plan
+    plan = complete_plan(plan, result.network)  # records the network, signal groups, links
     plan.to_json(plan_json)
     add = write_sumo_additional(plan, result.network, out / "plan.add.xml", program_id="gw_optimised")
     r = result.result
@@ -105,9 +122,11 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     print(f"PI before (start plan):           {r.pi_start:12.0f}   mean delay {r.mean_delay_start_s:6.1f} s/veh")
     print(f"PI after optimisation:            {r.pi:12.0f}   mean delay {r.mean_delay_s:6.1f} s/veh")
     print(f"{r.evaluations} model evaluations in {r.wall_s:.2f} s (total {wall:.2f} s)")
+    if proof is not None:
+        print("\n".join(proof.lines()))
     print(f"wrote {plan_json} and {add}")
     band = None
-    if is_arterial(result.compiled):
+    if is_arterial(result.compiled) and (proof is None or proof.decision == "candidate"):
         try:
             band = bands_of_plan(result.compiled, r.plan)
         except PlanError as exc:
@@ -208,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--objective", choices=["delay", "stops", "bandwidth"], default="delay",
                    help="what to minimise (bandwidth: start from the two-way green wave)")
     o.add_argument("--output", default=None, help="output folder (default: greenwave-output/NAME-plan)")
+    o.add_argument("--proof-seeds", type=int, default=None, metavar="N",
+                   help="prove the plan in SUMO against the network's own programs on the scenario's first N "
+                        "seeds (default: all of them); 0 skips the proof (the plan is then only the model's)")
     o.set_defaults(func=_cmd_optimise)
 
     ps = sub.add_parser("parking-sweep", help="run a parking scenario over networking rates × policies × seeds")

@@ -214,7 +214,8 @@ def run_job(job: Job) -> JobResult:
         scenario=job.scenario, net_file=job.net_file, route_files=job.route_files,
         begin_s=job.begin_s, end_s=job.end_s, seed=job.seed, workdir=work, options=job.options,
         demand_begin_s=job.demand_begin_s, demand_end_s=job.demand_end_s,
-        communication=job.communication,
+        additional_files=job.additional_files, step_length_s=job.step_length_s,
+        time_to_teleport_s=job.time_to_teleport_s, communication=job.communication,
     )
     extra_adds = controller.prepare(ctx)
     addons = [make_addon(a, o) for a, o in job.addons.items()]

@@ -1,0 +1,241 @@
+"""First, do no harm: a new plan is proven in SUMO against the network's existing plan.
+
+A model is a model. Before greenwave recommends a plan (``greenwave optimise``) or runs it as
+the ``optimised`` controller, the candidate and the network's existing programs are both run in
+SUMO on the scenario's demand, over several seeds, and compared:
+
+1. **Network**: mean RESCO delay, (Σ time loss + Σ depart delay) / due vehicles, over the proof
+   seeds. Vehicles still on the road or never inserted count, so a plan that gridlocks cannot
+   look good.
+2. If the candidate is worse, each signal whose approaches lost more time under the candidate
+   than under its existing program (edgeData time loss summed over the proof seeds) goes back to
+   its existing program, and that **mixed** plan is run too.
+3. The recommendation is the best of candidate, mixed and existing that is no worse than the
+   existing plan in SUMO: the existing plan itself when nothing beats it. Every signal kept on
+   its existing program is listed with the reason.
+
+``greenwave optimise`` proves over the scenario's seeds. The ``optimised`` controller proves on the
+run's routes with SUMO seeds of its own, never the seed of the run that is then scored, so a plan
+is not chosen on the very random stream that judges it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from greenwave._sumo import run_sumo_command
+from greenwave.engine.results import edge_data, statistic_kpis, trip_kpis, write_text_atomic
+from greenwave.engine.session import SessionConfig
+from greenwave.errors import PlanError
+
+if TYPE_CHECKING:
+    from greenwave.controllers.plan import TimingPlan
+    from greenwave.networks.model import RoadNetwork
+
+__all__ = ["Proof", "ProofRun", "SimulationSetup", "prove_plan", "signal_approaches"]
+
+Decision = Literal["candidate", "mixed", "existing"]
+
+
+@dataclass(frozen=True)
+class SimulationSetup:
+    """The scenario as SUMO runs it (everything but the signal programs)."""
+
+    net_file: Path
+    route_files: tuple[Path, ...]
+    additional_files: tuple[Path, ...] = ()
+    begin_s: float = 0.0
+    end_s: float = 3600.0
+    step_length_s: float = 1.0
+    time_to_teleport_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class ProofRun:
+    """One SUMO run of one variant on one seed."""
+
+    variant: str
+    seed: int
+    resco_delay_s: float
+    mean_time_loss_s: float
+    vehicles_unfinished: int
+    teleports: int
+    signal_loss_veh_s: dict[str, float]  # signal → time loss on its approaches, veh·s
+
+
+@dataclass
+class Proof:
+    """What SUMO said about a candidate plan against the existing one, and the decision."""
+
+    decision: Decision
+    plan: TimingPlan  # the plan recommended (candidate, mixed or existing)
+    kept_existing: dict[str, str]  # signal → why it keeps its existing program
+    runs: list[ProofRun] = field(default_factory=list)
+
+    @property
+    def changed(self) -> TimingPlan:
+        """The signals whose programs change (the recommended plan less those kept existing):
+        what to load into SUMO on top of the network's own programs."""
+        from greenwave.controllers.plan import TimingPlan
+
+        return TimingPlan({s: t for s, t in self.plan.signals.items() if s not in self.kept_existing},
+                          dict(self.plan.meta), net_file=self.plan.net_file)
+
+    def mean(self, variant: str) -> float:
+        vals = [r.resco_delay_s for r in self.runs if r.variant == variant]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    def lines(self) -> list[str]:
+        """Human-readable lines for the CLI and the run's log."""
+        seeds = sorted({r.seed for r in self.runs})
+        out = [f"proof in SUMO over seeds {', '.join(map(str, seeds))} (mean RESCO delay, s/veh):"]
+        for variant in ("existing", "candidate", "mixed"):
+            if any(r.variant == variant for r in self.runs):
+                unfinished = sum(r.vehicles_unfinished for r in self.runs if r.variant == variant)
+                tele = sum(r.teleports for r in self.runs if r.variant == variant)
+                out.append(f"  {variant:<9} {self.mean(variant):8.2f}   unfinished {unfinished}, teleports {tele}")
+        what = {"candidate": "the optimised plan", "mixed": "the optimised plan, with "
+                f"{len(self.kept_existing)} signal(s) kept on their existing programs",
+                "existing": "the existing plan (no change: nothing greenwave found beats it in SUMO)"}
+        out.append(f"  recommended: {what[self.decision]}")
+        for sid, why in sorted(self.kept_existing.items()):
+            out.append(f"    {sid}: {why}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decision": self.decision, "kept_existing": dict(self.kept_existing),
+                "mean_resco_delay_s": {v: self.mean(v) for v in ("existing", "candidate", "mixed")
+                                       if any(r.variant == v for r in self.runs)},
+                "runs": [dataclasses.asdict(r) for r in self.runs]}
+
+
+def signal_approaches(network: RoadNetwork, signals: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Signal → the road edges its used vehicle movements come from."""
+    out: dict[str, tuple[str, ...]] = {}
+    for sid in signals:
+        sig = network.signals[sid]
+        edges = {mv.from_edge for link in sig.movements for mv in (link, *link.merged)
+                 if mv.is_used and not mv.is_pedestrian and network.has_edge(mv.from_edge)}
+        out[sid] = tuple(sorted(edges))
+    return out
+
+
+def simulate(
+    setup: SimulationSetup,
+    programs: Path | None,
+    *,
+    seed: int,
+    approaches: Mapping[str, Sequence[str]],
+    workdir: Path,
+    variant: str,
+) -> ProofRun:
+    """Run SUMO (a subprocess) with ``programs`` (None: the network's own) and measure it."""
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    edges = sorted({e for per in approaches.values() for e in per})
+    edge_out = work / "approaches.edgedata.xml"
+    edge_add = work / "approaches.add.xml"
+    write_text_atomic(f'<additional>\n  <edgeData id="gw_proof" file="{edge_out}" '
+                      f'edges="{" ".join(edges)}" excludeEmpty="false"/>\n</additional>\n', edge_add)
+    tripinfo, stats = work / "tripinfo.xml", work / "statistics.xml"
+    adds = (*setup.additional_files, *(() if programs is None else (programs,)), *((edge_add,) if edges else ()))
+    config = SessionConfig(
+        net_file=setup.net_file, route_files=setup.route_files, additional_files=adds,
+        begin_s=setup.begin_s, end_s=setup.end_s, step_length_s=setup.step_length_s, seed=seed,
+        time_to_teleport_s=setup.time_to_teleport_s,
+        outputs={"tripinfo-output": tripinfo, "statistic-output": stats},
+        extra_args=("--tripinfo-output.write-unfinished", "true", "--tripinfo-output.write-undeparted", "true",
+                    "--no-warnings", "true"),
+        log_file=work / "sumo.log",
+    )
+    run_sumo_command(config.command(), what=f"proof run ({variant}, seed {seed})", cwd=work, timeout=None)
+    trips = trip_kpis(tripinfo, end_s=setup.end_s)
+    data = edge_data(edge_out) if edges else {}
+    loss = {sid: sum(data.get(e, {}).get("timeLoss", 0.0) for e in per) for sid, per in approaches.items()}
+    return ProofRun(variant=variant, seed=seed, resco_delay_s=float(trips["resco_delay_s"]),
+                    mean_time_loss_s=float(trips["mean_time_loss_s"]),
+                    vehicles_unfinished=int(trips["vehicles_unfinished"]),
+                    teleports=int(statistic_kpis(stats)["teleports"]), signal_loss_veh_s=loss)
+
+
+def prove_plan(
+    candidate: TimingPlan,
+    existing: TimingPlan,
+    network: RoadNetwork,
+    cases: Sequence[tuple[int, SimulationSetup]],
+    *,
+    workdir: Path,
+    program_id: str = "gw_candidate",
+) -> Proof:
+    """Run ``candidate`` and ``existing`` (the network's own programs) in SUMO on every
+    ``(seed, setup)`` of ``cases`` (a scenario's seeds may each have their own routes) and
+    decide what to recommend (see the module docstring). ``existing`` must cover the candidate's
+    signals; it is what a kept signal falls back to in the recommended plan.
+
+    Raises :class:`PlanError` for an empty seed list or a candidate signal with no existing
+    timing; SUMO failures raise :class:`~greenwave.errors.SimulationError` with what SUMO said.
+    """
+    from greenwave.controllers.plan import TimingPlan, write_sumo_additional
+
+    if not cases:
+        raise PlanError("prove_plan: at least one seed is needed to prove a plan in SUMO")
+    seeds = [seed for seed, _ in cases]
+    missing = sorted(set(candidate.signals) - set(existing.signals))
+    if missing:
+        raise PlanError(f"prove_plan: no existing timing for signal(s) {missing[:5]}")
+    work = Path(workdir)
+    signals = sorted(candidate.signals)
+    approaches = signal_approaches(network, signals)
+    runs: list[ProofRun] = []
+
+    def run_variant(variant: str, plan: TimingPlan | None) -> list[ProofRun]:
+        programs = None
+        if plan is not None and plan.signals:
+            programs = write_sumo_additional(plan, network, work / f"{variant}.add.xml", program_id=program_id)
+        got = [simulate(setup, programs, seed=s, approaches=approaches, workdir=work / f"{variant}_seed{s}",
+                        variant=variant) for s, setup in cases]
+        runs.extend(got)
+        return got
+
+    base = run_variant("existing", None)
+    cand = run_variant("candidate", candidate)
+    e_mean = sum(r.resco_delay_s for r in base) / len(base)
+    c_mean = sum(r.resco_delay_s for r in cand) / len(cand)
+    if c_mean <= e_mean:
+        proof = Proof("candidate", candidate, {}, runs)
+    else:
+        worse = {}
+        for sid in signals:
+            e_loss = sum(r.signal_loss_veh_s[sid] for r in base)
+            c_loss = sum(r.signal_loss_veh_s[sid] for r in cand)
+            if c_loss > e_loss:
+                worse[sid] = (f"its approaches lost {c_loss / len(seeds):.0f} veh·s per run under the "
+                              f"optimised plan against {e_loss / len(seeds):.0f} under its existing program")
+        keep = [s for s in signals if s not in worse]
+        mixed_plan = TimingPlan({**{s: candidate.signals[s] for s in keep},
+                                 **{s: existing.signals[s] for s in worse}}, dict(candidate.meta),
+                                net_file=candidate.net_file)
+        m_mean = float("inf")
+        if keep and worse:
+            mixed = run_variant("mixed", TimingPlan({s: candidate.signals[s] for s in keep}, dict(candidate.meta),
+                                                    net_file=candidate.net_file))
+            m_mean = sum(r.resco_delay_s for r in mixed) / len(mixed)
+        if m_mean <= e_mean:
+            proof = Proof("mixed", mixed_plan, worse, runs)
+        else:
+            why = (f"SUMO measured {c_mean:.1f} s/veh under the optimised plan"
+                   + (f" and {m_mean:.1f} under the mixed one" if m_mean != float("inf") else "")
+                   + f" against {e_mean:.1f} under the existing plan")
+            kept = {s: worse.get(s, why) for s in signals}
+            proof = Proof("existing", TimingPlan({s: existing.signals[s] for s in signals}, dict(existing.meta),
+                                                 net_file=existing.net_file), kept, runs)
+    proof.plan.meta["proof"] = {"decision": proof.decision,
+                                "mean_resco_delay_s": proof.to_dict()["mean_resco_delay_s"],
+                                "seeds": list(seeds), "kept_existing": dict(proof.kept_existing)}
+    write_text_atomic(json.dumps(proof.to_dict(), indent=1), work / "proof.json")
+    return proof

@@ -1,0 +1,106 @@
+"""First, do no harm: plans are proven in SUMO against the network's existing programs.
+
+On SUMO's own ``cross`` junction (tools/game, one signal, four stages) with generated demand:
+a plan that starves three approaches must never be recommended, and the ``optimised`` controller
+that keeps the existing programs runs exactly what ``static`` runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from greenwave.controllers.optimised import optimise_for_demand, proof_seed
+from greenwave.controllers.plan import TimingPlan
+from greenwave.controllers.proof import SimulationSetup, prove_plan, signal_approaches
+from greenwave.errors import PlanError
+from greenwave.networks import load_network
+from greenwave.scenarios.runner import prepare, run_scenario
+from greenwave.scenarios.spec import scenario_from_dict
+
+CROSS = {"network": {"file": "sumo:tools/game/cross/cross.net.xml"},
+         "demand": {"entry_vph": 450, "turn_left": 0.2, "turn_right": 0.15}}
+
+
+def _prepared(tmp_path: Path, duration: float = 600.0):
+    sc = scenario_from_dict({"name": "cross", "duration_s": duration, "seeds": [1, 2], **CROSS})
+    return prepare(sc, tmp_path / "prep")
+
+
+def _setup(prep, seed: int) -> SimulationSetup:
+    return SimulationSetup(prep.net_file, prep.routes_by_seed[seed], begin_s=prep.begin_s, end_s=prep.end_s)
+
+
+@pytest.mark.slow
+def test_a_plan_that_starves_approaches_is_never_recommended(tmp_path: Path) -> None:
+    prep = _prepared(tmp_path)
+    opt = optimise_for_demand(prep.net_file, prep.routes_by_seed[1], begin_s=prep.begin_s, end_s=prep.end_s,
+                              workdir=tmp_path / "opt", seed=1)
+    existing = opt.existing
+    (sid, timing), = existing.signals.items()
+    # stage 0 green for 150 s: the cross streets wait two and a half minutes every cycle
+    stages = list(timing.stages)
+    stages[0] = dataclasses.replace(stages[0], green_s=150.0)
+    cycle = sum(s.split_s for s in stages)
+    bad = TimingPlan({sid: dataclasses.replace(timing, stages=tuple(stages), cycle_s=cycle, offset_s=0.0)},
+                     {"source": "test"}, net_file=existing.net_file)
+    proof = prove_plan(bad, existing, opt.network, [(1, _setup(prep, 1)), (2, _setup(prep, 2))],
+                       workdir=tmp_path / "proof")
+    assert proof.mean("candidate") > proof.mean("existing")  # SUMO agrees the plan is bad
+    assert proof.decision == "existing"
+    assert proof.plan.signals[sid] == timing  # the existing timing is what is recommended
+    assert set(proof.kept_existing) == {sid} and "existing" in proof.kept_existing[sid]
+    assert not proof.changed.signals  # nothing to load on top of the network's own programs
+    assert proof.plan.meta["proof"]["decision"] == "existing"
+    assert {(r.variant, r.seed) for r in proof.runs} == {(v, s) for v in ("existing", "candidate") for s in (1, 2)}
+    text = "\n".join(proof.lines())
+    assert "recommended: the existing plan" in text and sid in text
+    assert (tmp_path / "proof" / "proof.json").is_file()
+
+
+def test_signal_approaches_are_the_roads_into_the_junction(tmp_path: Path) -> None:
+    prep = _prepared(tmp_path, duration=60)
+    network = load_network(prep.net_file)
+    (sid,) = network.signals
+    edges = signal_approaches(network, [sid])[sid]
+    assert len(edges) == 4 and all(network.has_edge(e) for e in edges)
+
+
+def test_proof_needs_seeds_and_existing_timings(tmp_path: Path) -> None:
+    prep = _prepared(tmp_path, duration=60)
+    opt = optimise_for_demand(prep.net_file, prep.routes_by_seed[1], begin_s=prep.begin_s, end_s=prep.end_s,
+                              workdir=tmp_path / "opt", seed=1)
+    with pytest.raises(PlanError, match="at least one seed"):
+        prove_plan(opt.plan, opt.existing, opt.network, [], workdir=tmp_path / "p")
+    with pytest.raises(PlanError, match="no existing timing"):
+        prove_plan(opt.plan, TimingPlan({}), opt.network, [(1, _setup(prep, 1))], workdir=tmp_path / "p")
+
+
+def test_proof_seeds_never_meet_scenario_seeds() -> None:
+    seen = {proof_seed(s, k) for s in range(1, 200) for k in range(5)}
+    assert len(seen) == 199 * 5 and min(seen) > 1_000_000
+
+
+@pytest.mark.slow
+def test_optimised_controller_reports_its_proof_and_never_runs_a_losing_plan(tmp_path: Path) -> None:
+    sc = scenario_from_dict({"name": "cross", "duration_s": 600, "seeds": [1],
+                             "controllers": ["static", "optimised"], **CROSS})
+    summary = run_scenario(sc, tmp_path)
+    row = summary.set_index("controller")
+    decision = row.loc["optimised", "proof_decision"]
+    assert decision in ("candidate", "mixed", "existing")
+    run = tmp_path / "runs" / "optimised_seed1"
+    text = (run / "proof.txt").read_text()
+    assert "recommended:" in text
+    plan = TimingPlan.from_json(run / "plan.json")
+    assert plan.meta["proof"]["decision"] == decision
+    if decision == "existing":  # the network's own programs ran: the very same run as static
+        cols = ["vehicles_arrived", "mean_time_loss_s", "resco_delay_s"]
+        pd.testing.assert_series_equal(row.loc["optimised", cols], row.loc["static", cols], check_names=False)
+        assert not (run / "optimised.add.xml").exists()
+    else:  # the plan beat the network's programs in the proof runs
+        means = plan.meta["proof"]["mean_resco_delay_s"]
+        assert means[decision] <= means["existing"]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -639,6 +639,7 @@ def actuated_programs(
     min_time_loss: float = 1.0,
     show_detectors: bool = False,
     keep_existing_bounds: bool = True,
+    signals: Collection[str] | None = None,
 ) -> Path:
     """Every signal's default program as a SUMO actuated or delay-based program.
 
@@ -678,6 +679,8 @@ def actuated_programs(
         Show SUMO's generated detectors in the GUI.
     keep_existing_bounds : bool, default True
         Keep ``minDur``/``maxDur`` a program already has (an actuated network).
+    signals : collection of str, optional
+        Only these traffic lights (default: all).
 
     Returns
     -------
@@ -719,6 +722,8 @@ def actuated_programs(
 
     elements: list[ET.Element] = []
     for program in _net_programs(net).values():
+        if signals is not None and program.get("id") not in signals:
+            continue
         new = ET.Element("tlLogic", dict(program.attrib))
         new.set("type", kind)
         new.set("programID", pid)

@@ -274,11 +274,26 @@ def test_cyclic_max_pressure_keeps_the_stage_order(turn_grid: tuple[RoadNetwork,
         assert len(stages) >= 4 * st.n_stages, (sid, stages)  # several cycles were seen
         for a, b in zip(stages, stages[1:], strict=False):
             assert b == st.next_stage(a), (sid, stages)
-        # re-split at each start of stage 0: the cycle is cycle_s (each stage ends on a whole step)
+        # re-split at each start of stage 0: cycle_s is the longest cycle (each stage ends on a
+        # whole step); greens whose queues cleared end early, but never below their minimum
         starts = [step for step, k in seq if k == 0]
         gaps = np.diff(starts[1:])
         assert len(gaps) >= 3
-        assert np.all((gaps >= cycle - 1e-6) & (gaps <= cycle + st.n_stages)), (sid, gaps)
+        shortest = float(st.min_green_s.sum()) + sum(st.lost_time_s(k, st.next_stage(k)) for k in range(st.n_stages))
+        assert np.all((gaps >= shortest - 1e-6) & (gaps <= cycle + st.n_stages)), (sid, gaps)
+
+
+def test_cyclic_max_pressure_without_gap_out_runs_the_whole_cycle(
+    turn_grid: tuple[RoadNetwork, Path], tmp_path: Path
+) -> None:
+    net, routes = turn_grid
+    cycle = 60.0
+    ctrl, states, _ = _drive("max_pressure_cyclic", {"cycle_s": cycle, "hold_gap_s": 0.0}, net.path, (routes,), (),
+                             tmp_path, 400.0)
+    sid, st = ctrl.switcher.signals[0], ctrl.switcher.stages[0]
+    starts = [n for n, s in enumerate(states[sid]) if s == st.states[0] and (n == 0 or states[sid][n - 1] != s)]
+    gaps = np.diff(starts[1:])
+    assert len(gaps) >= 3 and np.all((gaps >= cycle - 1e-6) & (gaps <= cycle + st.n_stages)), gaps
 
 
 # -- signals with unsafe programs of their own ------------------------------------------------
@@ -308,9 +323,12 @@ def test_unsafe_own_program_is_left_alone(ingolstadt: RoadNetwork, tmp_path: Pat
         work.mkdir()
         ctx = RunContext(scenario="fkk", net_file=ingolstadt.path, route_files=(), begin_s=0, end_s=60, seed=1,
                          workdir=work, options={})
-        (add,) = ctrl.prepare(ctx)
+        actuated, add = ctrl.prepare(ctx)
         text = (work / "excluded_signals.txt").read_text()
         assert "gneJ21:" in text and "335525545" not in text
+        # the signal it leaves alone runs its own program under SUMO's actuated control
+        programs = actuated.read_text()
+        assert 'id="gneJ21"' in programs and 'type="actuated"' in programs and "335525545" not in programs
         assert ctrl.layout.signals == ("335525545",)
         written = add.read_text()
         assert "gneE12_0" not in written  # an approach of gneJ21 only
@@ -392,9 +410,11 @@ def test_decision_kernel_matches_reference(seed: int) -> None:
     elapsed = rng.choice([5.0, 30.0, 60.0], n_sig)
     max_green = rng.choice([40.0, 60.0], n_rows)
     threshold = float(rng.choice([0.0, 0.5, 1.0]))
-    want = next_stages(pressure, off, stage, ready, waited, elapsed, max_green, 120.0, threshold)
+    hold = rng.random(n_sig) < 0.3
+    max_red = rng.choice([90.0, 120.0], n_sig)
+    want = next_stages(pressure, off, stage, ready, hold, waited, elapsed, max_green, max_red, threshold)
     got = np.full(n_sig, -7, dtype=np.int64)
-    _next_stages_kernel(pressure, off, stage, ready, waited, elapsed, max_green, 120.0, threshold, got)
+    _next_stages_kernel(pressure, off, stage, ready, hold, waited, elapsed, max_green, max_red, threshold, got)
     np.testing.assert_array_equal(got, want)
     assert (want[~ready] == -1).all() and (want[sizes < 2] == -1).all()
     assert ((want == -1) | (want != stage)).all()  # never a "switch" to the stage showing

@@ -244,7 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``greenwave`` console script."""
+    """Entry point of the ``greenwave`` console script.
+
+    Exit status: 0 done; 1 a clear error (bad input, unsafe plan, failed runs, nothing to do);
+    2 bad command-line usage; 130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM, finished runs kept.
+    """
+    from greenwave.engine.jobloop import Interrupted, interrupt_on_sigterm
+
     args = build_parser().parse_args(argv)
     if getattr(args, "seeds", None) is not None and args.seeds < 1:
         _say("greenwave: error: --seeds must be ≥ 1")
@@ -253,13 +259,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("greenwave: error: --jobs must be ≥ 1")
         return 2
     try:
+        interrupt_on_sigterm()
+    except ValueError:  # not the main thread (called from a test's thread): SIGTERM stays default
+        pass
+    try:
         return int(args.func(args))
     except GreenwaveError as exc:
         _say(f"greenwave: error: {exc}")
         return 1
-    except KeyboardInterrupt:
-        _say("greenwave: interrupted; finished runs are kept in the output folder")
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else 2
+        _say(f"greenwave: interrupted ({'SIGTERM' if signum == 15 else 'SIGINT'}); no new run was started, "
+             "the running ones were stopped, and every finished run is in the output folder")
+        return 128 + signum
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -106,6 +106,10 @@ class _PressureController(Controller):
     cyclic: ClassVar[bool] = False
     extra_options: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def declared_options(cls) -> frozenset[str]:
+        return frozenset({*_DEFAULTS, "detector_faults", *cls.extra_options})
+
     def _opts(self) -> dict[str, Any]:
         valid = set(_DEFAULTS) | {"detector_faults", *self.extra_options}
         unknown = sorted(set(self.options) - valid)

@@ -839,6 +839,10 @@ class FixedPlanController(ProgramController):
 
     name = "fixed"
 
+    @classmethod
+    def declared_options(cls) -> frozenset[str]:
+        return frozenset({"plan", "program_id"})
+
     def programs(self, ctx: RunContext) -> Path | None:
         from greenwave.networks import load_network
 

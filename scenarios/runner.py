@@ -33,7 +33,7 @@ from greenwave.engine.results import (
     write_text_atomic,
 )
 from greenwave.engine.session import SessionConfig, SumoSession
-from greenwave.errors import ScenarioError
+from greenwave.errors import ScenarioError, SimulationError
 from greenwave.scenarios.spec import Scenario
 
 if TYPE_CHECKING:
@@ -206,7 +206,6 @@ def run_job(job: Job) -> JobResult:
     conflicting greens, yellow, minimum green and all-red; the run writes
     ``transition_safety.json`` and the summary gains ``safety_violations`` and ``signal_changes``.
     """
-    from traci import constants as tc
 
     work = job.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -226,9 +225,12 @@ def run_job(job: Job) -> JobResult:
     approach_edges = sorted({e for per in job.approaches.values() for e in per})
     edgedata_add = work / "approaches.add.xml"
     edgedata_out = work / "approaches.edgedata.xml"
+    # a network without signals has no approaches: SUMO refuses an edgeData with edges="" (it
+    # would mean every edge), so the file then holds no edgeData at all
     write_text_atomic(
         f'<additional>\n  <edgeData id="gw_approaches" file="{edgedata_out}" '
-        f'edges="{" ".join(approach_edges)}" excludeEmpty="false"/>\n</additional>\n',
+        f'edges="{" ".join(approach_edges)}" excludeEmpty="false"/>\n</additional>\n'
+        if approach_edges else "<additional/>\n",
         edgedata_add,
     )
     tripinfo, stats = work / "tripinfo.xml", work / "statistics.xml"
@@ -252,8 +254,36 @@ def run_job(job: Job) -> JobResult:
     )
     max_queue = dict.fromkeys(approach_edges, 0.0)
     t0 = time.perf_counter()
+    console = None if job.gui else work / "sumo.console.log"
+    with _console_said(console):
+        return _simulate(job, controller, ctx, addons, config, approach_edges, edgedata_out, tripinfo, stats,
+                         max_queue, console, t0)
+
+
+@contextmanager
+def _console_said(console: Path | None) -> Iterator[None]:
+    """A SUMO failure carries what SUMO printed on its console (libsumo writes its errors there,
+    not to the log): the tail of ``console`` joins the error's message."""
+    try:
+        yield
+    except SimulationError as exc:
+        tail = ""
+        if console is not None and console.is_file():
+            tail = console.read_text(errors="replace").strip()[-2000:]
+        if tail and tail not in str(exc):
+            raise SimulationError(f"{exc}\nSUMO's console ({console}):\n{tail}") from exc
+        raise
+
+
+def _simulate(job: Job, controller: Any, ctx: RunContext, addons: list[Any], config: SessionConfig,
+              approach_edges: list[str], edgedata_out: Path, tripinfo: Path, stats: Path,
+              max_queue: dict[str, float], console: Path | None, t0: float) -> JobResult:
+    """The simulation of :func:`run_job` and its KPIs."""
+    from traci import constants as tc
+
+    work = job.workdir
     # SUMO's warnings (teleports, emergency braking) go to this run's log, not the console
-    with _console_to(None if job.gui else work / "sumo.console.log"), SumoSession(config) as sim:
+    with _console_to(console), SumoSession(config) as sim:
         for edge in approach_edges:
             sim.conn.edge.subscribe(edge, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER])
         controller.start(sim)
@@ -287,7 +317,7 @@ def run_job(job: Job) -> JobResult:
         write_text_atomic(json.dumps(checked, indent=1), work / "transition_safety.json")
         summary.update({"safety_violations": checked["violations"], "signal_changes": checked["changes"]})
     duration = job.end_s - job.begin_s
-    data = edge_data(edgedata_out)
+    data = edge_data(edgedata_out) if approach_edges else {}
     inter = []
     for sid, per in sorted(job.approaches.items()):
         for edge, lanes in per.items():

@@ -100,7 +100,7 @@ class _TypoController(Controller):
 @pytest.mark.parametrize(("broken", "message"), [("test-broken", "refuses to run"),
                                                   ("test-typo", "KeyError: 'max_gapp'")])
 def test_failed_run_is_a_failed_row_and_the_others_finish(tmp_path: Path, broken: str, message: str) -> None:
-    sc = scenario_from_dict({**SMALL, "seeds": [1], "duration_s": 200})
+    sc = scenario_from_dict({**SMALL, "seeds": [1], "duration_s": 200, "demand": {"entry_vph": 300}})
     with pytest.raises(ScenarioError, match="1 of 3 runs failed") as info:
         run_scenario(sc, tmp_path, controllers=["static", broken, "actuated"], executor=InlineExecutor())
     assert message in str(info.value)
@@ -114,7 +114,7 @@ def test_failed_run_is_a_failed_row_and_the_others_finish(tmp_path: Path, broken
 
 def test_summary_csv_being_a_folder_is_refused_before_anything_runs(tmp_path: Path) -> None:
     (tmp_path / "summary.csv").mkdir()
-    sc = scenario_from_dict({**SMALL, "seeds": [1], "duration_s": 200})
+    sc = scenario_from_dict({**SMALL, "seeds": [1], "duration_s": 200, "demand": {"entry_vph": 300}})
     with pytest.raises(ScenarioError, match=r"summary\.csv: is a folder"):
         run_scenario(sc, tmp_path, controllers=["static"], executor=InlineExecutor())
     assert not (tmp_path / "runs").exists()
@@ -122,7 +122,7 @@ def test_summary_csv_being_a_folder_is_refused_before_anything_runs(tmp_path: Pa
 
 def test_result_file_turning_into_a_folder_mid_batch_loses_no_row(tmp_path: Path) -> None:
     """The table cannot be written any more once the runs started: the rows are saved beside it."""
-    sc = scenario_from_dict({**SMALL, "seeds": [1, 2], "duration_s": 200})
+    sc = scenario_from_dict({**SMALL, "seeds": [1, 2], "duration_s": 200, "demand": {"entry_vph": 300}})
     csv = tmp_path / "summary.csv"
     csv.write_text("an old summary\n")  # a file: the check before the runs passes
 

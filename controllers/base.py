@@ -58,6 +58,12 @@ class Controller(ABC):
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
 
+    @classmethod
+    def declared_options(cls) -> frozenset[str] | None:
+        """The option names the controller takes (``[controller_options.NAME]``), checked when
+        a scenario is loaded; ``None``: not declared, checked only when the controller runs."""
+        return None
+
     def prepare(self, ctx: RunContext) -> list[Path]:
         """Before SUMO starts: return additional files to load (default: none)."""
         return []
@@ -102,6 +108,23 @@ def available_controllers() -> list[str]:
     from greenwave.controllers import baselines, central, max_pressure, optimised, plan  # noqa: F401  (they register)
 
     return sorted(_REGISTRY)
+
+
+def check_controller_options(name: str, options: Mapping[str, Any], where: str) -> None:
+    """:class:`ScenarioError` naming ``where``, the controller and the valid names when
+    ``options`` has a name that controller ``name`` does not declare."""
+    names = available_controllers()
+    if name not in _REGISTRY:
+        raise ScenarioError(f"{where}: controller_options: unknown controller {name!r}; valid: {', '.join(names)}")
+    valid = _REGISTRY[name].declared_options()  # type: ignore[attr-defined]
+    if valid is None:
+        return
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise ScenarioError(
+            f"{where}: controller_options.{name}: unknown option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; valid: {', '.join(sorted(valid)) or 'none (it takes no options)'}"
+        )
 
 
 def make_controller(name: str, options: Mapping[str, Any] | None = None) -> Controller:

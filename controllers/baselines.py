@@ -9,11 +9,19 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from greenwave.controllers import sumo_programs
 from greenwave.controllers.base import ProgramController, RunContext, register
+
+
+def _keywords(func: Callable[..., Any], given: set[str]) -> frozenset[str]:
+    """The keyword options of ``func`` that a controller passes on (those it sets itself left out)."""
+    return frozenset(n for n, p in inspect.signature(func).parameters.items()
+                     if p.kind is inspect.Parameter.KEYWORD_ONLY and n not in given)
 
 
 @register
@@ -21,6 +29,10 @@ class StaticController(ProgramController):
     """The network's own programs, unchanged."""
 
     name = "static"
+
+    @classmethod
+    def declared_options(cls) -> frozenset[str]:
+        return frozenset()
 
     def programs(self, ctx: RunContext) -> Path | None:
         return None
@@ -30,6 +42,10 @@ class _SumoActuatedController(ProgramController):
     """Every signal's own program run by one of SUMO's actuated controllers."""
 
     kind: ClassVar[Literal["actuated", "delay_based"]]
+
+    @classmethod
+    def declared_options(cls) -> frozenset[str]:
+        return _keywords(sumo_programs.actuated_programs, {"workdir", "kind"})
 
     def programs(self, ctx: RunContext) -> Path | None:
         return sumo_programs.actuated_programs(
@@ -59,6 +75,10 @@ class SumoWebsterController(ProgramController):
 
     name = "sumo-webster"
 
+    @classmethod
+    def declared_options(cls) -> frozenset[str]:
+        return _keywords(sumo_programs.webster_programs, {"workdir", "begin", "end", "seed"})
+
     def programs(self, ctx: RunContext) -> Path | None:
         return sumo_programs.webster_programs(
             ctx.net_file,
@@ -76,6 +96,10 @@ class SumoCoordinatorController(ProgramController):
     """Offsets from SUMO's tlsCoordinator.py along the scenario's main flows."""
 
     name = "sumo-coordinator"
+
+    @classmethod
+    def declared_options(cls) -> frozenset[str]:
+        return _keywords(sumo_programs.coordinator_programs, {"workdir", "begin", "end", "seed"})
 
     def programs(self, ctx: RunContext) -> Path | None:
         return sumo_programs.coordinator_programs(

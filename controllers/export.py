@@ -26,6 +26,7 @@ from greenwave.controllers.plan import SignalTiming, TimingPlan
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
+    from greenwave.controllers.safety_rules import SafetyStandards
     from greenwave.networks.model import RoadNetwork
 
 __all__ = [
@@ -226,12 +227,12 @@ def per_target(targets: list[Address], send: Callable[[Address], T], what: str) 
     return done
 
 
-def validated(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None) -> None:
-    """:func:`assert_safe` with the CLI's options (``min_yellow_s``: None = default)."""
+def validated(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None,
+              standards: SafetyStandards | None = None, partial: bool = True) -> None:
+    """:func:`assert_safe` with the CLI's options (``min_yellow_s``: None = the standards')."""
     from greenwave.controllers.safety import assert_safe
 
-    kw = {} if min_yellow_s is None else {"min_yellow_s": float(min_yellow_s)}
-    assert_safe(plan, network, **kw)
+    assert_safe(plan, network, min_yellow_s=min_yellow_s, standards=standards, partial=partial)
 
 
 
@@ -264,29 +265,21 @@ def load_for_export(plan_path: str | os.PathLike[str], network_path: str | os.Pa
     return complete_plan(plan, network), network
 
 
-def validation_lines(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None
-                     ) -> tuple[bool, list[str]]:
-    """(safe?, one line per violation — signal, stage, phase, rule, movements, message)."""
-    from greenwave.controllers.safety import check_limit, validate_plan
+def validation_lines(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None,
+                     standards: SafetyStandards | None = None, partial: bool = True) -> tuple[bool, list[str]]:
+    """(safe?, one line per cause — signal, stage, phase, rule, message, movements; the
+    violations of one signal, stage and rule grouped, :func:`~greenwave.controllers.safety.grouped`)."""
+    from greenwave.controllers.safety import check_limit, grouped, validate_plan
 
     check_limit("--min-yellow", min_yellow_s, optional=True)
-    kw = {} if min_yellow_s is None else {"min_yellow_s": float(min_yellow_s)}
-    found = validate_plan(plan, network, **kw)
-    lines = []
-    for v in found:
-        where = f"signal {v.signal_id}"
-        if v.stage is not None:
-            where += f" stage {v.stage}"
-        if v.phase is not None:
-            where += f" (SUMO phase {v.phase})"
-        mv = f"; movements: {'; '.join(v.movements)}" if v.movements else ""
-        lines.append(f"UNSAFE {where}: rule {v.rule}: {v.message}{mv}")
-    return not found, lines
+    found = validate_plan(plan, network, min_yellow_s=min_yellow_s, standards=standards, partial=partial)
+    return not found, [f"UNSAFE {line}" for line in grouped(found)]
 
 
 def export(plan: TimingPlan, network: RoadNetwork, fmt: str, *, output: str | os.PathLike[str] | None = None,
            targets: list[Address] | None = None, protocol: str = "tcp", timeout_s: float = 2.0,
-           min_yellow_s: float | None = None, program_id: str = "greenwave") -> list[str]:
+           min_yellow_s: float | None = None, program_id: str = "greenwave",
+           standards: SafetyStandards | None = None, partial: bool = True) -> list[str]:
     """Validate ``plan`` and export it as ``fmt`` to ``output`` and/or ``targets``; return the
     lines to report. An unsafe plan raises :class:`PlanError` before anything is written or
     sent; a format that cannot go where it is asked to raises :class:`ExportError`."""
@@ -305,7 +298,9 @@ def export(plan: TimingPlan, network: RoadNetwork, fmt: str, *, output: str | os
         check_timeout(timeout_s)
     if output is not None and Path(output).is_dir():
         raise ExportError(f"--output {output}: is a folder, expected a file name")
-    validated(plan, network, min_yellow_s=min_yellow_s)
+    if not plan.signals:
+        raise ExportError("the plan has no signals: nothing to export (the previous export is left as it is)")
+    validated(plan, network, min_yellow_s=min_yellow_s, standards=standards, partial=partial)
     lines = [f"validated: {len(plan.signals)} signals safe"]
     if fmt in ("ntcip", "gbt20999"):
         q = quantise_plan(plan)
@@ -318,29 +313,30 @@ def export(plan: TimingPlan, network: RoadNetwork, fmt: str, *, output: str | os
         from greenwave.controllers.plan import write_sumo_additional
 
         write_sumo_additional(plan, network, out, program_id=program_id,  # type: ignore[arg-type]
-                              min_yellow_s=min_yellow_s)
+                              min_yellow_s=min_yellow_s, standards=standards)
         lines.append(f"wrote {out} (SUMO tlLogic programs {program_id!r})")
     elif fmt == "utdf":
         from greenwave.controllers.utdf import write_utdf
 
-        write_utdf(plan, network, out, min_yellow_s=min_yellow_s)  # type: ignore[arg-type]
+        write_utdf(plan, network, out, min_yellow_s=min_yellow_s, standards=standards)  # type: ignore[arg-type]
         lines.append(f"wrote {out} (Synchro UTDF 8 combined CSV)")
     elif fmt == "ntcip":
         from greenwave.controllers.ntcip import download_plan
 
-        for rep in download_plan(plan, network, targets, min_yellow_s=min_yellow_s, timeout_s=timeout_s):
+        for rep in download_plan(plan, network, targets, min_yellow_s=min_yellow_s, standards=standards,
+                                 timeout_s=timeout_s):
             lines.append(rep.table())
             lines.append(f"signal {rep.signal_id}: all {len(rep.rows)} objects read back equal to what was sent")
     else:
         from greenwave.controllers import gbt20999
 
         if out is not None:
-            gbt20999.write_frame_file(plan, network, out, min_yellow_s=min_yellow_s)
+            gbt20999.write_frame_file(plan, network, out, min_yellow_s=min_yellow_s, standards=standards)
             n = len(gbt20999.read_frame_file(out))
             lines.append(f"wrote {out} ({n} GB/T 20999 frames: phase, stage, phase safety, pattern per signal)")
         if targets:
             acked = gbt20999.send_plan(plan, network, targets, protocol=protocol, timeout_s=timeout_s,
-                                       min_yellow_s=min_yellow_s)
+                                       min_yellow_s=min_yellow_s, standards=standards)
             for a in targets:
                 lines.append(f"signal {a.signal_id}: {acked[str(a.signal_id)]} frames acknowledged by "
                              f"{a.host}:{a.port} ({protocol.upper()})")

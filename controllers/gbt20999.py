@@ -63,6 +63,7 @@ from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan, wr
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
+    from greenwave.controllers.safety_rules import SafetyStandards
     from greenwave.networks.model import RoadNetwork
 
 __all__ = [
@@ -320,7 +321,10 @@ def plan_from_frames(frames: list[Frame], template: TimingPlan, *, where: str = 
     ``template``, which gives program ids, phase indices and the network file).
 
     A missing or malformed data value raises :class:`PlanError` naming ``where`` (the file),
-    the road, the data value (class, object, attribute, element) and what was expected."""
+    the road, the data value (class, object, attribute, element) and what was expected; so does
+    a stream without frames (it holds no plan)."""
+    if not frames:
+        raise PlanError(f"{where}: no GB/T 20999 frames (an empty stream holds no plan)")
     ids = list(template.signals)
     names = {CLASS_PHASE: "phase", CLASS_STAGE: "stage", CLASS_SAFETY: "phase safety", CLASS_PATTERN: "pattern"}
     by_road: dict[int, dict[tuple[int, int, int, int], bytes]] = {}
@@ -392,19 +396,21 @@ def plan_from_frames(frames: list[Frame], template: TimingPlan, *, where: str = 
     return TimingPlan(signals, dict(template.meta), net_file=template.net_file)
 
 
-def _checked(plan: TimingPlan, network: RoadNetwork, min_yellow_s: float | None) -> TimingPlan:
+def _checked(plan: TimingPlan, network: RoadNetwork, min_yellow_s: float | None,
+             standards: SafetyStandards | None = None) -> TimingPlan:
     from greenwave.controllers.plan import complete_plan
 
-    validated(plan, network, min_yellow_s=min_yellow_s)
+    validated(plan, network, min_yellow_s=min_yellow_s, standards=standards)
     q = complete_plan(quantise_plan(plan), network)
-    validated(q, network, min_yellow_s=min_yellow_s)
+    validated(q, network, min_yellow_s=min_yellow_s, standards=standards)
     return q
 
 
-def plan_frames(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None) -> list[Frame]:
+def plan_frames(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None,
+                standards: SafetyStandards | None = None) -> list[Frame]:
     """Validate, quantise to whole seconds, validate again; the frames of every signal (road id
     = 1-based position in the plan, controller id 1)."""
-    q = _checked(plan, network, min_yellow_s)
+    q = _checked(plan, network, min_yellow_s, standards)
     frames: list[Frame] = []
     for n, t in enumerate(q.signals.values(), start=1):
         frames += signal_frames(t, network, road_id=n, first_sequence=len(frames) + 1)
@@ -412,10 +418,11 @@ def plan_frames(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float |
 
 
 def write_frame_file(plan: TimingPlan, network: RoadNetwork, path: str | os.PathLike[str], *,
-                     min_yellow_s: float | None = None) -> Path:
+                     min_yellow_s: float | None = None, standards: SafetyStandards | None = None) -> Path:
     """Write the frames of every signal of ``plan`` to ``path`` (binary, atomically); an unsafe
     plan raises :class:`PlanError` and nothing is written."""
-    data = b"".join(encode_frame(f) for f in plan_frames(plan, network, min_yellow_s=min_yellow_s))
+    data = b"".join(encode_frame(f) for f in plan_frames(plan, network, min_yellow_s=min_yellow_s,
+                                                         standards=standards))
     return write_plan_file(Path(path), data, "GB/T 20999 frame file")
 
 
@@ -426,6 +433,8 @@ def read_frame_file(path: str | os.PathLike[str]) -> list[Frame]:
         data = p.read_bytes()
     except OSError as exc:
         raise PlanError(f"{p}: cannot read GB/T 20999 frame file: {exc}") from exc
+    if not data:
+        raise PlanError(f"{p}: empty file: no GB/T 20999 frames")
     return decode_stream(data, where=str(p))
 
 
@@ -495,11 +504,12 @@ def send_frames(frames: list[Frame], addr: Address, *, protocol: str = "tcp", ti
 
 
 def send_plan(plan: TimingPlan, network: RoadNetwork, targets: list[Address], *, protocol: str = "tcp",
-              timeout_s: float = 2.0, min_yellow_s: float | None = None) -> dict[str, int]:
+              timeout_s: float = 2.0, min_yellow_s: float | None = None,
+              standards: SafetyStandards | None = None) -> dict[str, int]:
     """Validate and quantise ``plan``; send each target the frames of its signal (road id 1).
     An unsafe plan raises :class:`PlanError` before anything is sent; with several targets a
     failure names the controllers that already hold the plan and those not contacted."""
-    q = _checked(plan, network, min_yellow_s)
+    q = _checked(plan, network, min_yellow_s, standards)
     check_timeout(timeout_s)
     per = {str(a.signal_id): signal_frames(q.signals[str(a.signal_id)], network) for a in targets}
     acked = per_target(targets, lambda a: send_frames(per[str(a.signal_id)], a, protocol=protocol,

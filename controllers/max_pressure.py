@@ -125,6 +125,10 @@ class _PressureController(Controller):
     #: the hold needs a queue of this many vehicles in a zone (0: any discharge holds)
     hold_queue_default: ClassVar[float] = 0.0
 
+    @classmethod
+    def declared_options(cls) -> frozenset[str]:
+        return frozenset({*_DEFAULTS, "detector_faults", *cls.extra_options})
+
     def _opts(self) -> dict[str, Any]:
         valid = set(_DEFAULTS) | {"detector_faults", *self.extra_options}
         unknown = sorted(set(self.options) - valid)

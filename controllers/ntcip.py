@@ -56,6 +56,7 @@ from greenwave.controllers.export import Address, ExportError, check_timeout, pe
 from greenwave.controllers.plan import SignalTiming, TimingPlan
 
 if TYPE_CHECKING:
+    from greenwave.controllers.safety_rules import SafetyStandards
     from greenwave.networks.model import RoadNetwork
 
 __all__ = [
@@ -287,7 +288,8 @@ def download(t: SignalTiming, addr: Address, *, pattern: int = 1, split: int = 1
 
 
 def download_plan(plan: TimingPlan, network: RoadNetwork, targets: list[Address], *,
-                  min_yellow_s: float | None = None, **kw: object) -> list[DownloadReport]:
+                  min_yellow_s: float | None = None, standards: SafetyStandards | None = None,
+                  **kw: object) -> list[DownloadReport]:
     """Validate ``plan``, quantise it to whole seconds, validate that, check every target's
     objects (ranges) and only then send each target its signal (:func:`download`).
 
@@ -295,9 +297,9 @@ def download_plan(plan: TimingPlan, network: RoadNetwork, targets: list[Address]
     several targets a failure names the controllers that already hold the plan and those not
     contacted (:func:`~greenwave.controllers.export.per_target`).
     """
-    validated(plan, network, min_yellow_s=min_yellow_s)
+    validated(plan, network, min_yellow_s=min_yellow_s, standards=standards)
     q = quantise_plan(plan)
-    validated(q, network, min_yellow_s=min_yellow_s)
+    validated(q, network, min_yellow_s=min_yellow_s, standards=standards)
     numbers = {k: kw[k] for k in ("pattern", "split", "sequence") if k in kw}
     if "timeout_s" in kw:
         check_timeout(kw["timeout_s"])  # type: ignore[arg-type]

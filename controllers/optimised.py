@@ -114,6 +114,10 @@ class OptimisedController(ProgramController):
 
     name = "optimised"
 
+    @classmethod
+    def declared_options(cls) -> frozenset[str]:
+        return frozenset({"objective", *OptimiserSettings.__dataclass_fields__})
+
     def programs(self, ctx: RunContext) -> Path | None:
         from greenwave.controllers.plan import write_sumo_additional
         from greenwave.controllers.proof import SimulationSetup, prove_plan

@@ -755,6 +755,7 @@ def write_sumo_additional(
     *,
     program_id: str = "greenwave",
     min_yellow_s: float | None = None,
+    standards: Any = None,
 ) -> Path:
     """Write ``plan`` as SUMO ``<tlLogic type="static">`` programs; return ``path``.
 
@@ -769,17 +770,18 @@ def write_sumo_additional(
     Raises :class:`PlanError` (naming signal and rule) when :func:`check_plan` or the safety
     validator (:func:`greenwave.controllers.safety.assert_safe`: conflicting greens, also
     across phase changes, minimum green, yellow, all-red, cycle sum, offset) fails; nothing is
-    written then. ``min_yellow_s`` (``None``: 3 s) is the shortest yellow accepted. A file that
+    written then. ``min_yellow_s`` (``None``: 3 s) is the shortest yellow accepted; ``standards``
+    the :class:`~greenwave.controllers.safety_rules.SafetyStandards` (``None``: defaults). A file that
     cannot be written raises :class:`PlanError` naming it.
     """
     if not isinstance(program_id, str) or not program_id:
         raise PlanError(f"program_id must be a non-empty string, got {program_id!r}")
     from greenwave.controllers.safety import assert_safe, check_limit
 
-    ym = MIN_YELLOW_S if min_yellow_s is None else min_yellow_s
-    check_limit("min_yellow_s", ym)
+    check_limit("min_yellow_s", min_yellow_s, optional=True)
+    ym = min_yellow_s if min_yellow_s is not None else (MIN_YELLOW_S if standards is None else standards.min_yellow_s)
     check_plan(plan, network, min_yellow_s=ym)
-    assert_safe(plan, network, min_yellow_s=ym)
+    assert_safe(plan, network, min_yellow_s=ym, standards=standards)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<!-- written by greenwave -->", "<additional>"]
     for sid, t in plan.signals.items():
         program = _base_program(network, sid, t.program_id)
@@ -838,6 +840,10 @@ class FixedPlanController(ProgramController):
     """
 
     name = "fixed"
+
+    @classmethod
+    def declared_options(cls) -> frozenset[str]:
+        return frozenset({"plan", "program_id"})
 
     def programs(self, ctx: RunContext) -> Path | None:
         from greenwave.networks import load_network

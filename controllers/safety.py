@@ -52,6 +52,16 @@ Rules
 ``stage-mismatch``
     The plan's stages are not the base program's green phases (or the signal/program is not in
     the network, or the timing names another signal id). The phase checks are skipped then.
+``max-cycle`` / ``max-green``
+    Cycle above ``max_cycle_s`` (300 s) or a green above ``max_green_s`` (255 s).
+``partial-plan``
+    (with ``partial=False``) A timeable signal of the network is neither in the plan nor named
+    in its ``meta["own_program_signals"]`` (signals deliberately left on their own programs).
+
+Minimum green and pedestrian times are held to what the network and the
+:class:`~greenwave.controllers.safety_rules.SafetyStandards` require (``min-green`` and
+``pedestrian``, see :mod:`greenwave.controllers.safety_rules`): the plan's own ``min_green_s``,
+``walk_s`` and ``ped_clearance_s`` can raise them, never lower them.
 
 Stage-level violations (``min-green``, ``yellow``, ``all-red``, ``pedestrian``) name the
 movements of the stage (its base phase's green links; for ``pedestrian`` its crossings).
@@ -60,13 +70,12 @@ movements of the stage (its base phase's green links; for ``pedestrian`` its cro
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from greenwave.controllers.plan import (
-    MIN_YELLOW_S,
     SignalTiming,
     TimingPlan,
     _base_program,
@@ -75,6 +84,13 @@ from greenwave.controllers.plan import (
     _ms,
     _scaled,
 )
+from greenwave.controllers.safety_rules import (
+    DEFAULT_STANDARDS,
+    SafetyStandards,
+    StageFloor,
+    network_signals,
+    stage_floors,
+)
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
@@ -82,8 +98,8 @@ if TYPE_CHECKING:
 
     from greenwave.networks.model import Program, RoadNetwork, Signal
 
-__all__ = ["RULES", "PhaseStep", "Violation", "assert_safe", "check_limit", "merge_pairs", "plan_phase_sequence",
-           "unsafe_signals", "validate_plan", "write_excluded"]
+__all__ = ["RULES", "PhaseStep", "SafetyStandards", "Violation", "assert_safe", "check_limit", "grouped",
+           "merge_pairs", "plan_phase_sequence", "unsafe_signals", "validate_plan", "write_excluded"]
 
 RULES = (
     "conflicting-greens",
@@ -97,6 +113,9 @@ RULES = (
     "pedestrian",
     "signal-groups",
     "stage-mismatch",
+    "max-cycle",
+    "max-green",
+    "partial-plan",
 )
 _TOL = 1e-6
 _GREEN = frozenset("Gg")
@@ -419,18 +438,30 @@ def validate_plan(
     plan: TimingPlan,
     network: RoadNetwork,
     *,
-    min_yellow_s: float = MIN_YELLOW_S,
+    min_yellow_s: float | None = None,
     min_allred_s: float | None = None,
+    standards: SafetyStandards | None = None,
+    partial: bool = True,
 ) -> list[Violation]:
     """Every safety violation of ``plan`` on ``network`` (empty list: safe); see the module doc.
 
-    ``min_yellow_s``: shortest yellow after a stage whose base program has a yellow (3 s);
-    ``min_allred_s``: shortest all-red (``None``: the base program's all-red of the stage).
+    ``standards``: the safety standards (default :data:`DEFAULT_STANDARDS`); ``min_yellow_s``
+    (shortest yellow after a stage whose base program has one, 3 s) and ``min_allred_s``
+    (shortest all-red; ``None``: the base program's) replace the standards' values when given.
+    ``partial=False`` also requires every timeable signal of the network (rule ``partial-plan``).
     :class:`PlanError` for a limit that is not a finite number >= 0.
     """
-    check_limit("min_yellow_s", min_yellow_s)
+    check_limit("min_yellow_s", min_yellow_s, optional=True)
     check_limit("min_allred_s", min_allred_s, optional=True)
+    std = standards or DEFAULT_STANDARDS
+    if min_yellow_s is not None:
+        std = replace(std, min_yellow_s=float(min_yellow_s))
+    if min_allred_s is not None:
+        std = replace(std, min_allred_s=float(min_allred_s))
+    min_yellow_s, min_allred_s = std.min_yellow_s, std.min_allred_s
     out: list[Violation] = []
+    if not partial:
+        out.extend(_coverage(plan, network))
     for sid, t in plan.signals.items():
         if t.signal_id != sid:
             out.append(Violation(sid, None, None, "stage-mismatch", (), (),
@@ -451,6 +482,7 @@ def validate_plan(
                     for st in t.stages]
         ped_of = [tuple(j for j in g if j in info.ped) for g in green_of]
         out.extend(_check_times(sid, t, layout, min_yellow_s, min_allred_s, green_of, ped_of, info))
+        out.extend(_check_floors(sid, t, stage_floors(network, sid, program, std), std, green_of, ped_of, info))
         for k, st in enumerate(t.stages):
             if st.links is None:
                 continue
@@ -484,6 +516,46 @@ def validate_plan(
     return out
 
 
+def _check_floors(sid: str, t: SignalTiming, floors: list[StageFloor], std: SafetyStandards,
+                  green_of: list[tuple[int, ...]], ped_of: list[tuple[int, ...]], info: _Links) -> list[Violation]:
+    """Minimum green and pedestrian time from the network and the standards (never the plan's
+    own figures), and the upper bounds of cycle and green."""
+    out: list[Violation] = []
+    if math.isfinite(t.cycle_s) and t.cycle_s > std.max_cycle_s + _TOL:
+        out.append(Violation(sid, None, None, "max-cycle", (), (),
+                             f"cycle {t.cycle_s:g} s > the longest cycle allowed, {std.max_cycle_s:g} s"))
+    for k, (st, fl) in enumerate(zip(t.stages, floors, strict=True)):
+        g = st.green_s
+        if not math.isfinite(g):
+            continue
+        p = st.phase_index
+        if g > std.max_green_s + _TOL:
+            out.append(Violation(sid, k, p, "max-green", green_of[k], info.describe(*green_of[k]),
+                                 f"green {g:g} s > the longest green allowed, {std.max_green_s:g} s"))
+        if 0 < g < fl.green_s - _TOL:
+            out.append(Violation(sid, k, p, "min-green", green_of[k], info.describe(*green_of[k]),
+                                 f"green {g:g} s < minimum green {fl.green_s:g} s ({fl.why_green}; "
+                                 "a plan's own min_green_s cannot lower it)"))
+        if fl.pedestrian_s > 0 and 0 < g < fl.pedestrian_s - _TOL:
+            out.append(Violation(sid, k, p, "pedestrian", ped_of[k], info.describe(*ped_of[k]),
+                                 f"green {g:g} s < pedestrian time {fl.pedestrian_s:g} s ({fl.why_pedestrian}; "
+                                 "a plan's own walk and clearance times cannot lower it)"))
+    return out
+
+
+def _coverage(plan: TimingPlan, network: RoadNetwork) -> list[Violation]:
+    """Timeable signals of the network missing from a plan that should cover them all."""
+    declared = plan.meta.get("own_program_signals", ())
+    declared = set(declared) if isinstance(declared, (list, tuple)) else set()
+    missing = [sid for sid in network_signals(network) if sid not in plan.signals and sid not in declared]
+    if not plan.signals:
+        return [Violation("*", None, None, "partial-plan", (), (),
+                          f"the plan has no signals; the network has {len(network_signals(network))}")]
+    return [Violation(sid, None, None, "partial-plan", (), (),
+                      "signal of the network is not in the plan (nor in its meta own_program_signals); "
+                      "a plan for some signals only needs --partial") for sid in missing]
+
+
 def unsafe_signals(plan: TimingPlan, network: RoadNetwork, *, report: Path | None = None) -> dict[str, str]:
     """Signals of ``plan`` that the validator rejects, with their first violation.
 
@@ -508,13 +580,41 @@ def write_excluded(bad: dict[str, str], path: Path, reason: str) -> None:
     write_text_atomic(f"signals left on their own programs ({reason}):\n" + "\n".join(lines) + "\n", path)
 
 
-def assert_safe(plan: TimingPlan, network: RoadNetwork, **kw: float) -> None:
-    """Raise :class:`PlanError` listing the violations (first 20, then a count) if any."""
+def grouped(found: list[Violation]) -> list[str]:
+    """One line per cause: violations of the same signal, stage and rule (e.g. the dozens of
+    link pairs one short yellow endangers) become one line with their count, the first
+    message and every movement involved."""
+    groups: dict[tuple[str, int | None, int | None, str], list[Violation]] = {}
+    for v in found:
+        groups.setdefault((v.signal_id, v.stage, v.phase, v.rule), []).append(v)
+    lines = []
+    for (sid, stage, phase, rule), vs in groups.items():
+        where = f"signal {sid}"
+        if stage is not None:
+            where += f" stage {stage}"
+        if phase is not None:
+            where += f" (SUMO phase {phase})"
+        msg = vs[0].message
+        if len(vs) > 1:
+            msg += f" (and {len(vs) - 1} more of this kind)"
+        movements = list(dict.fromkeys(m for v in vs for m in v.movements))
+        mv = ""
+        if movements:
+            mv = "; movements: " + "; ".join(movements[:8]) + (f"; +{len(movements) - 8} more" if len(movements) > 8
+                                                              else "")
+        lines.append(f"{where}: rule {rule}: {msg}{mv}")
+    return lines
+
+
+def assert_safe(plan: TimingPlan, network: RoadNetwork, **kw: Any) -> None:
+    """Raise :class:`PlanError` listing the violations, one line per cause (:func:`grouped`;
+    first 20, then a count), if any. Keywords as :func:`validate_plan`."""
     found = validate_plan(plan, network, **kw)
     if not found:
         return
-    lines = [f"timing plan is unsafe: {len(found)} violation(s)"]
-    lines.extend(f"  - {v}" for v in found[:20])
-    if len(found) > 20:
-        lines.append(f"  ... and {len(found) - 20} more")
+    causes = grouped(found)
+    lines = [f"timing plan is unsafe: {len(found)} violation(s), {len(causes)} cause(s)"]
+    lines.extend(f"  - {c}" for c in causes[:20])
+    if len(causes) > 20:
+        lines.append(f"  ... and {len(causes) - 20} more")
     raise PlanError("\n".join(lines))

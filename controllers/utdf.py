@@ -78,6 +78,7 @@ from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan, wr
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
+    from greenwave.controllers.safety_rules import SafetyStandards
     from greenwave.networks.model import RoadNetwork
 
 __all__ = ["NEMA_PHASES", "UTDF_VERSION", "read_utdf", "stage_phase_numbers", "write_utdf"]
@@ -118,16 +119,17 @@ def _num(x: float) -> str:
 
 
 def write_utdf(plan: TimingPlan, network: RoadNetwork, path: str | os.PathLike[str], *,
-               min_yellow_s: float | None = None) -> Path:
+               min_yellow_s: float | None = None, standards: SafetyStandards | None = None) -> Path:
     """Write ``plan`` as a Synchro UTDF 8 combined CSV file (atomically); return its path.
 
     The plan is first checked with :func:`greenwave.controllers.safety.assert_safe`
-    (``min_yellow_s``: ``None`` = 3 s); an unsafe plan raises :class:`PlanError` and nothing
-    is written. A signal with more than 8 stages raises :class:`PlanError` naming it.
+    (``min_yellow_s``: ``None`` = 3 s; ``standards``: the safety standards); an unsafe plan
+    raises :class:`PlanError` and nothing is written. A signal with more than 8 stages raises
+    :class:`PlanError` naming it.
     """
     from greenwave.controllers.safety import assert_safe
 
-    assert_safe(plan, network, **({} if min_yellow_s is None else {"min_yellow_s": min_yellow_s}))
+    assert_safe(plan, network, min_yellow_s=min_yellow_s, standards=standards)
     out = Path(path)
     numbers = {sid: stage_phase_numbers(t) for sid, t in plan.signals.items()}
     intids = {sid: n for n, sid in enumerate(plan.signals, start=1)}
@@ -363,6 +365,11 @@ def read_utdf(path: str | os.PathLike[str], template: TimingPlan) -> TimingPlan:
                 clear = cell("DontWalk", phase) if "DontWalk" in ph else None
             stages.append(StageTiming(st.phase_index, green, yellow, allred, min_green, signal_group=st.signal_group,
                                       links=st.links, walk_s=walk, ped_clearance_s=clear))
+        total = sum(s.split_s for s in stages)
+        if abs(total - cycle) > _TOL:
+            raise fail("Timeplans", "Cycle Length",
+                       f"{where}: cycle {cycle:g} s but the phases' splits (MaxGreen + Yellow + AllRed of "
+                       f"phases {', '.join(map(str, nums))}) sum to {total:g} s")
         signals[sid] = SignalTiming(sid, tmpl.program_id, cycle, offset, tuple(stages),
                                     offset_reference=points[ref_to], reference_stage=ref_stage)
     return TimingPlan(signals, dict(template.meta), net_file=template.net_file)

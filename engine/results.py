@@ -164,3 +164,46 @@ def rows_frame(rows: list[Mapping[str, Any]], columns: list[str]) -> pd.DataFram
             df[c] = pd.Series(dtype="float64")
     extra = [c for c in df.columns if c not in columns]
     return df[columns + extra]
+
+
+class ResultTables:
+    """Result tables rewritten atomically after every finished run, never losing a row.
+
+    :meth:`write` rewrites a table; when that fails (the path became a folder, the disk is
+    full, permissions changed) the rows are kept and the failure remembered, and the run goes
+    on. :meth:`rescue` then writes every table that could not be written to a file beside it
+    (or, failing that, to the temporary folder) and returns one line per table saying where
+    it went and why, so nothing computed is lost.
+    """
+
+    def __init__(self) -> None:
+        self.failed: dict[Path, OSError] = {}
+        self.latest: dict[Path, pd.DataFrame] = {}
+
+    def write(self, df: pd.DataFrame, path: Path) -> None:
+        path = Path(path)
+        self.latest[path] = df
+        try:
+            write_table_atomic(df, path)
+        except OSError as exc:
+            self.failed[path] = exc
+        else:
+            self.failed.pop(path, None)
+
+    def rescue(self) -> list[str]:
+        lines = []
+        for path, exc in self.failed.items():
+            df = self.latest[path]
+            name = f"{path.stem}.rescued-{os.getpid()}{path.suffix}"
+            for folder in (path.parent, Path(tempfile.gettempdir())):
+                try:
+                    saved = write_table_atomic(df, folder / name)
+                except OSError:
+                    continue
+                lines.append(f"{path}: cannot be written ({exc.strerror or exc}); its {len(df)} row(s) "
+                             f"were saved to {saved}")
+                break
+            else:
+                lines.append(f"{path}: cannot be written ({exc.strerror or exc}), nor a copy beside it "
+                             "or in the temporary folder")
+        return lines

@@ -74,6 +74,7 @@ Flows and feeders
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,7 +88,8 @@ from greenwave.engine.arrays import CompiledNetwork
 from greenwave.errors import NetworkError
 from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
 
-__all__ = ["SUMO_COMPILE_OPTIONS", "compile_network", "green_stage_phases", "intergreen_phases"]
+__all__ = ["SUMO_COMPILE_OPTIONS", "compile_network", "green_stage_phases", "intergreen_phases",
+           "stage_minimum_greens"]
 
 #: Options of :func:`compile_network` for networks simulated in SUMO (default passenger cars,
 #: 13.89 m/s streets, 3 s yellow), measured by ``benchmarks/calibrate.py``
@@ -169,6 +171,45 @@ def _pedestrian_minimums(
     return out
 
 
+def _stage_minimums(sig: Signal, program: Program, stages: Sequence[int], crossing_len: dict[str, float],
+                    min_green_s: float, walk_s: float, speed_mps: float) -> tuple[list[float], list[float]]:
+    """Per stage: the vehicle minimum green (``min_green_s``, raised to the phase's ``minDur``)
+    and the pedestrian minimum (see :func:`_pedestrian_minimums`)."""
+    ped_len: dict[int, float] = {}  # crossing length per pedestrian link index
+    for m in sig.movements:
+        for x in (m, *m.merged):
+            if x.is_used and x.is_pedestrian:
+                for e in (x.from_edge, x.to_edge):
+                    if e in crossing_len:
+                        ped_len[m.link_index] = max(ped_len.get(m.link_index, 0.0), crossing_len[e])
+    ped = _pedestrian_minimums([program.phases[p] for p in stages], ped_len, walk_s, speed_mps)
+    veh = []
+    for p in stages:
+        ph = program.phases[p]
+        mg = float(min_green_s)
+        if ph.min_dur is not None and math.isfinite(ph.min_dur):
+            mg = max(mg, float(ph.min_dur))
+        veh.append(mg)
+    return veh, ped
+
+
+def stage_minimum_greens(network: RoadNetwork, signal_id: str, program: Program, *, min_green_s: float = 5.0,
+                         pedestrian_walk_s: float = 4.0, pedestrian_speed_mps: float = 1.2
+                         ) -> tuple[list[float], list[float]]:
+    """The minimum greens :func:`compile_network` gives the stages of ``program`` (its green
+    phases in :func:`green_stage_phases` order), split by cause: (vehicle minimum =
+    max(``min_green_s``, the phase's ``minDur``), pedestrian minimum = walk + crossing length /
+    speed on the stage that carries each crossing). The one rule behind compiled minimum greens
+    and the safety validator's."""
+    _check_params(min_green_s=min_green_s, pedestrian_walk_s=pedestrian_walk_s,
+                  pedestrian_speed_mps=pedestrian_speed_mps)
+    sig = network.signals[signal_id]
+    has_crossing = any(x.is_pedestrian for m in sig.movements if m.is_used for x in (m, *m.merged))
+    crossing_len = _crossing_lengths(Path(network.path)) if has_crossing else {}
+    return _stage_minimums(sig, program, green_stage_phases(program), crossing_len, min_green_s,
+                           pedestrian_walk_s, pedestrian_speed_mps)
+
+
 def _ro(a: np.ndarray, dtype: type) -> np.ndarray:
     out = np.ascontiguousarray(np.asarray(a, dtype=dtype))
     if out.base is not None or not out.flags.owndata:
@@ -178,7 +219,17 @@ def _ro(a: np.ndarray, dtype: type) -> np.ndarray:
 
 
 def _crossing_lengths(path: Path) -> dict[str, float]:
-    """Length (m) of every pedestrian crossing edge in the net file (empty if unreadable)."""
+    """Length (m) of every pedestrian crossing edge in the net file (empty if unreadable);
+    read once per file version."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return {}
+    return dict(_read_crossing_lengths(str(path), st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_crossing_lengths(path: str, _mtime_ns: int, _size: int) -> dict[str, float]:
     out: dict[str, float] = {}
     try:
         with open_xml(path) as fh:
@@ -453,17 +504,8 @@ def compile_network(
     stage_state: list[str] = []
     for sig, program in chosen:
         stages = green_stage_phases(program)
-        # crossing length per pedestrian link index
-        ped_len: dict[int, float] = {}
-        for m in sig.movements:
-            for x in (m, *m.merged):
-                if x.is_used and x.is_pedestrian:
-                    for e in (x.from_edge, x.to_edge):
-                        if e in crossing_len:
-                            ped_len[m.link_index] = max(ped_len.get(m.link_index, 0.0), crossing_len[e])
-        ped_min = _pedestrian_minimums(
-            [program.phases[p] for p in stages], ped_len, pedestrian_walk_s, pedestrian_speed_mps
-        )
+        veh_min, ped_min = _stage_minimums(sig, program, stages, crossing_len, min_green_s,
+                                           pedestrian_walk_s, pedestrian_speed_mps)
         for k, p in enumerate(stages):
             ph = program.phases[p]
             yellow = allred = 0.0
@@ -473,10 +515,7 @@ def compile_network(
                     yellow += q.duration
                 else:
                     allred += q.duration
-            mg = float(min_green_s)
-            if ph.min_dur is not None and math.isfinite(ph.min_dur):
-                mg = max(mg, float(ph.min_dur))
-            mg = max(mg, ped_min[k])
+            mg = max(veh_min[k], ped_min[k])
             st_min.append(mg)
             st_max.append(max(float(max_green_s), mg))
             st_yel.append(yellow)

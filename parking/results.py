@@ -45,7 +45,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import Executor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -53,8 +53,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from greenwave.engine.results import rows_frame, write_table_atomic
-from greenwave.errors import GreenwaveError, ScenarioError
+from greenwave.engine.results import ResultTables, rows_frame
+from greenwave.errors import ScenarioError
 from greenwave.parking.options import POLICIES
 from greenwave.scenarios.spec import Scenario
 
@@ -177,6 +177,7 @@ SWEEP_COLUMNS = [
     "first_choice_share", "mean_walking_distance_m", "occupancy_in_band_share", "mean_occupancy_share",
     "turnover_per_space_hour", "gave_up", "still_searching", "parked", "parking_vehicles", "revenue",
     "parking_networking_rate", "parking_networking_rate_spaces", "mean_time_loss_s", "sim_wall_s",
+    "status", "error",
 ]
 PLOTTED = [
     ("mean_search_time_s", "mean search time (s)"),
@@ -219,7 +220,8 @@ def parking_sweep(
     jobs, executor
         Parallel runs: a local process pool of ``jobs`` workers unless an executor is given.
     """
-    from greenwave.scenarios.runner import default_executor, make_jobs, prepare, run_job
+    from greenwave.engine.jobloop import run_jobs
+    from greenwave.scenarios.runner import make_jobs, output_folder, prepare, run_job
 
     say = progress or (lambda _msg: None)
     if "parking" not in scenario.addons:
@@ -230,8 +232,7 @@ def parking_sweep(
     unknown = [p for p in policies if p not in POLICIES]
     if not policies or unknown:
         raise ScenarioError(f"unknown parking policy {unknown}; valid: {', '.join(POLICIES)}")
-    output_dir = Path(output_dir).resolve()
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_dir = output_folder(output_dir, ("sweep.csv", "sweep.png"))
     if seeds is not None:
         scenario = replace(scenario, seeds=tuple(seeds))
     prepared = prepare(scenario, output_dir)
@@ -248,51 +249,51 @@ def parking_sweep(
     say(f"{scenario.name}: {len(job_list)} parking runs ({len(rates)} rates × {len(policies)} policies × "
         f"{len(base)} seeds, controller {base[0].controller})")
     rows: list[dict[str, Any]] = []
-    failures: list[str] = []
     csv = output_dir / "sweep.csv"
+    tables = ResultTables()
 
-    def record(job: Any, summary: dict[str, Any]) -> None:
+    def record(job: Any, result: Any) -> str:
+        s = result.summary
         opts = job.addons["parking"]
         row = {"networking_rate": opts["networking_rate"], "policy": opts["policy"], "seed": job.seed,
-               "controller": job.controller}
-        row.update({k: summary.get(k) for k in SWEEP_COLUMNS if k not in row})
+               "controller": job.controller, "status": "ok", "error": ""}
+        row.update({k: s.get(k) for k in SWEEP_COLUMNS if k not in row})
         rows.append(row)
-        write_table_atomic(_sorted(rows_frame(rows, SWEEP_COLUMNS)), csv)
+        tables.write(_sorted(rows_frame(rows, SWEEP_COLUMNS)), csv)
+        return (f"search {s['mean_search_time_s']:.1f} s, in band {s['occupancy_in_band_share']:.2f}, "
+                f"{s['sim_wall_s']:.1f} s")
+
+    def record_failure(job: Any, message: str) -> None:
+        opts = job.addons["parking"]
+        rows.append({"networking_rate": opts["networking_rate"], "policy": opts["policy"], "seed": job.seed,
+                     "controller": job.controller, "status": "failed", "error": message})
+        tables.write(_sorted(rows_frame(rows, SWEEP_COLUMNS)), csv)
+
+    def describe(job: Any) -> str:
+        opts = job.addons["parking"]
+        return f"{opts['policy']} rate {opts['networking_rate']:g} seed {job.seed}"
 
     t0 = time.perf_counter()
-    own = executor is None
-    pool = executor or default_executor(jobs)
-    futures: dict[Future[Any], Any] = {}
     try:
-        futures = {pool.submit(run_job, job): job for job in job_list}
-        for done, fut in enumerate(as_completed(futures), 1):
-            job = futures[fut]
-            opts = job.addons["parking"]
-            what = f"{opts['policy']} rate {opts['networking_rate']:g} seed {job.seed}"
-            try:
-                result = fut.result()
-            except GreenwaveError as exc:
-                failures.append(f"{what}: {exc}")
-                say(f"[{done}/{len(job_list)}] {what} FAILED: {exc}")
-                continue
-            record(job, result.summary)
-            s = result.summary
-            say(f"[{done}/{len(job_list)}] {what}: search {s['mean_search_time_s']:.1f} s, "
-                f"in band {s['occupancy_in_band_share']:.2f}, {s['sim_wall_s']:.1f} s")
-    except BaseException:
-        for fut in futures:
-            fut.cancel()
+        failures = run_jobs(job_list, run_job, on_result=record, on_failure=record_failure, describe=describe,
+                            say=say, workers=jobs, executor=executor)
+    except KeyboardInterrupt:
+        say(f"interrupted; {sum(r['status'] == 'ok' for r in rows)} finished run(s) are in {csv}")
+        for line in tables.rescue():
+            say(line)
         raise
-    finally:
-        if own:
-            pool.shutdown(wait=True, cancel_futures=True)
     table = _sorted(rows_frame(rows, SWEEP_COLUMNS))
-    if rows:
-        plot_sweep(table, output_dir / "sweep.png", title=f"{scenario.name}: parking KPIs against networking rate")
+    ok = table[table["status"] == "ok"]
+    if len(ok):
+        plot_sweep(ok, output_dir / "sweep.png", title=f"{scenario.name}: parking KPIs against networking rate")
     say(f"sweep done in {time.perf_counter() - t0:.1f} s")
+    rescued = tables.rescue()
+    if rescued:
+        raise ScenarioError("results could not be written where they belong:\n" + "\n".join(rescued))
     if failures:
-        raise ScenarioError(f"{len(failures)} of {len(job_list)} parking runs failed (finished rows are in "
-                            f"{csv}):\n" + "\n".join(failures))
+        raise ScenarioError(f"{len(failures)} of {len(job_list)} parking runs failed (every run is a row of "
+                            f"{csv}, the failed ones with status 'failed'):\n"
+                            + "\n".join(f"{describe(j)}: {m}" for j, m in failures))
     return table
 
 
@@ -304,6 +305,8 @@ def sweep_table(sweep: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per policy and rate of the main KPIs (for printing)."""
     cols = ["mean_search_time_s", "p90_search_time_s", "mean_cruising_distance_m", "first_choice_share",
             "occupancy_in_band_share", "turnover_per_space_hour", "gave_up"]
+    if "status" in sweep:
+        sweep = sweep[sweep["status"].fillna("ok") == "ok"]
     table = sweep.groupby(["policy", "networking_rate"])[cols].mean()
     table.insert(0, "seeds", sweep.groupby(["policy", "networking_rate"])["seed"].count())
     return table

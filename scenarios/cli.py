@@ -70,17 +70,21 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     from greenwave.engine.bandwidth import bands_of_plan, is_arterial
     from greenwave.engine.optimise import OptimiserSettings
     from greenwave.errors import PlanError, ScenarioError
-    from greenwave.scenarios.runner import prepare
+    from greenwave.scenarios.runner import output_folder, prepare
     from greenwave.scenarios.spec import load_scenario
 
     scenario = load_scenario(args.scenario)
-    out = _output_dir(args.output, f"{scenario.name}-plan")
+    out = output_folder(_output_dir(args.output, f"{scenario.name}-plan"), ("plan.json", "plan.add.xml", "work"))
     seed = scenario.seeds[0]
     n_proof = len(scenario.seeds) if args.proof_seeds is None else args.proof_seeds
     if not 0 <= n_proof <= len(scenario.seeds):
         raise ScenarioError(f"--proof-seeds must be 0..{len(scenario.seeds)} (the scenario's seeds), "
                             f"not {n_proof}")
     prepared = prepare(scenario, out, seeds=list(scenario.seeds[:max(1, n_proof)]))
+    if not prepared.approaches:
+        _say(f"greenwave: error: {scenario.name}: the network {prepared.net_file} has no traffic signals; "
+             "nothing to optimise (greenwave run works on it: its junctions run as they are)")
+        return 1
     _say(f"{scenario.name}: optimising {len(prepared.approaches)} signals for objective "
          f"{args.objective!r} on the demand of seed {seed}")
     t0 = time.perf_counter()
@@ -92,6 +96,10 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - t0
     from greenwave.controllers.plan import complete_plan, write_sumo_additional
 
+    if not result.plan.signals:
+        _say(f"greenwave: error: {scenario.name}: no signal of {prepared.net_file} can be timed safely "
+             f"(see {out / 'work' / 'excluded_signals.txt'}); nothing to optimise, nothing written")
+        return 1
     plan_json = out / "plan.json"
     plan = result.plan
     proof = None
@@ -107,6 +115,8 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         proof = prove_plan(plan, result.existing, result.network, cases, workdir=out / "work" / "proof")
         plan = proof.plan
     plan = complete_plan(plan, result.network)  # records the network, signal groups, links
+    if result.excluded:  # named in the plan, so that export knows they are left out on purpose
+        plan.meta["own_program_signals"] = sorted(result.excluded)
     plan.to_json(plan_json)
     add = write_sumo_additional(plan, result.network, out / "plan.add.xml", program_id="gw_optimised")
     r = result.result
@@ -163,19 +173,47 @@ def _cmd_parking_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _standards(args: argparse.Namespace) -> tuple[object, bool]:
+    """The safety standards of ``validate`` / ``export`` (defaults unless given) and --partial."""
+    from greenwave.controllers.safety_rules import SafetyStandards
+
+    return SafetyStandards.given(
+        min_green_s=args.min_green, min_yellow_s=args.min_yellow, min_allred_s=args.min_allred,
+        pedestrian_walk_s=args.ped_walk, pedestrian_speed_mps=args.ped_speed,
+        max_cycle_s=args.max_cycle, max_green_s=args.max_green,
+    ), bool(args.partial)
+
+
+def _add_standards(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("safety standards (a plan cannot lower them; see README 'Export to controllers')")
+    g.add_argument("--min-green", type=float, default=None, help="shortest green, s (default: 5; raised to a "
+                   "phase's minDur; the network's own green where that is shorter)")
+    g.add_argument("--min-yellow", type=float, default=None, help="shortest yellow accepted, s (default: 3)")
+    g.add_argument("--min-allred", type=float, default=None,
+                   help="shortest all-red, s (default: the network's own all-red after each stage)")
+    g.add_argument("--ped-walk", type=float, default=None, help="pedestrian walk time, s (default: 4)")
+    g.add_argument("--ped-speed", type=float, default=None,
+                   help="pedestrian clearance speed over the crossing, m/s (default: 1.2)")
+    g.add_argument("--max-cycle", type=float, default=None, help="longest cycle, s (default: 300)")
+    g.add_argument("--max-green", type=float, default=None, help="longest green, s (default: 255)")
+    p.add_argument("--partial", action="store_true",
+                   help="accept a plan for some of the network's signals only (the others keep their programs)")
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from greenwave.controllers.export import export, load_for_export, parse_targets, validation_lines
 
+    standards, partial = _standards(args)
     plan, network = load_for_export(args.plan, args.network)
-    safe, lines = validation_lines(plan, network, min_yellow_s=args.min_yellow)
+    safe, lines = validation_lines(plan, network, standards=standards, partial=partial)
     if not safe:
         for line in lines:
             print(line)
-        _say(f"greenwave: error: {args.plan}: plan is unsafe ({len(lines)} violation(s)); nothing written or sent")
+        _say(f"greenwave: error: {args.plan}: plan is unsafe ({len(lines)} cause(s)); nothing written or sent")
         return 1
     targets = parse_targets(args.to or [], plan, signal=args.signal)
     for line in export(plan, network, args.format, output=args.output, targets=targets, protocol=args.protocol,
-                       timeout_s=args.timeout, min_yellow_s=args.min_yellow):
+                       timeout_s=args.timeout, standards=standards, partial=partial):
         print(line)
     return 0
 
@@ -183,15 +221,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from greenwave.controllers.export import load_for_export, validation_lines
 
+    standards, partial = _standards(args)
     plan, network = load_for_export(args.plan, args.network)
-    safe, lines = validation_lines(plan, network, min_yellow_s=args.min_yellow)
+    safe, lines = validation_lines(plan, network, standards=standards, partial=partial)
     for line in lines:
         print(line)
     n_stages = sum(len(t.stages) for t in plan.signals.values())
     if safe:
         print(f"SAFE: {len(plan.signals)} signals, {n_stages} stages checked against {network.path}")
         return 0
-    print(f"UNSAFE: {len(lines)} violation(s) in {len({ln.split(':')[0] for ln in lines})} place(s)")
+    print(f"UNSAFE: {len(lines)} cause(s) in {len({ln.split(':')[0] for ln in lines})} place(s)")
     return 1
 
 
@@ -254,19 +293,25 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--signal", default=None, help="the plan's signal a plain HOST:PORT is for")
     ex.add_argument("--protocol", choices=["tcp", "udp"], default="tcp", help="gbt20999 transport (default: tcp)")
     ex.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a controller (default: 2)")
-    ex.add_argument("--min-yellow", type=float, default=None, help="shortest yellow accepted, s (default: 3)")
+    _add_standards(ex)
     ex.set_defaults(func=_cmd_export)
 
     va = sub.add_parser("validate", help="check a timing plan against a network; exit 1 if unsafe")
     va.add_argument("plan", help="timing-plan JSON")
     va.add_argument("--network", default=None, help="SUMO .net.xml (default: the plan's net_file)")
-    va.add_argument("--min-yellow", type=float, default=None, help="shortest yellow accepted, s (default: 3)")
+    _add_standards(va)
     va.set_defaults(func=_cmd_validate)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``greenwave`` console script."""
+    """Entry point of the ``greenwave`` console script.
+
+    Exit status: 0 done; 1 a clear error (bad input, unsafe plan, failed runs, nothing to do);
+    2 bad command-line usage; 130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM, finished runs kept.
+    """
+    from greenwave.engine.jobloop import Interrupted, interrupt_on_sigterm
+
     args = build_parser().parse_args(argv)
     if getattr(args, "seeds", None) is not None and args.seeds < 1:
         _say("greenwave: error: --seeds must be ≥ 1")
@@ -275,13 +320,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("greenwave: error: --jobs must be ≥ 1")
         return 2
     try:
+        interrupt_on_sigterm()
+    except ValueError:  # not the main thread (called from a test's thread): SIGTERM stays default
+        pass
+    try:
         return int(args.func(args))
     except GreenwaveError as exc:
         _say(f"greenwave: error: {exc}")
         return 1
-    except KeyboardInterrupt:
-        _say("greenwave: interrupted; finished runs are kept in the output folder")
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else 2
+        _say(f"greenwave: interrupted ({'SIGTERM' if signum == 15 else 'SIGINT'}); no new run was started, "
+             "the running ones were stopped, and every finished run is in the output folder")
+        return 128 + signum
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,12 +9,11 @@ atomically: an interrupted run keeps the rows already finished.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,16 +23,17 @@ import pandas as pd
 
 from greenwave.controllers.base import RunContext, make_controller
 from greenwave.engine.addons import make_addon
+from greenwave.engine.jobloop import ProcessExecutor, run_jobs
 from greenwave.engine.results import (
+    ResultTables,
     edge_data,
     rows_frame,
     statistic_kpis,
     trip_kpis,
-    write_table_atomic,
     write_text_atomic,
 )
-from greenwave.engine.session import SessionConfig, SumoSession, ignore_sigint_in_worker
-from greenwave.errors import GreenwaveError, ScenarioError
+from greenwave.engine.session import SessionConfig, SumoSession
+from greenwave.errors import ScenarioError, SimulationError
 from greenwave.scenarios.spec import Scenario
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ SUMMARY_COLUMNS = [
     "mean_travel_time_s", "mean_time_loss_s", "mean_waiting_time_s", "mean_depart_delay_s",
     "resco_delay_s", "teleports", "sim_wall_s",
     "coordinated_control_rate_mean", "coordinated_control_rate_min",
+    "status", "error",
 ]
 INTERSECTION_COLUMNS = [
     "scenario", "controller", "seed", "signal", "approach_edge", "lanes",
@@ -205,7 +206,6 @@ def run_job(job: Job) -> JobResult:
     conflicting greens, yellow, minimum green and all-red; the run writes
     ``transition_safety.json`` and the summary gains ``safety_violations`` and ``signal_changes``.
     """
-    from traci import constants as tc
 
     work = job.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -226,9 +226,12 @@ def run_job(job: Job) -> JobResult:
     approach_edges = sorted({e for per in job.approaches.values() for e in per})
     edgedata_add = work / "approaches.add.xml"
     edgedata_out = work / "approaches.edgedata.xml"
+    # a network without signals has no approaches: SUMO refuses an edgeData with edges="" (it
+    # would mean every edge), so the file then holds no edgeData at all
     write_text_atomic(
         f'<additional>\n  <edgeData id="gw_approaches" file="{edgedata_out}" '
-        f'edges="{" ".join(approach_edges)}" excludeEmpty="false"/>\n</additional>\n',
+        f'edges="{" ".join(approach_edges)}" excludeEmpty="false"/>\n</additional>\n'
+        if approach_edges else "<additional/>\n",
         edgedata_add,
     )
     tripinfo, stats = work / "tripinfo.xml", work / "statistics.xml"
@@ -252,8 +255,36 @@ def run_job(job: Job) -> JobResult:
     )
     max_queue = dict.fromkeys(approach_edges, 0.0)
     t0 = time.perf_counter()
+    console = None if job.gui else work / "sumo.console.log"
+    with _console_said(console):
+        return _simulate(job, controller, ctx, addons, config, approach_edges, edgedata_out, tripinfo, stats,
+                         max_queue, console, t0)
+
+
+@contextmanager
+def _console_said(console: Path | None) -> Iterator[None]:
+    """A SUMO failure carries what SUMO printed on its console (libsumo writes its errors there,
+    not to the log): the tail of ``console`` joins the error's message."""
+    try:
+        yield
+    except SimulationError as exc:
+        tail = ""
+        if console is not None and console.is_file():
+            tail = console.read_text(errors="replace").strip()[-2000:]
+        if tail and tail not in str(exc):
+            raise SimulationError(f"{exc}\nSUMO's console ({console}):\n{tail}") from exc
+        raise
+
+
+def _simulate(job: Job, controller: Any, ctx: RunContext, addons: list[Any], config: SessionConfig,
+              approach_edges: list[str], edgedata_out: Path, tripinfo: Path, stats: Path,
+              max_queue: dict[str, float], console: Path | None, t0: float) -> JobResult:
+    """The simulation of :func:`run_job` and its KPIs."""
+    from traci import constants as tc
+
+    work = job.workdir
     # SUMO's warnings (teleports, emergency braking) go to this run's log, not the console
-    with _console_to(None if job.gui else work / "sumo.console.log"), SumoSession(config) as sim:
+    with _console_to(console), SumoSession(config) as sim:
         for edge in approach_edges:
             sim.conn.edge.subscribe(edge, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER])
         controller.start(sim)
@@ -287,7 +318,7 @@ def run_job(job: Job) -> JobResult:
         write_text_atomic(json.dumps(checked, indent=1), work / "transition_safety.json")
         summary.update({"safety_violations": checked["violations"], "signal_changes": checked["changes"]})
     duration = job.end_s - job.begin_s
-    data = edge_data(edgedata_out)
+    data = edge_data(edgedata_out) if approach_edges else {}
     inter = []
     for sid, per in sorted(job.approaches.items()):
         for edge, lanes in per.items():
@@ -337,12 +368,35 @@ def _console_to(path: Path | None) -> Iterator[None]:
 
 
 def default_executor(jobs: int) -> Executor:
-    """Local worker processes (spawned, so each has its own libsumo)."""
-    return ProcessPoolExecutor(
-        max_workers=max(1, jobs),
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=ignore_sigint_in_worker,
-    )
+    """Local worker processes: each run in a fresh spawned process (its own libsumo), at most
+    ``jobs`` at a time; see :class:`~greenwave.engine.jobloop.ProcessExecutor`."""
+    return ProcessExecutor(max(1, jobs))
+
+
+def output_folder(output_dir: Path, files: Sequence[str] = ()) -> Path:
+    """``output_dir`` made absolute and created, checked before anything runs: a file where the
+    folder should be, a folder that cannot be created, or one of ``files`` (results written
+    there) being a folder is a :class:`ScenarioError` naming the path."""
+    out = Path(output_dir).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise ScenarioError(f"output folder {out}: is a file, expected a folder (give another --output)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ScenarioError(f"output folder {out}: cannot be created: {exc.strerror or exc}") from exc
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ScenarioError(f"output folder {out}: not writable (give another --output)")
+    for name in files:
+        if (out / name).is_dir():
+            raise ScenarioError(f"{out / name}: is a folder, but greenwave writes this result file there; "
+                                "move the folder away or give another --output")
+    return out
+
+
+def failed_row(job: Job, message: str) -> dict[str, Any]:
+    """The summary row of a run that failed: what ran, ``status`` failed and the error."""
+    return {"scenario": job.scenario, "controller": job.controller, "seed": job.seed,
+            "status": "failed", "error": message}
 
 
 def run_scenario(
@@ -359,81 +413,83 @@ def run_scenario(
 ) -> pd.DataFrame:
     """Run every controller × seed and return the summary table (also in ``output_dir``).
 
-    ``executor`` may be any :class:`concurrent.futures.Executor`; by default a local process
-    pool of ``jobs`` workers. With ``gui`` the runs go one after another in this process,
-    through TraCI and sumo-gui. ``check_safety`` watches every run's signal transitions
-    (:func:`run_job`).
+    ``executor`` may be any :class:`concurrent.futures.Executor`; by default local worker
+    processes, ``jobs`` at a time (:func:`default_executor`). With ``gui`` the runs go one after
+    another in this process, through TraCI and sumo-gui. ``check_safety`` watches every run's
+    signal transitions (:func:`run_job`).
+
+    Runs go through :func:`greenwave.engine.jobloop.run_jobs`: a run that fails (any exception)
+    is a row with ``status`` ``failed`` and its ``error``, the others go on; a killed worker's run
+    is run once more; on an interrupt every finished run is in ``summary.csv`` before it is
+    raised again. Failed runs raise :class:`ScenarioError` at the end (their rows written).
     """
     say = progress or (lambda _msg: None)
-    output_dir = Path(output_dir).resolve()  # SUMO reads paths in additional files relative to them
-    output_dir.mkdir(parents=True, exist_ok=True)
+    # SUMO reads paths in additional files relative to them: absolute paths throughout
+    output_dir = output_folder(output_dir, ("summary.csv", "intersections.csv"))
     if seeds is not None:
         scenario = replace(scenario, seeds=tuple(seeds))
     t0 = time.perf_counter()
     prepared = prepare(scenario, output_dir)
     job_list = make_jobs(prepared, output_dir, controllers=controllers, gui=gui, check_safety=check_safety)
+    running = {j.controller for j in job_list}
+    unused = sorted(set(scenario.controller_options) - running)
+    if unused:
+        say(f"{scenario.name}: controller_options for {', '.join(unused)} not used: "
+            f"{'that controller does' if len(unused) == 1 else 'those controllers do'} not run")
     say(f"{scenario.name}: {len(prepared.approaches)} signals, {len(job_list)} runs "
-        f"({len(set(j.controller for j in job_list))} controllers × {len(prepared.routes_by_seed)} seeds), "
+        f"({len(running)} controllers × {len(prepared.routes_by_seed)} seeds), "
         f"prepared in {time.perf_counter() - t0:.1f} s")
     summary_rows: list[dict[str, Any]] = []
     inter_rows: list[dict[str, Any]] = []
-    failures: list[str] = []
+    tables = ResultTables()
+    key = ["controller", "seed"]
 
-    def record(result: JobResult) -> None:
-        summary_rows.append(result.summary)
+    def write() -> None:
+        tables.write(rows_frame(summary_rows, SUMMARY_COLUMNS).sort_values(key), output_dir / "summary.csv")
+        tables.write(rows_frame(inter_rows, INTERSECTION_COLUMNS).sort_values(key + ["signal", "approach_edge"]),
+                     output_dir / "intersections.csv")
+
+    def record(_job: Job, result: JobResult) -> str:
+        summary_rows.append({**result.summary, "status": "ok", "error": ""})
         inter_rows.extend(result.intersections)
-        key = ["controller", "seed"]
-        write_table_atomic(rows_frame(summary_rows, SUMMARY_COLUMNS).sort_values(key), output_dir / "summary.csv")
-        write_table_atomic(
-            rows_frame(inter_rows, INTERSECTION_COLUMNS).sort_values(key + ["signal", "approach_edge"]),
-            output_dir / "intersections.csv",
-        )
+        write()
+        s = result.summary
+        return (f"time loss {s['mean_time_loss_s']:.1f} s/veh, {s['vehicles_arrived']} arrived, "
+                f"{s['vehicles_unfinished']} unfinished, {s['sim_wall_s']:.1f} s")
 
-    def describe(job: Job) -> str:
-        return f"{job.controller} seed {job.seed}"
+    def record_failure(job: Job, message: str) -> None:
+        summary_rows.append(failed_row(job, message))
+        write()
 
-    if gui:
-        for i, job in enumerate(job_list, 1):
-            record(run_job(job))
-            say(f"[{i}/{len(job_list)}] {describe(job)} done")
-    else:
-        own = executor is None
-        pool = executor or default_executor(jobs)
-        futures: dict[Future[JobResult], Job] = {}
-        try:
-            futures = {pool.submit(run_job, job): job for job in job_list}
-            for done, fut in enumerate(as_completed(futures), 1):
-                job = futures[fut]
-                try:
-                    result = fut.result()
-                except GreenwaveError as exc:
-                    failures.append(f"{describe(job)}: {exc}")
-                    say(f"[{done}/{len(job_list)}] {describe(job)} FAILED: {exc}")
-                    continue
-                record(result)
-                s = result.summary
-                say(f"[{done}/{len(job_list)}] {describe(job)}: time loss {s['mean_time_loss_s']:.1f} s/veh, "
-                    f"{s['vehicles_arrived']} arrived, {s['vehicles_unfinished']} unfinished, "
-                    f"{s['sim_wall_s']:.1f} s")
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
-        finally:
-            if own:
-                pool.shutdown(wait=True, cancel_futures=True)
+    try:
+        failures = run_jobs(job_list, run_job, on_result=record, on_failure=record_failure,
+                            describe=lambda j: f"{j.controller} seed {j.seed}", say=say, workers=jobs,
+                            executor=executor, inline=gui)
+    except KeyboardInterrupt:
+        done = sum(r.get("status") == "ok" for r in summary_rows)
+        say(f"{scenario.name}: interrupted; {done} finished run(s) of {len(job_list)} are in "
+            f"{output_dir / 'summary.csv'}")
+        for line in tables.rescue():
+            say(line)
+        raise
+    rescued = tables.rescue()
+    if rescued:
+        raise ScenarioError("results could not be written where they belong:\n" + "\n".join(rescued))
     if failures:
         raise ScenarioError(
-            f"{len(failures)} of {len(job_list)} runs failed (finished rows are in "
-            f"{output_dir / 'summary.csv'}):\n" + "\n".join(failures)
+            f"{len(failures)} of {len(job_list)} runs failed (every run is a row of "
+            f"{output_dir / 'summary.csv'}, the failed ones with status 'failed'):\n"
+            + "\n".join(f"{j.controller} seed {j.seed}: {m}" for j, m in failures)
         )
-    return rows_frame(summary_rows, SUMMARY_COLUMNS).sort_values(["controller", "seed"]).reset_index(drop=True)
+    return rows_frame(summary_rows, SUMMARY_COLUMNS).sort_values(key).reset_index(drop=True)
 
 
 def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds per controller, best mean time loss first."""
     cols = ["mean_travel_time_s", "mean_time_loss_s", "mean_waiting_time_s", "resco_delay_s",
             "vehicles_arrived", "vehicles_unfinished", "teleports", "sim_wall_s"]
+    if "status" in summary:
+        summary = summary[summary["status"].fillna("ok") == "ok"]
     table = summary.groupby("controller")[cols].mean().sort_values("mean_time_loss_s")
     table.insert(0, "seeds", summary.groupby("controller")["seed"].count())
     if "safety_violations" in summary:  # a count: the total over seeds, not a mean

@@ -25,6 +25,7 @@ Times are seconds, flows veh/h, lengths metres, speeds m/s.
 from __future__ import annotations
 
 import inspect
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -182,6 +183,9 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not a TOML text file (TOML is UTF-8 text; byte {exc.start} is not): "
+                            f"{exc.reason}") from exc
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot be read: {exc}") from exc
     return scenario_from_dict(data, source=path)
@@ -198,12 +202,13 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
     for required in ("duration_s", "demand"):
         if required not in data:
             raise ScenarioError(f"{where}: missing required key {required!r}")
+    from greenwave.scenarios.limits import check_scenario_values, safe_name
 
     duration = _float(data, "duration_s", where, "", positive=True)
     begin = _float(data, "begin_s", where, "", default=0.0, minimum=0.0)
     step = _float(data, "step_length_s", where, "", default=1.0, positive=True)
     teleport = _float(data, "time_to_teleport_s", where, "", default=300.0)
-    name = _str(data, "name", where, "", default=source.stem if source else "scenario")
+    name = _str(data, "name", where, "", default=safe_name(source.stem) if source else "scenario")
     description = _str(data, "description", where, "", default="")
 
     seeds_raw = data.get("seeds", [1])
@@ -232,11 +237,10 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
     options = data.get("controller_options", {})
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise ScenarioError(f"{where}: 'controller_options' must be a table of tables")
-    for c in options:
-        if c not in valid:
-            raise ScenarioError(
-                f"{where}: controller_options: unknown controller {c!r}; valid: {', '.join(valid)}"
-            )
+    from greenwave.controllers.base import check_controller_options
+
+    for c, opts in options.items():
+        check_controller_options(c, opts, where)
 
     demand = _demand_spec(data["demand"], where, base)
     if "network" in data:
@@ -261,6 +265,7 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
         from greenwave.controllers.network_control import parse_communication
 
         communication = parse_communication(data["communication"], where=where)
+    check_scenario_values(data, where)  # ranges, demand window, sizes (greenwave.scenarios.limits)
     return Scenario(
         name=name,
         description=description,
@@ -467,6 +472,8 @@ def _float(
     v = data[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ScenarioError(f"{where}: {ctx}{key} must be a number, got {v!r}")
+    if not math.isfinite(v):
+        raise ScenarioError(f"{where}: {ctx}{key} must be a finite number, got {v!r}")
     if positive and v <= 0:
         raise ScenarioError(f"{where}: {ctx}{key} must be > 0, got {v!r}")
     if minimum is not None and v < minimum:

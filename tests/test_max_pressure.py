@@ -380,14 +380,12 @@ def test_bad_options_name_the_option(
         assert f"controller {name!r}" in str(err.value)
 
 
-def test_bad_option_fails_the_run_with_its_name(tmp_path: Path) -> None:
-    sc = scenario_from_dict({**UNEVEN, "seeds": [1], "controllers": ["max_pressure"], "duration_s": 60,
-                             "controller_options": {"max_pressure": {"threshold_vehicles": 2}}})
-    from tests.test_runner import InlineExecutor
-
-    with pytest.raises(ScenarioError, match=r"1 of 1 runs failed") as err:
-        run_scenario(sc, tmp_path, executor=InlineExecutor())
-    assert "unknown options ['threshold_vehicles']" in str(err.value)
+def test_bad_option_is_refused_when_the_scenario_loads() -> None:
+    with pytest.raises(ScenarioError) as err:
+        scenario_from_dict({**UNEVEN, "seeds": [1], "controllers": ["max_pressure"], "duration_s": 60,
+                            "controller_options": {"max_pressure": {"threshold_vehicles": 2}}})
+    assert "controller_options.max_pressure: unknown option 'threshold_vehicles'; valid: " in str(err.value)
+    assert "min_green_s" in str(err.value)
 
 
 # -- the decision kernel against its plain reference ---------------------------------------------

@@ -89,13 +89,55 @@ def test_same_seed_same_result(small_run: tuple[pd.DataFrame, Path], tmp_path: P
     assert summary[summary.seed == 1].mean_time_loss_s.iloc[0] != summary[summary.seed == 2].mean_time_loss_s.iloc[0]
 
 
-def test_failed_run_keeps_finished_rows(tmp_path: Path) -> None:
-    sc = scenario_from_dict({**SMALL, "seeds": [1], "duration_s": 200})
-    with pytest.raises(ScenarioError, match="1 of 2 runs failed") as info:
-        run_scenario(sc, tmp_path, controllers=["static", "test-broken"], executor=InlineExecutor())
-    assert "refuses to run" in str(info.value)
+@register
+class _TypoController(Controller):
+    name = "test-typo"
+
+    def prepare(self, ctx: RunContext) -> list[Path]:
+        return dict(max_gap=1)["max_gapp"]  # a plain bug: KeyError, not a greenwave error
+
+
+@pytest.mark.parametrize(("broken", "message"), [("test-broken", "refuses to run"),
+                                                  ("test-typo", "KeyError: 'max_gapp'")])
+def test_failed_run_is_a_failed_row_and_the_others_finish(tmp_path: Path, broken: str, message: str) -> None:
+    sc = scenario_from_dict({**SMALL, "seeds": [1], "duration_s": 200, "demand": {"entry_vph": 300}})
+    with pytest.raises(ScenarioError, match="1 of 3 runs failed") as info:
+        run_scenario(sc, tmp_path, controllers=["static", broken, "actuated"], executor=InlineExecutor())
+    assert message in str(info.value)
     kept = pd.read_csv(tmp_path / "summary.csv")
-    assert list(kept.controller) == ["static"]
+    assert sorted(kept.controller) == sorted(["static", broken, "actuated"])
+    row = kept[kept.controller == broken].iloc[0]
+    assert row.status == "failed" and message in row.error
+    assert (kept[kept.controller != broken].status == "ok").all()
+    assert (kept[kept.controller != broken].vehicles_arrived > 0).all()
+
+
+def test_summary_csv_being_a_folder_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "summary.csv").mkdir()
+    sc = scenario_from_dict({**SMALL, "seeds": [1], "duration_s": 200, "demand": {"entry_vph": 300}})
+    with pytest.raises(ScenarioError, match=r"summary\.csv: is a folder"):
+        run_scenario(sc, tmp_path, controllers=["static"], executor=InlineExecutor())
+    assert not (tmp_path / "runs").exists()
+
+
+def test_result_file_turning_into_a_folder_mid_batch_loses_no_row(tmp_path: Path) -> None:
+    """The table cannot be written any more once the runs started: the rows are saved beside it."""
+    sc = scenario_from_dict({**SMALL, "seeds": [1, 2], "duration_s": 200, "demand": {"entry_vph": 300}})
+    csv = tmp_path / "summary.csv"
+    csv.write_text("an old summary\n")  # a file: the check before the runs passes
+
+    class Sabotage(InlineExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future:
+            if csv.is_file():  # while the batch runs, someone puts a folder there
+                csv.unlink()
+                csv.mkdir()
+            return super().submit(fn, *args, **kwargs)
+
+    with pytest.raises(ScenarioError, match="cannot be written") as info:
+        run_scenario(sc, tmp_path, controllers=["static"], executor=Sabotage())
+    rescued = list(tmp_path.glob("summary.rescued-*.csv"))
+    assert len(rescued) == 1 and str(rescued[0]) in str(info.value)
+    assert sorted(pd.read_csv(rescued[0]).seed) == [1, 2]
 
 
 def test_unserved_demand_counts(tmp_path: Path) -> None:

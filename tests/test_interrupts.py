@@ -1,0 +1,127 @@
+"""Nothing finished is lost: signals sent to a real ``greenwave run``, a real worker killed.
+
+Each test starts the installed command on a tiny generated grid (several short runs, two
+workers), waits until it has finished at least one run, then interrupts it or kills a worker,
+and reads what it left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SCENARIO = """
+name = "tiny"
+duration_s = 1800
+seeds = 8
+controllers = ["static"]
+[network]
+generator = "grid"
+rows = 2
+cols = 2
+[demand]
+entry_vph = 300
+"""
+
+
+def _children(pid: int) -> set[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            out.add(int(entry))
+    return out
+
+
+def _workers(pid: int) -> set[int]:
+    """The worker processes of greenwave ``pid`` (not multiprocessing's resource tracker)."""
+    return {c for c in _children(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(SCENARIO)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "greenwave.scenarios.cli", "run", str(toml), "--jobs", "2", "--output", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    return proc, out
+
+
+def _wait_for_rows(proc: subprocess.Popen[str], out: Path, n: int, timeout_s: float = 240) -> None:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        assert proc.poll() is None, "greenwave run ended before the test could interrupt it"
+        csv = out / "summary.csv"
+        if csv.exists() and len(pd.read_csv(csv)) >= n:
+            return
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("no finished run in time")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_workers_at_once_and_keeps_every_finished_run(tmp_path: Path, sig: signal.Signals) -> None:
+    proc, out = _start(tmp_path)
+    _wait_for_rows(proc, out, 1)
+    workers = _children(proc.pid)
+    assert workers, "no worker processes found"
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    stopped_s = time.monotonic() - t0
+    assert proc.returncode == 128 + sig, err
+    assert "interrupted" in err and "Traceback" not in err
+    # at once: a run takes seconds; the workers were killed, not left to finish their runs
+    assert stopped_s < 5, stopped_s
+    time.sleep(0.5)
+    assert not [p for p in workers if _alive(p)], "a worker outlived greenwave"
+    # every run reported finished is in summary.csv, and no run was left out of it
+    reported = {int(line.split("static seed ")[1].split(":")[0]) for line in err.splitlines()
+                if line.startswith("[") and "static seed" in line}
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary.seed) == reported
+    assert len(summary) < 8  # it really was interrupted
+    assert (summary.status == "ok").all()
+    # no run started after the signal: only the runs finished or running then have folders
+    started = {p.name for p in (out / "runs").iterdir()}
+    assert len(started) <= len(summary) + 2
+
+
+def test_killed_worker_is_retried_once_and_the_batch_goes_on(tmp_path: Path) -> None:
+    proc, out = _start(tmp_path)
+    _wait_for_rows(proc, out, 1)
+    workers = sorted(_workers(proc.pid))
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert "worker process died (killed by SIGKILL)" in err and "running it again on a fresh worker" in err
+    summary = pd.read_csv(out / "summary.csv")
+    assert sorted(summary.seed) == list(range(1, 9))
+    assert (summary.status == "ok").all()

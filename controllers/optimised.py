@@ -116,7 +116,7 @@ class OptimisedController(ProgramController):
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
-        return frozenset({"objective", *OptimiserSettings.__dataclass_fields__})
+        return frozenset({"objective", "prove", "proof_seeds", *OptimiserSettings.__dataclass_fields__})
 
     def programs(self, ctx: RunContext) -> Path | None:
         from greenwave.controllers.plan import write_sumo_additional

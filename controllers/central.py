@@ -139,15 +139,13 @@ class CentralController(Controller):
     def prepare(self, ctx: RunContext) -> list[Path]:
         from greenwave.controllers.plan import write_sumo_additional
         from greenwave.controllers.sumo_programs import actuated_programs, ensure_routes
-        from greenwave.networks import load_network
         from greenwave.scenarios.demand import movement_flows
 
         self.opts = self._opts()
         self.ctx = ctx
         work = Path(ctx.workdir)
         # plans are made for SUMO, so the model uses what was measured there (engine.arrays)
-        self.network = network = load_network(ctx.net_file,
-                                               saturation_flow_per_lane=SUMO_SATURATION_FLOW_PER_LANE_VPH)
+        self.network = network = ctx.network(saturation_flow_per_lane=SUMO_SATURATION_FLOW_PER_LANE_VPH)
         self.kpi_signals = controlled_signals(network)
         if not self.kpi_signals:
             raise ScenarioError(f"controller {self.name!r}: {ctx.net_file} has no signalised intersection")
@@ -177,7 +175,8 @@ class CentralController(Controller):
         files: list[Path] = []
         self.fallback = ctx.communication.fallback if ctx.communication is not None else "fixed"
         if self.fallback == "actuated":
-            files.append(actuated_programs(ctx.net_file, workdir=work, program_id=_ACTUATED_PROGRAM))
+            files.append(actuated_programs(ctx.net_file, workdir=work, program_id=_ACTUATED_PROGRAM,
+                                           program_files=ctx.program_files, begin_s=ctx.begin_s))
         files.append(write_sumo_additional(plan, network, work / "central.add.xml", program_id=_CENTRAL_PROGRAM))
         files.append(self._write_counters(work / "counters.add.xml", plan))
         self.gap_detectors: dict[str, list[list[str]]] = {}

@@ -125,11 +125,9 @@ class _PressureController(Controller):
         return out
 
     def prepare(self, ctx: RunContext) -> list[Path]:
-        from greenwave.networks import load_network
-
         self.opts = self._opts()
         self.ctx = ctx
-        self.network = load_network(ctx.net_file)
+        self.network = ctx.network()  # the programs SUMO runs: stages come from the active one
         self.switcher = StageSwitcher(self.network, default_min_green_s=self.opts["min_green_s"],
                                       default_max_green_s=self.opts["max_green_s"])
         if self.switcher.excluded:

@@ -7,7 +7,7 @@ plan (JSON) and runs it in SUMO as fixed-time programs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ def optimise_for_demand(
     params: ModelParams | None = None,
     saturation_flow_per_lane: float = SUMO_SATURATION_FLOW_PER_LANE_VPH,
     compile_options: Mapping[str, Any] | None = None,
+    program_files: Sequence[Path] = (),
+    run_begin_s: float = 0.0,
 ) -> OptimisedPlan:
     """Count flows from the routes in [begin_s, end_s), compile and optimise.
 
@@ -52,7 +54,8 @@ def optimise_for_demand(
     :data:`~greenwave.engine.arrays.SUMO_SATURATION_FLOW_PER_LANE_VPH` veh/h per lane; turning
     rates, gap acceptance and shared-lane blocking
     :data:`~greenwave.networks.compile.SUMO_COMPILE_OPTIONS`, unless ``compile_options`` says
-    otherwise).
+    otherwise). ``program_files`` (the scenario's additional files with programs, in load
+    order) and ``run_begin_s`` decide which program each signal runs, as in SUMO.
     """
     from greenwave.controllers.plan import arrays_from_plan, plan_from_arrays, plan_from_network
     from greenwave.controllers.sumo_programs import ensure_routes
@@ -63,7 +66,8 @@ def optimise_for_demand(
     from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
     from greenwave.scenarios.demand import movement_flows
 
-    network = load_network(net_file, saturation_flow_per_lane=saturation_flow_per_lane)
+    network = load_network(net_file, saturation_flow_per_lane=saturation_flow_per_lane,
+                           program_files=program_files, begin_s=run_begin_s)
     routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
     flows = network.driving_flows(movement_flows(routes, begin_s=begin_s, end_s=end_s))
     options = SUMO_COMPILE_OPTIONS if compile_options is None else compile_options
@@ -118,7 +122,8 @@ class OptimisedController(ProgramController):
         out = optimise_for_demand(
             ctx.net_file, ctx.route_files,
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
-            objective=objective, settings=settings,
+            objective=objective, settings=settings, program_files=ctx.program_files,
+            run_begin_s=ctx.begin_s,
         )
         out.plan.to_json(ctx.workdir / "plan.json")
         return write_sumo_additional(out.plan, out.network, ctx.workdir / "optimised.add.xml",

@@ -81,9 +81,10 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
          f"{args.objective!r} on the demand of seed {seed}")
     t0 = time.perf_counter()
     result = optimise_for_demand(
-        prepared.net_file, prepared.routes_by_seed[seed],
+        prepared.net_file, prepared.demand_files_by_seed[seed],
         begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
         objective=args.objective, settings=OptimiserSettings(seed=seed),
+        program_files=prepared.program_files, run_begin_s=scenario.begin_s,
     )
     wall = time.perf_counter() - t0
     from greenwave.controllers.plan import complete_plan, write_sumo_additional

@@ -63,6 +63,11 @@ class PreparedScenario:
     approaches: dict[str, dict[str, int]]  # signal → approach edge → lanes
     begin_s: float
     end_s: float
+    program_files: tuple[Path, ...] = ()
+    """The additional files that bring signal programs or WAUTs, in load order."""
+    demand_files_by_seed: dict[int, tuple[Path, ...]] = field(default_factory=dict)
+    """Per seed, the files holding demand or vehicle types, in SUMO's load order (what greenwave's
+    analyses read; additional files with routes or types come first)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,10 @@ class Job:
     addons: dict[str, dict[str, Any]] = field(default_factory=dict)
     communication: Any = None
     check_safety: bool = False
+    demand_files: tuple[Path, ...] = ()
+    program_files: tuple[Path, ...] = ()
+    sumo_config: Any = None
+    """The scenario's :class:`~greenwave.scenarios.sumocfg.SumoConfig`: its options go to SUMO."""
 
 
 @dataclass
@@ -128,7 +137,11 @@ def prepare(scenario: Scenario, output_dir: Path, *, seeds: Sequence[int] | None
     demand = scenario.demand
     begin = scenario.begin_s if demand.begin_s is None else demand.begin_s
     end = scenario.end_s if demand.end_s is None else demand.end_s
+    from greenwave.networks.program_files import program_files
+    from greenwave.scenarios.sumocfg import demand_files
+
     routes: dict[int, tuple[Path, ...]] = {}
+    analysed: dict[int, tuple[Path, ...]] = {}
     for seed in seeds or scenario.seeds:
         if demand.uses_flows:
             routes[seed] = (
@@ -137,6 +150,7 @@ def prepare(scenario: Scenario, output_dir: Path, *, seeds: Sequence[int] | None
             )
         else:
             routes[seed] = demand.route_files
+        analysed[seed] = demand_files(demand.additional_files, routes[seed])
     approaches: dict[str, dict[str, int]] = {}
     for sid, sig in network.signals.items():
         lanes: dict[str, set[str]] = {}
@@ -153,6 +167,8 @@ def prepare(scenario: Scenario, output_dir: Path, *, seeds: Sequence[int] | None
         approaches=approaches,
         begin_s=begin,
         end_s=end,
+        program_files=program_files(demand.additional_files),
+        demand_files_by_seed=analysed,
     )
 
 
@@ -170,6 +186,8 @@ def make_jobs(
     jobs = []
     for name in controllers or sc.controllers:
         make_controller(name)  # unknown names fail here, before anything runs
+        if name != "static":
+            check_takeover(prepared, name)
         for seed, routes in prepared.routes_by_seed.items():
             jobs.append(
                 Job(
@@ -192,6 +210,9 @@ def make_jobs(
                     addons={a: dict(o) for a, o in sc.addons.items()},
                     communication=sc.communication,
                     check_safety=check_safety,
+                    demand_files=prepared.demand_files_by_seed.get(seed, routes),
+                    program_files=prepared.program_files,
+                    sumo_config=sc.demand.sumo_config,
                 )
             )
     return jobs
@@ -211,10 +232,11 @@ def run_job(job: Job) -> JobResult:
     work.mkdir(parents=True, exist_ok=True)
     controller = make_controller(job.controller, job.options)
     ctx = RunContext(
-        scenario=job.scenario, net_file=job.net_file, route_files=job.route_files,
+        scenario=job.scenario, net_file=job.net_file,
+        route_files=job.demand_files or job.route_files,
         begin_s=job.begin_s, end_s=job.end_s, seed=job.seed, workdir=work, options=job.options,
         demand_begin_s=job.demand_begin_s, demand_end_s=job.demand_end_s,
-        communication=job.communication,
+        communication=job.communication, program_files=job.program_files,
     )
     extra_adds = controller.prepare(ctx)
     addons = [make_addon(a, o) for a, o in job.addons.items()]
@@ -231,10 +253,19 @@ def run_job(job: Job) -> JobResult:
         edgedata_add,
     )
     tripinfo, stats = work / "tripinfo.xml", work / "statistics.xml"
+    # the scenario's own files first, in its order (SUMO: additional files, then routes); files
+    # that declare outputs are loaded as copies writing into this run's folder
+    from greenwave.scenarios.sumocfg import localise_additional
+
+    scenario_adds = localise_additional(job.additional_files, work / "scenario_files")
+    cfg_args = () if job.sumo_config is None else job.sumo_config.sumo_args(
+        work / "scenario_files" / "outputs", gui=job.gui)
+    if job.sumo_config is not None and job.sumo_config.outputs:
+        (work / "scenario_files" / "outputs").mkdir(parents=True, exist_ok=True)
     config = SessionConfig(
         net_file=job.net_file,
         route_files=(*job.route_files, *addon_routes),
-        additional_files=(*job.additional_files, *extra_adds, *addon_adds, edgedata_add),
+        additional_files=(*scenario_adds, *extra_adds, *addon_adds, edgedata_add),
         begin_s=job.begin_s,
         end_s=job.end_s,
         step_length_s=job.step_length_s,
@@ -242,6 +273,7 @@ def run_job(job: Job) -> JobResult:
         time_to_teleport_s=job.time_to_teleport_s,
         outputs={"tripinfo-output": tripinfo, "statistic-output": stats},
         extra_args=(
+            *cfg_args,
             "--tripinfo-output.write-unfinished", "true",
             "--tripinfo-output.write-undeparted", "true",
             *addon_args,
@@ -312,9 +344,38 @@ def _safety_monitor(job: Job, sim: SumoSession) -> TransitionMonitor | None:
     from greenwave.controllers.transition_safety import TransitionMonitor
     from greenwave.networks import load_network
 
-    monitor = TransitionMonitor(load_network(job.net_file))
+    monitor = TransitionMonitor(load_network(job.net_file, program_files=job.program_files,
+                                             begin_s=job.begin_s))
     monitor.start(sim)
     return monitor
+
+
+def check_takeover(prepared: PreparedScenario, controller: str) -> None:
+    """Refuse, with a clear error, a controller other than ``static`` on a scenario whose own
+    signal switching would overrule it: ``tls.all-off`` (SUMO switches every light off) or a
+    WAUT that switches programs during the run (SUMO would switch away from the controller's
+    programs at that time)."""
+    sc = prepared.scenario
+    cfg = sc.demand.sumo_config
+    if cfg is not None and cfg.tls_all_off:
+        raise ScenarioError(
+            f"{cfg.path}: tls.all-off switches every traffic light off, so controller "
+            f"{controller!r} would control nothing; run it with 'static' only or remove tls.all-off"
+        )
+    if not prepared.program_files:
+        return
+    from greenwave.networks.program_files import read_program_files
+
+    for waut in read_program_files(prepared.program_files).wauts:
+        switches = waut.switches_between(sc.begin_s, sc.end_s)
+        if switches and waut.signals:
+            t, to = switches[0]
+            raise ScenarioError(
+                f"WAUT {waut.id!r} switches signals {', '.join(waut.signals)} to program {to!r} at "
+                f"t={t:g} s, inside the run ({sc.begin_s:g}-{sc.end_s:g} s); controller "
+                f"{controller!r} cannot take over signals whose programs the scenario switches "
+                "during the run (not supported): run 'static', or end the run before the switch"
+            )
 
 
 @contextmanager

@@ -192,7 +192,8 @@ def signal_stages(
     default_min_green_s: float = DEFAULT_MIN_GREEN_S,
     default_max_green_s: float = 60.0,
 ) -> SignalStages | None:
-    """The stages of ``program`` (default: the signal's first program) with safe intergreens.
+    """The stages of ``program`` (default: the one SUMO runs, ``signal.default_program``) with
+    safe intergreens.
 
     Returns ``None`` when the program has no green stage (rail or switched-off signals).
 

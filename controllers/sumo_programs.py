@@ -303,9 +303,10 @@ def ensure_routes(
     -------
     list of pathlib.Path
         The files that already had routes, in their given order, followed by
-        ``workdir/routed.rou.xml`` if anything had to be routed. Vehicle types defined in a
-        file without demand are handed to duarouter as well and may appear twice in the
-        result (harmless for the tools, but load only the originals into SUMO).
+        ``workdir/routed.rou.xml`` if anything had to be routed. Files without demand (vehicle
+        types, bus stops, parking areas the demand stops at) are handed to duarouter as
+        additional files; types may appear twice in the result (harmless for the tools, but
+        load only the originals into SUMO).
 
     Raises
     ------
@@ -323,7 +324,8 @@ def ensure_routes(
     keep = [f for f in files if not scans[f].needs_routing]
     if not to_route:
         return keep
-    type_files = [f for f in keep if scans[f].has_types and not scans[f].has_demand]
+    # types, stops and parking areas the demand refers to
+    type_files = [f for f in keep if not scans[f].has_demand]
     out = _workdir(workdir) / "routed.rou.xml"
     args: list[PathLike] = [
         "duarouter",

@@ -39,6 +39,7 @@ from greenwave.networks.program_files import parse_sumo_time
 
 __all__ = [
     "DEMAND_TAGS",
+    "STOP_TAGS",
     "SUMO_DEFAULT_SEED",
     "SumoConfig",
     "demand_files",
@@ -85,6 +86,9 @@ DEMAND_TAGS = frozenset({
     "vType", "vTypeDistribution", "route", "routeDistribution", "vehicle", "trip", "flow",
     "person", "personFlow", "container", "containerFlow",
 })
+
+#: Top-level tags of the places demand stops at (routers need them to route the stops).
+STOP_TAGS = frozenset({"busStop", "trainStop", "containerStop", "parkingArea", "chargingStation", "taz"})
 
 #: Elements of additional files that write output files, and the attribute naming the file.
 _OUTPUT_ATTRIBUTES = {
@@ -340,10 +344,11 @@ def _top_tags(path: Path) -> tuple[str, set[str]]:
 
 
 def demand_files(additional: Iterable[Path], routes: Iterable[Path]) -> tuple[Path, ...]:
-    """The files that hold demand or vehicle types, in SUMO's load order: additional files
-    with vehicles, routes or types first, then every route file. What greenwave's own analyses
-    (movement flows, Webster, routing) read; SUMO still loads each file in its own role."""
-    out = [p for p in additional if _top_tags(p)[1] & DEMAND_TAGS]
+    """The files that hold demand, vehicle types or stops, in SUMO's load order: additional
+    files with vehicles, routes, types or stopping places first, then every route file. What
+    greenwave's own analyses (movement flows, Webster, routing with duarouter) read; SUMO still
+    loads each file in its own role."""
+    out = [p for p in additional if _top_tags(p)[1] & (DEMAND_TAGS | STOP_TAGS)]
     return (*out, *routes)
 
 

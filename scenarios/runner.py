@@ -265,7 +265,8 @@ def run_job(job: Job) -> JobResult:
     config = SessionConfig(
         net_file=job.net_file,
         route_files=(*job.route_files, *addon_routes),
-        additional_files=(*scenario_adds, *extra_adds, *addon_adds, edgedata_add),
+        # a network without signals has no approaches (SUMO refuses an edgeData without edges)
+        additional_files=(*scenario_adds, *extra_adds, *addon_adds, *([edgedata_add] if approach_edges else [])),
         begin_s=job.begin_s,
         end_s=job.end_s,
         step_length_s=job.step_length_s,
@@ -318,7 +319,7 @@ def run_job(job: Job) -> JobResult:
         write_text_atomic(json.dumps(checked, indent=1), work / "transition_safety.json")
         summary.update({"safety_violations": checked["violations"], "signal_changes": checked["changes"]})
     duration = job.end_s - job.begin_s
-    data = edge_data(edgedata_out)
+    data = edge_data(edgedata_out) if approach_edges else {}
     inter = []
     for sid, per in sorted(job.approaches.items()):
         for edge, lanes in per.items():
@@ -432,6 +433,10 @@ def run_scenario(
     t0 = time.perf_counter()
     prepared = prepare(scenario, output_dir)
     job_list = make_jobs(prepared, output_dir, controllers=controllers, gui=gui, check_safety=check_safety)
+    cfg = scenario.demand.sumo_config
+    if cfg is not None and cfg.ignored:
+        say(f"{cfg.path.name}: not passed to SUMO (no effect on the runs): "
+            + "; ".join(f"{name} ({why})" for name, why in cfg.ignored))
     say(f"{scenario.name}: {len(prepared.approaches)} signals, {len(job_list)} runs "
         f"({len(set(j.controller for j in job_list))} controllers × {len(prepared.routes_by_seed)} seeds), "
         f"prepared in {time.perf_counter() - t0:.1f} s")

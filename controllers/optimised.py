@@ -73,12 +73,20 @@ def optimise_for_demand(
     options = SUMO_COMPILE_OPTIONS if compile_options is None else compile_options
     compiled = compile_network(network, flows, **options)
     # a signal whose own program is unsafe gets no safe plan from any timing: leave it out
-    from greenwave.controllers.safety import unsafe_signals
+    from greenwave.controllers.safety import unsafe_signals, write_excluded
+    from greenwave.controllers.switching import unsafe_own_programs
 
+    excluded = {s: why for s, why in unsafe_own_programs(network).items() if s in compiled.signal_ids}
+    if excluded:
+        keep = [s for s in compiled.signal_ids if s not in excluded]
+        if not keep:
+            raise PlanError(f"{net_file}: no signal can be planned safely: {excluded}")
+        compiled = compile_network(network, flows, signals=keep, **options)
     settings = settings or OptimiserSettings(seed=seed)
     probe = plan_from_arrays(compiled, webster_plan(compiled, settings))
-    excluded = unsafe_signals(probe, network, report=Path(workdir) / "excluded_signals.txt")
+    excluded.update(unsafe_signals(probe, network))
     if excluded:
+        write_excluded(excluded, Path(workdir) / "excluded_signals.txt", "plan not safe")
         keep = [s for s in compiled.signal_ids if s not in excluded]
         if not keep:
             raise PlanError(f"{net_file}: no signal can be planned safely: {excluded}")

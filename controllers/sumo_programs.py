@@ -61,7 +61,8 @@ def _require_file(path: PathLike, what: str) -> Path:
 
 
 def _iter_top_level(path: Path, what: str) -> Iterator[ET.Element]:
-    """Yield the children of the root element one by one (each complete, freed afterwards)."""
+    """Yield the children of the root element one by one (each complete, freed afterwards); a
+    root that is itself a ``<tlLogic>`` (SUMO reads such files) is yielded whole."""
     try:
         with open_xml(path) as fh:
             depth = 0
@@ -75,8 +76,10 @@ def _iter_top_level(path: Path, what: str) -> Iterator[ET.Element]:
                 depth -= 1
                 if depth == 1:
                     yield el
-                    if root is not None:
+                    if root is not None and root.tag != "tlLogic":
                         root.clear()  # drop finished children: memory stays flat on big files
+                elif depth == 0 and el.tag == "tlLogic":
+                    yield el
     except (ET.ParseError, OSError, EOFError) as exc:
         raise ScenarioError(f"{what} {path} is not readable XML: {exc}") from exc
 
@@ -336,6 +339,7 @@ def ensure_routes(
         "--ignore-errors",
         "--seed", str(int(seed)),
         "--no-step-log",
+        "--xml-validation", "never",  # as the simulation reads them (scenarios carry odd attributes)
     ]  # fmt: skip
     if type_files:
         args += ["--additional-files", ",".join(str(f) for f in type_files)]

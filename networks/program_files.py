@@ -148,6 +148,8 @@ class LoadedPrograms:
 
 
 def _top_level(path: Path) -> Iterable[ET.Element]:
+    """The root's children, or the root itself when it is a program (SUMO reads a file whose
+    root is a ``<tlLogic>``, as Braunschweig's ``signalPlan.add.xml``)."""
     try:
         with open_xml(path) as fh:
             depth = 0
@@ -162,7 +164,10 @@ def _top_level(path: Path) -> Iterable[ET.Element]:
                 if depth == 1:
                     yield el
                     assert root is not None
-                    root.clear()
+                    if root.tag not in PROGRAM_TAGS:  # a program root keeps its attributes
+                        root.clear()
+                elif depth == 0 and el.tag in PROGRAM_TAGS:
+                    yield el
     except (ET.ParseError, OSError, EOFError) as exc:
         raise NetworkError(f"{path}: not readable XML: {exc}") from exc
 

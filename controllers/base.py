@@ -17,6 +17,7 @@ from greenwave.errors import ScenarioError
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
+    from greenwave.networks import RoadNetwork
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,23 @@ class RunContext:
     communication: Any = None
     """The scenario's :class:`~greenwave.controllers.network_control.CommunicationSpec`, or
     None (every signal networked, no faults)."""
+    program_files: tuple[Path, ...] = ()
+    """The scenario's additional files that bring signal programs or WAUTs, in SUMO's load
+    order: with the network they decide which program each signal runs (:meth:`network`)."""
+    sumo_route_files: tuple[Path, ...] = ()
+    """The route files exactly as SUMO loads them for this run (``route_files`` may also hold
+    additional files with vehicle types, for greenwave's own analyses); empty: ``route_files``."""
+    sumo_config: Any = None
+    """The scenario's :class:`~greenwave.scenarios.sumocfg.SumoConfig` (its ``sumo_args(folder)``
+    are the options SUMO runs it with), or None."""
+
+    def network(self, *, saturation_flow_per_lane: float = 1800.0) -> RoadNetwork:
+        """The run's road network with the programs SUMO runs: the network's own, those of the
+        scenario's additional files (the last loaded, or a WAUT's start program, active)."""
+        from greenwave.networks import load_network
+
+        return load_network(self.net_file, saturation_flow_per_lane=saturation_flow_per_lane,
+                            program_files=self.program_files, begin_s=self.begin_s)
 
     def __post_init__(self) -> None:
         if self.demand_end_s <= self.demand_begin_s:  # no separate demand window: the run's

@@ -1,6 +1,7 @@
 """The baselines every greenwave result is compared against.
 
-- ``static``: the network's own fixed-time programs, as they are in the ``.net.xml``.
+- ``static``: the programs SUMO runs: the network's own, or the scenario's own (additional
+  ``tlLogic`` files, WAUTs), untouched.
 - ``actuated`` / ``delay_based``: SUMO's built-in actuated controllers applied to every signal.
 - ``sumo-webster``: SUMO's ``tools/tlsCycleAdaptation.py`` (Webster cycle and splits) run on the
   scenario's own demand.
@@ -26,7 +27,7 @@ def _keywords(func: Callable[..., Any], given: set[str]) -> frozenset[str]:
 
 @register
 class StaticController(ProgramController):
-    """The network's own programs, unchanged."""
+    """The scenario's own programs (network and additional files), exactly as SUMO runs them."""
 
     name = "static"
 
@@ -49,7 +50,8 @@ class _SumoActuatedController(ProgramController):
 
     def programs(self, ctx: RunContext) -> Path | None:
         return sumo_programs.actuated_programs(
-            ctx.net_file, workdir=ctx.workdir, kind=self.kind, **self.options
+            ctx.net_file, workdir=ctx.workdir, kind=self.kind, program_files=ctx.program_files,
+            begin_s=ctx.begin_s, **self.options
         )
 
 
@@ -87,6 +89,7 @@ class SumoWebsterController(ProgramController):
             begin=ctx.begin_s,
             end=ctx.end_s,
             seed=ctx.seed,
+            program_files=ctx.program_files,
             **self.options,
         )
 
@@ -109,5 +112,6 @@ class SumoCoordinatorController(ProgramController):
             begin=ctx.begin_s,
             end=ctx.end_s,
             seed=ctx.seed,
+            program_files=ctx.program_files,
             **self.options,
         )

@@ -143,15 +143,13 @@ class CentralController(Controller):
     def prepare(self, ctx: RunContext) -> list[Path]:
         from greenwave.controllers.plan import write_sumo_additional
         from greenwave.controllers.sumo_programs import actuated_programs, ensure_routes
-        from greenwave.networks import load_network
         from greenwave.scenarios.demand import movement_flows
 
         self.opts = self._opts()
         self.ctx = ctx
         work = Path(ctx.workdir)
         # plans are made for SUMO, so the model uses what was measured there (engine.arrays)
-        self.network = network = load_network(ctx.net_file,
-                                               saturation_flow_per_lane=SUMO_SATURATION_FLOW_PER_LANE_VPH)
+        self.network = network = ctx.network(saturation_flow_per_lane=SUMO_SATURATION_FLOW_PER_LANE_VPH)
         self.kpi_signals = controlled_signals(network)
         if not self.kpi_signals:
             raise ScenarioError(f"controller {self.name!r}: {ctx.net_file} has no signalised intersection")
@@ -166,8 +164,19 @@ class CentralController(Controller):
         self.flows = network.driving_flows(flows)
         self.groups: list[tuple[str, ...]] = []
         self.plan_log: list[dict[str, Any]] = []
+        # signals whose own program has unsafe stages are never planned (no timing of them is safe)
+        from greenwave.controllers.switching import unsafe_own_programs
+        from greenwave.networks.compile import compile_network
+
+        self._own_unsafe = own_unsafe = unsafe_own_programs(network)
+        if own_unsafe:
+            self._compilable = tuple(s for s in compile_network(network, self.flows).signal_ids
+                                     if s not in own_unsafe)
+            if not self._compilable:
+                raise ScenarioError(f"controller {self.name!r}: no signal of {ctx.net_file} can be "
+                                    f"planned safely: {own_unsafe}")
         plan = self._optimise(self.flows, t=ctx.begin_s)
-        self.unsafe = self._unsafe_signals(plan)
+        self.unsafe = {**own_unsafe, **self._unsafe_signals(plan)}
         if self.unsafe:  # never run an unsafe plan: those signals stay on their own programs
             self._compilable = tuple(s for s in self._compilable if s not in self.unsafe)
             if not self._compilable:
@@ -181,7 +190,8 @@ class CentralController(Controller):
         files: list[Path] = []
         self.fallback = ctx.communication.fallback if ctx.communication is not None else "fixed"
         if self.fallback == "actuated":
-            files.append(actuated_programs(ctx.net_file, workdir=work, program_id=_ACTUATED_PROGRAM))
+            files.append(actuated_programs(ctx.net_file, workdir=work, program_id=_ACTUATED_PROGRAM,
+                                           program_files=ctx.program_files, begin_s=ctx.begin_s))
         files.append(write_sumo_additional(plan, network, work / "central.add.xml", program_id=_CENTRAL_PROGRAM))
         files.append(self._write_counters(work / "counters.add.xml", plan))
         self.gap_detectors: dict[str, list[list[str]]] = {}
@@ -192,9 +202,13 @@ class CentralController(Controller):
     def _unsafe_signals(self, plan: TimingPlan) -> dict[str, str]:
         """Signals whose plan the safety validator rejects (see
         :func:`~greenwave.controllers.safety.unsafe_signals`), listed in ``excluded_signals.txt``."""
-        from greenwave.controllers.safety import unsafe_signals
+        from greenwave.controllers.safety import unsafe_signals, write_excluded
 
-        return unsafe_signals(plan, self.network, report=Path(self.ctx.workdir) / "excluded_signals.txt")
+        bad = unsafe_signals(plan, self.network)
+        own = getattr(self, "_own_unsafe", {})
+        if bad or own:
+            write_excluded({**own, **bad}, Path(self.ctx.workdir) / "excluded_signals.txt", "plan not safe")
+        return bad
 
     def _optimise(self, flows: pd.DataFrame, *, t: float) -> TimingPlan:
         """One plan for every controllable signal from ``flows`` (per group / sub-area)."""

@@ -359,8 +359,9 @@ class DetectorReader:
         n = len(layout.lanes)
         missing = {i for f in self.faults if f.kind == "missing" for i in f.ids}
         self.missing = missing
-        self.has_e1 = np.array([bool(i) and i not in missing for i in layout.e1_ids])
-        self.has_e2 = np.array([i not in missing for i in layout.e2_ids])
+        # bool even when empty (a run where every signal is left on its own program)
+        self.has_e1 = np.array([bool(i) and i not in missing for i in layout.e1_ids], dtype=bool)
+        self.has_e2 = np.array([i not in missing for i in layout.e2_ids], dtype=bool)
         self.capacity = np.maximum(1.0, (layout.e2_end_m - layout.e2_begin_m) / VEHICLE_SPACE_M)
         row1 = {i: r for r, i in enumerate(layout.e1_ids) if i}
         row2 = {i: r for r, i in enumerate(layout.e2_ids)}

@@ -148,11 +148,9 @@ class _PressureController(Controller):
         return out
 
     def prepare(self, ctx: RunContext) -> list[Path]:
-        from greenwave.networks import load_network
-
         self.opts = self._opts()
         self.ctx = ctx
-        self.network = load_network(ctx.net_file)
+        self.network = ctx.network()  # the programs SUMO runs: stages come from the active one
         self.switcher = StageSwitcher(self.network, default_min_green_s=self.opts["min_green_s"],
                                       default_max_green_s=self.opts["max_green_s"])
         files: list[Path] = []
@@ -163,6 +161,7 @@ class _PressureController(Controller):
             write_excluded(self.switcher.excluded, Path(ctx.workdir) / "excluded_signals.txt",
                            "their stages are not safe; they run their own program under SUMO's actuated control")
             files.append(actuated_programs(ctx.net_file, workdir=ctx.workdir, program_id="gw_excluded_actuated",
+                                           program_files=ctx.program_files, begin_s=ctx.begin_s,
                                            signals=set(self.switcher.excluded)))
         self.layout = place_detectors(self.network, self.switcher.signals,
                                       e1_distance_m=self.opts["e1_distance_m"],

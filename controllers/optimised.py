@@ -7,7 +7,7 @@ plan (JSON) and runs it in SUMO as fixed-time programs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ def optimise_for_demand(
     params: ModelParams | None = None,
     saturation_flow_per_lane: float = SUMO_SATURATION_FLOW_PER_LANE_VPH,
     compile_options: Mapping[str, Any] | None = None,
+    program_files: Sequence[Path] = (),
+    run_begin_s: float = 0.0,
 ) -> OptimisedPlan:
     """Count flows from the routes in [begin_s, end_s), compile and optimise.
 
@@ -53,7 +55,8 @@ def optimise_for_demand(
     :data:`~greenwave.engine.arrays.SUMO_SATURATION_FLOW_PER_LANE_VPH` veh/h per lane; turning
     rates, gap acceptance and shared-lane blocking
     :data:`~greenwave.networks.compile.SUMO_COMPILE_OPTIONS`, unless ``compile_options`` says
-    otherwise).
+    otherwise). ``program_files`` (the scenario's additional files with programs, in load
+    order) and ``run_begin_s`` decide which program each signal runs, as in SUMO.
     """
     from greenwave.controllers.plan import arrays_from_plan, plan_from_arrays, plan_from_network
     from greenwave.controllers.sumo_programs import ensure_routes
@@ -64,18 +67,27 @@ def optimise_for_demand(
     from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
     from greenwave.scenarios.demand import movement_flows
 
-    network = load_network(net_file, saturation_flow_per_lane=saturation_flow_per_lane)
+    network = load_network(net_file, saturation_flow_per_lane=saturation_flow_per_lane,
+                           program_files=program_files, begin_s=run_begin_s)
     routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
     flows = network.driving_flows(movement_flows(routes, begin_s=begin_s, end_s=end_s))
     options = SUMO_COMPILE_OPTIONS if compile_options is None else compile_options
     compiled = compile_network(network, flows, **options)
     # a signal whose own program is unsafe gets no safe plan from any timing: leave it out
-    from greenwave.controllers.safety import unsafe_signals
+    from greenwave.controllers.safety import unsafe_signals, write_excluded
+    from greenwave.controllers.switching import unsafe_own_programs
 
+    excluded = {s: why for s, why in unsafe_own_programs(network).items() if s in compiled.signal_ids}
+    if excluded:
+        keep = [s for s in compiled.signal_ids if s not in excluded]
+        if not keep:
+            raise PlanError(f"{net_file}: no signal can be planned safely: {excluded}")
+        compiled = compile_network(network, flows, signals=keep, **options)
     settings = settings or OptimiserSettings(seed=seed)
     probe = plan_from_arrays(compiled, webster_plan(compiled, settings))
-    excluded = unsafe_signals(probe, network, report=Path(workdir) / "excluded_signals.txt")
+    excluded.update(unsafe_signals(probe, network))
     if excluded:
+        write_excluded(excluded, Path(workdir) / "excluded_signals.txt", "plan not safe")
         keep = [s for s in compiled.signal_ids if s not in excluded]
         if not keep:
             raise PlanError(f"{net_file}: no signal can be planned safely: {excluded}")
@@ -145,17 +157,23 @@ class OptimisedController(ProgramController):
         out = optimise_for_demand(
             ctx.net_file, ctx.route_files,
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
-            objective=objective, settings=settings,
+            objective=objective, settings=settings, program_files=ctx.program_files,
+            run_begin_s=ctx.begin_s,
         )
         self.proof_decision, self.kept = "not_proven", 0
         plan, to_sumo = out.plan, out.plan
         if prove:
-            setup = SimulationSetup(Path(ctx.net_file), tuple(ctx.route_files), tuple(ctx.additional_files),
-                                    begin_s=ctx.begin_s, end_s=ctx.end_s, step_length_s=ctx.step_length_s,
-                                    time_to_teleport_s=ctx.time_to_teleport_s)
+            proof_dir = Path(ctx.workdir) / "proof"
+            args = () if ctx.sumo_config is None else tuple(ctx.sumo_config.sumo_args(proof_dir / "outputs"))
+            if ctx.sumo_config is not None and ctx.sumo_config.outputs:
+                (proof_dir / "outputs").mkdir(parents=True, exist_ok=True)
+            setup = SimulationSetup(Path(ctx.net_file), tuple(ctx.sumo_route_files or ctx.route_files),
+                                    tuple(ctx.additional_files), begin_s=ctx.begin_s, end_s=ctx.end_s,
+                                    step_length_s=ctx.step_length_s, time_to_teleport_s=ctx.time_to_teleport_s,
+                                    extra_args=args)
             proof = prove_plan(out.plan, out.existing, out.network,
                                [(proof_seed(ctx.seed, k), setup) for k in range(proof_seeds)],
-                               workdir=Path(ctx.workdir) / "proof", program_id="gw_optimised")
+                               workdir=proof_dir, program_id="gw_optimised")
             plan, to_sumo = proof.plan, proof.changed
             self.proof_decision, self.kept = proof.decision, len(proof.kept_existing)
             from greenwave.engine.results import write_text_atomic

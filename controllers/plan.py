@@ -846,7 +846,6 @@ class FixedPlanController(ProgramController):
         return frozenset({"plan", "program_id"})
 
     def programs(self, ctx: RunContext) -> Path | None:
-        from greenwave.networks import load_network
 
         unknown = set(self.options) - {"plan", "program_id"}
         if unknown:
@@ -857,6 +856,6 @@ class FixedPlanController(ProgramController):
         if not isinstance(raw, (str, os.PathLike)) or not str(raw):
             raise ScenarioError("controller 'fixed': option 'plan' (path of a timing-plan JSON) is required")
         plan = TimingPlan.from_json(Path(raw))
-        network = load_network(ctx.net_file)
+        network = ctx.network()
         pid = self.options.get("program_id", "greenwave")
         return write_sumo_additional(plan, network, Path(ctx.workdir) / "fixed_plan.add.xml", program_id=str(pid))

@@ -53,6 +53,7 @@ class SimulationSetup:
     end_s: float = 3600.0
     step_length_s: float = 1.0
     time_to_teleport_s: float = 300.0
+    extra_args: tuple[str, ...] = ()  # the scenario's own SUMO options (a .sumocfg's)
 
 
 @dataclass(frozen=True)
@@ -149,8 +150,8 @@ def simulate(
         begin_s=setup.begin_s, end_s=setup.end_s, step_length_s=setup.step_length_s, seed=seed,
         time_to_teleport_s=setup.time_to_teleport_s,
         outputs={"tripinfo-output": tripinfo, "statistic-output": stats},
-        extra_args=("--tripinfo-output.write-unfinished", "true", "--tripinfo-output.write-undeparted", "true",
-                    "--no-warnings", "true"),
+        extra_args=(*setup.extra_args, "--tripinfo-output.write-unfinished", "true",
+                    "--tripinfo-output.write-undeparted", "true", "--no-warnings", "true"),
         log_file=work / "sumo.log",
     )
     run_sumo_command(config.command(), what=f"proof run ({variant}, seed {seed})", cwd=work, timeout=None)

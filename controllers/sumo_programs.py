@@ -28,6 +28,7 @@ from greenwave._xml import open_xml
 from greenwave.errors import NetworkError, ScenarioError, SimulationError
 
 __all__ = [
+    "active_programs",
     "actuated_programs",
     "coordinator_programs",
     "ensure_routes",
@@ -60,7 +61,8 @@ def _require_file(path: PathLike, what: str) -> Path:
 
 
 def _iter_top_level(path: Path, what: str) -> Iterator[ET.Element]:
-    """Yield the children of the root element one by one (each complete, freed afterwards)."""
+    """Yield the children of the root element one by one (each complete, freed afterwards); a
+    root that is itself a ``<tlLogic>`` (SUMO reads such files) is yielded whole."""
     try:
         with open_xml(path) as fh:
             depth = 0
@@ -74,8 +76,10 @@ def _iter_top_level(path: Path, what: str) -> Iterator[ET.Element]:
                 depth -= 1
                 if depth == 1:
                     yield el
-                    if root is not None:
+                    if root is not None and root.tag != "tlLogic":
                         root.clear()  # drop finished children: memory stays flat on big files
+                elif depth == 0 and el.tag == "tlLogic":
+                    yield el
     except (ET.ParseError, OSError, EOFError) as exc:
         raise ScenarioError(f"{what} {path} is not readable XML: {exc}") from exc
 
@@ -156,6 +160,68 @@ def _net_programs(net_file: Path) -> dict[str, ET.Element]:
     if not programs:
         raise NetworkError(f"network {net_file} has no traffic light programs (<tlLogic>)")
     return programs
+
+
+def active_programs(
+    net_file: PathLike, program_files: Sequence[PathLike] = (), *, begin_s: float = 0.0
+) -> dict[str, ET.Element]:
+    """The program each traffic light runs when the simulation starts, as SUMO decides it.
+
+    SUMO loads the network's programs, then those of the additional files in the order given;
+    each becomes its light's active program, unless a WAUT starts the light on another one (see
+    :mod:`greenwave.networks.program_files`). A ``<tlLogic>`` without phases sets the offset of a
+    program loaded before it.
+
+    Parameters
+    ----------
+    net_file : str or os.PathLike
+        The SUMO network.
+    program_files : sequence of str or os.PathLike
+        The scenario's additional files in load order (files without programs add nothing).
+    begin_s : float, default 0
+        Simulation begin (s): when the WAUTs choose their programs.
+
+    Returns
+    -------
+    dict of str to xml.etree.ElementTree.Element
+        Traffic light id to a detached copy of its active ``<tlLogic>``.
+
+    Raises
+    ------
+    NetworkError
+        A file is not readable, the network has no programs, or a WAUT starts a light on a program
+        that is not loaded.
+    """
+    from greenwave.networks.program_files import read_program_files
+
+    loaded: dict[str, dict[str, ET.Element]] = {}
+    for path in (net_file, *program_files):
+        try:
+            elements = list(_iter_top_level(Path(path), "signal program file"))
+        except ScenarioError as exc:
+            raise NetworkError(str(exc)) from exc
+        for el in elements:
+            if el.tag != "tlLogic":
+                continue
+            tid, pid = el.get("id", ""), el.get("programID", "0")
+            own = loaded.setdefault(tid, {})
+            if el.find("phase") is None:  # an offset for a program loaded before
+                if pid in own and el.get("offset") is not None:
+                    own[pid].set("offset", el.get("offset", "0"))
+                continue
+            own.pop(pid, None)
+            own[pid] = _copy(el)
+    if not loaded:
+        raise NetworkError(f"network {net_file} has no traffic light programs (<tlLogic>)")
+    start = read_program_files(program_files).initial_programs(begin_s) if program_files else {}
+    out = {}
+    for tid, own in loaded.items():
+        pid = start.get(tid)
+        if pid is not None and pid not in own:
+            raise NetworkError(f"a WAUT starts traffic light {tid!r} on program {pid!r}, which is "
+                               f"not loaded (loaded: {', '.join(own)})")
+        out[tid] = own[pid] if pid is not None else next(reversed(own.values()))
+    return out
 
 
 def _renamed(program: ET.Element, program_id: str) -> ET.Element:
@@ -240,9 +306,10 @@ def ensure_routes(
     -------
     list of pathlib.Path
         The files that already had routes, in their given order, followed by
-        ``workdir/routed.rou.xml`` if anything had to be routed. Vehicle types defined in a
-        file without demand are handed to duarouter as well and may appear twice in the
-        result (harmless for the tools, but load only the originals into SUMO).
+        ``workdir/routed.rou.xml`` if anything had to be routed. Files without demand (vehicle
+        types, bus stops, parking areas the demand stops at) are handed to duarouter as
+        additional files; types may appear twice in the result (harmless for the tools, but
+        load only the originals into SUMO).
 
     Raises
     ------
@@ -260,7 +327,8 @@ def ensure_routes(
     keep = [f for f in files if not scans[f].needs_routing]
     if not to_route:
         return keep
-    type_files = [f for f in keep if scans[f].has_types and not scans[f].has_demand]
+    # types, stops and parking areas the demand refers to
+    type_files = [f for f in keep if not scans[f].has_demand]
     out = _workdir(workdir) / "routed.rou.xml"
     args: list[PathLike] = [
         "duarouter",
@@ -271,6 +339,7 @@ def ensure_routes(
         "--ignore-errors",
         "--seed", str(int(seed)),
         "--no-step-log",
+        "--xml-validation", "never",  # as the simulation reads them (scenarios carry odd attributes)
     ]  # fmt: skip
     if type_files:
         args += ["--additional-files", ",".join(str(f) for f in type_files)]
@@ -347,6 +416,8 @@ def webster_programs(
     unified_cycle: bool = False,
     restrict_cycle: bool = False,
     existing_cycle: bool = False,
+    program_files: Sequence[PathLike] = (),
+    begin_s: float | None = None,
 ) -> Path:
     """Webster cycle lengths and green splits from SUMO's ``tlsCycleAdaptation.py``.
 
@@ -413,7 +484,7 @@ def webster_programs(
             "min_green and saturation_headway must be positive, lost_time and all_red >= 0"
         )
     wd = _workdir(workdir)
-    statics = _net_programs(net)
+    statics = active_programs(net, program_files, begin_s=begin if begin_s is None else begin_s)
     routes = ensure_routes(net, route_files, workdir=wd, seed=seed, begin=begin, end=end)
     y = _yellow_default(statics) if yellow is None else int(yellow)
     if y <= 0:
@@ -507,6 +578,8 @@ def coordinator_programs(
     end: float | None = None,
     speed_factor: float = 0.8,
     ignore_priority: bool = False,
+    program_files: Sequence[PathLike] = (),
+    begin_s: float | None = None,
 ) -> Path:
     """Offsets along the main flows from SUMO's ``tlsCoordinator.py``.
 
@@ -557,7 +630,8 @@ def coordinator_programs(
         raise ScenarioError(f"speed_factor must be positive, got {speed_factor}")
     base_file = None if base_programs is None else _require_file(base_programs, "program file")
     wd = _workdir(workdir)
-    programs = _net_programs(net)
+    programs = active_programs(net, program_files,
+                               begin_s=(begin or 0.0) if begin_s is None else begin_s)
     if base_file is not None:
         programs.update(read_programs(base_file))
     routes = ensure_routes(net, route_files, workdir=wd, seed=seed, begin=begin, end=end)
@@ -639,9 +713,17 @@ def actuated_programs(
     min_time_loss: float = 1.0,
     show_detectors: bool = False,
     keep_existing_bounds: bool = True,
+    program_files: Sequence[PathLike] = (),
+    begin_s: float = 0.0,
     signals: Collection[str] | None = None,
 ) -> Path:
-    """Every signal's default program as a SUMO actuated or delay-based program.
+    """Every signal's active program as a SUMO actuated or delay-based program.
+
+    The program is the one SUMO runs when the simulation starts (:func:`active_programs`: the
+    network's, or the scenario's own from ``program_files``, e.g. a city's signal plans). A
+    program that already has its own ``minDur < maxDur`` keeps them (``keep_existing_bounds``),
+    and one of the same ``kind`` keeps its own parameters; programs of other types (NEMA, ...)
+    are copied unchanged.
 
     Green phases (some ``G``/``g``, no yellow) get ``minDur = min(min_green, duration)`` and
     ``maxDur = max(duration, min(max_green, max_green_factor * duration))``: a 42 s green may
@@ -679,6 +761,11 @@ def actuated_programs(
         Show SUMO's generated detectors in the GUI.
     keep_existing_bounds : bool, default True
         Keep ``minDur``/``maxDur`` a program already has (an actuated network).
+    program_files : sequence of str or os.PathLike
+        The scenario's additional files, in load order (their programs count, see
+        :func:`active_programs`).
+    begin_s : float, default 0
+        Simulation begin (s), when WAUTs choose the start programs.
     signals : collection of str, optional
         Only these traffic lights (default: all).
 
@@ -721,19 +808,19 @@ def actuated_programs(
     params["show-detectors"] = "true" if show_detectors else "false"
 
     elements: list[ET.Element] = []
-    for program in _net_programs(net).values():
+    for program in active_programs(net, program_files, begin_s=begin_s).values():
         if signals is not None and program.get("id") not in signals:
+            continue
+        if program.get("type", "static") not in ("static", "actuated", "delay_based"):
+            elements.append(_renamed(program, pid))  # NEMA etc.: its own logic, as it is
             continue
         new = ET.Element("tlLogic", dict(program.attrib))
         new.set("type", kind)
         new.set("programID", pid)
         own = {p.get("key", ""): p.get("value", "") for p in program.findall("param")}
-        # parameters of another controller type would only confuse SUMO's parser
-        if program.get("type") == kind:
-            own.update(params)
-            merged = own
-        else:
-            merged = params
+        # parameters of another controller type would only confuse SUMO's parser; a program of
+        # this type keeps its own (the city tuned them)
+        merged = {**params, **own} if program.get("type") == kind else params
         for key, value in merged.items():
             ET.SubElement(new, "param", {"key": key, "value": value})
         for ph in program.findall("phase"):
@@ -749,5 +836,5 @@ def actuated_programs(
             ET.SubElement(new, "phase", attrs)
         elements.append(new)
     return _write_additional(
-        elements, _workdir(workdir) / f"{pid}.add.xml", f"{kind} copies of the default programs"
+        elements, _workdir(workdir) / f"{pid}.add.xml", f"{kind} copies of the active programs"
     )

@@ -185,6 +185,19 @@ def stage_min_green(phase_min_dur: float | None, duration: float, default_s: flo
     return float(min(default_s, duration)) if duration > 0 else float(default_s)
 
 
+def unsafe_own_programs(network: RoadNetwork) -> dict[str, str]:
+    """Signals whose active program shows conflicting priority greens in a green stage, with
+    why: no timing of those stages is safe, so controllers leave them on their own program (a
+    city's plan may give ``G`` to links SUMO marks as foes, e.g. Braunschweig's signal 38)."""
+    out: dict[str, str] = {}
+    for sid, sig in network.signals.items():
+        try:
+            signal_stages(sig)
+        except NetworkError as exc:
+            out[sid] = str(exc)
+    return out
+
+
 def signal_stages(
     signal: Signal,
     program: Program | None = None,
@@ -192,7 +205,8 @@ def signal_stages(
     default_min_green_s: float = DEFAULT_MIN_GREEN_S,
     default_max_green_s: float = 60.0,
 ) -> SignalStages | None:
-    """The stages of ``program`` (default: the signal's first program) with safe intergreens.
+    """The stages of ``program`` (default: the one SUMO runs, ``signal.default_program``) with
+    safe intergreens.
 
     Returns ``None`` when the program has no green stage (rail or switched-off signals).
 

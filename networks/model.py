@@ -141,6 +141,9 @@ class Signal:
         stages of indirect (two-stage bicycle) turns, which leave from an internal lane, share
         the link index of a straight movement and always yield (SUMO state ``m``), are left out.
         ``None`` means the same as ``conflicts``. Use ``conflicts`` for safety checks.
+    active_program_id
+        The program a WAUT of the scenario starts the light on (see
+        :mod:`greenwave.networks.program_files`); ``None``: the last one loaded.
     """
 
     id: str
@@ -150,6 +153,7 @@ class Signal:
     conflicts: np.ndarray
     unused_links: frozenset[int] = field(default_factory=frozenset)
     primary_conflicts: np.ndarray | None = None
+    active_program_id: str | None = None
 
     @property
     def n_links(self) -> int:
@@ -192,9 +196,11 @@ class Signal:
 
     @property
     def default_program(self) -> Program | None:
-        """The program SUMO runs from the start: the last one loaded for the light (each program
-        SUMO adds becomes the light's default; fkk_in's ``335525545`` has 17), ``None`` if there
-        is none."""
+        """The program SUMO runs from the start: the one a WAUT starts the light on, otherwise the
+        last one loaded for the light (each program SUMO adds becomes the light's default;
+        fkk_in's ``335525545`` has 17), ``None`` if there is none."""
+        if self.active_program_id is not None and self.active_program_id in self.programs:
+            return self.programs[self.active_program_id]
         return next(reversed(self.programs.values()), None)
 
     def conflicting(self, link: int) -> tuple[int, ...]:

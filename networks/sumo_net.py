@@ -20,8 +20,8 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -30,7 +30,8 @@ import numpy as np
 
 from greenwave._xml import open_xml
 from greenwave.errors import NetworkError
-from greenwave.networks.model import Movement, Phase, Program, RoadNetwork, Signal
+from greenwave.networks.model import Movement, Program, RoadNetwork, Signal
+from greenwave.networks.program_files import read_program_files, tl_logic_program
 
 __all__ = ["load_network"]
 
@@ -291,34 +292,34 @@ class _Reader:
         )
 
     def _tl_logic(self, elem: ET.Element) -> None:
-        tid = elem.get("id")
-        if not tid:
-            raise self.fail("a <tlLogic> has no id")
-        pid = elem.get("programID", "0")
-        phases = []
-        for ph in elem.iter("phase"):
-            state = ph.get("state")
-            if state is None:
-                raise self.fail(f"a <phase> of <tlLogic id={tid!r} programID={pid!r}> has no state")
-            phases.append(
-                Phase(
-                    duration=self._float(ph, "duration"),
-                    state=state,
-                    min_dur=float(ph.get("minDur")) if ph.get("minDur") is not None else None,
-                    max_dur=float(ph.get("maxDur")) if ph.get("maxDur") is not None else None,
-                    name=ph.get("name", ""),
-                )
-            )
-        if not phases:
-            raise self.fail(f"<tlLogic id={tid!r} programID={pid!r}> has no <phase>")
-        offset_raw = elem.get("offset", "0")
-        try:
-            offset = float(offset_raw)
-        except ValueError:
-            offset = 0.0  # SUMO also allows offset="begin"
-        self.programs.setdefault(tid, {})[pid] = Program(
-            id=pid, type=elem.get("type", "static"), offset=offset, phases=tuple(phases)
-        )
+        tid, program = tl_logic_program(elem, str(self.path))
+        if not program.phases:
+            raise self.fail(f"<tlLogic id={tid!r} programID={program.id!r}> has no <phase>")
+        self.programs.setdefault(tid, {})[program.id] = program
+
+    def add_program_files(self, files: Sequence[str | os.PathLike[str]], begin_s: float) -> dict[str, str]:
+        """Add the programs of additional files as SUMO loads them (each becomes its light's
+        active one; a phase-less ``<tlLogic>`` sets an existing program's offset); return the
+        program each WAUT starts its lights on."""
+        loaded = read_program_files(files)
+        known = {c.tl for c in self.connections if c.tl is not None} | set(self.programs)
+        for path, tid, program in loaded.programs:
+            if tid not in known:
+                raise NetworkError(f"{path}: <tlLogic id={tid!r}> names no traffic light of {self.path}")
+            own = self.programs.setdefault(tid, {})
+            own.pop(program.id, None)
+            own[program.id] = program
+        for path, tid, pid, offset in loaded.offsets:
+            if pid not in self.programs.get(tid, {}):
+                raise NetworkError(f"{path}: <tlLogic id={tid!r} programID={pid!r}> without phases "
+                                   "changes a program that was not loaded before it")
+            self.programs[tid][pid] = replace(self.programs[tid][pid], offset=offset)
+        initial = loaded.initial_programs(begin_s)
+        for sid, pid in initial.items():
+            if pid not in self.programs.get(sid, {}):
+                raise NetworkError(f"a WAUT starts signal {sid!r} on program {pid!r}, which is not "
+                                   f"loaded (it has {', '.join(self.programs.get(sid, {})) or 'none'})")
+        return initial
 
 
 def _is_driving(lane: _Lane) -> bool:
@@ -442,7 +443,9 @@ def _conflict_matrix(
     return conflicts
 
 
-def _signals(reader: _Reader, graph: nx.MultiDiGraph) -> dict[str, Signal]:
+def _signals(
+    reader: _Reader, graph: nx.MultiDiGraph, active: dict[str, str] | None = None
+) -> dict[str, Signal]:
     requests = _request_indices(reader)
     by_tl: dict[str, list[int]] = {}
     for pos, c in enumerate(reader.connections):
@@ -540,12 +543,17 @@ def _signals(reader: _Reader, graph: nx.MultiDiGraph) -> dict[str, Signal]:
             conflicts=conflicts,
             unused_links=frozenset(unused),
             primary_conflicts=primary,
+            active_program_id=(active or {}).get(tid),
         )
     return signals
 
 
 def load_network(
-    path: str | os.PathLike[str], *, saturation_flow_per_lane: float = 1800.0
+    path: str | os.PathLike[str],
+    *,
+    saturation_flow_per_lane: float = 1800.0,
+    program_files: Sequence[str | os.PathLike[str]] = (),
+    begin_s: float = 0.0,
 ) -> RoadNetwork:
     """Read a SUMO net file into a :class:`RoadNetwork`.
 
@@ -555,6 +563,11 @@ def load_network(
         A ``.net.xml`` or gzipped ``.net.xml.gz`` file (gzip is recognised by content).
     saturation_flow_per_lane
         Saturation flow of one vehicle lane in veh/h/lane; edges carry it times their lanes.
+    program_files
+        Additional files the scenario loads, in SUMO's order: their ``<tlLogic>`` programs join
+        the signals' own (each becomes the active one, as in SUMO) and their WAUTs choose the
+        program each signal starts on at ``begin_s`` (see :mod:`greenwave.networks.program_files`).
+        Files without programs may be given; they add nothing.
 
     Returns
     -------
@@ -575,8 +588,9 @@ def load_network(
     net_path = Path(path)
     reader = _Reader(net_path)
     reader.read()
+    active = reader.add_program_files(program_files, begin_s) if program_files else {}
     graph = _build_graph(reader, float(saturation_flow_per_lane))
-    signals = _signals(reader, graph)
+    signals = _signals(reader, graph, active)
     return RoadNetwork(
         path=net_path,
         graph=graph,

@@ -89,9 +89,10 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
          f"{args.objective!r} on the demand of seed {seed}")
     t0 = time.perf_counter()
     result = optimise_for_demand(
-        prepared.net_file, prepared.routes_by_seed[seed],
+        prepared.net_file, prepared.demand_files_by_seed[seed],
         begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
         objective=args.objective, settings=OptimiserSettings(seed=seed),
+        program_files=prepared.program_files, run_begin_s=scenario.begin_s,
     )
     wall = time.perf_counter() - t0
     from greenwave.controllers.plan import complete_plan, write_sumo_additional
@@ -106,13 +107,21 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     if n_proof:
         from greenwave.controllers.proof import SimulationSetup, prove_plan
 
+        from greenwave.scenarios.sumocfg import localise_additional
+
         sc = prepared.scenario
-        cases = [(s, SimulationSetup(prepared.net_file, prepared.routes_by_seed[s], prepared.additional_files,
+        proof_dir = out / "work" / "proof"
+        cfg = sc.demand.sumo_config
+        args = () if cfg is None else tuple(cfg.sumo_args(proof_dir / "outputs"))
+        if cfg is not None and cfg.outputs:
+            (proof_dir / "outputs").mkdir(parents=True, exist_ok=True)
+        adds = tuple(localise_additional(prepared.additional_files, proof_dir / "scenario_files"))
+        cases = [(s, SimulationSetup(prepared.net_file, prepared.routes_by_seed[s], adds,
                                      begin_s=sc.begin_s, end_s=sc.end_s, step_length_s=sc.step_length_s,
-                                     time_to_teleport_s=sc.time_to_teleport_s))
+                                     time_to_teleport_s=sc.time_to_teleport_s, extra_args=args))
                  for s in scenario.seeds[:n_proof]]
         _say(f"proving the plan in SUMO against the network's own programs on {n_proof} seed(s)")
-        proof = prove_plan(plan, result.existing, result.network, cases, workdir=out / "work" / "proof")
+        proof = prove_plan(plan, result.existing, result.network, cases, workdir=proof_dir)
         plan = proof.plan
     plan = complete_plan(plan, result.network)  # records the network, signal groups, links
     if result.excluded:  # named in the plan, so that export knows they are left out on purpose

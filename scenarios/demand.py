@@ -10,7 +10,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,98 +18,21 @@ from greenwave._sumo import run_sumo_command
 from greenwave._xml import open_xml
 from greenwave.errors import ScenarioError
 from greenwave.scenarios.spec import DemandSpec
+from greenwave.scenarios.sumocfg import SumoConfig, read_sumocfg
+
+__all__ = [
+    "SumoConfig",
+    "entry_edges",
+    "entry_flows",
+    "expected_movement_flows",
+    "generate_routes",
+    "iter_vehicle_routes",
+    "movement_flows",
+    "read_sumocfg",
+    "turning_shares",
+]
 
 _TURN_DIRECTIONS = {"l": "left", "L": "left", "r": "right", "R": "right", "s": "straight"}
-
-
-@dataclass(frozen=True)
-class SumoConfigInfo:
-    """What greenwave takes from a ``.sumocfg``: files (absolute) and the time window (s)."""
-
-    path: Path
-    net_file: Path | None
-    route_files: tuple[Path, ...]
-    additional_files: tuple[Path, ...]
-    begin_s: float | None
-    end_s: float | None
-
-
-_OUTPUT_ONLY = frozenset({"timedEvent", "edgeData", "laneData", "edgeRelations", "tazRelations"})
-
-
-def _xml_outline(path: Path) -> tuple[str, set[str]]:
-    """Root tag and the set of its children's tags (without reading the file into memory)."""
-    depth = 0
-    root = ""
-    children: set[str] = set()
-    try:
-        with open_xml(path) as fh:
-            for event, el in ET.iterparse(fh, events=("start", "end")):
-                if event == "start":
-                    if depth == 0:
-                        root = el.tag
-                    elif depth == 1:
-                        children.add(el.tag)
-                    depth += 1
-                else:
-                    depth -= 1
-                    if depth == 1:
-                        el.clear()
-    except (ET.ParseError, OSError, EOFError) as exc:
-        raise ScenarioError(f"{path}: not readable XML: {exc}") from exc
-    return root, children
-
-
-def read_sumocfg(path: Path) -> SumoConfigInfo:
-    """Read a SUMO configuration file; every file it names must exist."""
-    try:
-        with open_xml(path) as fh:
-            root = ET.parse(fh).getroot()
-    except (ET.ParseError, OSError, EOFError) as exc:
-        raise ScenarioError(f"{path}: not a readable SUMO configuration: {exc}") from exc
-    if root.tag not in ("configuration", "sumoConfiguration"):
-        raise ScenarioError(
-            f"{path}: root element is <{root.tag}>, expected <configuration> of a .sumocfg"
-        )
-
-    def value(tag: str) -> str | None:
-        el = root.find(f".//{tag}")
-        return None if el is None else el.get("value")
-
-    def files(tag: str) -> tuple[Path, ...]:
-        raw = value(tag)
-        if not raw:
-            return ()
-        out = []
-        for part in raw.replace(" ", ",").split(","):
-            if not part:
-                continue
-            p = (path.parent / part).resolve()
-            if not p.is_file():
-                raise ScenarioError(f"{path}: <{tag}> names {part}, which does not exist ({p})")
-            out.append(p)
-        return tuple(out)
-
-    nets = files("net-file")
-    begin, end = value("begin"), value("end")
-    routes = list(files("route-files"))
-    additional = []
-    for add in files("additional-files"):
-        root_tag, children = _xml_outline(add)
-        if root_tag == "routes":  # demand loaded as an additional file: it is demand
-            routes.append(add)
-        elif children and children <= _OUTPUT_ONLY:
-            continue  # only declares outputs (written beside the file): greenwave writes its own
-        else:
-            additional.append(add)
-    return SumoConfigInfo(
-        path=path,
-        net_file=nets[0] if nets else None,
-        route_files=tuple(routes),
-        additional_files=tuple(additional),
-        begin_s=float(begin) if begin else None,
-        end_s=float(end) if end else None,
-    )
 
 
 # ------------------------------------------------------------------------------------------

@@ -64,6 +64,11 @@ class PreparedScenario:
     approaches: dict[str, dict[str, int]]  # signal → approach edge → lanes
     begin_s: float
     end_s: float
+    program_files: tuple[Path, ...] = ()
+    """The additional files that bring signal programs or WAUTs, in load order."""
+    demand_files_by_seed: dict[int, tuple[Path, ...]] = field(default_factory=dict)
+    """Per seed, the files holding demand or vehicle types, in SUMO's load order (what greenwave's
+    analyses read; additional files with routes or types come first)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,10 @@ class Job:
     addons: dict[str, dict[str, Any]] = field(default_factory=dict)
     communication: Any = None
     check_safety: bool = False
+    demand_files: tuple[Path, ...] = ()
+    program_files: tuple[Path, ...] = ()
+    sumo_config: Any = None
+    """The scenario's :class:`~greenwave.scenarios.sumocfg.SumoConfig`: its options go to SUMO."""
 
 
 @dataclass
@@ -129,7 +138,11 @@ def prepare(scenario: Scenario, output_dir: Path, *, seeds: Sequence[int] | None
     demand = scenario.demand
     begin = scenario.begin_s if demand.begin_s is None else demand.begin_s
     end = scenario.end_s if demand.end_s is None else demand.end_s
+    from greenwave.networks.program_files import program_files
+    from greenwave.scenarios.sumocfg import demand_files
+
     routes: dict[int, tuple[Path, ...]] = {}
+    analysed: dict[int, tuple[Path, ...]] = {}
     for seed in seeds or scenario.seeds:
         if demand.uses_flows:
             routes[seed] = (
@@ -138,6 +151,7 @@ def prepare(scenario: Scenario, output_dir: Path, *, seeds: Sequence[int] | None
             )
         else:
             routes[seed] = demand.route_files
+        analysed[seed] = demand_files(demand.additional_files, routes[seed])
     approaches: dict[str, dict[str, int]] = {}
     for sid, sig in network.signals.items():
         lanes: dict[str, set[str]] = {}
@@ -154,6 +168,8 @@ def prepare(scenario: Scenario, output_dir: Path, *, seeds: Sequence[int] | None
         approaches=approaches,
         begin_s=begin,
         end_s=end,
+        program_files=program_files(demand.additional_files),
+        demand_files_by_seed=analysed,
     )
 
 
@@ -171,6 +187,8 @@ def make_jobs(
     jobs = []
     for name in controllers or sc.controllers:
         make_controller(name)  # unknown names fail here, before anything runs
+        if name != "static":
+            check_takeover(prepared, name)
         for seed, routes in prepared.routes_by_seed.items():
             jobs.append(
                 Job(
@@ -193,6 +211,9 @@ def make_jobs(
                     addons={a: dict(o) for a, o in sc.addons.items()},
                     communication=sc.communication,
                     check_safety=check_safety,
+                    demand_files=prepared.demand_files_by_seed.get(seed, routes),
+                    program_files=prepared.program_files,
+                    sumo_config=sc.demand.sumo_config,
                 )
             )
     return jobs
@@ -210,12 +231,19 @@ def run_job(job: Job) -> JobResult:
     work = job.workdir
     work.mkdir(parents=True, exist_ok=True)
     controller = make_controller(job.controller, job.options)
+    # the scenario's own files first, in its order (SUMO: additional files, then routes); files
+    # that declare outputs are loaded as copies writing into this run's folder
+    from greenwave.scenarios.sumocfg import localise_additional
+
+    scenario_adds = localise_additional(job.additional_files, work / "scenario_files")
     ctx = RunContext(
-        scenario=job.scenario, net_file=job.net_file, route_files=job.route_files,
+        scenario=job.scenario, net_file=job.net_file,
+        route_files=job.demand_files or job.route_files,
         begin_s=job.begin_s, end_s=job.end_s, seed=job.seed, workdir=work, options=job.options,
         demand_begin_s=job.demand_begin_s, demand_end_s=job.demand_end_s,
-        additional_files=job.additional_files, step_length_s=job.step_length_s,
+        additional_files=tuple(scenario_adds), step_length_s=job.step_length_s,
         time_to_teleport_s=job.time_to_teleport_s, communication=job.communication,
+        program_files=job.program_files, sumo_route_files=job.route_files, sumo_config=job.sumo_config,
     )
     extra_adds = controller.prepare(ctx)
     addons = [make_addon(a, o) for a, o in job.addons.items()]
@@ -235,10 +263,15 @@ def run_job(job: Job) -> JobResult:
         edgedata_add,
     )
     tripinfo, stats = work / "tripinfo.xml", work / "statistics.xml"
+    cfg_args = () if job.sumo_config is None else job.sumo_config.sumo_args(
+        work / "scenario_files" / "outputs", gui=job.gui)
+    if job.sumo_config is not None and job.sumo_config.outputs:
+        (work / "scenario_files" / "outputs").mkdir(parents=True, exist_ok=True)
     config = SessionConfig(
         net_file=job.net_file,
         route_files=(*job.route_files, *addon_routes),
-        additional_files=(*job.additional_files, *extra_adds, *addon_adds, edgedata_add),
+        # a network without signals has no approaches (SUMO refuses an edgeData without edges)
+        additional_files=(*scenario_adds, *extra_adds, *addon_adds, *([edgedata_add] if approach_edges else [])),
         begin_s=job.begin_s,
         end_s=job.end_s,
         step_length_s=job.step_length_s,
@@ -246,6 +279,7 @@ def run_job(job: Job) -> JobResult:
         time_to_teleport_s=job.time_to_teleport_s,
         outputs={"tripinfo-output": tripinfo, "statistic-output": stats},
         extra_args=(
+            *cfg_args,
             "--tripinfo-output.write-unfinished", "true",
             "--tripinfo-output.write-undeparted", "true",
             *addon_args,
@@ -344,9 +378,38 @@ def _safety_monitor(job: Job, sim: SumoSession) -> TransitionMonitor | None:
     from greenwave.controllers.transition_safety import TransitionMonitor
     from greenwave.networks import load_network
 
-    monitor = TransitionMonitor(load_network(job.net_file))
+    monitor = TransitionMonitor(load_network(job.net_file, program_files=job.program_files,
+                                             begin_s=job.begin_s))
     monitor.start(sim)
     return monitor
+
+
+def check_takeover(prepared: PreparedScenario, controller: str) -> None:
+    """Refuse, with a clear error, a controller other than ``static`` on a scenario whose own
+    signal switching would overrule it: ``tls.all-off`` (SUMO switches every light off) or a
+    WAUT that switches programs during the run (SUMO would switch away from the controller's
+    programs at that time)."""
+    sc = prepared.scenario
+    cfg = sc.demand.sumo_config
+    if cfg is not None and cfg.tls_all_off:
+        raise ScenarioError(
+            f"{cfg.path}: tls.all-off switches every traffic light off, so controller "
+            f"{controller!r} would control nothing; run it with 'static' only or remove tls.all-off"
+        )
+    if not prepared.program_files:
+        return
+    from greenwave.networks.program_files import read_program_files
+
+    for waut in read_program_files(prepared.program_files).wauts:
+        switches = waut.switches_between(sc.begin_s, sc.end_s)
+        if switches and waut.signals:
+            t, to = switches[0]
+            raise ScenarioError(
+                f"WAUT {waut.id!r} switches signals {', '.join(waut.signals)} to program {to!r} at "
+                f"t={t:g} s, inside the run ({sc.begin_s:g}-{sc.end_s:g} s); controller "
+                f"{controller!r} cannot take over signals whose programs the scenario switches "
+                "during the run (not supported): run 'static', or end the run before the switch"
+            )
 
 
 @contextmanager
@@ -436,6 +499,10 @@ def run_scenario(
     if unused:
         say(f"{scenario.name}: controller_options for {', '.join(unused)} not used: "
             f"{'that controller does' if len(unused) == 1 else 'those controllers do'} not run")
+    cfg = scenario.demand.sumo_config
+    if cfg is not None and cfg.ignored:
+        say(f"{cfg.path.name}: not passed to SUMO (no effect on the runs): "
+            + "; ".join(f"{name} ({why})" for name, why in cfg.ignored))
     say(f"{scenario.name}: {len(prepared.approaches)} signals, {len(job_list)} runs "
         f"({len(running)} controllers × {len(prepared.routes_by_seed)} seeds), "
         f"prepared in {time.perf_counter() - t0:.1f} s")

@@ -105,6 +105,9 @@ class DemandSpec:
     turn_left: float = 0.2
     turn_right: float = 0.2
     turn_ratios: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    sumo_config: Any = None
+    """The :class:`~greenwave.scenarios.sumocfg.SumoConfig` read from ``sumocfg`` (or None): its
+    options and output files go to every run."""
 
     @property
     def uses_flows(self) -> bool:
@@ -165,7 +168,7 @@ def resolve_scenario(name_or_path: str | Path) -> Path:
     if str(name_or_path) in bundled:
         return bundled[str(name_or_path)]
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix in (".toml", ".sumocfg") or path.name.endswith(".sumo.cfg") or path.exists():
         if not path.is_file():
             raise ScenarioError(f"scenario file {path} does not exist")
         return path
@@ -176,8 +179,15 @@ def resolve_scenario(name_or_path: str | Path) -> Path:
 
 
 def load_scenario(name_or_path: str | Path) -> Scenario:
-    """Load and validate a scenario by bundled name or TOML path."""
+    """Load and validate a scenario by bundled name, TOML path or SUMO configuration
+    (``*.sumocfg``: run as SUMO runs it, see :mod:`greenwave.scenarios.sumocfg`)."""
     path = resolve_scenario(name_or_path)
+    from greenwave.scenarios.sumocfg import is_sumocfg
+
+    if is_sumocfg(path):
+        name = path.name.removesuffix(".sumocfg").removesuffix(".sumo.cfg")
+        return scenario_from_dict({"name": name, "demand": {"sumocfg": str(path.resolve())}},
+                                  source=path)
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
@@ -199,10 +209,22 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
 
     addon_classes = available_addons()
     _check_keys(data, {**_TOP_KEYS, **{a: "table (run add-on)" for a in addon_classes}}, where, "")
-    for required in ("duration_s", "demand"):
-        if required not in data:
-            raise ScenarioError(f"{where}: missing required key {required!r}")
     from greenwave.scenarios.limits import check_scenario_values, safe_name
+
+    if "demand" not in data:
+        raise ScenarioError(f"{where}: missing required key 'demand'")
+    demand = _demand_spec(data["demand"], where, base)
+    if demand.sumo_config is not None:
+        from greenwave.scenarios.sumocfg import scenario_defaults
+
+        data = {**scenario_defaults(demand.sumo_config, data.get("begin_s")), **data}
+    if "duration_s" not in data:
+        raise ScenarioError(
+            f"{where}: missing required key 'duration_s'"
+            + (" (the .sumocfg sets no <end>: SUMO would run until the last vehicle has left, "
+               "greenwave compares controllers over a fixed time; give duration_s in a scenario "
+               "TOML whose [demand] has sumocfg = \"...\")" if demand.sumo_config is not None else "")
+        )
 
     duration = _float(data, "duration_s", where, "", positive=True)
     begin = _float(data, "begin_s", where, "", default=0.0, minimum=0.0)
@@ -242,13 +264,10 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
     for c, opts in options.items():
         check_controller_options(c, opts, where)
 
-    demand = _demand_spec(data["demand"], where, base)
     if "network" in data:
         network = _network_spec(data["network"], where, base)
     else:
-        from greenwave.scenarios.demand import read_sumocfg
-
-        net = read_sumocfg(demand.sumocfg).net_file if demand.sumocfg else None
+        net = demand.sumo_config.net_file if demand.sumo_config is not None else None
         if net is None:
             raise ScenarioError(
                 f"{where}: missing required key 'network' (only a demand 'sumocfg' that names a "
@@ -385,11 +404,12 @@ def _demand_spec(raw: Any, where: str, base: Path) -> DemandSpec:
     route_files: list[Path] = []
     additional: list[Path] = []
     cfg: Path | None = None
+    info = None
     begin = _float(raw, "begin_s", where, ctx, default=None, minimum=0.0)
     end = _float(raw, "end_s", where, ctx, default=None, minimum=0.0)
     if "sumocfg" in raw:
         cfg = _existing_file(raw, "sumocfg", where, ctx, base)
-        from greenwave.scenarios.demand import read_sumocfg
+        from greenwave.scenarios.sumocfg import read_sumocfg
 
         info = read_sumocfg(cfg)
         route_files += info.route_files
@@ -440,6 +460,7 @@ def _demand_spec(raw: Any, where: str, base: Path) -> DemandSpec:
         turn_left=left,
         turn_right=right,
         turn_ratios={f: {t: float(s) for t, s in row.items()} for f, row in ratios.items()},
+        sumo_config=info,
     )
 
 

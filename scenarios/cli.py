@@ -106,7 +106,6 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     proof = None
     if n_proof:
         from greenwave.controllers.proof import SimulationSetup, prove_plan
-
         from greenwave.scenarios.sumocfg import localise_additional
 
         sc = prepared.scenario

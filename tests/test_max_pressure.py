@@ -51,7 +51,8 @@ def test_kernel_and_plain_decisions_run_the_same(tmp_path: Path, monkeypatch: py
     from greenwave.controllers import max_pressure
     from tests.test_runner import InlineExecutor
 
-    sc = scenario_from_dict({**UNEVEN, "seeds": [1], "controllers": ["max_pressure"], "duration_s": 300})
+    sc = scenario_from_dict({**UNEVEN, "seeds": [1], "controllers": ["max_pressure"], "duration_s": 300,
+                             "demand": {**UNEVEN["demand"], "end_s": 300}})
     plain = run_scenario(sc, tmp_path / "plain", executor=InlineExecutor()).iloc[0]
     monkeypatch.setattr(max_pressure, "KERNEL_MIN_SIGNALS", 1)
     kernel = run_scenario(sc, tmp_path / "kernel", executor=InlineExecutor()).iloc[0]
@@ -382,7 +383,7 @@ def test_bad_options_name_the_option(
 
 def test_bad_option_is_refused_when_the_scenario_loads() -> None:
     with pytest.raises(ScenarioError) as err:
-        scenario_from_dict({**UNEVEN, "seeds": [1], "controllers": ["max_pressure"], "duration_s": 60,
+        scenario_from_dict({**UNEVEN, "seeds": [1], "controllers": ["max_pressure"], "duration_s": 600,
                             "controller_options": {"max_pressure": {"threshold_vehicles": 2}}})
     assert "controller_options.max_pressure: unknown option 'threshold_vehicles'; valid: " in str(err.value)
     assert "min_green_s" in str(err.value)

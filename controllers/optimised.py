@@ -7,6 +7,7 @@ plan (JSON) and runs it in SUMO as fixed-time programs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,7 +129,8 @@ class OptimisedController(ProgramController):
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
-        return frozenset({"objective", "prove", "proof_seeds", *OptimiserSettings.__dataclass_fields__})
+        return frozenset({"objective", "prove", "proof_seeds", "calibration",
+                          *OptimiserSettings.__dataclass_fields__})
 
     def programs(self, ctx: RunContext) -> Path | None:
         from greenwave.controllers.plan import write_sumo_additional
@@ -137,6 +139,15 @@ class OptimisedController(ProgramController):
         opts = dict(self.options)
         objective = opts.pop("objective", "delay")
         prove = opts.pop("prove", True)
+        calibration = opts.pop("calibration", None)
+        sat_kw = {}
+        if calibration is not None:
+            from greenwave.engine.calibration import load_calibration
+
+            if not isinstance(calibration, (str, os.PathLike)) or not str(calibration):
+                raise ScenarioError("controller 'optimised': calibration must be the path of a calibration.json "
+                                    f"(greenwave calibrate writes one), not {calibration!r}")
+            sat_kw["saturation_flow_per_lane"] = load_calibration(calibration).saturation_flow_per_lane_vph
         proof_seeds = opts.pop("proof_seeds", 2)
         if not isinstance(prove, bool):
             raise ScenarioError(f"controller 'optimised': prove must be true or false, not {prove!r}")
@@ -151,13 +162,13 @@ class OptimisedController(ProgramController):
         if unknown:
             raise ScenarioError(
                 f"controller 'optimised': unknown options {sorted(unknown)}; "
-                f"valid: objective, prove, proof_seeds, {', '.join(sorted(known))}"
+                f"valid: objective, prove, proof_seeds, calibration, {', '.join(sorted(known))}"
             )
         settings = OptimiserSettings(**{"seed": ctx.seed, **opts})
         out = optimise_for_demand(
             ctx.net_file, ctx.route_files,
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
-            objective=objective, settings=settings, program_files=ctx.program_files,
+            objective=objective, settings=settings, program_files=ctx.program_files, **sat_kw,
             run_begin_s=ctx.begin_s,
         )
         self.proof_decision, self.kept = "not_proven", 0

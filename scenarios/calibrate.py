@@ -1,0 +1,218 @@
+"""Calibrate greenwave's model to the user's own network, from SUMO itself.
+
+``greenwave calibrate SCENARIO`` measures, at every signalised approach lane of the scenario's
+network, how fast queues discharge in green: SUMO runs the network with its own programs and the
+scenario's demand scaled up (``--scale``, so that queues form and greens run saturated), an
+instant induction loop at each stop line records every vehicle that crosses it, and SUMO's
+signal states give each lane's green intervals. A *saturated green* is one in which the lane
+discharges without a gap: at least ``min_vehicles`` crossings, the first within ``first_s`` of
+the green start and no headway above ``max_headway_s`` until the green ends. Per lane:
+
+- **saturation flow** = 3600 / median headway of the 4th and later vehicles of saturated greens
+  (the first three still accelerate), veh/h;
+- **start lag** = median over saturated greens of (time from green start to the 4th crossing −
+  4 saturation headways), s: the start-up lost time as the HCM defines it (the first vehicles
+  react and accelerate; from the 4th on they cross at the saturation headway).
+
+The network's saturation flow is the median over its straight-only lanes (turning vehicles slow
+down, and the model applies its own turning factors to the lane's flow; a network without a
+saturated straight-only lane keeps the built-in figure and says so), priority greens only (permitted
+turners wait for gaps, which the model's gap acceptance covers). It goes to ``calibration.json``,
+every lane's figures to ``calibration_lanes.csv``, both written atomically. ``greenwave optimise
+--calibration FILE`` and the ``optimised`` controller's ``calibration`` option plan with that
+saturation flow instead of the one measured on greenwave's generated grid
+(:data:`greenwave.engine.arrays.SUMO_SATURATION_FLOW_PER_LANE_VPH`). The start lag is reported,
+not applied: the model's effective green (start lag and end gain together) was fitted by
+regression over two cycle lengths (``benchmarks/calibrate.py``), which one program cannot give.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from greenwave._sumo import run_sumo_command
+from greenwave.engine.arrays import SUMO_SATURATION_FLOW_PER_LANE_VPH
+from greenwave.engine.calibration import Calibration
+from greenwave.engine.results import write_table_atomic, write_text_atomic
+from greenwave.engine.session import SessionConfig
+from greenwave.errors import ScenarioError, SimulationError
+
+__all__ = ["calibrate_scenario", "saturated_greens"]
+
+LANE_COLUMNS = ["signal", "lane", "kind", "greens_seen", "greens_saturated", "saturation_flow_vph",
+                "start_lag_s"]
+
+
+def saturated_greens(
+    crossings: Sequence[float],
+    greens: Sequence[tuple[float, float]],
+    *,
+    min_vehicles: int = 6,
+    first_s: float = 4.0,
+    max_headway_s: float = 3.5,
+) -> list[list[float]]:
+    """The crossing times of each saturated green (see the module docstring), each list
+    starting with the green's start time; ``crossings`` sorted, ``greens`` as (start, end)."""
+    out = []
+    j = 0
+    n = len(crossings)
+    for g0, g1 in greens:
+        while j < n and crossings[j] < g0:
+            j += 1
+        k = j
+        times = []
+        while k < n and crossings[k] < g1 + 1.0:  # a vehicle on the line at the green's end counts
+            times.append(crossings[k])
+            k += 1
+        j = k
+        if len(times) < min_vehicles or times[0] - g0 > first_s:
+            continue
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        if max(gaps) > max_headway_s or g1 - times[-1] > max_headway_s:
+            continue  # the queue ran out before the green did
+        out.append([g0, *times])
+    return out
+
+
+def _lane_greens(states: dict[str, list[tuple[float, str]]], links: list[int], sid: str,
+                 end_s: float) -> list[tuple[float, float]]:
+    """Intervals in which all of ``links`` show priority green ``G``."""
+    out, start = [], None
+    for t, state in states.get(sid, []):
+        green = all(k < len(state) and state[k] == "G" for k in links)
+        if green and start is None:
+            start = t
+        elif not green and start is not None:
+            out.append((start, t))
+            start = None
+    if start is not None:
+        out.append((start, end_s))
+    return out
+
+
+def calibrate_scenario(
+    scenario: Any,
+    output_dir: Path,
+    *,
+    scale: float = 2.0,
+    duration_s: float | None = None,
+    seed: int | None = None,
+) -> tuple[Calibration, pd.DataFrame]:
+    """Measure the network's saturation flow and start lag in SUMO (see the module docstring).
+
+    Raises :class:`ScenarioError` for a network without signals, a bad ``scale`` or too few
+    saturated greens to calibrate on (the message says to raise ``scale``), and
+    :class:`SimulationError` with SUMO's own words when SUMO fails.
+    """
+    from greenwave.networks import load_network
+    from greenwave.scenarios.runner import prepare
+    from greenwave.scenarios.sumocfg import localise_additional
+
+    if not (math.isfinite(scale) and 1.0 <= scale <= 10.0):
+        raise ScenarioError(f"calibrate: --scale must be in [1, 10] (demand multiplier), got {scale!r}")
+    out = Path(output_dir)
+    run = seed if seed is not None else scenario.seeds[0]
+    prepared = prepare(scenario, out / "work", seeds=[run])
+    network = load_network(prepared.net_file, program_files=prepared.program_files, begin_s=scenario.begin_s)
+    lanes: dict[tuple[str, str], tuple[list[int], str]] = {}
+    for sid, sig in network.signals.items():
+        per: dict[str, list[int]] = defaultdict(list)
+        kind: dict[str, set[str]] = defaultdict(set)
+        for link in sig.movements:
+            for mv in (link, *link.merged):
+                if mv.is_used and not mv.is_pedestrian and network.has_edge(mv.from_edge):
+                    per[mv.from_lane].append(link.link_index)
+                    kind[mv.from_lane].add(mv.direction)
+        for lane, links in per.items():
+            lanes[(sid, lane)] = (sorted(set(links)), "".join(sorted(kind[lane])))
+    if not lanes:
+        raise ScenarioError(f"calibrate: {scenario.name}: the network {prepared.net_file} has no signalised "
+                            "approach lanes; nothing to calibrate")
+    from greenwave.controllers.detectors import lane_lengths
+
+    length = lane_lengths(prepared.net_file, {lane for _, lane in lanes})
+    end = scenario.begin_s + (duration_s if duration_s is not None else min(scenario.duration_s, 3600.0))
+    work = out / "work" / "calibration"
+    work.mkdir(parents=True, exist_ok=True)
+    loops_out, tls_out = work / "stopline_loops.xml", work / "tls_states.xml"
+    lines = []
+    for lane in sorted({la for _, la in lanes}):
+        if lane in length:
+            pos = max(0.1, length[lane] - 0.5)
+            lines.append(f'  <instantInductionLoop id="gwcal_{lane}" lane="{lane}" pos="{pos:.2f}" '
+                         f'file="{loops_out}"/>')
+    lines += [f'  <timedEvent type="SaveTLSStates" source="{sid}" dest="{tls_out}"/>'
+              for sid in sorted(network.signals)]
+    add = work / "calibration.add.xml"
+    write_text_atomic("<additional>\n" + "\n".join(lines) + "\n</additional>\n", add)
+    cfg = scenario.demand.sumo_config
+    config = SessionConfig(
+        net_file=prepared.net_file, route_files=prepared.routes_by_seed[run],
+        additional_files=(*localise_additional(prepared.additional_files, work / "scenario_files"), add),
+        begin_s=scenario.begin_s, end_s=end, step_length_s=scenario.step_length_s, seed=run,
+        time_to_teleport_s=scenario.time_to_teleport_s,
+        extra_args=(*(() if cfg is None else cfg.sumo_args(work / "outputs")), "--scale", f"{scale:g}",
+                    "--no-warnings", "true"),
+        log_file=work / "sumo.log",
+    )
+    if cfg is not None and cfg.outputs:
+        (work / "outputs").mkdir(parents=True, exist_ok=True)
+    run_sumo_command(config.command(), what=f"calibration run of {scenario.name}", cwd=work, timeout=None)
+    crossings: dict[str, list[float]] = defaultdict(list)
+    states: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    try:
+        for _, el in ET.iterparse(str(loops_out)):
+            if el.tag == "instantOut" and el.get("state") == "leave":
+                crossings[el.get("id", "")[len("gwcal_"):]].append(float(el.get("time", "0")))
+            el.clear()
+        for _, el in ET.iterparse(str(tls_out)):
+            if el.tag == "tlsState":
+                states[el.get("id", "")].append((float(el.get("time", "0")), el.get("state", "")))
+            el.clear()
+    except (ET.ParseError, OSError) as exc:
+        raise SimulationError(f"calibration run of {scenario.name}: SUMO's outputs cannot be read: {exc}") from exc
+    rows = []
+    all_heads: list[float] = []
+    straight_heads: list[float] = []
+    all_lags: list[float] = []
+    for (sid, lane), (links, kind) in sorted(lanes.items()):
+        greens = _lane_greens(states, links, sid, end)
+        sat = saturated_greens(sorted(crossings.get(lane, [])), greens)
+        heads = [b - a for g in sat for a, b in zip(g[4:], g[5:], strict=False)]
+        h = statistics.median(heads) if heads else float("nan")
+        lags = [g[4] - g[0] - 4.0 * h for g in sat] if heads else []
+        lag = max(0.0, statistics.median(lags)) if lags else float("nan")
+        rows.append({"signal": sid, "lane": lane, "kind": kind, "greens_seen": len(greens),
+                     "greens_saturated": len(sat), "saturation_flow_vph": 3600.0 / h if heads else float("nan"),
+                     "start_lag_s": lag})
+        if heads:
+            all_heads.extend(heads)
+            all_lags.extend(lags)
+            if kind == "s":
+                straight_heads.extend(heads)
+    table = pd.DataFrame(rows, columns=LANE_COLUMNS)
+    measured = table[table.greens_saturated > 0]
+    n_greens = int(measured.greens_saturated.sum())
+    if n_greens < 5:
+        raise ScenarioError(
+            f"calibrate: {scenario.name}: only {n_greens} saturated green(s) in {end - scenario.begin_s:g} s at "
+            f"--scale {scale:g}; too few to calibrate on (raise --scale or --duration)")
+    cal = Calibration(
+        saturation_flow_per_lane_vph=(round(3600.0 / statistics.median(straight_heads), 1) if straight_heads
+                                      else SUMO_SATURATION_FLOW_PER_LANE_VPH),
+        start_lag_s=round(max(0.0, statistics.median(all_lags)), 2),
+        lanes_measured=len(measured), greens_measured=n_greens, source=str(prepared.net_file),
+        lanes_used="straight" if straight_heads else "none",
+    )
+    write_table_atomic(table, out / "calibration_lanes.csv")
+    write_text_atomic(json.dumps(cal.to_dict(), indent=1) + "\n", out / "calibration.json")
+    return cal, table

@@ -96,7 +96,8 @@ class CentralController(Controller):
     subareas: ClassVar[bool] = False
     _DEFAULTS: ClassVar[dict[str, Any]] = {
         "interval_s": 300.0, "smoothing": 0.5, "count_period_s": 60.0, "max_extend_share": 0.25,
-        "max_gap_s": 2.0, "detector_gap_s": 3.0, "gap_out_first_stage": True,
+        "max_gap_s": 2.0, "detector_gap_s": 3.0, "gap_out_first_stage": True, "prove": True,
+        "proof_seeds": 2,
     }
     _SUBAREA_DEFAULTS: ClassVar[dict[str, Any]] = {
         "coupling_threshold": 2.0, "always_couple_m": 120.0, "max_distance_m": 1000.0,
@@ -119,9 +120,9 @@ class CentralController(Controller):
                                 f"{', '.join(sorted(valid))}")
         opts = {**defaults, **self.options}
         for k, v in opts.items():
-            if k == "gap_out_first_stage":
+            if k in ("gap_out_first_stage", "prove"):
                 if not isinstance(v, bool):
-                    raise ScenarioError(f"controller {self.name!r}: 'gap_out_first_stage' must be true or false")
+                    raise ScenarioError(f"controller {self.name!r}: {k!r} must be true or false")
             elif isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise ScenarioError(f"controller {self.name!r}: option {k!r} must be a number ≥ 0, got {v!r}")
         if not 0 < opts["smoothing"] <= 1:
@@ -185,9 +186,21 @@ class CentralController(Controller):
             self.groups = []
             self.plan_log.clear()
             plan = self._optimise(self.flows, t=ctx.begin_s)
+        files: list[Path] = []
+        self.untrusted: dict[str, str] = {}
+        if self.opts["prove"]:
+            plan = self._trusted_plan(plan)
+        left_alone = {**self.unsafe, **self.untrusted}
+        if left_alone:  # signals the centre does not plan: SUMO's actuated copy of their own program
+            files.append(actuated_programs(ctx.net_file, workdir=work, program_id="gw_own_actuated",
+                                           program_files=ctx.program_files, begin_s=ctx.begin_s,
+                                           signals=set(left_alone)))
         self.first_plan = plan
         plan.to_json(work / "plan.json")
-        files: list[Path] = []
+        if not plan.signals:  # the model was trusted nowhere: every signal runs actuated
+            self.gap_detectors = {}
+            self.counter = _Counter((), (), ())
+            return files
         self.fallback = ctx.communication.fallback if ctx.communication is not None else "fixed"
         if self.fallback == "actuated":
             files.append(actuated_programs(ctx.net_file, workdir=work, program_id=_ACTUATED_PROGRAM,
@@ -198,6 +211,38 @@ class CentralController(Controller):
         if float(self.opts["max_gap_s"]) > 0:
             files.append(self._write_gap_detectors(work / "gap_detectors.add.xml", plan))
         return files
+
+    def _trusted_plan(self, plan: TimingPlan) -> TimingPlan:
+        """Prove the first plan in SUMO against the signals' own programs
+        (:func:`~greenwave.controllers.proof.prove_plan`, on seeds of its own). Signals where the
+        plan loses are signals whose model the centre cannot trust: they are not planned, run
+        SUMO's actuated copy of their own program and are listed in ``excluded_signals.txt``;
+        the rest are planned again without them."""
+        from greenwave.controllers.plan import TimingPlan, plan_from_network
+        from greenwave.controllers.proof import prove_plan, run_cases
+        from greenwave.controllers.safety import write_excluded
+        from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
+
+        compiled = compile_network(self.network, self.flows, signals=list(plan.signals), **SUMO_COMPILE_OPTIONS)
+        existing = plan_from_network(self.network, compiled)
+        folder = Path(self.ctx.workdir) / "proof"
+        proof = prove_plan(plan, existing, self.network, run_cases(self.ctx, folder, int(self.opts["proof_seeds"])),
+                           workdir=folder, program_id="gw_central_proof")
+        from greenwave.engine.results import write_text_atomic
+
+        write_text_atomic("\n".join(proof.lines()) + "\n", Path(self.ctx.workdir) / "proof.txt")
+        if not proof.kept_existing:
+            return plan
+        self.untrusted = {s: f"the centre's model lost to the signal's own program in SUMO: {why}"
+                          for s, why in proof.kept_existing.items()}
+        write_excluded({**self.unsafe, **self.untrusted}, Path(self.ctx.workdir) / "excluded_signals.txt",
+                       "the centre does not plan them; they run SUMO's actuated copy of their own program")
+        self._compilable = tuple(s for s in self._compilable if s not in self.untrusted)
+        self.groups = []
+        self.plan_log.clear()
+        if not self._compilable:
+            return TimingPlan({}, {"controller": self.name, "time_s": self.ctx.begin_s})
+        return self._optimise(self.flows, t=self.ctx.begin_s)
 
     def _unsafe_signals(self, plan: TimingPlan) -> dict[str, str]:
         """Signals whose plan the safety validator rejects (see
@@ -334,7 +379,14 @@ class CentralController(Controller):
         self.schedule = LinkSchedule.build(ctx.communication, self.kpi_signals, begin_s=ctx.begin_s,
                                            end_s=ctx.end_s, seed=ctx.seed, where=f"scenario {ctx.scenario!r}")
         self._up_since, self._up_until = 1.0, 0.0  # empty: compute at the first call
+        self.rate_t: list[float] = []
+        self.rate_v: list[float] = []
+        self.replans = 0
+        self.subarea_counts: list[int] = [len(self.groups)]
         plan = self.first_plan
+        if not plan.signals:
+            self.driver = None
+            return
         local = {}
         for sid, timing in plan.signals.items():
             local[sid] = _ACTUATED_PROGRAM if self.fallback == "actuated" else timing.program_id
@@ -350,10 +402,6 @@ class CentralController(Controller):
         self.count_s = np.zeros(n)  # seconds each counter was visible to the centre
         self.last_replan = sim.time_s
         self.next_count = sim.time_s + float(self.opts["count_period_s"])
-        self.rate_t: list[float] = []
-        self.rate_v: list[float] = []
-        self.replans = 0
-        self.subarea_counts: list[int] = [len(self.groups)]
 
     def _links_up(self, t: float) -> dict[str, bool]:
         """Link state of every planned signal at ``t`` (recomputed only when some link changes)."""
@@ -365,6 +413,10 @@ class CentralController(Controller):
 
     def step(self, sim: SumoSession) -> None:
         t = sim.time_s
+        if self.driver is None:  # nothing under central control
+            self.rate_t.append(t)
+            self.rate_v.append(0.0)
+            return
         up = self._links_up(t)
         self.driver.step(sim, up)
         central = sum(1 for sid in self.driver.central_signals() if up.get(sid, False))
@@ -425,9 +477,10 @@ class CentralController(Controller):
             "coordinated_control_rate_mean": float(rates.mean()),
             "coordinated_control_rate_min": float(rates.min()),
             "replans": self.replans,
-            "mode_switches": self.driver.switches,
+            "mode_switches": 0 if self.driver is None else self.driver.switches,
             "subareas_mean": float(np.mean(self.subarea_counts)),
-            "gap_outs": self.driver.gap_outs,
+            "gap_outs": 0 if self.driver is None else self.driver.gap_outs,
+            "signals_untrusted": len(self.untrusted),
         }
 
 

@@ -107,11 +107,6 @@ def optimise_for_demand(
     return OptimisedPlan(network, compiled, result, plan, base_pi, excluded, existing)
 
 
-def proof_seed(run_seed: int, k: int) -> int:
-    """The SUMO seed of the ``k``-th proof run for a scored run on ``run_seed``: never equal to a
-    scenario seed below a million, so the proof does not see the scored run's random stream."""
-    return 1_000_003 + 7919 * int(run_seed) + int(k)
-
 
 @register
 class OptimisedController(ProgramController):
@@ -134,7 +129,7 @@ class OptimisedController(ProgramController):
 
     def programs(self, ctx: RunContext) -> Path | None:
         from greenwave.controllers.plan import write_sumo_additional
-        from greenwave.controllers.proof import SimulationSetup, prove_plan
+        from greenwave.controllers.proof import prove_plan, run_cases
 
         opts = dict(self.options)
         objective = opts.pop("objective", "delay")
@@ -175,15 +170,7 @@ class OptimisedController(ProgramController):
         plan, to_sumo = out.plan, out.plan
         if prove:
             proof_dir = Path(ctx.workdir) / "proof"
-            args = () if ctx.sumo_config is None else tuple(ctx.sumo_config.sumo_args(proof_dir / "outputs"))
-            if ctx.sumo_config is not None and ctx.sumo_config.outputs:
-                (proof_dir / "outputs").mkdir(parents=True, exist_ok=True)
-            setup = SimulationSetup(Path(ctx.net_file), tuple(ctx.sumo_route_files or ctx.route_files),
-                                    tuple(ctx.additional_files), begin_s=ctx.begin_s, end_s=ctx.end_s,
-                                    step_length_s=ctx.step_length_s, time_to_teleport_s=ctx.time_to_teleport_s,
-                                    extra_args=args)
-            proof = prove_plan(out.plan, out.existing, out.network,
-                               [(proof_seed(ctx.seed, k), setup) for k in range(proof_seeds)],
+            proof = prove_plan(out.plan, out.existing, out.network, run_cases(ctx, proof_dir, proof_seeds),
                                workdir=proof_dir, program_id="gw_optimised")
             plan, to_sumo = proof.plan, proof.changed
             self.proof_decision, self.kept = proof.decision, len(proof.kept_existing)

@@ -34,10 +34,11 @@ from greenwave.engine.session import SessionConfig
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
+    from greenwave.controllers.base import RunContext
     from greenwave.controllers.plan import TimingPlan
     from greenwave.networks.model import RoadNetwork
 
-__all__ = ["Proof", "ProofRun", "SimulationSetup", "prove_plan", "signal_approaches"]
+__all__ = ["Proof", "ProofRun", "SimulationSetup", "proof_seed", "prove_plan", "run_cases", "signal_approaches"]
 
 Decision = Literal["candidate", "mixed", "existing"]
 
@@ -113,6 +114,28 @@ class Proof:
                 "mean_resco_delay_s": {v: self.mean(v) for v in ("existing", "candidate", "mixed")
                                        if any(r.variant == v for r in self.runs)},
                 "runs": [dataclasses.asdict(r) for r in self.runs]}
+
+
+def proof_seed(run_seed: int, k: int) -> int:
+    """The SUMO seed of the ``k``-th proof run for a scored run on ``run_seed``: never equal to a
+    scenario seed below a million, so the proof does not see the scored run's random stream."""
+    return 1_000_003 + 7919 * int(run_seed) + int(k)
+
+
+def run_cases(ctx: RunContext, folder: Path, n: int) -> list[tuple[int, SimulationSetup]]:
+    """``n`` proof runs of a controller's run: its scenario as SUMO runs it (routes, the
+    scenario's additional files, a .sumocfg's options with outputs into ``folder``), on seeds of
+    their own (:func:`proof_seed`)."""
+    folder = Path(folder)
+    cfg = ctx.sumo_config
+    args = () if cfg is None else tuple(cfg.sumo_args(folder / "outputs"))
+    if cfg is not None and cfg.outputs:
+        (folder / "outputs").mkdir(parents=True, exist_ok=True)
+    setup = SimulationSetup(Path(ctx.net_file), tuple(ctx.sumo_route_files or ctx.route_files),
+                            tuple(ctx.additional_files), begin_s=ctx.begin_s, end_s=ctx.end_s,
+                            step_length_s=ctx.step_length_s, time_to_teleport_s=ctx.time_to_teleport_s,
+                            extra_args=args)
+    return [(proof_seed(ctx.seed, k), setup) for k in range(n)]
 
 
 def signal_approaches(network: RoadNetwork, signals: Sequence[str]) -> dict[str, tuple[str, ...]]:

@@ -59,7 +59,7 @@ def grid_scenario(tmp_path: Path, *, policy: str, controller: str = "static", du
         "name": "pk", "duration_s": duration_s, "seeds": [1], "controllers": [controller],
         "network": {"generator": "grid", "rows": 3, "cols": 3, "spacing_m": 150.0, "lanes": 1,
                     "attach_length_m": 100.0},
-        "demand": {"entry_vph": 60.0, "end_s": 900.0},
+        "demand": {"entry_vph": 60.0, "end_s": min(900.0, float(duration_s))},
         "parking": parking,
     }
     return scenario_from_dict(data, source=tmp_path / "pk.toml")

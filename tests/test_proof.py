@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from greenwave.controllers.optimised import optimise_for_demand, proof_seed
+from greenwave.controllers.optimised import optimise_for_demand
 from greenwave.controllers.plan import TimingPlan
-from greenwave.controllers.proof import SimulationSetup, prove_plan, signal_approaches
+from greenwave.controllers.proof import SimulationSetup, proof_seed, prove_plan, signal_approaches
 from greenwave.errors import PlanError
 from greenwave.networks import load_network
 from greenwave.scenarios.runner import prepare, run_scenario
@@ -104,3 +104,21 @@ def test_optimised_controller_reports_its_proof_and_never_runs_a_losing_plan(tmp
     else:  # the plan beat the network's programs in the proof runs
         means = plan.meta["proof"]["mean_resco_delay_s"]
         assert means[decision] <= means["existing"]
+
+
+@pytest.mark.slow
+def test_the_centre_runs_actuated_where_its_model_loses_in_sumo(tmp_path: Path) -> None:
+    """On SUMO's cross junction near saturation the centre's first plan loses to the junction's
+    own program in SUMO: the centre does not take the signal over (it runs SUMO's actuated copy
+    of its own program, the very run of the actuated baseline) and says why."""
+    sc = scenario_from_dict({"name": "cross", "duration_s": 900, "seeds": [1], "controllers": ["actuated", "adaptive"],
+                             "network": CROSS["network"],
+                             "demand": {"entry_vph": 750, "turn_left": 0.2, "turn_right": 0.15}})
+    summary = run_scenario(sc, tmp_path).set_index("controller")
+    run = tmp_path / "runs" / "adaptive_seed1"
+    assert "recommended: the existing plan" in (run / "proof.txt").read_text()
+    assert summary.loc["adaptive", "signals_untrusted"] == 1
+    assert summary.loc["adaptive", "coordinated_control_rate_mean"] == 0.0
+    assert "the centre's model lost" in (run / "excluded_signals.txt").read_text()
+    for col in ("vehicles_arrived", "mean_time_loss_s", "resco_delay_s"):
+        assert summary.loc["adaptive", col] == summary.loc["actuated", col], col

@@ -344,3 +344,23 @@ def test_standards_on_the_command_line(ped: tuple[RoadNetwork, TimingPlan], tmp_
     assert main(["validate", str(path)]) == 1
     assert main(["validate", str(path), "--min-green", "3"]) == 0
     assert main(["validate", str(path), "--min-green", "nan"]) == 1  # a clear error, not a traceback
+
+
+def test_a_network_whose_own_program_is_longer_keeps_its_own_as_the_bound() -> None:
+    """SUMO's corridor game holds greens for 10000 s: its own program stays valid, and a plan
+    may not go beyond it."""
+    from greenwave._sumo import sumo_home
+    from greenwave.scenarios.demand import read_sumocfg
+
+    cfg = sumo_home() / "tools" / "game" / "corridor.sumocfg"
+    if not cfg.exists():
+        pytest.skip("SUMO's corridor game is not shipped with this SUMO")
+    net_file = read_sumocfg(cfg).net_file
+    assert net_file is not None
+    network = load_network(net_file)
+    plan = plan_from_network(network, compile_network(network, _NO_FLOWS))
+    assert max(t.cycle_s for t in plan.signals.values()) > 300
+    assert validate_plan(plan, network, partial=False) == []
+    sid, t = next(iter(plan.signals.items()))
+    longer = _stage(plan, sid, 0, green_s=t.stages[0].green_s + 100)
+    assert {v.rule for v in validate_plan(longer, network)} == {"max-cycle", "max-green"}

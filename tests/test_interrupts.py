@@ -144,3 +144,17 @@ def test_ctrl_c_while_the_workers_start(tmp_path: Path) -> None:
     assert "interrupted" in err and "Traceback" not in err
     time.sleep(0.5)
     assert not [p for p in workers if _alive(p)]
+
+
+def test_workers_die_with_a_killed_greenwave(tmp_path: Path) -> None:
+    """Even SIGKILL, which greenwave cannot handle, leaves no worker simulating on."""
+    proc, out = _start(tmp_path)
+    _wait_for_rows(proc, out, 1)
+    workers = _workers(proc.pid)
+    assert workers
+    proc.kill()
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [p for p in workers if _alive(p)]:
+        time.sleep(0.2)
+    assert not [p for p in workers if _alive(p)]

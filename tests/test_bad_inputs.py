@@ -234,3 +234,15 @@ def test_no_traceback_from_the_installed_command(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("greenwave: error: ")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "--seeds", "100000000"], "--seeds must be 1..1000"),
+    (["run", "--seeds", "0"], "--seeds must be 1..1000"),
+    (["run", "--jobs", "100000"], "--jobs must be 1..128"),
+    (["parking-sweep", "parking_district", "--rates", "0.5,nan"], "networking rates must be shares in [0, 1]"),
+])
+def test_command_line_values_out_of_range(args: list[str], message: str, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = _cli([*args, "--output", str(tmp_path / "out")], capsys)
+    assert code in (1, 2) and message in text and "Traceback" not in text

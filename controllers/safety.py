@@ -521,17 +521,18 @@ def _check_floors(sid: str, t: SignalTiming, floors: list[StageFloor], std: Safe
     """Minimum green and pedestrian time from the network and the standards (never the plan's
     own figures), and the upper bounds of cycle and green."""
     out: list[Violation] = []
-    if math.isfinite(t.cycle_s) and t.cycle_s > std.max_cycle_s + _TOL:
+    max_cycle = floors[0].max_cycle_s if floors else std.max_cycle_s
+    if math.isfinite(t.cycle_s) and t.cycle_s > max_cycle + _TOL:
         out.append(Violation(sid, None, None, "max-cycle", (), (),
-                             f"cycle {t.cycle_s:g} s > the longest cycle allowed, {std.max_cycle_s:g} s"))
+                             f"cycle {t.cycle_s:g} s > the longest cycle allowed, {max_cycle:g} s"))
     for k, (st, fl) in enumerate(zip(t.stages, floors, strict=True)):
         g = st.green_s
         if not math.isfinite(g):
             continue
         p = st.phase_index
-        if g > std.max_green_s + _TOL:
+        if g > fl.max_green_s + _TOL:
             out.append(Violation(sid, k, p, "max-green", green_of[k], info.describe(*green_of[k]),
-                                 f"green {g:g} s > the longest green allowed, {std.max_green_s:g} s"))
+                                 f"green {g:g} s > the longest green allowed, {fl.max_green_s:g} s"))
         if 0 < g < fl.green_s - _TOL:
             out.append(Violation(sid, k, p, "min-green", green_of[k], info.describe(*green_of[k]),
                                  f"green {g:g} s < minimum green {fl.green_s:g} s ({fl.why_green}; "

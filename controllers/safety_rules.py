@@ -19,8 +19,9 @@ standard                   default  rule
 =========================  =======  ==============================================================
 
 Where the network's own program gives a stage less green than the minimum above, the
-network's own green is that stage's floor (the network's programs are the engineers' own and
-stay valid; a plan may still not go below them). The minimum greens come from
+network's own green is that stage's floor; where its own cycle or green is longer than the
+bounds, its own is the bound (the network's programs are the engineers' own and stay valid,
+e.g. the game networks' 10000 s phases; a plan may still not go beyond them). The minimum greens come from
 :func:`greenwave.networks.compile.stage_minimum_greens`, the rule the optimiser compiles with.
 """
 
@@ -82,6 +83,8 @@ class StageFloor:
     pedestrian_s: float
     why_green: str
     why_pedestrian: str
+    max_green_s: float = DEFAULT_STANDARDS.max_green_s
+    max_cycle_s: float = DEFAULT_STANDARDS.max_cycle_s
 
 
 _CACHE: weakref.WeakKeyDictionary[Any, dict[tuple[str, str, SafetyStandards], list[StageFloor]]] = (
@@ -121,7 +124,8 @@ def stage_floors(network: RoadNetwork, signal_id: str, program: Program,
             v, why = own, f"the network's own green {own:g} s (below {why})"
         if own < q:
             q, why_ped = own, f"the network's own green {own:g} s (below {why_ped})"
-        out.append(StageFloor(v, q, why, why_ped))
+        out.append(StageFloor(v, q, why, why_ped, max(standards.max_green_s, own),
+                              max(standards.max_cycle_s, float(program.cycle))))
     per_net[key] = out
     return out
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -204,7 +203,3 @@ class SumoSession:
         """All lane subscription results of the last step, in one call."""
         return self.conn.lane.getAllSubscriptionResults()
 
-
-def ignore_sigint_in_worker() -> None:
-    """Executor initializer: workers leave Ctrl-C to the parent, which shuts them down."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)

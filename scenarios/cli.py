@@ -368,11 +368,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from greenwave.engine.jobloop import Interrupted, interrupt_on_sigterm
 
     args = build_parser().parse_args(argv)
-    if getattr(args, "seeds", None) is not None and args.seeds < 1:
-        _say("greenwave: error: --seeds must be ≥ 1")
+    from greenwave.scenarios.limits import MAX_JOBS, MAX_SEEDS
+
+    if getattr(args, "seeds", None) is not None and not 1 <= args.seeds <= MAX_SEEDS:
+        _say(f"greenwave: error: --seeds must be 1..{MAX_SEEDS}")
         return 2
-    if getattr(args, "jobs", 1) < 1:
-        _say("greenwave: error: --jobs must be ≥ 1")
+    if not 1 <= getattr(args, "jobs", 1) <= MAX_JOBS:
+        _say(f"greenwave: error: --jobs must be 1..{MAX_JOBS} (parallel SUMO runs)")
         return 2
     try:
         interrupt_on_sigterm()

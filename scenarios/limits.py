@@ -37,6 +37,8 @@ from greenwave.errors import ScenarioError
 __all__ = ["LIMITS", "MAX_SEEDS", "check_name", "check_scenario_values", "safe_name"]
 
 MAX_SEEDS = 1000
+#: Most parallel SUMO runs (``--jobs``): each is a process with its own simulation.
+MAX_JOBS = 128
 MAX_SEED = 2**31 - 1
 MAX_GRID_SIGNALS = 400
 NAME_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}$")

@@ -125,3 +125,36 @@ def test_killed_worker_is_retried_once_and_the_batch_goes_on(tmp_path: Path) -> 
     summary = pd.read_csv(out / "summary.csv")
     assert sorted(summary.seed) == list(range(1, 9))
     assert (summary.status == "ok").all()
+
+
+def test_ctrl_c_while_the_workers_start(tmp_path: Path) -> None:
+    """Ctrl-C as soon as the runs are handed out (the workers still importing): a clear message,
+    exit 130, no traceback, no worker left behind."""
+    proc, out = _start(tmp_path)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    while line and "prepared in" not in line:
+        line = proc.stderr.readline()
+    assert "prepared in" in line
+    time.sleep(0.3)
+    workers = _workers(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    time.sleep(0.5)
+    assert not [p for p in workers if _alive(p)]
+
+
+def test_workers_die_with_a_killed_greenwave(tmp_path: Path) -> None:
+    """Even SIGKILL, which greenwave cannot handle, leaves no worker simulating on."""
+    proc, out = _start(tmp_path)
+    _wait_for_rows(proc, out, 1)
+    workers = _workers(proc.pid)
+    assert workers
+    proc.kill()
+    proc.communicate(timeout=60)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and [p for p in workers if _alive(p)]:
+        time.sleep(0.2)
+    assert not [p for p in workers if _alive(p)]

@@ -555,7 +555,8 @@ def _spec_unsafe(plan: TimingPlan, base: TimingPlan) -> list[str]:
         if not 0 <= t.offset_s < t.cycle_s:
             bad.append(f"{sid} offset")
         for k, (s, b) in enumerate(zip(t.stages, base.signals[sid].stages, strict=True)):
-            if s.green_s <= 0 or s.green_s < s.min_green_s - 1e-6:
+            # the plan's own minimum can raise the 5 s standard, never lower it
+            if s.green_s <= 0 or s.green_s < max(s.min_green_s, 5.0) - 1e-6:
                 bad.append(f"{sid}/{k} min green")
             if s.yellow_s < 3.0 - 1e-6 or (b.yellow_s == 0 and s.yellow_s > 0):
                 bad.append(f"{sid}/{k} yellow")
@@ -632,13 +633,15 @@ def _sumo_violations(network: RoadNetwork, plan: TimingPlan, states: dict[str, l
                 elif cur:
                     runs.append(cur)
                     cur = 0
-            out += [f"{sid}: green of phase {s.phase_index} ran {r * step:g} s < min {s.min_green_s:g} s"
-                    for r in runs[1:] if r * step < s.min_green_s - eps]
+            need = max(s.min_green_s, 5.0)
+            out += [f"{sid}: green of phase {s.phase_index} ran {r * step:g} s < min {need:g} s"
+                    for r in runs[1:] if r * step < need - eps]
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("field", ["none", "green_s", "yellow_s", "allred_s", "min_green_s", "cycle_s", "offset_s"])
-@settings(max_examples=15, deadline=None, derandomize=True,
+@settings(max_examples=6, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_validator_matches_rules_and_sumo(allred: tuple[RoadNetwork, TimingPlan], field: str, data: st.DataObject,

@@ -143,6 +143,7 @@ def prepare(scenario: Scenario, output_dir: Path, *, seeds: Sequence[int] | None
 
     routes: dict[int, tuple[Path, ...]] = {}
     analysed: dict[int, tuple[Path, ...]] = {}
+    scenario_demand = demand_files(demand.additional_files, ())  # scanned once
     for seed in seeds or scenario.seeds:
         if demand.uses_flows:
             routes[seed] = (
@@ -151,7 +152,7 @@ def prepare(scenario: Scenario, output_dir: Path, *, seeds: Sequence[int] | None
             )
         else:
             routes[seed] = demand.route_files
-        analysed[seed] = demand_files(demand.additional_files, routes[seed])
+        analysed[seed] = (*scenario_demand, *routes[seed])
     approaches: dict[str, dict[str, int]] = {}
     for sid, sig in network.signals.items():
         lanes: dict[str, set[str]] = {}

@@ -27,7 +27,7 @@ from greenwave.controllers.base import RunContext, available_controllers, make_c
 from greenwave.controllers.sumo_programs import active_programs, actuated_programs
 from greenwave.errors import ScenarioError
 from greenwave.networks import load_network
-from greenwave.scenarios.runner import default_executor, run_scenario
+from greenwave.scenarios.runner import default_executor, make_jobs, prepare, run_scenario
 from greenwave.scenarios.spec import load_scenario, scenario_from_dict
 from greenwave.scenarios.sumocfg import SUMO_DEFAULT_SEED, read_sumocfg
 
@@ -341,6 +341,16 @@ def test_static_runs_a_waut_exactly_and_takeover_of_switched_signals_is_refused(
     # a switch after the end does not touch the run: the controller starts from the WAUT's program
     short = scenario_from_dict({"duration_s": 290, "demand": {"sumocfg": str(cfg)}})
     run_scenario(short, tmp_path / "gw3", controllers=["max_pressure"], executor=pool)
+
+
+def test_a_scenario_that_switches_every_light_off_runs_static_only(tmp_path: Path) -> None:
+    """DRT's configuration sets ``tls.all-off``: SUMO switches every light off whatever program
+    is loaded, so a controller would control nothing; it is refused, naming the option."""
+    sc = load_scenario(GAME / "DRT.sumocfg")
+    prepared = prepare(sc, tmp_path, seeds=sc.seeds)
+    assert [j.controller for j in make_jobs(prepared, tmp_path, controllers=["static"])] == ["static"]
+    with pytest.raises(ScenarioError, match="tls.all-off"):
+        make_jobs(prepared, tmp_path, controllers=["static", "max_pressure"])
 
 
 @pytest.mark.slow

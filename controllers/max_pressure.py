@@ -103,6 +103,7 @@ def stage_link_matrix(
 class _PressureController(Controller):
     """Shared machinery: detectors, switcher, stage pressures."""
 
+    kind = "greenwave"
     cyclic: ClassVar[bool] = False
     extra_options: ClassVar[tuple[str, ...]] = ()
 

@@ -97,6 +97,7 @@ class OptimisedController(ProgramController):
     """greenwave's optimised fixed-time plan (options: objective, min_cycle_s, max_cycle_s)."""
 
     name = "optimised"
+    kind = "greenwave"
 
     def programs(self, ctx: RunContext) -> Path | None:
         from greenwave.controllers.plan import write_sumo_additional

@@ -838,6 +838,7 @@ class FixedPlanController(ProgramController):
     """
 
     name = "fixed"
+    kind = "greenwave"
 
     def programs(self, ctx: RunContext) -> Path | None:
         from greenwave.networks import load_network

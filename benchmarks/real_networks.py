@@ -9,8 +9,9 @@ Networks (``--networks``, default all): from the eclipse-sumo wheel ``tools/game
 (Ingolstadt), DRT (an OpenStreetMap district), kuehne, square, bs3d (Braunschweig), A10KW,
 corridor and grid6; the RiLSA guideline examples 1-4 among sumolib's scenarios; Monaco and a
 district of Luxembourg City imported from ``/work/shared/data`` (``--data DIR``) with greenwave's
-OSM import. A network with its own demand runs it (the game's ``.sumocfg``, the RiLSA examples'
-``makeRoutes.py`` counts); DRT (whose own demand is people riding one taxi), Monaco and
+OSM import. A network with its own demand runs it (the game's ``.sumocfg``, but fkk_in without the game's
+manual program for gneJ21, and kuehne, whose configuration is disabled, with its own routes;
+the RiLSA examples' ``makeRoutes.py`` counts); DRT (whose own demand is people riding one taxi), Monaco and
 Luxembourg get random trips (SUMO's ``randomTrips.py``, seeded, trips from and to the fringe
 weighted 5×, at least 300 m long, routed once with duarouter so every controller drives the
 same routes) at :data:`GENERATED_DENSITY` vehicles per hour per km of road.
@@ -70,6 +71,13 @@ def _kuehne(_work: Path, _seed: int, _end: float) -> dict[str, Any]:
     # the game's kuehne.sumocfg is disabled (it loads square's programs): the net, its own routes
     return {"network": {"file": "sumo:tools/game/kuehne/kuehne.net.xml"},
             "demand": {"route_files": ["sumo:tools/game/kuehne/kuehne.rou.xml"]}}
+
+
+def _fkk_in(_work: Path, _seed: int, _end: float) -> dict[str, Any]:
+    # the game's fkk_in.sumocfg adds a "manual" program for gneJ21 whose phases last 10000 s until
+    # the player presses a key: a game device, not a signal program. The net's own programs run.
+    return {"network": {"file": "sumo:tools/game/fkk_in/ingolstadt.net.xml.gz"},
+            "demand": {"route_files": ["sumo:tools/game/fkk_in/fkk_in.rou.xml"]}}
 
 
 def _rilsa(k: int) -> Callable[[Path, int, float], dict[str, Any]]:
@@ -160,7 +168,7 @@ def _luxembourg_net(out: Path) -> Path:
 def catalogue() -> dict[str, Case]:
     """Every real network this benchmark knows, by name."""
     cases = [
-        Case("fkk_in", "Ingolstadt (tools/game/fkk_in)", _game_cfg("fkk_in"), "own"),
+        Case("fkk_in", "Ingolstadt (tools/game/fkk_in)", _fkk_in, "own"),
         Case("DRT", "OpenStreetMap district (tools/game/DRT)", _generated("DRT", _drt_net), "generated"),
         Case("kuehne", "tools/game/kuehne", _kuehne, "own"),
         Case("square", "tools/game/square", _game_cfg("square"), "own"),

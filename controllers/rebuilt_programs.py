@@ -14,7 +14,8 @@ is not run. Only its programs are, on the scenario's own network: each connectio
 network is found in the rebuilt one (by from/to edge and lane; a pedestrian crossing by its
 crossing), and the rebuilt program's states are carried over to the own link indices. When all
 connections of one own link index show the same state in every rebuilt phase the carried-over
-program is exactly SUMO's; when they do not (the hand-made indices of Ingolstadt's ``gneJ21``
+program is exactly SUMO's (where some show ``G`` and others ``g``, the index shows ``g``: it
+yields); when they do not (the hand-made indices of Ingolstadt's ``gneJ21``
 group a crossing with car movements that SUMO's program runs in different stages) the program
 cannot be expressed on the own network, and that signal keeps its own program, listed with the
 reason in ``excluded_signals.txt``.

@@ -110,8 +110,15 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(run_job, jobs_list))
     measured = [r.summary["mean_time_loss_s"] for r in results]
-    rho = float(spearmanr(predicted, measured).statistic)
-    return {"scenario": sc.name, "params": params, "plans": n_plans, "seed": seed, "spearman_rho": rho,
+    note = ""
+    if np.ptp(predicted) == 0 or np.ptp(measured) == 0:  # ρ is undefined: say why instead of NaN
+        rho = None
+        note = (f"no ranking: the model predicts {predicted[0]:.1f} s/veh for every plan" if np.ptp(predicted) == 0
+                else f"no ranking: SUMO measures {measured[0]:.1f} s/veh for every plan")
+        note += " (the planned signals carry no traffic?)"
+    else:
+        rho = float(spearmanr(predicted, measured).statistic)
+    return {"scenario": sc.name, "params": params, "plans": n_plans, "seed": seed, "spearman_rho": rho, "note": note,
             "signals": net.n_signals, "excluded_signals": sorted(excluded), "duration_s": sc.duration_s,
             "vehicles_arrived": [r.summary["vehicles_arrived"] for r in results],
             "teleports": [r.summary["teleports"] for r in results],
@@ -148,9 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, sc in todo:
             r = measure(name, args.plans, args.seed, args.jobs, Path(tmp) / name, args.params, scenario=sc)
             out.append(r)
-            print(f"{r['scenario']}: Spearman rho = {r['spearman_rho']:.3f} over {r['plans']} plans "
+            rho = "undefined" if r["spearman_rho"] is None else f"{r['spearman_rho']:.3f}"
+            print(f"{r['scenario']}: Spearman rho = {rho} over {r['plans']} plans "
                   f"({r['signals']} signals; model {np.mean(r['predicted_mean_delay_s']):.1f} s/veh, "
-                  f"SUMO {np.mean(r['sumo_mean_time_loss_s']):.1f} s/veh on average)", flush=True)
+                  f"SUMO {np.mean(r['sumo_mean_time_loss_s']):.1f} s/veh on average) {r['note']}".rstrip(),
+                  flush=True)
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"results": out, "wall_s": time.perf_counter() - t0}, indent=2))

@@ -248,7 +248,7 @@ def markdown_table(result: dict[str, Any]) -> str:
     """One row per network: the best baseline, greenwave's best and every controller's
     RESCO delay (s/veh) with its ratio to the best baseline, teleports and unfinished vehicles."""
     cfg = result.get("config", {})
-    names: list[str] = []
+    names: list[str] = list(cfg.get("controllers", []))  # the order asked for, then any other
     for net in result["networks"]:
         for c in net.get("controllers", {}):
             if c not in names:

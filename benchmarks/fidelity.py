@@ -1,7 +1,17 @@
 """Model fidelity: does the macroscopic model rank timing plans the way SUMO does?
 
     python benchmarks/fidelity.py [--plans 20] [--scenarios arterial6,grid4_moderate]
+                                  [--networks fkk_in,grid6,...] [--duration S]
                                   [--params sumo|default] --json FILE
+
+``--scenarios`` takes bundled scenario names or TOML files, ``--networks`` the real networks of
+``benchmarks/real_networks.py`` (``fkk_in``, ``DRT``, ``kuehne``, ``square``, ``bs3d``, ``A10KW``,
+``corridor``, ``grid6``, ``rilsa1``-``rilsa4``, ``monaco``, ``luxembourg``) with the demand that
+benchmark gives them, run for ``--duration`` s (default 900). Demand that SUMO routes itself
+(``<trip>`` and ``<flow>`` elements with from/to, route distributions) is routed first with
+duarouter (seeded with the run's seed) so the model counts the movements the vehicles make;
+every plan then runs on those same routes. Signals whose own program is unsafe are left out of
+the plans (on their own programs), as the ``optimised`` controller does.
 
 For each scenario, draws random feasible plans (common cycle, splits above the minimum greens,
 offsets; seeded), predicts each plan's mean delay with the model, runs each plan in SUMO with the
@@ -45,26 +55,50 @@ def random_plans(net, n: int, seed: int, lo: float = 50.0, hi: float = 120.0):  
     return plans
 
 
-def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Path, params: str = "sumo") -> dict:
+def _defines_types(path: Path) -> bool:
+    import xml.etree.ElementTree as ET
+
+    from greenwave._xml import open_xml
+
+    with open_xml(path) as fh:
+        return any(el.tag in ("vType", "vTypeDistribution") for _e, el in ET.iterparse(fh, events=("start",)))
+
+
+def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Path, params: str = "sumo",
+            *, scenario=None) -> dict:  # type: ignore[no-untyped-def]
     from greenwave.controllers.plan import plan_from_arrays
+    from greenwave.controllers.safety import unsafe_signals
+    from greenwave.controllers.sumo_programs import ensure_routes
     from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, ModelParams
     from greenwave.engine.model import evaluate
+    from greenwave.engine.optimise import OptimiserSettings, webster_plan
     from greenwave.networks import load_network
     from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
     from greenwave.scenarios.demand import movement_flows
     from greenwave.scenarios.runner import make_jobs, prepare, run_job
     from greenwave.scenarios.spec import load_scenario
 
-    sc = load_scenario(scenario_name)
+    sc = scenario if scenario is not None else load_scenario(scenario_name)
     prepared = prepare(sc, out_dir, seeds=[seed])
-    routes = prepared.routes_by_seed[seed]
+    # trips and flows without routes: the model counts the movements of duarouter's routes
+    # (shortest paths, as SUMO routes them at insertion); vehicle types may sit in additional files
+    types = [f for f in prepared.additional_files if _defines_types(f)]
+    routes = tuple(ensure_routes(prepared.net_file, [*prepared.routes_by_seed[seed], *types],
+                                 workdir=out_dir / "routed", seed=seed, begin=prepared.begin_s, end=prepared.end_s))
     if params == "sumo":
         model_params, sat = SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH
     else:
         model_params, sat = ModelParams(), 1800.0
     network = load_network(prepared.net_file, saturation_flow_per_lane=sat)
     options = SUMO_COMPILE_OPTIONS if params == "sumo" else {}
-    net = compile_network(network, movement_flows(routes, begin_s=prepared.begin_s, end_s=prepared.end_s), **options)
+    flows = network.driving_flows(movement_flows(routes, begin_s=prepared.begin_s, end_s=prepared.end_s))
+    if flows.empty:
+        raise SystemExit(f"{sc.name}: the demand gives no movement flows at the signals; nothing to predict")
+    net = compile_network(network, flows, **options)
+    probe = plan_from_arrays(net, webster_plan(net, OptimiserSettings(seed=seed)))
+    excluded = unsafe_signals(probe, network, report=out_dir / "excluded_signals.txt")
+    if excluded:
+        net = compile_network(network, flows, signals=[s for s in net.signal_ids if s not in excluded], **options)
     plans = random_plans(net, n_plans, seed)
     predicted = [float(evaluate(net, p, model_params).mean_delay_s) for p in plans]
     jobs_list = []
@@ -76,8 +110,18 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(run_job, jobs_list))
     measured = [r.summary["mean_time_loss_s"] for r in results]
-    rho = float(spearmanr(predicted, measured).statistic)
-    return {"scenario": sc.name, "params": params, "plans": n_plans, "seed": seed, "spearman_rho": rho,
+    note = ""
+    if np.ptp(predicted) == 0 or np.ptp(measured) == 0:  # ρ is undefined: say why instead of NaN
+        rho = None
+        note = (f"no ranking: the model predicts {predicted[0]:.1f} s/veh for every plan" if np.ptp(predicted) == 0
+                else f"no ranking: SUMO measures {measured[0]:.1f} s/veh for every plan")
+        note += " (the planned signals carry no traffic?)"
+    else:
+        rho = float(spearmanr(predicted, measured).statistic)
+    return {"scenario": sc.name, "params": params, "plans": n_plans, "seed": seed, "spearman_rho": rho, "note": note,
+            "signals": net.n_signals, "excluded_signals": sorted(excluded), "duration_s": sc.duration_s,
+            "vehicles_arrived": [r.summary["vehicles_arrived"] for r in results],
+            "teleports": [r.summary["teleports"] for r in results],
             "predicted_mean_delay_s": predicted, "sumo_mean_time_loss_s": measured,
             "cycles_s": [p.cycle_s for p in plans]}
 
@@ -85,7 +129,10 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--plans", type=int, default=20)
-    ap.add_argument("--scenarios", default="arterial6,grid4_moderate")
+    ap.add_argument("--scenarios", default=None, help="bundled names or TOML files (default: arterial6,grid4_moderate "
+                    "unless --networks is given)")
+    ap.add_argument("--networks", default="", help="real networks of benchmarks/real_networks.py, comma-separated")
+    ap.add_argument("--duration", type=float, default=900.0, help="simulated seconds on a real network (default 900)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--params", choices=("sumo", "default"), default="sumo")
@@ -93,11 +140,26 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     out = []
     t0 = time.perf_counter()
+    scenarios = args.scenarios or ("" if args.networks else "arterial6,grid4_moderate")
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.scenarios.split(","):
-            r = measure(name, args.plans, args.seed, args.jobs, Path(tmp) / name, args.params)
+        todo = [(name, None) for name in scenarios.split(",") if name]
+        if args.networks:
+            import real_networks
+
+            cases = real_networks.catalogue()
+            for name in args.networks.split(","):
+                if name not in cases:
+                    ap.error(f"unknown network {name!r}; known: {', '.join(cases)}")
+                todo.append((name, real_networks.scenario(cases[name], Path(tmp) / "inputs", duration=args.duration,
+                                                          seeds=[args.seed], controllers=["fixed"])))
+        for name, sc in todo:
+            r = measure(name, args.plans, args.seed, args.jobs, Path(tmp) / name, args.params, scenario=sc)
             out.append(r)
-            print(f"{r['scenario']}: Spearman rho = {r['spearman_rho']:.3f} over {r['plans']} plans", flush=True)
+            rho = "undefined" if r["spearman_rho"] is None else f"{r['spearman_rho']:.3f}"
+            print(f"{r['scenario']}: Spearman rho = {rho} over {r['plans']} plans "
+                  f"({r['signals']} signals; model {np.mean(r['predicted_mean_delay_s']):.1f} s/veh, "
+                  f"SUMO {np.mean(r['sumo_mean_time_loss_s']):.1f} s/veh on average) {r['note']}".rstrip(),
+                  flush=True)
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"results": out, "wall_s": time.perf_counter() - t0}, indent=2))

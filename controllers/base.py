@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from greenwave.errors import ScenarioError
 
@@ -68,10 +68,21 @@ class RunContext:
             object.__setattr__(self, "demand_end_s", self.end_s)
 
 
+ControllerKind = Literal["baseline", "greenwave"]
+#: ``baseline``: what greenwave is compared against (the network's own programs, SUMO's
+#: controllers and tools); ``greenwave``: greenwave's own strategies and plans.
+CONTROLLER_KINDS: tuple[str, ...] = ("baseline", "greenwave")
+
+
 class Controller(ABC):
-    """Base class of every signal control strategy."""
+    """Base class of every signal control strategy.
+
+    A registered controller declares its ``name`` and its ``kind`` (one of
+    :data:`CONTROLLER_KINDS`); the first line of its docstring describes it.
+    """
 
     name: ClassVar[str]
+    kind: ClassVar[ControllerKind]
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
@@ -116,7 +127,19 @@ _REGISTRY: dict[str, Callable[[Mapping[str, Any] | None], Controller]] = {}
 
 
 def register(cls: type[Controller]) -> type[Controller]:
-    """Class decorator: make a controller available by its ``name``."""
+    """Class decorator: make a controller available by its ``name``.
+
+    Raises TypeError when the class declares no ``kind`` among :data:`CONTROLLER_KINDS` or no
+    docstring (its description).
+    """
+    kind = getattr(cls, "kind", None)
+    if kind not in CONTROLLER_KINDS:
+        raise TypeError(
+            f"controller class {cls.__name__} ({getattr(cls, 'name', '?')!r}) must declare "
+            f"kind = one of {', '.join(CONTROLLER_KINDS)}, not {kind!r}"
+        )
+    if not (cls.__doc__ or "").strip():
+        raise TypeError(f"controller class {cls.__name__} needs a docstring: its description")
     _REGISTRY[cls.name] = cls
     return cls
 
@@ -143,6 +166,33 @@ def check_controller_options(name: str, options: Mapping[str, Any], where: str) 
             f"{where}: controller_options.{name}: unknown option{'s' if len(unknown) > 1 else ''} "
             f"{', '.join(map(repr, unknown))}; valid: {', '.join(sorted(valid)) or 'none (it takes no options)'}"
         )
+
+
+@dataclass(frozen=True)
+class ControllerInfo:
+    """A registered controller as ``greenwave controllers`` lists it."""
+
+    name: str
+    kind: ControllerKind
+    description: str
+
+
+def controller_infos() -> list[ControllerInfo]:
+    """Every registered controller with its kind and description (its docstring's first line),
+    sorted by name."""
+    names = available_controllers()
+    return [
+        ControllerInfo(n, _REGISTRY[n].kind, (_REGISTRY[n].__doc__ or "").strip().splitlines()[0])
+        for n in names
+    ]
+
+
+def controller_kind(name: str) -> ControllerKind:
+    """The kind of a registered controller (ScenarioError for unknown names)."""
+    available_controllers()
+    if name not in _REGISTRY:
+        raise ScenarioError(f"unknown controller {name!r}; valid controllers: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name].kind
 
 
 def make_controller(name: str, options: Mapping[str, Any] | None = None) -> Controller:

@@ -6,6 +6,11 @@
 - ``sumo-webster``: SUMO's ``tools/tlsCycleAdaptation.py`` (Webster cycle and splits) run on the
   scenario's own demand.
 - ``sumo-coordinator``: SUMO's ``tools/tlsCoordinator.py`` (offsets along the main flows).
+- ``sumo-rebuilt-static`` / ``sumo-rebuilt-actuated`` / ``sumo-rebuilt-delay_based``: the
+  programs SUMO designs itself for every signal (``netconvert --tls.rebuild`` with its default
+  timing), see :mod:`greenwave.controllers.rebuilt_programs`.
+
+Every controller here is of kind ``baseline``.
 """
 
 from __future__ import annotations
@@ -15,8 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from greenwave.controllers import sumo_programs
+from greenwave.controllers import rebuilt_programs, sumo_programs
 from greenwave.controllers.base import ProgramController, RunContext, register
+from greenwave.errors import ScenarioError
+
+
+class _Baseline(ProgramController):
+    kind = "baseline"
 
 
 def _keywords(func: Callable[..., Any], given: set[str]) -> frozenset[str]:
@@ -26,7 +36,7 @@ def _keywords(func: Callable[..., Any], given: set[str]) -> frozenset[str]:
 
 
 @register
-class StaticController(ProgramController):
+class StaticController(_Baseline):
     """The scenario's own programs (network and additional files), exactly as SUMO runs them."""
 
     name = "static"
@@ -39,10 +49,10 @@ class StaticController(ProgramController):
         return None
 
 
-class _SumoActuatedController(ProgramController):
+class _SumoActuatedController(_Baseline):
     """Every signal's own program run by one of SUMO's actuated controllers."""
 
-    kind: ClassVar[Literal["actuated", "delay_based"]]
+    program_type: ClassVar[Literal["actuated", "delay_based"]]
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
@@ -50,29 +60,29 @@ class _SumoActuatedController(ProgramController):
 
     def programs(self, ctx: RunContext) -> Path | None:
         return sumo_programs.actuated_programs(
-            ctx.net_file, workdir=ctx.workdir, kind=self.kind, program_files=ctx.program_files,
+            ctx.net_file, workdir=ctx.workdir, kind=self.program_type, program_files=ctx.program_files,
             begin_s=ctx.begin_s, **self.options
         )
 
 
 @register
 class ActuatedController(_SumoActuatedController):
-    """SUMO's gap-based actuated control on every signal."""
+    """SUMO's gap-based actuated control of every signal's own program (its stages, min/max green)."""
 
     name = "actuated"
-    kind = "actuated"
+    program_type = "actuated"
 
 
 @register
 class DelayBasedController(_SumoActuatedController):
-    """SUMO's delay-based actuated control (time loss measured upstream) on every signal."""
+    """SUMO's delay-based actuated control (time loss measured upstream) of every signal's own program."""
 
     name = "delay_based"
-    kind = "delay_based"
+    program_type = "delay_based"
 
 
 @register
-class SumoWebsterController(ProgramController):
+class SumoWebsterController(_Baseline):
     """Webster cycle and splits from SUMO's tlsCycleAdaptation.py on the scenario's demand."""
 
     name = "sumo-webster"
@@ -95,7 +105,7 @@ class SumoWebsterController(ProgramController):
 
 
 @register
-class SumoCoordinatorController(ProgramController):
+class SumoCoordinatorController(_Baseline):
     """Offsets from SUMO's tlsCoordinator.py along the scenario's main flows."""
 
     name = "sumo-coordinator"
@@ -115,3 +125,43 @@ class SumoCoordinatorController(ProgramController):
             program_files=ctx.program_files,
             **self.options,
         )
+
+
+class _SumoRebuiltController(_Baseline):
+    """Every signal runs the program SUMO designs for it (netconvert --tls.rebuild)."""
+
+    program_type: ClassVar[rebuilt_programs.RebuiltType]
+
+    def programs(self, ctx: RunContext) -> Path | None:
+        if self.options:
+            raise ScenarioError(
+                f"controller {self.name!r} takes no options (it runs SUMO's defaults), got "
+                f"{', '.join(sorted(self.options))}"
+            )
+        return rebuilt_programs.rebuilt_programs(
+            ctx.net_file, workdir=ctx.workdir, tls_type=self.program_type
+        ).path
+
+
+@register
+class SumoRebuiltStaticController(_SumoRebuiltController):
+    """SUMO's own fixed-time program for every signal (netconvert --tls.rebuild, default timing)."""
+
+    name = "sumo-rebuilt-static"
+    program_type = "static"
+
+
+@register
+class SumoRebuiltActuatedController(_SumoRebuiltController):
+    """SUMO's own gap-based actuated program for every signal (netconvert --tls.rebuild)."""
+
+    name = "sumo-rebuilt-actuated"
+    program_type = "actuated"
+
+
+@register
+class SumoRebuiltDelayBasedController(_SumoRebuiltController):
+    """SUMO's own delay-based actuated program for every signal (netconvert --tls.rebuild)."""
+
+    name = "sumo-rebuilt-delay_based"
+    program_type = "delay_based"

@@ -93,6 +93,7 @@ class CentralController(Controller):
     """Shared machinery of the networked central controllers (see the module docstring)."""
 
     name: ClassVar[str] = "central"
+    kind = "greenwave"
     subareas: ClassVar[bool] = False
     _DEFAULTS: ClassVar[dict[str, Any]] = {
         "interval_s": 300.0, "smoothing": 0.5, "count_period_s": 60.0, "max_extend_share": 0.25,

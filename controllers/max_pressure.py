@@ -120,6 +120,7 @@ def stage_link_matrix(
 class _PressureController(Controller):
     """Shared machinery: detectors, switcher, stage pressures."""
 
+    kind = "greenwave"
     cyclic: ClassVar[bool] = False
     extra_options: ClassVar[tuple[str, ...]] = ()
     #: the hold needs a queue of this many vehicles in a zone (0: any discharge holds)

@@ -121,6 +121,7 @@ class OptimisedController(ProgramController):
     """
 
     name = "optimised"
+    kind = "greenwave"
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:

@@ -840,6 +840,7 @@ class FixedPlanController(ProgramController):
     """
 
     name = "fixed"
+    kind = "greenwave"
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:

@@ -512,7 +512,7 @@ def webster_programs(
         args.append("-e")
     skip = webster_tool_skips(net)
     if skip:
-        args += ["--skip", ",".join(skip)]
+        args.append("--skip=" + ",".join(skip))  # one token: OSM ids such as "-11266" look like options
     _run_tool("tlsCycleAdaptation.py", args, what="Webster programs (tlsCycleAdaptation.py)",
               workdir=wd)  # fmt: skip
     optimised = read_programs(raw) if raw.is_file() else {}

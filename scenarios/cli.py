@@ -30,6 +30,14 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_controllers(args: argparse.Namespace) -> int:
+    from greenwave.controllers.base import controller_infos
+
+    for info in controller_infos():
+        print(f"{info.name:26s} {info.kind:9s} {info.description}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -53,7 +61,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(f"\n{scenario.name}: mean over {summary['seed'].nunique()} seed(s), "
               f"{scenario.duration_s:g} s simulated")
-        print(comparison_table(summary).round(2).to_string())
+        table = comparison_table(summary)
+        print(table.round(2).to_string())
+    best = table.index[table["best_baseline"] == "*"]
+    if len(best):
+        print(f"\nbest baseline (*): {best[0]}, RESCO delay {table.loc[best[0], 'resco_delay_s']:.2f} s/veh; "
+              "vs_best_baseline = each controller's RESCO delay / the best baseline's (below 1: better)")
     print(f"\nwrote {out / 'summary.csv'} and {out / 'intersections.csv'} "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0
@@ -288,6 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("scenarios", help="list the bundled scenarios")
     s.set_defaults(func=_cmd_scenarios)
+
+    c = sub.add_parser("controllers", help="list every controller: NAME KIND DESCRIPTION (KIND: baseline or greenwave)")
+    c.set_defaults(func=_cmd_controllers)
 
     r = sub.add_parser("run", help="run a scenario's controllers × seeds in SUMO and compare them")
     r.add_argument("scenario", nargs="?", default="default",

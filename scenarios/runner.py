@@ -553,13 +553,25 @@ def run_scenario(
 
 
 def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Mean over seeds per controller, best mean time loss first."""
+    """Mean over seeds per controller, lowest RESCO delay first, against the best baseline.
+
+    ``kind`` is the controller's kind (``baseline`` or ``greenwave``); ``vs_best_baseline`` is
+    the controller's mean ``resco_delay_s`` divided by that of the baseline with the lowest one
+    (NaN when no baseline ran), and ``best_baseline`` marks that baseline with ``*``.
+    """
+    from greenwave.controllers.base import controller_kind
+
     cols = ["mean_travel_time_s", "mean_time_loss_s", "mean_waiting_time_s", "resco_delay_s",
             "vehicles_arrived", "vehicles_unfinished", "teleports", "sim_wall_s"]
     if "status" in summary:
         summary = summary[summary["status"].fillna("ok") == "ok"]
-    table = summary.groupby("controller")[cols].mean().sort_values("mean_time_loss_s")
+    table = summary.groupby("controller")[cols].mean().sort_values(["resco_delay_s", "mean_time_loss_s"])
     table.insert(0, "seeds", summary.groupby("controller")["seed"].count())
+    table.insert(0, "kind", [controller_kind(c) for c in table.index])
+    baselines = table[table["kind"] == "baseline"]["resco_delay_s"]
+    best = baselines.idxmin() if len(baselines) else None
+    table["vs_best_baseline"] = table["resco_delay_s"] / baselines.min() if best is not None else float("nan")
+    table["best_baseline"] = ["*" if c == best else "" for c in table.index]
     if "safety_violations" in summary:  # a count: the total over seeds, not a mean
         table["safety_violations"] = summary.groupby("controller")["safety_violations"].sum()
     return table

@@ -28,6 +28,7 @@ def test_run_small_scenario(tmp_path: Path, capsys) -> None:  # type: ignore[no-
     assert main(["run", str(toml), "--jobs", "1", "--output", str(tmp_path / "out")]) == 0
     captured = capsys.readouterr()
     assert "static" in captured.out and "sumo-webster" in captured.out
+    assert "vs_best_baseline" in captured.out and "best baseline (*): " in captured.out
     assert "[2/2]" in captured.err  # progress
     summary = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert sorted(summary.controller) == ["static", "sumo-webster"]

@@ -38,7 +38,10 @@ class InlineExecutor(Executor):
 
 @register
 class _BrokenController(Controller):
+    """Test double: refuses to run."""
+
     name = "test-broken"
+    kind = "greenwave"
 
     def prepare(self, ctx: RunContext) -> list[Path]:
         raise SimulationError("the test controller refuses to run")

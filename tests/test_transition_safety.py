@@ -223,6 +223,7 @@ class _UnsafeSwitch(Controller):
     """Test double: at t = 30 s it flips signal A0 straight from its green to the other stage."""
 
     name = "test-unsafe-switch"
+    kind = "greenwave"
 
     def step(self, sim: SumoSession) -> None:
         conn = sim.conn

@@ -1,0 +1,357 @@
+"""Every controller on every real network at hand, against the best baseline.
+
+    python benchmarks/real_networks.py --json FILE [--duration 3600] [--networks a,b]
+                                       [--controllers a,b] [--seeds 1] [--jobs 1]
+                                       [--work DIR] [--markdown FILE]
+    python benchmarks/real_networks.py --table FILE.json      # the markdown table of a result
+
+Networks (``--networks``, default all): from the eclipse-sumo wheel ``tools/game/`` fkk_in
+(Ingolstadt), DRT (an OpenStreetMap district), kuehne, square, bs3d (Braunschweig), A10KW,
+corridor and grid6; the RiLSA guideline examples 1-4 among sumolib's scenarios; Monaco and a
+district of Luxembourg City imported from ``/work/shared/data`` (``--data DIR``) with greenwave's
+OSM import. A network with its own demand runs it (the game's ``.sumocfg``, but fkk_in without the game's
+manual program for gneJ21, and kuehne, whose configuration is disabled, with its own routes;
+the RiLSA examples' ``makeRoutes.py`` counts); DRT (whose own demand is people riding one taxi), Monaco and
+Luxembourg get random trips (SUMO's ``randomTrips.py``, seeded, trips from and to the fringe
+weighted 5×, at least 300 m long, routed once with duarouter so every controller drives the
+same routes) at :data:`GENERATED_DENSITY` vehicles per hour per km of road.
+
+Every network runs through :func:`greenwave.scenarios.runner.run_scenario`; per network and
+controller the JSON holds the mean over seeds of the RESCO delay (``resco_delay_s``: time lost
+plus waiting to be inserted, per due vehicle, s), its ratio to the best baseline's (the
+``sumo-rebuilt-*`` ones included), teleports and unfinished vehicles, plus the runs that failed.
+The JSON is rewritten after each network, so an interrupted benchmark keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import shutil
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Vehicles per hour per km of road for generated demand (randomTrips ``--insertion-density``).
+GENERATED_DENSITY = {"DRT": 12.0, "monaco": 10.0, "luxembourg": 10.0}
+#: The Luxembourg district: a square of this side (m) around the middle of the imported city.
+LUXEMBOURG_DISTRICT_M = 1500.0
+DATA = Path("/work/shared/data")
+
+
+@dataclass(frozen=True)
+class Case:
+    """A real network: where it comes from and what demand it runs."""
+
+    name: str
+    what: str
+    build: Callable[[Path, int, float], dict[str, Any]]
+    """(work folder, seed, end s) → the scenario table without name, duration and seeds."""
+    demand: str  # "own" or "generated"
+
+
+def _home() -> Path:
+    from greenwave._sumo import sumo_home
+
+    return sumo_home()
+
+
+def _game_cfg(name: str) -> Callable[[Path, int, float], dict[str, Any]]:
+    return lambda _work, _seed, _end: {"demand": {"sumocfg": f"sumo:tools/game/{name}.sumocfg"}}
+
+
+def _kuehne(_work: Path, _seed: int, _end: float) -> dict[str, Any]:
+    # the game's kuehne.sumocfg is disabled (it loads square's programs): the net, its own routes
+    return {"network": {"file": "sumo:tools/game/kuehne/kuehne.net.xml"},
+            "demand": {"route_files": ["sumo:tools/game/kuehne/kuehne.rou.xml"]}}
+
+
+def _fkk_in(_work: Path, _seed: int, _end: float) -> dict[str, Any]:
+    # the game's fkk_in.sumocfg adds a "manual" program for gneJ21 whose phases last 10000 s until
+    # the player presses a key: a game device, not a signal program. The net's own programs run.
+    return {"network": {"file": "sumo:tools/game/fkk_in/ingolstadt.net.xml.gz"},
+            "demand": {"route_files": ["sumo:tools/game/fkk_in/fkk_in.rou.xml"]}}
+
+
+def _rilsa(k: int) -> Callable[[Path, int, float], dict[str, Any]]:
+    """RiLSA example k: its net, its programs and its own counted flows (``makeRoutes.py``)."""
+
+    def build(work: Path, _seed: int, _end: float) -> dict[str, Any]:
+        from greenwave._sumo import run_sumo_command
+
+        src = _home() / "tools" / "sumolib" / "scenario" / "scenarios" / "RealWorld" / f"RiLSA_example{k}"
+        out = work / f"rilsa{k}"
+        out.mkdir(parents=True, exist_ok=True)
+        flows = out / "flows.rou.xml"
+        if not flows.is_file():
+            run_sumo_command([src / "makeRoutes.py"], what=f"RiLSA example {k} demand", cwd=out)
+        return {"network": {"file": str(src / f"rilsa{k}.net.xml")},
+                "demand": {"route_files": [str(flows)],
+                           "additional_files": [str(src / "vtypes.add.xml"), str(src / f"rilsa{k}_tls.add.xml")]}}
+
+    return build
+
+
+def _random_trips(net: Path, out: Path, *, density: float, seed: int, end: float) -> Path:
+    """Seeded random trips over the whole network, routed once (duarouter)."""
+    from greenwave._sumo import run_sumo_command, sumo_tool
+
+    routes = out / f"trips_seed{seed}_{end:g}.rou.xml"
+    if routes.is_file():
+        return routes
+    run_sumo_command(
+        [sumo_tool("randomTrips.py"), "-n", net, "-o", out / f"trips_seed{seed}.trips.xml", "-r", routes,
+         "-b", "0", "-e", f"{end:g}", "--insertion-density", f"{density:g}", "--fringe-factor", "5",
+         "--min-distance", "300", "--seed", str(seed), "--vehicle-class", "passenger", "--validate",
+         "--remove-loops"],
+        what=f"random trips on {net.name}", cwd=out,
+    )  # fmt: skip
+    return routes
+
+
+def _generated(name: str, net_of: Callable[[Path], Path]) -> Callable[[Path, int, float], dict[str, Any]]:
+    def build(work: Path, seed: int, end: float) -> dict[str, Any]:
+        out = work / name
+        out.mkdir(parents=True, exist_ok=True)
+        net = net_of(out)
+        routes = _random_trips(net, out, density=GENERATED_DENSITY[name], seed=seed, end=end)
+        return {"network": {"file": str(net)}, "demand": {"route_files": [str(routes)]}}
+
+    return build
+
+
+def _drt_net(_out: Path) -> Path:
+    return _home() / "tools" / "game" / "DRT" / "osm.net.xml"
+
+
+def _osm_net(name: str, osm: str) -> Callable[[Path], Path]:
+    def net(out: Path) -> Path:
+        from greenwave.networks.generate import import_osm
+
+        path = out / f"{name}.net.xml"
+        if not path.is_file():
+            import_osm(DATA / osm, path)
+        return path
+
+    return net
+
+
+def _luxembourg_net(out: Path) -> Path:
+    """The LuST OpenStreetMap city imported, then a district around its middle cut out."""
+    from greenwave._sumo import run_sumo_command
+
+    district = out / "luxembourg_district.net.xml"
+    if district.is_file():
+        return district
+    city = _osm_net("luxembourg", "luxembourg/lust.osm.gz")(out)
+    with (gzip.open if city.suffix == ".gz" else open)(city, "rb") as fh:
+        for _event, el in ET.iterparse(fh, events=("start",)):
+            if el.tag == "location":
+                x0, y0, x1, y1 = map(float, el.get("convBoundary", "0,0,0,0").split(","))
+                break
+    cx, cy, h = (x0 + x1) / 2, (y0 + y1) / 2, LUXEMBOURG_DISTRICT_M / 2
+    run_sumo_command(
+        ["netconvert", "-s", city, "--keep-edges.in-boundary", f"{cx - h},{cy - h},{cx + h},{cy + h}",
+         "--remove-edges.isolated", "--keep-edges.components", "1", "-o", district],
+        what="cutting a Luxembourg district",
+    )  # fmt: skip
+    return district
+
+
+def catalogue() -> dict[str, Case]:
+    """Every real network this benchmark knows, by name."""
+    cases = [
+        Case("fkk_in", "Ingolstadt (tools/game/fkk_in)", _fkk_in, "own"),
+        Case("DRT", "OpenStreetMap district (tools/game/DRT)", _generated("DRT", _drt_net), "generated"),
+        Case("kuehne", "tools/game/kuehne", _kuehne, "own"),
+        Case("square", "tools/game/square", _game_cfg("square"), "own"),
+        Case("bs3d", "Braunschweig (tools/game/bs3d)", _game_cfg("bs3d"), "own"),
+        Case("A10KW", "tools/game/A10KW", _game_cfg("A10KW"), "own"),
+        Case("corridor", "tools/game/corridor", _game_cfg("corridor"), "own"),
+        Case("grid6", "tools/game/grid6", _game_cfg("grid6"), "own"),
+        *(Case(f"rilsa{k}", f"RiLSA example {k} (sumolib scenarios)", _rilsa(k), "own") for k in (1, 2, 3, 4)),
+        Case("monaco", "Monaco (shared/data, OSM import)",
+             _generated("monaco", _osm_net("monaco", "monaco/monaco.osm.gz")), "generated"),
+        Case("luxembourg", f"Luxembourg City, {LUXEMBOURG_DISTRICT_M / 1000:g} km district (shared/data, OSM import)",
+             _generated("luxembourg", _luxembourg_net), "generated"),
+    ]
+    return {c.name: c for c in cases}
+
+
+def default_controllers() -> list[str]:
+    """Every registered controller but ``fixed`` (it needs a plan file) and test doubles."""
+    from greenwave.controllers.base import available_controllers
+
+    return [c for c in available_controllers() if c != "fixed" and not c.startswith("test")]
+
+
+def scenario(case: Case, work: Path, *, duration: float, seeds: list[int], controllers: list[str]) -> Any:
+    """The case as a validated scenario (its demand built for the first seed)."""
+    from greenwave.scenarios.spec import scenario_from_dict
+
+    table = case.build(work, seeds[0], duration)
+    return scenario_from_dict({"name": case.name, "description": case.what, "duration_s": duration,
+                               "seeds": seeds, "controllers": controllers, **table})
+
+
+def run_network(case: Case, work: Path, *, duration: float, seeds: list[int], controllers: list[str],
+                jobs: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """Run one network; return its JSON entry (failed runs listed, finished rows kept)."""
+    import pandas as pd
+
+    from greenwave.errors import GreenwaveError
+    from greenwave.scenarios.runner import comparison_table, run_scenario
+
+    t0 = time.perf_counter()
+    entry: dict[str, Any] = {"network": case.name, "what": case.what, "demand": case.demand, "failed": []}
+    out = work / "runs" / case.name
+    try:
+        sc = scenario(case, work / "inputs", duration=duration, seeds=seeds, controllers=controllers)
+        from greenwave.controllers.sumo_programs import read_programs
+
+        entry["signals"] = len(read_programs(sc.network.path)) if sc.network.path is not None else None
+        summary = run_scenario(sc, out, jobs=jobs, progress=say)
+    except GreenwaveError as exc:
+        entry["failed"].append(str(exc)[:2000])
+        csv = out / "summary.csv"
+        if not csv.is_file():
+            entry["wall_s"] = time.perf_counter() - t0
+            return entry
+        summary = pd.read_csv(csv)
+    table = comparison_table(summary)
+    entry["controllers"] = {
+        name: {"kind": row.kind, "resco_delay_s": _num(row.resco_delay_s),
+               "vs_best_baseline": _num(row.vs_best_baseline), "teleports": _num(row.teleports),
+               "vehicles_unfinished": _num(row.vehicles_unfinished), "vehicles_arrived": _num(row.vehicles_arrived),
+               "mean_time_loss_s": _num(row.mean_time_loss_s), "seeds": int(row.seeds)}
+        for name, row in table.iterrows()
+    }
+    best = table.index[table["best_baseline"] == "*"]
+    entry["best_baseline"] = str(best[0]) if len(best) else None
+    entry["wall_s"] = time.perf_counter() - t0
+    return entry
+
+
+def _num(x: Any) -> float | None:
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def markdown_table(result: dict[str, Any]) -> str:
+    """One row per network: the best baseline, greenwave's best and every controller's
+    RESCO delay (s/veh) with its ratio to the best baseline, teleports and unfinished vehicles."""
+    cfg = result.get("config", {})
+    names: list[str] = list(cfg.get("controllers", []))  # the order asked for, then any other
+    for net in result["networks"]:
+        for c in net.get("controllers", {}):
+            if c not in names:
+                names.append(c)
+    lines = [
+        f"Measured {cfg.get('date', '?')}: {cfg.get('duration_s', '?'):g} s simulated, seeds "
+        f"{cfg.get('seeds')}; each cell: RESCO delay s/veh (ratio to the best baseline) "
+        "[teleports / unfinished vehicles]; best baseline in bold.",
+        "",
+        "| network | demand | best baseline | greenwave's best | " + " | ".join(f"`{n}`" for n in names) + " |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in names) + " |",
+    ]
+    for net in result["networks"]:
+        ctrl = net.get("controllers", {})
+        if not ctrl:
+            why = net["failed"][0][:80] if net["failed"] else "?"
+            lines.append(f"| {net['network']} | {net['demand']} | failed: {why} |")
+            continue
+        best = net.get("best_baseline")
+        ours = [(v["resco_delay_s"], c) for c, v in ctrl.items()
+                if v["kind"] == "greenwave" and v["resco_delay_s"] is not None]
+        gw = min(ours) if ours else None
+        cells = []
+        for n in names:
+            v = ctrl.get(n)
+            if v is None or v["resco_delay_s"] is None:
+                cells.append("–")
+                continue
+            ratio = "" if v["vs_best_baseline"] is None else f" ({v['vs_best_baseline']:.2f})"
+            text = f"{v['resco_delay_s']:.1f}{ratio} [{v['teleports']:.0f}/{v['vehicles_unfinished']:.0f}]"
+            cells.append(f"**{text}**" if n == best else text)
+        gw_text = "–" if gw is None else f"`{gw[1]}` {ctrl[gw[1]]['vs_best_baseline']:.2f}"
+        best_text = "–" if best is None else f"`{best}` {ctrl[best]['resco_delay_s']:.1f}"
+        failed = f" ({len(net['failed'])} failure(s))" if net["failed"] else ""
+        where = f"{net['network']}{failed} ({net.get('signals')} signals)"
+        head = f"| {where} | {net['demand']} | {best_text} | {gw_text} | "
+        lines.append(head + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _write_json(data: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", help="result file (JSON), rewritten after each network")
+    ap.add_argument("--table", help="print the markdown table of an existing result JSON and exit")
+    ap.add_argument("--duration", type=float, default=3600.0, help="simulated seconds per run (default 3600)")
+    ap.add_argument("--networks", default=None, help=f"comma-separated (default all: {','.join(catalogue())})")
+    ap.add_argument("--controllers", default=None, help="comma-separated (default: every controller but fixed)")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds 1..N (default 1)")
+    ap.add_argument("--jobs", type=int, default=1, help="parallel SUMO runs (default 1)")
+    ap.add_argument("--work", default=None, help="folder for inputs and runs (default: a temporary one)")
+    ap.add_argument("--markdown", default=None, help="also write the markdown table here")
+    args = ap.parse_args(argv)
+    if args.table:
+        print(markdown_table(json.loads(Path(args.table).read_text())), end="")
+        return 0
+    if not args.json:
+        ap.error("--json FILE is required (or --table FILE.json)")
+    cases = catalogue()
+    names = cases if args.networks is None else [n.strip() for n in args.networks.split(",") if n.strip()]
+    unknown = [n for n in names if n not in cases]
+    if unknown:
+        ap.error(f"unknown network(s) {', '.join(unknown)}; known: {', '.join(cases)}")
+    controllers = default_controllers() if args.controllers is None else [
+        c.strip() for c in args.controllers.split(",") if c.strip()]
+    seeds = list(range(1, args.seeds + 1))
+    work = Path(args.work).resolve() if args.work else Path(tempfile_dir())
+    result: dict[str, Any] = {
+        "config": {"duration_s": args.duration, "seeds": seeds, "controllers": controllers, "networks": list(names),
+                   "jobs": args.jobs, "date": time.strftime("%Y-%m-%d", time.gmtime())},
+        "networks": [],
+    }
+    t0 = time.perf_counter()
+    try:
+        for name in names:
+            entry = run_network(cases[name], work, duration=args.duration, seeds=seeds, controllers=controllers,
+                                jobs=args.jobs, say=lambda m: print(m, file=sys.stderr, flush=True))
+            result["networks"].append(entry)
+            result["wall_s"] = time.perf_counter() - t0
+            _write_json(result, Path(args.json))
+            print(f"{name}: best baseline {entry.get('best_baseline')}, {len(entry['failed'])} failure(s), "
+                  f"{entry['wall_s']:.0f} s", flush=True)
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    table = markdown_table(result)
+    print(table, end="")
+    if args.markdown:
+        Path(args.markdown).write_text(table)
+    return 0
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="gw-real-networks-")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

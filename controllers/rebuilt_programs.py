@@ -1,0 +1,220 @@
+"""SUMO's own programs for every signal, rebuilt by ``netconvert --tls.rebuild``.
+
+netconvert designs a program for every traffic light from its movements (its default phasing:
+opposing approaches together, a protected left-turn stage where left turners would otherwise
+block, yellow from the approach speed) with the timing options' defaults (``--tls.cycle.time``,
+``--tls.green.time``, ``--tls.left-green.time``, ...), of type ``static``, ``actuated`` or
+``delay_based`` (``--tls.default-type``). These are the programs SUMO gives a network for free.
+
+Rebuilding writes a whole new network, and netconvert recomputes more than the programs: lane
+lengths move by a few metres where junction shapes are recomputed, walking areas are numbered
+anew, connections from internal lanes change, and a signal whose link indices were set by hand
+(several connections sharing one index) gets one index per connection. So the rebuilt network
+is not run. Only its programs are, on the scenario's own network: each connection of the own
+network is found in the rebuilt one (by from/to edge and lane; a pedestrian crossing by its
+crossing), and the rebuilt program's states are carried over to the own link indices. When all
+connections of one own link index show the same state in every rebuilt phase the carried-over
+program is exactly SUMO's (where some show ``G`` and others ``g``, the index shows ``g``: it
+yields); when they do not (the hand-made indices of Ingolstadt's ``gneJ21``
+group a crossing with car movements that SUMO's program runs in different stages) the program
+cannot be expressed on the own network, and that signal keeps its own program, listed with the
+reason in ``excluded_signals.txt``.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from greenwave._sumo import run_sumo_command
+from greenwave._xml import open_xml
+from greenwave.controllers.sumo_programs import read_programs
+from greenwave.errors import NetworkError, ScenarioError
+
+__all__ = ["REBUILT_TYPES", "RebuiltPrograms", "RebuiltType", "rebuilt_programs"]
+
+PathLike = str | os.PathLike[str]
+RebuiltType = Literal["static", "actuated", "delay_based"]
+REBUILT_TYPES: tuple[str, ...] = ("static", "actuated", "delay_based")
+
+#: A connection's identity across a rebuild: (from edge, to edge, from lane, to lane) for a
+#: vehicle connection, ("crossing", crossing id) for a pedestrian crossing.
+_Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RebuiltPrograms:
+    """What :func:`rebuilt_programs` wrote."""
+
+    path: Path
+    """The additional file: one ``<tlLogic>`` per signal that runs SUMO's rebuilt program."""
+    rebuilt: tuple[str, ...]
+    """Signals running SUMO's rebuilt program."""
+    kept: dict[str, str]
+    """Signals left on their own program → why."""
+
+
+def _signal_links(net_file: Path) -> dict[str, dict[_Key, int]]:
+    """Signal id → connection key → link index, for every signalised connection of a network."""
+    crossing: set[str] = set()
+    links: dict[str, dict[_Key, int]] = {}
+    pending: list[tuple[str, str, str, str, str, int]] = []
+    try:
+        with open_xml(net_file) as fh:
+            for _event, el in ET.iterparse(fh, events=("end",)):
+                if el.tag == "edge" and el.get("function") == "crossing":
+                    crossing.add(el.get("id", ""))
+                elif el.tag == "connection" and el.get("tl") is not None:
+                    try:
+                        index = int(el.get("linkIndex", ""))
+                    except ValueError:
+                        raise NetworkError(
+                            f"{net_file}: <connection from={el.get('from')!r} to={el.get('to')!r}> "
+                            f"has linkIndex={el.get('linkIndex')!r}, expected an integer"
+                        ) from None
+                    pending.append((el.get("tl", ""), el.get("from", ""), el.get("to", ""),
+                                    el.get("fromLane", ""), el.get("toLane", ""), index))
+                if el.tag in ("edge", "connection", "junction"):
+                    el.clear()
+    except (ET.ParseError, OSError, EOFError) as exc:
+        raise NetworkError(f"{net_file}: not a readable SUMO network: {exc}") from exc
+    for tl, frm, to, from_lane, to_lane, index in pending:
+        if frm.startswith(":"):
+            if to not in crossing:
+                continue  # the second half of an indirect turn: its first half carries the index
+            key: _Key = ("crossing", to)
+        else:
+            key = (frm, to, from_lane, to_lane)
+        links.setdefault(tl, {})[key] = index
+    return links
+
+
+def _carried_over(
+    own: dict[_Key, int], rebuilt: dict[_Key, int], states: list[str], n_own: int
+) -> tuple[list[str] | None, str]:
+    """The rebuilt program's states on the own link indices, or None and why not."""
+    sources: dict[int, set[int]] = {}
+    for key, index in own.items():
+        if key not in rebuilt:
+            return None, f"connection {'/'.join(key)} has no counterpart in the rebuilt network"
+        sources.setdefault(index, set()).add(rebuilt[key])
+    out = []
+    for phase, state in enumerate(states):
+        chars = []
+        for i in range(n_own):
+            if i not in sources:  # an index no connection uses (a gap): any state, none shown
+                chars.append("r")
+                continue
+            shown = {state[j] for j in sources[i] if j < len(state)}
+            if shown == {"G", "g"}:
+                shown = {"g"}  # all green, some yielding: the shared index yields (as safe)
+            if len(shown) != 1:
+                return None, (
+                    f"link index {i} groups connections that SUMO's rebuilt program shows as "
+                    f"{'/'.join(sorted(shown)) or 'nothing'} in its phase {phase}"
+                )
+            chars.append(shown.pop())
+        out.append("".join(chars))
+    return out, ""
+
+
+def rebuilt_programs(
+    net_file: PathLike,
+    *,
+    workdir: PathLike,
+    tls_type: RebuiltType = "actuated",
+    program_id: str | None = None,
+) -> RebuiltPrograms:
+    """Write SUMO's rebuilt programs of every signal as an additional file for ``net_file``.
+
+    Parameters
+    ----------
+    net_file : str or os.PathLike
+        The SUMO network the run uses (plain or gzipped).
+    workdir : str or os.PathLike
+        Folder for the rebuilt network and the result (created if missing).
+    tls_type : {"static", "actuated", "delay_based"}, default "actuated"
+        netconvert's ``--tls.default-type``; every other timing option keeps netconvert's default.
+    program_id : str, optional
+        ``programID`` of the written programs; default ``"gw_rebuilt_" + tls_type``.
+
+    Returns
+    -------
+    RebuiltPrograms
+        The file (``workdir/<program_id>.add.xml``), the signals it covers and those that keep
+        their own program, with why (also written to ``workdir/excluded_signals.txt``).
+
+    Raises
+    ------
+    ScenarioError
+        If ``tls_type`` is not one of :data:`REBUILT_TYPES` or the network is missing.
+    NetworkError
+        If the network has no signals or cannot be read.
+    SimulationError
+        If netconvert fails.
+    """
+    if tls_type not in REBUILT_TYPES:
+        raise ScenarioError(f"tls_type must be one of {', '.join(REBUILT_TYPES)}, got {tls_type!r}")
+    net = Path(net_file)
+    if not net.is_file():
+        raise ScenarioError(f"network file not found: {net}")
+    wd = Path(workdir)
+    wd.mkdir(parents=True, exist_ok=True)
+    pid = program_id or f"gw_rebuilt_{tls_type}"
+    rebuilt_net = wd / f"{pid}.net.xml"
+    run_sumo_command(
+        ["netconvert", "--sumo-net-file", net, "--tls.rebuild", "--tls.default-type", tls_type,
+         "--output-file", rebuilt_net, "--no-warnings"],
+        what=f"rebuilding the signal programs of {net.name} (netconvert --tls.rebuild)", cwd=wd,
+    )  # fmt: skip
+    own_programs = read_programs(net)
+    if not own_programs:
+        raise NetworkError(f"network {net} has no traffic light programs (<tlLogic>)")
+    new_programs = read_programs(rebuilt_net)
+    own_links, new_links = _signal_links(net), _signal_links(rebuilt_net)
+    elements: list[ET.Element] = []
+    kept: dict[str, str] = {}
+    for tls_id in sorted(own_programs):
+        new = new_programs.get(tls_id)
+        if new is None:
+            kept[tls_id] = "netconvert wrote no program for it"
+            continue
+        own = own_links.get(tls_id, {})
+        own_states = [ph.get("state", "") for ph in own_programs[tls_id].iter("phase")]
+        n_own = max([max(own.values(), default=-1) + 1, *map(len, own_states)])
+        states, why = _carried_over(own, new_links.get(tls_id, {}),
+                                    [ph.get("state", "") for ph in new.iter("phase")], n_own)
+        if states is None:
+            kept[tls_id] = why
+            continue
+        el = ET.Element("tlLogic", dict(new.attrib))
+        el.set("programID", pid)
+        for child in new:
+            attrs = dict(child.attrib)
+            if child.tag == "phase":
+                attrs["state"] = states.pop(0)
+            ET.SubElement(el, child.tag, attrs)
+        elements.append(el)
+    out = wd / f"{pid}.add.xml"
+    root = ET.Element("additional")
+    root.append(ET.Comment(f" SUMO's rebuilt {tls_type} programs (netconvert, tls.rebuild), "
+                           f"{len(elements)} of {len(own_programs)} signals "))
+    root.extend(elements)
+    ET.indent(root, space="    ")
+    tmp = out.with_name(out.name + ".tmp")
+    ET.ElementTree(root).write(tmp, encoding="UTF-8", xml_declaration=True)
+    tmp.replace(out)
+    _write_kept(kept, wd / "excluded_signals.txt")
+    rebuilt_net.unlink()  # several MB on a city; the programs are all that is used
+    return RebuiltPrograms(path=out, rebuilt=tuple(e.get("id", "") for e in elements), kept=kept)
+
+
+def _write_kept(kept: dict[str, str], path: Path) -> None:
+    lines = ["signals left on their own program: SUMO's rebuilt program does not fit their link indices"]
+    lines += [f"{sid}: {why}" for sid, why in sorted(kept.items())]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(path)

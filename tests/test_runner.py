@@ -94,7 +94,10 @@ def test_same_seed_same_result(small_run: tuple[pd.DataFrame, Path], tmp_path: P
 
 @register
 class _TypoController(Controller):
+    """Test double: fails with a plain bug."""
+
     name = "test-typo"
+    kind = "greenwave"
 
     def prepare(self, ctx: RunContext) -> list[Path]:
         return dict(max_gap=1)["max_gapp"]  # a plain bug: KeyError, not a greenwave error

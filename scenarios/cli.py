@@ -204,8 +204,11 @@ def _cmd_parking_sweep(args: argparse.Namespace) -> int:
 
 def _standards(args: argparse.Namespace) -> tuple[object, bool]:
     """The safety standards of ``validate`` / ``export`` (defaults unless given) and --partial."""
+    from greenwave.controllers.safety import check_limit
     from greenwave.controllers.safety_rules import SafetyStandards
 
+    for opt in ("min_green", "min_yellow", "min_allred", "ped_walk", "ped_speed", "max_cycle", "max_green"):
+        check_limit("--" + opt.replace("_", "-"), getattr(args, opt), optional=True)
     return SafetyStandards.given(
         min_green_s=args.min_green, min_yellow_s=args.min_yellow, min_allred_s=args.min_allred,
         pedestrian_walk_s=args.ped_walk, pedestrian_speed_mps=args.ped_speed,

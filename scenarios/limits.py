@@ -13,7 +13,7 @@ key and the valid range. The ranges (also in the README's section on errors):
 ``time_to_teleport_s``         [-1, 86400] s (≤ 0: SUMO never teleports)
 ``seeds``                      1–1000 seeds, each in [0, 2147483647]
 ``controllers``                at least one
-demand window                  ``demand.begin_s`` / ``end_s`` inside the run
+demand window                  ``demand.begin_s`` inside the run, ``end_s`` after the run's start
 ``demand.*entry_vph*``         [0, 10000] veh/h, not all 0
 ``demand.turn_*``              shares in [0, 1]
 ``network.saturation_flow``    (0, 4000] veh/h/lane
@@ -167,13 +167,16 @@ def _check_demand(demand: Mapping[str, Any], data: Mapping[str, Any], where: str
                for x in (begin, duration)):
         return
     end = begin + duration
-    for key in ("begin_s", "end_s"):
-        v = demand.get(key)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            if not (math.isfinite(v) and begin <= v <= end):
-                raise ScenarioError(f"{where}: demand.{key} = {v!r} s is outside the run "
-                                    f"[begin_s {begin:g}, begin_s + duration_s {end:g}] s; the demand window "
-                                    "must lie inside the run")
+    # the window must start inside the run (a window after it or before it would give no
+    # vehicles and NaN results); it may go on past the end (those vehicles are simply not run)
+    v = demand.get("begin_s")
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and not (math.isfinite(v) and begin <= v < end):
+        raise ScenarioError(f"{where}: demand.begin_s = {v!r} s is outside the run [begin_s {begin:g}, begin_s + "
+                            f"duration_s {end:g}) s; the demand window must start inside the run")
+    v = demand.get("end_s")
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and not (math.isfinite(v) and v > begin):
+        raise ScenarioError(f"{where}: demand.end_s = {v!r} s ends before the run starts (begin_s {begin:g} s); "
+                            "the demand window must overlap the run")
     b, e = demand.get("begin_s"), demand.get("end_s")
     if isinstance(b, (int, float)) and isinstance(e, (int, float)) and e <= b:
         raise ScenarioError(f"{where}: demand.end_s ({e:g}) must be after demand.begin_s ({b:g})")

@@ -237,8 +237,11 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
     if isinstance(seeds_raw, bool):
         raise ScenarioError(f"{where}: 'seeds' must be a list of integers or a count, not a bool")
     if isinstance(seeds_raw, int):
-        if seeds_raw < 1:
-            raise ScenarioError(f"{where}: 'seeds' as a count must be ≥ 1, got {seeds_raw}")
+        from greenwave.scenarios.limits import MAX_SEEDS
+
+        if not 1 <= seeds_raw <= MAX_SEEDS:
+            raise ScenarioError(f"{where}: 'seeds' as a count must be 1..{MAX_SEEDS} (at most {MAX_SEEDS} "
+                                f"seeds; each is a SUMO run per controller), got {seeds_raw}")
         seeds = tuple(range(1, seeds_raw + 1))
     elif isinstance(seeds_raw, list) and seeds_raw and all(
         isinstance(s, int) and not isinstance(s, bool) for s in seeds_raw

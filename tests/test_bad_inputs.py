@@ -57,6 +57,7 @@ def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
     ({"step_length_s": 600}, "step_length_s", "[0.001, 10]"),
     ({"step_length_s": 5, "duration_s": 2}, "step_length_s", "longer than the run"),
     ({"seeds": 100_000_000}, "seeds", "at most 1000"),
+    ({"seeds": list(range(2000))}, "seeds", "at most 1000"),
     ({"seeds": [1, 1]}, "seeds", "more than once"),
     ({"network": {"generator": "grid", "rows": 100_000, "cols": 100_000}}, "network.rows", "[1, 50]"),
     ({"network": {"generator": "grid", "rows": 30, "cols": 30}}, "network.rows × network.cols", "at most 400"),
@@ -65,8 +66,9 @@ def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
     ({"demand": {"entry_vph": math.inf}}, "demand.entry_vph", "finite number"),
     ({"demand": {"entry_vph": 0}}, "every entry flow is 0", "at least one flow > 0"),
     ({"demand": {"entry_vph": 100, "turn_left": 1.5}}, "demand.turn_left", "must be ≤ 1"),
-    ({"demand": {"entry_vph": 100, "begin_s": 400, "end_s": 500}}, "demand.begin_s", "inside the run"),
-    ({"demand": {"entry_vph": 100, "end_s": 301}}, "demand.end_s", "inside the run"),
+    ({"demand": {"entry_vph": 100, "begin_s": 400, "end_s": 500}}, "demand.begin_s", "start inside the run"),
+    ({"demand": {"entry_vph": 100, "begin_s": 300}}, "demand.begin_s", "start inside the run"),
+    ({"begin_s": 100, "demand": {"entry_vph": 100, "end_s": 50}}, "demand.end_s", "overlap the run"),
 ])
 def test_scenario_values_out_of_range(patch: dict, key: str, valid: str) -> None:
     with pytest.raises(ScenarioError) as err:
@@ -101,6 +103,7 @@ def test_misspelt_controller_option_is_refused_at_load_with_the_valid_names() ->
         scenario_from_dict({**GOOD, "controller_options": {"static": {"x": 1}}})
 
 
+@pytest.mark.slow
 def test_options_for_a_controller_that_does_not_run_are_named(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
     path = _toml(tmp_path, 'duration_s = 120\nseeds = 1\ncontrollers = ["static"]\n'

@@ -194,11 +194,8 @@ def _mutate(data: st.DataObject, network: RoadNetwork, base: TimingPlan) -> Timi
     return plan
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_every_plan_the_validator_passes_keeps_the_rules(ped: tuple[RoadNetwork, TimingPlan], data: st.DataObject,
-                                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+def _check_mutated(ped: tuple[RoadNetwork, TimingPlan], data: st.DataObject,
+                   tmp_path_factory: pytest.TempPathFactory) -> None:
     """Mutations of safe plans (lowered minimum green, dropped walk times, short greens, yellows
     and all-reds, long and wrong cycles, a signal left out). The validator passes a plan exactly
     when the rules written out above hold, and what the writer then produces, stepped at 0.1 s,
@@ -216,6 +213,28 @@ def test_every_plan_the_validator_passes_keeps_the_rules(ped: tuple[RoadNetwork,
     seconds = 2 * max(t.cycle_s for t in plan.signals.values()) + 5
     states = {sid: _program_states(out, sid, seconds) for sid in plan.signals}
     assert _shown_breaks(network, plan, states) == []
+
+
+_HYP = {"deadline": None, "derandomize": True,
+        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]}
+
+
+@settings(max_examples=30, **_HYP)
+@given(data=st.data())
+def test_every_plan_the_validator_passes_keeps_the_rules(ped: tuple[RoadNetwork, TimingPlan], data: st.DataObject,
+                                                         tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The property below on a few examples (the fast loop)."""
+    _check_mutated(ped, data, tmp_path_factory)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, **_HYP)
+@given(data=st.data())
+def test_every_plan_the_validator_passes_keeps_the_rules_many(ped: tuple[RoadNetwork, TimingPlan],
+                                                              data: st.DataObject,
+                                                              tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The property on 300 examples: see :func:`_check_mutated`."""
+    _check_mutated(ped, data, tmp_path_factory)
 
 
 @pytest.mark.slow

@@ -8,11 +8,18 @@ plan (JSON) and runs it in SUMO as fixed-time programs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from greenwave.controllers.base import ProgramController, RunContext, register
+from greenwave.controllers.stage_choice import (
+    DEFAULT_STAGE_DESIGN,
+    apply_choice,
+    check_stage_design_option,
+    choice_meta,
+    choose_designs,
+)
 from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, CompiledNetwork, ModelParams
 from greenwave.engine.optimise import Objective, OptimiseResult, OptimiserSettings, optimise
 from greenwave.errors import ScenarioError
@@ -28,6 +35,7 @@ class OptimisedPlan:
     plan: Any  # TimingPlan
     base_pi: float | None
     excluded: dict[str, str]  # signals left on their own programs (no safe plan), with why
+    designs: dict[str, Any] = field(default_factory=dict)  # signal -> DesignChoice (stage_design)
 
 
 def optimise_for_demand(
@@ -43,6 +51,7 @@ def optimise_for_demand(
     params: ModelParams | None = None,
     saturation_flow_per_lane: float = SUMO_SATURATION_FLOW_PER_LANE_VPH,
     compile_options: Mapping[str, Any] | None = None,
+    stage_design: str = DEFAULT_STAGE_DESIGN,
 ) -> OptimisedPlan:
     """Count flows from the routes in [begin_s, end_s), compile and optimise.
 
@@ -53,6 +62,10 @@ def optimise_for_demand(
     rates, gap acceptance and shared-lane blocking
     :data:`~greenwave.networks.compile.SUMO_COMPILE_OPTIONS`, unless ``compile_options`` says
     otherwise).
+
+    ``stage_design`` (``"own"``, ``"best"`` or a design name, see
+    :mod:`greenwave.controllers.stage_choice`) says which stages each signal runs; the plan
+    carries the chosen designs and records in ``meta["stage_design"]`` why each won.
     """
     from greenwave.controllers.plan import arrays_from_plan, plan_from_arrays, plan_from_network
     from greenwave.controllers.sumo_programs import ensure_routes
@@ -67,6 +80,11 @@ def optimise_for_demand(
     routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
     flows = network.driving_flows(movement_flows(routes, begin_s=begin_s, end_s=end_s))
     options = SUMO_COMPILE_OPTIONS if compile_options is None else compile_options
+    choice: dict[str, Any] = {}
+    if stage_design != "own":
+        choice = choose_designs(network, flows, stage_design, workdir=Path(workdir), params=params,
+                                compile_options=options, seed=seed)
+        network = apply_choice(network, choice)
     compiled = compile_network(network, flows, **options)
     # a signal whose own program is unsafe gets no safe plan from any timing: leave it out
     from greenwave.controllers.safety import unsafe_signals
@@ -89,12 +107,16 @@ def optimise_for_demand(
         start = None  # the network's own programs have different cycles: no common start
     result = optimise(compiled, settings=settings, params=params, objective=objective, start=start)
     plan = plan_from_arrays(compiled, result.plan)
-    return OptimisedPlan(network, compiled, result, plan, base_pi, excluded)
+    if choice:
+        plan.designs = {sid: c.design for sid, c in choice.items() if not c.design.is_own and sid in plan.signals}
+        plan.meta["stage_design"] = choice_meta(stage_design, {s: c for s, c in choice.items() if s in plan.signals})
+    return OptimisedPlan(network, compiled, result, plan, base_pi, excluded, choice)
 
 
 @register
 class OptimisedController(ProgramController):
-    """greenwave's optimised fixed-time plan (options: objective, min_cycle_s, max_cycle_s)."""
+    """greenwave's optimised fixed-time plan (options: objective, stage_design, and the
+    optimiser's settings such as min_cycle_s, max_cycle_s)."""
 
     name = "optimised"
 
@@ -107,18 +129,20 @@ class OptimisedController(ProgramController):
             raise ScenarioError(
                 f"controller 'optimised': objective must be delay, stops or bandwidth, not {objective!r}"
             )
+        stage_design = check_stage_design_option(opts.pop("stage_design", DEFAULT_STAGE_DESIGN),
+                                                 "controller 'optimised'")
         known = set(OptimiserSettings.__dataclass_fields__)
         unknown = set(opts) - known
         if unknown:
             raise ScenarioError(
                 f"controller 'optimised': unknown options {sorted(unknown)}; "
-                f"valid: objective, {', '.join(sorted(known))}"
+                f"valid: objective, stage_design, {', '.join(sorted(known))}"
             )
         settings = OptimiserSettings(**{"seed": ctx.seed, **opts})
         out = optimise_for_demand(
             ctx.net_file, ctx.route_files,
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
-            objective=objective, settings=settings,
+            objective=objective, settings=settings, stage_design=stage_design,
         )
         out.plan.to_json(ctx.workdir / "plan.json")
         return write_sumo_additional(out.plan, out.network, ctx.workdir / "optimised.add.xml",

@@ -141,6 +141,11 @@ class Signal:
         stages of indirect (two-stage bicycle) turns, which leave from an internal lane, share
         the link index of a straight movement and always yield (SUMO state ``m``), are left out.
         ``None`` means the same as ``conflicts``. Use ``conflicts`` for safety checks.
+    yields
+        Boolean matrix ``n_links × n_links``: True where link ``i`` must give way to its foe
+        ``j`` (SUMO's ``<request response=...>`` bits, for every pair of their connections that
+        are foes), so ``i`` may show permissive ``g`` while ``j`` is green. ``None``: unknown
+        (networks not read from a net file).
     """
 
     id: str
@@ -150,6 +155,7 @@ class Signal:
     conflicts: np.ndarray
     unused_links: frozenset[int] = field(default_factory=frozenset)
     primary_conflicts: np.ndarray | None = None
+    yields: np.ndarray | None = None
 
     @property
     def n_links(self) -> int:

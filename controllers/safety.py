@@ -77,7 +77,7 @@ from greenwave.controllers.plan import (
     plan_network,
 )
 from greenwave.errors import PlanError
-from greenwave.networks.stage_design import merge_pairs
+from greenwave.networks.intergreens import merge_pairs
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -48,6 +48,7 @@ __all__ = [
     "design_plan",
     "design_signal_stages",
     "designs_for_run",
+    "write_design_programs",
 ]
 
 #: The ``stage_design`` controllers use unless told otherwise (see README: measured in SUMO).
@@ -291,3 +292,35 @@ def design_signal_stages(network: RoadNetwork, choice: Mapping[str, DesignChoice
                                                                   all_red_s=d.allred_s[i][j]))
         out[sid] = replace(st, transitions=transitions)
     return out
+
+
+def write_design_programs(
+    network: RoadNetwork, choice: Mapping[str, DesignChoice], path: Path, *, actuated_id: str | None = None,
+    max_green_s: float = 50.0,
+) -> Path | None:
+    """The chosen generated designs as SUMO programs (``programID`` = the design's), for local
+    fallback; with ``actuated_id`` also as gap-actuated programs under that id (green phases
+    from their minimum green to ``max_green_s``). ``None`` when no signal runs a generated design."""
+    from xml.sax.saxutils import quoteattr
+
+    from greenwave.engine.results import write_text_atomic
+
+    lines = ["<additional>"]
+    for sid, c in sorted(choice.items()):
+        if c.design.is_own:
+            continue
+        program = network.signals[sid].programs[c.design.program_id]
+        variants = [(program.id, "static")] + ([(actuated_id, "actuated")] if actuated_id else [])
+        for pid, kind in variants:
+            lines.append(f"    <tlLogic id={quoteattr(sid)} type=\"{kind}\" programID={quoteattr(pid)} offset=\"0\">")
+            for ph in program.phases:
+                bounds = ""
+                if kind == "actuated" and ph.min_dur is not None:
+                    bounds = f" minDur=\"{ph.min_dur:g}\" maxDur=\"{max(max_green_s, ph.duration, ph.min_dur):g}\""
+                lines.append(f"        <phase duration=\"{ph.duration:g}\" state={quoteattr(ph.state)}{bounds}/>")
+            lines.append("    </tlLogic>")
+    if len(lines) == 1:
+        return None
+    lines.append("</additional>")
+    write_text_atomic("\n".join(lines) + "\n", path)
+    return path

@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+_RILSA = "tools/sumolib/scenario/scenarios/RealWorld"
 NETWORKS: dict[str, dict[str, Any]] = {
     "grid4_moderate": {"bundled": "grid4_moderate"},
     "arterial6": {"bundled": "arterial6"},
@@ -33,8 +34,10 @@ NETWORKS: dict[str, dict[str, Any]] = {
     "grid6": {"demand": {"sumocfg": "sumo:tools/game/grid6.sumocfg"}},
     "fkk_in": {"demand": {"sumocfg": "sumo:tools/game/fkk_in.sumocfg"}},
     "A10KW": {"demand": {"sumocfg": "sumo:tools/game/A10KW.sumocfg"}},
-    "rilsa1": {"network": {"file": "sumo:tools/sumolib/scenario/scenarios/RealWorld/RiLSA_example1/net.net.xml"},
-               "demand": {"major_entry_vph": 500, "minor_entry_vph": 300, "turn_left": 0.2, "turn_right": 0.15}},
+    **{f"rilsa{k}": {"network": {"file": f"sumo:{_RILSA}/RiLSA_example{k}/net.net.xml"},
+                     "demand": {"major_entry_vph": 500, "minor_entry_vph": 300, "turn_left": 0.2, "turn_right": 0.15}}
+       for k in (1, 2, 3, 4)},
+    "DRT": {"network": {"file": "sumo:tools/game/DRT/osm.net.xml"}, "demand": {"entry_vph": 60}},
     "kuehne": {"network": {"file": "sumo:tools/game/kuehne/kuehne.net.xml"},
                "demand": {"entry_vph": 250, "turn_left": 0.15, "turn_right": 0.15}},
 }

@@ -81,6 +81,7 @@ def optimise_for_demand(
     flows = network.driving_flows(movement_flows(routes, begin_s=begin_s, end_s=end_s))
     options = SUMO_COMPILE_OPTIONS if compile_options is None else compile_options
     choice: dict[str, Any] = {}
+    own_network = network
     if stage_design != "own":
         choice = choose_designs(network, flows, stage_design, workdir=Path(workdir), params=params,
                                 compile_options=options, seed=seed)
@@ -105,6 +106,14 @@ def optimise_for_demand(
         base_pi = float(evaluate(compiled, start, params).pi)
     except PlanError:
         start = None  # the network's own programs have different cycles: no common start
+    if own_network is not network:  # the PI of the network's own programs, not of the designs' defaults
+        from greenwave.errors import NetworkError
+
+        try:
+            own_c = compile_network(own_network, flows, signals=list(compiled.signal_ids), **options)
+            base_pi = float(evaluate(own_c, arrays_from_plan(own_c, plan_from_network(own_network, own_c)), params).pi)
+        except (PlanError, NetworkError):
+            base_pi = None
     result = optimise(compiled, settings=settings, params=params, objective=objective, start=start)
     plan = plan_from_arrays(compiled, result.plan)
     if choice:

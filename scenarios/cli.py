@@ -84,6 +84,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         prepared.net_file, prepared.routes_by_seed[seed],
         begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
         objective=args.objective, settings=OptimiserSettings(seed=seed),
+        **({} if args.stage_design is None else {"stage_design": args.stage_design}),
     )
     wall = time.perf_counter() - t0
     from greenwave.controllers.plan import complete_plan, write_sumo_additional
@@ -100,6 +101,9 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
               f"(all listed in {out / 'work' / 'excluded_signals.txt'}):")
         for sid, why in sorted(result.excluded.items())[:5]:
             print(f"  {sid}: {why}")
+    for sid, c in sorted(result.designs.items()):
+        if not c.design.is_own:
+            print(f"signal {sid}: stage design {c.design.name!r} ({c.design.n_stages} stages): {c.why}")
     if result.base_pi is not None:
         print(f"PI of the network's own programs: {result.base_pi:12.0f}")
     print(f"PI before (start plan):           {r.pi_start:12.0f}   mean delay {r.mean_delay_start_s:6.1f} s/veh")
@@ -208,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--objective", choices=["delay", "stops", "bandwidth"], default="delay",
                    help="what to minimise (bandwidth: start from the two-way green wave)")
     o.add_argument("--output", default=None, help="output folder (default: greenwave-output/NAME-plan)")
+    o.add_argument("--stage-design", default=None,
+                   help="stages each signal runs: own, best (the model's choice per signal) or a design name "
+                        "(rebuilt, merged, two_stage, split, lead_left); default: the optimised controller's")
     o.set_defaults(func=_cmd_optimise)
 
     ps = sub.add_parser("parking-sweep", help="run a parking scenario over networking rates × policies × seeds")

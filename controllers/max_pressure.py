@@ -28,7 +28,7 @@ Options (``[controller_options.max_pressure]``): ``decision_interval_s`` (1), ``
 (120), ``downstream_weight`` (β, 0.5), ``permitted_weight`` (1), ``unknown_queue_veh`` (2),
 ``e1_distance_m`` (2), ``e2_length_m`` (80), ``detector_faults`` (see detectors),
 ``stage_design`` (which stages each signal runs, :mod:`greenwave.controllers.stage_choice`;
-the choice goes to ``stage_designs.json``), and for the cyclic variant ``cycle_s``.
+default ``"own"``; the choice goes to ``stage_designs.json``), and for the cyclic variant ``cycle_s``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from greenwave.controllers.base import Controller, RunContext, register
 from greenwave.controllers.detectors import DetectorReader, parse_faults, place_detectors
 from greenwave.controllers.safety import write_excluded
 from greenwave.controllers.stage_choice import (
-    DEFAULT_STAGE_DESIGN,
+    MAX_PRESSURE_STAGE_DESIGN,
     check_stage_design_option,
     choice_meta,
     design_signal_stages,
@@ -120,7 +120,7 @@ class _PressureController(Controller):
         if unknown:
             raise ScenarioError(f"controller {self.name!r}: unknown options {unknown}; valid: {sorted(valid)}")
         out: dict[str, Any] = dict(_DEFAULTS)
-        out["stage_design"] = check_stage_design_option(self.options.get("stage_design", DEFAULT_STAGE_DESIGN),
+        out["stage_design"] = check_stage_design_option(self.options.get("stage_design", MAX_PRESSURE_STAGE_DESIGN),
                                                         f"controller {self.name!r}")
         for k, v in self.options.items():
             if k in ("detector_faults", "stage_design"):

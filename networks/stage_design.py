@@ -422,6 +422,12 @@ def rebuilt_programs(net_file: Path | str, *, workdir: Path | str | None = None,
     from greenwave.networks.sumo_net import load_network
 
     net = Path(net_file)
+    try:
+        key = (str(net.resolve()), net.stat().st_mtime)
+    except OSError as exc:
+        raise NetworkError(f"{net}: cannot read the net file ({exc})") from None
+    if key in _REBUILT:  # one netconvert per net file and process
+        return dict(_REBUILT[key])
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         out = Path(tmp) / "rebuilt.net.xml"
         cmd = [sumo_binary("netconvert"), "-s", str(net), "--tls.rebuild", "-o", str(out),
@@ -457,7 +463,12 @@ def rebuilt_programs(net_file: Path | str, *, workdir: Path | str | None = None,
             for ph in prog.phases
         )
         result[sid] = replace(prog, phases=phases)
-    return result
+    _REBUILT.clear()
+    _REBUILT[key] = result
+    return dict(result)
+
+
+_REBUILT: dict[tuple[str, float], dict[str, Program]] = {}
 
 
 # ------------------------------------------------------------------------------------------

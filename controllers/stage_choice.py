@@ -107,6 +107,10 @@ def candidate_designs(
     from greenwave.controllers.plan import complete_plan
     from greenwave.controllers.safety import validate_plan
 
+    key = _net_key(network, signals)
+    if key is not None and key in _CANDIDATES:  # the same net in this process: same candidates
+        v, r = _CANDIDATES[key]
+        return {k: list(x) for k, x in v.items()}, {k: dict(x) for k, x in r.items()}
     try:
         rebuilt = rebuilt_programs(network.path, workdir=workdir)
         rebuilt_error = ""
@@ -141,7 +145,24 @@ def candidate_designs(
             keep.append(d)
         valid[sid] = keep
         rejected[sid] = why
+    if key is not None:
+        _CANDIDATES.clear()
+        _CANDIDATES[key] = ({k: list(x) for k, x in valid.items()}, {k: dict(x) for k, x in rejected.items()})
     return valid, rejected
+
+
+_CANDIDATES: dict[tuple[Any, ...], tuple[dict[str, list[StageDesign]], dict[str, dict[str, str]]]] = {}
+_CHOICES: dict[tuple[Any, ...], dict[str, DesignChoice]] = {}
+
+
+def _net_key(network: RoadNetwork, signals: list[str] | None) -> tuple[Any, ...] | None:
+    """What the candidates of ``network`` depend on: its file (and its own programs in it)."""
+    try:
+        path = Path(network.path)
+        return (str(path.resolve()), path.stat().st_mtime, None if signals is None else tuple(signals),
+                tuple((sid, sig.default_program) for sid, sig in sorted(network.signals.items())))
+    except OSError:
+        return None
 
 
 @dataclass
@@ -180,7 +201,15 @@ def choose_designs(
             if designs:
                 out[sid] = DesignChoice(designs[0], "stage_design = 'own'")
         return out
-    valid, rejected = candidate_designs(network, workdir=workdir, signals=sids)
+    memo = _net_key(network, sids)
+    if memo is not None and mode == "best" and flows is not None:
+        import pandas as pd
+
+        memo = (*memo, mode, network.saturation_flow_per_lane, repr(params), repr(compile_options), seed,
+                int(pd.util.hash_pandas_object(flows, index=False).sum()))
+        if memo in _CHOICES:  # another controller of this process, same net and flows
+            return dict(_CHOICES[memo])
+    valid, rejected = candidate_designs(network, workdir=workdir, signals=signals)
     out = {}
     for sid in sids:
         designs = valid.get(sid, [])
@@ -213,6 +242,9 @@ def choose_designs(
                    f"{base:.1f} s/veh (model, optimised plan, signal alone)")
         chosen = next(d for d in designs if d.name == best)
         out[sid] = DesignChoice(chosen, why, delays, rejected.get(sid, {}))
+    if memo is not None and mode == "best" and flows is not None:
+        _CHOICES.clear()
+        _CHOICES[memo] = dict(out)
     return out
 
 

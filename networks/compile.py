@@ -178,7 +178,24 @@ def _ro(a: np.ndarray, dtype: type) -> np.ndarray:
 
 
 def _crossing_lengths(path: Path) -> dict[str, float]:
-    """Length (m) of every pedestrian crossing edge in the net file (empty if unreadable)."""
+    """Length (m) of every pedestrian crossing edge in the net file (empty if unreadable).
+
+    Read once per file (and modification time) and process: compiling and completing plans ask
+    for it again and again, and a city's net file takes seconds to parse."""
+    try:
+        key = (str(Path(path).resolve()), Path(path).stat().st_mtime)
+    except OSError:
+        return {}
+    if key not in _CROSSINGS:
+        _CROSSINGS.clear()
+        _CROSSINGS[key] = _read_crossing_lengths(path)
+    return dict(_CROSSINGS[key])
+
+
+_CROSSINGS: dict[tuple[str, float], dict[str, float]] = {}
+
+
+def _read_crossing_lengths(path: Path) -> dict[str, float]:
     out: dict[str, float] = {}
     try:
         with open_xml(path) as fh:

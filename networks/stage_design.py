@@ -428,6 +428,11 @@ def rebuilt_programs(net_file: Path | str, *, workdir: Path | str | None = None,
         raise NetworkError(f"{net}: cannot read the net file ({exc})") from None
     if key in _REBUILT:  # one netconvert per net file and process
         return dict(_REBUILT[key])
+    if workdir is not None:
+        try:
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NetworkError(f"{workdir}: cannot make the work folder for netconvert ({exc})") from None
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         out = Path(tmp) / "rebuilt.net.xml"
         cmd = [sumo_binary("netconvert"), "-s", str(net), "--tls.rebuild", "-o", str(out),

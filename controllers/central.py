@@ -52,6 +52,14 @@ import pandas as pd
 
 from greenwave.controllers.base import Controller, RunContext, register
 from greenwave.controllers.network_control import CentralDriver, LinkSchedule, write_rate_series
+from greenwave.controllers.stage_choice import (
+    DEFAULT_STAGE_DESIGN,
+    apply_choice,
+    check_stage_design_option,
+    choice_meta,
+    choose_designs,
+    write_design_programs,
+)
 from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH
 from greenwave.errors import ScenarioError
 
@@ -64,6 +72,7 @@ __all__ = ["AdaptiveController", "CoordinatedController", "controlled_signals"]
 
 _CENTRAL_PROGRAM = "gw_central"
 _ACTUATED_PROGRAM = "gw_local_actuated"
+_DESIGN_ACTUATED = "gw_local_design_actuated"
 
 _OPT_KEYS = ("min_cycle_s", "max_cycle_s", "global_candidates", "starts", "max_passes")
 
@@ -114,13 +123,17 @@ class CentralController(Controller):
         defaults = dict(self._DEFAULTS)
         if self.subareas:
             defaults.update(self._SUBAREA_DEFAULTS)
-        valid = set(defaults) | set(_OPT_KEYS)
+        valid = set(defaults) | set(_OPT_KEYS) | {"stage_design"}
         unknown = sorted(set(self.options) - valid)
         if unknown:
             raise ScenarioError(f"controller {self.name!r}: unknown options {unknown}; valid: "
                                 f"{', '.join(sorted(valid))}")
         opts = {**defaults, **self.options}
+        opts["stage_design"] = check_stage_design_option(opts.get("stage_design", DEFAULT_STAGE_DESIGN),
+                                                         f"controller {self.name!r}")
         for k, v in opts.items():
+            if k == "stage_design":
+                continue
             if k in ("gap_out_first_stage", "prove"):
                 if not isinstance(v, bool):
                     raise ScenarioError(f"controller {self.name!r}: {k!r} must be true or false")
@@ -164,6 +177,12 @@ class CentralController(Controller):
                                begin=ctx.demand_begin_s, end=ctx.demand_end_s)
         flows = movement_flows(routes, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s)
         self.flows = network.driving_flows(flows)
+        # the stage design each signal runs (stage_design option), chosen on the prior flows
+        self.designs = {}
+        if self.opts["stage_design"] != "own":
+            self.designs = choose_designs(network, self.flows, self.opts["stage_design"], workdir=work,
+                                          seed=ctx.seed)
+            self.network = network = apply_choice(network, self.designs)
         self.groups: list[tuple[str, ...]] = []
         self.plan_log: list[dict[str, Any]] = []
         # signals whose own program has unsafe stages are never planned (no timing of them is safe)
@@ -206,6 +225,10 @@ class CentralController(Controller):
         if self.fallback == "actuated":
             files.append(actuated_programs(ctx.net_file, workdir=work, program_id=_ACTUATED_PROGRAM,
                                            program_files=ctx.program_files, begin_s=ctx.begin_s))
+        designs = write_design_programs(network, self.designs, work / "stage_designs.add.xml",
+                                        actuated_id=_DESIGN_ACTUATED if self.fallback == "actuated" else None)
+        if designs is not None:  # the local programs of signals running a generated design
+            files.append(designs)
         files.append(write_sumo_additional(plan, network, work / "central.add.xml", program_id=_CENTRAL_PROGRAM))
         files.append(self._write_counters(work / "counters.add.xml", plan))
         self.gap_detectors: dict[str, list[list[str]]] = {}
@@ -308,7 +331,12 @@ class CentralController(Controller):
             self.plan_log.append({"time_s": t, "group": n, "signals": len(group), "cycle_s": res.plan.cycle_s,
                                   "pi": res.pi, "mean_delay_s": res.mean_delay_s})
         self.replan_wall_s = time.perf_counter() - t0
-        return TimingPlan(signals=signals, meta={"controller": self.name, "time_s": t})
+        meta: dict[str, Any] = {"controller": self.name, "time_s": t}
+        designs = {sid: c.design for sid, c in self.designs.items() if not c.design.is_own and sid in signals}
+        if self.designs:
+            meta["stage_design"] = choice_meta(self.opts["stage_design"],
+                                               {s: c for s, c in self.designs.items() if s in signals})
+        return TimingPlan(signals=signals, meta=meta, designs=designs)
 
     def _write_counters(self, path: Path, plan: TimingPlan) -> Path:
         """Induction loops on the internal lanes of every movement of the planned signals."""
@@ -390,7 +418,9 @@ class CentralController(Controller):
             return
         local = {}
         for sid, timing in plan.signals.items():
-            local[sid] = _ACTUATED_PROGRAM if self.fallback == "actuated" else timing.program_id
+            designed = sid in plan.designs
+            local[sid] = ((_DESIGN_ACTUATED if designed else _ACTUATED_PROGRAM) if self.fallback == "actuated"
+                          else timing.program_id)
         self.driver = CentralDriver(self.network, plan, central_program=_CENTRAL_PROGRAM, local_program=local,
                                     max_extend_share=float(self.opts["max_extend_share"]),
                                     hold_last_plan=self.fallback == "last_plan",

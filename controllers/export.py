@@ -244,7 +244,7 @@ def load_for_export(plan_path: str | os.PathLike[str], network_path: str | os.Pa
                     ) -> tuple[TimingPlan, RoadNetwork]:
     """The plan at ``plan_path`` and its network (``network_path``, else the plan's
     ``net_file``, relative paths from the plan's folder), completed (:func:`complete_plan`)."""
-    from greenwave.controllers.plan import complete_plan
+    from greenwave.controllers.plan import complete_plan, plan_network
     from greenwave.networks import load_network
 
     plan = TimingPlan.from_json(plan_path)
@@ -262,6 +262,7 @@ def load_for_export(plan_path: str | os.PathLike[str], network_path: str | os.Pa
     missing = [sid for sid in plan.signals if sid not in network.signals]
     if missing:
         raise PlanError(f"{plan_path}: signal(s) {missing[:5]} are not in the network {net}")
+    network = plan_network(plan, network)  # the stage designs the plan carries
     return complete_plan(plan, network), network
 
 

@@ -40,8 +40,9 @@ Options (``[controller_options.max_pressure]``): ``decision_interval_s`` (1), ``
 need at least this many vehicles in a priority lane's zone: 0 for max_pressure, 4 for the
 cyclic variant), ``downstream_weight`` (β, 0.5),
 ``permitted_weight`` (1), ``unknown_queue_veh`` (2),
-``e1_distance_m`` (2), ``e2_length_m`` (80), ``detector_faults`` (see detectors), and for the
-cyclic variant ``cycle_s``.
+``e1_distance_m`` (2), ``e2_length_m`` (80), ``detector_faults`` (see detectors),
+``stage_design`` (which stages each signal runs, :mod:`greenwave.controllers.stage_choice`;
+default ``"own"``; the choice goes to ``stage_designs.json``), and for the cyclic variant ``cycle_s``.
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ from numba import njit
 from greenwave.controllers.base import Controller, RunContext, register
 from greenwave.controllers.detectors import DetectorReader, parse_faults, place_detectors
 from greenwave.controllers.safety import write_excluded
+from greenwave.controllers.stage_choice import (
+    MAX_PRESSURE_STAGE_DESIGN,
+    check_stage_design_option,
+    choice_meta,
+    design_signal_stages,
+    designs_for_run,
+)
 from greenwave.controllers.sumo_programs import actuated_programs
 from greenwave.controllers.switching import StageSwitcher
 from greenwave.engine.results import write_text_atomic
@@ -131,13 +139,15 @@ class _PressureController(Controller):
         return frozenset({*_DEFAULTS, "detector_faults", *cls.extra_options})
 
     def _opts(self) -> dict[str, Any]:
-        valid = set(_DEFAULTS) | {"detector_faults", *self.extra_options}
+        valid = set(_DEFAULTS) | {"detector_faults", "stage_design", *self.extra_options}
         unknown = sorted(set(self.options) - valid)
         if unknown:
             raise ScenarioError(f"controller {self.name!r}: unknown options {unknown}; valid: {sorted(valid)}")
         out: dict[str, Any] = {**_DEFAULTS, "hold_queue_veh": self.hold_queue_default}
+        out["stage_design"] = check_stage_design_option(self.options.get("stage_design", MAX_PRESSURE_STAGE_DESIGN),
+                                                        f"controller {self.name!r}")
         for k, v in self.options.items():
-            if k == "detector_faults":
+            if k in ("detector_faults", "stage_design"):
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ScenarioError(f"controller {self.name!r}: option {k!r} must be a number >= 0, got {v!r}")
@@ -152,8 +162,16 @@ class _PressureController(Controller):
         self.opts = self._opts()
         self.ctx = ctx
         self.network = ctx.network()  # the programs SUMO runs: stages come from the active one
-        self.switcher = StageSwitcher(self.network, default_min_green_s=self.opts["min_green_s"],
-                                      default_max_green_s=self.opts["max_green_s"])
+        # the stage design each signal runs (stage_design option): its stages and intergreens
+        self.network, self.designs = designs_for_run(
+            self.network, self.opts["stage_design"], net_file=Path(ctx.net_file), route_files=ctx.route_files,
+            begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=Path(ctx.workdir), seed=ctx.seed)
+        if self.designs:
+            write_text_atomic(json.dumps(choice_meta(self.opts["stage_design"], self.designs), indent=1),
+                              Path(ctx.workdir) / "stage_designs.json")
+        kw = {"default_min_green_s": self.opts["min_green_s"], "default_max_green_s": self.opts["max_green_s"]}
+        self.switcher = StageSwitcher(self.network, stages=design_signal_stages(self.network, self.designs, **kw),
+                                      **kw)
         files: list[Path] = []
         if self.switcher.excluded:
             # signals it cannot drive safely run their own program under SUMO's actuated control,

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from greenwave.controllers.base import ProgramController, RunContext, register
+from greenwave.controllers.stage_choice import (
+    DEFAULT_STAGE_DESIGN,
+    apply_choice,
+    check_stage_design_option,
+    choice_meta,
+    choose_designs,
+)
 from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, CompiledNetwork, ModelParams
 from greenwave.engine.optimise import Objective, OptimiseResult, OptimiserSettings, optimise
 from greenwave.errors import ScenarioError
@@ -30,6 +37,7 @@ class OptimisedPlan:
     base_pi: float | None
     excluded: dict[str, str]  # signals left on their own programs (no safe plan), with why
     existing: Any = None  # TimingPlan of the network's own programs for the compiled signals
+    designs: dict[str, Any] = field(default_factory=dict)  # signal -> DesignChoice (stage_design)
 
 
 def optimise_for_demand(
@@ -47,6 +55,7 @@ def optimise_for_demand(
     compile_options: Mapping[str, Any] | None = None,
     program_files: Sequence[Path] = (),
     run_begin_s: float = 0.0,
+    stage_design: str = DEFAULT_STAGE_DESIGN,
 ) -> OptimisedPlan:
     """Count flows from the routes in [begin_s, end_s), compile and optimise.
 
@@ -58,6 +67,10 @@ def optimise_for_demand(
     :data:`~greenwave.networks.compile.SUMO_COMPILE_OPTIONS`, unless ``compile_options`` says
     otherwise). ``program_files`` (the scenario's additional files with programs, in load
     order) and ``run_begin_s`` decide which program each signal runs, as in SUMO.
+
+    ``stage_design`` (``"own"``, ``"best"`` or a design name, see
+    :mod:`greenwave.controllers.stage_choice`) says which stages each signal runs; the plan
+    carries the chosen designs and records in ``meta["stage_design"]`` why each won.
     """
     from greenwave.controllers.plan import arrays_from_plan, plan_from_arrays, plan_from_network
     from greenwave.controllers.sumo_programs import ensure_routes
@@ -73,6 +86,12 @@ def optimise_for_demand(
     routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
     flows = network.driving_flows(movement_flows(routes, begin_s=begin_s, end_s=end_s))
     options = SUMO_COMPILE_OPTIONS if compile_options is None else compile_options
+    choice: dict[str, Any] = {}
+    own_network = network
+    if stage_design != "own":
+        choice = choose_designs(network, flows, stage_design, workdir=Path(workdir), params=params,
+                                compile_options=options, seed=seed)
+        network = apply_choice(network, choice)
     compiled = compile_network(network, flows, **options)
     # a signal whose own program is unsafe gets no safe plan from any timing: leave it out
     from greenwave.controllers.safety import unsafe_signals, write_excluded
@@ -96,22 +115,34 @@ def optimise_for_demand(
     params = params or SUMO_PARAMS
     base_pi = None
     start = None
-    existing = plan_from_network(network, compiled)
+    existing = plan_from_network(network, compiled)  # the start: the designs' default timings
     try:
         start = arrays_from_plan(compiled, existing)
         base_pi = float(evaluate(compiled, start, params).pi)
     except PlanError:
         start = None  # the network's own programs have different cycles: no common start
+    if own_network is not network:  # the PI of the network's own programs, not of the designs' defaults
+        from greenwave.errors import NetworkError
+
+        try:
+            own_c = compile_network(own_network, flows, signals=list(compiled.signal_ids), **options)
+            existing = plan_from_network(own_network, own_c)  # what the signals run today
+            base_pi = float(evaluate(own_c, arrays_from_plan(own_c, existing), params).pi)
+        except (PlanError, NetworkError):
+            base_pi = None
     result = optimise(compiled, settings=settings, params=params, objective=objective, start=start)
     plan = plan_from_arrays(compiled, result.plan)
-    return OptimisedPlan(network, compiled, result, plan, base_pi, excluded, existing)
-
+    if choice:
+        plan.designs = {sid: c.design for sid, c in choice.items() if not c.design.is_own and sid in plan.signals}
+        plan.meta["stage_design"] = choice_meta(stage_design, {s: c for s, c in choice.items() if s in plan.signals})
+    return OptimisedPlan(network, compiled, result, plan, base_pi, excluded, existing, choice)
 
 
 @register
 class OptimisedController(ProgramController):
     """greenwave's optimised fixed-time plan, proven in SUMO against the network's own programs
-    before it runs (options: objective, prove, proof_seeds and the optimiser's settings).
+    before it runs (options: objective, stage_design, prove, proof_seeds, calibration and the
+    optimiser's settings such as min_cycle_s, max_cycle_s).
 
     With ``prove`` (default true) the plan and the network's programs both run ``proof_seeds``
     (2) times in SUMO on the run's routes with seeds of their own
@@ -153,19 +184,21 @@ class OptimisedController(ProgramController):
             raise ScenarioError(
                 f"controller 'optimised': objective must be delay, stops or bandwidth, not {objective!r}"
             )
+        stage_design = check_stage_design_option(opts.pop("stage_design", DEFAULT_STAGE_DESIGN),
+                                                 "controller 'optimised'")
         known = set(OptimiserSettings.__dataclass_fields__)
         unknown = set(opts) - known
         if unknown:
             raise ScenarioError(
                 f"controller 'optimised': unknown options {sorted(unknown)}; "
-                f"valid: objective, prove, proof_seeds, calibration, {', '.join(sorted(known))}"
+                f"valid: objective, stage_design, prove, proof_seeds, calibration, {', '.join(sorted(known))}"
             )
         settings = OptimiserSettings(**{"seed": ctx.seed, **opts})
         out = optimise_for_demand(
             ctx.net_file, ctx.route_files,
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
             objective=objective, settings=settings, program_files=ctx.program_files, **sat_kw,
-            run_begin_s=ctx.begin_s,
+            run_begin_s=ctx.begin_s, stage_design=stage_design,
         )
         self.proof_decision, self.kept = "not_proven", 0
         plan, to_sumo = out.plan, out.plan

@@ -55,7 +55,8 @@ import numpy as np
 from greenwave.controllers.base import ProgramController, RunContext, register
 from greenwave.engine.arrays import CompiledNetwork, PlanArrays
 from greenwave.engine.results import write_text_atomic
-from greenwave.errors import PlanError, ScenarioError
+from greenwave.errors import NetworkError, PlanError, ScenarioError
+from greenwave.networks.stage_design import StageDesign, with_designs
 
 if TYPE_CHECKING:
     from greenwave.networks.model import Program, RoadNetwork
@@ -73,6 +74,7 @@ __all__ = [
     "complete_plan",
     "plan_from_arrays",
     "plan_from_network",
+    "plan_network",
     "write_sumo_additional",
 ]
 
@@ -209,6 +211,10 @@ class TimingPlan:
     signals: dict[str, SignalTiming]
     meta: dict[str, Any] = field(default_factory=dict)
     net_file: str | None = None
+    #: stage designs the plan's signals run (signal id → design; see
+    #: :mod:`greenwave.networks.stage_design`): their programs are not in the net file, so the
+    #: plan carries them, and :func:`plan_network` adds them to the network it is checked on
+    designs: dict[str, StageDesign] = field(default_factory=dict)
 
     # ---- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -244,6 +250,7 @@ class TimingPlan:
                 }
                 for t in self.signals.values()
             ],
+            **({"designs": {sid: d.to_dict() for sid, d in sorted(self.designs.items())}} if self.designs else {}),
         }
 
     def to_json(self, path: str | os.PathLike[str]) -> Path:
@@ -272,7 +279,7 @@ class TimingPlan:
         meta = data.get("meta", {})
         if not isinstance(meta, dict):
             raise fail("meta", f"expected an object, got {type(meta).__name__}")
-        top = {"format", "version", "meta", "signals"} | ({"net_file"} if version >= 2 else set())
+        top = {"format", "version", "meta", "signals"} | ({"net_file", "designs"} if version >= 2 else set())
         unknown = set(data) - top
         if unknown:
             raise fail(", ".join(sorted(unknown)), "unknown key(s)")
@@ -377,7 +384,21 @@ class TimingPlan:
                 offset_reference=point,
                 reference_stage=ref_stage,
             )
-        return cls(signals=signals, meta=dict(meta), net_file=net_file)
+        raw_designs = data.get("designs", {})
+        if not isinstance(raw_designs, dict):
+            raise fail("designs", f"expected an object (signal id → stage design), got {type(raw_designs).__name__}")
+        designs = {}
+        for sid, raw in raw_designs.items():
+            if sid not in signals:
+                raise fail(f"designs.{sid}", "a design for a signal the plan does not time")
+            try:
+                designs[sid] = StageDesign.from_dict(sid, raw, where=f"{where}: designs.{sid}")
+            except NetworkError as exc:
+                raise PlanError(str(exc)) from None
+            if designs[sid].program_id != signals[sid].program_id:
+                raise fail(f"designs.{sid}.program_id", f"{designs[sid].program_id!r} but the signal's "
+                           f"program_id is {signals[sid].program_id!r}")
+        return cls(signals=signals, meta=dict(meta), net_file=net_file, designs=designs)
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> TimingPlan:
@@ -520,6 +541,20 @@ def plan_from_network(network: RoadNetwork, compiled: CompiledNetwork) -> Timing
                       net_file=str(Path(network.path).resolve()))
 
 
+def plan_network(plan: TimingPlan, network: RoadNetwork) -> RoadNetwork:
+    """``network`` with the stage designs ``plan`` carries added as its signals' programs (the
+    network itself when the plan has none or it has them already)."""
+    need = {sid: d for sid, d in plan.designs.items()
+            if sid not in network.signals or d.program_id not in network.signals[sid].programs
+            or network.signals[sid].programs[d.program_id] != d.program()}
+    if not need:
+        return network
+    try:
+        return with_designs(network, need)
+    except NetworkError as exc:
+        raise PlanError(str(exc)) from None
+
+
 def _base_program(network: RoadNetwork, sid: str, program_id: str) -> Program:
     sig = network.signals.get(sid)
     if sig is None:
@@ -566,6 +601,7 @@ def complete_plan(
             f"pedestrian_walk_s must be >= 0 and pedestrian_speed_mps > 0, got "
             f"{pedestrian_walk_s!r} and {pedestrian_speed_mps!r}"
         )
+    network = plan_network(plan, network)
     crossing_len: dict[str, float] | None = None
     signals: dict[str, SignalTiming] = {}
     for sid, t in plan.signals.items():
@@ -620,7 +656,8 @@ def complete_plan(
                 upd["walk_s"], upd["ped_clearance_s"] = walk[k], clear[k]
             stages.append(replace(st, **upd) if upd else st)
         signals[sid] = replace(t, stages=tuple(stages))
-    return TimingPlan(signals, dict(plan.meta), net_file=plan.net_file or str(Path(network.path).resolve()))
+    return TimingPlan(signals, dict(plan.meta), net_file=plan.net_file or str(Path(network.path).resolve()),
+                      designs=dict(plan.designs))
 
 
 # ------------------------------------------------------------------------------------------
@@ -675,6 +712,7 @@ def check_plan(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float = 
     (Conflicting greens, all-red shorter than the network's, etc. are the full safety
     validator's job.)
     """
+    network = plan_network(plan, network)
     for sid, t in plan.signals.items():
         if t.signal_id != sid:
             raise PlanError(f"signal {sid!r}: rule id: its timing names signal {t.signal_id!r}")
@@ -778,6 +816,7 @@ def write_sumo_additional(
         raise PlanError(f"program_id must be a non-empty string, got {program_id!r}")
     from greenwave.controllers.safety import assert_safe, check_limit
 
+    network = plan_network(plan, network)
     check_limit("min_yellow_s", min_yellow_s, optional=True)
     ym = min_yellow_s if min_yellow_s is not None else (MIN_YELLOW_S if standards is None else standards.min_yellow_s)
     check_plan(plan, network, min_yellow_s=ym)
@@ -797,6 +836,10 @@ def write_sumo_additional(
             f"offset=\"{_fmt(_ms(t.stage0_green_start_s))}\">"
         )
         lines.append(f"        <!-- base program {t.program_id!r}, cycle {_fmt(_ms(t.cycle_s))} s -->")
+        if sid in plan.designs:
+            d = plan.designs[sid]
+            about = f"stage design {d.name!r} ({d.n_stages} stages): {d.provenance}".replace("--", "")
+            lines.append(f"        <!-- {about} -->")
         for j, d in phases:
             if d <= 0:
                 continue

@@ -85,8 +85,9 @@ class Proof:
         what to load into SUMO on top of the network's own programs."""
         from greenwave.controllers.plan import TimingPlan
 
-        return TimingPlan({s: t for s, t in self.plan.signals.items() if s not in self.kept_existing},
-                          dict(self.plan.meta), net_file=self.plan.net_file)
+        changed = [s for s in self.plan.signals if s not in self.kept_existing]
+        return TimingPlan({s: self.plan.signals[s] for s in changed}, dict(self.plan.meta),
+                          net_file=self.plan.net_file, designs=_designs(self.plan, changed))
 
     def mean(self, variant: str) -> float:
         vals = [r.resco_delay_s for r in self.runs if r.variant == variant]
@@ -136,6 +137,11 @@ def run_cases(ctx: RunContext, folder: Path, n: int) -> list[tuple[int, Simulati
                             step_length_s=ctx.step_length_s, time_to_teleport_s=ctx.time_to_teleport_s,
                             extra_args=args)
     return [(proof_seed(ctx.seed, k), setup) for k in range(n)]
+
+
+def _designs(plan: TimingPlan, signals: Sequence[str]) -> dict[str, Any]:
+    """The stage designs ``plan`` carries for ``signals`` (kept signals run their own program)."""
+    return {s: d for s, d in plan.designs.items() if s in signals}
 
 
 def signal_approaches(network: RoadNetwork, signals: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -243,11 +249,11 @@ def prove_plan(
         keep = [s for s in signals if s not in worse]
         mixed_plan = TimingPlan({**{s: candidate.signals[s] for s in keep},
                                  **{s: existing.signals[s] for s in worse}}, dict(candidate.meta),
-                                net_file=candidate.net_file)
+                                net_file=candidate.net_file, designs=_designs(candidate, keep))
         m_mean = float("inf")
         if keep and worse:
             mixed = run_variant("mixed", TimingPlan({s: candidate.signals[s] for s in keep}, dict(candidate.meta),
-                                                    net_file=candidate.net_file))
+                                                    net_file=candidate.net_file, designs=_designs(candidate, keep)))
             m_mean = sum(r.resco_delay_s for r in mixed) / len(mixed)
         if m_mean <= e_mean:
             proof = Proof("mixed", mixed_plan, worse, runs)

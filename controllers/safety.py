@@ -83,6 +83,7 @@ from greenwave.controllers.plan import (
     _layout,
     _ms,
     _scaled,
+    plan_network,
 )
 from greenwave.controllers.safety_rules import (
     DEFAULT_STANDARDS,
@@ -92,6 +93,7 @@ from greenwave.controllers.safety_rules import (
     stage_floors,
 )
 from greenwave.errors import PlanError
+from greenwave.networks.intergreens import merge_pairs
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -180,7 +182,7 @@ def plan_phase_sequence(plan: TimingPlan, network: RoadNetwork, signal_id: str) 
     Raises :class:`PlanError` when the signal, its base program or its stages do not match.
     """
     t = plan.signals[signal_id]
-    program = _base_program(network, signal_id, t.program_id)
+    program = _base_program(plan_network(plan, network), signal_id, t.program_id)
     return _sequence(program, t, _layout(program, t))
 
 
@@ -190,23 +192,6 @@ def _base_sequence(program: Program, layout: list[_Layout]) -> list[PhaseStep]:
         for j in (lay.green, *lay.order):
             if program.phases[j].duration > 0:
                 out.append(PhaseStep(j, k, float(program.phases[j].duration), program.phases[j].state))
-    return out
-
-
-def merge_pairs(signal: Signal) -> np.ndarray:
-    """Boolean ``n_links × n_links``: True where two links (any of their connections) lead into
-    the same lane — a merge. SUMO marks merging links as foes, but two priority greens into one
-    lane are normal (the junction's right-of-way orders them), so safety checks leave them out."""
-    n = signal.n_links
-    by_lane: dict[str, list[int]] = {}
-    for k, m in enumerate(signal.movements):
-        for lane in {x.to_lane for x in (m, *m.merged) if x.to_lane}:
-            by_lane.setdefault(lane, []).append(k)
-    out = np.zeros((n, n), dtype=bool)
-    for ks in by_lane.values():
-        if len(ks) > 1:
-            out[np.ix_(ks, ks)] = True
-    np.fill_diagonal(out, False)
     return out
 
 
@@ -453,6 +438,7 @@ def validate_plan(
     """
     check_limit("min_yellow_s", min_yellow_s, optional=True)
     check_limit("min_allred_s", min_allred_s, optional=True)
+    network = plan_network(plan, network)
     std = standards or DEFAULT_STANDARDS
     if min_yellow_s is not None:
         std = replace(std, min_yellow_s=float(min_yellow_s))

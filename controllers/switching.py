@@ -42,6 +42,7 @@ import numpy as np
 
 from greenwave.controllers.safety import merge_pairs
 from greenwave.errors import NetworkError, SimulationError
+from greenwave.networks.stage_design import derived_transition
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
@@ -90,48 +91,6 @@ def state_conflicts(signal: Signal, state: str, *, strict: np.ndarray | None = N
     sub = m[:n, :n] & g[:, None] & g[None, :]
     ii, jj = np.nonzero(np.triu(sub))
     return [(int(i), int(j)) for i, j in zip(ii, jj, strict=True)]
-
-
-def derived_transition(
-    from_state: str,
-    to_state: str,
-    *,
-    yellow_s: float,
-    all_red_s: float,
-    red_yellow_s: float = 0.0,
-) -> list[tuple[str, float]]:
-    """The intergreen states (state, duration s) between two green stages, derived from them.
-
-    Links green in both keep their green (the weaker of ``G``/``g``); links ending their green
-    show ``y`` for ``yellow_s``; then all but the kept links show ``r`` for ``all_red_s`` and
-    the starting links ``u`` for ``red_yellow_s``. When no link ends its green, no clearance is
-    needed and the list is empty.
-    """
-    if len(from_state) != len(to_state):
-        raise SimulationError(f"states {from_state!r} and {to_state!r} differ in length")
-    ending = [a in GREEN and b not in GREEN for a, b in zip(from_state, to_state, strict=True)]
-    if not any(ending):
-        return []
-
-    def kept(a: str, b: str) -> str | None:
-        if a in GREEN and b in GREEN:
-            return "g" if "g" in (a, b) else "G"
-        if a == b and a not in GREEN:
-            return a if a not in "yYu" else "r"
-        return None
-
-    yellow, red, red_yellow = [], [], []
-    for a, b, end in zip(from_state, to_state, ending, strict=True):
-        k = kept(a, b)
-        yellow.append("y" if end else (k if k is not None else "r"))
-        red.append(k if k is not None else "r")
-        red_yellow.append("u" if (b in GREEN and a not in GREEN) else (k if k is not None else "r"))
-    out = [("".join(yellow), float(yellow_s))]
-    if all_red_s > 0:
-        out.append(("".join(red), float(all_red_s)))
-    if red_yellow_s > 0:
-        out.append(("".join(red_yellow), float(red_yellow_s)))
-    return out
 
 
 def _sequence_ok(signal: Signal, seq: Sequence[str], strict: np.ndarray, pedestrian: np.ndarray) -> bool:
@@ -307,6 +266,9 @@ class StageSwitcher:
         Minimum green (s) of stages whose phase has no ``minDur``, capped at the phase duration.
     default_max_green_s
         Maximum green (s) of stages whose phase has no ``maxDur`` (at least the phase duration).
+    stages
+        Stages to use for some signals instead of their program's (e.g. a stage design with its
+        intergreen for every pair of stages, :func:`greenwave.controllers.stage_choice.design_signal_stages`).
 
     Attributes
     ----------
@@ -333,6 +295,7 @@ class StageSwitcher:
         program_ids: Mapping[str, str] | None = None,
         default_min_green_s: float = DEFAULT_MIN_GREEN_S,
         default_max_green_s: float = 60.0,
+        stages: Mapping[str, SignalStages] | None = None,
     ) -> None:
         if not (math.isfinite(default_min_green_s) and default_min_green_s > 0):
             raise SimulationError(f"default_min_green_s must be > 0, got {default_min_green_s!r}")
@@ -352,8 +315,8 @@ class StageSwitcher:
                 if prog is None:
                     raise SimulationError(f"signal {sid!r} has no program {program_ids[sid]!r}")
             try:
-                st = signal_stages(sig, prog, default_min_green_s=default_min_green_s,
-                                   default_max_green_s=default_max_green_s)
+                st = stages[sid] if stages and sid in stages else signal_stages(
+                    sig, prog, default_min_green_s=default_min_green_s, default_max_green_s=default_max_green_s)
             except NetworkError as exc:  # its own stages are unsafe: it keeps its own program
                 self.excluded[sid] = str(exc)
                 continue

@@ -144,6 +144,11 @@ class Signal:
     active_program_id
         The program a WAUT of the scenario starts the light on (see
         :mod:`greenwave.networks.program_files`); ``None``: the last one loaded.
+    yields
+        Boolean matrix ``n_links × n_links``: True where link ``i`` must give way to its foe
+        ``j`` (SUMO's ``<request response=...>`` bits, for every pair of their connections that
+        are foes), so ``i`` may show permissive ``g`` while ``j`` is green. ``None``: unknown
+        (networks not read from a net file).
     """
 
     id: str
@@ -154,6 +159,7 @@ class Signal:
     unused_links: frozenset[int] = field(default_factory=frozenset)
     primary_conflicts: np.ndarray | None = None
     active_program_id: str | None = None
+    yields: np.ndarray | None = None
 
     @property
     def n_links(self) -> int:

@@ -76,6 +76,7 @@ class _Junction:
     inc_lanes: list[str]
     int_lanes: list[str]
     foes: dict[int, str] = field(default_factory=dict)
+    response: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -248,6 +249,7 @@ class _Reader:
             if set(foes) - {"0", "1"}:
                 raise self.fail(f"<request index={index}> of <junction id={jid!r}> has foes={foes!r}")
             if response and len(response) == len(foes):
+                junction.response[index] = response
                 # a link that must yield to another is its foe too (SUMO: response ⊆ foes)
                 foes = "".join("1" if "1" in ab else "0" for ab in zip(foes, response, strict=False))
             junction.foes[index] = foes
@@ -443,6 +445,35 @@ def _conflict_matrix(
     return conflicts
 
 
+def _yield_matrix(
+    reader: _Reader, n_links: int, link_requests: dict[int, list[tuple[str, int]]]
+) -> np.ndarray:
+    """``yields[i, j]``: every request of link ``i`` that is a foe of a request of link ``j``
+    must give way to it (SUMO's ``response`` bit), so ``i`` may show ``g`` beside a green ``j``."""
+    pairs = np.zeros((n_links, n_links), dtype=np.int64)
+    giving = np.zeros((n_links, n_links), dtype=np.int64)
+    owner: dict[tuple[str, int], list[int]] = {}
+    for k, reqs in link_requests.items():
+        for r in reqs:
+            owner.setdefault(r, []).append(k)
+    for (jid, ri), links in owner.items():
+        junction = reader.junctions[jid]
+        foes = junction.foes.get(ri, "")
+        response = junction.response.get(ri, "0" * len(foes))
+        n = len(foes)
+        for rj in range(n):
+            if foes[n - 1 - rj] != "1":
+                continue
+            for other in owner.get((jid, rj), ()):
+                pairs[np.ix_(links, [other])] += 1
+                if response[n - 1 - rj] == "1":
+                    giving[np.ix_(links, [other])] += 1
+    out = (pairs > 0) & (giving == pairs)
+    np.fill_diagonal(out, False)
+    out.setflags(write=False)
+    return out
+
+
 def _signals(
     reader: _Reader, graph: nx.MultiDiGraph, active: dict[str, str] | None = None
 ) -> dict[str, Signal]:
@@ -535,6 +566,7 @@ def _signals(
             )
         conflicts = _conflict_matrix(reader, n_links, link_requests)
         primary = _conflict_matrix(reader, n_links, primary_requests)
+        yields = _yield_matrix(reader, n_links, link_requests)
         signals[tid] = Signal(
             id=tid,
             junctions=tuple(junctions),
@@ -544,6 +576,7 @@ def _signals(
             unused_links=frozenset(unused),
             primary_conflicts=primary,
             active_program_id=(active or {}).get(tid),
+            yields=yields,
         )
     return signals
 

@@ -114,6 +114,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         objective=args.objective, settings=OptimiserSettings(seed=seed),
         program_files=prepared.program_files, run_begin_s=scenario.begin_s,
         **({} if calibration is None else {"saturation_flow_per_lane": calibration.saturation_flow_per_lane_vph}),
+        **({} if args.stage_design is None else {"stage_design": args.stage_design}),
     )
     wall = time.perf_counter() - t0
     from greenwave.controllers.plan import complete_plan, write_sumo_additional
@@ -156,6 +157,9 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
               f"(all listed in {out / 'work' / 'excluded_signals.txt'}):")
         for sid, why in sorted(result.excluded.items())[:5]:
             print(f"  {sid}: {why}")
+    for sid, c in sorted(result.designs.items()):
+        if not c.design.is_own:
+            print(f"signal {sid}: stage design {c.design.name!r} ({c.design.n_stages} stages): {c.why}")
     if result.base_pi is not None:
         print(f"PI of the network's own programs: {result.base_pi:12.0f}")
     print(f"PI before (start plan):           {r.pi_start:12.0f}   mean delay {r.mean_delay_start_s:6.1f} s/veh")
@@ -333,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--proof-seeds", type=int, default=None, metavar="N",
                    help="prove the plan in SUMO against the network's own programs on the scenario's first N "
                         "seeds (default: all of them); 0 skips the proof (the plan is then only the model's)")
+    o.add_argument("--stage-design", default=None,
+                   help="stages each signal runs: own, best (the model's choice per signal) or a design name "
+                        "(rebuilt, merged, two_stage, split, lead_left); default: the optimised controller's")
     o.set_defaults(func=_cmd_optimise)
 
     cb = sub.add_parser("calibrate", help="measure the network's saturation flow and start lag in SUMO, for the model")

@@ -1,0 +1,372 @@
+"""Which stage design each signal runs: candidates checked by the safety validator, chosen
+with the model.
+
+:func:`candidate_designs` generates every signal's designs
+(:func:`greenwave.networks.stage_design.stage_designs`, SUMO's rebuilt programs included) and
+drops the ones :func:`~greenwave.controllers.safety.validate_plan` rejects, run on the design's
+own default plan. :func:`choose_designs` picks one per signal for a controller's
+``stage_design`` option:
+
+``"own"``
+    The network's own program everywhere (what greenwave did before stage design).
+``"best"``
+    Per signal, the design whose optimised plan the model predicts the least mean delay for, on
+    the run's flows (each signal compiled and optimised alone, with a light search). Another
+    design replaces the own one only when it predicts at least ``margin`` (5 %) less delay.
+a design name (``"rebuilt"``, ``"merged"``, ``"two_stage"``, ``"split"``, ``"lead_left"``)
+    That design wherever a signal has it (valid), the own program elsewhere.
+
+:func:`apply_choice` gives the network the controllers then work on (the chosen designs as
+default programs) and :func:`choice_meta` what the plan file records about it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from greenwave.errors import NetworkError, PlanError, ScenarioError
+from greenwave.networks.stage_design import DESIGN_KINDS, StageDesign, rebuilt_programs, stage_designs, with_designs
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from greenwave.engine.arrays import ModelParams
+    from greenwave.networks.model import RoadNetwork
+
+__all__ = [
+    "DEFAULT_STAGE_DESIGN",
+    "MAX_PRESSURE_STAGE_DESIGN",
+    "DesignChoice",
+    "apply_choice",
+    "candidate_designs",
+    "check_stage_design_option",
+    "choice_meta",
+    "choose_designs",
+    "design_plan",
+    "design_signal_stages",
+    "designs_for_run",
+    "write_design_programs",
+]
+
+#: The ``stage_design`` of ``optimised``, ``adaptive`` and ``coordinated`` unless told otherwise:
+#: measured in SUMO (benchmarks/stage_designs.py, README), "best" lowered their delay on the
+#: real junctions where another design won (RiLSA, cross, A10KW) and changed nothing elsewhere.
+DEFAULT_STAGE_DESIGN = "best"
+#: ``max_pressure``'s default: with "best" it lost on the same junctions (two-stage designs
+#: with permitted lefts: the pressure of a stage counts queues of turners that can only leave
+#: in gaps, so the stage holds its green), so it keeps the own stages unless told otherwise.
+MAX_PRESSURE_STAGE_DESIGN = "own"
+#: Relative delay reduction a design needs over the own program to replace it under "best".
+MARGIN = 0.05
+
+
+def check_stage_design_option(value: Any, where: str) -> str:
+    """The ``stage_design`` option's value, or :class:`ScenarioError` saying what is valid."""
+    valid = ("own", "best", *DESIGN_KINDS[1:])
+    if not isinstance(value, str) or value not in valid:
+        raise ScenarioError(f"{where}: stage_design must be one of {', '.join(valid)}; got {value!r}")
+    return value
+
+
+def design_plan(design: StageDesign) -> Any:
+    """A one-signal :class:`~greenwave.controllers.plan.TimingPlan` running ``design`` with its
+    default greens (for the validator); its stages are the design program's green phases."""
+    from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan
+    from greenwave.networks.compile import green_stage_phases
+
+    program = design.program()
+    idx = green_stage_phases(program)
+    n = len(idx)
+    stages = []
+    for k, p in enumerate(idx):
+        nxt = (k + 1) % n
+        y = design.yellow_s[k][nxt] if n > 1 else 0.0
+        r = design.allred_s[k][nxt] if n > 1 else 0.0
+        ending = n > 1 and any(a in "Gg" and b not in "Gg" for a, b in zip(design.stages[k], design.stages[nxt],
+                                                                          strict=True))
+        stages.append(StageTiming(phase_index=p, green_s=float(program.phases[p].duration),
+                                  yellow_s=y if ending else 0.0, allred_s=r if ending else 0.0,
+                                  min_green_s=float(design.min_green_s[k])))
+    cycle = float(sum(s.split_s for s in stages))
+    return TimingPlan({design.signal_id: SignalTiming(design.signal_id, design.program_id, cycle, 0.0, tuple(stages))},
+                      designs={} if design.is_own else {design.signal_id: design})
+
+
+def candidate_designs(
+    network: RoadNetwork, *, workdir: Path | None = None, signals: list[str] | None = None,
+) -> tuple[dict[str, list[StageDesign]], dict[str, dict[str, str]]]:
+    """Every signal's valid designs (own first), and the rejected ones with why.
+
+    A generated design is rejected when the generator finds a rule broken or the safety
+    validator rejects its default plan (the own program is kept whatever the validator says:
+    controllers already leave unsafe own programs alone)."""
+    from greenwave.controllers.plan import complete_plan
+    from greenwave.controllers.safety import validate_plan
+
+    key = _net_key(network, signals)
+    if key is not None and key in _CANDIDATES:  # the same net in this process: same candidates
+        v, r = _CANDIDATES[key]
+        return {k: list(x) for k, x in v.items()}, {k: dict(x) for k, x in r.items()}
+    try:
+        rebuilt = rebuilt_programs(network.path, workdir=workdir)
+        rebuilt_error = ""
+    except NetworkError as exc:
+        rebuilt, rebuilt_error = {}, str(exc)
+    valid: dict[str, list[StageDesign]] = {}
+    rejected: dict[str, dict[str, str]] = {}
+    for sid in signals if signals is not None else list(network.signals):
+        try:
+            designs, why = stage_designs(network, sid, rebuilt=rebuilt.get(sid))
+        except NetworkError as exc:  # e.g. geometry that cannot be read: the own program only
+            own = network.signals[sid].default_program
+            valid[sid] = [] if own is None else [StageDesign(sid, "own", "the network's own program", (), (), (),
+                                                             (), (), own.id, base=own)]
+            rejected[sid] = {k: f"no designs generated: {exc}" for k in DESIGN_KINDS[1:]}
+            continue
+        if rebuilt_error and "rebuilt" in why:
+            why["rebuilt"] = rebuilt_error
+        keep = []
+        for d in designs:
+            if not d.is_own:
+                plan = design_plan(d)
+                try:
+                    net_d = with_designs(network, {sid: d})
+                    found = validate_plan(complete_plan(plan, net_d), net_d)
+                except (PlanError, NetworkError) as exc:
+                    why[d.name] = f"the validator cannot check it: {exc}"
+                    continue
+                if found:
+                    why[d.name] = f"the validator rejects it: {found[0]}"
+                    continue
+            keep.append(d)
+        valid[sid] = keep
+        rejected[sid] = why
+    if key is not None:
+        _CANDIDATES.clear()
+        _CANDIDATES[key] = ({k: list(x) for k, x in valid.items()}, {k: dict(x) for k, x in rejected.items()})
+    return valid, rejected
+
+
+_CANDIDATES: dict[tuple[Any, ...], tuple[dict[str, list[StageDesign]], dict[str, dict[str, str]]]] = {}
+_CHOICES: dict[tuple[Any, ...], dict[str, DesignChoice]] = {}
+
+
+def _net_key(network: RoadNetwork, signals: list[str] | None) -> tuple[Any, ...] | None:
+    """What the candidates of ``network`` depend on: its file (and its own programs in it)."""
+    try:
+        path = Path(network.path)
+        return (str(path.resolve()), path.stat().st_mtime, None if signals is None else tuple(signals),
+                tuple((sid, sig.default_program) for sid, sig in sorted(network.signals.items())))
+    except OSError:
+        return None
+
+
+@dataclass
+class DesignChoice:
+    """The design chosen for one signal, with the model's mean delay (s/veh) of every candidate."""
+
+    design: StageDesign
+    why: str
+    delay_s: dict[str, float] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
+
+
+def choose_designs(
+    network: RoadNetwork,
+    flows: pd.DataFrame | None,
+    mode: str,
+    *,
+    workdir: Path | None = None,
+    params: ModelParams | None = None,
+    compile_options: Mapping[str, Any] | None = None,
+    signals: list[str] | None = None,
+    seed: int = 0,
+) -> dict[str, DesignChoice]:
+    """One design per signal for ``mode`` (``own``, ``best`` or a design name; see module doc).
+
+    ``flows`` (movement flows, veh/h) are needed for ``best``; signals whose candidates cannot
+    be compiled or optimised keep their own program, and the choice says why.
+    """
+    check_stage_design_option(mode, "stage design")
+    sids = signals if signals is not None else [s for s, sig in network.signals.items()
+                                                if sig.default_program is not None]
+    if mode == "own":
+        out = {}
+        for sid in sids:
+            designs, _ = stage_designs(network, sid)
+            if designs:
+                out[sid] = DesignChoice(designs[0], "stage_design = 'own'")
+        return out
+    memo = _net_key(network, sids)
+    if memo is not None and mode == "best" and flows is not None:
+        import pandas as pd
+
+        memo = (*memo, mode, network.saturation_flow_per_lane, repr(params), repr(compile_options), seed,
+                int(pd.util.hash_pandas_object(flows, index=False).sum()))
+        if memo in _CHOICES:  # another controller of this process, same net and flows
+            return dict(_CHOICES[memo])
+    valid, rejected = candidate_designs(network, workdir=workdir, signals=signals)
+    out = {}
+    for sid in sids:
+        designs = valid.get(sid, [])
+        if not designs:
+            continue
+        own = designs[0]
+        if mode != "best":
+            named = next((d for d in designs if d.name == mode), None)
+            if named is None:
+                why = rejected.get(sid, {}).get(mode, "not generated")
+                out[sid] = DesignChoice(own, f"no valid {mode!r} design ({why}): own program kept",
+                                        rejected=rejected.get(sid, {}))
+            else:
+                out[sid] = DesignChoice(named, f"stage_design = {mode!r}", rejected=rejected.get(sid, {}))
+            continue
+        if flows is None:
+            raise ScenarioError("stage_design = 'best' needs the run's movement flows")
+        delays = {d.name: _model_delay(network, d, flows, params, compile_options, seed) for d in designs}
+        base = delays[own.name]
+        finite = {k: v for k, v in delays.items() if math.isfinite(v)}
+        best = min(finite, key=lambda k: (finite[k], k != own.name)) if finite else own.name
+        if best != own.name and math.isfinite(base) and finite[best] > base * (1.0 - MARGIN):
+            why = (f"own program kept: best other design {best!r} predicts {finite[best]:.1f} s/veh, "
+                   f"not {MARGIN:.0%} below the own {base:.1f} s/veh")
+            best = own.name
+        elif best == own.name:
+            why = f"the own program predicts the least delay ({base:.1f} s/veh)"
+        else:
+            why = (f"predicts {finite[best]:.1f} s/veh mean delay against the own program's "
+                   f"{base:.1f} s/veh (model, optimised plan, signal alone)")
+        chosen = next(d for d in designs if d.name == best)
+        out[sid] = DesignChoice(chosen, why, delays, rejected.get(sid, {}))
+    if memo is not None and mode == "best" and flows is not None:
+        _CHOICES.clear()
+        _CHOICES[memo] = dict(out)
+    return out
+
+
+def _model_delay(network: RoadNetwork, design: StageDesign, flows: pd.DataFrame, params: ModelParams | None,
+                 compile_options: Mapping[str, Any] | None, seed: int) -> float:
+    """Mean delay (s/veh) the model predicts for ``design``'s optimised plan, its signal alone."""
+    from greenwave.engine.arrays import SUMO_PARAMS
+    from greenwave.engine.optimise import OptimiserSettings, optimise
+    from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
+
+    net_d = with_designs(network, {design.signal_id: design})
+    try:
+        compiled = compile_network(net_d, flows, signals=[design.signal_id],
+                                   **(SUMO_COMPILE_OPTIONS if compile_options is None else compile_options))
+        if compiled.n_signals == 0 or float(compiled.link_flow_vps.sum()) <= 0:
+            return math.nan
+        res = optimise(compiled, params=params or SUMO_PARAMS,
+                       settings=OptimiserSettings(seed=seed, starts=1, global_candidates=4, max_passes=2,
+                                                  parallel=False))
+    except (NetworkError, PlanError, ValueError):
+        return math.nan
+    return float(res.mean_delay_s)
+
+
+def apply_choice(network: RoadNetwork, choice: Mapping[str, DesignChoice]) -> RoadNetwork:
+    """``network`` with every chosen design as its signal's default program."""
+    return with_designs(network, {sid: c.design for sid, c in choice.items()})
+
+
+def choice_meta(mode: str, choice: Mapping[str, DesignChoice]) -> dict[str, Any]:
+    """What a plan's ``meta["stage_design"]`` records: the mode and, per signal, the design,
+    why it won and the model's delay of every candidate (s/veh)."""
+    return {
+        "mode": mode,
+        "signals": {
+            sid: {"design": c.design.name, "stages": c.design.n_stages, "why": c.why,
+                  "model_delay_s": {k: (round(v, 3) if math.isfinite(v) else None) for k, v in c.delay_s.items()},
+                  "rejected": dict(c.rejected)}
+            for sid, c in sorted(choice.items())
+        },
+    }
+
+
+def designs_for_run(
+    network: RoadNetwork,
+    mode: str,
+    *,
+    net_file: Path,
+    route_files: Any,
+    begin_s: float,
+    end_s: float,
+    workdir: Path,
+    seed: int,
+) -> tuple[RoadNetwork, dict[str, DesignChoice]]:
+    """For a controller's ``prepare``: choose designs on the run's demand (``mode``) and return
+    the network with them applied, and the choice (empty for ``own``)."""
+    if mode == "own":
+        return network, {}
+    flows = None
+    if mode == "best":
+        from greenwave.controllers.sumo_programs import ensure_routes
+        from greenwave.scenarios.demand import movement_flows  # as optimise_for_demand counts them
+
+        routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
+        flows = network.driving_flows(movement_flows(routes, begin_s=begin_s, end_s=end_s))
+    choice = choose_designs(network, flows, mode, workdir=workdir, seed=seed)
+    return apply_choice(network, choice), choice
+
+
+def design_signal_stages(network: RoadNetwork, choice: Mapping[str, DesignChoice], **kw: float) -> dict[str, Any]:
+    """:class:`~greenwave.controllers.switching.SignalStages` of every signal running a generated
+    design, with the design's intergreen for every pair of stages (not only the cyclic ones)."""
+    from greenwave.controllers.switching import signal_stages
+    from greenwave.networks.stage_design import design_transition
+
+    out = {}
+    for sid, c in choice.items():
+        d = c.design
+        if d.is_own:
+            continue
+        sig = network.signals[sid]
+        st = signal_stages(sig, sig.programs[d.program_id], **kw)
+        if st is None:
+            continue
+        transitions = {}
+        for i in range(d.n_stages):
+            for j in range(d.n_stages):
+                if i != j:
+                    transitions[(i, j)] = tuple(design_transition(d.stages[i], d.stages[j],
+                                                                  yellow_s=d.yellow_s[i][j],
+                                                                  all_red_s=d.allred_s[i][j]))
+        out[sid] = replace(st, transitions=transitions)
+    return out
+
+
+def write_design_programs(
+    network: RoadNetwork, choice: Mapping[str, DesignChoice], path: Path, *, actuated_id: str | None = None,
+    max_green_s: float = 50.0,
+) -> Path | None:
+    """The chosen generated designs as SUMO programs (``programID`` = the design's), for local
+    fallback; with ``actuated_id`` also as gap-actuated programs under that id (green phases
+    from their minimum green to ``max_green_s``). ``None`` when no signal runs a generated design."""
+    from xml.sax.saxutils import quoteattr
+
+    from greenwave.engine.results import write_text_atomic
+
+    lines = ["<additional>"]
+    for sid, c in sorted(choice.items()):
+        if c.design.is_own:
+            continue
+        program = network.signals[sid].programs[c.design.program_id]
+        variants = [(program.id, "static")] + ([(actuated_id, "actuated")] if actuated_id else [])
+        for pid, kind in variants:
+            lines.append(f"    <tlLogic id={quoteattr(sid)} type=\"{kind}\" programID={quoteattr(pid)} offset=\"0\">")
+            for ph in program.phases:
+                bounds = ""
+                if kind == "actuated" and ph.min_dur is not None:
+                    bounds = f" minDur=\"{ph.min_dur:g}\" maxDur=\"{max(max_green_s, ph.duration, ph.min_dur):g}\""
+                lines.append(f"        <phase duration=\"{ph.duration:g}\" state={quoteattr(ph.state)}{bounds}/>")
+            lines.append("    </tlLogic>")
+    if len(lines) == 1:
+        return None
+    lines.append("</additional>")
+    write_text_atomic("\n".join(lines) + "\n", path)
+    return path

@@ -1,0 +1,678 @@
+"""Stage designs: candidate phasings of each signal, built from its movements and SUMO's
+conflict matrix, with their intergreens.
+
+A :class:`StageDesign` is a plain record: the stages of one signal as SUMO link-state strings
+(in cycle order), the intergreen of every ordered pair of stages (yellow and all-red, s), each
+stage's minimum green, default greens, and where the design came from. :func:`stage_designs`
+generates the candidates of a signal:
+
+``own``
+    The network's own program (its green phases and intergreens), unchanged.
+``rebuilt``
+    The green phases SUMO builds for the junction (``netconvert --tls.rebuild``, see
+    :func:`rebuilt_programs`), mapped back to this network's link indices by lane pair.
+``merged``
+    The own stages without the short protected-turn stages whose turners may yield: every link
+    of a dropped stage goes to the remaining stage that carries most of its approach, where the
+    conflict matrix lets it run permitted (``g``: it gives way to every green foe).
+``two_stage``
+    One stage per axis (opposite approaches together, by heading), turns permitted.
+``split``
+    One stage per approach (split phasing).
+``lead_left``
+    Per axis a leading protected stage for its left turns, then the axis with its lefts permitted
+    (where they may yield) or without them.
+
+Stage rules (:func:`stage_problems`): two links that are foes in ``Signal.conflicts`` (merges
+into one lane excepted) may be green together only when one of them gives way to the other
+(``Signal.yields``, SUMO's ``response`` bits); the yielding one shows ``g``, a link with no
+green foe shows ``G``. Every link the own program ever shows green is green in some stage;
+pedestrian crossings join only stages whose conflicting vehicle links are all turning (and
+yield to them); a design that leaves a crossing without green is rejected. Links the own
+program never shows green keep the character they show there.
+
+Intergreens and minimum greens: :mod:`greenwave.networks.intergreens`.
+
+Programs: :meth:`StageDesign.program` is the design as a static SUMO program (each stage's
+green phase with ``minDur`` = its minimum green, then the yellow and all-red to the next
+stage; links green in both stages keep their green where there is no all-red, and end and
+start again where there is one, see :func:`design_transition`). :func:`with_designs` returns a network
+whose signals run chosen designs as their default programs, so that
+:func:`~greenwave.networks.compile.compile_network`, plans, the validator and the exporters
+work on them unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from greenwave._sumo import sumo_binary, tool_env
+from greenwave.errors import NetworkError
+from greenwave.networks.intergreens import (
+    DesignParams,
+    JunctionGeometry,
+    ceil_to,
+    intergreens,
+    junction_geometry,
+    merge_pairs,
+    own_floor_allred,
+    own_intergreens,
+)
+from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
+
+__all__ = [
+    "DESIGN_KINDS",
+    "DesignParams",
+    "StageDesign",
+    "derived_transition",
+    "design_transition",
+    "intergreens",
+    "merge_pairs",
+    "rebuilt_programs",
+    "stage_designs",
+    "stage_problems",
+    "with_designs",
+]
+
+#: Names of the generated designs, in the order they are made.
+DESIGN_KINDS = ("own", "rebuilt", "merged", "two_stage", "split", "lead_left")
+_GREEN = frozenset("Gg")
+_TURNS = frozenset("lLtrR")
+_LEFTS = frozenset("lLt")
+
+
+# ------------------------------------------------------------------------------------------
+# the record
+
+
+@dataclass(frozen=True)
+class StageDesign:
+    """One signal's phasing: stages, intergreens, minimum and default greens (s), provenance.
+
+    ``stages[k]`` is stage ``k``'s SUMO state (one character per link index); the cycle runs
+    them in order. ``yellow_s[i][j]`` / ``allred_s[i][j]`` are the intergreen from stage ``i``'s
+    green to stage ``j``'s (0 on the diagonal). ``program_id`` is the program the design runs
+    as (the own program's id for ``own``).
+    """
+
+    signal_id: str
+    name: str
+    provenance: str
+    stages: tuple[str, ...]
+    min_green_s: tuple[float, ...]
+    green_s: tuple[float, ...]
+    yellow_s: tuple[tuple[float, ...], ...]
+    allred_s: tuple[tuple[float, ...], ...]
+    program_id: str
+    base: Program | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def n_stages(self) -> int:
+        return len(self.stages)
+
+    @property
+    def is_own(self) -> bool:
+        """True for the network's own program (nothing to change)."""
+        return self.name == "own"
+
+    def cycle_intergreen_s(self) -> float:
+        """Yellow + all-red of one cycle in stage order, s."""
+        n = self.n_stages
+        if n < 2:
+            return 0.0
+        return float(sum(self.yellow_s[k][(k + 1) % n] + self.allred_s[k][(k + 1) % n] for k in range(n)))
+
+    def program(self) -> Program:
+        """The design as a static SUMO program (the own program itself for ``own``)."""
+        if self.is_own and self.base is not None:
+            return self.base
+        phases: list[Phase] = []
+        n = self.n_stages
+        for k, state in enumerate(self.stages):
+            phases.append(Phase(duration=float(self.green_s[k]), state=state,
+                                min_dur=float(self.min_green_s[k]), name=f"{self.name} stage {k}"))
+            if n < 2:
+                continue
+            nxt = (k + 1) % n
+            for st, d in design_transition(state, self.stages[nxt], yellow_s=self.yellow_s[k][nxt],
+                                           all_red_s=self.allred_s[k][nxt]):
+                if d > 0:
+                    phases.append(Phase(duration=float(d), state=st))
+        return Program(id=self.program_id, type="static", offset=0.0, phases=tuple(phases))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (see ``docs/plan-format.md``)."""
+        return {
+            "name": self.name,
+            "provenance": self.provenance,
+            "program_id": self.program_id,
+            "stages": list(self.stages),
+            "min_green_s": [float(x) for x in self.min_green_s],
+            "green_s": [float(x) for x in self.green_s],
+            "yellow_s": [[float(x) for x in row] for row in self.yellow_s],
+            "allred_s": [[float(x) for x in row] for row in self.allred_s],
+        }
+
+    @classmethod
+    def from_dict(cls, signal_id: str, data: Any, *, where: str = "design") -> StageDesign:
+        """Read :meth:`to_dict`'s form; :class:`NetworkError` naming the key when it is wrong."""
+
+        def fail(key: str, why: str) -> NetworkError:
+            return NetworkError(f"{where}: {key}: {why}")
+
+        if not isinstance(data, dict):
+            raise fail("<design>", f"expected an object, got {type(data).__name__}")
+        keys = {"name", "provenance", "program_id", "stages", "min_green_s", "green_s", "yellow_s", "allred_s"}
+        if set(data) - keys:
+            raise fail(sorted(set(data) - keys)[0], "unknown key")
+        for k in ("name", "provenance", "program_id"):
+            if not isinstance(data.get(k), str):
+                raise fail(k, f"missing or not a string ({data.get(k)!r})")
+        stages = data.get("stages")
+        if not isinstance(stages, list) or not stages or not all(isinstance(s, str) and s for s in stages):
+            raise fail("stages", "expected a non-empty list of SUMO state strings")
+        n = len(stages)
+        if len({len(s) for s in stages}) != 1:
+            raise fail("stages", "states of different lengths")
+
+        def vec(key: str) -> tuple[float, ...]:
+            v = data.get(key)
+            if not isinstance(v, list) or len(v) != n or not all(_finite(x) for x in v):
+                raise fail(key, f"expected {n} numbers >= 0")
+            return tuple(float(x) for x in v)
+
+        def mat(key: str) -> tuple[tuple[float, ...], ...]:
+            v = data.get(key)
+            if not isinstance(v, list) or len(v) != n or not all(
+                    isinstance(r, list) and len(r) == n and all(_finite(x) for x in r) for r in v):
+                raise fail(key, f"expected a {n} x {n} matrix of numbers >= 0")
+            return tuple(tuple(float(x) for x in r) for r in v)
+
+        return cls(signal_id, data["name"], data["provenance"], tuple(stages), vec("min_green_s"),
+                   vec("green_s"), mat("yellow_s"), mat("allred_s"), data["program_id"])
+
+
+def _finite(x: Any) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x) and x >= 0
+
+
+def derived_transition(
+    from_state: str,
+    to_state: str,
+    *,
+    yellow_s: float,
+    all_red_s: float,
+    red_yellow_s: float = 0.0,
+) -> list[tuple[str, float]]:
+    """The intergreen states (state, duration s) between two green stages, derived from them.
+
+    Links green in both keep their green (the weaker of ``G``/``g``); links ending their green
+    show ``y`` for ``yellow_s``; then all but the kept links show ``r`` for ``all_red_s`` and
+    the starting links ``u`` for ``red_yellow_s``. When no link ends its green, no clearance is
+    needed and the list is empty.
+    """
+    if len(from_state) != len(to_state):
+        raise NetworkError(f"states {from_state!r} and {to_state!r} differ in length")
+    ending = [a in _GREEN and b not in _GREEN for a, b in zip(from_state, to_state, strict=True)]
+    if not any(ending):
+        return []
+
+    def kept(a: str, b: str) -> str | None:
+        if a in _GREEN and b in _GREEN:
+            return "g" if "g" in (a, b) else "G"
+        if a == b and a not in _GREEN:
+            return a if a not in "yYu" else "r"
+        return None
+
+    yellow, red, red_yellow = [], [], []
+    for a, b, end in zip(from_state, to_state, ending, strict=True):
+        k = kept(a, b)
+        yellow.append("y" if end else (k if k is not None else "r"))
+        red.append(k if k is not None else "r")
+        red_yellow.append("u" if (b in _GREEN and a not in _GREEN) else (k if k is not None else "r"))
+    out = [("".join(yellow), float(yellow_s))]
+    if all_red_s > 0:
+        out.append(("".join(red), float(all_red_s)))
+    if red_yellow_s > 0:
+        out.append(("".join(red_yellow), float(red_yellow_s)))
+    return out
+
+
+def design_transition(from_state: str, to_state: str, *, yellow_s: float, all_red_s: float) -> list[tuple[str, float]]:
+    """The intergreen of a stage design from one stage to another: :func:`derived_transition`,
+    except that with an all-red the links green in both stages end too (yellow, red, green
+    again). A phase with some green and no yellow is a stage wherever greenwave reads a
+    program, so an all-red phase keeping a link green would read as a stage of its own."""
+    if all_red_s > 0:
+        to_state = "".join("r" if a in _GREEN and b in _GREEN else b for a, b in zip(from_state, to_state, strict=True))
+    return derived_transition(from_state, to_state, yellow_s=yellow_s, all_red_s=all_red_s)
+
+
+# ------------------------------------------------------------------------------------------
+# stage rules
+
+
+def _eligible(signal: Signal, own: Program | None) -> tuple[set[int], str]:
+    """Links the own program shows green somewhere, and the fallback characters of the rest."""
+    n = signal.n_links
+    rest = ["r"] * n
+    green: set[int] = set()
+    if own is not None:
+        for ph in own.phases:
+            for k, c in enumerate(ph.state[:n]):
+                if c in _GREEN:
+                    green.add(k)
+        first = own.phases[0].state
+        for k in range(n):
+            if k not in green and k < len(first) and first[k] not in "yYu":
+                rest[k] = first[k]
+    used = {m.link_index for m in signal.movements if m.is_used}
+    return green & used, "".join(rest)
+
+
+@dataclass
+class _Ctx:
+    """Per-signal facts the generator uses."""
+
+    signal: Signal
+    foes: np.ndarray  # conflicting, not merging
+    yields: np.ndarray
+    ped: frozenset[int]
+    vehicle: frozenset[int]
+    eligible: set[int]
+    rest: str
+    direction: dict[int, str]
+    approach: dict[int, str]  # vehicle link -> from edge
+
+    def compatible(self, a: int, b: int) -> bool:
+        return not self.foes[a, b] or bool(self.yields[a, b] or self.yields[b, a])
+
+    def state(self, links: Iterable[int]) -> str:
+        on = set(links)
+        chars = list(self.rest)
+        for k in on:
+            gives_way = any(self.foes[k, j] and self.yields[k, j] for j in on if j != k)
+            chars[k] = "g" if gives_way else "G"
+        return "".join(chars)
+
+
+def _context(signal: Signal, own: Program | None) -> _Ctx:
+    merge = merge_pairs(signal)
+    foes = np.asarray(signal.conflicts, dtype=bool) & ~merge
+    yields = (np.asarray(signal.yields, dtype=bool) if signal.yields is not None
+              else np.zeros_like(foes))
+    eligible, rest = _eligible(signal, own)
+    direction = {m.link_index: m.direction for m in signal.movements}
+    approach = {m.link_index: m.from_edge for m in signal.movements}
+    return _Ctx(signal, foes, yields, frozenset(signal.pedestrian_links), frozenset(signal.vehicle_links),
+                eligible, rest, direction, approach)
+
+
+def stage_problems(signal: Signal, state: str) -> list[str]:
+    """What makes ``state`` not a conflict-free stage of ``signal`` (empty list: fine).
+
+    Two green foes (merges excepted) need one of them to give way to the other and show ``g``;
+    two ``G`` foes are never allowed.
+    """
+    merge = merge_pairs(signal)
+    foes = np.asarray(signal.conflicts, dtype=bool) & ~merge
+    yields = np.asarray(signal.yields, dtype=bool) if signal.yields is not None else None
+    n = min(len(state), signal.n_links)
+    green = [k for k in range(n) if state[k] in _GREEN]
+    out = []
+    for ai, a in enumerate(green):
+        for b in green[ai + 1:]:
+            if not foes[a, b]:
+                continue
+            if state[a] == "G" and state[b] == "G":
+                out.append(f"links {a} and {b} are foes and both show 'G'")
+            elif yields is None:
+                continue  # who gives way is unknown: SUMO's own g/G is taken as it is
+            elif not ((state[a] == "g" and yields[a, b]) or (state[b] == "g" and yields[b, a])):
+                out.append(f"links {a} and {b} are foes and neither gives way to the other with 'g'")
+    return out
+
+
+def _fill(ctx: _Ctx, core: set[int], pool: Iterable[int]) -> set[int]:
+    """``core`` plus every link of ``pool`` that neither conflicts nor merges with any of it, then the
+    crossings whose conflicting vehicle links in it all turn and give way to them."""
+    out = set(core)
+    for k in sorted(pool):
+        if k in out or k in ctx.ped:
+            continue
+        if all(not ctx.signal.conflicts[k, j] for j in out):  # no foe, no merge: it shows G
+            out.add(k)
+    for c in sorted(ctx.ped & ctx.eligible):
+        if c in out:
+            continue
+        ok = True
+        for j in out:
+            if not ctx.foes[c, j]:
+                continue
+            if j in ctx.ped or ctx.direction.get(j, "s") not in _TURNS or not ctx.yields[j, c]:
+                ok = False
+                break
+        if ok:
+            out.add(c)
+    return out
+
+
+def _compatible_set(ctx: _Ctx, links: set[int]) -> tuple[int, int] | None:
+    ls = sorted(links)
+    for i, a in enumerate(ls):
+        for b in ls[i + 1:]:
+            if not ctx.compatible(a, b):
+                return a, b
+    return None
+
+
+def _headings(ctx: _Ctx, g: JunctionGeometry) -> dict[str, float]:
+    out = {}
+    for k in ctx.vehicle & ctx.eligible:
+        e = ctx.approach[k]
+        if e in out:
+            continue
+        ends = g.edge_ends.get(e)
+        if ends and ends[0] in g.node_xy and ends[1] in g.node_xy:
+            (x0, y0), (x1, y1) = g.node_xy[ends[0]], g.node_xy[ends[1]]
+            out[e] = math.degrees(math.atan2(y1 - y0, x1 - x0)) % 360.0
+        else:
+            out[e] = 0.0
+    return out
+
+
+def _axes(headings: Mapping[str, float]) -> list[list[str]]:
+    """Approaches paired with the opposite one (headings 180° ± 45° apart), best pairs first."""
+    edges = sorted(headings)
+    pairs = []
+    for i, a in enumerate(edges):
+        for b in edges[i + 1:]:
+            d = abs(((headings[a] - headings[b]) % 360.0) - 180.0)
+            if d <= 45.0:
+                pairs.append((d, a, b))
+    used: set[str] = set()
+    axes = []
+    for _d, a, b in sorted(pairs):
+        if a in used or b in used:
+            continue
+        used |= {a, b}
+        axes.append([a, b])
+    axes.extend([e] for e in edges if e not in used)
+    axes.sort(key=lambda ax: min(headings[e] for e in ax))
+    return axes
+
+
+# ------------------------------------------------------------------------------------------
+# SUMO's rebuilt programs
+
+
+def rebuilt_programs(net_file: Path | str, *, workdir: Path | str | None = None,
+                     timeout_s: float = 300.0) -> dict[str, Program]:
+    """SUMO's own program of every signal of ``net_file`` (``netconvert --tls.rebuild``), its
+    states re-indexed to ``net_file``'s link indices by lane pair (signals whose links do not
+    all match are left out). :class:`NetworkError` when netconvert fails."""
+    from greenwave.networks.sumo_net import load_network
+
+    net = Path(net_file)
+    try:
+        key = (str(net.resolve()), net.stat().st_mtime)
+    except OSError as exc:
+        raise NetworkError(f"{net}: cannot read the net file ({exc})") from None
+    if key in _REBUILT:  # one netconvert per net file and process
+        return dict(_REBUILT[key])
+    if workdir is not None:
+        try:
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NetworkError(f"{workdir}: cannot make the work folder for netconvert ({exc})") from None
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        out = Path(tmp) / "rebuilt.net.xml"
+        cmd = [sumo_binary("netconvert"), "-s", str(net), "--tls.rebuild", "-o", str(out),
+               "--no-warnings"]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=tool_env(), timeout=timeout_s,
+                                  check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise NetworkError(f"{net}: netconvert --tls.rebuild failed: {exc}") from None
+        if proc.returncode != 0 or not out.exists():
+            raise NetworkError(f"{net}: netconvert --tls.rebuild failed: {proc.stderr.strip()[-500:]}")
+        original = load_network(net)
+        rebuilt = load_network(out)
+    result: dict[str, Program] = {}
+    for sid, sig in original.signals.items():
+        other = rebuilt.signals.get(sid)
+        if other is None or other.default_program is None:
+            continue
+        where: dict[tuple[str, str], int] = {}
+        for m in other.movements:
+            for x in (m, *m.merged):
+                if x.is_used:
+                    where[(x.from_lane, x.to_lane)] = m.link_index
+        index = []
+        for m in sig.movements:
+            key = (m.from_lane, m.to_lane)
+            index.append(where.get(key, -1) if m.is_used else -1)
+        if any(i < 0 for m, i in zip(sig.movements, index, strict=True) if m.is_used):
+            continue
+        prog = other.default_program
+        phases = tuple(
+            replace(ph, state="".join(ph.state[i] if 0 <= i < len(ph.state) else "r" for i in index))
+            for ph in prog.phases
+        )
+        result[sid] = replace(prog, phases=phases)
+    _REBUILT.clear()
+    _REBUILT[key] = result
+    return dict(result)
+
+
+_REBUILT: dict[tuple[str, float], dict[str, Program]] = {}
+
+
+# ------------------------------------------------------------------------------------------
+# the generator
+
+
+def _green_stages(program: Program) -> list[int]:
+    return [k for k, ph in enumerate(program.phases)
+            if any(c in _GREEN for c in ph.state) and not any(c in "yYu" for c in ph.state)]
+
+
+def stage_designs(
+    network: RoadNetwork,
+    signal_id: str,
+    *,
+    rebuilt: Program | None = None,
+    params: DesignParams | None = None,
+) -> tuple[list[StageDesign], dict[str, str]]:
+    """The candidate designs of one signal, and the generated ones rejected with why.
+
+    ``rebuilt`` is SUMO's rebuilt program of the signal (:func:`rebuilt_programs`); without it
+    there is no ``rebuilt`` candidate. Designs with the same stages as an earlier one are
+    dropped (listed as rejected, "same stages as ...").
+    """
+    p = params or DesignParams()
+    sig = network.signals.get(signal_id)
+    if sig is None:
+        raise NetworkError(f"signal {signal_id!r} is not in the network {network.path}")
+    own = sig.default_program
+    if own is None or not _green_stages(own):
+        return [], {"own": "the signal has no program with a green stage"}
+    ctx = _context(sig, own)
+    g = junction_geometry(Path(network.path))
+    own_idx = _green_stages(own)
+    floor = own_floor_allred(own, own_idx)
+    rejected: dict[str, str] = {}
+    designs: list[StageDesign] = []
+
+    # link minimum greens of the own program (its minDur) and crossing minimums
+    link_min: dict[int, float] = {}
+    for k in own_idx:
+        ph = own.phases[k]
+        if ph.min_dur is not None and ph.min_dur > 0:
+            for j, c in enumerate(ph.state[: sig.n_links]):
+                if c in _GREEN:
+                    link_min[j] = min(link_min.get(j, math.inf), float(ph.min_dur))
+    ped_min: dict[int, float] = {}
+    for c in ctx.ped & ctx.eligible:
+        m = sig.movements[c]
+        length = max((g.crossing_length.get(e, 0.0) for x in (m, *m.merged) for e in (x.from_edge, x.to_edge)),
+                     default=0.0)
+        if length > 0:
+            ped_min[c] = p.pedestrian_walk_s + length / p.pedestrian_speed_mps
+
+    own_yellow, own_red = own_intergreens(own, own_idx)
+    own_states = tuple(own.phases[k].state for k in own_idx)
+    designs.append(StageDesign(
+        signal_id, "own", f"the network's own program {own.id!r}", own_states,
+        tuple(float(own.phases[k].min_dur) if own.phases[k].min_dur is not None and own.phases[k].min_dur > 0
+              else min(p.min_green_s, float(own.phases[k].duration)) for k in own_idx),
+        tuple(float(own.phases[k].duration) for k in own_idx),
+        tuple(tuple(r) for r in own_yellow), tuple(tuple(r) for r in own_red), own.id, base=own,
+    ))
+
+    def finish(name: str, provenance: str, sets: list[set[int]]) -> None:
+        sets = [s for s in sets if s]
+        uniq: list[set[int]] = []
+        for s in sets:
+            if s not in uniq:  # the same stage twice adds nothing but lost time
+                uniq.append(s)
+        if not uniq:
+            rejected[name] = "no stage left"
+            return
+        served = set().union(*uniq)
+        missing = sorted((ctx.eligible & ctx.vehicle) - served)
+        if missing:
+            rejected[name] = f"links {missing} are never green"
+            return
+        missing_ped = sorted((ctx.ped & ctx.eligible) - served)
+        if missing_ped:
+            rejected[name] = f"crossings {missing_ped} are never green"
+            return
+        for s in uniq:
+            bad = _compatible_set(ctx, s)
+            if bad is not None:
+                rejected[name] = (f"links {bad[0]} and {bad[1]} are foes and neither gives way to the "
+                                  "other (SUMO's response bits)")
+                return
+        states = tuple(ctx.state(s) for s in uniq)
+        for st in states:
+            problems = stage_problems(sig, st)
+            if problems:
+                rejected[name] = problems[0]
+                return
+        for d in designs:
+            if set(d.stages) == set(states) and len(d.stages) == len(states):
+                rejected[name] = f"same stages as {d.name!r}"
+                return
+        mins = []
+        for s in uniq:
+            m = max([p.min_green_s] + [link_min.get(k, 0.0) for k in s if math.isfinite(link_min.get(k, 0.0))]
+                    + [ped_min.get(k, 0.0) for k in s])
+            mins.append(ceil_to(m, p.round_s))
+        yellow, allred = intergreens(sig, states, network.path, params=p, floor_allred_s=floor)
+        n = len(states)
+        lost = sum(yellow[k][(k + 1) % n] + allred[k][(k + 1) % n] for k in range(n)) if n > 1 else 0.0
+        spare = max(own.cycle - lost, sum(mins))
+        greens = tuple(max(mins[k], ceil_to(spare / n, 1.0)) for k in range(n))
+        designs.append(StageDesign(signal_id, name, provenance, states, tuple(mins), greens,
+                                   yellow, allred, f"gw_{name}"))
+
+    # rebuilt: SUMO's own phasing for the junction
+    if rebuilt is not None:
+        rb = [{k for k, c in enumerate(rebuilt.phases[i].state[: sig.n_links]) if c in _GREEN} & ctx.eligible
+              for i in _green_stages(rebuilt)]
+        finish("rebuilt", "SUMO's program for the junction (netconvert --tls.rebuild)", rb)
+    else:
+        rejected["rebuilt"] = "SUMO's rebuilt program was not given"
+
+    own_sets = [{k for k, c in enumerate(st[: sig.n_links]) if c in _GREEN} & ctx.eligible for st in own_states]
+
+    # merged: drop short protected-turn stages whose turners may yield elsewhere
+    sets = [set(s) for s in own_sets]
+    dropped = []
+    for k, s in enumerate(own_sets):
+        dur = float(own.phases[own_idx[k]].duration)
+        vehicles = s & ctx.vehicle
+        if not vehicles or dur > p.short_turn_stage_s or len(sets) - len(dropped) <= 1:
+            continue
+        only_here = {x for x in vehicles if not any(x in t for i, t in enumerate(sets) if i != k and i not in dropped)}
+        if any(ctx.direction.get(x, "s") not in _TURNS for x in only_here) or not any(
+                ctx.direction.get(x, "s") in _LEFTS for x in vehicles):
+            continue  # not a protected-turn stage
+        trial = [set(t) for t in sets]
+        ok = True
+        for x in sorted(only_here):
+            homes = [i for i, t in enumerate(trial) if i != k and i not in dropped
+                     and all(ctx.compatible(x, y) for y in t)]
+            if not homes:
+                ok = False
+                break
+            best = max(homes, key=lambda i: (sum(ctx.approach.get(y) == ctx.approach.get(x) for y in trial[i]), -i))
+            trial[best].add(x)
+        if ok:
+            sets = trial
+            dropped.append(k)
+    if dropped:
+        merged = [_fill(ctx, s - ctx.ped, s) | (s & ctx.ped) for i, s in enumerate(sets) if i not in dropped]
+        finish("merged", f"the own stages without protected-turn stages {dropped}, their turns permitted",
+               merged)
+    else:
+        rejected["merged"] = "no short protected-turn stage whose turns may yield elsewhere"
+
+    vehicles = sorted(ctx.vehicle & ctx.eligible)
+    axes = _axes(_headings(ctx, g))
+    by_edge: dict[str, set[int]] = {}
+    for k in vehicles:
+        by_edge.setdefault(ctx.approach[k], set()).add(k)
+
+    # two_stage: one stage per axis
+    two = [_fill(ctx, set().union(*(by_edge[e] for e in ax)), vehicles) for ax in axes]
+    finish("two_stage" if len(axes) == 2 else "axes",
+           f"one stage per axis ({'; '.join('+'.join(ax) for ax in axes)}), turns permitted", two)
+    # split: one stage per approach
+    split = [_fill(ctx, by_edge[e], vehicles) for ax in axes for e in ax]
+    finish("split", "one stage per approach (split phasing)", split)
+    # lead_left: per axis, its left turns protected first, then the axis with lefts permitted
+    lead: list[set[int]] = []
+    for ax in axes:
+        links = set().union(*(by_edge[e] for e in ax))
+        lefts = {k for k in links if ctx.direction.get(k, "s") in _LEFTS}
+        if lefts and _compatible_set(ctx, lefts) is None and lefts != links:
+            lead.append(_fill(ctx, lefts, vehicles))
+            rest = links if _compatible_set(ctx, links) is None else links - lefts
+            lead.append(_fill(ctx, rest, vehicles))
+        else:
+            lead.append(_fill(ctx, links, vehicles))
+    finish("lead_left", "per axis: its left turns protected first, then the axis (lefts permitted where "
+           "they may yield)", lead)
+    return designs, rejected
+
+
+def with_designs(network: RoadNetwork, designs: Mapping[str, StageDesign]) -> RoadNetwork:
+    """A copy of ``network`` whose signals run ``designs`` (signal id → design) as their default
+    program (the design's program is added last); ``own`` designs change nothing."""
+    changed = {sid: d for sid, d in designs.items() if not d.is_own}
+    if not changed:
+        return network
+    signals = dict(network.signals)
+    for sid, d in changed.items():
+        sig = signals.get(sid)
+        if sig is None:
+            raise NetworkError(f"stage design for signal {sid!r}, which is not in the network {network.path}")
+        width = max((len(ph.state) for pr in sig.programs.values() for ph in pr.phases), default=sig.n_links)
+        if any(len(s) != width for s in d.stages):
+            raise NetworkError(f"signal {sid!r}: design {d.name!r} has states of length "
+                               f"{len(d.stages[0])}, the signal's programs {width}")
+        programs = {k: v for k, v in sig.programs.items() if k != d.program_id}
+        programs[d.program_id] = d.program()
+        signals[sid] = replace(sig, programs=programs)
+    return RoadNetwork(path=network.path, graph=network.graph, signals=signals,
+                       saturation_flow_per_lane=network.saturation_flow_per_lane)

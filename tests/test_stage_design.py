@@ -1,0 +1,356 @@
+"""Stage designs from SUMO's conflict matrix (networks.stage_design, controllers.stage_choice).
+
+The fast tests read real junctions shipped with eclipse-sumo (the game's ``cross`` and the RiLSA
+guideline junction: four stages, two of them short protected left turns); the slow ones check
+every generated design of every shipped real network with the safety validator and in SUMO
+with the transition monitor, and run the controllers on chosen designs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from greenwave._sumo import sumo_home
+from greenwave.controllers.plan import TimingPlan, complete_plan, write_sumo_additional
+from greenwave.controllers.safety import validate_plan
+from greenwave.controllers.stage_choice import (
+    candidate_designs,
+    check_stage_design_option,
+    choose_designs,
+    design_plan,
+    design_signal_stages,
+)
+from greenwave.errors import NetworkError, PlanError, ScenarioError
+from greenwave.networks import load_network
+from greenwave.networks.intergreens import DesignParams, intergreens, merge_pairs
+from greenwave.networks.stage_design import (
+    DESIGN_KINDS,
+    StageDesign,
+    rebuilt_programs,
+    stage_designs,
+    stage_problems,
+    with_designs,
+)
+from greenwave.scenarios.runner import default_executor, run_scenario
+from greenwave.scenarios.spec import scenario_from_dict
+
+GAME = sumo_home() / "tools" / "game"
+RILSA = sumo_home() / "tools" / "sumolib" / "scenario" / "scenarios" / "RealWorld"
+CROSS = GAME / "cross" / "cross.net.xml"
+
+#: Every shipped real network with signals (the game's and the RiLSA guideline examples), with
+#: demand for a SUMO run: its own where it has one that drives this net, else entry flows.
+REAL = {
+    "cross": (CROSS, {"sumocfg": "sumo:tools/game/cross.sumocfg"}),
+    "corridor": (GAME / "corridor" / "corridor.net.xml", {"sumocfg": "sumo:tools/game/corridor.sumocfg"}),
+    "square": (GAME / "square" / "square.net.xml", {"sumocfg": "sumo:tools/game/square.sumocfg"}),
+    "grid6": (GAME / "grid6" / "grid6.net.xml", {"sumocfg": "sumo:tools/game/grid6.sumocfg"}),
+    "fkk_in": (GAME / "fkk_in" / "ingolstadt.net.xml.gz", {"sumocfg": "sumo:tools/game/fkk_in.sumocfg"}),
+    "A10KW": (GAME / "A10KW" / "osm.net.xml", {"sumocfg": "sumo:tools/game/A10KW.sumocfg"}),
+    "kuehne": (GAME / "kuehne" / "kuehne.net.xml", {"entry_vph": 200}),
+    "DRT": (GAME / "DRT" / "osm.net.xml", {"entry_vph": 60}),
+    "bs3d": (GAME / "bs3d" / "bs.net.xml", {"entry_vph": 100}),
+    **{f"rilsa{k}": (RILSA / f"RiLSA_example{k}" / "net.net.xml", {"entry_vph": 300}) for k in (1, 2, 3, 4)},
+}
+#: Ingolstadt's hand-edited gneJ21 shows conflicting greens in its own program (see
+#: test_real_networks): it keeps that program, no design of it passes.
+KNOWN_UNSAFE_PROGRAMS = {"gneJ21"}
+
+
+@pytest.fixture(scope="module")
+def cross():  # type: ignore[no-untyped-def]
+    net = load_network(CROSS)
+    designs, rejected = stage_designs(net, "0", rebuilt=rebuilt_programs(CROSS).get("0"))
+    return net, {d.name: d for d in designs}, rejected
+
+
+def _green(state: str) -> set[int]:
+    return {k for k, c in enumerate(state) if c in "Gg"}
+
+
+def test_yields_come_from_sumo_response_bits(cross) -> None:  # type: ignore[no-untyped-def]
+    net, _, _ = cross
+    sig = net.signals["0"]
+    assert sig.yields is not None and sig.yields.shape == sig.conflicts.shape
+    # a link yields only to its foes
+    assert not (sig.yields & ~sig.conflicts).any()
+    lefts = [m.link_index for m in sig.movements if m.direction == "l"]
+    assert lefts
+    for k in lefts:  # every left turn gives way to the opposing through movement
+        m = sig.movements[k]
+        opposing = [j for j in sig.conflicting(k) if sig.movements[j].direction == "s"
+                    and sig.movements[j].to_edge != m.to_edge and sig.yields[k, j]]
+        assert opposing, k
+
+
+def test_designs_of_a_four_stage_junction(cross) -> None:  # type: ignore[no-untyped-def]
+    net, designs, rejected = cross
+    sig = net.signals["0"]
+    own = designs["own"]
+    assert own.n_stages == 4 and own.program() is sig.default_program
+    merged = designs["merged"]
+    assert merged.n_stages == 2  # the two 6 s protected-left stages dropped
+    assert set(designs) | set(rejected) == set(DESIGN_KINDS)
+    served = {k for m in sig.movements if m.is_used for k in [m.link_index]}
+    for d in designs.values():
+        assert len({len(s) for s in d.stages}) == 1
+        assert set().union(*(_green(s) for s in d.stages)) == served, d.name
+        for s in d.stages:
+            assert stage_problems(sig, s) == [], (d.name, s)
+    # permitted lefts show g beside the opposing through, which shows G
+    s0 = merged.stages[0]
+    assert "g" in s0 and "G" in s0
+    for k in (i for i, c in enumerate(s0) if c == "g"):
+        assert any(sig.yields[k, j] and s0[j] in "Gg" for j in range(sig.n_links)), k
+
+
+def test_stage_problems_catch_conflicts(cross) -> None:  # type: ignore[no-untyped-def]
+    net, designs, _ = cross
+    sig = net.signals["0"]
+    s0 = designs["merged"].stages[0]
+    g = s0.index("g")
+    assert "both show 'G'" in stage_problems(sig, s0[:g] + "G" + s0[g + 1:])[0]
+    # the g on the wrong side: b shows g beside a foe it does not give way to, a shows G
+    merge = merge_pairs(sig)
+    a, b = next((i, j) for i in range(sig.n_links) for j in range(sig.n_links)
+                if sig.conflicts[i, j] and not merge[i, j] and sig.yields[i, j] and not sig.yields[j, i])
+    state = ["r"] * sig.n_links
+    state[a], state[b] = "G", "g"
+    assert "neither gives way" in stage_problems(sig, "".join(state))[0]
+
+
+def test_intergreens_from_geometry(cross) -> None:  # type: ignore[no-untyped-def]
+    net, designs, _ = cross
+    sig = net.signals["0"]
+    d = designs["merged"]
+    y, r = intergreens(sig, d.stages, CROSS)
+    assert (y, r) == (d.yellow_s, d.allred_s)
+    speed = max(net.edge(e)["speed_mps"] for e in sig.incoming_edges)
+    for i in range(2):
+        assert y[i][1 - i] >= max(3.0, 1.0 + speed / 6.0) - 1e-9  # ITE yellow, at least 3 s
+        assert r[i][1 - i] > 0  # conflicting movements hand over: an all-red
+    # a longer clearing vehicle needs a longer all-red; a faster clearance a shorter one
+    _, r_long = intergreens(sig, d.stages, CROSS, params=DesignParams(vehicle_length_m=20.0))
+    assert all(r_long[i][1 - i] > r[i][1 - i] for i in range(2))
+    y_slow, _ = intergreens(sig, d.stages, CROSS, params=DesignParams(decel_mps2=1.0))
+    assert all(y_slow[i][1 - i] > y[i][1 - i] for i in range(2))
+
+
+def test_design_program_and_json(cross, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    net, designs, _ = cross
+    d = designs["merged"]
+    back = StageDesign.from_dict("0", json.loads(json.dumps(d.to_dict())))
+    assert back == d and back.program() == d.program()
+    prog = d.program()
+    greens = [ph for ph in prog.phases if any(c in "Gg" for c in ph.state) and "y" not in ph.state]
+    assert [ph.state for ph in greens] == list(d.stages)  # an all-red phase is never a stage
+    assert [ph.min_dur for ph in greens] == list(d.min_green_s)
+    # the plan carries the design: the validator and SUMO export work from the file alone
+    plan = complete_plan(design_plan(d), with_designs(net, {"0": d}))
+    plan.to_json(tmp_path / "p.json")
+    again = TimingPlan.from_json(tmp_path / "p.json")
+    assert again.designs == {"0": d} and validate_plan(again, net) == []
+    xml = write_sumo_additional(again, net, tmp_path / "p.add.xml").read_text()
+    assert "stage design 'merged'" in xml and xml.count("<phase") == len(prog.phases)
+    # the own network does not know the design's program: without the design the plan is refused
+    bare = replace(again, designs={})
+    assert validate_plan(bare, net)[0].rule == "stage-mismatch"
+    data = json.loads((tmp_path / "p.json").read_text())
+    data["designs"]["0"]["stages"] = ["GG"]
+    with pytest.raises(PlanError, match="designs.0"):
+        TimingPlan.from_dict(data)
+    data["designs"]["0"] = {**d.to_dict(), "yellow_s": [[0, "x"], [0, 0]]}
+    with pytest.raises(PlanError, match="yellow_s"):
+        TimingPlan.from_dict(data)
+
+
+def test_bad_inputs(cross) -> None:  # type: ignore[no-untyped-def]
+    net, designs, _ = cross
+    with pytest.raises(ScenarioError, match="stage_design must be one of own, best, rebuilt"):
+        check_stage_design_option("fancy", "controller 'optimised'")
+    with pytest.raises(NetworkError, match="not in the network"):
+        stage_designs(net, "nope")
+    with pytest.raises(NetworkError, match="not in the network"):
+        with_designs(net, {"nope": designs["merged"]})
+    with pytest.raises(NetworkError, match="stages: expected"):
+        StageDesign.from_dict("0", {**designs["merged"].to_dict(), "stages": []})
+
+
+def test_best_choice_and_switching(cross, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The model picks per signal; the switcher gets the design's intergreen for every pair."""
+    import pandas as pd
+
+    net, designs, _ = cross
+    sig = net.signals["0"]
+    flows = pd.DataFrame([{"from_edge": m.from_edge, "to_edge": m.to_edge, "flow_vph": 150.0}
+                          for m in sig.movements if m.is_used and not m.is_pedestrian]).drop_duplicates(
+        ["from_edge", "to_edge"])
+    choice = choose_designs(net, flows, "best", workdir=tmp_path)
+    c = choice["0"]
+    assert set(c.delay_s) == set(designs) and c.design.name in designs
+    assert c.delay_s[c.design.name] == min(c.delay_s.values()) or c.design.name == "own"
+    named = choose_designs(net, flows, "split", workdir=tmp_path)["0"]
+    assert named.design.name == "split" and named.design == designs["split"]
+    stages = design_signal_stages(with_designs(net, {"0": named.design}), {"0": named})["0"]
+    d = named.design
+    for (i, j), seq in stages.transitions.items():
+        assert sum(t for _, t in seq) == pytest.approx(d.yellow_s[i][j] + d.allred_s[i][j])
+
+
+# ------------------------------------------------------------------------------------------
+# point 7: every design of every shipped real network
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_every_generated_design_passes_the_validator(name: str, tmp_path: Path) -> None:
+    net_file, _ = REAL[name]
+    net = load_network(net_file)
+    rebuilt = rebuilt_programs(net_file, workdir=tmp_path)
+    generated = 0
+    for sid in net.signals:
+        designs, rejected = stage_designs(net, sid, rebuilt=rebuilt.get(sid))
+        for d in designs:
+            if d.is_own:
+                continue
+            generated += 1
+            net_d = with_designs(net, {sid: d})
+            found = validate_plan(complete_plan(design_plan(d), net_d), net_d)
+            assert found == [], (name, sid, d.name, [str(v) for v in found[:3]])
+            sig = net_d.signals[sid]
+            for s in d.stages:
+                assert stage_problems(sig, s) == []
+            assert all(d.yellow_s[i][j] >= 3.0 or d.yellow_s[i][j] == 0.0
+                       for i in range(d.n_stages) for j in range(d.n_stages))
+        assert not any("validator" in why for why in rejected.values())
+    valid, _ = candidate_designs(net, workdir=tmp_path)
+    assert sum(len(v) - 1 for v in valid.values() if v) == generated
+    if name not in ("bs3d",):  # bs3d's one signal is a one-stage pedestrian light
+        assert generated > 0
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[Executor]:
+    ex = default_executor(2)
+    try:
+        yield ex
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_every_generated_design_runs_safely_in_sumo(name: str, pool: Executor, tmp_path: Path) -> None:
+    """Each design kind, on every signal that has it, as a fixed-time plan with its intergreens:
+    the transition monitor sees no violation (but on signals whose own program is unsafe)."""
+    net_file, demand = REAL[name]
+    net = load_network(net_file)
+    valid, _ = candidate_designs(net, workdir=tmp_path)
+    ran = 0
+    for kind in DESIGN_KINDS[1:]:
+        chosen = {sid: next(d for d in ds if d.name == kind) for sid, ds in valid.items()
+                  if any(d.name == kind for d in ds)}
+        if not chosen:
+            continue
+        plan = TimingPlan({}, designs={})
+        for d in chosen.values():
+            one = design_plan(d)
+            plan.signals.update(one.signals)
+            plan.designs.update(one.designs)
+        plan = complete_plan(plan, with_designs(net, chosen))
+        path = tmp_path / f"{kind}.json"
+        plan.to_json(path)
+        sc = scenario_from_dict({
+            "name": f"{name}_{kind}", "duration_s": 240, "seeds": [1], "controllers": ["fixed"],
+            "network": {"file": str(net_file)}, "demand": dict(demand),
+            "controller_options": {"fixed": {"plan": str(path)}},
+        })
+        out = tmp_path / kind
+        summary = run_scenario(sc, out, executor=pool, check_safety=True)
+        checked = json.loads((out / "runs" / "fixed_seed1" / "transition_safety.json").read_text())
+        assert checked["steps"] > 0 and summary.vehicles_inserted.iloc[0] > 0
+        where = {v["signal"] for v in checked["first"]}
+        assert where <= KNOWN_UNSAFE_PROGRAMS, (name, kind, checked["by_rule"], checked["first"][:3])
+        ran += 1
+    if name != "bs3d":
+        assert ran > 0
+
+
+@pytest.mark.slow
+def test_controllers_run_on_chosen_designs(pool: Executor, tmp_path: Path) -> None:
+    """optimised, adaptive and max_pressure on the RiLSA junction with stage_design = best and
+    merged: the runs are safe and record which design each signal ran and why."""
+    for mode in ("best", "merged"):
+        controllers = ["optimised", "adaptive", "max_pressure"]
+        sc = scenario_from_dict({
+            "name": f"rilsa_{mode}", "duration_s": 600, "seeds": [1], "controllers": controllers,
+            "network": {"file": str(RILSA / "RiLSA_example1" / "net.net.xml")},
+            "demand": {"major_entry_vph": 500, "minor_entry_vph": 300, "turn_left": 0.2},
+            "controller_options": {c: {"stage_design": mode} for c in controllers},
+            # the centre's local fallback runs the design too (SUMO loads its programs). (With
+            # fallback = "actuated" the hand-over to SUMO's actuated program cuts a green below
+            # 5 s, with the own stages as well: not a matter of stage design.)
+            **({"communication": {"fallback": "fixed", "outages": [{"share": 1.0, "start_s": 200,
+                                                                    "duration_s": 200}]}}
+               if mode == "merged" else {}),
+        })
+        out = tmp_path / mode
+        summary = run_scenario(sc, out, executor=pool, check_safety=True)
+        assert (summary.safety_violations == 0).all(), summary[["controller", "safety_violations"]]
+        assert (summary.vehicles_arrived > 0).all()
+        if mode == "merged":
+            rate = summary.set_index("controller").coordinated_control_rate_mean["adaptive"]
+            assert 0 < rate < 1  # the link was down for a while: the local design program ran
+        for c in controllers:
+            run = out / "runs" / f"{c}_seed1"
+            if c == "max_pressure":
+                meta = json.loads((run / "stage_designs.json").read_text())
+            else:
+                plan = TimingPlan.from_json(run / "plan.json")
+                meta = plan.meta["stage_design"]
+                if meta["signals"]["0"]["design"] != "own":
+                    assert plan.designs["0"].name == meta["signals"]["0"]["design"]
+            rec = meta["signals"]["0"]
+            assert meta["mode"] == mode and rec["why"]
+            if mode == "merged":
+                assert rec["design"] == "merged"
+            else:
+                delays = {k: v for k, v in rec["model_delay_s"].items() if v is not None}
+                assert set(delays) >= {"own", "merged"}
+                assert rec["design"] == "own" or delays[rec["design"]] == min(delays.values())
+
+
+def test_own_mode_changes_nothing(cross) -> None:  # type: ignore[no-untyped-def]
+    net, _, _ = cross
+    choice = choose_designs(net, None, "own")
+    assert choice["0"].design.is_own
+    assert with_designs(net, {s: c.design for s, c in choice.items()}) is net
+    assert np.array_equal(net.signals["0"].conflicts, load_network(CROSS).signals["0"].conflicts)
+
+
+def test_exports_carry_the_design(cross, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from greenwave.controllers.utdf import read_utdf
+    from greenwave.scenarios.cli import main
+
+    net, designs, _ = cross
+    d = designs["merged"]
+    plan = complete_plan(design_plan(d), with_designs(net, {"0": d}))
+    path = tmp_path / "plan.json"
+    plan.to_json(path)
+    assert main(["validate", str(path)]) == 0
+    assert "SAFE" in capsys.readouterr().out
+    for fmt, name in (("json", "p.json"), ("sumo", "p.add.xml"), ("utdf", "p.csv"), ("gbt20999", "p.gbt")):
+        assert main(["export", str(path), "--format", fmt, "--output", str(tmp_path / name)]) == 0, fmt
+    assert TimingPlan.from_json(tmp_path / "p.json").designs == {"0": d}
+    xml = (tmp_path / "p.add.xml").read_text()
+    assert all(f'state="{s}"' in xml for s in d.stages)
+    back = read_utdf(tmp_path / "p.csv", plan)
+    assert [st.yellow_s for st in back.signals["0"].stages] == [st.yellow_s for st in plan.signals["0"].stages]
+    assert len(back.signals["0"].stages) == d.n_stages

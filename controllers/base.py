@@ -47,9 +47,10 @@ class RunContext:
     program_files: tuple[Path, ...] = ()
     """The scenario's additional files that bring signal programs or WAUTs, in SUMO's load
     order: with the network they decide which program each signal runs (:meth:`network`)."""
-    sumo_route_files: tuple[Path, ...] = ()
+    sumo_route_files: tuple[Path, ...] | None = None
     """The route files exactly as SUMO loads them for this run (``route_files`` may also hold
-    additional files with vehicle types, for greenwave's own analyses); empty: ``route_files``."""
+    additional files with vehicle types or routes, for greenwave's own analyses; a .sumocfg may
+    have none); None: ``route_files``."""
     sumo_config: Any = None
     """The scenario's :class:`~greenwave.scenarios.sumocfg.SumoConfig` (its ``sumo_args(folder)``
     are the options SUMO runs it with), or None."""

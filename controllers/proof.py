@@ -132,7 +132,8 @@ def run_cases(ctx: RunContext, folder: Path, n: int) -> list[tuple[int, Simulati
     args = () if cfg is None else tuple(cfg.sumo_args(folder / "outputs"))
     if cfg is not None and cfg.outputs:
         (folder / "outputs").mkdir(parents=True, exist_ok=True)
-    setup = SimulationSetup(Path(ctx.net_file), tuple(ctx.sumo_route_files or ctx.route_files),
+    routes = ctx.route_files if ctx.sumo_route_files is None else ctx.sumo_route_files
+    setup = SimulationSetup(Path(ctx.net_file), tuple(routes),
                             tuple(ctx.additional_files), begin_s=ctx.begin_s, end_s=ctx.end_s,
                             step_length_s=ctx.step_length_s, time_to_teleport_s=ctx.time_to_teleport_s,
                             extra_args=args)

@@ -122,3 +122,16 @@ def test_the_centre_runs_actuated_where_its_model_loses_in_sumo(tmp_path: Path) 
     assert "the centre's model lost" in (run / "excluded_signals.txt").read_text()
     for col in ("vehicles_arrived", "mean_time_loss_s", "resco_delay_s"):
         assert summary.loc["adaptive", col] == summary.loc["actuated", col], col
+
+
+@pytest.mark.slow
+def test_proof_runs_load_a_sumocfg_scenario_as_sumo_does(tmp_path: Path) -> None:
+    """SUMO's square game loads its routes as an additional file and has no route files: the
+    proof runs must not load them a second time (SUMO refuses a route defined twice)."""
+    sc = scenario_from_dict({"name": "square", "duration_s": 120, "seeds": [1], "controllers": ["optimised"],
+                             "demand": {"sumocfg": "sumo:tools/game/square.sumocfg"}})
+    summary = run_scenario(sc, tmp_path)
+    assert summary.loc[0, "status"] == "ok"
+    assert summary.loc[0, "proof_decision"] in ("candidate", "mixed", "existing")
+    log = (tmp_path / "runs" / "optimised_seed1" / "proof" / "existing_seed1007922" / "sumo.log").read_text()
+    assert log.count("square.rou.xml") == 1

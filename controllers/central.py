@@ -117,7 +117,7 @@ class CentralController(Controller):
     # -- options -----------------------------------------------------------------------------
     @classmethod
     def declared_options(cls) -> frozenset[str]:
-        return frozenset({*cls._DEFAULTS, *_OPT_KEYS, *(cls._SUBAREA_DEFAULTS if cls.subareas else ())})
+        return frozenset({*cls._DEFAULTS, *_OPT_KEYS, "stage_design", *(cls._SUBAREA_DEFAULTS if cls.subareas else ())})
 
     def _opts(self) -> dict[str, Any]:
         defaults = dict(self._DEFAULTS)

@@ -136,7 +136,7 @@ class _PressureController(Controller):
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
-        return frozenset({*_DEFAULTS, "detector_faults", *cls.extra_options})
+        return frozenset({*_DEFAULTS, "detector_faults", "stage_design", *cls.extra_options})
 
     def _opts(self) -> dict[str, Any]:
         valid = set(_DEFAULTS) | {"detector_faults", "stage_design", *self.extra_options}

@@ -156,7 +156,7 @@ class OptimisedController(ProgramController):
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
-        return frozenset({"objective", "prove", "proof_seeds", "calibration",
+        return frozenset({"objective", "stage_design", "prove", "proof_seeds", "calibration",
                           *OptimiserSettings.__dataclass_fields__})
 
     def programs(self, ctx: RunContext) -> Path | None:

@@ -227,7 +227,13 @@ def choose_designs(
             continue
         if flows is None:
             raise ScenarioError("stage_design = 'best' needs the run's movement flows")
-        delays = {d.name: _model_delay(network, d, flows, params, compile_options, seed) for d in designs}
+        # a design that leaves links red which another design serves cannot win on the model's
+        # delay: the links it never serves are not in its figure at all
+        served = {d.name: {k for st in d.stages for k, c in enumerate(st) if c in "Gg"} for d in designs}
+        widest = set().union(*served.values())
+        complete = [d for d in designs if served[d.name] >= widest] or designs
+        delays = {d.name: (_model_delay(network, d, flows, params, compile_options, seed) if d in complete
+                           else math.inf) for d in designs}
         base = delays[own.name]
         finite = {k: v for k, v in delays.items() if math.isfinite(v)}
         best = min(finite, key=lambda k: (finite[k], k != own.name)) if finite else own.name
@@ -237,6 +243,9 @@ def choose_designs(
             best = own.name
         elif best == own.name:
             why = f"the own program predicts the least delay ({base:.1f} s/veh)"
+        elif not math.isfinite(base) and own not in complete:
+            why = (f"the own program never shows green to links {sorted(widest - served[own.name])}, which "
+                   f"this design serves; it predicts {finite[best]:.1f} s/veh (model, optimised plan, signal alone)")
         else:
             why = (f"predicts {finite[best]:.1f} s/veh mean delay against the own program's "
                    f"{base:.1f} s/veh (model, optimised plan, signal alone)")
@@ -300,9 +309,14 @@ def designs_for_run(
     seed: int,
 ) -> tuple[RoadNetwork, dict[str, DesignChoice]]:
     """For a controller's ``prepare``: choose designs on the run's demand (``mode``) and return
-    the network with them applied, and the choice (empty for ``own``)."""
+    the network with them applied, and the choice (empty for ``own``, but for the signals of
+    :func:`own_incomplete`, which get the model's best design)."""
+    signals = None
     if mode == "own":
-        return network, {}
+        signals = own_incomplete(network)
+        if not signals:
+            return network, {}
+        mode = "best"  # those signals get the model's best design; the rest keep their own
     flows = None
     if mode == "best":
         from greenwave.controllers.sumo_programs import ensure_routes
@@ -310,8 +324,27 @@ def designs_for_run(
 
         routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
         flows = network.driving_flows(movement_flows(routes, begin_s=begin_s, end_s=end_s))
-    choice = choose_designs(network, flows, mode, workdir=workdir, seed=seed)
+    choice = choose_designs(network, flows, mode, workdir=workdir, seed=seed, signals=signals)
     return apply_choice(network, choice), choice
+
+
+def own_incomplete(network: RoadNetwork) -> list[str]:
+    """Signals whose running program never shows green to a used vehicle link that another of
+    their programs serves (SUMO's bs3d game: four one-stage programs switched by the player; the
+    one running serves 4 of 20 links, so keeping its stages starves the rest)."""
+    out = []
+    for sid, sig in network.signals.items():
+        own = sig.default_program
+        if own is None:
+            continue
+        vehicle = {m.link_index for m in sig.movements if m.is_used and not m.is_pedestrian}
+
+        def green(programs: Any) -> set[int]:
+            return {k for pr in programs for ph in pr.phases for k, c in enumerate(ph.state) if c in "Gg"}
+
+        if (green(sig.programs.values()) - green([own])) & vehicle:
+            out.append(sid)
+    return sorted(out)
 
 
 def design_signal_stages(network: RoadNetwork, choice: Mapping[str, DesignChoice], **kw: float) -> dict[str, Any]:

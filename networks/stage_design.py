@@ -261,15 +261,18 @@ def design_transition(from_state: str, to_state: str, *, yellow_s: float, all_re
 
 
 def _eligible(signal: Signal, own: Program | None) -> tuple[set[int], str]:
-    """Links the own program shows green somewhere, and the fallback characters of the rest."""
+    """Links some program of the signal shows green (the own one, or another it switches to:
+    SUMO's bs3d game runs four one-stage programs in turn, each serving a fifth of the links),
+    and the fallback characters of the rest."""
     n = signal.n_links
     rest = ["r"] * n
     green: set[int] = set()
-    if own is not None:
-        for ph in own.phases:
+    for program in ([own] if own is not None else []) + list(signal.programs.values()):
+        for ph in program.phases:
             for k, c in enumerate(ph.state[:n]):
                 if c in _GREEN:
                     green.add(k)
+    if own is not None:
         first = own.phases[0].state
         for k in range(n):
             if k not in green and k < len(first) and first[k] not in "yYu":

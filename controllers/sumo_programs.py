@@ -10,8 +10,11 @@ program each signal runs.
   (duarouter), which SUMO's signal tools need.
 - :func:`webster_programs` runs ``tools/tlsCycleAdaptation.py`` (Webster cycle and green splits).
 - :func:`coordinator_programs` runs ``tools/tlsCoordinator.py`` (offsets along the main flows).
-- :func:`actuated_programs` copies each default program as a gap-based (``actuated``) or
+- :func:`actuated_programs` copies each active program as a gap-based (``actuated``) or
   delay-based (``delay_based``) program with minimum and maximum green times.
+
+Each starts from the program SUMO runs for a light (:func:`~greenwave.controllers.tls_xml.active_programs`:
+the network's, or the scenario's own from its additional files and WAUTs).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from pathlib import Path
 from typing import Literal
 
 from greenwave._sumo import run_sumo_command, sumo_tool
-from greenwave._xml import open_xml
+from greenwave.controllers.tls_xml import active_programs, read_programs
+from greenwave.controllers.tls_xml import copy_element as _copy
+from greenwave.controllers.tls_xml import iter_top_level as _iter_top_level
 from greenwave.errors import NetworkError, ScenarioError, SimulationError
 
 __all__ = [
@@ -60,30 +65,6 @@ def _require_file(path: PathLike, what: str) -> Path:
     return p
 
 
-def _iter_top_level(path: Path, what: str) -> Iterator[ET.Element]:
-    """Yield the children of the root element one by one (each complete, freed afterwards); a
-    root that is itself a ``<tlLogic>`` (SUMO reads such files) is yielded whole."""
-    try:
-        with open_xml(path) as fh:
-            depth = 0
-            root: ET.Element | None = None
-            for event, el in ET.iterparse(fh, events=("start", "end")):
-                if event == "start":
-                    depth += 1
-                    if root is None:
-                        root = el
-                    continue
-                depth -= 1
-                if depth == 1:
-                    yield el
-                    if root is not None and root.tag != "tlLogic":
-                        root.clear()  # drop finished children: memory stays flat on big files
-                elif depth == 0 and el.tag == "tlLogic":
-                    yield el
-    except (ET.ParseError, OSError, EOFError) as exc:
-        raise ScenarioError(f"{what} {path} is not readable XML: {exc}") from exc
-
-
 def _workdir(workdir: PathLike) -> Path:
     w = Path(workdir)
     w.mkdir(parents=True, exist_ok=True)
@@ -110,47 +91,6 @@ def _fmt(x: float) -> str:
 # reading programs
 
 
-def read_programs(path: PathLike) -> dict[str, ET.Element]:
-    """Return the program SUMO would run for each traffic light defined in a file.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        A ``.net.xml`` (optionally gzipped) or an additional file with ``<tlLogic>`` elements.
-
-    Returns
-    -------
-    dict of str to xml.etree.ElementTree.Element
-        Traffic light id to a detached copy of its ``<tlLogic>`` element. When a file defines
-        several programs for one signal, the last one wins (SUMO activates the last loaded).
-        Elements without phases (offset-only overrides) are skipped.
-
-    Raises
-    ------
-    NetworkError
-        If the file is missing or not readable XML.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise NetworkError(f"signal program file not found: {p}")
-    programs: dict[str, ET.Element] = {}
-    try:
-        for el in _iter_top_level(p, "signal program file"):
-            if el.tag != "tlLogic" or el.find("phase") is None:
-                continue
-            programs[el.get("id", "")] = _copy(el)
-    except ScenarioError as exc:
-        raise NetworkError(str(exc)) from exc
-    return programs
-
-
-def _copy(el: ET.Element) -> ET.Element:
-    new = ET.Element(el.tag, dict(el.attrib))
-    for child in el:
-        new.append(_copy(child))
-    return new
-
-
 def _cycle(program: ET.Element) -> float:
     return sum(float(ph.get("duration", "0")) for ph in program.iter("phase"))
 
@@ -160,68 +100,6 @@ def _net_programs(net_file: Path) -> dict[str, ET.Element]:
     if not programs:
         raise NetworkError(f"network {net_file} has no traffic light programs (<tlLogic>)")
     return programs
-
-
-def active_programs(
-    net_file: PathLike, program_files: Sequence[PathLike] = (), *, begin_s: float = 0.0
-) -> dict[str, ET.Element]:
-    """The program each traffic light runs when the simulation starts, as SUMO decides it.
-
-    SUMO loads the network's programs, then those of the additional files in the order given;
-    each becomes its light's active program, unless a WAUT starts the light on another one (see
-    :mod:`greenwave.networks.program_files`). A ``<tlLogic>`` without phases sets the offset of a
-    program loaded before it.
-
-    Parameters
-    ----------
-    net_file : str or os.PathLike
-        The SUMO network.
-    program_files : sequence of str or os.PathLike
-        The scenario's additional files in load order (files without programs add nothing).
-    begin_s : float, default 0
-        Simulation begin (s): when the WAUTs choose their programs.
-
-    Returns
-    -------
-    dict of str to xml.etree.ElementTree.Element
-        Traffic light id to a detached copy of its active ``<tlLogic>``.
-
-    Raises
-    ------
-    NetworkError
-        A file is not readable, the network has no programs, or a WAUT starts a light on a program
-        that is not loaded.
-    """
-    from greenwave.networks.program_files import read_program_files
-
-    loaded: dict[str, dict[str, ET.Element]] = {}
-    for path in (net_file, *program_files):
-        try:
-            elements = list(_iter_top_level(Path(path), "signal program file"))
-        except ScenarioError as exc:
-            raise NetworkError(str(exc)) from exc
-        for el in elements:
-            if el.tag != "tlLogic":
-                continue
-            tid, pid = el.get("id", ""), el.get("programID", "0")
-            own = loaded.setdefault(tid, {})
-            if el.find("phase") is None:  # an offset for a program loaded before
-                if pid in own and el.get("offset") is not None:
-                    own[pid].set("offset", el.get("offset", "0"))
-                continue
-            own.pop(pid, None)
-            own[pid] = _copy(el)
-    if not loaded:
-        raise NetworkError(f"network {net_file} has no traffic light programs (<tlLogic>)")
-    start = read_program_files(program_files).initial_programs(begin_s) if program_files else {}
-    out = {}
-    for tid, own in loaded.items():
-        pid = start.get(tid)
-        if pid is not None and pid not in own:
-            raise NetworkError(f"a WAUT starts traffic light {tid!r} on program {pid!r}, which is "
-                               f"not loaded (loaded: {', '.join(own)})")
-        out[tid] = own[pid] if pid is not None else next(reversed(own.values()))
-    return out
 
 
 def _renamed(program: ET.Element, program_id: str) -> ET.Element:

@@ -27,6 +27,11 @@ GAME = {
     name: {"demand": {"sumocfg": f"sumo:tools/game/{name}.sumocfg"}}
     for name in ("grid6", "square", "corridor", "fkk_in", "A10KW")
 }
+# grid6's configuration loads the game's "manual" programs (grid6.tll.xml: 10000 s greens and 1 s
+# yellows, switched by the player's hotkey), which SUMO then runs and which no plan may copy (yellow
+# < 3 s): the planners rightly refuse them, so the network runs here with its own programs
+GAME["grid6"] = {"network": {"file": "sumo:tools/game/grid6/grid6.net.xml"},
+                 "demand": {"route_files": ["sumo:tools/game/grid6/grid6.rou.xml"]}}
 # DRT's own demand is persons riding one taxi: generated entry flows on its network instead
 GAME["DRT"] = {"network": {"file": "sumo:tools/game/DRT/osm.net.xml"}, "demand": {"entry_vph": 60, "end_s": 300}}
 

@@ -37,27 +37,28 @@ RILSA = TOOLS / "sumolib" / "scenario" / "scenarios" / "RealWorld"
 FEATURES = Path(__file__).parent / "data" / "scenario_features"
 
 #: Every configuration of the installed package that ``sumo -c`` runs, with the end used here
-#: (None: its own end; a shorter one keeps the test affordable) and whether the run is slow.
-SAME_RUN: dict[str, tuple[float | None, bool]] = {
-    "game/A10KW.sumocfg": (300, True),
-    "game/DRT.sumocfg": (600, True),
-    "game/DRT2.sumocfg": (600, True),
-    "game/DRT_demo.sumocfg": (600, True),
-    "game/corridor.sumocfg": (None, True),
-    "game/cross.sumocfg": (None, False),
-    "game/cross_demo.sumocfg": (600, True),
-    "game/fkk_in.sumocfg": (None, True),
-    "game/fokr_bs_demo.sumocfg": (54060, True),
-    "game/grid6.sumocfg": (None, True),
-    "game/hiking/hiking.sumocfg": (300, True),  # no <end>: SUMO runs until the walkers are home
-    "game/racing/racing.sumocfg": (300, True),  # no <end>
-    "game/rail.sumocfg": (600, True),
-    "game/rail/test.sumocfg": (300, True),  # no <end>
-    "game/rail_demo.sumocfg": (600, True),
-    "game/ramp.sumocfg": (None, True),
-    "game/square.sumocfg": (None, True),
+#: (None: its own end; a shorter one keeps the test affordable). Each takes a few seconds at least
+#: (two SUMO runs and a worker), so all are marked slow.
+SAME_RUN: dict[str, float | None] = {
+    "game/A10KW.sumocfg": 300,
+    "game/DRT.sumocfg": 600,
+    "game/DRT2.sumocfg": 600,
+    "game/DRT_demo.sumocfg": 600,
+    "game/corridor.sumocfg": None,
+    "game/cross.sumocfg": None,
+    "game/cross_demo.sumocfg": 600,
+    "game/fkk_in.sumocfg": None,
+    "game/fokr_bs_demo.sumocfg": 54060,
+    "game/grid6.sumocfg": None,
+    "game/hiking/hiking.sumocfg": 300,  # no <end>: SUMO runs until the walkers are home
+    "game/racing/racing.sumocfg": 300,  # no <end>
+    "game/rail.sumocfg": 600,
+    "game/rail/test.sumocfg": 300,  # no <end>
+    "game/rail_demo.sumocfg": 600,
+    "game/ramp.sumocfg": None,
+    "game/square.sumocfg": None,
     # RiLSA examples: their demand (flows.rou.xml) is written by their own makeRoutes.py
-    **{f"rilsa/RiLSA_example{i}/run.sumo.cfg": (900, True) for i in (1, 2, 3, 4)},
+    **{f"rilsa/RiLSA_example{i}/run.sumo.cfg": 900 for i in (1, 2, 3, 4)},
 }
 #: Configurations ``sumo -c`` itself cannot run, with SUMO's reason.
 SUMO_CANNOT_RUN = {
@@ -206,7 +207,7 @@ def test_every_installed_configuration_is_covered() -> None:
 
 
 def _same_run(key: str, tmp_path: Path, pool: Executor) -> None:
-    end, _slow = SAME_RUN[key]
+    end = SAME_RUN[key]
     if key.startswith("rilsa/"):
         cfg = _rilsa(tmp_path / "scenario", int(key.split("/")[1][-1]))
     else:
@@ -227,17 +228,13 @@ def _same_run(key: str, tmp_path: Path, pool: Executor) -> None:
     assert _listing(cfg.parent) == before  # nothing written beside the scenario's files
 
 
-@pytest.mark.parametrize("key", [k for k, (_, slow) in SAME_RUN.items() if not slow])
+@pytest.mark.slow
+@pytest.mark.parametrize("key", sorted(SAME_RUN))
 def test_static_is_the_same_run_as_sumo(key: str, tmp_path: Path, pool: Executor) -> None:
     _same_run(key, tmp_path, pool)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("key", [k for k, (_, slow) in SAME_RUN.items() if slow])
-def test_static_is_the_same_run_as_sumo_slow(key: str, tmp_path: Path, pool: Executor) -> None:
-    _same_run(key, tmp_path, pool)
-
-
 def test_greenwave_run_on_a_sumocfg_from_the_command_line(tmp_path: Path) -> None:
     cfg = GAME / "cross.sumocfg"
     subprocess.run([sys.executable, "-m", "greenwave.scenarios.cli", "run", str(cfg), "--controllers",

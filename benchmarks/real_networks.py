@@ -67,6 +67,13 @@ def _game_cfg(name: str) -> Callable[[Path, int, float], dict[str, Any]]:
     return lambda _work, _seed, _end: {"demand": {"sumocfg": f"sumo:tools/game/{name}.sumocfg"}}
 
 
+def _bs3d(_work: Path, _seed: int, _end: float) -> dict[str, Any]:
+    # bs3d.sumocfg asks for osg-view, an option of the OpenSceneGraph sumo-gui only: sumo refuses
+    # the configuration, so its network and routes are named directly
+    return {"network": {"file": "sumo:tools/game/bs3d/bs.net.xml"},
+            "demand": {"route_files": ["sumo:tools/game/bs3d/bs3d.rou.xml"]}}
+
+
 def _kuehne(_work: Path, _seed: int, _end: float) -> dict[str, Any]:
     # the game's kuehne.sumocfg is disabled (it loads square's programs): the net, its own routes
     return {"network": {"file": "sumo:tools/game/kuehne/kuehne.net.xml"},
@@ -172,7 +179,7 @@ def catalogue() -> dict[str, Case]:
         Case("DRT", "OpenStreetMap district (tools/game/DRT)", _generated("DRT", _drt_net), "generated"),
         Case("kuehne", "tools/game/kuehne", _kuehne, "own"),
         Case("square", "tools/game/square", _game_cfg("square"), "own"),
-        Case("bs3d", "Braunschweig (tools/game/bs3d)", _game_cfg("bs3d"), "own"),
+        Case("bs3d", "Braunschweig (tools/game/bs3d)", _bs3d, "own"),
         Case("A10KW", "tools/game/A10KW", _game_cfg("A10KW"), "own"),
         Case("corridor", "tools/game/corridor", _game_cfg("corridor"), "own"),
         Case("grid6", "tools/game/grid6", _game_cfg("grid6"), "own"),

@@ -505,6 +505,11 @@ class CentralDriver:
                     if st.pending == "local":
                         conn.trafficlight.setProgram(sid, st.local_program)
                         conn.trafficlight.setPhase(sid, st.local_stage0_phase)
+                        # an actuated local program starts its phase afresh and may end it at
+                        # once (RiLSA example 1: a 2 s green); the green keeps its minimum
+                        min_g = float(st.timing.stages[0].min_green_s)
+                        if conn.trafficlight.getNextSwitch(sid) - t < min_g - 1e-6:
+                            conn.trafficlight.setPhaseDuration(sid, min_g)
                         st.mode, st.pending = "local", None
                         st.last_phase = st.local_stage0_phase
                         self.switches += 1

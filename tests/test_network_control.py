@@ -247,3 +247,25 @@ def test_fallback_choice_is_validated() -> None:
         scenario_from_dict({**FAULTS, "communication": {"fallback": "hope"}})
     spec = scenario_from_dict(FAULTS).communication
     assert dataclasses.replace(spec, fallback="last_plan").fallback == "last_plan"
+
+
+@pytest.mark.slow
+def test_falling_back_to_local_actuated_control_keeps_the_minimum_green(tmp_path: Path) -> None:
+    """RiLSA example 1 (a real four-stage junction) loses its link to the centre: the signal
+    hands over to the actuated copy of its own program at a stage-0 start. SUMO starts that
+    program's phase afresh and ended it after 2 s; the hand-over now holds the minimum green
+    (transition monitor: no violation) and the signal does fall back and return."""
+    import json
+
+    sc = scenario_from_dict({
+        "name": "rilsa1", "duration_s": 600, "seeds": [1], "controllers": ["adaptive"],
+        "network": {"file": "sumo:tools/sumolib/scenario/scenarios/RealWorld/RiLSA_example1/rilsa1.net.xml"},
+        "demand": {"entry_vph": 400},
+        "communication": {"fallback": "actuated", "outages": [{"share": 1.0, "start_s": 200, "duration_s": 200}]},
+        "controller_options": {"adaptive": {"prove": False, "stage_design": "own"}},
+    })
+    summary = run_scenario(sc, tmp_path, check_safety=True)
+    checked = json.loads((tmp_path / "runs" / "adaptive_seed1" / "transition_safety.json").read_text())
+    assert checked["violations"] == 0, checked["first"][:5]
+    assert summary.loc[0, "mode_switches"] >= 2  # to the local program and back
+    assert summary.loc[0, "coordinated_control_rate_min"] == 0.0

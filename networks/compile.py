@@ -114,6 +114,10 @@ def _is_green_phase(state: str) -> bool:
     return ("G" in state or "g" in state) and "y" not in state and "Y" not in state
 
 
+#: The shortest yellow of a plan, s (the safety standards' default, ``SafetyStandards``).
+MIN_YELLOW_S = 3.0
+
+
 def _is_yellow_phase(state: str) -> bool:
     return "y" in state or "Y" in state
 
@@ -282,7 +286,7 @@ def _check_params(**kw: float) -> None:
             ok = value is None or (ok and 0 < value <= 1)
         elif name in ("left_turn_factor", "right_turn_factor"):
             ok = ok and 0 < value <= 1
-        elif name in ("min_green_s", "pedestrian_walk_s", "sneakers_per_cycle"):
+        elif name in ("min_green_s", "min_yellow_s", "pedestrian_walk_s", "sneakers_per_cycle"):
             ok = ok and value >= 0
         else:
             ok = ok and value > 0
@@ -397,6 +401,7 @@ def compile_network(
     signals: Sequence[str] | None = None,
     min_green_s: float = 5.0,
     max_green_s: float = 90.0,
+    min_yellow_s: float = MIN_YELLOW_S,
     pedestrian_speed_mps: float = 1.2,
     pedestrian_walk_s: float = 4.0,
     permissive_factor: float | None = None,
@@ -423,6 +428,10 @@ def compile_network(
         Restrict to these signal ids (in this order); default: every timeable signal.
     min_green_s, max_green_s
         Lower bound of every minimum green and of every maximum green, s.
+    min_yellow_s
+        Shortest yellow a plan may show (the standards' 3 s): a program's shorter yellow is
+        lengthened to it (SUMO's grid6 game ships 1 s yellows; a plan keeping them would be
+        refused as unsafe), so plans made from the compiled stages are safe.
     pedestrian_speed_mps, pedestrian_walk_s
         Pedestrian minimum green = walk + crossing length / speed.
     permissive_factor
@@ -464,6 +473,7 @@ def compile_network(
         follow_up_s=follow_up_s,
         min_green_s=min_green_s,
         max_green_s=max_green_s,
+        min_yellow_s=min_yellow_s,
         pedestrian_speed_mps=pedestrian_speed_mps,
         pedestrian_walk_s=pedestrian_walk_s,
         permissive_factor=permissive_factor,
@@ -515,6 +525,8 @@ def compile_network(
                     yellow += q.duration
                 else:
                     allred += q.duration
+            if 0.0 < yellow < min_yellow_s:
+                yellow = float(min_yellow_s)
             mg = max(veh_min[k], ped_min[k])
             st_min.append(mg)
             st_max.append(max(float(max_green_s), mg))

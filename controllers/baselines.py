@@ -28,7 +28,7 @@ class _Baseline(ProgramController):
 
 @register
 class StaticController(_Baseline):
-    """The network's own fixed-time programs, unchanged."""
+    """The network's own programs, unchanged."""
 
     name = "static"
 

@@ -37,7 +37,8 @@ def _keywords(func: Callable[..., Any], given: set[str]) -> frozenset[str]:
 
 @register
 class StaticController(_Baseline):
-    """The scenario's own programs (network and additional files), exactly as SUMO runs them."""
+    """The programs SUMO runs, unchanged: the network's own or the scenario's (additional files,
+    WAUTs), fixed-time or actuated as they are."""
 
     name = "static"
 

@@ -37,8 +37,9 @@ def _keywords(func: Callable[..., Any], given: set[str]) -> frozenset[str]:
 
 @register
 class StaticController(_Baseline):
-    """The programs SUMO runs, unchanged: the network's own or the scenario's (additional files,
-    WAUTs), fixed-time or actuated as they are."""
+    """The programs SUMO runs, unchanged: the network's own or the scenario's, as they are.
+
+    The scenario's additional files and WAUTs count; actuated city programs stay actuated."""
 
     name = "static"
 

@@ -140,9 +140,10 @@ def optimise_for_demand(
 
 @register
 class OptimisedController(ProgramController):
-    """greenwave's optimised fixed-time plan, proven in SUMO against the network's own programs
-    before it runs (options: objective, stage_design, prove, proof_seeds, calibration and the
-    optimiser's settings such as min_cycle_s, max_cycle_s).
+    """greenwave's optimised fixed-time plan, proven in SUMO against the network's own programs.
+
+    Options: objective, stage_design, prove, proof_seeds, calibration and the optimiser's
+    settings such as min_cycle_s, max_cycle_s.
 
     With ``prove`` (default true) the plan and the network's programs both run ``proof_seeds``
     (2) times in SUMO on the run's routes with seeds of their own

@@ -23,6 +23,7 @@ reason in ``excluded_signals.txt``.
 
 from __future__ import annotations
 
+import math
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from greenwave._xml import open_xml
 from greenwave.controllers.sumo_programs import read_programs
 from greenwave.errors import NetworkError, ScenarioError
 
-__all__ = ["REBUILT_TYPES", "RebuiltPrograms", "RebuiltType", "rebuilt_programs"]
+__all__ = ["REBUILT_TYPES", "RebuiltPrograms", "RebuiltType", "own_all_red_s", "rebuilt_programs"]
 
 PathLike = str | os.PathLike[str]
 RebuiltType = Literal["static", "actuated", "delay_based"]
@@ -121,6 +122,28 @@ def _carried_over(
     return out, ""
 
 
+def own_all_red_s(programs: dict[str, ET.Element]) -> float:
+    """The all-red the network's own programs keep: per signal the shortest all-red between two
+    of its stages (0 when one change has none), the longest of these over the signals (s)."""
+    from greenwave.controllers.switching import is_all_red, is_stage_state
+
+    longest = 0.0
+    for program in programs.values():
+        phases = [(ph.get("state", ""), float(ph.get("duration", "0"))) for ph in program.iter("phase")]
+        stages = [k for k, (state, _d) in enumerate(phases) if is_stage_state(state)]
+        reds = []
+        for a, k in enumerate(stages):
+            nxt, j, red = stages[(a + 1) % len(stages)], (k + 1) % len(phases), 0.0
+            if j == nxt:
+                continue
+            while j != nxt:
+                red += phases[j][1] if is_all_red(phases[j][0]) else 0.0
+                j = (j + 1) % len(phases)
+            reds.append(red)
+        longest = max(longest, min(reds, default=0.0))
+    return longest
+
+
 def rebuilt_programs(
     net_file: PathLike,
     *,
@@ -165,14 +188,18 @@ def rebuilt_programs(
     wd.mkdir(parents=True, exist_ok=True)
     pid = program_id or f"gw_rebuilt_{tls_type}"
     rebuilt_net = wd / f"{pid}.net.xml"
-    run_sumo_command(
-        ["netconvert", "--sumo-net-file", net, "--tls.rebuild", "--tls.default-type", tls_type,
-         "--output-file", rebuilt_net, "--no-warnings"],
-        what=f"rebuilding the signal programs of {net.name} (netconvert --tls.rebuild)", cwd=wd,
-    )  # fmt: skip
     own_programs = read_programs(net)
     if not own_programs:
         raise NetworkError(f"network {net} has no traffic light programs (<tlLogic>)")
+    # SUMO's design has no all-red by default; where the network's own programs keep one, the
+    # rebuilt programs keep it too (netconvert --tls.allred.time), as greenwave's controllers must
+    all_red = math.ceil(own_all_red_s(own_programs) - 1e-9)
+    extra = ["--tls.allred.time", str(all_red)] if all_red > 0 else []
+    run_sumo_command(
+        ["netconvert", "--sumo-net-file", net, "--tls.rebuild", "--tls.default-type", tls_type, *extra,
+         "--output-file", rebuilt_net, "--no-warnings"],
+        what=f"rebuilding the signal programs of {net.name} (netconvert --tls.rebuild)", cwd=wd,
+    )  # fmt: skip
     new_programs = read_programs(rebuilt_net)
     own_links, new_links = _signal_links(net), _signal_links(rebuilt_net)
     elements: list[ET.Element] = []

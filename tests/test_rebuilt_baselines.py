@@ -22,7 +22,7 @@ from greenwave.controllers.base import (
     controller_kind,
     register,
 )
-from greenwave.controllers.rebuilt_programs import rebuilt_programs
+from greenwave.controllers.rebuilt_programs import own_all_red_s, rebuilt_programs
 from greenwave.controllers.sumo_programs import read_programs
 from greenwave.errors import ScenarioError
 from greenwave.scenarios.cli import main
@@ -56,8 +56,10 @@ def test_rebuilt_programs_carry_sumos_states_onto_the_own_link_indices(tls_type:
     assert result.kept == {}
     assert sorted(result.rebuilt) == sorted(read_programs(net))
     theirs = tmp_path / "theirs.net.xml"
+    # corridor's own programs keep 3 s of all-red between stages: the rebuild keeps it too
+    assert own_all_red_s(read_programs(net)) == 3.0
     run_sumo_command(["netconvert", "-s", net, "--tls.rebuild", "--tls.default-type", tls_type,
-                      "-o", theirs], what="reference rebuild")  # fmt: skip
+                      "--tls.allred.time", "3", "-o", theirs], what="reference rebuild")  # fmt: skip
     mine = {tid: [ph.get("state", "") for ph in el.iter("phase")] for tid, el in read_programs(result.path).items()}
     ref_el = read_programs(theirs)
     ref = {tid: [ph.get("state", "") for ph in el.iter("phase")] for tid, el in ref_el.items()}

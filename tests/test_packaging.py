@@ -20,5 +20,6 @@ def test_wheel_holds_only_greenwave(tmp_path: Path) -> None:
     for sub in ("engine", "networks", "controllers", "parking", "scenarios"):
         assert f"greenwave/{sub}/__init__.py" in names
     assert "greenwave/scenarios/bundled/grid4_moderate.toml" in names
+    assert "greenwave/py.typed" in names  # PEP 561: type checkers read greenwave's annotations
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "greenwave = greenwave.scenarios.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()

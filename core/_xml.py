@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
-from typing import IO
 
 
-def open_xml(path: str | os.PathLike[str]) -> IO[bytes]:
+def open_xml(path: str | os.PathLike[str]) -> gzip.GzipFile | io.BufferedReader:
     """Open an XML file for parsing, gunzipping it when its first bytes say it is gzip."""
     with open(path, "rb") as fh:
         magic = fh.read(2)

@@ -24,6 +24,7 @@ import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -667,7 +668,7 @@ def _network_arrays(net: CompiledNetwork) -> dict[str, np.ndarray]:
     return out
 
 
-def _model_settings(net: CompiledNetwork, params: ModelParams) -> tuple[np.ndarray, np.ndarray, tuple]:
+def _model_settings(net: CompiledNetwork, params: ModelParams) -> tuple[np.ndarray, np.ndarray, tuple[Any, ...]]:
     """Per-link dispersion factor F and lag L, and the scalar settings in kernel order."""
     if not isinstance(params, ModelParams):
         raise TypeError(f"params must be a ModelParams, got {type(params).__name__}")
@@ -770,7 +771,7 @@ def _check_candidates(net: CompiledNetwork, cycle: float, offsets: np.ndarray, g
             raise PlanError(f"{name} has shape {a.shape}; expected (n_candidates, {cols}) for {cols} {what}")
     if offsets.shape[0] != greens.shape[0]:
         raise PlanError(f"offsets has {offsets.shape[0]} candidates but greens has {greens.shape[0]}")
-    n_cand = offsets.shape[0]
+    n_cand = int(offsets.shape[0])
     _check_plan_rows(net, cycle, offsets, greens, arrays["stage_intergreen_s"], arrays["sig_stage_ptr"],
                      lambda c: f"candidate {c}")
     return n_cand
@@ -976,10 +977,11 @@ def active_sets(net: CompiledNetwork, depth: int = 2) -> tuple[np.ndarray, np.nd
     return _ro(ptr), _ro(idx)
 
 
-_LOCAL_CACHE: dict[tuple[int, ModelParams], tuple[weakref.ref, dict[str, np.ndarray], tuple]] = {}
+_LocalEntry = tuple[weakref.ref[CompiledNetwork], dict[str, np.ndarray], tuple[Any, ...]]
+_LOCAL_CACHE: dict[tuple[int, ModelParams], _LocalEntry] = {}
 
 
-def _local_context(net: CompiledNetwork, params: ModelParams) -> tuple[dict[str, np.ndarray], tuple]:
+def _local_context(net: CompiledNetwork, params: ModelParams) -> tuple[dict[str, np.ndarray], tuple[Any, ...]]:
     """Validated network arrays and settings for the local evaluators, cached per network object
     and params (the network's arrays are read-only by contract), so that a call costs
     ∝ |active links| and not ∝ network size."""
@@ -1097,7 +1099,8 @@ def evaluate_moves(net: CompiledNetwork, base_plan_state: BaseState, signal: int
         if greens.shape[1] == net.n_stages else greens
     pi = evaluate_local(net, base_plan_state, links, rows_off, rows_green, params, local_sweeps=local_sweeps,
                         parallel=parallel)
-    return pi[1:] - pi[0]
+    delta: np.ndarray = pi[1:] - pi[0]
+    return delta
 
 
 def advance_state(net: CompiledNetwork, state: BaseState, plan: PlanArrays, active_links: np.ndarray,

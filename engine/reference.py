@@ -59,16 +59,16 @@ def stage_starts(net: CompiledNetwork, plan: PlanArrays) -> list[float]:
 def _union_length(pieces: list[tuple[float, float]]) -> float:
     """Total length of the union of intervals."""
     total = 0.0
-    cur_a = cur_b = None
+    cur: tuple[float, float] | None = None  # the interval being merged
     for a, b in sorted(pieces):
-        if cur_b is None or a > cur_b:
-            if cur_b is not None:
-                total += cur_b - cur_a
-            cur_a, cur_b = a, b
+        if cur is None or a > cur[1]:
+            if cur is not None:
+                total += cur[1] - cur[0]
+            cur = (a, b)
         else:
-            cur_b = max(cur_b, b)
-    if cur_b is not None:
-        total += cur_b - cur_a
+            cur = (cur[0], max(cur[1], b))
+    if cur is not None:
+        total += cur[1] - cur[0]
     return total
 
 
@@ -103,7 +103,8 @@ def disperse(d: np.ndarray, travel_s: float, params: ModelParams) -> np.ndarray:
     weights = (1.0 - F) ** k  # weight of the departure k seconds before t − L
     t = np.arange(C)
     source_bin = (t[:, None] - lag - k[None, :]) % C  # [t, k] -> bin of d
-    return F / (1.0 - (1.0 - F) ** C) * (d[source_bin] @ weights)
+    arrivals: np.ndarray = F / (1.0 - (1.0 - F) ** C) * (d[source_bin] @ weights)
+    return arrivals
 
 
 def sneakers(net: CompiledNetwork) -> list[float]:
@@ -186,7 +187,8 @@ def evaluate_reference(net: CompiledNetwork, plan: PlanArrays, params: ModelPara
 
     dep_prev = [np.full(C, flow[l]) for l in range(n)]  # departures of the previous sweep
     q_end = [0.0] * n
-    last: list[dict[str, object]] = [{} for _ in range(n)]
+    last_arr: list[np.ndarray] = [np.zeros(C) for _ in range(n)]  # the last sweep's arrivals and queues
+    last_queue: list[list[float]] = [[] for _ in range(n)]
     sweep, converged = 0, False
     while True:
         sweep += 1
@@ -204,7 +206,7 @@ def evaluate_reference(net: CompiledNetwork, plan: PlanArrays, params: ModelPara
             biggest_change = max(biggest_change, abs(queue[C] - queue[0]), dep_change)
             q_end[l] = queue[C]
             dep_cur[l] = dep
-            last[l] = {"arr": arr, "queue": queue[:C]}
+            last_arr[l], last_queue[l] = arr, queue[:C]
         dep_prev = [dep_cur[l] for l in range(n)]
         if sweep >= params.warmup_cycles and biggest_change < params.tol_veh:
             converged = True
@@ -214,7 +216,7 @@ def evaluate_reference(net: CompiledNetwork, plan: PlanArrays, params: ModelPara
 
     uniform, random, stops, x = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     for l in range(n):
-        x[l], uniform[l], random[l], stops[l] = link_outcome(net, l, g[l], last[l]["queue"], last[l]["arr"], params)
+        x[l], uniform[l], random[l], stops[l] = link_outcome(net, l, g[l], last_queue[l], last_arr[l], params)
     delay = uniform + random
     q = np.array(flow)
     total_q = float(np.sum(q))
@@ -291,4 +293,5 @@ def evaluate_moves_reference(net: CompiledNetwork, base_plan_state: BaseState, s
     rows_off = np.vstack([np.asarray(base.offset_s)[None, :], offsets])
     rows_green = np.vstack([np.asarray(base.green_s)[None, :], greens])
     pi = evaluate_local_reference(net, base_plan_state, act, rows_off, rows_green, params, local_sweeps=local_sweeps)
-    return pi[1:] - pi[0]
+    delta: np.ndarray = pi[1:] - pi[0]
+    return delta

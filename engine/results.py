@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -156,7 +156,7 @@ def write_bytes_atomic(data: bytes, path: Path) -> Path:
     return Path(path)
 
 
-def rows_frame(rows: list[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:
+def rows_frame(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:
     """A DataFrame with the documented columns first, in order."""
     df = pd.DataFrame(list(rows))
     for c in columns:

@@ -78,9 +78,11 @@ import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypedDict
 from xml.etree import ElementTree as ET
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from greenwave._xml import open_xml
@@ -88,7 +90,7 @@ from greenwave.engine.arrays import CompiledNetwork
 from greenwave.errors import NetworkError
 from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
 
-__all__ = ["SUMO_COMPILE_OPTIONS", "compile_network", "green_stage_phases", "intergreen_phases",
+__all__ = ["SUMO_COMPILE_OPTIONS", "CompileOptions", "compile_network", "green_stage_phases", "intergreen_phases",
            "stage_minimum_greens"]
 
 #: Options of :func:`compile_network` for networks simulated in SUMO (default passenger cars,
@@ -101,7 +103,17 @@ __all__ = ["SUMO_COMPILE_OPTIONS", "compile_network", "green_stage_phases", "int
 #: through+left lane of an oversaturated approach discharged 1.1 vehicles per green at both
 #: 30 s and 60 s cycles. Use with ``saturation_flow_per_lane`` =
 #: :data:`greenwave.engine.arrays.SUMO_SATURATION_FLOW_PER_LANE_VPH`.
-SUMO_COMPILE_OPTIONS: dict[str, float | str | bool] = {
+class CompileOptions(TypedDict, total=False):
+    """Keyword options of :func:`compile_network` that a caller keeps as one value."""
+
+    left_turn_factor: float
+    right_turn_factor: float
+    critical_gap_s: float
+    sneakers_per_cycle: float
+    lane_blocking: bool
+
+
+SUMO_COMPILE_OPTIONS: CompileOptions = {
     "left_turn_factor": 0.76,
     "right_turn_factor": 0.72,
     "critical_gap_s": 10.6,
@@ -214,8 +226,8 @@ def stage_minimum_greens(network: RoadNetwork, signal_id: str, program: Program,
                            pedestrian_walk_s, pedestrian_speed_mps)
 
 
-def _ro(a: np.ndarray, dtype: type) -> np.ndarray:
-    out = np.ascontiguousarray(np.asarray(a, dtype=dtype))
+def _ro(a: npt.ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
+    out: np.ndarray = np.ascontiguousarray(np.asarray(a, dtype=dtype))
     if out.base is not None or not out.flags.owndata:
         out = out.copy()
     out.setflags(write=False)
@@ -279,17 +291,18 @@ def _flow_table(network: RoadNetwork, flows: pd.DataFrame) -> dict[tuple[str, st
     return table
 
 
-def _check_params(**kw: float) -> None:
+def _check_params(**kw: float | None) -> None:
     for name, value in kw.items():
-        ok = isinstance(value, (int, float)) and math.isfinite(value)
-        if name == "permissive_factor":
-            ok = value is None or (ok and 0 < value <= 1)
-        elif name in ("left_turn_factor", "right_turn_factor"):
-            ok = ok and 0 < value <= 1
+        if value is None:
+            ok = name == "permissive_factor"  # None: SUMO's own factor; no other parameter may be left out
+        elif not (isinstance(value, (int, float)) and math.isfinite(value)):
+            ok = False
+        elif name in ("permissive_factor", "left_turn_factor", "right_turn_factor"):
+            ok = 0 < value <= 1
         elif name in ("min_green_s", "min_yellow_s", "pedestrian_walk_s", "sneakers_per_cycle"):
-            ok = ok and value >= 0
+            ok = value >= 0
         else:
-            ok = ok and value > 0
+            ok = value > 0
         if not ok:
             raise NetworkError(f"compile_network: invalid {name}={value!r}")
 
@@ -374,6 +387,7 @@ def _program_of(sig: Signal, program_id: str | None, requested: bool) -> Program
         if requested:
             raise NetworkError(f"signal {sig.id!r} has no signal program (a rail signal?)")
         return None
+    program: Program | None
     if program_id is not None and program_id in sig.programs:
         program = sig.programs[program_id]
     elif program_id is not None and requested:
@@ -649,8 +663,8 @@ def compile_network(
     for i, (sig, _program) in enumerate(chosen):
         js = frozenset(sig.junctions) | tls_nodes.get(sig.id, set())
         junction_sets.append(js)
-        for j in js:
-            node_signal.setdefault(j, set()).add(i)
+        for node in js:
+            node_signal.setdefault(node, set()).add(i)
     links_into: dict[str, list[int]] = {}  # to_edge -> links sending onto it
     links_on: dict[tuple[int, str], list[int]] = {}  # (signal, from_edge) -> links
     for l in range(n_links):

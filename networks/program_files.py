@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from greenwave._xml import open_xml
 from greenwave.errors import NetworkError
@@ -186,7 +187,7 @@ def read_program_files(files: Sequence[str | os.PathLike[str]]) -> LoadedProgram
     """Every ``<tlLogic>`` and ``<WAUT>`` of additional files, in SUMO's load order."""
     programs: list[tuple[Path, str, Program]] = []
     offsets: list[tuple[Path, str, str, float]] = []
-    wauts: dict[str, dict] = {}
+    wauts: dict[str, dict[str, Any]] = {}
     members: list[tuple[Path, str, str]] = []
     for f in files:
         path = Path(f)

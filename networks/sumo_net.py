@@ -374,9 +374,9 @@ def _connection_junction(reader: _Reader, c: _Connection) -> str:
 def _request_indices(reader: _Reader) -> dict[int, tuple[str, int]]:
     """Map connection position → (junction id, junction-local request index)."""
     int_lane_pos: dict[str, tuple[str, int]] = {}
-    for j in reader.junctions.values():
-        for i, lane in enumerate(j.int_lanes):
-            int_lane_pos[lane] = (j.id, i)
+    for junction in reader.junctions.values():
+        for i, int_lane in enumerate(junction.int_lanes):
+            int_lane_pos[int_lane] = (junction.id, i)
     # internal lane → next internal lane of the same chain
     chain_next: dict[str, str] = {}
     for c in reader.connections:
@@ -409,7 +409,7 @@ def _request_indices(reader: _Reader) -> dict[int, tuple[str, int]]:
         j = reader.junctions.get(jid)
         if j is None or j.int_lanes or not j.foes:
             continue
-        order = {lane: k for k, lane in enumerate(j.inc_lanes)}
+        order = {inc: k for k, inc in enumerate(j.inc_lanes)}
         positions.sort(key=lambda p: (order.get(reader.connections[p].from_lane, 1 << 30), p))
         if len(positions) == len(j.foes):
             for k, p in enumerate(positions):

@@ -407,6 +407,7 @@ class CentralController(Controller):
         ctx = self.ctx
         self.schedule = LinkSchedule.build(ctx.communication, self.kpi_signals, begin_s=ctx.begin_s,
                                            end_s=ctx.end_s, seed=ctx.seed, where=f"scenario {ctx.scenario!r}")
+        self._up: dict[str, bool] = {}
         self._up_since, self._up_until = 1.0, 0.0  # empty: compute at the first call
         self.rate_t: list[float] = []
         self.rate_v: list[float] = []

@@ -108,7 +108,7 @@ def parse_targets(values: list[str], plan: TimingPlan, *, signal: str | None = N
         if sid not in plan.signals:
             raise ExportError(f"--to {v!r}: signal {sid!r} is not in the plan")
         out.append(Address(a.host, a.port, sid))
-    seen = [a.signal_id for a in out]
+    seen = [a.signal_id for a in out if a.signal_id is not None]
     dup = {s for s in seen if seen.count(s) > 1}
     if dup:
         raise ExportError(f"--to: signal(s) {sorted(dup)} given more than one address")

@@ -201,7 +201,8 @@ def decode_frame(data: bytes, *, where: str = "frame") -> Frame:
 
 def decode_stream(data: bytes, *, where: str = "stream") -> list[Frame]:
     """Every frame of a byte stream of concatenated frames."""
-    frames, i = [], 0
+    frames: list[Frame] = []
+    i = 0
     while i < len(data):
         if data[i] != START:
             raise PlanError(f"{where}: byte {i}: expected a frame start 0x7E, got 0x{data[i]:02X}")

@@ -191,8 +191,9 @@ def _draw(ids: Sequence[str], share: float, rng: np.random.Generator) -> list[st
     """``round(share · n)`` of ``ids`` (at least one for a positive share), drawn with ``rng``."""
     n = len(ids)
     k = min(n, max(1 if share > 0 else 0, int(round(share * n))))
-    picked = rng.choice(n, size=k, replace=False) if k else []
-    return sorted(ids[int(i)] for i in picked)
+    if not k:
+        return []
+    return sorted(ids[int(i)] for i in rng.choice(n, size=k, replace=False))
 
 
 @dataclass

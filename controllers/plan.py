@@ -642,7 +642,8 @@ def complete_plan(
                                 j = (j + 1) % n
                             runs.append(run)
                 for run in runs:
-                    best = max(run, key=lambda k, run=run: (phases[k].duration, -run.index(k)))
+                    rank = {k: (phases[k].duration, -pos) for pos, k in enumerate(run)}
+                    best = max(run, key=rank.__getitem__)
                     walk[best] = float(pedestrian_walk_s)
                     clear[best] = max(clear[best] or 0.0, length / pedestrian_speed_mps)
         stages = []

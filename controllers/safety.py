@@ -276,8 +276,7 @@ def _check_phases(
         cur, prev = base_seq[b], base_seq[(b - 1) % nb]
         for j in range(min(n_links, len(cur.state))):
             if cur.state[j] in _GREEN and _state(prev.state, j) not in _GREEN:
-                for i in np.flatnonzero(foes[j]):
-                    i = int(i)
+                for i in np.flatnonzero(foes[j]).tolist():
                     if _state(cur.state, i) in _GREEN:
                         continue
                     r = clearance(base_seq, b, i)
@@ -301,8 +300,7 @@ def _check_phases(
         for j in range(min(n_links, len(cur.state))):
             if not (cur.state[j] in _GREEN and _state(prev.state, j) not in _GREEN):
                 continue
-            for i in np.flatnonzero(foes[j]):
-                i = int(i)
+            for i in np.flatnonzero(foes[j]).tolist():
                 if _state(cur.state, i) in _GREEN:
                     continue  # simultaneous greens: rule 1's business
                 r = clearance(seq, b, i)

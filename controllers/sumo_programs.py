@@ -422,7 +422,7 @@ def webster_tool_skips(net_file: PathLike) -> list[str]:
     out = []
     for tl in net.getTrafficLights():
         conns = sorted(tl.getConnections(), key=lambda c: c[2])
-        active = set()
+        active: set[int] = set()
         for conn in conns:
             for to_edge, cs in conn[0].getEdge().getOutgoing().items():
                 if to_edge.getFunction() in ("crossing", "walkingarea", "internal"):
@@ -699,8 +699,8 @@ def actuated_programs(
         # parameters of another controller type would only confuse SUMO's parser; a program of
         # this type keeps its own (the city tuned them)
         merged = {**params, **own} if program.get("type") == kind else params
-        for key, value in merged.items():
-            ET.SubElement(new, "param", {"key": key, "value": value})
+        for key, text in merged.items():
+            ET.SubElement(new, "param", {"key": key, "value": text})
         for ph in program.findall("phase"):
             attrs = dict(ph.attrib)
             duration = float(attrs.get("duration", "0"))

@@ -233,7 +233,7 @@ def signal_stages(
     dur = np.array([float(phases[k].duration) for k in idx])
     mins = np.array([stage_min_green(phases[k].min_dur, phases[k].duration, default_min_green_s) for k in idx])
     maxs = np.array([
-        float(phases[k].max_dur) if phases[k].max_dur is not None and phases[k].max_dur > 0
+        float(m) if (m := phases[k].max_dur) is not None and m > 0
         else max(default_max_green_s, float(phases[k].duration))
         for k in idx
     ])
@@ -349,7 +349,7 @@ class StageSwitcher:
         # read by getters, not subscriptions: libsumo would evaluate a subscription at every step
         # of the run, while a signal is only read here until it attaches (within one cycle)
         tl = self._conn.trafficlight
-        for i in np.flatnonzero(~self.attached):
+        for i in np.flatnonzero(~self.attached).tolist():
             sid = self.signals[i]
             st = self.stages[i]
             if tl.getProgram(sid) != st.program_id:
@@ -423,12 +423,6 @@ class StageSwitcher:
         self.pending[i] = stage
         self.pending_hold_s[i] = float(hold_s)
 
-    def green_elapsed_s(self, t: float) -> np.ndarray:
-        """Seconds the current green has shown (NaN for signals not in a green stage)."""
-        out = t - self.green_start_s
-        out[self.stage < 0] = np.nan
-        return out
-
     def ready(self, t: float) -> np.ndarray:
         """Signals whose current green may end now (attached, in a stage, minimum green over)."""
         return (self.stage >= 0) & (t - self.green_start_s >= self.min_green_s - 1e-9)
@@ -441,7 +435,7 @@ class StageSwitcher:
         if not self.attached.all():
             self._attach(t)
         go = np.flatnonzero((self.pending >= 0) & self.ready(t))
-        for i in go:
+        for i in go.tolist():
             k = int(self.pending[i])
             self.pending[i] = -1
             cur = int(self.stage[i])
@@ -454,7 +448,7 @@ class StageSwitcher:
             self._seq[i] = seq
             self.next_change_s[i] = t  # start at once
         due = np.flatnonzero(self.next_change_s <= t + 1e-9)
-        for i in due:
+        for i in due.tolist():
             seq = self._seq[i]
             st = self.stages[i]
             while seq and seq[0][1] <= 0:  # zero-length phases of the program are skipped

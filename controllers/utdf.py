@@ -297,10 +297,10 @@ def read_utdf(path: str | os.PathLike[str], template: TimingPlan) -> TimingPlan:
         n = intid("Phases", rec, row[1])
         if n not in sid_of:
             raise fail("Phases", rec, f"INTID {n} has no 'INTID {n}' record in [Network]")
-        recs = phases.setdefault(n, {})
-        if rec in recs:
+        phase_recs = phases.setdefault(n, {})
+        if rec in phase_recs:
             raise fail("Phases", rec, f"appears twice for INTID {n}")
-        recs[rec] = row[2:] + [""] * (2 + len(_PHASE_COLS) - len(row))
+        phase_recs[rec] = row[2:] + [""] * (2 + len(_PHASE_COLS) - len(row))
 
     signals: dict[str, SignalTiming] = {}
     for n in sorted(sid_of):

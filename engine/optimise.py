@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from greenwave.engine.arrays import CompiledNetwork, ModelParams, PlanArrays
 from greenwave.errors import PlanError
+
+if TYPE_CHECKING:
+    from greenwave.engine.model import ModelResult
 
 Objective = Literal["delay", "stops", "bandwidth"]
 
@@ -182,6 +185,10 @@ class _Scorer:
         self.local_evaluations = 0
         self.full_evaluations = 0
         self._active: tuple[np.ndarray, np.ndarray] | None = None
+
+    def result(self, plan: PlanArrays) -> ModelResult:
+        """The model's full result for one plan (for reports; not counted as an evaluation)."""
+        return self._model.evaluate(self.net, plan, self.params)
 
     def one(self, plan: PlanArrays) -> float:
         self.evaluations += 1
@@ -345,7 +352,7 @@ def optimise(
 
     webster = webster_plan(net, settings)
     pi_start_plan = start or webster
-    first = evaluate_plan(net, pi_start_plan, params)
+    first = scorer.result(pi_start_plan)
     scorer.evaluations += 1
 
     # 1. common cycle: score candidate cycles with Webster splits and the best of a few offsets,
@@ -375,7 +382,9 @@ def optimise(
     else:
         base_green = webster_splits(net, cycle)
 
-    best_plan, best_pi, history = None, np.inf, []
+    best_plan: PlanArrays | None = None
+    best_pi = np.inf
+    history: list[float] = []
     if objective == "bandwidth":
         # 2'. the green wave decides the offsets: splits are tuned with the band's offsets held,
         # and the band is then solved again for the final splits
@@ -401,7 +410,7 @@ def optimise(
             if pi < best_pi:
                 best_plan, best_pi, history = plan, pi, hist
     assert best_plan is not None
-    final = evaluate_plan(net, best_plan, params)
+    final = scorer.result(best_plan)
     return OptimiseResult(
         plan=best_plan,
         pi_start=float(first.pi),
@@ -414,9 +423,3 @@ def optimise(
         history=history,
     )
 
-
-def evaluate_plan(net: CompiledNetwork, plan: PlanArrays, params: ModelParams | None = None):  # type: ignore[no-untyped-def]
-    """Model result of one plan (thin alias of :func:`greenwave.engine.model.evaluate`)."""
-    from greenwave.engine.model import evaluate
-
-    return evaluate(net, plan, params or ModelParams())

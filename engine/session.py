@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -192,14 +192,3 @@ class SumoSession:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    # -- batched reads ---------------------------------------------------------------------
-    def subscribe_lanes(self, lane_ids: Sequence[str], variables: Sequence[int]) -> None:
-        """Subscribe each lane to ``variables`` (TraCI constants); read with :meth:`lane_results`."""
-        for lane in lane_ids:
-            self.conn.lane.subscribe(lane, list(variables))
-
-    def lane_results(self) -> dict[str, dict[int, Any]]:
-        """All lane subscription results of the last step, in one call."""
-        return self.conn.lane.getAllSubscriptionResults()
-

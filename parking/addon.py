@@ -29,12 +29,12 @@ Outputs in ``RUN/parking/``: ``vehicles.csv`` (one row per parking vehicle), ``o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from greenwave.engine.addons import AddonInputs, RunAddon, register_addon
@@ -380,7 +380,7 @@ class Guidance:
         Boolean mask: which car parks the platform sees.
     """
 
-    def __init__(self, capacity: Sequence[int], networked: Sequence[bool]) -> None:
+    def __init__(self, capacity: npt.ArrayLike, networked: npt.ArrayLike) -> None:
         self.capacity = np.asarray(capacity, dtype=np.int64)
         self.networked = np.asarray(networked, dtype=bool)
         self.assigned = np.zeros(len(self.capacity), dtype=np.int64)

@@ -7,9 +7,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from greenwave import __version__
 from greenwave.errors import GreenwaveError
+
+if TYPE_CHECKING:
+    from greenwave.controllers.safety_rules import SafetyStandards
 
 
 def _say(msg: str) -> None:
@@ -133,13 +137,13 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         sc = prepared.scenario
         proof_dir = out / "work" / "proof"
         cfg = sc.demand.sumo_config
-        args = () if cfg is None else tuple(cfg.sumo_args(proof_dir / "outputs"))
+        sumo_args = () if cfg is None else tuple(cfg.sumo_args(proof_dir / "outputs"))
         if cfg is not None and cfg.outputs:
             (proof_dir / "outputs").mkdir(parents=True, exist_ok=True)
         adds = tuple(localise_additional(prepared.additional_files, proof_dir / "scenario_files"))
         cases = [(s, SimulationSetup(prepared.net_file, prepared.routes_by_seed[s], adds,
                                      begin_s=sc.begin_s, end_s=sc.end_s, step_length_s=sc.step_length_s,
-                                     time_to_teleport_s=sc.time_to_teleport_s, extra_args=args))
+                                     time_to_teleport_s=sc.time_to_teleport_s, extra_args=sumo_args))
                  for s in scenario.seeds[:n_proof]]
         _say(f"proving the plan in SUMO against the network's own programs on {n_proof} seed(s)")
         proof = prove_plan(plan, result.existing, result.network, cases, workdir=proof_dir)
@@ -206,7 +210,7 @@ def _cmd_parking_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def _standards(args: argparse.Namespace) -> tuple[object, bool]:
+def _standards(args: argparse.Namespace) -> tuple[SafetyStandards, bool]:
     """The safety standards of ``validate`` / ``export`` (defaults unless given) and --partial."""
     from greenwave.controllers.safety import check_limit
     from greenwave.controllers.safety_rules import SafetyStandards

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -39,19 +40,19 @@ _TURN_DIRECTIONS = {"l": "left", "L": "left", "r": "right", "R": "right", "s": "
 # flows + turning ratios → routes
 
 
-def _is_road(edge: object) -> bool:
-    return edge.getFunction() == "" and edge.allows("passenger")  # type: ignore[attr-defined]
+def _is_road(edge: Any) -> bool:
+    return edge.getFunction() == "" and edge.allows("passenger")
 
 
-def entry_edges(net: object) -> list[object]:
+def entry_edges(net: Any) -> list[Any]:
     """Edges through which traffic enters: roads no vehicle can drive onto from another road
     except by turning round (the network's fringe). Judged by connections, not nodes, so an
     approach split in two for its turn lanes still has its first piece as the entry."""
     entries = []
-    for edge in net.getEdges():  # type: ignore[attr-defined]
+    for edge in net.getEdges():
         if not _is_road(edge):
             continue
-        arriving = [c for frm, conns in edge.getIncoming().items() if _is_road(frm)  # type: ignore[attr-defined]
+        arriving = [c for frm, conns in edge.getIncoming().items() if _is_road(frm)
                     for c in conns if c.getDirection() not in ("t", "T")]
         if not arriving:
             entries.append(edge)
@@ -59,7 +60,7 @@ def entry_edges(net: object) -> list[object]:
 
 
 def turning_shares(
-    net: object,
+    net: Any,
     *,
     left: float,
     right: float,
@@ -72,14 +73,14 @@ def turning_shares(
     get nothing unless they are the only way on. ``overrides`` replace whole rows.
     """
     overrides = dict(overrides or {})
-    edge_ids = {e.getID() for e in net.getEdges()}  # type: ignore[attr-defined]
+    edge_ids = {e.getID() for e in net.getEdges()}
     for frm, row in overrides.items():
         for eid in (frm, *row):
             if eid not in edge_ids:
                 raise ScenarioError(f"demand.turn_ratios names edge {eid!r}, not in the network")
     weights = {"left": left, "right": right, "straight": max(0.0, 1.0 - left - right)}
     shares: dict[str, dict[str, float]] = {}
-    for edge in net.getEdges():  # type: ignore[attr-defined]
+    for edge in net.getEdges():
         if not _is_road(edge):
             continue
         eid = edge.getID()
@@ -109,7 +110,7 @@ def turning_shares(
     return shares
 
 
-def entry_flows(net: object, spec: DemandSpec) -> dict[str, float]:
+def entry_flows(net: Any, spec: DemandSpec) -> dict[str, float]:
     """Flow (veh/h) on every entry edge from the spec: per-edge values override class values
     (major = entries of the highest priority/lane count, minor = the others), which override
     ``entry_vph``."""

@@ -122,7 +122,7 @@ def build_network(scenario: Scenario, out_dir: Path) -> Path:
     if spec.kind == "osm":
         assert spec.path is not None
         return generate.import_osm(spec.path, out)
-    gens = {"grid": generate.grid_network, "arterial": generate.arterial_network}
+    gens: dict[str, Callable[..., Path]] = {"grid": generate.grid_network, "arterial": generate.arterial_network}
     return gens[spec.kind](out, **dict(spec.params))
 
 

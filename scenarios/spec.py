@@ -366,12 +366,16 @@ def _type_name(p: inspect.Parameter) -> str:
     return type(p.default).__name__
 
 
+def _expected_type(p: inspect.Parameter) -> type[Any] | None:
+    """The type a TOML value for ``p`` must have: its default's, else its annotation's (int, float)."""
+    if p.default not in (inspect.Parameter.empty, None):
+        return type(p.default)
+    ann = _annotation(p)
+    return int if ann == "int" else float if ann == "float" else None
+
+
 def _coerce(value: Any, p: inspect.Parameter, where: str, key: str) -> Any:
-    default = p.default
-    expected = type(default) if default not in (inspect.Parameter.empty, None) else None
-    if expected is None:
-        ann = _annotation(p)
-        expected = int if ann == "int" else float if ann == "float" else None
+    expected = _expected_type(p)
     if expected is bool:
         if not isinstance(value, bool):
             raise ScenarioError(f"{where}: {key} must be true or false, got {value!r}")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pandas as pd
@@ -12,9 +12,16 @@ import pandas as pd
 from greenwave.scenarios.cli import main
 
 
+def console_script() -> str:
+    """The ``greenwave`` script that installing greenwave put beside this interpreter: where pip puts
+    console scripts of this environment, whether or not that folder is on PATH (an unactivated venv)."""
+    exe = Path(sysconfig.get_path("scripts")) / ("greenwave.exe" if sys.platform == "win32" else "greenwave")
+    assert exe.is_file(), f"the console script is not installed at {exe}"
+    return str(exe)
+
+
 def test_console_script_is_installed() -> None:
-    exe = shutil.which("greenwave")
-    assert exe is not None
+    exe = console_script()
     out = subprocess.run([exe, "scenarios"], capture_output=True, text=True, check=True).stdout
     assert "grid4_moderate" in out and "(default)" in out and "arterial6" in out
 
@@ -74,9 +81,7 @@ def test_ctrl_c_keeps_finished_runs(tmp_path: Path) -> None:
         '[network]\ngenerator = "grid"\nrows = 3\ncols = 3\n[demand]\nentry_vph = 300\n'
     )
     out = tmp_path / "out"
-    exe = shutil.which("greenwave")
-    assert exe is not None
-    proc = subprocess.Popen([exe, "run", str(toml), "--jobs", "1", "--output", str(out)],
+    proc = subprocess.Popen([console_script(), "run", str(toml), "--jobs", "1", "--output", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (out / "summary.csv").exists():

@@ -8,7 +8,7 @@ Controllers that only install programs (the SUMO baselines) do nothing per step.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -124,7 +124,7 @@ class ProgramController(Controller):
         return [] if path is None else [path]
 
 
-_REGISTRY: dict[str, Callable[[Mapping[str, Any] | None], Controller]] = {}
+_REGISTRY: dict[str, type[Controller]] = {}
 
 
 def register(cls: type[Controller]) -> type[Controller]:
@@ -158,7 +158,7 @@ def check_controller_options(name: str, options: Mapping[str, Any], where: str) 
     names = available_controllers()
     if name not in _REGISTRY:
         raise ScenarioError(f"{where}: controller_options: unknown controller {name!r}; valid: {', '.join(names)}")
-    valid = _REGISTRY[name].declared_options()  # type: ignore[attr-defined]
+    valid = _REGISTRY[name].declared_options()
     if valid is None:
         return
     unknown = sorted(set(options) - valid)

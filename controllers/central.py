@@ -218,7 +218,7 @@ class CentralController(Controller):
         self.first_plan = plan
         plan.to_json(work / "plan.json")
         if not plan.signals:  # the model was trusted nowhere: every signal runs actuated
-            self.gap_detectors = {}
+            self.gap_detectors: dict[str, list[list[str]]] = {}
             self.counter = _Counter((), (), ())
             return files
         self.fallback = ctx.communication.fallback if ctx.communication is not None else "fixed"
@@ -231,7 +231,7 @@ class CentralController(Controller):
             files.append(designs)
         files.append(write_sumo_additional(plan, network, work / "central.add.xml", program_id=_CENTRAL_PROGRAM))
         files.append(self._write_counters(work / "counters.add.xml", plan))
-        self.gap_detectors: dict[str, list[list[str]]] = {}
+        self.gap_detectors = {}
         if float(self.opts["max_gap_s"]) > 0:
             files.append(self._write_gap_detectors(work / "gap_detectors.add.xml", plan))
         return files
@@ -471,6 +471,7 @@ class CentralController(Controller):
                 self.count_s[i] += period
 
     def _replan(self, t: float) -> None:
+        assert self.driver is not None  # step() replans only signals under central control
         seen = self.count_s > 0
         if not seen.any():
             return  # the centre saw nothing this interval: keep the plan

@@ -168,7 +168,7 @@ class OptimisedController(ProgramController):
         objective = opts.pop("objective", "delay")
         prove = opts.pop("prove", True)
         calibration = opts.pop("calibration", None)
-        sat_kw = {}
+        sat_kw: dict[str, Any] = {}  # saturation_flow_per_lane of a calibration, if given
         if calibration is not None:
             from greenwave.engine.calibration import load_calibration
 

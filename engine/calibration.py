@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ class Calibration:
                 "greens_measured": self.greens_measured, "lanes_used": self.lanes_used, "source": self.source}
 
 
-def load_calibration(path: str | Path) -> Calibration:
+def load_calibration(path: str | os.PathLike[str]) -> Calibration:
     """Read ``calibration.json``; :class:`ScenarioError` naming the file and key when it is not one."""
     p = Path(path)
     try:

@@ -126,14 +126,14 @@ def calibrate_scenario(
     lanes: dict[tuple[str, str], tuple[list[int], str]] = {}
     for sid, sig in network.signals.items():
         per: dict[str, list[int]] = defaultdict(list)
-        kind: dict[str, set[str]] = defaultdict(set)
+        directions: dict[str, set[str]] = defaultdict(set)
         for link in sig.movements:
             for mv in (link, *link.merged):
                 if mv.is_used and not mv.is_pedestrian and network.has_edge(mv.from_edge):
                     per[mv.from_lane].append(link.link_index)
-                    kind[mv.from_lane].add(mv.direction)
+                    directions[mv.from_lane].add(mv.direction)
         for lane, links in per.items():
-            lanes[(sid, lane)] = (sorted(set(links)), "".join(sorted(kind[lane])))
+            lanes[(sid, lane)] = (sorted(set(links)), "".join(sorted(directions[lane])))
     if not lanes:
         raise ScenarioError(f"calibrate: {scenario.name}: the network {prepared.net_file} has no signalised "
                             "approach lanes; nothing to calibrate")

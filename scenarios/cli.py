@@ -84,6 +84,8 @@ def _output_dir(given: str | None, name: str) -> Path:
 
 def _cmd_optimise(args: argparse.Namespace) -> int:
     from greenwave.controllers.optimised import optimise_for_demand
+    from greenwave.controllers.stage_choice import DEFAULT_STAGE_DESIGN
+    from greenwave.engine.arrays import SUMO_SATURATION_FLOW_PER_LANE_VPH
     from greenwave.engine.bandwidth import bands_of_plan, is_arterial
     from greenwave.engine.optimise import OptimiserSettings
     from greenwave.errors import PlanError, ScenarioError
@@ -117,8 +119,9 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
         objective=args.objective, settings=OptimiserSettings(seed=seed),
         program_files=prepared.program_files, run_begin_s=scenario.begin_s,
-        **({} if calibration is None else {"saturation_flow_per_lane": calibration.saturation_flow_per_lane_vph}),
-        **({} if args.stage_design is None else {"stage_design": args.stage_design}),
+        saturation_flow_per_lane=(SUMO_SATURATION_FLOW_PER_LANE_VPH if calibration is None
+                                  else calibration.saturation_flow_per_lane_vph),
+        stage_design=DEFAULT_STAGE_DESIGN if args.stage_design is None else args.stage_design,
     )
     wall = time.perf_counter() - t0
     from greenwave.controllers.plan import complete_plan, write_sumo_additional

@@ -8,6 +8,7 @@ import sysconfig
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from greenwave.scenarios.cli import main
 
@@ -26,6 +27,7 @@ def test_console_script_is_installed() -> None:
     assert "grid4_moderate" in out and "(default)" in out and "arterial6" in out
 
 
+@pytest.mark.slow
 def test_run_small_scenario(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     toml = tmp_path / "tiny.toml"
     toml.write_text(
@@ -41,6 +43,7 @@ def test_run_small_scenario(tmp_path: Path, capsys) -> None:  # type: ignore[no-
     assert sorted(summary.controller) == ["static", "sumo-webster"]
 
 
+@pytest.mark.slow
 def test_run_with_the_default_relative_output(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """As the README's first command runs it: no --output, so greenwave-output/NAME relative to
     the working folder (SUMO reads paths inside additional files relative to those files, and
@@ -70,6 +73,7 @@ def test_bad_scenario_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_runs(tmp_path: Path) -> None:
     """Interrupting a run (SIGINT, as Ctrl-C) exits 130 and keeps the rows already written."""
     import signal
@@ -97,6 +101,7 @@ def test_ctrl_c_keeps_finished_runs(tmp_path: Path) -> None:
     assert set(kept.controller) == {"static"}
 
 
+@pytest.mark.slow
 def test_optimise_writes_plan_and_time_space_diagram(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     import json
 

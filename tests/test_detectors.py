@@ -340,6 +340,7 @@ FAULTS = [
 ]
 
 
+@pytest.mark.slow
 def test_max_pressure_survives_detector_faults(tmp_path: Path) -> None:
     clean = run_scenario(scenario_from_dict(FAULTY), tmp_path / "clean", executor=InlineExecutor(),
                          check_safety=True).iloc[0]

@@ -171,6 +171,7 @@ def test_export_errors(optimised, tmp_path: Path, capsys) -> None:  # type: igno
 # Hypothesis: no exporter writes or sends a plan that fails validation
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(data=st.data())
 def test_no_exporter_emits_an_unsafe_plan(optimised, agent: LoopbackAgent, tmp_path_factory,  # type: ignore[no-untyped-def]

@@ -61,6 +61,7 @@ def test_kernel_and_plain_decisions_run_the_same(tmp_path: Path, monkeypatch: py
         assert kernel[col] == plain[col], col
 
 
+@pytest.mark.slow
 def test_max_pressure_beats_fixed_programs_on_uneven_demand(tmp_path: Path) -> None:
     summary = run_scenario(scenario_from_dict(UNEVEN), tmp_path, jobs=2, check_safety=True)
     loss = summary.pivot(index="seed", columns="controller", values="mean_time_loss_s")

@@ -175,6 +175,7 @@ def fault_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, P
     return run_scenario(scenario_from_dict(FAULTS), out, jobs=2), out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("controller", ["adaptive", "coordinated"])
 def test_link_faults_lower_the_rate_and_signals_rejoin(fault_run: tuple[pd.DataFrame, Path], controller: str) -> None:
     summary, out = fault_run
@@ -196,6 +197,7 @@ def test_link_faults_lower_the_rate_and_signals_rejoin(fault_run: tuple[pd.DataF
     assert plans["time_s"].nunique() == row["replans"] + 1
 
 
+@pytest.mark.slow
 def test_baselines_report_no_central_control(tmp_path: Path) -> None:
     sc = scenario_from_dict({**FAULTS, "controllers": ["static"], "duration_s": 200,
                              "demand": {"entry_vph": 200, "end_s": 150}})
@@ -203,6 +205,7 @@ def test_baselines_report_no_central_control(tmp_path: Path) -> None:
     assert summary["coordinated_control_rate_mean"].tolist() == [0.0]
 
 
+@pytest.mark.slow
 def test_central_plan_reaches_its_offsets_in_sumo(tmp_path: Path) -> None:
     """With every link up and no actuation, each signal's stage 0 starts at t ≡ offset (mod cycle)
     of the plan. (With gap-out, stage 0 may start early: early return to the coordinated stage.)"""

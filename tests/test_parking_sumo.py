@@ -291,6 +291,7 @@ def test_bundled_parking_scenario_loads() -> None:
     assert len({c["price_per_h"] for c in opts["car_parks"]}) >= 3
 
 
+@pytest.mark.slow
 def test_parking_sweep_command(tmp_path: Path) -> None:
     from greenwave.scenarios.cli import main
 

@@ -239,6 +239,7 @@ SAFETY = {
 }
 
 
+@pytest.mark.slow
 def test_every_controller_switches_safely_in_sumo(tmp_path: Path) -> None:
     controllers = [c for c in available_controllers() if c != "fixed" and not c.startswith("test")]
     assert {"static", "actuated", "max_pressure", "max_pressure_cyclic", "optimised"} <= set(controllers)

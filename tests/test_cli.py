@@ -124,6 +124,7 @@ def test_optimise_writes_plan_and_time_space_diagram(tmp_path: Path, capsys) -> 
     assert not (tmp_path / "g" / "time_space.png").exists()  # a grid is no arterial
 
 
+@pytest.mark.slow
 def test_optimise_names_the_signals_it_leaves_alone(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     """Ingolstadt's gneJ21 has an unsafe program of its own: `optimise` plans the other signals
     and says which one it left, and why, on the screen and in excluded_signals.txt."""

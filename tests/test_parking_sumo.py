@@ -131,6 +131,7 @@ def test_car_parks_generated_along_edges_with_a_seed(tmp_path: Path) -> None:
         resolve_car_parks(bad, net)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("policy", "controller"), [("no_guidance", "static"), ("guidance", "actuated"),
                                                     ("pricing", "static")])
 def test_each_policy_parks_vehicles(tmp_path: Path, policy: str, controller: str) -> None:
@@ -153,6 +154,7 @@ def test_each_policy_parks_vehicles(tmp_path: Path, policy: str, controller: str
         assert summary["parking_max_overbooking"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("controller", ["max_pressure", "adaptive"])
 def test_parking_runs_next_to_other_signal_controllers(tmp_path: Path, controller: str) -> None:
     """Guidance and the controller share one simulation (short run: 600 s)."""
@@ -197,6 +199,7 @@ def _drive(scenario: object, tmp_path: Path, each_step: object) -> ParkingAddon:
     return addon
 
 
+@pytest.mark.slow
 def test_guidance_books_only_free_networked_reachable_car_parks(tmp_path: Path) -> None:
     seen = {"booked": 0, "reassigned": set()}
 
@@ -270,6 +273,7 @@ def test_guidance_never_sends_to_an_unreachable_car_park(tmp_path: Path) -> None
     assert (vehicles["reassignments"] > 0).any()
 
 
+@pytest.mark.slow
 def test_pricing_moves_prices_in_bounded_steps(tmp_path: Path) -> None:
     summary, _ = run_one(grid_scenario(tmp_path, policy="pricing"), tmp_path / "out")
     prices = pd.read_csv(tmp_path / "out" / "runs" / "static_seed1" / "parking" / "prices.csv")

@@ -389,6 +389,7 @@ def test_rotated_base_program_in_sumo(grid, tmp_path: Path) -> None:  # type: ig
     check_in_sumo(net_file, net2, changed, add, "greenwave", 140)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [DRT, INGOLSTADT], ids=["drt", "ingolstadt"])
 def test_real_network_program_in_sumo(path: Path, tmp_path: Path) -> None:
     network = load_network(path)
@@ -564,6 +565,7 @@ def _assert_same_timings(a: TimingPlan, b: TimingPlan, tol: float) -> None:
                 assert getattr(sb, f) == pytest.approx(getattr(sa, f), abs=tol), (sid, f)
 
 
+@pytest.mark.slow
 def test_sumo_round_trip_through_traci(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Export (greenwave export --format sumo), load in SUMO, read back through TraCI: the
     same cycle, offset (to its reference point) and every stage's green, yellow and all-red."""

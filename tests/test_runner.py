@@ -54,6 +54,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, P
     return summary, out
 
 
+@pytest.mark.slow
 def test_summary_has_documented_columns_and_rows(small_run: tuple[pd.DataFrame, Path]) -> None:
     summary, out = small_run
     on_disk = pd.read_csv(out / "summary.csv")
@@ -71,6 +72,7 @@ def test_summary_has_documented_columns_and_rows(small_run: tuple[pd.DataFrame, 
         assert row.teleports == 0
 
 
+@pytest.mark.slow
 def test_intersections_table(small_run: tuple[pd.DataFrame, Path]) -> None:
     _, out = small_run
     inter = pd.read_csv(out / "intersections.csv")
@@ -82,6 +84,7 @@ def test_intersections_table(small_run: tuple[pd.DataFrame, Path]) -> None:
     assert (inter["mean_delay_s"] > 0).all()
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(small_run: tuple[pd.DataFrame, Path], tmp_path: Path) -> None:
     summary, _ = small_run
     again = run_scenario(scenario_from_dict(SMALL), tmp_path, controllers=["static"], seeds=[1],

@@ -394,6 +394,7 @@ def test_quantised_valid_plan_stays_valid(grid: tuple[RoadNetwork, TimingPlan], 
     assert max_change_s(plan, q) <= 1.0 + 1e-9 + max(len(t.stages) for t in plan.signals.values())
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(data=st.data())
 def test_no_file_exporter_writes_an_invalid_plan(grid: tuple[RoadNetwork, TimingPlan], data: st.DataObject,

@@ -200,6 +200,7 @@ def test_net_without_signals_is_network_error(tmp_path: Path) -> None:
 # Webster
 
 
+@pytest.mark.slow
 def test_webster_programs_run_in_sumo(grid: Grid, tmp_path: Path) -> None:
     add = sp.webster_programs(grid.net, [grid.trips], workdir=tmp_path, end=END, seed=1)
     assert add == tmp_path / "gw_webster.add.xml"
@@ -247,6 +248,7 @@ def test_webster_keeps_static_program_without_traffic(grid: Grid, tmp_path: Path
 # coordinator
 
 
+@pytest.mark.slow
 def test_coordinator_programs_run_in_sumo(grid: Grid, tmp_path: Path) -> None:
     add = sp.coordinator_programs(grid.net, [grid.trips], workdir=tmp_path, end=END)
     logics = _tlogics(add)
@@ -259,6 +261,7 @@ def test_coordinator_programs_run_in_sumo(grid: Grid, tmp_path: Path) -> None:
         assert 0 <= float(logics[t].get("offset", "0")) < _cycle(res.logic[t])
 
 
+@pytest.mark.slow
 def test_coordinator_on_webster_programs(grid: Grid, tmp_path: Path) -> None:
     web = sp.webster_programs(grid.net, [grid.trips], workdir=tmp_path / "w", end=END)
     add = sp.coordinator_programs(
@@ -333,6 +336,7 @@ def test_actuated_bounds_policy(tmp_path: Path) -> None:
 # a network shipped with SUMO
 
 
+@pytest.mark.slow
 def test_real_network_grid6(tmp_path: Path) -> None:
     base = sumo_home() / "tools" / "game" / "grid6"
     net, flows = base / "grid6.net.xml", base / "grid6.rou.xml"

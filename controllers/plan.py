@@ -838,8 +838,8 @@ def write_sumo_additional(
         )
         lines.append(f"        <!-- base program {t.program_id!r}, cycle {_fmt(_ms(t.cycle_s))} s -->")
         if sid in plan.designs:
-            d = plan.designs[sid]
-            about = f"stage design {d.name!r} ({d.n_stages} stages): {d.provenance}".replace("--", "")
+            design = plan.designs[sid]
+            about = f"stage design {design.name!r} ({design.n_stages} stages): {design.provenance}".replace("--", "")
             lines.append(f"        <!-- {about} -->")
         for j, d in phases:
             if d <= 0:

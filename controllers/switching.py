@@ -233,7 +233,7 @@ def signal_stages(
     dur = np.array([float(phases[k].duration) for k in idx])
     mins = np.array([stage_min_green(phases[k].min_dur, phases[k].duration, default_min_green_s) for k in idx])
     maxs = np.array([
-        float(m) if (m := phases[k].max_dur) is not None and m > 0
+        float(mx) if (mx := phases[k].max_dur) is not None and mx > 0
         else max(default_max_green_s, float(phases[k].duration))
         for k in idx
     ])
@@ -304,7 +304,7 @@ class StageSwitcher:
         #: signals left alone because a stage of their program shows conflicting greens, with why
         self.excluded: dict[str, str] = {}
         sigs: list[str] = []
-        stages: list[SignalStages] = []
+        kept: list[SignalStages] = []  # the stages of each signal in sigs (``stages`` are the given ones)
         for sid in ids:
             sig = network.signals.get(sid)
             if sig is None:
@@ -322,9 +322,9 @@ class StageSwitcher:
                 continue
             if st is not None and sig.vehicle_links:
                 sigs.append(sid)
-                stages.append(st)
+                kept.append(st)
         self.signals: tuple[str, ...] = tuple(sigs)
-        self.stages = stages
+        self.stages = kept
         n = len(sigs)
         self.stage = np.full(n, -1, dtype=np.int64)
         self.target = np.full(n, -1, dtype=np.int64)

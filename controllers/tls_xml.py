@@ -140,9 +140,9 @@ def active_programs(
     start = read_program_files(program_files).initial_programs(begin_s) if program_files else {}
     out = {}
     for tid, own in loaded.items():
-        pid = start.get(tid)
-        if pid is not None and pid not in own:
-            raise NetworkError(f"a WAUT starts traffic light {tid!r} on program {pid!r}, which is "
+        first = start.get(tid)
+        if first is not None and first not in own:
+            raise NetworkError(f"a WAUT starts traffic light {tid!r} on program {first!r}, which is "
                                f"not loaded (loaded: {', '.join(own)})")
-        out[tid] = own[pid] if pid is not None else next(reversed(own.values()))
+        out[tid] = own[first] if first is not None else next(reversed(own.values()))
     return out

@@ -461,8 +461,8 @@ def rebuilt_programs(net_file: Path | str, *, workdir: Path | str | None = None,
                     where[(x.from_lane, x.to_lane)] = m.link_index
         index = []
         for m in sig.movements:
-            key = (m.from_lane, m.to_lane)
-            index.append(where.get(key, -1) if m.is_used else -1)
+            lane_pair = (m.from_lane, m.to_lane)
+            index.append(where.get(lane_pair, -1) if m.is_used else -1)
         if any(i < 0 for m, i in zip(sig.movements, index, strict=True) if m.is_used):
             continue
         prog = other.default_program
@@ -524,18 +524,18 @@ def stage_designs(
                 if c in _GREEN:
                     link_min[j] = min(link_min.get(j, math.inf), float(ph.min_dur))
     ped_min: dict[int, float] = {}
-    for c in ctx.ped & ctx.eligible:
-        m = sig.movements[c]
+    for ci in ctx.ped & ctx.eligible:
+        m = sig.movements[ci]
         length = max((g.crossing_length.get(e, 0.0) for x in (m, *m.merged) for e in (x.from_edge, x.to_edge)),
                      default=0.0)
         if length > 0:
-            ped_min[c] = p.pedestrian_walk_s + length / p.pedestrian_speed_mps
+            ped_min[ci] = p.pedestrian_walk_s + length / p.pedestrian_speed_mps
 
     own_yellow, own_red = own_intergreens(own, own_idx)
     own_states = tuple(own.phases[k].state for k in own_idx)
     designs.append(StageDesign(
         signal_id, "own", f"the network's own program {own.id!r}", own_states,
-        tuple(float(own.phases[k].min_dur) if own.phases[k].min_dur is not None and own.phases[k].min_dur > 0
+        tuple(float(md) if (md := own.phases[k].min_dur) is not None and md > 0
               else min(p.min_green_s, float(own.phases[k].duration)) for k in own_idx),
         tuple(float(own.phases[k].duration) for k in own_idx),
         tuple(tuple(r) for r in own_yellow), tuple(tuple(r) for r in own_red), own.id, base=own,
@@ -600,15 +600,15 @@ def stage_designs(
 
     # merged: drop short protected-turn stages whose turners may yield elsewhere
     sets = [set(s) for s in own_sets]
-    dropped = []
+    dropped: list[int] = []
     for k, s in enumerate(own_sets):
         dur = float(own.phases[own_idx[k]].duration)
-        vehicles = s & ctx.vehicle
-        if not vehicles or dur > p.short_turn_stage_s or len(sets) - len(dropped) <= 1:
+        veh = s & ctx.vehicle
+        if not veh or dur > p.short_turn_stage_s or len(sets) - len(dropped) <= 1:
             continue
-        only_here = {x for x in vehicles if not any(x in t for i, t in enumerate(sets) if i != k and i not in dropped)}
+        only_here = {x for x in veh if not any(x in t for i, t in enumerate(sets) if i != k and i not in dropped)}
         if any(ctx.direction.get(x, "s") not in _TURNS for x in only_here) or not any(
-                ctx.direction.get(x, "s") in _LEFTS for x in vehicles):
+                ctx.direction.get(x, "s") in _LEFTS for x in veh):
             continue  # not a protected-turn stage
         trial = [set(t) for t in sets]
         ok = True

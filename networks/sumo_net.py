@@ -468,7 +468,7 @@ def _yield_matrix(
                 pairs[np.ix_(links, [other])] += 1
                 if response[n - 1 - rj] == "1":
                     giving[np.ix_(links, [other])] += 1
-    out = (pairs > 0) & (giving == pairs)
+    out: np.ndarray = (pairs > 0) & (giving == pairs)
     np.fill_diagonal(out, False)
     out.setflags(write=False)
     return out

@@ -252,6 +252,11 @@ def test_every_generated_design_runs_safely_in_sumo(name: str, pool: Executor, t
     the transition monitor sees no violation (but on signals whose own program is unsafe)."""
     net_file, demand = REAL[name]
     net = load_network(net_file)
+    if "sumocfg" in demand:  # the programs SUMO runs (e.g. cross's manual program: 3 s all-red)
+        from greenwave.scenarios.sumocfg import read_sumocfg
+
+        cfg = read_sumocfg(sumo_home() / demand["sumocfg"].removeprefix("sumo:"))
+        net = load_network(net_file, program_files=cfg.additional_files, begin_s=cfg.begin_s)
     valid, _ = candidate_designs(net, workdir=tmp_path)
     ran = 0
     for kind in DESIGN_KINDS[1:]:

@@ -141,7 +141,8 @@ class _SumoRebuiltController(_Baseline):
                 f"{', '.join(sorted(self.options))}"
             )
         return rebuilt_programs.rebuilt_programs(
-            ctx.net_file, workdir=ctx.workdir, tls_type=self.program_type
+            ctx.net_file, workdir=ctx.workdir, tls_type=self.program_type, program_files=ctx.program_files,
+            begin_s=ctx.begin_s,
         ).path
 
 

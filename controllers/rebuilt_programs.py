@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,6 +34,7 @@ from typing import Literal
 from greenwave._sumo import run_sumo_command
 from greenwave._xml import open_xml
 from greenwave.controllers.sumo_programs import read_programs
+from greenwave.controllers.tls_xml import active_programs
 from greenwave.errors import NetworkError, ScenarioError
 
 __all__ = ["REBUILT_TYPES", "RebuiltPrograms", "RebuiltType", "own_all_red_s", "rebuilt_programs"]
@@ -150,6 +152,8 @@ def rebuilt_programs(
     workdir: PathLike,
     tls_type: RebuiltType = "actuated",
     program_id: str | None = None,
+    program_files: Sequence[PathLike] = (),
+    begin_s: float = 0.0,
 ) -> RebuiltPrograms:
     """Write SUMO's rebuilt programs of every signal as an additional file for ``net_file``.
 
@@ -163,6 +167,10 @@ def rebuilt_programs(
         netconvert's ``--tls.default-type``; every other timing option keeps netconvert's default.
     program_id : str, optional
         ``programID`` of the written programs; default ``"gw_rebuilt_" + tls_type``.
+    program_files, begin_s
+        The scenario's additional files with programs and the run's begin: the all-red is taken
+        from the programs SUMO runs (a city's own programs, RiLSA example 1: 7 s), not only from
+        the network's.
 
     Returns
     -------
@@ -191,6 +199,8 @@ def rebuilt_programs(
     own_programs = read_programs(net)
     if not own_programs:
         raise NetworkError(f"network {net} has no traffic light programs (<tlLogic>)")
+    if program_files:
+        own_programs = {**own_programs, **active_programs(net, program_files, begin_s=begin_s)}
     # SUMO's design has no all-red by default; where the network's own programs keep one, the
     # rebuilt programs keep it too (netconvert --tls.allred.time), as greenwave's controllers must
     all_red = math.ceil(own_all_red_s(own_programs) - 1e-9)

@@ -105,7 +105,9 @@ def test_signal_stops_workers_at_once_and_keeps_every_finished_run(tmp_path: Pat
     reported = {int(line.split("static seed ")[1].split(":")[0]) for line in err.splitlines()
                 if line.startswith("[") and "static seed" in line}
     summary = pd.read_csv(out / "summary.csv")
-    assert set(summary.seed) == reported
+    # (a run may finish and be written between its row and its progress line: more rows than
+    # lines is nothing lost, fewer would be)
+    assert reported <= set(summary.seed), (reported, sorted(summary.seed))
     assert len(summary) < 8  # it really was interrupted
     assert (summary.status == "ok").all()
     # no run started after the signal: only the runs finished or running then have folders

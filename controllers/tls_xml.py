@@ -13,8 +13,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from greenwave._xml import open_xml
 from greenwave.errors import NetworkError, ScenarioError
+from greenwave.networks.program_files import top_level_elements
 
 __all__ = ["active_programs", "copy_element", "iter_top_level", "read_programs"]
 
@@ -23,26 +23,13 @@ PathLike = str | os.PathLike[str]
 
 def iter_top_level(path: Path, what: str) -> Iterator[ET.Element]:
     """Yield the children of the root element one by one (each complete, freed afterwards); a
-    root that is itself a ``<tlLogic>`` (SUMO reads such files) is yielded whole."""
+    root that is itself a program (SUMO reads such files) is yielded whole
+    (:func:`greenwave.networks.program_files.top_level_elements`); unreadable XML is a
+    :class:`ScenarioError` naming ``what`` and the file."""
     try:
-        with open_xml(path) as fh:
-            depth = 0
-            root: ET.Element | None = None
-            for event, el in ET.iterparse(fh, events=("start", "end")):
-                if event == "start":
-                    depth += 1
-                    if root is None:
-                        root = el
-                    continue
-                depth -= 1
-                if depth == 1:
-                    yield el
-                    if root is not None and root.tag != "tlLogic":
-                        root.clear()  # drop finished children: memory stays flat on big files
-                elif depth == 0 and el.tag == "tlLogic":
-                    yield el
-    except (ET.ParseError, OSError, EOFError) as exc:
-        raise ScenarioError(f"{what} {path} is not readable XML: {exc}") from exc
+        yield from top_level_elements(Path(path))
+    except NetworkError as exc:
+        raise ScenarioError(f"{what} {exc}") from exc
 
 
 def read_programs(path: PathLike) -> dict[str, ET.Element]:

@@ -31,6 +31,7 @@ __all__ = [
     "program_files",
     "read_program_files",
     "tl_logic_program",
+    "top_level_elements",
 ]
 
 #: Tags that make an additional file carry signal programs or their switching.
@@ -148,7 +149,7 @@ class LoadedPrograms:
         return out
 
 
-def _top_level(path: Path) -> Iterable[ET.Element]:
+def top_level_elements(path: Path) -> Iterable[ET.Element]:
     """The root's children, or the root itself when it is a program (SUMO reads a file whose
     root is a ``<tlLogic>``, as Braunschweig's ``signalPlan.add.xml``)."""
     try:
@@ -178,7 +179,7 @@ def program_files(files: Sequence[str | os.PathLike[str]]) -> tuple[Path, ...]:
     or WAUTs."""
     out = []
     for f in files:
-        if any(el.tag in PROGRAM_TAGS for el in _top_level(Path(f))):
+        if any(el.tag in PROGRAM_TAGS for el in top_level_elements(Path(f))):
             out.append(Path(f))
     return tuple(out)
 
@@ -191,7 +192,7 @@ def read_program_files(files: Sequence[str | os.PathLike[str]]) -> LoadedProgram
     members: list[tuple[Path, str, str]] = []
     for f in files:
         path = Path(f)
-        for el in _top_level(path):
+        for el in top_level_elements(path):
             if el.tag == "tlLogic":
                 tid, program = tl_logic_program(el, str(path))
                 if program.phases:

@@ -8,14 +8,13 @@ vehicles and switch safely, except on signals whose own program is known to be u
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import Executor
 from pathlib import Path
 
 import pytest
 
 from greenwave.controllers.base import available_controllers
-from greenwave.scenarios.runner import default_executor, run_scenario
+from greenwave.scenarios.runner import run_scenario
 from greenwave.scenarios.spec import scenario_from_dict
 
 #: Signals whose own program is unsafe. Ingolstadt's hand-edited ``gneJ21`` (fkk_in) shows
@@ -37,15 +36,6 @@ GAME["DRT"] = {"network": {"file": "sumo:tools/game/DRT/osm.net.xml"}, "demand":
 
 CONTROLLERS = [c for c in available_controllers() if c != "fixed" and not c.startswith("test")]
 
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[Executor]:
-    """Two worker processes shared by every network (spawned once)."""
-    ex = default_executor(2)
-    try:
-        yield ex
-    finally:
-        ex.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ with the transition monitor, and run the controllers on chosen designs.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import Executor
 from dataclasses import replace
 from pathlib import Path
@@ -38,7 +37,7 @@ from greenwave.networks.stage_design import (
     stage_problems,
     with_designs,
 )
-from greenwave.scenarios.runner import default_executor, run_scenario
+from greenwave.scenarios.runner import run_scenario
 from greenwave.scenarios.spec import scenario_from_dict
 
 GAME = sumo_home() / "tools" / "game"
@@ -235,14 +234,6 @@ def test_every_generated_design_passes_the_validator(name: str, tmp_path: Path) 
     if name not in ("bs3d",):  # bs3d's one signal is a one-stage pedestrian light
         assert generated > 0
 
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[Executor]:
-    ex = default_executor(2)
-    try:
-        yield ex
-    finally:
-        ex.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.mark.slow

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from greenwave.controllers.base import RunContext, available_controllers, make_c
 from greenwave.controllers.sumo_programs import active_programs, actuated_programs
 from greenwave.errors import ScenarioError
 from greenwave.networks import load_network
-from greenwave.scenarios.runner import default_executor, make_jobs, prepare, run_scenario
+from greenwave.scenarios.runner import make_jobs, prepare, run_scenario
 from greenwave.scenarios.spec import load_scenario, scenario_from_dict
 from greenwave.scenarios.sumocfg import SUMO_DEFAULT_SEED, read_sumocfg
 
@@ -67,14 +66,6 @@ SUMO_CANNOT_RUN = {
 
 CONTROLLERS = [c for c in available_controllers() if c != "fixed" and not c.startswith("test")]
 
-
-@pytest.fixture(scope="module")
-def pool() -> Iterator[Executor]:
-    ex = default_executor(2)
-    try:
-        yield ex
-    finally:
-        ex.shutdown(wait=True, cancel_futures=True)
 
 
 def _installed(key: str) -> Path:

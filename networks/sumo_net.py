@@ -417,15 +417,21 @@ def _request_indices(reader: _Reader) -> dict[int, tuple[str, int]]:
     return result
 
 
+def _request_owners(link_requests: dict[int, list[tuple[str, int]]]) -> dict[tuple[str, int], list[int]]:
+    """(junction, request index) → the link indices whose connections use that request."""
+    owner: dict[tuple[str, int], list[int]] = {}
+    for k, reqs in link_requests.items():
+        for r in reqs:
+            owner.setdefault(r, []).append(k)
+    return owner
+
+
 def _conflict_matrix(
     reader: _Reader, n_links: int, link_requests: dict[int, list[tuple[str, int]]]
 ) -> np.ndarray:
     """Link-level foe matrix from junction request rows (symmetric, false diagonal)."""
     conflicts = np.zeros((n_links, n_links), dtype=bool)
-    owner: dict[tuple[str, int], list[int]] = {}
-    for k, reqs in link_requests.items():
-        for r in reqs:
-            owner.setdefault(r, []).append(k)
+    owner = _request_owners(link_requests)
     for (jid, ri), links in owner.items():
         junction = reader.junctions[jid]
         foes = junction.foes.get(ri)
@@ -452,10 +458,7 @@ def _yield_matrix(
     must give way to it (SUMO's ``response`` bit), so ``i`` may show ``g`` beside a green ``j``."""
     pairs = np.zeros((n_links, n_links), dtype=np.int64)
     giving = np.zeros((n_links, n_links), dtype=np.int64)
-    owner: dict[tuple[str, int], list[int]] = {}
-    for k, reqs in link_requests.items():
-        for r in reqs:
-            owner.setdefault(r, []).append(k)
+    owner = _request_owners(link_requests)
     for (jid, ri), links in owner.items():
         junction = reader.junctions[jid]
         foes = junction.foes.get(ri, "")

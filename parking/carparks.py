@@ -30,6 +30,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from greenwave.engine.results import write_text_atomic
 from greenwave.errors import ScenarioError
+from greenwave.networks.route_flows import entry_edges
 
 SPACE_LENGTH_M = 6.0
 """Kerb length of one on-street space, m."""
@@ -530,8 +531,6 @@ def taste(seed: int, index: int, n: int, scale: float) -> np.ndarray:
 
 
 def _fringe(net: Any) -> tuple[list[str], list[str]]:
-    from greenwave.scenarios.demand import entry_edges
-
     entries = entry_edges(net)
     exits = []
     for e in entries:

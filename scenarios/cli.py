@@ -194,7 +194,8 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
 def _cmd_parking_sweep(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from greenwave.parking.results import parking_sweep, sweep_table
+    from greenwave.parking.results import sweep_table
+    from greenwave.scenarios.parking_sweep import parking_sweep
     from greenwave.scenarios.spec import load_scenario
 
     scenario = load_scenario(args.scenario)

@@ -2,22 +2,22 @@
 
 Entry flows (veh/h) and turning shares become SUMO routes through SUMO's own jtrrouter (junction
 turning ratio router), seeded, with random (Poisson-like) departure times. Movement flows
-(veh/h per from-edge → to-edge pair) are counted from routes for the optimiser.
+(veh/h per from-edge → to-edge pair) are counted from routes for the optimiser by
+:mod:`greenwave.networks.route_flows` (re-exported here).
 """
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from greenwave._sumo import run_sumo_command
-from greenwave._xml import open_xml
 from greenwave.errors import ScenarioError
+from greenwave.networks.route_flows import entry_edges, is_road, iter_vehicle_routes, movement_flows
 from greenwave.scenarios.spec import DemandSpec
 from greenwave.scenarios.sumocfg import SumoConfig, read_sumocfg
 
@@ -38,25 +38,6 @@ _TURN_DIRECTIONS = {"l": "left", "L": "left", "r": "right", "R": "right", "s": "
 
 # ------------------------------------------------------------------------------------------
 # flows + turning ratios → routes
-
-
-def _is_road(edge: Any) -> bool:
-    return edge.getFunction() == "" and edge.allows("passenger")
-
-
-def entry_edges(net: Any) -> list[Any]:
-    """Edges through which traffic enters: roads no vehicle can drive onto from another road
-    except by turning round (the network's fringe). Judged by connections, not nodes, so an
-    approach split in two for its turn lanes still has its first piece as the entry."""
-    entries = []
-    for edge in net.getEdges():
-        if not _is_road(edge):
-            continue
-        arriving = [c for frm, conns in edge.getIncoming().items() if _is_road(frm)
-                    for c in conns if c.getDirection() not in ("t", "T")]
-        if not arriving:
-            entries.append(edge)
-    return entries
 
 
 def turning_shares(
@@ -81,7 +62,7 @@ def turning_shares(
     weights = {"left": left, "right": right, "straight": max(0.0, 1.0 - left - right)}
     shares: dict[str, dict[str, float]] = {}
     for edge in net.getEdges():
-        if not _is_road(edge):
+        if not is_road(edge):
             continue
         eid = edge.getID()
         if eid in overrides:
@@ -91,7 +72,7 @@ def turning_shares(
             continue
         by_kind: dict[str, set[str]] = defaultdict(set)
         for to_edge, conns in edge.getOutgoing().items():
-            if not _is_road(to_edge):
+            if not is_road(to_edge):
                 continue
             dirs = {c.getDirection() for c in conns}
             kind = next((_TURN_DIRECTIONS[d] for d in "sLlRr" if d in dirs), "uturn")
@@ -192,55 +173,7 @@ def generate_routes(
 
 
 # ------------------------------------------------------------------------------------------
-# movement flows
-
-
-def iter_vehicle_routes(route_files: Iterable[Path]) -> Iterable[tuple[float, list[str]]]:
-    """(depart s, edge list) of every vehicle with an explicit route in the files.
-
-    Vehicles referring to a named ``<route>`` are resolved; trips without routes are skipped
-    (route them first with :func:`greenwave.controllers.sumo_programs.ensure_routes`).
-    """
-    for path in route_files:
-        named: dict[str, list[str]] = {}
-        try:
-            with open_xml(Path(path)) as fh:
-                for _, el in ET.iterparse(fh, events=("end",)):
-                    if el.tag == "route" and el.get("id"):
-                        named[el.get("id", "")] = el.get("edges", "").split()
-                    elif el.tag == "vehicle":
-                        depart = el.get("depart", "0")
-                        try:
-                            t = float(depart)
-                        except ValueError:
-                            t = 0.0
-                        inner = el.find("route")
-                        if inner is not None:
-                            edges = inner.get("edges", "").split()
-                        else:
-                            edges = named.get(el.get("route", ""), [])
-                        if edges:
-                            yield t, edges
-                        el.clear()
-        except ET.ParseError as exc:
-            raise ScenarioError(f"{path}: route file is not valid XML: {exc}") from exc
-
-
-def movement_flows(route_files: Sequence[Path], *, begin_s: float, end_s: float) -> pd.DataFrame:
-    """Flows per movement from routes: columns ``from_edge, to_edge, vehicles, flow_vph``.
-
-    A vehicle counts for every consecutive edge pair on its route if it departs inside
-    [begin_s, end_s); flow_vph = vehicles · 3600 / (end_s − begin_s).
-    """
-    if end_s <= begin_s:
-        raise ValueError(f"end_s ({end_s}) must be after begin_s ({begin_s})")
-    counts: Counter[tuple[str, str]] = Counter()
-    for depart, edges in iter_vehicle_routes(route_files):
-        if begin_s <= depart < end_s:
-            counts.update(zip(edges[:-1], edges[1:], strict=False))
-    hours = (end_s - begin_s) / 3600.0
-    rows = [(f, t, n, n / hours) for (f, t), n in sorted(counts.items())]
-    return pd.DataFrame(rows, columns=["from_edge", "to_edge", "vehicles", "flow_vph"])
+# movement flows (counted from routes: greenwave.networks.route_flows)
 
 
 def expected_movement_flows(

@@ -50,7 +50,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from greenwave.engine.results import write_text_atomic
 from greenwave.errors import ScenarioError, SimulationError
+from greenwave.toml_checks import check_keys, number
 
 if TYPE_CHECKING:
     from greenwave.controllers.plan import SignalTiming, TimingPlan
@@ -108,33 +110,6 @@ _OUTAGE_KEYS = {"signals": "list[str]", "share": "float (0..1]", "start_s": "flo
                 "duration_s": "float > 0"}
 
 
-def _num(raw: Mapping[str, Any], key: str, where: str, *, default: float | None = None,
-         lo: float | None = None, lo_open: bool = False, hi: float | None = None) -> float:
-    if key not in raw:
-        if default is None:
-            raise ScenarioError(f"{where}: missing required key {key!r}")
-        return default
-    v = raw[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ScenarioError(f"{where}: {key!r} must be a number, got {v!r}")
-    v = float(v)
-    if lo is not None and (v <= lo if lo_open else v < lo):
-        raise ScenarioError(f"{where}: {key!r} must be {'>' if lo_open else '≥'} {lo:g}, got {v:g}")
-    if hi is not None and v > hi:
-        raise ScenarioError(f"{where}: {key!r} must be ≤ {hi:g}, got {v:g}")
-    return v
-
-
-def _keys(raw: Any, allowed: Mapping[str, str], where: str) -> Mapping[str, Any]:
-    if not isinstance(raw, dict):
-        raise ScenarioError(f"{where}: must be a table")
-    unknown = sorted(set(raw) - set(allowed))
-    if unknown:
-        valid = ", ".join(f"{k} ({t})" for k, t in allowed.items())
-        raise ScenarioError(f"{where}: unknown key(s) {unknown}; valid keys: {valid}")
-    return raw
-
-
 def _signal_list(v: Any, where: str, key: str) -> tuple[str, ...]:
     if not isinstance(v, list) or not all(isinstance(s, str) and s for s in v):
         raise ScenarioError(f"{where}: {key!r} must be a list of signal ids, got {v!r}")
@@ -144,7 +119,7 @@ def _signal_list(v: Any, where: str, key: str) -> tuple[str, ...]:
 def parse_communication(raw: Any, *, where: str) -> CommunicationSpec:
     """Validate a scenario's ``[communication]`` table (errors name the file and key)."""
     where = f"{where}: [communication]"
-    raw = _keys(raw, _COMM_KEYS, where)
+    raw = check_keys(raw, _COMM_KEYS, where)
     net = raw.get("networked", "all")
     networked: str | float | tuple[str, ...]
     if net == "all":
@@ -168,22 +143,22 @@ def parse_communication(raw: Any, *, where: str) -> CommunicationSpec:
     outages = []
     for n, o in enumerate(outages_raw):
         w = f"{where} outages[{n}]"
-        o = _keys(o, _OUTAGE_KEYS, w)
+        o = check_keys(o, _OUTAGE_KEYS, w)
         if ("signals" in o) == ("share" in o):
             raise ScenarioError(f"{w}: give exactly one of 'signals' (a list of ids) or 'share'")
         outages.append(OutageSpec(
-            start_s=_num(o, "start_s", w, lo=0.0),
-            duration_s=_num(o, "duration_s", w, lo=0.0, lo_open=True),
+            start_s=number(o, "start_s", w, label="'start_s'", lo=0.0),
+            duration_s=number(o, "duration_s", w, label="'duration_s'", lo=0.0, lo_open=True),
             signals=_signal_list(o["signals"], w, "signals") if "signals" in o else (),
-            share=_num(o, "share", w, lo=0.0, lo_open=True, hi=1.0) if "share" in o else None,
+            share=number(o, "share", w, label="'share'", lo=0.0, lo_open=True, hi=1.0) if "share" in o else None,
         ))
     return CommunicationSpec(
         networked=networked,
         fallback=str(fallback),
         seed=seed,
         outages=tuple(outages),
-        failure_rate_per_h=_num(raw, "failure_rate_per_h", where, default=0.0, lo=0.0),
-        mean_repair_s=_num(raw, "mean_repair_s", where, default=300.0, lo=0.0, lo_open=True),
+        failure_rate_per_h=number(raw, "failure_rate_per_h", where, label="'failure_rate_per_h'", default=0.0, lo=0.0),
+        mean_repair_s=number(raw, "mean_repair_s", where, label="'mean_repair_s'", default=300.0, lo=0.0, lo_open=True),
     )
 
 
@@ -586,8 +561,6 @@ def _find_in_order(states: Sequence[str], wanted: Sequence[str], sid: str, pid: 
 
 def write_rate_series(times: Sequence[float], rates: Sequence[float], path: Path) -> Path:
     """The coordinated control rate over time as CSV (``time_s, coordinated_control_rate``)."""
-    from greenwave.engine.results import write_text_atomic
-
     lines = ["time_s,coordinated_control_rate"]
     lines += [f"{t:g},{r:.6f}" for t, r in zip(times, rates, strict=True)]
     write_text_atomic("\n".join(lines) + "\n", path)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from greenwave.errors import ScenarioError
+from greenwave.toml_checks import check_keys, integer, number
 
 POLICIES = ("no_guidance", "guidance", "pricing")
 KINDS = ("lot", "street")
@@ -148,26 +149,26 @@ def parse_parking_options(raw: Any, *, where: str, base: Path) -> dict[str, Any]
     ctx = "parking."
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: [parking] must be a table, got {raw!r}")
-    _keys(raw, _TOP, where, ctx)
+    check_keys(raw, _TOP, where, ctx)
     out: dict[str, Any] = dict(DEFAULTS)
     policy = raw.get("policy", DEFAULTS["policy"])
     if policy not in POLICIES:
         raise ScenarioError(f"{where}: parking.policy must be one of {', '.join(POLICIES)}, got {policy!r}")
     out["policy"] = policy
     if "networking_rate" in raw:
-        out["networking_rate"] = _num(raw, "networking_rate", where, ctx, lo=0.0, hi=1.0)
+        out["networking_rate"] = number(raw, "networking_rate", where, ctx, lo=0.0, hi=1.0)
     if "networking_seed" in raw:
-        out["networking_seed"] = _int(raw, "networking_seed", where, ctx)
+        out["networking_seed"] = integer(raw, "networking_seed", where, ctx)
     for key in ("search_radius_m", "patience_s", "occupancy_interval_s", "guidance_interval_s", "walk_speed_mps"):
         if key in raw:
-            out[key] = _num(raw, key, where, ctx, positive=True)
+            out[key] = number(raw, key, where, ctx, positive=True)
     for key in ("value_of_time_per_h", "choice_noise"):
         if key in raw:
-            out[key] = _num(raw, key, where, ctx, lo=0.0)
+            out[key] = number(raw, key, where, ctx, lo=0.0)
     if "kpi_begin_s" in raw:
-        out["kpi_begin_s"] = _num(raw, "kpi_begin_s", where, ctx, lo=0.0)
+        out["kpi_begin_s"] = number(raw, "kpi_begin_s", where, ctx, lo=0.0)
     if "alternatives" in raw:
-        out["alternatives"] = _int(raw, "alternatives", where, ctx, lo=1)
+        out["alternatives"] = integer(raw, "alternatives", where, ctx, lo=1)
 
     cps = raw.get("car_parks", [])
     if not isinstance(cps, list) or not all(isinstance(c, dict) for c in cps):
@@ -188,17 +189,17 @@ def parse_parking_options(raw: Any, *, where: str, base: Path) -> dict[str, Any]
     pricing = raw.get("pricing", {})
     if not isinstance(pricing, dict):
         raise ScenarioError(f"{where}: parking.pricing must be a table")
-    _keys(pricing, _PRICING, where, ctx + "pricing.")
+    check_keys(pricing, _PRICING, where, ctx + "pricing.")
     p = dict(PRICING_DEFAULTS)
     for key in ("interval_s", "step_per_h"):
         if key in pricing:
-            p[key] = _num(pricing, key, where, ctx + "pricing.", positive=True)
+            p[key] = number(pricing, key, where, ctx + "pricing.", positive=True)
     for key in ("min_price_per_h", "max_price_per_h"):
         if key in pricing:
-            p[key] = _num(pricing, key, where, ctx + "pricing.", lo=0.0)
+            p[key] = number(pricing, key, where, ctx + "pricing.", lo=0.0)
     for key in ("target_low", "target_high"):
         if key in pricing:
-            p[key] = _num(pricing, key, where, ctx + "pricing.", lo=0.0, hi=1.0)
+            p[key] = number(pricing, key, where, ctx + "pricing.", lo=0.0, hi=1.0)
     if p["max_price_per_h"] < p["min_price_per_h"]:
         raise ScenarioError(f"{where}: parking.pricing.max_price_per_h must be ≥ min_price_per_h")
     if p["target_high"] < p["target_low"]:
@@ -208,7 +209,7 @@ def parse_parking_options(raw: Any, *, where: str, base: Path) -> dict[str, Any]
 
 
 def _car_park(raw: dict[str, Any], where: str, ctx: str) -> dict[str, Any]:
-    _keys(raw, _CAR_PARK, where, ctx)
+    check_keys(raw, _CAR_PARK, where, ctx)
     if "id" not in raw or not isinstance(raw["id"], str) or not raw["id"]:
         raise ScenarioError(f"{where}: {ctx}id must be a non-empty string")
     ctx = f"{ctx[:-1]} ({raw['id']})."
@@ -216,15 +217,15 @@ def _car_park(raw: dict[str, Any], where: str, ctx: str) -> dict[str, Any]:
     if "pos_m" in raw:
         if cp["edge"] is None:
             raise ScenarioError(f"{where}: {ctx}pos_m needs 'edge' (a location x, y places itself)")
-        cp["pos_m"] = _num(raw, "pos_m", where, ctx, lo=0.0)
+        cp["pos_m"] = number(raw, "pos_m", where, ctx, lo=0.0)
     else:
         cp["pos_m"] = None
     if "capacity" not in raw:
         raise ScenarioError(f"{where}: {ctx}capacity is missing (number of spaces, int ≥ 1)")
-    cp["capacity"] = _int(raw, "capacity", where, ctx, lo=1)
+    cp["capacity"] = integer(raw, "capacity", where, ctx, lo=1)
     if "price_per_h" not in raw:
         raise ScenarioError(f"{where}: {ctx}price_per_h is missing (money per hour, ≥ 0)")
-    cp["price_per_h"] = _num(raw, "price_per_h", where, ctx, lo=0.0)
+    cp["price_per_h"] = number(raw, "price_per_h", where, ctx, lo=0.0)
     kind = raw.get("kind", "lot")
     if kind not in KINDS:
         raise ScenarioError(f"{where}: {ctx}kind must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -233,7 +234,7 @@ def _car_park(raw: dict[str, Any], where: str, ctx: str) -> dict[str, Any]:
     if not isinstance(networked, bool):
         raise ScenarioError(f"{where}: {ctx}networked must be true or false, got {networked!r}")
     cp["networked"] = networked
-    cp["charging_kw"] = _num(raw, "charging_kw", where, ctx, positive=True) if "charging_kw" in raw else None
+    cp["charging_kw"] = number(raw, "charging_kw", where, ctx, positive=True) if "charging_kw" in raw else None
     return cp
 
 
@@ -248,23 +249,23 @@ def _place(raw: dict[str, Any], where: str, ctx: str) -> dict[str, Any]:
         return {"edge": raw["edge"], "x": None, "y": None}
     if "x" not in raw or "y" not in raw:
         raise ScenarioError(f"{where}: {ctx[:-1]} needs both 'x' and 'y' (m)")
-    return {"edge": None, "x": _num(raw, "x", where, ctx), "y": _num(raw, "y", where, ctx)}
+    return {"edge": None, "x": number(raw, "x", where, ctx), "y": number(raw, "y", where, ctx)}
 
 
 def _generate(raw: Any, where: str, ctx: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: {ctx[:-1]} must be a table")
-    _keys(raw, _GENERATE, where, ctx)
+    check_keys(raw, _GENERATE, where, ctx)
     if "count" not in raw:
         raise ScenarioError(f"{where}: {ctx}count is missing (number of car parks to generate)")
     g: dict[str, Any] = {
-        "count": _int(raw, "count", where, ctx, lo=1),
-        "seed": _int(raw, "seed", where, ctx) if "seed" in raw else 1,
-        "capacity_min": _int(raw, "capacity_min", where, ctx, lo=1) if "capacity_min" in raw else 10,
-        "capacity_max": _int(raw, "capacity_max", where, ctx, lo=1) if "capacity_max" in raw else 40,
-        "price_min_per_h": _num(raw, "price_min_per_h", where, ctx, lo=0.0) if "price_min_per_h" in raw else 1.0,
-        "price_max_per_h": _num(raw, "price_max_per_h", where, ctx, lo=0.0) if "price_max_per_h" in raw else 4.0,
-        "street_share": _num(raw, "street_share", where, ctx, lo=0.0, hi=1.0) if "street_share" in raw else 0.5,
+        "count": integer(raw, "count", where, ctx, lo=1),
+        "seed": integer(raw, "seed", where, ctx) if "seed" in raw else 1,
+        "capacity_min": integer(raw, "capacity_min", where, ctx, lo=1) if "capacity_min" in raw else 10,
+        "capacity_max": integer(raw, "capacity_max", where, ctx, lo=1) if "capacity_max" in raw else 40,
+        "price_min_per_h": number(raw, "price_min_per_h", where, ctx, lo=0.0) if "price_min_per_h" in raw else 1.0,
+        "price_max_per_h": number(raw, "price_max_per_h", where, ctx, lo=0.0) if "price_max_per_h" in raw else 4.0,
+        "street_share": number(raw, "street_share", where, ctx, lo=0.0, hi=1.0) if "street_share" in raw else 0.5,
         "edges": None,
         "networked": True,
     }
@@ -287,13 +288,13 @@ def _generate(raw: Any, where: str, ctx: str) -> dict[str, Any]:
 def _demand(raw: Any, where: str, ctx: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: {ctx[:-1]} must be a table")
-    _keys(raw, _DEMAND, where, ctx)
+    check_keys(raw, _DEMAND, where, ctx)
     if "vehicles_per_hour" not in raw:
         raise ScenarioError(f"{where}: {ctx}vehicles_per_hour is missing (parking arrivals, veh/h > 0)")
     d: dict[str, Any] = {
-        "vehicles_per_hour": _num(raw, "vehicles_per_hour", where, ctx, positive=True),
-        "begin_s": _num(raw, "begin_s", where, ctx, lo=0.0) if "begin_s" in raw else None,
-        "end_s": _num(raw, "end_s", where, ctx, lo=0.0) if "end_s" in raw else None,
+        "vehicles_per_hour": number(raw, "vehicles_per_hour", where, ctx, positive=True),
+        "begin_s": number(raw, "begin_s", where, ctx, lo=0.0) if "begin_s" in raw else None,
+        "end_s": number(raw, "end_s", where, ctx, lo=0.0) if "end_s" in raw else None,
     }
     if d["begin_s"] is not None and d["end_s"] is not None and d["end_s"] <= d["begin_s"]:
         raise ScenarioError(f"{where}: {ctx}end_s must be after begin_s")
@@ -301,7 +302,7 @@ def _demand(raw: Any, where: str, ctx: str) -> dict[str, Any]:
     if not isinstance(dwell, dict):
         raise ScenarioError(f"{where}: {ctx}dwell must be a table {{distribution, mean_s, ...}}")
     dctx = ctx + "dwell."
-    _keys(dwell, _DWELL, where, dctx)
+    check_keys(dwell, _DWELL, where, dctx)
     dist = dwell.get("distribution", "lognormal")
     if dist not in DWELL_DISTRIBUTIONS:
         raise ScenarioError(
@@ -314,12 +315,12 @@ def _demand(raw: Any, where: str, ctx: str) -> dict[str, Any]:
                 raise ScenarioError(f"{where}: {dctx}{key} is needed for a uniform dwell time")
     elif "mean_s" not in dwell:
         raise ScenarioError(f"{where}: {dctx}mean_s is needed for a {dist} dwell time")
-    dw["mean_s"] = _num(dwell, "mean_s", where, dctx, positive=True) if "mean_s" in dwell else None
+    dw["mean_s"] = number(dwell, "mean_s", where, dctx, positive=True) if "mean_s" in dwell else None
     if dist == "lognormal" and "sd_s" not in dwell:
         raise ScenarioError(f"{where}: {dctx}sd_s is needed for a lognormal dwell time")
-    dw["sd_s"] = _num(dwell, "sd_s", where, dctx, positive=True) if "sd_s" in dwell else None
-    dw["min_s"] = _num(dwell, "min_s", where, dctx, lo=0.0) if "min_s" in dwell else 60.0
-    dw["max_s"] = _num(dwell, "max_s", where, dctx, positive=True) if "max_s" in dwell else 6 * 3600.0
+    dw["sd_s"] = number(dwell, "sd_s", where, dctx, positive=True) if "sd_s" in dwell else None
+    dw["min_s"] = number(dwell, "min_s", where, dctx, lo=0.0) if "min_s" in dwell else 60.0
+    dw["max_s"] = number(dwell, "max_s", where, dctx, positive=True) if "max_s" in dwell else 6 * 3600.0
     if dw["max_s"] <= dw["min_s"]:
         raise ScenarioError(f"{where}: {dctx}max_s must be greater than min_s")
     d["dwell"] = dw
@@ -332,9 +333,9 @@ def _demand(raw: Any, where: str, ctx: str) -> dict[str, Any]:
     out = []
     for i, dest in enumerate(dests):
         c = f"{ctx}destinations[{i}]."
-        _keys(dest, _DEST, where, c)
+        check_keys(dest, _DEST, where, c)
         item = _place(dest, where, c)
-        item["weight"] = _num(dest, "weight", where, c, positive=True) if "weight" in dest else 1.0
+        item["weight"] = number(dest, "weight", where, c, positive=True) if "weight" in dest else 1.0
         out.append(item)
     d["destinations"] = out
     for key in ("origins", "exits"):
@@ -343,48 +344,3 @@ def _demand(raw: Any, where: str, ctx: str) -> dict[str, Any]:
             raise ScenarioError(f"{where}: {ctx}{key} must be a non-empty list of edge ids, got {v!r}")
         d[key] = list(v) if v is not None else None
     return d
-
-
-# ------------------------------------------------------------------------------------------
-# small checkers
-
-
-def _keys(raw: dict[str, Any], allowed: dict[str, str], where: str, ctx: str) -> None:
-    unknown = [k for k in raw if k not in allowed]
-    if unknown:
-        valid = "; ".join(f"{k} ({t})" for k, t in allowed.items())
-        raise ScenarioError(
-            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(repr(ctx + k) for k in unknown)}; valid keys in {ctx[:-1]}: {valid}"
-        )
-
-
-def _num(
-    raw: dict[str, Any],
-    key: str,
-    where: str,
-    ctx: str,
-    *,
-    lo: float | None = None,
-    hi: float | None = None,
-    positive: bool = False,
-) -> float:
-    v = raw[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ScenarioError(f"{where}: {ctx}{key} must be a number, got {v!r}")
-    if positive and v <= 0:
-        raise ScenarioError(f"{where}: {ctx}{key} must be > 0, got {v!r}")
-    if lo is not None and v < lo:
-        raise ScenarioError(f"{where}: {ctx}{key} must be ≥ {lo:g}, got {v!r}")
-    if hi is not None and v > hi:
-        raise ScenarioError(f"{where}: {ctx}{key} must be ≤ {hi:g}, got {v!r}")
-    return float(v)
-
-
-def _int(raw: dict[str, Any], key: str, where: str, ctx: str, *, lo: int | None = None) -> int:
-    v = raw[key]
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ScenarioError(f"{where}: {ctx}{key} must be an integer, got {v!r}")
-    if lo is not None and v < lo:
-        raise ScenarioError(f"{where}: {ctx}{key} must be ≥ {lo}, got {v!r}")
-    return int(v)

@@ -25,7 +25,6 @@ Times are seconds, flows veh/h, lengths metres, speeds m/s.
 from __future__ import annotations
 
 import inspect
-import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from greenwave._sumo import sumo_home
+from greenwave.controllers import available_controllers
+from greenwave.controllers.base import check_controller_options
+from greenwave.controllers.network_control import parse_communication
+from greenwave.engine.addons import available_addons
 from greenwave.errors import ScenarioError
+from greenwave.networks import generate
+from greenwave.scenarios.limits import MAX_SEEDS, check_scenario_values, safe_name
+from greenwave.scenarios.sumocfg import is_sumocfg, read_sumocfg, scenario_defaults
+from greenwave.toml_checks import check_keys, number, string, string_list
 
 DEFAULT_CONTROLLERS = ("static", "actuated", "delay_based", "sumo-webster", "sumo-coordinator")
 
@@ -182,8 +190,6 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load and validate a scenario by bundled name, TOML path or SUMO configuration
     (``*.sumocfg``: run as SUMO runs it, see :mod:`greenwave.scenarios.sumocfg`)."""
     path = resolve_scenario(name_or_path)
-    from greenwave.scenarios.sumocfg import is_sumocfg
-
     if is_sumocfg(path):
         name = path.name.removesuffix(".sumocfg").removesuffix(".sumo.cfg")
         return scenario_from_dict({"name": name, "demand": {"sumocfg": str(path.resolve())}},
@@ -205,18 +211,12 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
     """Validate a parsed scenario table; relative paths resolve against ``source``'s folder."""
     where = str(source) if source is not None else "<scenario>"
     base = source.parent if source is not None else Path.cwd()
-    from greenwave.engine.addons import available_addons
-
     addon_classes = available_addons()
-    _check_keys(data, {**_TOP_KEYS, **{a: "table (run add-on)" for a in addon_classes}}, where, "")
-    from greenwave.scenarios.limits import check_scenario_values, safe_name
-
+    check_keys(data, {**_TOP_KEYS, **{a: "table (run add-on)" for a in addon_classes}}, where, "")
     if "demand" not in data:
         raise ScenarioError(f"{where}: missing required key 'demand'")
     demand = _demand_spec(data["demand"], where, base)
     if demand.sumo_config is not None:
-        from greenwave.scenarios.sumocfg import scenario_defaults
-
         data = {**scenario_defaults(demand.sumo_config, data.get("begin_s")), **data}
     if "duration_s" not in data:
         raise ScenarioError(
@@ -226,19 +226,17 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
                "TOML whose [demand] has sumocfg = \"...\")" if demand.sumo_config is not None else "")
         )
 
-    duration = _float(data, "duration_s", where, "", positive=True)
-    begin = _float(data, "begin_s", where, "", default=0.0, minimum=0.0)
-    step = _float(data, "step_length_s", where, "", default=1.0, positive=True)
-    teleport = _float(data, "time_to_teleport_s", where, "", default=300.0)
-    name = _str(data, "name", where, "", default=safe_name(source.stem) if source else "scenario")
-    description = _str(data, "description", where, "", default="")
+    duration = number(data, "duration_s", where, "", positive=True)
+    begin = number(data, "begin_s", where, "", default=0.0, lo=0.0)
+    step = number(data, "step_length_s", where, "", default=1.0, positive=True)
+    teleport = number(data, "time_to_teleport_s", where, "", default=300.0)
+    name = string(data, "name", where, "", default=safe_name(source.stem) if source else "scenario")
+    description = string(data, "description", where, "", default="")
 
     seeds_raw = data.get("seeds", [1])
     if isinstance(seeds_raw, bool):
         raise ScenarioError(f"{where}: 'seeds' must be a list of integers or a count, not a bool")
     if isinstance(seeds_raw, int):
-        from greenwave.scenarios.limits import MAX_SEEDS
-
         if not 1 <= seeds_raw <= MAX_SEEDS:
             raise ScenarioError(f"{where}: 'seeds' as a count must be 1..{MAX_SEEDS} (at most {MAX_SEEDS} "
                                 f"seeds; each is a SUMO run per controller), got {seeds_raw}")
@@ -250,9 +248,7 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
     else:
         raise ScenarioError(f"{where}: 'seeds' must be a non-empty list of integers or a count")
 
-    controllers = tuple(_str_list(data, "controllers", where, "", default=list(DEFAULT_CONTROLLERS)))
-    from greenwave.controllers import available_controllers
-
+    controllers = tuple(string_list(data, "controllers", where, "", default=list(DEFAULT_CONTROLLERS)))
     valid = available_controllers()
     for c in controllers:
         if c not in valid:
@@ -262,8 +258,6 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
     options = data.get("controller_options", {})
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise ScenarioError(f"{where}: 'controller_options' must be a table of tables")
-    from greenwave.controllers.base import check_controller_options
-
     for c, opts in options.items():
         check_controller_options(c, opts, where)
 
@@ -284,8 +278,6 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
     }
     communication = None
     if "communication" in data:
-        from greenwave.controllers.network_control import parse_communication
-
         communication = parse_communication(data["communication"], where=where)
     check_scenario_values(data, where)  # ranges, demand window, sizes (greenwave.scenarios.limits)
     return Scenario(
@@ -307,8 +299,6 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
 
 
 def _generators() -> dict[str, Any]:
-    from greenwave.networks import generate
-
     return {"grid": generate.grid_network, "arterial": generate.arterial_network}
 
 
@@ -330,10 +320,10 @@ def _network_spec(raw: Any, where: str, base: Path) -> NetworkSpec:
             f"{where}: [network] needs exactly one of 'generator', 'file', 'osm' (got "
             f"{', '.join(sources) or 'none'})"
         )
-    sat = _float(raw, "saturation_flow_per_lane", where, ctx, default=1800.0, positive=True)
+    sat = number(raw, "saturation_flow_per_lane", where, ctx, default=1800.0, positive=True)
     if "file" in raw or "osm" in raw:
         key = sources[0]
-        _check_keys(raw, {key: "str", "saturation_flow_per_lane": "float"}, where, ctx)
+        check_keys(raw, {key: "str", "saturation_flow_per_lane": "float"}, where, ctx)
         path = _existing_file(raw, key, where, ctx, base)
         return NetworkSpec(kind=key, path=path, saturation_flow_per_lane=sat)
     gens = _generators()
@@ -345,7 +335,7 @@ def _network_spec(raw: Any, where: str, base: Path) -> NetworkSpec:
     params = _generator_params(gens[gen])
     allowed = {"generator": "str", "saturation_flow_per_lane": "float"}
     allowed.update({k: _type_name(p) for k, p in params.items()})
-    _check_keys(raw, allowed, where, ctx)
+    check_keys(raw, allowed, where, ctx)
     values: dict[str, Any] = {}
     for k, p in params.items():
         if k in raw:
@@ -397,7 +387,7 @@ def _demand_spec(raw: Any, where: str, base: Path) -> DemandSpec:
     ctx = "demand."
     if not isinstance(raw, dict):
         raise ScenarioError(f"{where}: 'demand' must be a table")
-    _check_keys(raw, _DEMAND_KEYS, where, ctx)
+    check_keys(raw, _DEMAND_KEYS, where, ctx)
     files_given = "route_files" in raw or "sumocfg" in raw
     flows_given = any(
         k in raw for k in ("entry_vph", "major_entry_vph", "minor_entry_vph", "entry_vph_by_edge")
@@ -412,18 +402,16 @@ def _demand_spec(raw: Any, where: str, base: Path) -> DemandSpec:
     additional: list[Path] = []
     cfg: Path | None = None
     info = None
-    begin = _float(raw, "begin_s", where, ctx, default=None, minimum=0.0)
-    end = _float(raw, "end_s", where, ctx, default=None, minimum=0.0)
+    begin = number(raw, "begin_s", where, ctx, default=None, lo=0.0)
+    end = number(raw, "end_s", where, ctx, default=None, lo=0.0)
     if "sumocfg" in raw:
         cfg = _existing_file(raw, "sumocfg", where, ctx, base)
-        from greenwave.scenarios.sumocfg import read_sumocfg
-
         info = read_sumocfg(cfg)
         route_files += info.route_files
         additional += info.additional_files
-    for i, _ in enumerate(_str_list(raw, "route_files", where, ctx, default=[])):
+    for i, _ in enumerate(string_list(raw, "route_files", where, ctx, default=[])):
         route_files.append(_existing_file(raw["route_files"], i, where, ctx + "route_files", base))
-    for i, _ in enumerate(_str_list(raw, "additional_files", where, ctx, default=[])):
+    for i, _ in enumerate(string_list(raw, "additional_files", where, ctx, default=[])):
         additional.append(
             _existing_file(raw["additional_files"], i, where, ctx + "additional_files", base)
         )
@@ -450,8 +438,8 @@ def _demand_spec(raw: Any, where: str, base: Path) -> DemandSpec:
             total += share
         if total <= 0:
             raise ScenarioError(f"{where}: demand.turn_ratios.{frm} has no positive share")
-    left = _float(raw, "turn_left", where, ctx, default=0.2, minimum=0.0)
-    right = _float(raw, "turn_right", where, ctx, default=0.2, minimum=0.0)
+    left = number(raw, "turn_left", where, ctx, default=0.2, lo=0.0)
+    right = number(raw, "turn_right", where, ctx, default=0.2, lo=0.0)
     if left + right > 1.0 + 1e-9:
         raise ScenarioError(f"{where}: demand.turn_left + demand.turn_right must be ≤ 1")
     return DemandSpec(
@@ -460,9 +448,9 @@ def _demand_spec(raw: Any, where: str, base: Path) -> DemandSpec:
         sumocfg=cfg,
         begin_s=begin,
         end_s=end,
-        entry_vph=_float(raw, "entry_vph", where, ctx, default=None, minimum=0.0),
-        major_entry_vph=_float(raw, "major_entry_vph", where, ctx, default=None, minimum=0.0),
-        minor_entry_vph=_float(raw, "minor_entry_vph", where, ctx, default=None, minimum=0.0),
+        entry_vph=number(raw, "entry_vph", where, ctx, default=None, lo=0.0),
+        major_entry_vph=number(raw, "major_entry_vph", where, ctx, default=None, lo=0.0),
+        minor_entry_vph=number(raw, "minor_entry_vph", where, ctx, default=None, lo=0.0),
         entry_vph_by_edge={str(k): float(v) for k, v in by_edge.items()},
         turn_left=left,
         turn_right=right,
@@ -472,57 +460,7 @@ def _demand_spec(raw: Any, where: str, base: Path) -> DemandSpec:
 
 
 # ------------------------------------------------------------------------------------------
-# small checkers: every message names the file, the key and what was expected
-
-
-def _check_keys(data: Mapping[str, Any], allowed: Mapping[str, str], where: str, ctx: str) -> None:
-    unknown = [k for k in data if k not in allowed]
-    if unknown:
-        valid = ", ".join(f"{k} ({t})" for k, t in allowed.items())
-        raise ScenarioError(
-            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(repr(ctx + k) for k in unknown)}; valid keys{' in ' + ctx.rstrip('.') if ctx else ''}: {valid}"
-        )
-
-
-def _float(
-    data: Mapping[str, Any],
-    key: str,
-    where: str,
-    ctx: str,
-    *,
-    default: float | None = None,
-    positive: bool = False,
-    minimum: float | None = None,
-) -> Any:
-    if key not in data:
-        return default
-    v = data[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ScenarioError(f"{where}: {ctx}{key} must be a number, got {v!r}")
-    if not math.isfinite(v):
-        raise ScenarioError(f"{where}: {ctx}{key} must be a finite number, got {v!r}")
-    if positive and v <= 0:
-        raise ScenarioError(f"{where}: {ctx}{key} must be > 0, got {v!r}")
-    if minimum is not None and v < minimum:
-        raise ScenarioError(f"{where}: {ctx}{key} must be ≥ {minimum:g}, got {v!r}")
-    return float(v)
-
-
-def _str(data: Mapping[str, Any], key: str, where: str, ctx: str, *, default: str) -> str:
-    v = data.get(key, default)
-    if not isinstance(v, str):
-        raise ScenarioError(f"{where}: {ctx}{key} must be a string, got {v!r}")
-    return v
-
-
-def _str_list(
-    data: Mapping[str, Any], key: str, where: str, ctx: str, *, default: list[str]
-) -> list[str]:
-    v = data.get(key, default)
-    if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
-        raise ScenarioError(f"{where}: {ctx}{key} must be a list of strings, got {v!r}")
-    return v
+# files named in a scenario (the other checkers: greenwave.toml_checks)
 
 
 def _existing_file(data: Any, key: str | int, where: str, ctx: str, base: Path) -> Path:
@@ -534,8 +472,6 @@ def _existing_file(data: Any, key: str | int, where: str, ctx: str, base: Path) 
     if not path.is_absolute():
         path = (base / path).resolve()
     if raw.startswith("sumo:"):
-        from greenwave._sumo import sumo_home
-
         path = sumo_home() / raw[len("sumo:"):].lstrip("/")
     if not path.is_file():
         raise ScenarioError(f"{where}: {label}: file {path} does not exist")

@@ -46,27 +46,41 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from xml.sax.saxutils import quoteattr
 
 import numpy as np
 import pandas as pd
 
 from greenwave.controllers.base import Controller, RunContext, register
 from greenwave.controllers.network_control import CentralDriver, LinkSchedule, write_rate_series
+from greenwave.controllers.plan import (
+    TimingPlan,
+    arrays_from_plan,
+    plan_from_arrays,
+    plan_from_network,
+    write_sumo_additional,
+)
+from greenwave.controllers.planning import plan_for_demand
+from greenwave.controllers.proof import prove_plan, run_cases
+from greenwave.controllers.safety import assert_safe, write_excluded
 from greenwave.controllers.stage_choice import (
     DEFAULT_STAGE_DESIGN,
-    apply_choice,
+    DesignChoice,
     check_stage_design_option,
     choice_meta,
-    choose_designs,
     write_design_programs,
 )
+from greenwave.controllers.sumo_programs import actuated_programs
 from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH
-from greenwave.errors import ScenarioError
+from greenwave.engine.optimise import OptimiserSettings, optimise
+from greenwave.engine.results import write_table_atomic, write_text_atomic
+from greenwave.errors import PlanError, ScenarioError
+from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
+from greenwave.networks.model import RoadNetwork
+from greenwave.networks.subareas import coupling_graph, neighbour_links, partition
 
 if TYPE_CHECKING:
-    from greenwave.controllers.plan import TimingPlan
     from greenwave.engine.session import SumoSession
-    from greenwave.networks.model import RoadNetwork
 
 __all__ = ["AdaptiveController", "CoordinatedController", "controlled_signals"]
 
@@ -146,8 +160,6 @@ class CentralController(Controller):
         return opts
 
     def _settings(self, seed: int) -> Any:
-        from greenwave.engine.optimise import OptimiserSettings
-
         kw = {k: self.opts[k] for k in _OPT_KEYS if k in self.opts}
         for k in ("global_candidates", "starts", "max_passes"):
             if k in kw:
@@ -156,10 +168,6 @@ class CentralController(Controller):
 
     # -- before the run ------------------------------------------------------------------------
     def prepare(self, ctx: RunContext) -> list[Path]:
-        from greenwave.controllers.plan import write_sumo_additional
-        from greenwave.controllers.sumo_programs import actuated_programs, ensure_routes
-        from greenwave.scenarios.demand import movement_flows
-
         self.opts = self._opts()
         self.ctx = ctx
         work = Path(ctx.workdir)
@@ -170,42 +178,20 @@ class CentralController(Controller):
             raise ScenarioError(f"controller {self.name!r}: {ctx.net_file} has no signalised intersection")
         self.links = None
         if self.subareas:
-            from greenwave.networks.subareas import neighbour_links
-
             self.links = neighbour_links(network, max_distance_m=float(self.opts["max_distance_m"]))
-        routes = ensure_routes(ctx.net_file, list(ctx.route_files), workdir=work, seed=ctx.seed,
-                               begin=ctx.demand_begin_s, end=ctx.demand_end_s)
-        flows = movement_flows(routes, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s)
-        self.flows = network.driving_flows(flows)
-        # the stage design each signal runs (stage_design option), chosen on the prior flows
-        self.designs = {}
-        if self.opts["stage_design"] != "own":
-            self.designs = choose_designs(network, self.flows, self.opts["stage_design"], workdir=work,
-                                          seed=ctx.seed)
-            self.network = network = apply_choice(network, self.designs)
+        self.designs: dict[str, DesignChoice] = {}
         self.groups: list[tuple[str, ...]] = []
         self.plan_log: list[dict[str, Any]] = []
-        # signals whose own program has unsafe stages are never planned (no timing of them is safe)
-        from greenwave.controllers.switching import unsafe_own_programs
-        from greenwave.networks.compile import compile_network
-
-        self._own_unsafe = own_unsafe = unsafe_own_programs(network)
-        if own_unsafe:
-            self._compilable = tuple(s for s in compile_network(network, self.flows).signal_ids
-                                     if s not in own_unsafe)
-            if not self._compilable:
-                raise ScenarioError(f"controller {self.name!r}: no signal of {ctx.net_file} can be "
-                                    f"planned safely: {own_unsafe}")
-        plan = self._optimise(self.flows, t=ctx.begin_s)
-        self.unsafe = {**own_unsafe, **self._unsafe_signals(plan)}
-        if self.unsafe:  # never run an unsafe plan: those signals stay on their own programs
-            self._compilable = tuple(s for s in self._compilable if s not in self.unsafe)
-            if not self._compilable:
-                raise ScenarioError(f"controller {self.name!r}: no signal of {ctx.net_file} can be "
-                                    f"planned safely: {sorted(self.unsafe)}")
-            self.groups = []
-            self.plan_log.clear()
-            plan = self._optimise(self.flows, t=ctx.begin_s)
+        self._compilable: tuple[str, ...] = ()  # the signals the centre plans
+        # the pipeline: flows, stage designs (stage_design option), signals whose own program or
+        # first plan is unsafe left out (they stay on their own programs), the first plan
+        planned = plan_for_demand(ctx.net_file, ctx.route_files, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
+                                  workdir=work, seed=ctx.seed, stage_design=self.opts["stage_design"],
+                                  network=network, optimiser=self._first_plan)
+        self.network = network = planned.network
+        self.designs = planned.designs
+        self.unsafe = planned.excluded
+        plan = planned.plan
         files: list[Path] = []
         self.untrusted: dict[str, str] = {}
         if self.opts["prove"]:
@@ -242,18 +228,11 @@ class CentralController(Controller):
         plan loses are signals whose model the centre cannot trust: they are not planned, run
         SUMO's actuated copy of their own program and are listed in ``excluded_signals.txt``;
         the rest are planned again without them."""
-        from greenwave.controllers.plan import TimingPlan, plan_from_network
-        from greenwave.controllers.proof import prove_plan, run_cases
-        from greenwave.controllers.safety import write_excluded
-        from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
-
         compiled = compile_network(self.network, self.flows, signals=list(plan.signals), **SUMO_COMPILE_OPTIONS)
         existing = plan_from_network(self.network, compiled)
         folder = Path(self.ctx.workdir) / "proof"
         proof = prove_plan(plan, existing, self.network, run_cases(self.ctx, folder, int(self.opts["proof_seeds"])),
                            workdir=folder, program_id="gw_central_proof")
-        from greenwave.engine.results import write_text_atomic
-
         write_text_atomic("\n".join(proof.lines()) + "\n", Path(self.ctx.workdir) / "proof.txt")
         if not proof.kept_existing:
             return plan
@@ -268,29 +247,19 @@ class CentralController(Controller):
             return TimingPlan({}, {"controller": self.name, "time_s": self.ctx.begin_s})
         return self._optimise(self.flows, t=self.ctx.begin_s)
 
-    def _unsafe_signals(self, plan: TimingPlan) -> dict[str, str]:
-        """Signals whose plan the safety validator rejects (see
-        :func:`~greenwave.controllers.safety.unsafe_signals`), listed in ``excluded_signals.txt``."""
-        from greenwave.controllers.safety import unsafe_signals, write_excluded
-
-        bad = unsafe_signals(plan, self.network)
-        own = getattr(self, "_own_unsafe", {})
-        if bad or own:
-            write_excluded({**own, **bad}, Path(self.ctx.workdir) / "excluded_signals.txt", "plan not safe")
-        return bad
+    def _first_plan(self, network: RoadNetwork, flows: pd.DataFrame, signals: tuple[str, ...]) -> TimingPlan:
+        """The centre's optimiser in :func:`~greenwave.controllers.planning.plan_for_demand`: the
+        first plan of ``signals`` (groups and the plan log start afresh)."""
+        self.network, self.flows = network, flows
+        self._compilable = signals
+        self.groups = []
+        self.plan_log.clear()
+        return self._optimise(flows, t=self.ctx.begin_s)
 
     def _optimise(self, flows: pd.DataFrame, *, t: float) -> TimingPlan:
         """One plan for every controllable signal from ``flows`` (per group / sub-area)."""
-        from greenwave.controllers.plan import TimingPlan, plan_from_arrays
-        from greenwave.engine.optimise import optimise
-        from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
-
         t0 = time.perf_counter()
         if self.subareas:
-            from greenwave.networks.subareas import coupling_graph, partition
-
-            if not hasattr(self, "_compilable"):
-                self._compilable = compile_network(self.network, flows).signal_ids
             graph = coupling_graph(self.network, flows, links=self.links, signals=self._compilable)
             self.groups = partition(
                 graph, threshold=float(self.opts["coupling_threshold"]),
@@ -298,8 +267,6 @@ class CentralController(Controller):
                 keep_factor=float(self.opts["keep_factor"]),
             )
         else:
-            if not hasattr(self, "_compilable"):
-                self._compilable = compile_network(self.network, flows).signal_ids
             self.groups = [tuple(self._compilable)]
         signals = {}
         settings = self._settings(self.ctx.seed)
@@ -317,9 +284,6 @@ class CentralController(Controller):
             compiled = compile_network(self.network, flows, signals=list(group), **SUMO_COMPILE_OPTIONS)
             start = None
             if current is not None:
-                from greenwave.controllers.plan import arrays_from_plan
-                from greenwave.errors import PlanError
-
                 sub = TimingPlan(signals={s: current.plan.signals[s] for s in group})
                 try:
                     start = arrays_from_plan(compiled, sub)
@@ -340,10 +304,6 @@ class CentralController(Controller):
 
     def _write_counters(self, path: Path, plan: TimingPlan) -> Path:
         """Induction loops on the internal lanes of every movement of the planned signals."""
-        from xml.sax.saxutils import quoteattr
-
-        from greenwave.engine.results import write_text_atomic
-
         ids, sig, mvs, lines = [], [], [], []
         period = float(self.opts["count_period_s"])
         seen: set[str] = set()
@@ -368,10 +328,6 @@ class CentralController(Controller):
     def _write_gap_detectors(self, path: Path, plan: TimingPlan) -> Path:
         """An induction loop ``detector_gap_s`` × lane speed before the stop line of every lane
         that a stage of a planned signal serves (what actuated-coordinated field control uses)."""
-        from xml.sax.saxutils import quoteattr
-
-        from greenwave.engine.results import write_text_atomic
-
         gap_s = float(self.opts["detector_gap_s"])
         lane_len = {lane: float(attrs["length_m"]) for *_, attrs in self.network.graph.edges(data=True)
                     for lane in attrs.get("lane_ids", ())}
@@ -492,16 +448,12 @@ class CentralController(Controller):
         self.counts[:] = 0.0
         self.count_s[:] = 0.0
         plan = self._optimise(self.flows, t=t)
-        from greenwave.controllers.safety import assert_safe
-
         assert_safe(plan, self.network)  # nothing unsafe reaches a signal
         self.driver.set_plan(plan)
         self.replans += 1
         self.subarea_counts.append(len(self.groups))
 
     def finish(self, ctx: RunContext) -> dict[str, Any]:
-        from greenwave.engine.results import write_table_atomic
-
         work = Path(ctx.workdir)
         write_rate_series(self.rate_t, self.rate_v, work / "control_rate.csv")
         write_table_atomic(pd.DataFrame(self.plan_log), work / "plans.csv")

@@ -58,13 +58,13 @@ from numba import njit
 
 from greenwave.controllers.base import Controller, RunContext, register
 from greenwave.controllers.detectors import DetectorReader, parse_faults, place_detectors
+from greenwave.controllers.planning import designs_for_run
 from greenwave.controllers.safety import write_excluded
 from greenwave.controllers.stage_choice import (
     MAX_PRESSURE_STAGE_DESIGN,
     check_stage_design_option,
     choice_meta,
     design_signal_stages,
-    designs_for_run,
 )
 from greenwave.controllers.sumo_programs import actuated_programs
 from greenwave.controllers.switching import StageSwitcher

@@ -27,9 +27,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import quoteattr
 
+from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan, complete_plan
+from greenwave.controllers.safety import validate_plan
+from greenwave.controllers.switching import signal_stages
+from greenwave.engine.arrays import SUMO_PARAMS
+from greenwave.engine.optimise import OptimiserSettings, optimise
+from greenwave.engine.results import write_text_atomic
 from greenwave.errors import NetworkError, PlanError, ScenarioError
-from greenwave.networks.stage_design import DESIGN_KINDS, StageDesign, rebuilt_programs, stage_designs, with_designs
+from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network, green_stage_phases
+from greenwave.networks.stage_design import (
+    DESIGN_KINDS,
+    StageDesign,
+    design_transition,
+    rebuilt_programs,
+    stage_designs,
+    with_designs,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,7 +63,6 @@ __all__ = [
     "choose_designs",
     "design_plan",
     "design_signal_stages",
-    "designs_for_run",
     "write_design_programs",
 ]
 
@@ -75,9 +89,6 @@ def check_stage_design_option(value: Any, where: str) -> str:
 def design_plan(design: StageDesign) -> Any:
     """A one-signal :class:`~greenwave.controllers.plan.TimingPlan` running ``design`` with its
     default greens (for the validator); its stages are the design program's green phases."""
-    from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan
-    from greenwave.networks.compile import green_stage_phases
-
     program = design.program()
     idx = green_stage_phases(program)
     n = len(idx)
@@ -104,9 +115,6 @@ def candidate_designs(
     A generated design is rejected when the generator finds a rule broken or the safety
     validator rejects its default plan (the own program is kept whatever the validator says:
     controllers already leave unsafe own programs alone)."""
-    from greenwave.controllers.plan import complete_plan
-    from greenwave.controllers.safety import validate_plan
-
     key = _net_key(network, signals)
     if key is not None and key in _CANDIDATES:  # the same net in this process: same candidates
         v, r = _CANDIDATES[key]
@@ -260,10 +268,6 @@ def choose_designs(
 def _model_delay(network: RoadNetwork, design: StageDesign, flows: pd.DataFrame, params: ModelParams | None,
                  compile_options: Mapping[str, Any] | None, seed: int) -> float:
     """Mean delay (s/veh) the model predicts for ``design``'s optimised plan, its signal alone."""
-    from greenwave.engine.arrays import SUMO_PARAMS
-    from greenwave.engine.optimise import OptimiserSettings, optimise
-    from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
-
     net_d = with_designs(network, {design.signal_id: design})
     try:
         compiled = compile_network(net_d, flows, signals=[design.signal_id],
@@ -297,37 +301,6 @@ def choice_meta(mode: str, choice: Mapping[str, DesignChoice]) -> dict[str, Any]
     }
 
 
-def designs_for_run(
-    network: RoadNetwork,
-    mode: str,
-    *,
-    net_file: Path,
-    route_files: Any,
-    begin_s: float,
-    end_s: float,
-    workdir: Path,
-    seed: int,
-) -> tuple[RoadNetwork, dict[str, DesignChoice]]:
-    """For a controller's ``prepare``: choose designs on the run's demand (``mode``) and return
-    the network with them applied, and the choice (empty for ``own``, but for the signals of
-    :func:`own_incomplete`, which get the model's best design)."""
-    signals = None
-    if mode == "own":
-        signals = own_incomplete(network)
-        if not signals:
-            return network, {}
-        mode = "best"  # those signals get the model's best design; the rest keep their own
-    flows = None
-    if mode == "best":
-        from greenwave.controllers.sumo_programs import ensure_routes
-        from greenwave.scenarios.demand import movement_flows  # as optimise_for_demand counts them
-
-        routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
-        flows = network.driving_flows(movement_flows(routes, begin_s=begin_s, end_s=end_s))
-    choice = choose_designs(network, flows, mode, workdir=workdir, seed=seed, signals=signals)
-    return apply_choice(network, choice), choice
-
-
 def own_incomplete(network: RoadNetwork) -> list[str]:
     """Signals whose running program never shows green to a used vehicle link that another of
     their programs serves (SUMO's bs3d game: four one-stage programs switched by the player; the
@@ -350,9 +323,6 @@ def own_incomplete(network: RoadNetwork) -> list[str]:
 def design_signal_stages(network: RoadNetwork, choice: Mapping[str, DesignChoice], **kw: float) -> dict[str, Any]:
     """:class:`~greenwave.controllers.switching.SignalStages` of every signal running a generated
     design, with the design's intergreen for every pair of stages (not only the cyclic ones)."""
-    from greenwave.controllers.switching import signal_stages
-    from greenwave.networks.stage_design import design_transition
-
     out = {}
     for sid, c in choice.items():
         d = c.design
@@ -380,10 +350,6 @@ def write_design_programs(
     """The chosen generated designs as SUMO programs (``programID`` = the design's), for local
     fallback; with ``actuated_id`` also as gap-actuated programs under that id (green phases
     from their minimum green to ``max_green_s``). ``None`` when no signal runs a generated design."""
-    from xml.sax.saxutils import quoteattr
-
-    from greenwave.engine.results import write_text_atomic
-
     lines = ["<additional>"]
     for sid, c in sorted(choice.items()):
         if c.design.is_own:

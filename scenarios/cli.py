@@ -83,7 +83,7 @@ def _output_dir(given: str | None, name: str) -> Path:
 
 
 def _cmd_optimise(args: argparse.Namespace) -> int:
-    from greenwave.controllers.optimised import optimise_for_demand
+    from greenwave.controllers.planning import plan_for_demand
     from greenwave.controllers.stage_choice import DEFAULT_STAGE_DESIGN
     from greenwave.engine.arrays import SUMO_SATURATION_FLOW_PER_LANE_VPH
     from greenwave.engine.bandwidth import bands_of_plan, is_arterial
@@ -114,7 +114,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     _say(f"{scenario.name}: optimising {len(prepared.approaches)} signals for objective "
          f"{args.objective!r} on the demand of seed {seed}")
     t0 = time.perf_counter()
-    result = optimise_for_demand(
+    result = plan_for_demand(
         prepared.net_file, prepared.demand_files_by_seed[seed],
         begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
         objective=args.objective, settings=OptimiserSettings(seed=seed),
@@ -130,6 +130,8 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         _say(f"greenwave: error: {scenario.name}: no signal of {prepared.net_file} can be timed safely "
              f"(see {out / 'work' / 'excluded_signals.txt'}); nothing to optimise, nothing written")
         return 1
+    # the default optimiser's figures
+    assert result.compiled is not None and result.result is not None and result.existing is not None
     plan_json = out / "plan.json"
     plan = result.plan
     proof = None

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from greenwave.controllers.optimised import optimise_for_demand
 from greenwave.controllers.plan import TimingPlan
+from greenwave.controllers.planning import plan_for_demand
 from greenwave.controllers.proof import SimulationSetup, proof_seed, prove_plan, signal_approaches
 from greenwave.errors import PlanError
 from greenwave.networks import load_network
@@ -37,7 +37,7 @@ def _setup(prep, seed: int) -> SimulationSetup:
 @pytest.mark.slow
 def test_a_plan_that_starves_approaches_is_never_recommended(tmp_path: Path) -> None:
     prep = _prepared(tmp_path)
-    opt = optimise_for_demand(prep.net_file, prep.routes_by_seed[1], begin_s=prep.begin_s, end_s=prep.end_s,
+    opt = plan_for_demand(prep.net_file, prep.routes_by_seed[1], begin_s=prep.begin_s, end_s=prep.end_s,
                               workdir=tmp_path / "opt", seed=1)
     existing = opt.existing
     (sid, timing), = existing.signals.items()
@@ -71,7 +71,7 @@ def test_signal_approaches_are_the_roads_into_the_junction(tmp_path: Path) -> No
 
 def test_proof_needs_seeds_and_existing_timings(tmp_path: Path) -> None:
     prep = _prepared(tmp_path, duration=60)
-    opt = optimise_for_demand(prep.net_file, prep.routes_by_seed[1], begin_s=prep.begin_s, end_s=prep.end_s,
+    opt = plan_for_demand(prep.net_file, prep.routes_by_seed[1], begin_s=prep.begin_s, end_s=prep.end_s,
                               workdir=tmp_path / "opt", seed=1)
     with pytest.raises(PlanError, match="at least one seed"):
         prove_plan(opt.plan, opt.existing, opt.network, [], workdir=tmp_path / "p")

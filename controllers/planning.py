@@ -1,0 +1,240 @@
+"""The one planning pipeline: flows → stage designs → compile → drop unsafe signals → recompile → optimise.
+
+:func:`plan_for_demand` is what the ``optimised`` controller, the centre of ``adaptive`` and
+``coordinated`` (:mod:`greenwave.controllers.central`) and ``greenwave optimise`` run before SUMO
+starts:
+
+1. count the movement flows of the run's routes in the demand window (:func:`demand_flows`);
+2. choose each signal's stage design on them (``stage_design``, :mod:`~greenwave.controllers.stage_choice`);
+3. leave out signals whose own program is unsafe (no timing of its stages is safe);
+4. make a first plan, leave out the signals the safety validator rejects in it (listed in
+   ``WORKDIR/excluded_signals.txt``) and plan the rest again;
+5. the plan: the fixed-time optimiser over all signals by default (Webster's plan is the first
+   plan, the network's own timings the start), or a controller's own optimiser
+   (``optimiser``: its first plan is also the plan when every signal of it is safe).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from greenwave.controllers.plan import TimingPlan, arrays_from_plan, plan_from_arrays, plan_from_network
+from greenwave.controllers.safety import unsafe_signals, write_excluded
+from greenwave.controllers.stage_choice import (
+    DEFAULT_STAGE_DESIGN,
+    DesignChoice,
+    apply_choice,
+    choice_meta,
+    choose_designs,
+    own_incomplete,
+)
+from greenwave.controllers.sumo_programs import ensure_routes
+from greenwave.controllers.switching import unsafe_own_programs
+from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, CompiledNetwork, ModelParams
+from greenwave.engine.model import evaluate
+from greenwave.engine.optimise import Objective, OptimiseResult, OptimiserSettings, optimise, webster_plan
+from greenwave.errors import NetworkError, PlanError
+from greenwave.networks import load_network
+from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
+from greenwave.networks.model import RoadNetwork
+from greenwave.networks.route_flows import movement_flows
+
+__all__ = [
+    "DemandPlan", "Optimiser", "demand_flows", "designs_for_run", "plan_for_demand", "with_design_choice",
+]
+
+#: A controller's own optimiser: the plan of ``signals`` on ``network`` for the movement flows.
+Optimiser = Callable[[RoadNetwork, pd.DataFrame, tuple[str, ...]], TimingPlan]
+
+
+@dataclass
+class DemandPlan:
+    """Everything the pipeline produced, for the controllers, the CLI and reports.
+
+    ``compiled``, ``result``, ``base_pi`` and ``existing`` come from the default optimiser (None
+    with a controller's own).
+    """
+
+    network: RoadNetwork  # with the chosen stage designs as default programs
+    compiled: CompiledNetwork | None
+    result: OptimiseResult | None
+    plan: TimingPlan
+    base_pi: float | None
+    excluded: dict[str, str]  # signals left on their own programs (no safe plan), with why
+    existing: TimingPlan | None = None  # the network's own programs for the compiled signals
+    designs: dict[str, DesignChoice] = field(default_factory=dict)  # signal -> DesignChoice (stage_design)
+    flows: pd.DataFrame | None = None  # the driving movement flows planned for, veh/h
+    signals: tuple[str, ...] = ()  # the signals planned
+
+
+def demand_flows(
+    network: RoadNetwork,
+    net_file: Path,
+    route_files: Sequence[Path],
+    *,
+    workdir: Path,
+    seed: int,
+    begin_s: float,
+    end_s: float,
+) -> pd.DataFrame:
+    """Movement flows (veh/h) between the driving edges of ``network`` that vehicles departing in
+    [begin_s, end_s) put on it; trips without routes are routed first (``ensure_routes``)."""
+    routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
+    return network.driving_flows(movement_flows(routes, begin_s=begin_s, end_s=end_s))
+
+
+def designs_for_run(
+    network: RoadNetwork,
+    mode: str,
+    *,
+    net_file: Path,
+    route_files: Any,
+    begin_s: float,
+    end_s: float,
+    workdir: Path,
+    seed: int,
+) -> tuple[RoadNetwork, dict[str, DesignChoice]]:
+    """For a controller's ``prepare``: choose designs on the run's demand (``mode``) and return
+    the network with them applied, and the choice (empty for ``own``, but for the signals of
+    :func:`~greenwave.controllers.stage_choice.own_incomplete`, which get the model's best design)."""
+    signals = None
+    if mode == "own":
+        signals = own_incomplete(network)
+        if not signals:
+            return network, {}
+        mode = "best"  # those signals get the model's best design; the rest keep their own
+    flows = None
+    if mode == "best":
+        flows = demand_flows(network, net_file, route_files, workdir=workdir, seed=seed, begin_s=begin_s,
+                             end_s=end_s)
+    choice = choose_designs(network, flows, mode, workdir=workdir, seed=seed, signals=signals)
+    return apply_choice(network, choice), choice
+
+
+def with_design_choice(plan: TimingPlan, choice: Mapping[str, DesignChoice], mode: str) -> TimingPlan:
+    """``plan`` carrying the generated designs its signals run, and in ``meta["stage_design"]``
+    why each signal's design won (nothing added when no design was chosen)."""
+    if choice:
+        plan.designs = {sid: c.design for sid, c in choice.items() if not c.design.is_own and sid in plan.signals}
+        plan.meta["stage_design"] = choice_meta(mode, {s: c for s, c in choice.items() if s in plan.signals})
+    return plan
+
+
+def _without(signals: Sequence[str], left_out: Mapping[str, str], net_file: Path,
+             excluded: Mapping[str, str]) -> tuple[str, ...]:
+    keep = tuple(s for s in signals if s not in left_out)
+    if not keep:
+        raise PlanError(f"{net_file}: no signal can be planned safely: {dict(excluded)}")
+    return keep
+
+
+def plan_for_demand(
+    net_file: Path,
+    route_files: Sequence[Path],
+    *,
+    begin_s: float,
+    end_s: float,
+    workdir: Path,
+    seed: int = 0,
+    objective: Objective = "delay",
+    settings: OptimiserSettings | None = None,
+    params: ModelParams | None = None,
+    saturation_flow_per_lane: float = SUMO_SATURATION_FLOW_PER_LANE_VPH,
+    compile_options: Mapping[str, Any] | None = None,
+    program_files: Sequence[Path] = (),
+    run_begin_s: float = 0.0,
+    stage_design: str = DEFAULT_STAGE_DESIGN,
+    network: RoadNetwork | None = None,
+    optimiser: Optimiser | None = None,
+) -> DemandPlan:
+    """Count flows from the routes in [begin_s, end_s), choose designs, compile and plan the safe signals.
+
+    The plan runs in SUMO, so the model uses the settings measured there by default
+    (:data:`greenwave.engine.arrays.SUMO_PARAMS`: platoon lag and dispersion, the time loss of a
+    stop as stop penalty, effective green; saturation flow
+    :data:`~greenwave.engine.arrays.SUMO_SATURATION_FLOW_PER_LANE_VPH` veh/h per lane; turning
+    rates, gap acceptance and shared-lane blocking
+    :data:`~greenwave.networks.compile.SUMO_COMPILE_OPTIONS`, unless ``compile_options`` says
+    otherwise). ``program_files`` (the scenario's additional files with programs, in load
+    order) and ``run_begin_s`` decide which program each signal runs, as in SUMO; a caller that
+    has loaded that network already passes it as ``network``.
+
+    ``stage_design`` (``"own"``, ``"best"`` or a design name, see
+    :mod:`greenwave.controllers.stage_choice`) says which stages each signal runs; the plan
+    carries the chosen designs and records in ``meta["stage_design"]`` why each won.
+
+    ``optimiser`` replaces the default (one fixed-time plan for all signals, started from the
+    network's own timings, with ``objective`` and ``settings``); its first plan is its own
+    safety probe.
+
+    Raises
+    ------
+    PlanError
+        When no signal can be planned safely.
+    """
+    workdir = Path(workdir)
+    if network is None:
+        network = load_network(net_file, saturation_flow_per_lane=saturation_flow_per_lane,
+                               program_files=program_files, begin_s=run_begin_s)
+    flows = demand_flows(network, net_file, route_files, workdir=workdir, seed=seed, begin_s=begin_s, end_s=end_s)
+    options = SUMO_COMPILE_OPTIONS if compile_options is None else compile_options
+    choice: dict[str, DesignChoice] = {}
+    own_network = network
+    if stage_design != "own":
+        choice = choose_designs(network, flows, stage_design, workdir=workdir, params=params,
+                                compile_options=options, seed=seed)
+        network = apply_choice(network, choice)
+    # a signal whose own program is unsafe gets no safe plan from any timing: leave it out
+    compilable = compile_network(network, flows, **options).signal_ids
+    excluded = {s: why for s, why in unsafe_own_programs(network).items() if s in compilable}
+    signals = _without(compilable, excluded, net_file, excluded)
+
+    settings = settings or OptimiserSettings(seed=seed)
+    params = params or SUMO_PARAMS
+    made: dict[str, Any] = {}
+
+    def fixed_time(net: RoadNetwork, fl: pd.DataFrame, sigs: tuple[str, ...]) -> TimingPlan:
+        """The default optimiser: one plan for all ``sigs``, from the network's own timings."""
+        compiled = compile_network(net, fl, signals=list(sigs), **options)
+        base_pi = None
+        start = None
+        existing = plan_from_network(net, compiled)  # the start: the designs' default timings
+        try:
+            start = arrays_from_plan(compiled, existing)
+            base_pi = float(evaluate(compiled, start, params).pi)
+        except PlanError:
+            start = None  # the network's own programs have different cycles: no common start
+        if own_network is not net:  # the PI of the network's own programs, not of the designs' defaults
+            try:
+                own_c = compile_network(own_network, fl, signals=list(compiled.signal_ids), **options)
+                existing = plan_from_network(own_network, own_c)  # what the signals run today
+                base_pi = float(evaluate(own_c, arrays_from_plan(own_c, existing), params).pi)
+            except (PlanError, NetworkError):
+                base_pi = None
+        result = optimise(compiled, settings=settings, params=params, objective=objective, start=start)
+        made.update(compiled=compiled, result=result, base_pi=base_pi, existing=existing)
+        return plan_from_arrays(compiled, result.plan)
+
+    def webster(net: RoadNetwork, fl: pd.DataFrame, sigs: tuple[str, ...]) -> TimingPlan:
+        compiled = compile_network(net, fl, signals=list(sigs), **options)
+        return plan_from_arrays(compiled, webster_plan(compiled, settings))
+
+    probe = webster if optimiser is None else optimiser
+    first = with_design_choice(probe(network, flows, signals), choice, stage_design)
+    bad = unsafe_signals(first, network)
+    excluded.update(bad)
+    if excluded:
+        write_excluded(excluded, workdir / "excluded_signals.txt", "plan not safe")
+    if bad:
+        signals = _without(signals, bad, net_file, excluded)
+    if optimiser is not None and not bad:
+        plan = first  # a controller's own first plan is its plan when every signal of it is safe
+    else:
+        plan = with_design_choice((optimiser or fixed_time)(network, flows, signals), choice, stage_design)
+    return DemandPlan(network, made.get("compiled"), made.get("result"), plan, made.get("base_pi"), excluded,
+                      made.get("existing"), choice, flows, signals)

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from greenwave._sumo import run_sumo_command
+from greenwave.controllers.plan import TimingPlan, write_sumo_additional
 from greenwave.engine.results import edge_data, statistic_kpis, trip_kpis, write_text_atomic
 from greenwave.engine.session import SessionConfig
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
     from greenwave.controllers.base import RunContext
-    from greenwave.controllers.plan import TimingPlan
     from greenwave.networks.model import RoadNetwork
 
 __all__ = ["Proof", "ProofRun", "SimulationSetup", "proof_seed", "prove_plan", "run_cases", "signal_approaches"]
@@ -83,8 +83,6 @@ class Proof:
     def changed(self) -> TimingPlan:
         """The signals whose programs change (the recommended plan less those kept existing):
         what to load into SUMO on top of the network's own programs."""
-        from greenwave.controllers.plan import TimingPlan
-
         changed = [s for s in self.plan.signals if s not in self.kept_existing]
         return TimingPlan({s: self.plan.signals[s] for s in changed}, dict(self.plan.meta),
                           net_file=self.plan.net_file, designs=_designs(self.plan, changed))
@@ -211,8 +209,6 @@ def prove_plan(
     Raises :class:`PlanError` for an empty seed list or a candidate signal with no existing
     timing; SUMO failures raise :class:`~greenwave.errors.SimulationError` with what SUMO said.
     """
-    from greenwave.controllers.plan import TimingPlan, write_sumo_additional
-
     if not cases:
         raise PlanError("prove_plan: at least one seed is needed to prove a plan in SUMO")
     seeds = [seed for seed, _ in cases]

@@ -34,6 +34,7 @@ from typing import Literal
 from greenwave._sumo import run_sumo_command
 from greenwave._xml import open_xml
 from greenwave.controllers.sumo_programs import read_programs
+from greenwave.controllers.switching import is_all_red, is_stage_state
 from greenwave.controllers.tls_xml import active_programs
 from greenwave.errors import NetworkError, ScenarioError
 
@@ -127,8 +128,6 @@ def _carried_over(
 def own_all_red_s(programs: dict[str, ET.Element]) -> float:
     """The all-red the network's own programs keep: per signal the shortest all-red between two
     of its stages (0 when one change has none), the longest of these over the signals (s)."""
-    from greenwave.controllers.switching import is_all_red, is_stage_state
-
     longest = 0.0
     for program in programs.values():
         phases = [(ph.get("state", ""), float(ph.get("duration", "0"))) for ph in program.iter("phase")]

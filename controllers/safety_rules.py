@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from greenwave.errors import NetworkError, PlanError
+from greenwave.networks.compile import green_stage_phases, stage_minimum_greens
 
 if TYPE_CHECKING:
     from greenwave.networks.model import Program, RoadNetwork
@@ -103,8 +104,6 @@ def stage_floors(network: RoadNetwork, signal_id: str, program: Program,
         per_net = {}
     if key in per_net:
         return per_net[key]
-    from greenwave.networks.compile import green_stage_phases, stage_minimum_greens
-
     try:
         veh, ped = stage_minimum_greens(network, signal_id, program, min_green_s=standards.min_green_s,
                                         pedestrian_walk_s=standards.pedestrian_walk_s,
@@ -132,7 +131,5 @@ def stage_floors(network: RoadNetwork, signal_id: str, program: Program,
 
 def network_signals(network: RoadNetwork) -> list[str]:
     """The network's timeable signals: those whose default program has a green phase."""
-    from greenwave.networks.compile import green_stage_phases
-
     return [sid for sid, sig in network.signals.items()
             if sig.default_program is not None and green_stage_phases(sig.default_program)]

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from greenwave.errors import NetworkError, ScenarioError
-from greenwave.networks.program_files import top_level_elements
+from greenwave.networks.program_files import read_program_files, top_level_elements
 
 __all__ = ["active_programs", "copy_element", "iter_top_level", "read_programs"]
 
@@ -103,8 +103,6 @@ def active_programs(
         A file is not readable, the network has no programs, or a WAUT starts a light on a program
         that is not loaded.
     """
-    from greenwave.networks.program_files import read_program_files
-
     loaded: dict[str, dict[str, ET.Element]] = {}
     for path in (net_file, *program_files):
         try:

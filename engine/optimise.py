@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from greenwave.engine import model
 from greenwave.engine.arrays import CompiledNetwork, ModelParams, PlanArrays
+from greenwave.engine.bandwidth import bandwidth_offsets
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
@@ -177,8 +179,6 @@ class _Scorer:
     """
 
     def __init__(self, net: CompiledNetwork, params: ModelParams, parallel: bool) -> None:
-        from greenwave.engine import model
-
         self.net, self.params, self.parallel = net, params, parallel
         self._model = model
         self.evaluations = 0
@@ -388,8 +388,6 @@ def optimise(
     if objective == "bandwidth":
         # 2'. the green wave decides the offsets: splits are tuned with the band's offsets held,
         # and the band is then solved again for the final splits
-        from greenwave.engine.bandwidth import bandwidth_offsets
-
         band = bandwidth_offsets(net, PlanArrays(cycle, np.zeros(net.n_signals), base_green))
         plan, _pi, history = hill_climb(scorer, PlanArrays(cycle, band, base_green.copy()), settings,
                                         optimise_offsets=False)

@@ -67,6 +67,7 @@ from greenwave.networks.intergreens import (
     own_intergreens,
 )
 from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
+from greenwave.networks.sumo_net import load_network
 
 __all__ = [
     "DESIGN_KINDS",
@@ -422,8 +423,6 @@ def rebuilt_programs(net_file: Path | str, *, workdir: Path | str | None = None,
     """SUMO's own program of every signal of ``net_file`` (``netconvert --tls.rebuild``), its
     states re-indexed to ``net_file``'s link indices by lane pair (signals whose links do not
     all match are left out). :class:`NetworkError` when netconvert fails."""
-    from greenwave.networks.sumo_net import load_network
-
     net = Path(net_file)
     try:
         key = (str(net.resolve()), net.stat().st_mtime)

@@ -40,11 +40,15 @@ from typing import Any
 import pandas as pd
 
 from greenwave._sumo import run_sumo_command
+from greenwave.controllers.detectors import lane_lengths
 from greenwave.engine.arrays import SUMO_SATURATION_FLOW_PER_LANE_VPH
 from greenwave.engine.calibration import Calibration
 from greenwave.engine.results import write_table_atomic, write_text_atomic
 from greenwave.engine.session import SessionConfig
 from greenwave.errors import ScenarioError, SimulationError
+from greenwave.networks import load_network
+from greenwave.scenarios.runner import prepare
+from greenwave.scenarios.sumocfg import localise_additional
 
 __all__ = ["calibrate_scenario", "saturated_greens"]
 
@@ -113,10 +117,6 @@ def calibrate_scenario(
     saturated greens to calibrate on (the message says to raise ``scale``), and
     :class:`SimulationError` with SUMO's own words when SUMO fails.
     """
-    from greenwave.networks import load_network
-    from greenwave.scenarios.runner import prepare
-    from greenwave.scenarios.sumocfg import localise_additional
-
     if not (math.isfinite(scale) and 1.0 <= scale <= 10.0):
         raise ScenarioError(f"calibrate: --scale must be in [1, 10] (demand multiplier), got {scale!r}")
     out = Path(output_dir)
@@ -137,8 +137,6 @@ def calibrate_scenario(
     if not lanes:
         raise ScenarioError(f"calibrate: {scenario.name}: the network {prepared.net_file} has no signalised "
                             "approach lanes; nothing to calibrate")
-    from greenwave.controllers.detectors import lane_lengths
-
     length = lane_lengths(prepared.net_file, {lane for _, lane in lanes})
     end = scenario.begin_s + (duration_s if duration_s is not None else min(scenario.duration_s, 3600.0))
     work = out / "work" / "calibration"

@@ -17,11 +17,12 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-from greenwave.controllers.base import RunContext, make_controller
+from greenwave.controllers.base import RunContext, controller_kind, make_controller
+from greenwave.controllers.transition_safety import TransitionMonitor
 from greenwave.engine.addons import make_addon
 from greenwave.engine.jobloop import ProcessExecutor, run_jobs
 from greenwave.engine.results import (
@@ -34,10 +35,11 @@ from greenwave.engine.results import (
 )
 from greenwave.engine.session import SessionConfig, SumoSession
 from greenwave.errors import ScenarioError, SimulationError
+from greenwave.networks import generate, load_network
+from greenwave.networks.program_files import program_files, read_program_files
+from greenwave.scenarios.demand import generate_routes
 from greenwave.scenarios.spec import Scenario
-
-if TYPE_CHECKING:
-    from greenwave.controllers.transition_safety import TransitionMonitor
+from greenwave.scenarios.sumocfg import demand_files, localise_additional
 
 SUMMARY_COLUMNS = [
     "scenario", "controller", "seed",
@@ -115,8 +117,6 @@ def build_network(scenario: Scenario, out_dir: Path) -> Path:
     if spec.kind == "file":
         assert spec.path is not None
         return spec.path
-    from greenwave.networks import generate
-
     out = out_dir / f"{scenario.name}.net.xml"
     out_dir.mkdir(parents=True, exist_ok=True)
     if spec.kind == "osm":
@@ -128,9 +128,6 @@ def build_network(scenario: Scenario, out_dir: Path) -> Path:
 
 def prepare(scenario: Scenario, output_dir: Path, *, seeds: Sequence[int] | None = None) -> PreparedScenario:
     """Build the network, route the demand for each seed and find every signal's approaches."""
-    from greenwave.networks import load_network
-    from greenwave.scenarios.demand import generate_routes
-
     output_dir = Path(output_dir).resolve()
 
     net_file = build_network(scenario, output_dir / "network")
@@ -138,9 +135,6 @@ def prepare(scenario: Scenario, output_dir: Path, *, seeds: Sequence[int] | None
     demand = scenario.demand
     begin = scenario.begin_s if demand.begin_s is None else demand.begin_s
     end = scenario.end_s if demand.end_s is None else demand.end_s
-    from greenwave.networks.program_files import program_files
-    from greenwave.scenarios.sumocfg import demand_files
-
     routes: dict[int, tuple[Path, ...]] = {}
     analysed: dict[int, tuple[Path, ...]] = {}
     scenario_demand = demand_files(demand.additional_files, ())  # scanned once
@@ -234,8 +228,6 @@ def run_job(job: Job) -> JobResult:
     controller = make_controller(job.controller, job.options)
     # the scenario's own files first, in its order (SUMO: additional files, then routes); files
     # that declare outputs are loaded as copies writing into this run's folder
-    from greenwave.scenarios.sumocfg import localise_additional
-
     scenario_adds = localise_additional(job.additional_files, work / "scenario_files")
     ctx = RunContext(
         scenario=job.scenario, net_file=job.net_file,
@@ -376,9 +368,6 @@ def _safety_monitor(job: Job, sim: SumoSession) -> TransitionMonitor | None:
     """A started transition monitor for every signal of the run's network, if the job asks."""
     if not job.check_safety:
         return None
-    from greenwave.controllers.transition_safety import TransitionMonitor
-    from greenwave.networks import load_network
-
     monitor = TransitionMonitor(load_network(job.net_file, program_files=job.program_files,
                                              begin_s=job.begin_s))
     monitor.start(sim)
@@ -399,8 +388,6 @@ def check_takeover(prepared: PreparedScenario, controller: str) -> None:
         )
     if not prepared.program_files:
         return
-    from greenwave.networks.program_files import read_program_files
-
     for waut in read_program_files(prepared.program_files).wauts:
         switches = waut.switches_between(sc.begin_s, sc.end_s)
         if switches and waut.signals:
@@ -559,8 +546,6 @@ def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
     the controller's mean ``resco_delay_s`` divided by that of the baseline with the lowest one
     (NaN when no baseline ran), and ``best_baseline`` marks that baseline with ``*``.
     """
-    from greenwave.controllers.base import controller_kind
-
     cols = ["mean_travel_time_s", "mean_time_loss_s", "mean_waiting_time_s", "resco_delay_s",
             "vehicles_arrived", "vehicles_unfinished", "teleports", "sim_wall_s"]
     if "status" in summary:

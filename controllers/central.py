@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -50,7 +51,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from greenwave.controllers.base import Controller, RunContext, register
+from greenwave.controllers.base import Controller, register
 from greenwave.controllers.network_control import CentralDriver, LinkSchedule, write_rate_series
 from greenwave.controllers.stage_choice import (
     DEFAULT_STAGE_DESIGN,
@@ -61,6 +62,7 @@ from greenwave.controllers.stage_choice import (
     write_design_programs,
 )
 from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH
+from greenwave.engine.run import RunSpec
 from greenwave.errors import ScenarioError
 
 if TYPE_CHECKING:
@@ -104,6 +106,11 @@ class CentralController(Controller):
     name: ClassVar[str] = "central"
     kind = "greenwave"
     subareas: ClassVar[bool] = False
+    # controllers without a networked centre (fixed plans, local actuation) report no rate: none
+    # of their signals is under central coordinated control, so the rate is 0
+    summary_columns: ClassVar[Mapping[str, float]] = {
+        "coordinated_control_rate_mean": 0.0, "coordinated_control_rate_min": 0.0,
+    }
     _DEFAULTS: ClassVar[dict[str, Any]] = {
         "interval_s": 300.0, "smoothing": 0.5, "count_period_s": 60.0, "max_extend_share": 0.25,
         "max_gap_s": 2.0, "detector_gap_s": 3.0, "gap_out_first_stage": True, "prove": True,
@@ -155,7 +162,7 @@ class CentralController(Controller):
         return OptimiserSettings(seed=seed, **kw)
 
     # -- before the run ------------------------------------------------------------------------
-    def prepare(self, ctx: RunContext) -> list[Path]:
+    def prepare(self, ctx: RunSpec) -> list[Path]:
         from greenwave.controllers.plan import write_sumo_additional
         from greenwave.controllers.sumo_programs import actuated_programs, ensure_routes
         from greenwave.scenarios.demand import movement_flows
@@ -173,7 +180,7 @@ class CentralController(Controller):
             from greenwave.networks.subareas import neighbour_links
 
             self.links = neighbour_links(network, max_distance_m=float(self.opts["max_distance_m"]))
-        routes = ensure_routes(ctx.net_file, list(ctx.route_files), workdir=work, seed=ctx.seed,
+        routes = ensure_routes(ctx.net_file, list(ctx.demand_files), workdir=work, seed=ctx.seed,
                                begin=ctx.demand_begin_s, end=ctx.demand_end_s)
         flows = movement_flows(routes, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s)
         self.flows = network.driving_flows(flows)
@@ -499,7 +506,7 @@ class CentralController(Controller):
         self.replans += 1
         self.subarea_counts.append(len(self.groups))
 
-    def finish(self, ctx: RunContext) -> dict[str, Any]:
+    def finish(self, ctx: RunSpec) -> dict[str, Any]:
         from greenwave.engine.results import write_table_atomic
 
         work = Path(ctx.workdir)

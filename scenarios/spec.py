@@ -31,9 +31,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenwave.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from greenwave.engine.run import CommunicationSpec
 
 DEFAULT_CONTROLLERS = ("static", "actuated", "delay_based", "sumo-webster", "sumo-coordinator")
 
@@ -132,9 +135,10 @@ class Scenario:
     description: str = ""
     source: Path | None = None
     addons: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    communication: Any = None
-    """:class:`~greenwave.controllers.network_control.CommunicationSpec` or None."""
-    """Run add-on name → its validated options (see :mod:`greenwave.engine.addons`)."""
+    """Run add-on name → its validated options (see :mod:`greenwave.scenarios.addons`)."""
+    communication: CommunicationSpec | None = None
+    """The ``[communication]`` table (:func:`~greenwave.controllers.network_control.parse_communication`),
+    or None."""
 
     @property
     def end_s(self) -> float:
@@ -205,7 +209,7 @@ def scenario_from_dict(data: Mapping[str, Any], *, source: Path | None = None) -
     """Validate a parsed scenario table; relative paths resolve against ``source``'s folder."""
     where = str(source) if source is not None else "<scenario>"
     base = source.parent if source is not None else Path.cwd()
-    from greenwave.engine.addons import available_addons
+    from greenwave.scenarios.addons import available_addons
 
     addon_classes = available_addons()
     _check_keys(data, {**_TOP_KEYS, **{a: "table (run add-on)" for a in addon_classes}}, where, "")

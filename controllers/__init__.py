@@ -3,7 +3,6 @@
 from greenwave.controllers.base import (
     Controller,
     ProgramController,
-    RunContext,
     available_controllers,
     make_controller,
     register,
@@ -23,7 +22,6 @@ __all__ = [
     "Controller",
     "FixedPlanController",
     "ProgramController",
-    "RunContext",
     "SignalTiming",
     "StageTiming",
     "TimingPlan",

@@ -2,7 +2,8 @@
 
 A controller may contribute SUMO additional files (signal programs, detectors) before the
 simulation starts, and may act on the signals each step through the session's connection.
-Controllers that only install programs (the SUMO baselines) do nothing per step.
+Controllers that only install programs (the SUMO baselines) do nothing per step. What a
+controller knows of its run is the run record, :class:`greenwave.engine.run.RunSpec`.
 """
 
 from __future__ import annotations
@@ -16,57 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from greenwave.errors import ScenarioError
 
 if TYPE_CHECKING:
+    from greenwave.engine.run import RunSpec
     from greenwave.engine.session import SumoSession
-    from greenwave.networks import RoadNetwork
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What a controller may know about the run it takes part in.
-
-    Times in seconds of simulated time; ``workdir`` is a folder of this run alone.
-    """
-
-    scenario: str
-    net_file: Path
-    route_files: tuple[Path, ...]
-    begin_s: float
-    end_s: float
-    seed: int
-    workdir: Path
-    options: Mapping[str, Any]
-    demand_begin_s: float = 0.0
-    demand_end_s: float = 0.0
-    additional_files: tuple[Path, ...] = ()
-    """The scenario's own additional files (vehicle types, stops, detectors, programs)."""
-    step_length_s: float = 1.0
-    time_to_teleport_s: float = 300.0
-    communication: Any = None
-    """The scenario's :class:`~greenwave.controllers.network_control.CommunicationSpec`, or
-    None (every signal networked, no faults)."""
-    program_files: tuple[Path, ...] = ()
-    """The scenario's additional files that bring signal programs or WAUTs, in SUMO's load
-    order: with the network they decide which program each signal runs (:meth:`network`)."""
-    sumo_route_files: tuple[Path, ...] | None = None
-    """The route files exactly as SUMO loads them for this run (``route_files`` may also hold
-    additional files with vehicle types or routes, for greenwave's own analyses; a .sumocfg may
-    have none); None: ``route_files``."""
-    sumo_config: Any = None
-    """The scenario's :class:`~greenwave.scenarios.sumocfg.SumoConfig` (its ``sumo_args(folder)``
-    are the options SUMO runs it with), or None."""
-
-    def network(self, *, saturation_flow_per_lane: float = 1800.0) -> RoadNetwork:
-        """The run's road network with the programs SUMO runs: the network's own, those of the
-        scenario's additional files (the last loaded, or a WAUT's start program, active)."""
-        from greenwave.networks import load_network
-
-        return load_network(self.net_file, saturation_flow_per_lane=saturation_flow_per_lane,
-                            program_files=self.program_files, begin_s=self.begin_s)
-
-    def __post_init__(self) -> None:
-        if self.demand_end_s <= self.demand_begin_s:  # no separate demand window: the run's
-            object.__setattr__(self, "demand_begin_s", self.begin_s)
-            object.__setattr__(self, "demand_end_s", self.end_s)
 
 
 ControllerKind = Literal["baseline", "greenwave"]
@@ -84,6 +36,9 @@ class Controller(ABC):
 
     name: ClassVar[str]
     kind: ClassVar[ControllerKind]
+    summary_columns: ClassVar[Mapping[str, float]] = {}
+    """KPI columns :meth:`finish` adds to ``summary.csv`` that every run has, with the value a
+    run of a controller without them reports (see :func:`summary_defaults`)."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: dict[str, Any] = dict(options or {})
@@ -94,7 +49,7 @@ class Controller(ABC):
         a scenario is loaded; ``None``: not declared, checked only when the controller runs."""
         return None
 
-    def prepare(self, ctx: RunContext) -> list[Path]:
+    def prepare(self, ctx: RunSpec) -> list[Path]:
         """Before SUMO starts: return additional files to load (default: none)."""
         return []
 
@@ -104,7 +59,7 @@ class Controller(ABC):
     def step(self, sim: SumoSession) -> None:  # noqa: B027 - an optional hook
         """After each simulation step: observe and act."""
 
-    def finish(self, ctx: RunContext) -> dict[str, Any]:
+    def finish(self, ctx: RunSpec) -> dict[str, Any]:
         """After the run (SUMO closed): extra KPI columns for the run's summary row.
 
         Detailed outputs (time series) go into ``ctx.workdir``, written atomically.
@@ -116,10 +71,10 @@ class ProgramController(Controller):
     """A controller that installs signal programs before the run and then lets SUMO run them."""
 
     @abstractmethod
-    def programs(self, ctx: RunContext) -> Path | None:
+    def programs(self, ctx: RunSpec) -> Path | None:
         """Write the additional file with the programs; None keeps the network's own."""
 
-    def prepare(self, ctx: RunContext) -> list[Path]:
+    def prepare(self, ctx: RunSpec) -> list[Path]:
         path = self.programs(ctx)
         return [] if path is None else [path]
 
@@ -150,6 +105,18 @@ def available_controllers() -> list[str]:
     from greenwave.controllers import baselines, central, max_pressure, optimised, plan  # noqa: F401  (they register)
 
     return sorted(_REGISTRY)
+
+
+def summary_defaults() -> dict[str, float]:
+    """The KPI columns every run's summary row has because some controller reports them
+    (:attr:`Controller.summary_columns`), with the value the other controllers' runs report;
+    in controller name order, each column once."""
+    available_controllers()
+    out: dict[str, float] = {}
+    for name in sorted(_REGISTRY):
+        for col, default in _REGISTRY[name].summary_columns.items():
+            out.setdefault(col, default)
+    return out
 
 
 def check_controller_options(name: str, options: Mapping[str, Any], where: str) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from greenwave.controllers import rebuilt_programs, sumo_programs
-from greenwave.controllers.base import ProgramController, RunContext, register
+from greenwave.controllers.base import ProgramController, register
+from greenwave.engine.run import RunSpec
 from greenwave.errors import ScenarioError
 
 
@@ -47,7 +48,7 @@ class StaticController(_Baseline):
     def declared_options(cls) -> frozenset[str]:
         return frozenset()
 
-    def programs(self, ctx: RunContext) -> Path | None:
+    def programs(self, ctx: RunSpec) -> Path | None:
         return None
 
 
@@ -60,7 +61,7 @@ class _SumoActuatedController(_Baseline):
     def declared_options(cls) -> frozenset[str]:
         return _keywords(sumo_programs.actuated_programs, {"workdir", "kind"})
 
-    def programs(self, ctx: RunContext) -> Path | None:
+    def programs(self, ctx: RunSpec) -> Path | None:
         return sumo_programs.actuated_programs(
             ctx.net_file, workdir=ctx.workdir, kind=self.program_type, program_files=ctx.program_files,
             begin_s=ctx.begin_s, **self.options
@@ -93,10 +94,10 @@ class SumoWebsterController(_Baseline):
     def declared_options(cls) -> frozenset[str]:
         return _keywords(sumo_programs.webster_programs, {"workdir", "begin", "end", "seed"})
 
-    def programs(self, ctx: RunContext) -> Path | None:
+    def programs(self, ctx: RunSpec) -> Path | None:
         return sumo_programs.webster_programs(
             ctx.net_file,
-            list(ctx.route_files),
+            list(ctx.demand_files),
             workdir=ctx.workdir,
             begin=ctx.begin_s,
             end=ctx.end_s,
@@ -116,10 +117,10 @@ class SumoCoordinatorController(_Baseline):
     def declared_options(cls) -> frozenset[str]:
         return _keywords(sumo_programs.coordinator_programs, {"workdir", "begin", "end", "seed"})
 
-    def programs(self, ctx: RunContext) -> Path | None:
+    def programs(self, ctx: RunSpec) -> Path | None:
         return sumo_programs.coordinator_programs(
             ctx.net_file,
-            list(ctx.route_files),
+            list(ctx.demand_files),
             workdir=ctx.workdir,
             begin=ctx.begin_s,
             end=ctx.end_s,
@@ -134,7 +135,7 @@ class _SumoRebuiltController(_Baseline):
 
     program_type: ClassVar[rebuilt_programs.RebuiltType]
 
-    def programs(self, ctx: RunContext) -> Path | None:
+    def programs(self, ctx: RunSpec) -> Path | None:
         if self.options:
             raise ScenarioError(
                 f"controller {self.name!r} takes no options (it runs SUMO's defaults), got "

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -51,7 +52,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 import pandas as pd
 
-from greenwave.controllers.base import Controller, RunContext, register
+from greenwave.controllers.base import Controller, register
 from greenwave.controllers.network_control import CentralDriver, LinkSchedule, write_rate_series
 from greenwave.controllers.plan import (
     TimingPlan,
@@ -74,6 +75,7 @@ from greenwave.controllers.sumo_programs import actuated_programs
 from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH
 from greenwave.engine.optimise import OptimiserSettings, optimise
 from greenwave.engine.results import write_table_atomic, write_text_atomic
+from greenwave.engine.run import RunSpec
 from greenwave.errors import PlanError, ScenarioError
 from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
 from greenwave.networks.model import RoadNetwork
@@ -118,6 +120,11 @@ class CentralController(Controller):
     name: ClassVar[str] = "central"
     kind = "greenwave"
     subareas: ClassVar[bool] = False
+    # controllers without a networked centre (fixed plans, local actuation) report no rate: none
+    # of their signals is under central coordinated control, so the rate is 0
+    summary_columns: ClassVar[Mapping[str, float]] = {
+        "coordinated_control_rate_mean": 0.0, "coordinated_control_rate_min": 0.0,
+    }
     _DEFAULTS: ClassVar[dict[str, Any]] = {
         "interval_s": 300.0, "smoothing": 0.5, "count_period_s": 60.0, "max_extend_share": 0.25,
         "max_gap_s": 2.0, "detector_gap_s": 3.0, "gap_out_first_stage": True, "prove": True,
@@ -167,7 +174,7 @@ class CentralController(Controller):
         return OptimiserSettings(seed=seed, **kw)
 
     # -- before the run ------------------------------------------------------------------------
-    def prepare(self, ctx: RunContext) -> list[Path]:
+    def prepare(self, ctx: RunSpec) -> list[Path]:
         self.opts = self._opts()
         self.ctx = ctx
         work = Path(ctx.workdir)
@@ -185,7 +192,7 @@ class CentralController(Controller):
         self._compilable: tuple[str, ...] = ()  # the signals the centre plans
         # the pipeline: flows, stage designs (stage_design option), signals whose own program or
         # first plan is unsafe left out (they stay on their own programs), the first plan
-        planned = plan_for_demand(ctx.net_file, ctx.route_files, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
+        planned = plan_for_demand(ctx.net_file, ctx.demand_files, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
                                   workdir=work, seed=ctx.seed, stage_design=self.opts["stage_design"],
                                   network=network, optimiser=self._first_plan)
         self.network = network = planned.network
@@ -453,7 +460,7 @@ class CentralController(Controller):
         self.replans += 1
         self.subarea_counts.append(len(self.groups))
 
-    def finish(self, ctx: RunContext) -> dict[str, Any]:
+    def finish(self, ctx: RunSpec) -> dict[str, Any]:
         work = Path(ctx.workdir)
         write_rate_series(self.rate_t, self.rate_v, work / "control_rate.csv")
         write_table_atomic(pd.DataFrame(self.plan_log), work / "plans.csv")

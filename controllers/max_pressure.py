@@ -56,7 +56,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-from greenwave.controllers.base import Controller, RunContext, register
+from greenwave.controllers.base import Controller, register
 from greenwave.controllers.detectors import DetectorReader, parse_faults, place_detectors
 from greenwave.controllers.planning import designs_for_run
 from greenwave.controllers.safety import write_excluded
@@ -69,6 +69,7 @@ from greenwave.controllers.stage_choice import (
 from greenwave.controllers.sumo_programs import actuated_programs
 from greenwave.controllers.switching import StageSwitcher
 from greenwave.engine.results import write_text_atomic
+from greenwave.engine.run import RunSpec
 from greenwave.errors import ScenarioError
 
 if TYPE_CHECKING:
@@ -158,13 +159,13 @@ class _PressureController(Controller):
             raise ScenarioError(f"controller {self.name!r}: decision_interval_s must be > 0")
         return out
 
-    def prepare(self, ctx: RunContext) -> list[Path]:
+    def prepare(self, ctx: RunSpec) -> list[Path]:
         self.opts = self._opts()
         self.ctx = ctx
         self.network = ctx.network()  # the programs SUMO runs: stages come from the active one
         # the stage design each signal runs (stage_design option): its stages and intergreens
         self.network, self.designs = designs_for_run(
-            self.network, self.opts["stage_design"], net_file=Path(ctx.net_file), route_files=ctx.route_files,
+            self.network, self.opts["stage_design"], net_file=Path(ctx.net_file), route_files=ctx.demand_files,
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=Path(ctx.workdir), seed=ctx.seed)
         if self.designs:
             write_text_atomic(json.dumps(choice_meta(self.opts["stage_design"], self.designs), indent=1),
@@ -287,7 +288,7 @@ class _PressureController(Controller):
         """Request stage changes at time ``t`` (s); ``fresh``: detectors were just read."""
         raise NotImplementedError
 
-    def finish(self, ctx: RunContext) -> dict[str, Any]:
+    def finish(self, ctx: RunSpec) -> dict[str, Any]:
         out: dict[str, Any] = {
             "signal_switches": self.switches,
             # detectors the plausibility checks flagged at some time (healthy ones should not be)
@@ -436,7 +437,7 @@ class CyclicMaxPressureController(_PressureController):
     #: junction at 750 veh/h per approach 37.5, with SUMO's actuated control at 35.8)
     hold_queue_default: ClassVar[float] = 4.0
 
-    def prepare(self, ctx: RunContext) -> list[Path]:
+    def prepare(self, ctx: RunSpec) -> list[Path]:
         out = super().prepare(ctx)
         n_rows = int(self.stage_offsets[-1])
         self.planned = np.concatenate([st.program_green_s for st in self.switcher.stages]) if n_rows else np.zeros(0)

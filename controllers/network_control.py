@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from greenwave.engine.results import write_text_atomic
+from greenwave.engine.run import CommunicationSpec, OutageSpec
 from greenwave.errors import ScenarioError, SimulationError
 from greenwave.toml_checks import check_keys, number
 
@@ -72,30 +73,8 @@ FALLBACKS = ("fixed", "actuated", "last_plan")
 
 
 # ------------------------------------------------------------------------------------------
-# the scenario's communication model
-
-
-@dataclass(frozen=True)
-class OutageSpec:
-    """A scheduled loss of the link to the centre: ``signals`` or a ``share`` of the networked
-    signals (drawn with the seed), from ``start_s`` for ``duration_s`` seconds."""
-
-    start_s: float
-    duration_s: float
-    signals: tuple[str, ...] = ()
-    share: float | None = None
-
-
-@dataclass(frozen=True)
-class CommunicationSpec:
-    """Which signals are networked, how their links fail and what they fall back to."""
-
-    networked: str | float | tuple[str, ...] = "all"
-    fallback: str = "fixed"
-    seed: int | None = None
-    outages: tuple[OutageSpec, ...] = ()
-    failure_rate_per_h: float = 0.0
-    mean_repair_s: float = 300.0
+# the scenario's communication model (its types, CommunicationSpec and OutageSpec, are the
+# run record's: greenwave.engine.run)
 
 
 _COMM_KEYS = {

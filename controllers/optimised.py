@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from greenwave.controllers.base import ProgramController, RunContext, register
+from greenwave.controllers.base import ProgramController, register
 from greenwave.controllers.plan import write_sumo_additional
 from greenwave.controllers.planning import plan_for_demand
 from greenwave.controllers.proof import prove_plan, run_cases
@@ -20,6 +20,7 @@ from greenwave.controllers.stage_choice import DEFAULT_STAGE_DESIGN, check_stage
 from greenwave.engine.calibration import load_calibration
 from greenwave.engine.optimise import OptimiserSettings
 from greenwave.engine.results import write_text_atomic
+from greenwave.engine.run import RunSpec
 from greenwave.errors import ScenarioError
 
 
@@ -45,7 +46,7 @@ class OptimisedController(ProgramController):
         return frozenset({"objective", "stage_design", "prove", "proof_seeds", "calibration",
                           *OptimiserSettings.__dataclass_fields__})
 
-    def programs(self, ctx: RunContext) -> Path | None:
+    def programs(self, ctx: RunSpec) -> Path | None:
         opts = dict(self.options)
         objective = opts.pop("objective", "delay")
         prove = opts.pop("prove", True)
@@ -76,7 +77,7 @@ class OptimisedController(ProgramController):
             )
         settings = OptimiserSettings(**{"seed": ctx.seed, **opts})
         out = plan_for_demand(
-            ctx.net_file, ctx.route_files,
+            ctx.net_file, ctx.demand_files,
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
             objective=objective, settings=settings, program_files=ctx.program_files, **sat_kw,
             run_begin_s=ctx.begin_s, stage_design=stage_design,
@@ -97,6 +98,6 @@ class OptimisedController(ProgramController):
         return write_sumo_additional(to_sumo, out.network, ctx.workdir / "optimised.add.xml",
                                      program_id="gw_optimised")
 
-    def finish(self, ctx: RunContext) -> dict[str, Any]:
+    def finish(self, ctx: RunSpec) -> dict[str, Any]:
         return {"proof_decision": getattr(self, "proof_decision", "not_proven"),
                 "signals_kept_existing": getattr(self, "kept", 0)}

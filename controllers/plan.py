@@ -52,9 +52,10 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from greenwave.controllers.base import ProgramController, RunContext, register
+from greenwave.controllers.base import ProgramController, register
 from greenwave.engine.arrays import CompiledNetwork, PlanArrays
 from greenwave.engine.results import write_text_atomic
+from greenwave.engine.run import RunSpec
 from greenwave.errors import NetworkError, PlanError, ScenarioError
 from greenwave.networks.stage_design import StageDesign, with_designs
 
@@ -890,7 +891,7 @@ class FixedPlanController(ProgramController):
     def declared_options(cls) -> frozenset[str]:
         return frozenset({"plan", "program_id"})
 
-    def programs(self, ctx: RunContext) -> Path | None:
+    def programs(self, ctx: RunSpec) -> Path | None:
 
         unknown = set(self.options) - {"plan", "program_id"}
         if unknown:

@@ -35,7 +35,7 @@ from greenwave.engine.session import SessionConfig
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
-    from greenwave.controllers.base import RunContext
+    from greenwave.engine.run import RunSpec
     from greenwave.networks.model import RoadNetwork
 
 __all__ = ["Proof", "ProofRun", "SimulationSetup", "proof_seed", "prove_plan", "run_cases", "signal_approaches"]
@@ -121,7 +121,7 @@ def proof_seed(run_seed: int, k: int) -> int:
     return 1_000_003 + 7919 * int(run_seed) + int(k)
 
 
-def run_cases(ctx: RunContext, folder: Path, n: int) -> list[tuple[int, SimulationSetup]]:
+def run_cases(ctx: RunSpec, folder: Path, n: int) -> list[tuple[int, SimulationSetup]]:
     """``n`` proof runs of a controller's run: its scenario as SUMO runs it (routes, the
     scenario's additional files, a .sumocfg's options with outputs into ``folder``), on seeds of
     their own (:func:`proof_seed`)."""
@@ -130,8 +130,7 @@ def run_cases(ctx: RunContext, folder: Path, n: int) -> list[tuple[int, Simulati
     args = () if cfg is None else tuple(cfg.sumo_args(folder / "outputs"))
     if cfg is not None and cfg.outputs:
         (folder / "outputs").mkdir(parents=True, exist_ok=True)
-    routes = ctx.route_files if ctx.sumo_route_files is None else ctx.sumo_route_files
-    setup = SimulationSetup(Path(ctx.net_file), tuple(routes),
+    setup = SimulationSetup(Path(ctx.net_file), tuple(ctx.route_files),
                             tuple(ctx.additional_files), begin_s=ctx.begin_s, end_s=ctx.end_s,
                             step_length_s=ctx.step_length_s, time_to_teleport_s=ctx.time_to_teleport_s,
                             extra_args=args)

@@ -20,14 +20,16 @@ records every violation of these rules (times in s, links by SUMO link index):
 
 Greens already showing when recording starts have no known start and are not checked for
 minimum green. ``greenwave run --check-safety`` (``run_scenario(..., check_safety=True)``)
-attaches a monitor to every run, whatever its controller: it writes ``transition_safety.json``
-in the run folder and ``safety_violations`` into the summary row.
+attaches a monitor to every run, whatever its controller, as the run add-on
+:class:`TransitionSafetyAddon`: it writes ``transition_safety.json`` in the run folder and
+``safety_violations`` and ``signal_changes`` into the summary row.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,12 +47,15 @@ from greenwave.controllers.switching import (
     stage_min_green,
     state_conflicts,
 )
+from greenwave.engine.addons import AddonInputs, RunAddon
+from greenwave.engine.results import write_text_atomic
 
 if TYPE_CHECKING:
+    from greenwave.engine.run import RunSpec
     from greenwave.engine.session import SumoSession
     from greenwave.networks.model import RoadNetwork, Signal
 
-__all__ = ["TransitionMonitor", "TransitionViolation"]
+__all__ = ["TransitionMonitor", "TransitionSafetyAddon", "TransitionViolation"]
 
 
 @dataclass(frozen=True)
@@ -232,3 +237,39 @@ class TransitionMonitor:
         return {"signals": len(self.signals), "steps": self.steps, "changes": self.changes,
                 "violations": len(self.violations), "by_rule": by_rule,
                 "first": [asdict(v) for v in self.violations[:50]]}
+
+
+class TransitionSafetyAddon(RunAddon):
+    """A :class:`TransitionMonitor` on every signal of a run's network, as a run add-on.
+
+    It records after every step, after the controller and the other add-ons acted; at the end
+    it writes ``transition_safety.json`` in the run folder and returns ``safety_violations``
+    and ``signal_changes`` for the summary row. Takes no options.
+    """
+
+    name = "transition_safety"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.run: RunSpec | None = None
+        self.monitor: TransitionMonitor | None = None
+
+    def prepare(self, ctx: RunSpec) -> AddonInputs:
+        self.run = ctx
+        return AddonInputs()
+
+    def start(self, sim: SumoSession) -> None:
+        assert self.run is not None, "prepare() comes before start()"
+        self.monitor = TransitionMonitor(self.run.network())
+        self.monitor.start(sim)
+
+    def step(self, sim: SumoSession) -> None:
+        assert self.monitor is not None
+        self.monitor.record(sim)
+
+    def finish(self, ctx: RunSpec) -> dict[str, Any]:
+        if self.monitor is None:  # SUMO never started
+            return {}
+        checked = self.monitor.summary()
+        write_text_atomic(json.dumps(checked, indent=1), ctx.workdir / "transition_safety.json")
+        return {"safety_violations": checked["violations"], "signal_changes": checked["changes"]}

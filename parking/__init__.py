@@ -1,8 +1,9 @@
 """Car parks, guidance of searching drivers and demand-responsive prices.
 
-Importing the package registers the ``[parking]`` run add-on
-(:class:`greenwave.parking.addon.ParkingAddon`); :mod:`greenwave.parking.results` runs the
-networking-rate sweep behind ``greenwave parking-sweep``.
+The ``[parking]`` run add-on is :class:`greenwave.parking.addon.ParkingAddon` (a scenario's
+``[parking]`` table makes one per run, see :mod:`greenwave.scenarios.addons`);
+:mod:`greenwave.parking.results` holds the parking KPIs and the tables and plot of the networking-rate
+sweep that :mod:`greenwave.scenarios.parking_sweep` runs behind ``greenwave parking-sweep``.
 """
 
 from greenwave.parking.addon import Guidance, ParkingAddon, SFparkPricer

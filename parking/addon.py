@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from greenwave.engine.addons import AddonInputs, RunAddon, register_addon
+from greenwave.engine.addons import AddonInputs, RunAddon
 from greenwave.engine.results import write_table_atomic
 from greenwave.parking.carparks import (
     VEHICLE_PREFIX,
@@ -60,7 +60,7 @@ from greenwave.parking.options import parse_parking_options
 from greenwave.parking.results import OCCUPANCY_COLUMNS, VEHICLE_COLUMNS, car_park_table, parking_kpis
 
 if TYPE_CHECKING:
-    from greenwave.controllers.base import RunContext
+    from greenwave.engine.run import RunSpec
     from greenwave.engine.session import SumoSession
 
 
@@ -68,7 +68,6 @@ def _traci_error(conn: Any) -> type[Exception]:
     return getattr(conn, "TraCIException", None) or __import__("traci").exceptions.TraCIException
 
 
-@register_addon
 class ParkingAddon(RunAddon):
     """Parking in the run: see the module docstring. Options: :mod:`greenwave.parking.options`."""
 
@@ -79,7 +78,7 @@ class ParkingAddon(RunAddon):
         return parse_parking_options(raw, where=where, base=base)
 
     # -- before the run --------------------------------------------------------------------
-    def prepare(self, ctx: RunContext) -> AddonInputs:
+    def prepare(self, ctx: RunSpec) -> AddonInputs:
         import sumolib
 
         o = self.options
@@ -322,7 +321,7 @@ class ParkingAddon(RunAddon):
                              float(price[k]), bool(self.networked[k])))
         return vehicles, pd.DataFrame(rows, columns=OCCUPANCY_COLUMNS)
 
-    def finish(self, ctx: RunContext) -> dict[str, Any]:
+    def finish(self, ctx: RunSpec) -> dict[str, Any]:
         o = self.options
         if not hasattr(self, "records"):  # SUMO never started
             return {}

@@ -8,7 +8,6 @@ atomically: an interrupted run keeps the rows already finished.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -21,9 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from greenwave.controllers.base import RunContext, controller_kind, make_controller
-from greenwave.controllers.transition_safety import TransitionMonitor
-from greenwave.engine.addons import make_addon
+from greenwave.controllers.base import Controller, controller_kind, make_controller, summary_defaults
+from greenwave.engine.addons import RunAddon
 from greenwave.engine.jobloop import ProcessExecutor, run_jobs
 from greenwave.engine.results import (
     ResultTables,
@@ -33,22 +31,31 @@ from greenwave.engine.results import (
     trip_kpis,
     write_text_atomic,
 )
+from greenwave.engine.run import RunSpec
 from greenwave.engine.session import SessionConfig, SumoSession
 from greenwave.errors import ScenarioError, SimulationError
 from greenwave.networks import generate, load_network
 from greenwave.networks.program_files import program_files, read_program_files
+from greenwave.scenarios.addons import SAFETY_ADDON, make_addon
 from greenwave.scenarios.demand import generate_routes
 from greenwave.scenarios.spec import Scenario
 from greenwave.scenarios.sumocfg import demand_files, localise_additional
 
-SUMMARY_COLUMNS = [
+RUN_COLUMNS = [
     "scenario", "controller", "seed",
     "vehicles_inserted", "vehicles_arrived", "vehicles_unfinished",
     "mean_travel_time_s", "mean_time_loss_s", "mean_waiting_time_s", "mean_depart_delay_s",
     "resco_delay_s", "teleports", "sim_wall_s",
-    "coordinated_control_rate_mean", "coordinated_control_rate_min",
-    "status", "error",
 ]
+"""The columns every run's summary row starts with, whatever its controller."""
+
+
+def summary_columns() -> list[str]:
+    """The documented columns of ``summary.csv``, in order: :data:`RUN_COLUMNS`, the KPI columns
+    that controllers give every run (:func:`greenwave.controllers.base.summary_defaults`), then
+    ``status`` and ``error``; add-ons' and controllers' other KPI columns follow them."""
+    return [*RUN_COLUMNS, *summary_defaults(), "status", "error"]
+
 INTERSECTION_COLUMNS = [
     "scenario", "controller", "seed", "signal", "approach_edge", "lanes",
     "vehicles_entered", "mean_queue_veh", "max_queue_veh", "mean_delay_s", "total_delay_veh_s",
@@ -73,40 +80,11 @@ class PreparedScenario:
     analyses read; additional files with routes or types come first)."""
 
 
-@dataclass(frozen=True)
-class Job:
-    """One simulation: a controller on a seed. Picklable, so it can go to any executor."""
-
-    scenario: str
-    controller: str
-    seed: int
-    net_file: Path
-    route_files: tuple[Path, ...]
-    additional_files: tuple[Path, ...]
-    begin_s: float
-    end_s: float
-    step_length_s: float
-    time_to_teleport_s: float
-    workdir: Path
-    demand_begin_s: float
-    demand_end_s: float
-    approaches: dict[str, dict[str, int]]
-    options: dict[str, Any] = field(default_factory=dict)
-    gui: bool = False
-    addons: dict[str, dict[str, Any]] = field(default_factory=dict)
-    communication: Any = None
-    check_safety: bool = False
-    demand_files: tuple[Path, ...] = ()
-    program_files: tuple[Path, ...] = ()
-    sumo_config: Any = None
-    """The scenario's :class:`~greenwave.scenarios.sumocfg.SumoConfig`: its options go to SUMO."""
-
-
 @dataclass
 class JobResult:
     """The KPIs of one finished simulation."""
 
-    job: Job
+    job: RunSpec
     summary: dict[str, Any]
     intersections: list[dict[str, Any]]
 
@@ -175,10 +153,13 @@ def make_jobs(
     controllers: Sequence[str] | None = None,
     gui: bool = False,
     check_safety: bool = False,
-) -> list[Job]:
-    """One job per controller × seed (``check_safety``: watch every signal's transitions, see
-    :func:`run_job`)."""
+) -> list[RunSpec]:
+    """One run per controller × seed (``check_safety``: each with the transition safety monitor
+    among its add-ons, see :func:`run_job`)."""
     sc = prepared.scenario
+    addons = {a: dict(o) for a, o in sc.addons.items()}
+    if check_safety:
+        addons[SAFETY_ADDON] = {}
     jobs = []
     for name in controllers or sc.controllers:
         make_controller(name)  # unknown names fail here, before anything runs
@@ -186,41 +167,42 @@ def make_jobs(
             check_takeover(prepared, name)
         for seed, routes in prepared.routes_by_seed.items():
             jobs.append(
-                Job(
+                RunSpec(
                     scenario=sc.name,
                     controller=name,
                     seed=seed,
                     net_file=prepared.net_file,
-                    route_files=routes,
-                    additional_files=prepared.additional_files,
+                    workdir=output_dir / "runs" / f"{name}_seed{seed}",
                     begin_s=sc.begin_s,
                     end_s=sc.end_s,
                     step_length_s=sc.step_length_s,
                     time_to_teleport_s=sc.time_to_teleport_s,
-                    workdir=output_dir / "runs" / f"{name}_seed{seed}",
+                    route_files=routes,
+                    demand_files=prepared.demand_files_by_seed.get(seed, routes),
+                    additional_files=prepared.additional_files,
+                    program_files=prepared.program_files,
                     demand_begin_s=prepared.begin_s,
                     demand_end_s=prepared.end_s,
-                    approaches=prepared.approaches,
                     options=dict(sc.controller_options.get(name, {})),
-                    gui=gui,
-                    addons={a: dict(o) for a, o in sc.addons.items()},
+                    addons={a: dict(o) for a, o in addons.items()},
                     communication=sc.communication,
-                    check_safety=check_safety,
-                    demand_files=prepared.demand_files_by_seed.get(seed, routes),
-                    program_files=prepared.program_files,
                     sumo_config=sc.demand.sumo_config,
+                    approaches=prepared.approaches,
+                    gui=gui,
                 )
             )
     return jobs
 
 
-def run_job(job: Job) -> JobResult:
+def run_job(job: RunSpec) -> JobResult:
     """Run one simulation to the end and compute its KPIs (in whatever process calls it).
 
-    With ``job.check_safety`` a :class:`~greenwave.controllers.transition_safety.TransitionMonitor`
-    reads what every signal shows after each step (after the controller acted) and checks
-    conflicting greens, yellow, minimum green and all-red; the run writes
-    ``transition_safety.json`` and the summary gains ``safety_violations`` and ``signal_changes``.
+    The controller and every add-on of the run (:mod:`greenwave.scenarios.addons`) see the run
+    with the scenario's additional files as this run loads them. The transition safety add-on
+    (``check_safety`` of :func:`make_jobs`) reads what every signal shows after each step (after
+    the controller acted) and checks conflicting greens, yellow, minimum green and all-red; the
+    run writes ``transition_safety.json`` and the summary gains ``safety_violations`` and
+    ``signal_changes``.
     """
 
     work = job.workdir
@@ -228,19 +210,11 @@ def run_job(job: Job) -> JobResult:
     controller = make_controller(job.controller, job.options)
     # the scenario's own files first, in its order (SUMO: additional files, then routes); files
     # that declare outputs are loaded as copies writing into this run's folder
-    scenario_adds = localise_additional(job.additional_files, work / "scenario_files")
-    ctx = RunContext(
-        scenario=job.scenario, net_file=job.net_file,
-        route_files=job.demand_files or job.route_files,
-        begin_s=job.begin_s, end_s=job.end_s, seed=job.seed, workdir=work, options=job.options,
-        demand_begin_s=job.demand_begin_s, demand_end_s=job.demand_end_s,
-        additional_files=tuple(scenario_adds), step_length_s=job.step_length_s,
-        time_to_teleport_s=job.time_to_teleport_s, communication=job.communication,
-        program_files=job.program_files, sumo_route_files=job.route_files, sumo_config=job.sumo_config,
-    )
-    extra_adds = controller.prepare(ctx)
+    scenario_adds = tuple(localise_additional(job.additional_files, work / "scenario_files"))
+    run = replace(job, additional_files=scenario_adds)
+    extra_adds = controller.prepare(run)
     addons = [make_addon(a, o) for a, o in job.addons.items()]
-    addon_inputs = [addon.prepare(ctx) for addon in addons]
+    addon_inputs = [addon.prepare(run) for addon in addons]
     addon_routes = tuple(p for i in addon_inputs for p in i.route_files)
     addon_adds = tuple(p for i in addon_inputs for p in i.additional_files)
     addon_args = tuple(a for i in addon_inputs for a in i.extra_args)
@@ -260,16 +234,10 @@ def run_job(job: Job) -> JobResult:
         work / "scenario_files" / "outputs", gui=job.gui)
     if job.sumo_config is not None and job.sumo_config.outputs:
         (work / "scenario_files" / "outputs").mkdir(parents=True, exist_ok=True)
-    config = SessionConfig(
-        net_file=job.net_file,
+    config = run.session_config(
         route_files=(*job.route_files, *addon_routes),
         # a network without signals has no approaches (SUMO refuses an edgeData without edges)
         additional_files=(*scenario_adds, *extra_adds, *addon_adds, *([edgedata_add] if approach_edges else [])),
-        begin_s=job.begin_s,
-        end_s=job.end_s,
-        step_length_s=job.step_length_s,
-        seed=job.seed,
-        time_to_teleport_s=job.time_to_teleport_s,
         outputs={"tripinfo-output": tripinfo, "statistic-output": stats},
         extra_args=(
             *cfg_args,
@@ -277,14 +245,13 @@ def run_job(job: Job) -> JobResult:
             "--tripinfo-output.write-undeparted", "true",
             *addon_args,
         ),
-        gui=job.gui,
         log_file=work / "sumo.log",
     )
     max_queue = dict.fromkeys(approach_edges, 0.0)
     t0 = time.perf_counter()
     console = None if job.gui else work / "sumo.console.log"
     with _console_said(console):
-        return _simulate(job, controller, ctx, addons, config, approach_edges, edgedata_out, tripinfo, stats,
+        return _simulate(run, controller, addons, config, approach_edges, edgedata_out, tripinfo, stats,
                          max_queue, console, t0)
 
 
@@ -303,13 +270,12 @@ def _console_said(console: Path | None) -> Iterator[None]:
         raise
 
 
-def _simulate(job: Job, controller: Any, ctx: RunContext, addons: list[Any], config: SessionConfig,
+def _simulate(run: RunSpec, controller: Controller, addons: list[RunAddon], config: SessionConfig,
               approach_edges: list[str], edgedata_out: Path, tripinfo: Path, stats: Path,
               max_queue: dict[str, float], console: Path | None, t0: float) -> JobResult:
     """The simulation of :func:`run_job` and its KPIs."""
     from traci import constants as tc
 
-    work = job.workdir
     # SUMO's warnings (teleports, emergency braking) go to this run's log, not the console
     with _console_to(console), SumoSession(config) as sim:
         for edge in approach_edges:
@@ -317,43 +283,34 @@ def _simulate(job: Job, controller: Any, ctx: RunContext, addons: list[Any], con
         controller.start(sim)
         for addon in addons:
             addon.start(sim)
-        monitor = _safety_monitor(job, sim)
         for _ in sim.steps():
             controller.step(sim)
             for addon in addons:
                 addon.step(sim)
-            if monitor is not None:
-                monitor.record(sim)
             for edge, res in sim.conn.edge.getAllSubscriptionResults().items():
                 q = res[tc.LAST_STEP_VEHICLE_HALTING_NUMBER]
                 if q > max_queue[edge]:
                     max_queue[edge] = q
     wall = time.perf_counter() - t0
 
-    summary: dict[str, Any] = {"scenario": job.scenario, "controller": job.controller, "seed": job.seed}
-    summary.update(trip_kpis(tripinfo, end_s=job.end_s))
+    summary: dict[str, Any] = {"scenario": run.scenario, "controller": run.controller, "seed": run.seed}
+    summary.update(trip_kpis(tripinfo, end_s=run.end_s))
     summary.update(statistic_kpis(stats))
     summary["sim_wall_s"] = wall
-    # controllers without a networked centre (fixed plans, local actuation) report no rate:
-    # none of their signals is under central coordinated control, so the rate is 0
-    summary.update({"coordinated_control_rate_mean": 0.0, "coordinated_control_rate_min": 0.0})
-    summary.update(controller.finish(ctx))
+    summary.update(summary_defaults())  # KPI columns of other controllers: what this one reports
+    summary.update(controller.finish(run))
     for addon in addons:
-        summary.update(addon.finish(ctx))
-    if monitor is not None:
-        checked = monitor.summary()
-        write_text_atomic(json.dumps(checked, indent=1), work / "transition_safety.json")
-        summary.update({"safety_violations": checked["violations"], "signal_changes": checked["changes"]})
-    duration = job.end_s - job.begin_s
+        summary.update(addon.finish(run))
+    duration = run.end_s - run.begin_s
     data = edge_data(edgedata_out) if approach_edges else {}
     inter = []
-    for sid, per in sorted(job.approaches.items()):
+    for sid, per in sorted(run.approaches.items()):
         for edge, lanes in per.items():
             d = data.get(edge, {})
             entered = d.get("entered", 0.0) + d.get("departed", 0.0)
             loss = d.get("timeLoss", 0.0)
             inter.append({
-                "scenario": job.scenario, "controller": job.controller, "seed": job.seed,
+                "scenario": run.scenario, "controller": run.controller, "seed": run.seed,
                 "signal": sid, "approach_edge": edge, "lanes": lanes,
                 "vehicles_entered": int(entered),
                 "mean_queue_veh": d.get("waitingTime", 0.0) / duration,
@@ -361,17 +318,7 @@ def _simulate(job: Job, controller: Any, ctx: RunContext, addons: list[Any], con
                 "mean_delay_s": loss / entered if entered else 0.0,
                 "total_delay_veh_s": loss,
             })
-    return JobResult(job=job, summary=summary, intersections=inter)
-
-
-def _safety_monitor(job: Job, sim: SumoSession) -> TransitionMonitor | None:
-    """A started transition monitor for every signal of the run's network, if the job asks."""
-    if not job.check_safety:
-        return None
-    monitor = TransitionMonitor(load_network(job.net_file, program_files=job.program_files,
-                                             begin_s=job.begin_s))
-    monitor.start(sim)
-    return monitor
+    return JobResult(job=run, summary=summary, intersections=inter)
 
 
 def check_takeover(prepared: PreparedScenario, controller: str) -> None:
@@ -444,7 +391,7 @@ def output_folder(output_dir: Path, files: Sequence[str] = ()) -> Path:
     return out
 
 
-def failed_row(job: Job, message: str) -> dict[str, Any]:
+def failed_row(job: RunSpec, message: str) -> dict[str, Any]:
     """The summary row of a run that failed: what ran, ``status`` failed and the error."""
     return {"scenario": job.scenario, "controller": job.controller, "seed": job.seed,
             "status": "failed", "error": message}
@@ -499,12 +446,14 @@ def run_scenario(
     tables = ResultTables()
     key = ["controller", "seed"]
 
+    columns = summary_columns()
+
     def write() -> None:
-        tables.write(rows_frame(summary_rows, SUMMARY_COLUMNS).sort_values(key), output_dir / "summary.csv")
+        tables.write(rows_frame(summary_rows, columns).sort_values(key), output_dir / "summary.csv")
         tables.write(rows_frame(inter_rows, INTERSECTION_COLUMNS).sort_values(key + ["signal", "approach_edge"]),
                      output_dir / "intersections.csv")
 
-    def record(_job: Job, result: JobResult) -> str:
+    def record(_job: RunSpec, result: JobResult) -> str:
         summary_rows.append({**result.summary, "status": "ok", "error": ""})
         inter_rows.extend(result.intersections)
         write()
@@ -512,7 +461,7 @@ def run_scenario(
         return (f"time loss {s['mean_time_loss_s']:.1f} s/veh, {s['vehicles_arrived']} arrived, "
                 f"{s['vehicles_unfinished']} unfinished, {s['sim_wall_s']:.1f} s")
 
-    def record_failure(job: Job, message: str) -> None:
+    def record_failure(job: RunSpec, message: str) -> None:
         summary_rows.append(failed_row(job, message))
         write()
 
@@ -536,7 +485,7 @@ def run_scenario(
             f"{output_dir / 'summary.csv'}, the failed ones with status 'failed'):\n"
             + "\n".join(f"{j.controller} seed {j.seed}: {m}" for j, m in failures)
         )
-    return rows_frame(summary_rows, SUMMARY_COLUMNS).sort_values(key).reset_index(drop=True)
+    return rows_frame(summary_rows, columns).sort_values(key).reset_index(drop=True)
 
 
 def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:

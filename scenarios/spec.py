@@ -30,18 +30,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from greenwave._sumo import sumo_home
 from greenwave.controllers import available_controllers
 from greenwave.controllers.base import check_controller_options
 from greenwave.controllers.network_control import parse_communication
-from greenwave.engine.addons import available_addons
 from greenwave.errors import ScenarioError
 from greenwave.networks import generate
+from greenwave.scenarios.addons import available_addons
 from greenwave.scenarios.limits import MAX_SEEDS, check_scenario_values, safe_name
 from greenwave.scenarios.sumocfg import is_sumocfg, read_sumocfg, scenario_defaults
 from greenwave.toml_checks import check_keys, number, string, string_list
+
+if TYPE_CHECKING:
+    from greenwave.engine.run import CommunicationSpec
 
 DEFAULT_CONTROLLERS = ("static", "actuated", "delay_based", "sumo-webster", "sumo-coordinator")
 
@@ -140,9 +143,10 @@ class Scenario:
     description: str = ""
     source: Path | None = None
     addons: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    communication: Any = None
-    """:class:`~greenwave.controllers.network_control.CommunicationSpec` or None."""
-    """Run add-on name → its validated options (see :mod:`greenwave.engine.addons`)."""
+    """Run add-on name → its validated options (see :mod:`greenwave.scenarios.addons`)."""
+    communication: CommunicationSpec | None = None
+    """The ``[communication]`` table (:func:`~greenwave.controllers.network_control.parse_communication`),
+    or None."""
 
     @property
     def end_s(self) -> float:

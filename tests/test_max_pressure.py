@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from greenwave._sumo import sumo_home
-from greenwave.controllers.base import RunContext, make_controller
+from greenwave.controllers.base import make_controller
 from greenwave.controllers.switching import (
     StageSwitcher,
     derived_transition,
@@ -27,6 +27,7 @@ from greenwave.controllers.switching import (
     state_conflicts,
 )
 from greenwave.controllers.transition_safety import TransitionMonitor
+from greenwave.engine.run import RunSpec
 from greenwave.engine.session import SessionConfig, SumoSession
 from greenwave.errors import ScenarioError
 from greenwave.networks import RoadNetwork, Signal, load_network
@@ -238,8 +239,8 @@ def _drive(name: str, options: dict, net_file: Path, routes: tuple[Path, ...], a
     """Run a controller through its interface in SUMO; every step's state of every signal."""
     ctrl = make_controller(name, options)
     workdir.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(scenario="t", net_file=net_file, route_files=routes, begin_s=0.0, end_s=end_s, seed=1,
-                     workdir=workdir, options=options)
+    ctx = RunSpec(scenario="t", controller=name, net_file=net_file, route_files=routes, begin_s=0.0, end_s=end_s,
+                  seed=1, workdir=workdir, options=options)
     extra = ctrl.prepare(ctx)
     cfg = SessionConfig(net_file=net_file, route_files=routes, additional_files=(*adds, *extra), end_s=end_s,
                         seed=1, log_file=workdir / "sumo.log")
@@ -323,8 +324,8 @@ def test_unsafe_own_program_is_left_alone(ingolstadt: RoadNetwork, tmp_path: Pat
         ctrl = make_controller(name)
         work = tmp_path / name
         work.mkdir()
-        ctx = RunContext(scenario="fkk", net_file=ingolstadt.path, route_files=(), begin_s=0, end_s=60, seed=1,
-                         workdir=work, options={})
+        ctx = RunSpec(scenario="fkk", controller=name, net_file=ingolstadt.path, route_files=(), begin_s=0,
+                      end_s=60, seed=1, workdir=work, options={})
         actuated, add = ctrl.prepare(ctx)
         text = (work / "excluded_signals.txt").read_text()
         assert "gneJ21:" in text and "335525545" not in text
@@ -373,8 +374,8 @@ def test_bad_options_name_the_option(
     name: str, options: dict, message: str, turn_grid: tuple[RoadNetwork, Path], tmp_path: Path
 ) -> None:
     net, routes = turn_grid
-    ctx = RunContext(scenario="t", net_file=net.path, route_files=(routes,), begin_s=0, end_s=60, seed=1,
-                     workdir=tmp_path, options=options)
+    ctx = RunSpec(scenario="t", controller=name, net_file=net.path, route_files=(routes,), begin_s=0, end_s=60,
+                  seed=1, workdir=tmp_path, options=options)
     with pytest.raises(ScenarioError) as err:
         make_controller(name, options).prepare(ctx)
     assert message in str(err.value)

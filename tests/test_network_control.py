@@ -23,7 +23,7 @@ from greenwave.controllers.network_control import (
 )
 from greenwave.errors import ScenarioError
 from greenwave.networks.subareas import coupling_graph, neighbour_links, partition
-from greenwave.scenarios.runner import SUMMARY_COLUMNS, run_scenario
+from greenwave.scenarios.runner import run_scenario, summary_columns
 from greenwave.scenarios.spec import load_scenario, scenario_from_dict
 
 OUT_START, OUT_END = 300.0, 600.0
@@ -180,7 +180,7 @@ def fault_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, P
 def test_link_faults_lower_the_rate_and_signals_rejoin(fault_run: tuple[pd.DataFrame, Path], controller: str) -> None:
     summary, out = fault_run
     row = summary.set_index("controller").loc[controller]
-    assert "coordinated_control_rate_mean" in SUMMARY_COLUMNS
+    assert "coordinated_control_rate_mean" in summary_columns()
     assert row["teleports"] == 0 and row["vehicles_unfinished"] <= 0.01 * row["vehicles_arrived"]
     assert row["coordinated_control_rate_min"] == pytest.approx(7 / 9)  # 2 of 9 signals cut off
     series = pd.read_csv(out / "runs" / f"{controller}_seed1" / "control_rate.csv")
@@ -209,7 +209,8 @@ def test_baselines_report_no_central_control(tmp_path: Path) -> None:
 def test_central_plan_reaches_its_offsets_in_sumo(tmp_path: Path) -> None:
     """With every link up and no actuation, each signal's stage 0 starts at t ≡ offset (mod cycle)
     of the plan. (With gap-out, stage 0 may start early: early return to the coordinated stage.)"""
-    from greenwave.controllers.base import RunContext, make_controller
+    from greenwave.controllers.base import make_controller
+    from greenwave.engine.run import RunSpec
     from greenwave.engine.session import SessionConfig, SumoSession
     from greenwave.scenarios.runner import prepare
 
@@ -217,9 +218,9 @@ def test_central_plan_reaches_its_offsets_in_sumo(tmp_path: Path) -> None:
                              "controller_options": {"adaptive": {"interval_s": 10_000}}})
     prepared = prepare(sc, tmp_path)
     ctrl = make_controller("adaptive", {"interval_s": 10_000, "max_gap_s": 0})
-    ctx = RunContext(scenario="t", net_file=prepared.net_file, route_files=prepared.routes_by_seed[1],
-                     begin_s=0, end_s=600, seed=1, workdir=tmp_path / "w", options={},
-                     communication=sc.communication)
+    ctx = RunSpec(scenario="t", controller="adaptive", net_file=prepared.net_file,
+                  route_files=prepared.routes_by_seed[1], begin_s=0, end_s=600, seed=1, workdir=tmp_path / "w",
+                  options={}, communication=sc.communication)
     ctx.workdir.mkdir()
     adds = ctrl.prepare(ctx)
     plan = ctrl.first_plan

@@ -14,7 +14,6 @@ import pytest
 import sumolib
 
 from greenwave._sumo import run_sumo_command
-from greenwave.controllers.base import RunContext
 from greenwave.engine.session import SessionConfig, SumoSession
 from greenwave.errors import ScenarioError
 from greenwave.parking.addon import ParkingAddon
@@ -182,20 +181,17 @@ def _drive(scenario: object, tmp_path: Path, each_step: object) -> ParkingAddon:
     """Run the add-on step by step (as run_job does) and call ``each_step(addon, sim)``."""
     prepared = prepare(scenario, tmp_path / "out")
     (job,) = make_jobs(prepared, tmp_path / "out")
-    ctx = RunContext(scenario="pk", net_file=job.net_file, route_files=job.route_files, begin_s=job.begin_s,
-                     end_s=job.end_s, seed=1, workdir=job.workdir, options={},
-                     demand_begin_s=job.demand_begin_s, demand_end_s=job.demand_end_s)
     addon = ParkingAddon(job.addons["parking"])
-    inputs = addon.prepare(ctx)
+    inputs = addon.prepare(job)
     cfg = SessionConfig(net_file=job.net_file, route_files=(*job.route_files, *inputs.route_files),
-                        additional_files=inputs.additional_files, end_s=job.end_s, seed=1,
+                        additional_files=inputs.additional_files, end_s=job.end_s, seed=job.seed,
                         log_file=job.workdir / "sumo.log")
     with SumoSession(cfg) as sim:
         addon.start(sim)
         for _ in sim.steps():
             addon.step(sim)
             each_step(addon, sim)
-    addon.summary = addon.finish(ctx)
+    addon.summary = addon.finish(job)
     return addon
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from greenwave._sumo import sumo_binary, sumo_home
-from greenwave.controllers.base import RunContext, make_controller
+from greenwave.controllers.base import make_controller
 from greenwave.controllers.plan import (
     FixedPlanController,
     SignalTiming,
@@ -24,6 +24,7 @@ from greenwave.controllers.plan import (
     write_sumo_additional,
 )
 from greenwave.engine.arrays import CompiledNetwork, PlanArrays
+from greenwave.engine.run import RunSpec
 from greenwave.errors import PlanError, ScenarioError
 from greenwave.networks import RoadNetwork, load_network
 from greenwave.networks.compile import _crossing_lengths, compile_network
@@ -446,8 +447,8 @@ def test_bad_plans(grid, tmp_path: Path, change, rule) -> None:  # type: ignore[
 def test_fixed_controller(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     net_file, network, compiled = grid
     plan_path = plan_from_network(network, compiled).to_json(tmp_path / "plan.json")
-    ctx = RunContext(scenario="t", net_file=net_file, route_files=(), begin_s=0, end_s=100, seed=1,
-                     workdir=tmp_path, options={})
+    ctx = RunSpec(scenario="t", controller="fixed", net_file=net_file, route_files=(), begin_s=0, end_s=100,
+                  seed=1, workdir=tmp_path, options={})
     ctrl = make_controller("fixed", {"plan": str(plan_path)})
     assert isinstance(ctrl, FixedPlanController)
     (add,) = ctrl.prepare(ctx)

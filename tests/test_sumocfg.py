@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from greenwave._sumo import sumo_binary, sumo_home, tool_env
-from greenwave.controllers.base import RunContext, available_controllers, make_controller
+from greenwave.controllers.base import available_controllers, make_controller
 from greenwave.controllers.sumo_programs import active_programs, actuated_programs
+from greenwave.engine.run import RunSpec
 from greenwave.errors import ScenarioError
 from greenwave.networks import load_network
 from greenwave.scenarios.runner import make_jobs, prepare, run_scenario
@@ -302,8 +303,9 @@ def test_the_program_sumo_runs_is_the_one_greenwave_starts_from(tmp_path: Path) 
     assert [p.get("state") for p in variant.iter("phase")] == [p.get("state") for p in night.iter("phase")]
     assert [p.get("duration") for p in variant.iter("phase")] == [p.get("duration") for p in night.iter("phase")]
     # a controller taking the signal over uses the stages of the program SUMO runs
-    ctx = RunContext(scenario="rilsa", net_file=d / "rilsa1.net.xml", route_files=(), begin_s=0, end_s=600,
-                     seed=1, workdir=tmp_path / "mp", options={}, program_files=(d / "rilsa1_tls.add.xml",))
+    ctx = RunSpec(scenario="rilsa", controller="max_pressure", net_file=d / "rilsa1.net.xml", route_files=(),
+                  begin_s=0, end_s=600, seed=1, workdir=tmp_path / "mp", options={},
+                  program_files=(d / "rilsa1_tls.add.xml",))
     mp = make_controller("max_pressure")
     mp.prepare(ctx)
     own = load_network(d / "rilsa1.net.xml", program_files=ctx.program_files).signals["0"].programs["own"]

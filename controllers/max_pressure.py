@@ -58,7 +58,7 @@ from numba import njit
 
 from greenwave.controllers.base import Controller, RunContext, register
 from greenwave.controllers.detectors import DetectorReader, parse_faults, place_detectors
-from greenwave.controllers.safety import write_excluded
+from greenwave.controllers.plans.safety import write_excluded
 from greenwave.controllers.stage_choice import (
     MAX_PRESSURE_STAGE_DESIGN,
     check_stage_design_option,

@@ -3,7 +3,7 @@ with the model.
 
 :func:`candidate_designs` generates every signal's designs
 (:func:`greenwave.networks.stage_design.stage_designs`, SUMO's rebuilt programs included) and
-drops the ones :func:`~greenwave.controllers.safety.validate_plan` rejects, run on the design's
+drops the ones :func:`~greenwave.controllers.plans.safety.validate_plan` rejects, run on the design's
 own default plan. :func:`choose_designs` picks one per signal for a controller's
 ``stage_design`` option:
 
@@ -73,9 +73,9 @@ def check_stage_design_option(value: Any, where: str) -> str:
 
 
 def design_plan(design: StageDesign) -> Any:
-    """A one-signal :class:`~greenwave.controllers.plan.TimingPlan` running ``design`` with its
+    """A one-signal :class:`~greenwave.controllers.plans.timing.TimingPlan` running ``design`` with its
     default greens (for the validator); its stages are the design program's green phases."""
-    from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan
+    from greenwave.controllers.plans.timing import SignalTiming, StageTiming, TimingPlan
     from greenwave.networks.compile import green_stage_phases
 
     program = design.program()
@@ -104,8 +104,8 @@ def candidate_designs(
     A generated design is rejected when the generator finds a rule broken or the safety
     validator rejects its default plan (the own program is kept whatever the validator says:
     controllers already leave unsafe own programs alone)."""
-    from greenwave.controllers.plan import complete_plan
-    from greenwave.controllers.safety import validate_plan
+    from greenwave.controllers.plans.layout import complete_plan
+    from greenwave.controllers.plans.safety import validate_plan
 
     key = _net_key(network, signals)
     if key is not None and key in _CANDIDATES:  # the same net in this process: same candidates

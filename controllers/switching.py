@@ -10,7 +10,7 @@ N s"; it guarantees, for every signal it drives:
   ``min(default_min_green_s, phase duration)``);
 * no state it shows has two conflicting priority greens (``G``–``G`` of links that are foes in
   SUMO's conflict matrix; merges into the same lane excepted, as in
-  :mod:`greenwave.controllers.safety`).
+  :mod:`greenwave.controllers.plans.safety`).
 
 Between a stage and the next one *in program order* it shows the program's own intergreen
 phases (when they pass the same checks); between any other pair it derives the intergreen from
@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from greenwave.controllers.safety import merge_pairs
 from greenwave.errors import NetworkError, SimulationError
+from greenwave.networks.intergreens import merge_pairs
 from greenwave.networks.stage_design import derived_transition
 
 if TYPE_CHECKING:

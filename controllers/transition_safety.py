@@ -5,7 +5,7 @@ records every violation of these rules (times in s, links by SUMO link index):
 
 ``conflicting-greens``
     Two links that are foes in the signal's conflict matrix both show ``G`` (merges into the
-    same lane excepted, as in :mod:`greenwave.controllers.safety`).
+    same lane excepted, as in :mod:`greenwave.controllers.plans.safety`).
 ``yellow``
     A vehicle link goes from ``G``/``g`` straight to ``r``/``s`` (no yellow), or its yellow
     lasts less than the required yellow: ``min(3 s, the shortest yellow of the signal's
@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from greenwave.controllers.safety import merge_pairs
 from greenwave.controllers.switching import (
     DEFAULT_MIN_GREEN_S,
     DEFAULT_YELLOW_S,
@@ -45,6 +44,7 @@ from greenwave.controllers.switching import (
     stage_min_green,
     state_conflicts,
 )
+from greenwave.networks.intergreens import merge_pairs
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession

@@ -1,4 +1,4 @@
-"""Timing plans: the :class:`TimingPlan` type, its JSON form, and running it in SUMO.
+"""Timing plans: the :class:`TimingPlan` type and its JSON form.
 
 A plan gives, per signal, a cycle, an offset and per stage a green, yellow and all-red time
 (seconds). Stages are the green phases of the signal's *base program* (the SUMO program the
@@ -44,38 +44,27 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import quoteattr
+from typing import Any
 
-import numpy as np
-
-from greenwave.controllers.base import ProgramController, RunContext, register
-from greenwave.engine.arrays import CompiledNetwork, PlanArrays
-from greenwave.engine.results import write_text_atomic
-from greenwave.errors import NetworkError, PlanError, ScenarioError
-from greenwave.networks.stage_design import StageDesign, with_designs
-
-if TYPE_CHECKING:
-    from greenwave.networks.model import Program, RoadNetwork
+from greenwave.engine.results import write_bytes_atomic, write_text_atomic
+from greenwave.errors import NetworkError, PlanError
+from greenwave.networks.stage_design import StageDesign
 
 __all__ = [
+    "DEFAULT_GROUPS",
     "FORMAT",
-    "VERSION",
+    "MIN_YELLOW_S",
     "OFFSET_POINTS",
-    "FixedPlanController",
+    "READABLE_VERSIONS",
+    "TOLERANCE_S",
+    "VERSION",
     "SignalTiming",
     "StageTiming",
     "TimingPlan",
-    "arrays_from_plan",
-    "check_plan",
-    "complete_plan",
-    "plan_from_arrays",
-    "plan_from_network",
-    "plan_network",
-    "write_sumo_additional",
+    "default_signal_group",
+    "write_plan_file",
 ]
 
 FORMAT = "greenwave.timing-plan"
@@ -90,7 +79,8 @@ DEFAULT_GROUPS = (2, 4, 6, 8, 1, 3, 5, 7)
 #: Shortest yellow accepted after a stage whose base program has a yellow phase, s (the
 #: default of ``min_yellow_s`` / ``--min-yellow``).
 MIN_YELLOW_S = 3.0
-_TOL = 1e-6
+#: Tolerance of the time checks (cycle sum, minimum green, yellow, arrays), s.
+TOLERANCE_S = 1e-6
 
 
 @dataclass(frozen=True)
@@ -415,449 +405,11 @@ class TimingPlan:
         return cls.from_dict(data, where=str(p))
 
 
-# ------------------------------------------------------------------------------------------
-# arrays <-> plan
-
-
-def plan_from_arrays(
-    compiled: CompiledNetwork, plan: PlanArrays, *, meta: Mapping[str, Any] | None = None
-) -> TimingPlan:
-    """The :class:`TimingPlan` of flat plan arrays (yellow, all-red, minimum green from
-    ``compiled``; offsets taken modulo the cycle)."""
-    _check_arrays(compiled, plan)
-    cycle = float(plan.cycle_s)
-    signals: dict[str, SignalTiming] = {}
-    for i, sid in enumerate(compiled.signal_ids):
-        stages = tuple(
-            StageTiming(
-                phase_index=int(compiled.stage_phase[k]),
-                green_s=float(plan.green_s[k]),
-                yellow_s=float(compiled.stage_yellow_s[k]),
-                allred_s=float(compiled.stage_allred_s[k]),
-                min_green_s=float(compiled.stage_min_green_s[k]),
-            )
-            for k in compiled.stages_of(i)
-        )
-        off = float(plan.offset_s[i]) % cycle if cycle > 0 else float(plan.offset_s[i])
-        signals[sid] = SignalTiming(sid, _program_id(compiled, i), cycle, off, stages)
-    return TimingPlan(signals, dict(meta or {"source": "arrays"}))
-
-
-def _program_id(compiled: CompiledNetwork, i: int) -> str:
-    return compiled.program_ids[i] if i < len(compiled.program_ids) else ""
-
-
-def _check_arrays(compiled: CompiledNetwork, plan: PlanArrays) -> None:
-    if np.shape(plan.offset_s) != (compiled.n_signals,):
-        raise PlanError(f"plan arrays: offset_s has shape {np.shape(plan.offset_s)}, expected ({compiled.n_signals},)")
-    if np.shape(plan.green_s) != (compiled.n_stages,):
-        raise PlanError(f"plan arrays: green_s has shape {np.shape(plan.green_s)}, expected ({compiled.n_stages},)")
-    if not (math.isfinite(plan.cycle_s) and plan.cycle_s > 0):
-        raise PlanError(f"plan arrays: cycle_s must be a positive number, got {plan.cycle_s!r}")
-    if not (np.all(np.isfinite(plan.offset_s)) and np.all(np.isfinite(plan.green_s))):
-        raise PlanError("plan arrays: offsets and greens must be finite")
-
-
-def arrays_from_plan(compiled: CompiledNetwork, plan: TimingPlan) -> PlanArrays:
-    """Flat arrays of ``plan`` for ``compiled`` (inverse of :func:`plan_from_arrays`).
-
-    Raises :class:`PlanError` when a compiled signal is missing from the plan, its stages are
-    not the compiled ones (phase indices, yellow, all-red), or the cycles differ (PlanArrays
-    has one common cycle).
-    """
-    offsets = np.zeros(compiled.n_signals, dtype=np.float64)
-    green = np.zeros(compiled.n_stages, dtype=np.float64)
-    cycle: float | None = None
-    first = ""
-    for i, sid in enumerate(compiled.signal_ids):
-        t = plan.signals.get(sid)
-        if t is None:
-            raise PlanError(f"signal {sid!r}: not in the plan (the compiled network has it)")
-        ks = compiled.stages_of(i)
-        if len(t.stages) != len(ks):
-            raise PlanError(f"signal {sid!r}: plan has {len(t.stages)} stages, the compiled network {len(ks)}")
-        for st, k in zip(t.stages, ks, strict=True):
-            if st.phase_index != int(compiled.stage_phase[k]):
-                raise PlanError(
-                    f"signal {sid!r}: stage {k - ks.start} is phase {st.phase_index} in the plan but "
-                    f"phase {int(compiled.stage_phase[k])} in the compiled network"
-                )
-            for name, a, b in (
-                ("yellow", st.yellow_s, compiled.stage_yellow_s[k]),
-                ("all-red", st.allred_s, compiled.stage_allred_s[k]),
-            ):
-                if abs(a - float(b)) > _TOL:
-                    raise PlanError(
-                        f"signal {sid!r}: stage {k - ks.start} {name} is {a:g} s in the plan but "
-                        f"{float(b):g} s in the compiled network; flat arrays cannot hold it"
-                    )
-            green[k] = st.green_s
-        if cycle is None:
-            cycle, first = float(t.cycle_s), sid
-        elif abs(t.cycle_s - cycle) > _TOL:
-            raise PlanError(
-                f"signal {sid!r}: cycle {t.cycle_s:g} s differs from signal {first!r}'s {cycle:g} s; "
-                "flat plan arrays need one common cycle"
-            )
-        offsets[i] = t.stage0_green_start_s
-    if cycle is None:
-        cycles = {float(t.cycle_s) for t in plan.signals.values()}
-        cycle = cycles.pop() if len(cycles) == 1 else 0.0
-    return PlanArrays(cycle_s=float(cycle), offset_s=offsets, green_s=green)
-
-
-def plan_from_network(network: RoadNetwork, compiled: CompiledNetwork) -> TimingPlan:
-    """The network's own programs (those ``compiled`` was made from) as a :class:`TimingPlan`.
-
-    Greens are the green phases' durations, yellow/all-red the compiled intergreens, the cycle
-    the program's own (it may differ between signals), the offset when stage 0's green starts
-    (``program offset + durations of the phases before it``, modulo the cycle). Where the
-    program's green is shorter than the compiled minimum green the stage's ``min_green_s`` is
-    lowered to it, so the network's own program stays a valid plan.
-    """
-    signals: dict[str, SignalTiming] = {}
-    for i, sid in enumerate(compiled.signal_ids):
-        program = _base_program(network, sid, _program_id(compiled, i))
-        ks = compiled.stages_of(i)
-        stages = []
-        for k in ks:
-            p = int(compiled.stage_phase[k])
-            g = float(program.phases[p].duration)
-            stages.append(
-                StageTiming(
-                    phase_index=p,
-                    green_s=g,
-                    yellow_s=float(compiled.stage_yellow_s[k]),
-                    allred_s=float(compiled.stage_allred_s[k]),
-                    min_green_s=min(float(compiled.stage_min_green_s[k]), g),
-                )
-            )
-        cycle = program.cycle
-        p0 = int(compiled.stage_phase[ks.start])
-        start0 = float(program.offset) + sum(ph.duration for ph in program.phases[:p0])
-        offset = start0 % cycle if cycle > 0 else 0.0
-        signals[sid] = SignalTiming(sid, program.id, float(cycle), float(offset), tuple(stages))
-    return TimingPlan(signals, {"source": "network", "net_file": str(network.path)},
-                      net_file=str(Path(network.path).resolve()))
-
-
-def plan_network(plan: TimingPlan, network: RoadNetwork) -> RoadNetwork:
-    """``network`` with the stage designs ``plan`` carries added as its signals' programs (the
-    network itself when the plan has none or it has them already)."""
-    need = {sid: d for sid, d in plan.designs.items()
-            if sid not in network.signals or d.program_id not in network.signals[sid].programs
-            or network.signals[sid].programs[d.program_id] != d.program()}
-    if not need:
-        return network
-    try:
-        return with_designs(network, need)
-    except NetworkError as exc:
-        raise PlanError(str(exc)) from None
-
-
-def _base_program(network: RoadNetwork, sid: str, program_id: str) -> Program:
-    sig = network.signals.get(sid)
-    if sig is None:
-        raise PlanError(f"signal {sid!r}: not in the network {network.path}")
-    if program_id:
-        program = sig.programs.get(program_id)
-        if program is None:
-            raise PlanError(
-                f"signal {sid!r}: base program {program_id!r} not in the network "
-                f"(it has {', '.join(sig.programs) or 'none'})"
-            )
-        return program
-    program = sig.default_program
-    if program is None:
-        raise PlanError(f"signal {sid!r}: has no signal program in the network")
-    return program
-
-
-def complete_plan(
-    plan: TimingPlan,
-    network: RoadNetwork,
-    *,
-    pedestrian_walk_s: float = 4.0,
-    pedestrian_speed_mps: float = 1.2,
-) -> TimingPlan:
-    """``plan`` with what the network tells filled in where the plan leaves it open.
-
-    - ``net_file``: the network's file;
-    - per stage ``signal_group``: :func:`default_signal_group` (2, 4, 6, 8, 1, 3, 5, 7, ...);
-    - per stage ``links``: the SUMO link indices green (``G``/``g``) in its base phase;
-    - per stage ``walk_s`` / ``ped_clearance_s`` (where both are ``None``): for each
-      pedestrian crossing link green in the stage, walk = ``pedestrian_walk_s`` and clearance =
-      crossing length / ``pedestrian_speed_mps`` (the largest over its crossings), put — as
-      :func:`greenwave.networks.compile.compile_network` puts the pedestrian minimum green — on
-      the stage with the longest base green of each run of stages the crossing stays green in.
-
-    Values the plan already has are kept. Raises :class:`PlanError` when a signal or its base
-    program is not in the network, or a stage's phase index is not in the program.
-    """
-    from greenwave.networks.compile import _crossing_lengths
-
-    if not (pedestrian_walk_s >= 0 and pedestrian_speed_mps > 0):
-        raise PlanError(
-            f"pedestrian_walk_s must be >= 0 and pedestrian_speed_mps > 0, got "
-            f"{pedestrian_walk_s!r} and {pedestrian_speed_mps!r}"
-        )
-    network = plan_network(plan, network)
-    crossing_len: dict[str, float] | None = None
-    signals: dict[str, SignalTiming] = {}
-    for sid, t in plan.signals.items():
-        program = _base_program(network, sid, t.program_id)
-        sig = network.signals[sid]
-        for k, st in enumerate(t.stages):
-            if not 0 <= st.phase_index < len(program.phases):
-                raise PlanError(
-                    f"signal {sid!r}: stage {k}: phase {st.phase_index} is not in base program "
-                    f"{program.id!r} ({len(program.phases)} phases)"
-                )
-        phases = [program.phases[st.phase_index] for st in t.stages]
-        walk: list[float | None] = [None] * len(phases)
-        clear: list[float | None] = [None] * len(phases)
-        ped = sig.pedestrian_links
-        if ped:
-            if crossing_len is None:
-                crossing_len = _crossing_lengths(Path(network.path))
-            for li in ped:
-                m = sig.movements[li]
-                length = max((crossing_len.get(e, 0.0) for x in (m, *m.merged)
-                              for e in (x.from_edge, x.to_edge)), default=0.0)
-                if length <= 0:
-                    continue
-                green = [li < len(ph.state) and ph.state[li] in "Gg" for ph in phases]
-                n = len(phases)
-                if not any(green):
-                    continue
-                if all(green):
-                    runs = [list(range(n))]
-                else:
-                    runs = []
-                    for k in range(n):
-                        if green[k] and not green[k - 1]:
-                            run, j = [k], (k + 1) % n
-                            while green[j]:
-                                run.append(j)
-                                j = (j + 1) % n
-                            runs.append(run)
-                for run in runs:
-                    rank = {k: (phases[k].duration, -pos) for pos, k in enumerate(run)}
-                    best = max(run, key=rank.__getitem__)
-                    walk[best] = float(pedestrian_walk_s)
-                    clear[best] = max(clear[best] or 0.0, length / pedestrian_speed_mps)
-        stages = []
-        for k, (st, ph) in enumerate(zip(t.stages, phases, strict=True)):
-            upd: dict[str, Any] = {}
-            if st.signal_group is None:
-                upd["signal_group"] = default_signal_group(k)
-            if st.links is None:
-                upd["links"] = tuple(j for j, c in enumerate(ph.state) if c in "Gg")
-            if st.walk_s is None and st.ped_clearance_s is None and walk[k] is not None:
-                upd["walk_s"], upd["ped_clearance_s"] = walk[k], clear[k]
-            stages.append(replace(st, **upd) if upd else st)
-        signals[sid] = replace(t, stages=tuple(stages))
-    return TimingPlan(signals, dict(plan.meta), net_file=plan.net_file or str(Path(network.path).resolve()),
-                      designs=dict(plan.designs))
-
-
-# ------------------------------------------------------------------------------------------
-# checks and SUMO export
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """A stage's phases in the base program: green phase, yellow and all-red phases."""
-
-    green: int
-    order: tuple[int, ...]
-    yellow: tuple[int, ...]
-    allred: tuple[int, ...]
-    base_yellow_s: float
-    base_allred_s: float
-
-
-def _layout(program: Program, timing: SignalTiming) -> list[_Layout]:
-    from greenwave.networks.compile import green_stage_phases, intergreen_phases
-
-    stages = green_stage_phases(program)
-    got = [s.phase_index for s in timing.stages]
-    if got != stages:
-        raise PlanError(
-            f"signal {timing.signal_id!r}: rule stages: plan stages are phases {got}, but the green "
-            f"phases of base program {program.id!r} are {stages}"
-        )
-    out = []
-    for k, p in enumerate(stages):
-        inter = intergreen_phases(program, stages, k)
-        yel = tuple(j for j in inter if "y" in program.phases[j].state or "Y" in program.phases[j].state)
-        red = tuple(j for j in inter if j not in yel)
-        out.append(
-            _Layout(
-                p, tuple(inter), yel, red,
-                float(sum(program.phases[j].duration for j in yel)),
-                float(sum(program.phases[j].duration for j in red)),
-            )
-        )
-    return out
-
-
-def check_plan(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float = MIN_YELLOW_S) -> None:
-    """The basic checks :func:`write_sumo_additional` makes; :class:`PlanError` naming the
-    signal and the rule on the first failure.
-
-    Rules: stages match the base program's green phases; cycle > 0 and
-    Σ (green + yellow + all-red) == cycle (±1e-6 s); 0 ≤ offset < cycle; green ≥ min green;
-    yellow ≥ ``min_yellow_s`` (3 s) where the base program has a yellow after the stage;
-    yellow / all-red > 0 only where the base program has such phases; all times ≥ 0.
-    (Conflicting greens, all-red shorter than the network's, etc. are the full safety
-    validator's job.)
-    """
-    network = plan_network(plan, network)
-    for sid, t in plan.signals.items():
-        if t.signal_id != sid:
-            raise PlanError(f"signal {sid!r}: rule id: its timing names signal {t.signal_id!r}")
-        program = _base_program(network, sid, t.program_id)
-        layout = _layout(program, t)
-        if not (math.isfinite(t.cycle_s) and t.cycle_s > 0):
-            raise PlanError(f"signal {sid!r}: rule cycle: cycle {t.cycle_s!r} s must be > 0")
-        total = t.stage_sum_s
-        if abs(total - t.cycle_s) > _TOL:
-            raise PlanError(
-                f"signal {sid!r}: rule cycle sum: Σ(green + yellow + all-red) = {total:g} s "
-                f"but cycle = {t.cycle_s:g} s"
-            )
-        if not (0.0 <= t.offset_s < t.cycle_s):
-            raise PlanError(
-                f"signal {sid!r}: rule offset: offset {t.offset_s:g} s must satisfy "
-                f"0 <= offset < cycle ({t.cycle_s:g} s)"
-            )
-        for k, (st, lay) in enumerate(zip(t.stages, layout, strict=True)):
-            where = f"signal {sid!r}: stage {k} (phase {st.phase_index})"
-            for name, v in (("green", st.green_s), ("yellow", st.yellow_s), ("all-red", st.allred_s),
-                            ("min green", st.min_green_s)):
-                if not (math.isfinite(v) and v >= 0):
-                    raise PlanError(f"{where}: rule times: {name} {v!r} s must be >= 0")
-            if st.green_s <= 0:
-                raise PlanError(f"{where}: rule min green: green {st.green_s:g} s must be > 0")
-            if st.green_s < st.min_green_s - _TOL:
-                raise PlanError(
-                    f"{where}: rule min green: green {st.green_s:g} s < minimum green {st.min_green_s:g} s"
-                )
-            need_y = min_yellow_s if lay.base_yellow_s > _TOL else 0.0
-            if st.yellow_s < need_y - _TOL:
-                raise PlanError(
-                    f"{where}: rule yellow: yellow {st.yellow_s:g} s < {need_y:g} s "
-                    f"(base program has {lay.base_yellow_s:g} s)"
-                )
-            if st.yellow_s > _TOL and lay.base_yellow_s <= 0:
-                raise PlanError(
-                    f"{where}: rule yellow: plan has {st.yellow_s:g} s yellow but the base program "
-                    "has no yellow phase after this stage"
-                )
-            if st.allred_s > _TOL and lay.base_allred_s <= 0:
-                raise PlanError(
-                    f"{where}: rule all-red: plan has {st.allred_s:g} s all-red but the base program "
-                    "has no all-red phase after this stage"
-                )
-
-
-def _ms(x: float) -> int:
-    return int(round(x * 1000.0))
-
-
-def _fmt(ms: int) -> str:
-    s = f"{ms / 1000.0:.3f}".rstrip("0").rstrip(".")
-    return s or "0"
-
-
-def _scaled(program: Program, phases: tuple[int, ...], base_s: float, total_s: float) -> list[tuple[int, int]]:
-    """Durations (ms) of ``phases`` scaled from their base sum to ``total_s``; residue last."""
-    if not phases:
-        return []
-    total = _ms(total_s)
-    out, used = [], 0
-    for n, j in enumerate(phases):
-        if n == len(phases) - 1:
-            d = total - used
-        else:
-            d = int(total * program.phases[j].duration / base_s) if base_s > 0 else 0
-        used += d
-        out.append((j, d))
-    return out
-
-
-def write_sumo_additional(
-    plan: TimingPlan,
-    network: RoadNetwork,
-    path: str | os.PathLike[str],
-    *,
-    program_id: str = "greenwave",
-    min_yellow_s: float | None = None,
-    standards: Any = None,
-) -> Path:
-    """Write ``plan`` as SUMO ``<tlLogic type="static">`` programs; return ``path``.
-
-    Each signal's program is its base program's phases, rotated to start with stage 0's green
-    phase: each stage's green phase lasts the plan's green, the phases of its intergreen keep
-    their states, the yellow ones (showing ``y``) scaled to the plan's yellow and the others to
-    its all-red (in proportion to their base durations). Durations are written in ms
-    resolution (phases of 0 ms are dropped). ``offset`` = ``offset_s``, so stage 0's green
-    starts at sim time ``t ≡ offset_s (mod cycle)`` (SUMO's semantics, see the module docstring).
-    The file is written atomically. Loading it with the net makes SUMO run these programs.
-
-    Raises :class:`PlanError` (naming signal and rule) when :func:`check_plan` or the safety
-    validator (:func:`greenwave.controllers.safety.assert_safe`: conflicting greens, also
-    across phase changes, minimum green, yellow, all-red, cycle sum, offset) fails; nothing is
-    written then. ``min_yellow_s`` (``None``: 3 s) is the shortest yellow accepted; ``standards``
-    the :class:`~greenwave.controllers.safety_rules.SafetyStandards` (``None``: defaults). A file that
-    cannot be written raises :class:`PlanError` naming it.
-    """
-    if not isinstance(program_id, str) or not program_id:
-        raise PlanError(f"program_id must be a non-empty string, got {program_id!r}")
-    from greenwave.controllers.safety import assert_safe, check_limit
-
-    network = plan_network(plan, network)
-    check_limit("min_yellow_s", min_yellow_s, optional=True)
-    ym = min_yellow_s if min_yellow_s is not None else (MIN_YELLOW_S if standards is None else standards.min_yellow_s)
-    check_plan(plan, network, min_yellow_s=ym)
-    assert_safe(plan, network, min_yellow_s=ym, standards=standards)
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<!-- written by greenwave -->", "<additional>"]
-    for sid, t in plan.signals.items():
-        program = _base_program(network, sid, t.program_id)
-        layout = _layout(program, t)
-        phases: list[tuple[int, int]] = []
-        for st, lay in zip(t.stages, layout, strict=True):
-            phases.append((lay.green, _ms(st.green_s)))
-            inter = dict(_scaled(program, lay.yellow, lay.base_yellow_s, st.yellow_s))
-            inter.update(_scaled(program, lay.allred, lay.base_allred_s, st.allred_s))
-            phases.extend((j, inter[j]) for j in lay.order)
-        lines.append(
-            f"    <tlLogic id={quoteattr(sid)} type=\"static\" programID={quoteattr(program_id)} "
-            f"offset=\"{_fmt(_ms(t.stage0_green_start_s))}\">"
-        )
-        lines.append(f"        <!-- base program {t.program_id!r}, cycle {_fmt(_ms(t.cycle_s))} s -->")
-        if sid in plan.designs:
-            design = plan.designs[sid]
-            about = f"stage design {design.name!r} ({design.n_stages} stages): {design.provenance}".replace("--", "")
-            lines.append(f"        <!-- {about} -->")
-        for j, d in phases:
-            if d <= 0:
-                continue
-            ph = program.phases[j]
-            name = f" name={quoteattr(ph.name)}" if ph.name else ""
-            lines.append(f"        <phase duration=\"{_fmt(d)}\" state={quoteattr(ph.state)}{name}/>")
-        lines.append("    </tlLogic>")
-    lines.append("</additional>")
-    out = Path(path)
-    write_plan_file(out, "\n".join(lines) + "\n", "SUMO additional file")
-    return out
 
 
 def write_plan_file(path: Path, data: str | bytes, what: str) -> Path:
     """Write ``data`` to ``path`` atomically; :class:`PlanError` naming the file when it cannot
     be written (a folder, no permission, disk full) — never a bare ``OSError``."""
-    from greenwave.engine.results import write_bytes_atomic
 
     if path.is_dir():
         raise PlanError(f"{path}: cannot write the {what}: it is a folder, expected a file name")
@@ -869,38 +421,3 @@ def write_plan_file(path: Path, data: str | bytes, what: str) -> Path:
     except OSError as exc:
         raise PlanError(f"{path}: cannot write the {what}: {exc}") from exc
     return path
-
-
-# ------------------------------------------------------------------------------------------
-# controller
-
-
-@register
-class FixedPlanController(ProgramController):
-    """Runs a timing plan from a JSON file as fixed-time SUMO programs.
-
-    Options: ``plan`` (path of a plan JSON, required; relative paths from the current folder),
-    ``program_id`` (SUMO program id to write, default ``"greenwave"``).
-    """
-
-    name = "fixed"
-    kind = "greenwave"
-
-    @classmethod
-    def declared_options(cls) -> frozenset[str]:
-        return frozenset({"plan", "program_id"})
-
-    def programs(self, ctx: RunContext) -> Path | None:
-
-        unknown = set(self.options) - {"plan", "program_id"}
-        if unknown:
-            raise ScenarioError(
-                f"controller 'fixed': unknown options {sorted(unknown)}; valid: plan, program_id"
-            )
-        raw = self.options.get("plan")
-        if not isinstance(raw, (str, os.PathLike)) or not str(raw):
-            raise ScenarioError("controller 'fixed': option 'plan' (path of a timing-plan JSON) is required")
-        plan = TimingPlan.from_json(Path(raw))
-        network = ctx.network()
-        pid = self.options.get("program_id", "greenwave")
-        return write_sumo_additional(plan, network, Path(ctx.workdir) / "fixed_plan.add.xml", program_id=str(pid))

@@ -157,7 +157,8 @@ class CentralController(Controller):
     # -- before the run ------------------------------------------------------------------------
     def prepare(self, ctx: RunContext) -> list[Path]:
         from greenwave.controllers.plans.sumo_writer import write_sumo_additional
-        from greenwave.controllers.sumo_programs import actuated_programs, ensure_routes
+        from greenwave.controllers.sumo_programs import actuated_programs
+        from greenwave.engine.routing import ensure_routes
         from greenwave.scenarios.demand import movement_flows
 
         self.opts = self._opts()

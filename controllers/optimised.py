@@ -73,9 +73,9 @@ def optimise_for_demand(
     carries the chosen designs and records in ``meta["stage_design"]`` why each won.
     """
     from greenwave.controllers.plans.arrays import arrays_from_plan, plan_from_arrays, plan_from_network
-    from greenwave.controllers.sumo_programs import ensure_routes
     from greenwave.engine.model import evaluate
     from greenwave.engine.optimise import webster_plan
+    from greenwave.engine.routing import ensure_routes
     from greenwave.errors import PlanError
     from greenwave.networks import load_network
     from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network

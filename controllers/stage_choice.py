@@ -319,7 +319,7 @@ def designs_for_run(
         mode = "best"  # those signals get the model's best design; the rest keep their own
     flows = None
     if mode == "best":
-        from greenwave.controllers.sumo_programs import ensure_routes
+        from greenwave.engine.routing import ensure_routes
         from greenwave.scenarios.demand import movement_flows  # as optimise_for_demand counts them
 
         routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)

@@ -62,6 +62,7 @@ from greenwave.controllers.stage_choice import (
 )
 from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH
 from greenwave.errors import ScenarioError
+from greenwave.networks.signal_states import GREEN
 
 if TYPE_CHECKING:
     from greenwave.controllers.plans.timing import TimingPlan
@@ -390,7 +391,7 @@ class CentralController(Controller):
                 state = base.phases[st.phase_index].state
                 lanes = sorted({mv.from_lane for link in sig.movements for mv in (link, *link.merged)
                                 if mv.is_used and not mv.is_pedestrian and mv.from_lane in lane_len
-                                and link.link_index < len(state) and state[link.link_index] in "Gg"})
+                                and link.link_index < len(state) and state[link.link_index] in GREEN})
                 ids = []
                 for lane in lanes:
                     det = f"gwgap_{lane}"

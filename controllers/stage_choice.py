@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from greenwave.errors import NetworkError, PlanError, ScenarioError
+from greenwave.networks.signal_states import GREEN
 from greenwave.networks.stage_design import DESIGN_KINDS, StageDesign, rebuilt_programs, stage_designs, with_designs
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def design_plan(design: StageDesign) -> Any:
         nxt = (k + 1) % n
         y = design.yellow_s[k][nxt] if n > 1 else 0.0
         r = design.allred_s[k][nxt] if n > 1 else 0.0
-        ending = n > 1 and any(a in "Gg" and b not in "Gg" for a, b in zip(design.stages[k], design.stages[nxt],
+        ending = n > 1 and any(a in GREEN and b not in GREEN for a, b in zip(design.stages[k], design.stages[nxt],
                                                                           strict=True))
         stages.append(StageTiming(phase_index=p, green_s=float(program.phases[p].duration),
                                   yellow_s=y if ending else 0.0, allred_s=r if ending else 0.0,
@@ -229,7 +230,7 @@ def choose_designs(
             raise ScenarioError("stage_design = 'best' needs the run's movement flows")
         # a design that leaves links red which another design serves cannot win on the model's
         # delay: the links it never serves are not in its figure at all
-        served = {d.name: {k for st in d.stages for k, c in enumerate(st) if c in "Gg"} for d in designs}
+        served = {d.name: {k for st in d.stages for k, c in enumerate(st) if c in GREEN} for d in designs}
         widest = set().union(*served.values())
         complete = [d for d in designs if served[d.name] >= widest] or designs
         delays = {d.name: (_model_delay(network, d, flows, params, compile_options, seed) if d in complete
@@ -340,7 +341,7 @@ def own_incomplete(network: RoadNetwork) -> list[str]:
         vehicle = {m.link_index for m in sig.movements if m.is_used and not m.is_pedestrian}
 
         def green(programs: Any) -> set[int]:
-            return {k for pr in programs for ph in pr.phases for k, c in enumerate(ph.state) if c in "Gg"}
+            return {k for pr in programs for ph in pr.phases for k, c in enumerate(ph.state) if c in GREEN}
 
         if (green(sig.programs.values()) - green([own])) & vehicle:
             out.append(sid)

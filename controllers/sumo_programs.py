@@ -29,6 +29,7 @@ from greenwave.controllers.tls_xml import copy_element as _copy
 from greenwave.controllers.tls_xml import iter_top_level as _iter_top_level
 from greenwave.engine.routing import ensure_routes
 from greenwave.errors import NetworkError, ScenarioError
+from greenwave.networks.signal_states import GREEN, TRANSITION, YELLOW
 
 __all__ = [
     "active_programs",
@@ -40,9 +41,6 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
-#: Signal characters of a transition (yellow / red-yellow); such phases keep fixed durations.
-_TRANSITION_CHARS = frozenset("yYu")
-_GREEN_CHARS = frozenset("Gg")
 
 
 # ------------------------------------------------------------------------------------------
@@ -140,7 +138,7 @@ def _yellow_default(programs: dict[str, ET.Element]) -> int:
     for program in programs.values():
         for ph in program.iter("phase"):
             state = ph.get("state", "")
-            if "y" in state or "Y" in state:
+            if any(c in YELLOW for c in state):
                 longest = max(longest, float(ph.get("duration", "0")))
     return max(3, int(round(longest)))
 
@@ -442,7 +440,7 @@ def coordinator_programs(
 def _is_variable(state: str) -> bool:
     """A phase whose duration an actuated controller may vary: some green, no transition."""
     chars = set(state)
-    return bool(chars & _GREEN_CHARS) and not chars & _TRANSITION_CHARS
+    return bool(chars & GREEN) and not chars & TRANSITION
 
 
 def actuated_programs(

@@ -36,15 +36,13 @@ import numpy as np
 from greenwave.controllers.switching import (
     DEFAULT_MIN_GREEN_S,
     DEFAULT_YELLOW_S,
-    GREEN,
-    RED,
-    YELLOW,
     is_all_red,
     is_stage_state,
     stage_min_green,
     state_conflicts,
 )
 from greenwave.networks.intergreens import merge_pairs
+from greenwave.networks.signal_states import GREEN, RED, YELLOW
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession

@@ -17,6 +17,7 @@ from greenwave.controllers.plans.timing import (
     default_signal_group,
 )
 from greenwave.errors import NetworkError, PlanError
+from greenwave.networks.signal_states import GREEN, YELLOW
 from greenwave.networks.stage_design import with_designs
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def complete_plan(
                               for e in (x.from_edge, x.to_edge)), default=0.0)
                 if length <= 0:
                     continue
-                green = [li < len(ph.state) and ph.state[li] in "Gg" for ph in phases]
+                green = [li < len(ph.state) and ph.state[li] in GREEN for ph in phases]
                 n = len(phases)
                 if not any(green):
                     continue
@@ -147,7 +148,7 @@ def complete_plan(
             if st.signal_group is None:
                 upd["signal_group"] = default_signal_group(k)
             if st.links is None:
-                upd["links"] = tuple(j for j, c in enumerate(ph.state) if c in "Gg")
+                upd["links"] = tuple(j for j, c in enumerate(ph.state) if c in GREEN)
             if st.walk_s is None and st.ped_clearance_s is None and walk[k] is not None:
                 upd["walk_s"], upd["ped_clearance_s"] = walk[k], clear[k]
             stages.append(replace(st, **upd) if upd else st)
@@ -190,7 +191,7 @@ def stage_layouts(program: Program, timing: SignalTiming) -> list[StageLayout]:
     out = []
     for k, p in enumerate(stages):
         inter = intergreen_phases(program, stages, k)
-        yel = tuple(j for j in inter if "y" in program.phases[j].state or "Y" in program.phases[j].state)
+        yel = tuple(j for j in inter if any(c in YELLOW for c in program.phases[j].state))
         red = tuple(j for j in inter if j not in yel)
         out.append(
             StageLayout(

@@ -93,6 +93,7 @@ from greenwave.controllers.plans.safety_rules import (
 from greenwave.controllers.plans.timing import TOLERANCE_S, SignalTiming, TimingPlan
 from greenwave.errors import PlanError
 from greenwave.networks.intergreens import merge_pairs
+from greenwave.networks.signal_states import GREEN, OFF, PRIORITY_GREEN, RED, YELLOW
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -118,9 +119,6 @@ RULES = (
     "max-green",
     "partial-plan",
 )
-_GREEN = frozenset("Gg")
-_YELLOW = frozenset("yY")
-_RED = frozenset("rs")
 
 
 @dataclass(frozen=True)
@@ -229,7 +227,7 @@ class LinkFacts:
 
 
 def _state(state: str, k: int) -> str:
-    return state[k] if k < len(state) else "O"
+    return state[k] if k < len(state) else OFF
 
 
 def _check_phases(
@@ -248,7 +246,7 @@ def _check_phases(
         if step.phase in seen:
             continue
         seen.add(step.phase)
-        g_links = [k for k in range(min(n_links, len(step.state))) if step.state[k] == "G"]
+        g_links = [k for k in range(min(n_links, len(step.state))) if step.state[k] == PRIORITY_GREEN]
         for a_i, a in enumerate(g_links):
             for b in g_links[a_i + 1:]:
                 if foes[a, b]:
@@ -263,15 +261,15 @@ def _check_phases(
         """(direct hand-over?, yellow seconds of link i since its last green) before sq[b]."""
         n = len(sq)
         prev = sq[(b - 1) % n]
-        if _state(prev.state, i) in _GREEN:
+        if _state(prev.state, i) in GREEN:
             return True, 0.0
         yel = 0.0
         for step_back in range(1, n + 1):
             s = sq[(b - step_back) % n]
             c = _state(s.state, i)
-            if c in _GREEN:
+            if c in GREEN:
                 return False, yel
-            if c in _YELLOW:
+            if c in YELLOW:
                 yel += s.duration_s
         return None  # link i is never green
 
@@ -280,9 +278,9 @@ def _check_phases(
     for b in range(nb):
         cur, prev = base_seq[b], base_seq[(b - 1) % nb]
         for j in range(min(n_links, len(cur.state))):
-            if cur.state[j] in _GREEN and _state(prev.state, j) not in _GREEN:
+            if cur.state[j] in GREEN and _state(prev.state, j) not in GREEN:
                 for i in np.flatnonzero(foes[j]).tolist():
-                    if _state(cur.state, i) in _GREEN:
+                    if _state(cur.state, i) in GREEN:
                         continue
                     r = clearance(base_seq, b, i)
                     if r is not None:
@@ -295,7 +293,7 @@ def _check_phases(
         for k in range(min(n_links, len(prev.state))):
             if k in info.unused or k in info.ped:
                 continue
-            if prev.state[k] in _GREEN and _state(cur.state, k) in _RED and n > 1:
+            if prev.state[k] in GREEN and _state(cur.state, k) in RED and n > 1:
                 out.append(Violation(
                     sid, prev.stage, prev.phase, "yellow", (k,), info.describe(k),
                     f"link {k} goes from {prev.state[k]!r} (phase {prev.phase}) directly to "
@@ -303,10 +301,10 @@ def _check_phases(
                 ))
         # 2b. conflicting green onsets
         for j in range(min(n_links, len(cur.state))):
-            if not (cur.state[j] in _GREEN and _state(prev.state, j) not in _GREEN):
+            if not (cur.state[j] in GREEN and _state(prev.state, j) not in GREEN):
                 continue
             for i in np.flatnonzero(foes[j]).tolist():
-                if _state(cur.state, i) in _GREEN:
+                if _state(cur.state, i) in GREEN:
                     continue  # simultaneous greens: rule 1's business
                 r = clearance(seq, b, i)
                 if r is None:
@@ -467,7 +465,7 @@ def validate_plan(
                                     [()] * len(t.stages), info))
             continue
         assert sig is not None and info is not None
-        green_of = [tuple(j for j, c in enumerate(program.phases[st.phase_index].state) if c in "Gg")
+        green_of = [tuple(j for j, c in enumerate(program.phases[st.phase_index].state) if c in GREEN)
                     for st in t.stages]
         ped_of = [tuple(j for j in g if j in info.ped) for g in green_of]
         out.extend(_check_times(sid, t, layout, min_yellow_s, min_allred_s, green_of, ped_of, info))

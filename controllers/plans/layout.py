@@ -204,8 +204,8 @@ def stage_layouts(program: Program, timing: SignalTiming) -> list[StageLayout]:
 
 
 def check_plan(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float = MIN_YELLOW_S) -> None:
-    """The basic checks :func:`write_sumo_additional` makes; :class:`PlanError` naming the
-    signal and the rule on the first failure.
+    """The basic checks :func:`~greenwave.controllers.plans.sumo_writer.write_sumo_additional`
+    makes; :class:`PlanError` naming the signal and the rule on the first failure.
 
     Rules: stages match the base program's green phases; cycle > 0 and
     Σ (green + yellow + all-red) == cycle (±1e-6 s); 0 ≤ offset < cycle; green ≥ min green;

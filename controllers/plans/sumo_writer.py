@@ -46,15 +46,17 @@ def write_sumo_additional(
     their states, the yellow ones (showing ``y``) scaled to the plan's yellow and the others to
     its all-red (in proportion to their base durations). Durations are written in ms
     resolution (phases of 0 ms are dropped). ``offset`` = ``offset_s``, so stage 0's green
-    starts at sim time ``t ≡ offset_s (mod cycle)`` (SUMO's semantics, see the module docstring).
-    The file is written atomically. Loading it with the net makes SUMO run these programs.
+    starts at sim time ``t ≡ offset_s (mod cycle)`` (SUMO's semantics, see
+    :mod:`greenwave.controllers.plans.timing`). The file is written atomically. Loading it with
+    the net makes SUMO run these programs.
 
-    Raises :class:`PlanError` (naming signal and rule) when :func:`check_plan` or the safety
-    validator (:func:`greenwave.controllers.plans.safety.assert_safe`: conflicting greens, also
-    across phase changes, minimum green, yellow, all-red, cycle sum, offset) fails; nothing is
-    written then. ``min_yellow_s`` (``None``: 3 s) is the shortest yellow accepted; ``standards``
-    the :class:`~greenwave.controllers.plans.safety_rules.SafetyStandards` (``None``: defaults). A file that
-    cannot be written raises :class:`PlanError` naming it.
+    Raises :class:`PlanError` (naming signal and rule) when
+    :func:`~greenwave.controllers.plans.layout.check_plan` or the safety validator
+    (:func:`greenwave.controllers.plans.safety.assert_safe`: conflicting greens, also across
+    phase changes, minimum green, yellow, all-red, cycle sum, offset) fails; nothing is written
+    then. ``min_yellow_s`` (``None``: 3 s) is the shortest yellow accepted; ``standards`` the
+    :class:`~greenwave.controllers.plans.safety_rules.SafetyStandards` (``None``: defaults). A
+    file that cannot be written raises :class:`PlanError` naming it.
     """
     if not isinstance(program_id, str) or not program_id:
         raise PlanError(f"program_id must be a non-empty string, got {program_id!r}")

@@ -203,7 +203,8 @@ class TimingPlan:
     net_file: str | None = None
     #: stage designs the plan's signals run (signal id → design; see
     #: :mod:`greenwave.networks.stage_design`): their programs are not in the net file, so the
-    #: plan carries them, and :func:`plan_network` adds them to the network it is checked on
+    #: plan carries them, and :func:`~greenwave.controllers.plans.layout.plan_network` adds them to
+    #: the network it is checked on
     designs: dict[str, StageDesign] = field(default_factory=dict)
 
     # ---- JSON

@@ -64,9 +64,10 @@ from greenwave.controllers.stage_choice import (
 from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH
 from greenwave.engine.run import RunSpec
 from greenwave.errors import ScenarioError
+from greenwave.networks.signal_states import GREEN
 
 if TYPE_CHECKING:
-    from greenwave.controllers.plan import TimingPlan
+    from greenwave.controllers.plans.timing import TimingPlan
     from greenwave.engine.session import SumoSession
     from greenwave.networks.model import RoadNetwork
 
@@ -163,8 +164,9 @@ class CentralController(Controller):
 
     # -- before the run ------------------------------------------------------------------------
     def prepare(self, ctx: RunSpec) -> list[Path]:
-        from greenwave.controllers.plan import write_sumo_additional
-        from greenwave.controllers.sumo_programs import actuated_programs, ensure_routes
+        from greenwave.controllers.plans.sumo_writer import write_sumo_additional
+        from greenwave.controllers.sumo_programs import actuated_programs
+        from greenwave.engine.routing import ensure_routes
         from greenwave.scenarios.demand import movement_flows
 
         self.opts = self._opts()
@@ -249,9 +251,10 @@ class CentralController(Controller):
         plan loses are signals whose model the centre cannot trust: they are not planned, run
         SUMO's actuated copy of their own program and are listed in ``excluded_signals.txt``;
         the rest are planned again without them."""
-        from greenwave.controllers.plan import TimingPlan, plan_from_network
+        from greenwave.controllers.plans.arrays import plan_from_network
+        from greenwave.controllers.plans.safety import write_excluded
+        from greenwave.controllers.plans.timing import TimingPlan
         from greenwave.controllers.proof import prove_plan, run_cases
-        from greenwave.controllers.safety import write_excluded
         from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
 
         compiled = compile_network(self.network, self.flows, signals=list(plan.signals), **SUMO_COMPILE_OPTIONS)
@@ -277,8 +280,8 @@ class CentralController(Controller):
 
     def _unsafe_signals(self, plan: TimingPlan) -> dict[str, str]:
         """Signals whose plan the safety validator rejects (see
-        :func:`~greenwave.controllers.safety.unsafe_signals`), listed in ``excluded_signals.txt``."""
-        from greenwave.controllers.safety import unsafe_signals, write_excluded
+        :func:`~greenwave.controllers.plans.safety.unsafe_signals`), listed in ``excluded_signals.txt``."""
+        from greenwave.controllers.plans.safety import unsafe_signals, write_excluded
 
         bad = unsafe_signals(plan, self.network)
         own = getattr(self, "_own_unsafe", {})
@@ -288,7 +291,8 @@ class CentralController(Controller):
 
     def _optimise(self, flows: pd.DataFrame, *, t: float) -> TimingPlan:
         """One plan for every controllable signal from ``flows`` (per group / sub-area)."""
-        from greenwave.controllers.plan import TimingPlan, plan_from_arrays
+        from greenwave.controllers.plans.arrays import plan_from_arrays
+        from greenwave.controllers.plans.timing import TimingPlan
         from greenwave.engine.optimise import optimise
         from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
 
@@ -324,7 +328,7 @@ class CentralController(Controller):
             compiled = compile_network(self.network, flows, signals=list(group), **SUMO_COMPILE_OPTIONS)
             start = None
             if current is not None:
-                from greenwave.controllers.plan import arrays_from_plan
+                from greenwave.controllers.plans.arrays import arrays_from_plan
                 from greenwave.errors import PlanError
 
                 sub = TimingPlan(signals={s: current.plan.signals[s] for s in group})
@@ -394,7 +398,7 @@ class CentralController(Controller):
                 state = base.phases[st.phase_index].state
                 lanes = sorted({mv.from_lane for link in sig.movements for mv in (link, *link.merged)
                                 if mv.is_used and not mv.is_pedestrian and mv.from_lane in lane_len
-                                and link.link_index < len(state) and state[link.link_index] in "Gg"})
+                                and link.link_index < len(state) and state[link.link_index] in GREEN})
                 ids = []
                 for lane in lanes:
                     det = f"gwgap_{lane}"
@@ -499,7 +503,7 @@ class CentralController(Controller):
         self.counts[:] = 0.0
         self.count_s[:] = 0.0
         plan = self._optimise(self.flows, t=t)
-        from greenwave.controllers.safety import assert_safe
+        from greenwave.controllers.plans.safety import assert_safe
 
         assert_safe(plan, self.network)  # nothing unsafe reaches a signal
         self.driver.set_plan(plan)

@@ -58,7 +58,7 @@ from numba import njit
 
 from greenwave.controllers.base import Controller, register
 from greenwave.controllers.detectors import DetectorReader, parse_faults, place_detectors
-from greenwave.controllers.safety import write_excluded
+from greenwave.controllers.plans.safety import write_excluded
 from greenwave.controllers.stage_choice import (
     MAX_PRESSURE_STAGE_DESIGN,
     check_stage_design_option,
@@ -71,6 +71,7 @@ from greenwave.controllers.switching import StageSwitcher
 from greenwave.engine.results import write_text_atomic
 from greenwave.engine.run import RunSpec
 from greenwave.errors import ScenarioError
+from greenwave.networks.signal_states import GREEN, PRIORITY_GREEN
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
@@ -117,10 +118,10 @@ def stage_link_matrix(
             if first is None:
                 continue
             for j, c in enumerate(state[: sig.n_links]):
-                if c == "G" or c == "g":
+                if c in GREEN:
                     rows.append(r)
                     cols.append(first + j)
-                    vals.append(1.0 if c == "G" else permitted_weight)
+                    vals.append(1.0 if c == PRIORITY_GREEN else permitted_weight)
         offsets.append(offsets[-1] + st.n_stages)
     mat = sp.csr_matrix((vals, (rows, cols)), shape=(offsets[-1], n_links))
     return mat, np.array(offsets, dtype=np.int64)
@@ -216,7 +217,7 @@ class _PressureController(Controller):
                 rows: set[int] = set()
                 if first is not None:
                     for j, c in enumerate(state[: self.network.signals[sid].n_links]):
-                        if c == "G":
+                        if c == PRIORITY_GREEN:
                             r = first + j
                             rows.update(int(x) for x in lay.pair_from[lay.pair_ptr[r]:lay.pair_ptr[r + 1]] if x >= 0)
                 per.append(np.array(sorted(x for x in rows if has_e1[x]), dtype=np.int64))

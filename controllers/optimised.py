@@ -73,10 +73,10 @@ def optimise_for_demand(
     :mod:`greenwave.controllers.stage_choice`) says which stages each signal runs; the plan
     carries the chosen designs and records in ``meta["stage_design"]`` why each won.
     """
-    from greenwave.controllers.plan import arrays_from_plan, plan_from_arrays, plan_from_network
-    from greenwave.controllers.sumo_programs import ensure_routes
+    from greenwave.controllers.plans.arrays import arrays_from_plan, plan_from_arrays, plan_from_network
     from greenwave.engine.model import evaluate
     from greenwave.engine.optimise import webster_plan
+    from greenwave.engine.routing import ensure_routes
     from greenwave.errors import PlanError
     from greenwave.networks import load_network
     from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
@@ -95,7 +95,7 @@ def optimise_for_demand(
         network = apply_choice(network, choice)
     compiled = compile_network(network, flows, **options)
     # a signal whose own program is unsafe gets no safe plan from any timing: leave it out
-    from greenwave.controllers.safety import unsafe_signals, write_excluded
+    from greenwave.controllers.plans.safety import unsafe_signals, write_excluded
     from greenwave.controllers.switching import unsafe_own_programs
 
     excluded = {s: why for s, why in unsafe_own_programs(network).items() if s in compiled.signal_ids}
@@ -162,7 +162,7 @@ class OptimisedController(ProgramController):
                           *OptimiserSettings.__dataclass_fields__})
 
     def programs(self, ctx: RunSpec) -> Path | None:
-        from greenwave.controllers.plan import write_sumo_additional
+        from greenwave.controllers.plans.sumo_writer import write_sumo_additional
         from greenwave.controllers.proof import prove_plan, run_cases
 
         opts = dict(self.options)

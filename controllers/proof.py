@@ -34,7 +34,7 @@ from greenwave.engine.session import SessionConfig
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
-    from greenwave.controllers.plan import TimingPlan
+    from greenwave.controllers.plans.timing import TimingPlan
     from greenwave.engine.run import RunSpec
     from greenwave.networks.model import RoadNetwork
 
@@ -83,7 +83,7 @@ class Proof:
     def changed(self) -> TimingPlan:
         """The signals whose programs change (the recommended plan less those kept existing):
         what to load into SUMO on top of the network's own programs."""
-        from greenwave.controllers.plan import TimingPlan
+        from greenwave.controllers.plans.timing import TimingPlan
 
         changed = [s for s in self.plan.signals if s not in self.kept_existing]
         return TimingPlan({s: self.plan.signals[s] for s in changed}, dict(self.plan.meta),
@@ -210,7 +210,8 @@ def prove_plan(
     Raises :class:`PlanError` for an empty seed list or a candidate signal with no existing
     timing; SUMO failures raise :class:`~greenwave.errors.SimulationError` with what SUMO said.
     """
-    from greenwave.controllers.plan import TimingPlan, write_sumo_additional
+    from greenwave.controllers.plans.sumo_writer import write_sumo_additional
+    from greenwave.controllers.plans.timing import TimingPlan
 
     if not cases:
         raise PlanError("prove_plan: at least one seed is needed to prove a plan in SUMO")

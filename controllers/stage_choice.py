@@ -3,7 +3,7 @@ with the model.
 
 :func:`candidate_designs` generates every signal's designs
 (:func:`greenwave.networks.stage_design.stage_designs`, SUMO's rebuilt programs included) and
-drops the ones :func:`~greenwave.controllers.safety.validate_plan` rejects, run on the design's
+drops the ones :func:`~greenwave.controllers.plans.safety.validate_plan` rejects, run on the design's
 own default plan. :func:`choose_designs` picks one per signal for a controller's
 ``stage_design`` option:
 
@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from greenwave.errors import NetworkError, PlanError, ScenarioError
+from greenwave.networks.signal_states import GREEN
 from greenwave.networks.stage_design import DESIGN_KINDS, StageDesign, rebuilt_programs, stage_designs, with_designs
 
 if TYPE_CHECKING:
@@ -73,9 +74,9 @@ def check_stage_design_option(value: Any, where: str) -> str:
 
 
 def design_plan(design: StageDesign) -> Any:
-    """A one-signal :class:`~greenwave.controllers.plan.TimingPlan` running ``design`` with its
+    """A one-signal :class:`~greenwave.controllers.plans.timing.TimingPlan` running ``design`` with its
     default greens (for the validator); its stages are the design program's green phases."""
-    from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan
+    from greenwave.controllers.plans.timing import SignalTiming, StageTiming, TimingPlan
     from greenwave.networks.compile import green_stage_phases
 
     program = design.program()
@@ -86,7 +87,7 @@ def design_plan(design: StageDesign) -> Any:
         nxt = (k + 1) % n
         y = design.yellow_s[k][nxt] if n > 1 else 0.0
         r = design.allred_s[k][nxt] if n > 1 else 0.0
-        ending = n > 1 and any(a in "Gg" and b not in "Gg" for a, b in zip(design.stages[k], design.stages[nxt],
+        ending = n > 1 and any(a in GREEN and b not in GREEN for a, b in zip(design.stages[k], design.stages[nxt],
                                                                           strict=True))
         stages.append(StageTiming(phase_index=p, green_s=float(program.phases[p].duration),
                                   yellow_s=y if ending else 0.0, allred_s=r if ending else 0.0,
@@ -104,8 +105,8 @@ def candidate_designs(
     A generated design is rejected when the generator finds a rule broken or the safety
     validator rejects its default plan (the own program is kept whatever the validator says:
     controllers already leave unsafe own programs alone)."""
-    from greenwave.controllers.plan import complete_plan
-    from greenwave.controllers.safety import validate_plan
+    from greenwave.controllers.plans.layout import complete_plan
+    from greenwave.controllers.plans.safety import validate_plan
 
     key = _net_key(network, signals)
     if key is not None and key in _CANDIDATES:  # the same net in this process: same candidates
@@ -229,7 +230,7 @@ def choose_designs(
             raise ScenarioError("stage_design = 'best' needs the run's movement flows")
         # a design that leaves links red which another design serves cannot win on the model's
         # delay: the links it never serves are not in its figure at all
-        served = {d.name: {k for st in d.stages for k, c in enumerate(st) if c in "Gg"} for d in designs}
+        served = {d.name: {k for st in d.stages for k, c in enumerate(st) if c in GREEN} for d in designs}
         widest = set().union(*served.values())
         complete = [d for d in designs if served[d.name] >= widest] or designs
         delays = {d.name: (_model_delay(network, d, flows, params, compile_options, seed) if d in complete
@@ -319,7 +320,7 @@ def designs_for_run(
         mode = "best"  # those signals get the model's best design; the rest keep their own
     flows = None
     if mode == "best":
-        from greenwave.controllers.sumo_programs import ensure_routes
+        from greenwave.engine.routing import ensure_routes
         from greenwave.scenarios.demand import movement_flows  # as optimise_for_demand counts them
 
         routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
@@ -340,7 +341,7 @@ def own_incomplete(network: RoadNetwork) -> list[str]:
         vehicle = {m.link_index for m in sig.movements if m.is_used and not m.is_pedestrian}
 
         def green(programs: Any) -> set[int]:
-            return {k for pr in programs for ph in pr.phases for k, c in enumerate(ph.state) if c in "Gg"}
+            return {k for pr in programs for ph in pr.phases for k, c in enumerate(ph.state) if c in GREEN}
 
         if (green(sig.programs.values()) - green([own])) & vehicle:
             out.append(sid)

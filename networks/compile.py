@@ -89,6 +89,7 @@ from greenwave._xml import open_xml
 from greenwave.engine.arrays import CompiledNetwork
 from greenwave.errors import NetworkError
 from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
+from greenwave.networks.signal_states import GREEN, PRIORITY_GREEN, YELLOW
 
 __all__ = ["SUMO_COMPILE_OPTIONS", "CompileOptions", "compile_network", "green_stage_phases", "intergreen_phases",
            "stage_minimum_greens"]
@@ -123,7 +124,7 @@ SUMO_COMPILE_OPTIONS: CompileOptions = {
 
 
 def _is_green_phase(state: str) -> bool:
-    return ("G" in state or "g" in state) and "y" not in state and "Y" not in state
+    return any(c in GREEN for c in state) and not any(c in YELLOW for c in state)
 
 
 #: The shortest yellow of a plan, s (the safety standards' default, ``SafetyStandards``).
@@ -131,7 +132,7 @@ MIN_YELLOW_S = 3.0
 
 
 def _is_yellow_phase(state: str) -> bool:
-    return "y" in state or "Y" in state
+    return any(c in YELLOW for c in state)
 
 
 def green_stage_phases(program: Program) -> list[int]:
@@ -165,7 +166,7 @@ def _pedestrian_minimums(
     n = len(phases)
     out = [0.0] * n
     for li, length in ped_len.items():
-        green = [li < len(ph.state) and ph.state[li] in "Gg" for ph in phases]
+        green = [li < len(ph.state) and ph.state[li] in GREEN for ph in phases]
         if not any(green):
             continue
         need = walk_s + length / speed_mps
@@ -334,7 +335,7 @@ def _gap_acceptance_factor(
         for m in signal_links:
             if m == l:
                 continue
-            theirs = [k for k in link_index_sets[m] if k < len(state) and state[k] == "G"]
+            theirs = [k for k in link_index_sets[m] if k < len(state) and state[k] == PRIORITY_GREEN]
             if theirs and conflicts[np.ix_(mine, theirs)].any():
                 v_o += float(flow[m])
         if v_o <= 1e-9:
@@ -586,9 +587,9 @@ def compile_network(
             green, protected = [], False
             for s in range(sig_stage_ptr[i], sig_stage_ptr[i + 1]):
                 chars = {stage_state[s][li] for li in idx if li < len(stage_state[s])}
-                if chars & {"G", "g"}:
+                if chars & GREEN:
                     green.append(s)
-                    protected = protected or "G" in chars
+                    protected = protected or PRIORITY_GREEN in chars
             if not green:
                 continue
             link_signal.append(i)

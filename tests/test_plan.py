@@ -12,17 +12,11 @@ import pytest
 
 from greenwave._sumo import sumo_binary, sumo_home
 from greenwave.controllers.base import make_controller
-from greenwave.controllers.plan import (
-    FixedPlanController,
-    SignalTiming,
-    StageTiming,
-    TimingPlan,
-    arrays_from_plan,
-    complete_plan,
-    plan_from_arrays,
-    plan_from_network,
-    write_sumo_additional,
-)
+from greenwave.controllers.fixed import FixedPlanController
+from greenwave.controllers.plans.arrays import arrays_from_plan, plan_from_arrays, plan_from_network
+from greenwave.controllers.plans.layout import complete_plan
+from greenwave.controllers.plans.sumo_writer import write_sumo_additional
+from greenwave.controllers.plans.timing import SignalTiming, StageTiming, TimingPlan
 from greenwave.engine.arrays import CompiledNetwork, PlanArrays
 from greenwave.engine.run import RunSpec
 from greenwave.errors import PlanError, ScenarioError

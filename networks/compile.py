@@ -1,6 +1,6 @@
 """Compile a :class:`~greenwave.networks.RoadNetwork` plus movement flows into flat arrays.
 
-:func:`compile_network` produces the read-only :class:`~greenwave.engine.arrays.CompiledNetwork`
+:func:`compile_network` produces the read-only :class:`~greenwave.networks.compiled.CompiledNetwork`
 the macroscopic model and the optimisers work on (see :mod:`greenwave.engine.arrays` for the
 meaning of every array). The rules, in short:
 
@@ -86,8 +86,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from greenwave._xml import open_xml
-from greenwave.engine.arrays import CompiledNetwork
 from greenwave.errors import NetworkError
+from greenwave.networks.compiled import CompiledNetwork
 from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
 
 __all__ = ["SUMO_COMPILE_OPTIONS", "CompileOptions", "compile_network", "green_stage_phases", "intergreen_phases",

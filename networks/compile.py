@@ -25,7 +25,8 @@ Stages
     green through several consecutive stages needs that time once over the run: it is put on
     the run's stage with the longest base green only (real programs keep crossings green
     across short transition stages; requiring it of each would inflate the minimum cycle far
-    beyond the program's own). Maximum green = max(``max_green_s``, minimum green).
+    beyond the program's own); :mod:`greenwave.networks.pedestrians` holds that rule.
+    Maximum green = max(``max_green_s``, minimum green).
 
 Links
     One per (signal, from_edge, to_edge) over the signal's vehicle connections (merged ones
@@ -74,21 +75,18 @@ Flows and feeders
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TypedDict
-from xml.etree import ElementTree as ET
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from greenwave._xml import open_xml
 from greenwave.errors import NetworkError
 from greenwave.networks.compiled import CompiledNetwork
-from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
+from greenwave.networks.model import Program, RoadNetwork, Signal
+from greenwave.networks.pedestrians import stage_pedestrian_times
 
 __all__ = ["SUMO_COMPILE_OPTIONS", "CompileOptions", "compile_network", "green_stage_phases", "intergreen_phases",
            "stage_minimum_greens"]
@@ -152,56 +150,15 @@ def intergreen_phases(program: Program, stage_phases: Sequence[int], k: int) -> 
     return out
 
 
-def _pedestrian_minimums(
-    phases: Sequence[Phase], ped_len: dict[int, float], walk_s: float, speed_mps: float
-) -> list[float]:
-    """Pedestrian minimum green per stage.
-
-    A crossing needs ``walk_s + length / speed_mps`` of continuous green. Where it stays green
-    through several consecutive stages (a run, cyclically), the requirement goes to the stage
-    of the run with the longest base green (the first on ties): the run then lasts at least
-    that long, and short transition stages are not forced to the full pedestrian time.
-    """
-    n = len(phases)
-    out = [0.0] * n
-    for li, length in ped_len.items():
-        green = [li < len(ph.state) and ph.state[li] in "Gg" for ph in phases]
-        if not any(green):
-            continue
-        need = walk_s + length / speed_mps
-        if all(green):
-            runs = [list(range(n))]
-        else:
-            runs = []
-            for k in range(n):
-                if green[k] and not green[k - 1]:
-                    run = [k]
-                    j = (k + 1) % n
-                    while green[j]:
-                        run.append(j)
-                        j = (j + 1) % n
-                    runs.append(run)
-        for run in runs:
-            best = max(run, key=lambda k: (phases[k].duration, -run.index(k)))
-            out[best] = max(out[best], need)
-    return out
-
-
-def _stage_minimums(sig: Signal, program: Program, stages: Sequence[int], crossing_len: dict[str, float],
+def _stage_minimums(network: RoadNetwork, sig: Signal, program: Program, stages: Sequence[int],
                     min_green_s: float, walk_s: float, speed_mps: float) -> tuple[list[float], list[float]]:
     """Per stage: the vehicle minimum green (``min_green_s``, raised to the phase's ``minDur``)
-    and the pedestrian minimum (see :func:`_pedestrian_minimums`)."""
-    ped_len: dict[int, float] = {}  # crossing length per pedestrian link index
-    for m in sig.movements:
-        for x in (m, *m.merged):
-            if x.is_used and x.is_pedestrian:
-                for e in (x.from_edge, x.to_edge):
-                    if e in crossing_len:
-                        ped_len[m.link_index] = max(ped_len.get(m.link_index, 0.0), crossing_len[e])
-    ped = _pedestrian_minimums([program.phases[p] for p in stages], ped_len, walk_s, speed_mps)
+    and the pedestrian minimum (walk + clearance, :func:`~greenwave.networks.pedestrians.stage_pedestrian_times`)."""
+    phases = [program.phases[p] for p in stages]
+    ped = [0.0 if t is None else t.min_green_s
+           for t in stage_pedestrian_times(network, sig, phases, walk_s=walk_s, speed_mps=speed_mps)]
     veh = []
-    for p in stages:
-        ph = program.phases[p]
+    for ph in phases:
         mg = float(min_green_s)
         if ph.min_dur is not None and math.isfinite(ph.min_dur):
             mg = max(mg, float(ph.min_dur))
@@ -219,10 +176,7 @@ def stage_minimum_greens(network: RoadNetwork, signal_id: str, program: Program,
     and the safety validator's."""
     _check_params(min_green_s=min_green_s, pedestrian_walk_s=pedestrian_walk_s,
                   pedestrian_speed_mps=pedestrian_speed_mps)
-    sig = network.signals[signal_id]
-    has_crossing = any(x.is_pedestrian for m in sig.movements if m.is_used for x in (m, *m.merged))
-    crossing_len = _crossing_lengths(Path(network.path)) if has_crossing else {}
-    return _stage_minimums(sig, program, green_stage_phases(program), crossing_len, min_green_s,
+    return _stage_minimums(network, network.signals[signal_id], program, green_stage_phases(program), min_green_s,
                            pedestrian_walk_s, pedestrian_speed_mps)
 
 
@@ -231,36 +185,6 @@ def _ro(a: npt.ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
     if out.base is not None or not out.flags.owndata:
         out = out.copy()
     out.setflags(write=False)
-    return out
-
-
-def _crossing_lengths(path: Path) -> dict[str, float]:
-    """Length (m) of every pedestrian crossing edge in the net file (empty if unreadable);
-    read once per file version."""
-    try:
-        st = Path(path).stat()
-    except OSError:
-        return {}
-    return dict(_read_crossing_lengths(str(path), st.st_mtime_ns, st.st_size))
-
-
-@functools.lru_cache(maxsize=8)
-def _read_crossing_lengths(path: str, _mtime_ns: int, _size: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    try:
-        with open_xml(path) as fh:
-            for _event, el in ET.iterparse(fh, events=("end",)):
-                if el.tag == "edge":
-                    if el.get("function") == "crossing":
-                        lengths = [float(ln.get("length", "nan")) for ln in el.iter("lane")]
-                        lengths = [x for x in lengths if math.isfinite(x)]
-                        if lengths:
-                            out[el.get("id", "")] = max(lengths)
-                    el.clear()
-                elif el.tag in ("junction", "connection", "tlLogic"):
-                    el.clear()
-    except (OSError, ET.ParseError, EOFError, ValueError):
-        return {}
     return out
 
 
@@ -516,19 +440,13 @@ def compile_network(
         if program is not None:
             chosen.append((sig, program))
 
-    need_crossings = any(
-        any(x.is_pedestrian for m in sig.movements if m.is_used for x in (m, *m.merged))
-        for sig, _ in chosen
-    )
-    crossing_len = _crossing_lengths(Path(network.path)) if need_crossings else {}
-
     # ---- stages
     sig_stage_ptr = [0]
     st_min, st_max, st_yel, st_red, st_phase = [], [], [], [], []
     stage_state: list[str] = []
     for sig, program in chosen:
         stages = green_stage_phases(program)
-        veh_min, ped_min = _stage_minimums(sig, program, stages, crossing_len, min_green_s,
+        veh_min, ped_min = _stage_minimums(network, sig, program, stages, min_green_s,
                                            pedestrian_walk_s, pedestrian_speed_mps)
         for k, p in enumerate(stages):
             ph = program.phases[p]

@@ -21,7 +21,8 @@ from xml.etree import ElementTree as ET
 from greenwave._xml import open_xml
 from greenwave.networks.model import Phase, RoadNetwork, Signal
 
-__all__ = ["PedestrianTime", "crossing_lengths", "pedestrian_times", "signal_crossings", "stage_pedestrian_times"]
+__all__ = ["PedestrianTime", "crossing_lengths", "has_pedestrian_links", "pedestrian_times", "signal_crossings",
+           "stage_pedestrian_times"]
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def complete_plan(
     Values the plan already has are kept. Raises :class:`PlanError` when a signal or its base
     program is not in the network, or a stage's phase index is not in the program.
     """
-    from greenwave.networks.compile import _crossing_lengths
+    from greenwave.networks.pedestrians import stage_pedestrian_times
 
     if not (pedestrian_walk_s >= 0 and pedestrian_speed_mps > 0):
         raise PlanError(
@@ -98,7 +98,6 @@ def complete_plan(
             f"{pedestrian_walk_s!r} and {pedestrian_speed_mps!r}"
         )
     network = plan_network(plan, network)
-    crossing_len: dict[str, float] | None = None
     signals: dict[str, SignalTiming] = {}
     for sid, t in plan.signals.items():
         program = base_program(network, sid, t.program_id)
@@ -110,38 +109,9 @@ def complete_plan(
                     f"{program.id!r} ({len(program.phases)} phases)"
                 )
         phases = [program.phases[st.phase_index] for st in t.stages]
-        walk: list[float | None] = [None] * len(phases)
-        clear: list[float | None] = [None] * len(phases)
-        ped = sig.pedestrian_links
-        if ped:
-            if crossing_len is None:
-                crossing_len = _crossing_lengths(Path(network.path))
-            for li in ped:
-                m = sig.movements[li]
-                length = max((crossing_len.get(e, 0.0) for x in (m, *m.merged)
-                              for e in (x.from_edge, x.to_edge)), default=0.0)
-                if length <= 0:
-                    continue
-                green = [li < len(ph.state) and ph.state[li] in GREEN for ph in phases]
-                n = len(phases)
-                if not any(green):
-                    continue
-                if all(green):
-                    runs = [list(range(n))]
-                else:
-                    runs = []
-                    for k in range(n):
-                        if green[k] and not green[k - 1]:
-                            run, j = [k], (k + 1) % n
-                            while green[j]:
-                                run.append(j)
-                                j = (j + 1) % n
-                            runs.append(run)
-                for run in runs:
-                    rank = {k: (phases[k].duration, -pos) for pos, k in enumerate(run)}
-                    best = max(run, key=rank.__getitem__)
-                    walk[best] = float(pedestrian_walk_s)
-                    clear[best] = max(clear[best] or 0.0, length / pedestrian_speed_mps)
+        times = stage_pedestrian_times(network, sig, phases, walk_s=pedestrian_walk_s, speed_mps=pedestrian_speed_mps)
+        walk = [None if x is None else x.walk_s for x in times]
+        clear = [None if x is None else x.clearance_s for x in times]
         stages = []
         for k, (st, ph) in enumerate(zip(t.stages, phases, strict=True)):
             upd: dict[str, Any] = {}

@@ -66,12 +66,12 @@ def _defines_types(path: Path) -> bool:
 
 def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Path, params: str = "sumo",
             *, scenario=None) -> dict:  # type: ignore[no-untyped-def]
-    from greenwave.controllers.plan import plan_from_arrays
-    from greenwave.controllers.safety import unsafe_signals
-    from greenwave.controllers.sumo_programs import ensure_routes
+    from greenwave.controllers.plans.arrays import plan_from_arrays
+    from greenwave.controllers.plans.safety import unsafe_signals
     from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, ModelParams
     from greenwave.engine.model import evaluate
     from greenwave.engine.optimise import OptimiserSettings, webster_plan
+    from greenwave.engine.routing import ensure_routes
     from greenwave.networks import load_network
     from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
     from greenwave.scenarios.demand import movement_flows

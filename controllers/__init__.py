@@ -7,16 +7,10 @@ from greenwave.controllers.base import (
     make_controller,
     register,
 )
-from greenwave.controllers.plan import (
-    FixedPlanController,
-    SignalTiming,
-    StageTiming,
-    TimingPlan,
-    arrays_from_plan,
-    plan_from_arrays,
-    plan_from_network,
-    write_sumo_additional,
-)
+from greenwave.controllers.fixed import FixedPlanController
+from greenwave.controllers.plans.arrays import arrays_from_plan, plan_from_arrays, plan_from_network
+from greenwave.controllers.plans.sumo_writer import write_sumo_additional
+from greenwave.controllers.plans.timing import SignalTiming, StageTiming, TimingPlan
 
 __all__ = [
     "Controller",

@@ -54,16 +54,12 @@ import pandas as pd
 
 from greenwave.controllers.base import Controller, register
 from greenwave.controllers.network_control import CentralDriver, LinkSchedule, write_rate_series
-from greenwave.controllers.plan import (
-    TimingPlan,
-    arrays_from_plan,
-    plan_from_arrays,
-    plan_from_network,
-    write_sumo_additional,
-)
 from greenwave.controllers.planning import plan_for_demand
+from greenwave.controllers.plans.arrays import arrays_from_plan, plan_from_arrays, plan_from_network
+from greenwave.controllers.plans.safety import assert_safe, write_excluded
+from greenwave.controllers.plans.sumo_writer import write_sumo_additional
+from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.controllers.proof import prove_plan, run_cases
-from greenwave.controllers.safety import assert_safe, write_excluded
 from greenwave.controllers.stage_choice import (
     DEFAULT_STAGE_DESIGN,
     DesignChoice,
@@ -79,6 +75,7 @@ from greenwave.engine.run import RunSpec
 from greenwave.errors import PlanError, ScenarioError
 from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
 from greenwave.networks.model import RoadNetwork
+from greenwave.networks.signal_states import GREEN
 from greenwave.networks.subareas import coupling_graph, neighbour_links, partition
 
 if TYPE_CHECKING:
@@ -350,7 +347,7 @@ class CentralController(Controller):
                 state = base.phases[st.phase_index].state
                 lanes = sorted({mv.from_lane for link in sig.movements for mv in (link, *link.merged)
                                 if mv.is_used and not mv.is_pedestrian and mv.from_lane in lane_len
-                                and link.link_index < len(state) and state[link.link_index] in "Gg"})
+                                and link.link_index < len(state) and state[link.link_index] in GREEN})
                 ids = []
                 for lane in lanes:
                     det = f"gwgap_{lane}"

@@ -18,7 +18,8 @@ pressure two lanes can never match the through stages', were served only every 1
 their turn bays spilled back into the through lanes. A green
 whose queue is still discharging is not cut: while a vehicle crossed the stop-line loop of one of
 the stage's priority (``G``) lanes within ``hold_gap_s`` (a vehicle on the loop counts only when it
-moves), the stage holds, up to its maximum green. Without that hold, max-pressure pays a yellow
+moves), the stage holds, up to its maximum green; lanes whose links are green in every stage do
+not hold it (ending the stage stops none of them). Without that hold, max-pressure pays a yellow
 for every few seconds of green: on SUMO's four-stage ``cross`` junction at 750 veh/h per approach
 it switched every 6 s, lost a third of the hour to yellow and left 436 of 1500 vehicles
 unfinished (RESCO delay 232 s/veh against 36 for SUMO's actuated control).
@@ -42,7 +43,8 @@ cyclic variant), ``downstream_weight`` (β, 0.5),
 ``permitted_weight`` (1), ``unknown_queue_veh`` (2),
 ``e1_distance_m`` (2), ``e2_length_m`` (80), ``detector_faults`` (see detectors),
 ``stage_design`` (which stages each signal runs, :mod:`greenwave.controllers.stage_choice`;
-default ``"own"``; the choice goes to ``stage_designs.json``), and for the cyclic variant ``cycle_s``.
+default ``"best"`` for max_pressure, ``"own"`` for the cyclic variant; the choice goes to
+``stage_designs.json``), and for the cyclic variant ``cycle_s``.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from numba import njit
 from greenwave.controllers.base import Controller, register
 from greenwave.controllers.detectors import DetectorReader, parse_faults, place_detectors
 from greenwave.controllers.planning import designs_for_run
-from greenwave.controllers.safety import write_excluded
+from greenwave.controllers.plans.safety import write_excluded
 from greenwave.controllers.stage_choice import (
     MAX_PRESSURE_STAGE_DESIGN,
     check_stage_design_option,
@@ -71,6 +73,7 @@ from greenwave.controllers.switching import StageSwitcher
 from greenwave.engine.results import write_text_atomic
 from greenwave.engine.run import RunSpec
 from greenwave.errors import ScenarioError
+from greenwave.networks.signal_states import GREEN, PRIORITY_GREEN
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
@@ -117,10 +120,10 @@ def stage_link_matrix(
             if first is None:
                 continue
             for j, c in enumerate(state[: sig.n_links]):
-                if c == "G" or c == "g":
+                if c in GREEN:
                     rows.append(r)
                     cols.append(first + j)
-                    vals.append(1.0 if c == "G" else permitted_weight)
+                    vals.append(1.0 if c == PRIORITY_GREEN else permitted_weight)
         offsets.append(offsets[-1] + st.n_stages)
     mat = sp.csr_matrix((vals, (rows, cols)), shape=(offsets[-1], n_links))
     return mat, np.array(offsets, dtype=np.int64)
@@ -134,6 +137,8 @@ class _PressureController(Controller):
     extra_options: ClassVar[tuple[str, ...]] = ()
     #: the hold needs a queue of this many vehicles in a zone (0: any discharge holds)
     hold_queue_default: ClassVar[float] = 0.0
+    #: the ``stage_design`` unless the options say otherwise
+    stage_design_default: ClassVar[str] = MAX_PRESSURE_STAGE_DESIGN
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
@@ -145,7 +150,7 @@ class _PressureController(Controller):
         if unknown:
             raise ScenarioError(f"controller {self.name!r}: unknown options {unknown}; valid: {sorted(valid)}")
         out: dict[str, Any] = {**_DEFAULTS, "hold_queue_veh": self.hold_queue_default}
-        out["stage_design"] = check_stage_design_option(self.options.get("stage_design", MAX_PRESSURE_STAGE_DESIGN),
+        out["stage_design"] = check_stage_design_option(self.options.get("stage_design", self.stage_design_default),
                                                         f"controller {self.name!r}")
         for k, v in self.options.items():
             if k in ("detector_faults", "stage_design"):
@@ -163,7 +168,10 @@ class _PressureController(Controller):
         self.opts = self._opts()
         self.ctx = ctx
         self.network = ctx.network()  # the programs SUMO runs: stages come from the active one
-        # the stage design each signal runs (stage_design option): its stages and intergreens
+        # the stage design each signal runs (stage_design option): its stages and intergreens;
+        # without demand the model cannot choose, and a default "best" keeps the own programs
+        if not ctx.demand_files and "stage_design" not in self.options and self.opts["stage_design"] == "best":
+            self.opts["stage_design"] = "own"
         self.network, self.designs = designs_for_run(
             self.network, self.opts["stage_design"], net_file=Path(ctx.net_file), route_files=ctx.demand_files,
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=Path(ctx.workdir), seed=ctx.seed)
@@ -205,18 +213,24 @@ class _PressureController(Controller):
 
     def _priority_loops(self, offsets: dict[str, int]) -> list[list[np.ndarray]]:
         """Per switcher signal and stage: the lane rows (with a stop-line loop) of the stage's
-        priority ``G`` links, every connection of a link index included."""
+        priority ``G`` links that some other stage stops, every connection of a link index
+        included. A link green in every stage loses nothing when the stage ends, so its traffic
+        does not hold the stage (measured on RiLSA example 2 under its two-stage design: the
+        main road's through lanes, green in both stages, crossed their loops every few seconds
+        and held each stage to its 60 s maximum; the side road waited 31.5 s/veh)."""
         lay = self.layout
         has_e1 = np.array([bool(d) for d in lay.e1_ids], dtype=bool)
         out = []
         for sid, st in zip(self.switcher.signals, self.switcher.stages, strict=True):
             first = offsets.get(sid)
+            n = self.network.signals[sid].n_links
+            always = [all(len(s) > j and s[j] in GREEN for s in st.states) for j in range(n)]
             per = []
             for state in st.states:
                 rows: set[int] = set()
                 if first is not None:
-                    for j, c in enumerate(state[: self.network.signals[sid].n_links]):
-                        if c == "G":
+                    for j, c in enumerate(state[:n]):
+                        if c == PRIORITY_GREEN and not always[j]:
                             r = first + j
                             rows.update(int(x) for x in lay.pair_from[lay.pair_ptr[r]:lay.pair_ptr[r + 1]] if x >= 0)
                 per.append(np.array(sorted(x for x in rows if has_e1[x]), dtype=np.int64))
@@ -308,6 +322,13 @@ class MaxPressureController(_PressureController):
     """Acyclic max-pressure over each signal's program stages."""
 
     name = "max_pressure"
+    #: measured in SUMO (README "Real networks", seed 1, 900 s): on the RiLSA guideline junctions
+    #: the city programs' own stages overlap (five stages on example 2, three of them subsets of
+    #: others) and every switch between them pays the city's yellow and all-red: on example 4 the
+    #: junction showed all-red 301 s and yellow 187 s of 900 and the main road's stage lasted
+    #: 7.9 s on average (RESCO delay 157.7 s/veh); the design the model picks there (two stages)
+    #: cut it to 29.5. On DRT and Luxembourg, where the own programs win, "best" keeps them.
+    stage_design_default: ClassVar[str] = "best"
 
     def decide(self, t: float, *, fresh: bool) -> None:
         """Every ready signal's next stage from the stage pressures (:func:`next_stages`)."""

@@ -56,7 +56,7 @@ from greenwave.errors import ScenarioError, SimulationError
 from greenwave.toml_checks import check_keys, number
 
 if TYPE_CHECKING:
-    from greenwave.controllers.plan import SignalTiming, TimingPlan
+    from greenwave.controllers.plans.timing import SignalTiming, TimingPlan
     from greenwave.engine.session import SumoSession
     from greenwave.networks.model import RoadNetwork
 
@@ -302,7 +302,7 @@ class CentralDriver:
 
     Every signal in ``plan`` must have a program ``central_program`` loaded (its phases:
     stage greens in plan order, each followed by the program's own intergreen phases — what
-    :func:`greenwave.controllers.plan.write_sumo_additional` writes) and the local program
+    :func:`greenwave.controllers.plans.sumo_writer.write_sumo_additional` writes) and the local program
     ``local_program[sid]`` (same phase states, possibly rotated or actuated). With
     ``hold_last_plan`` a signal that loses its link keeps running its last plan instead
     (mode ``"held"``: same program, no new plans until the link returns).

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from greenwave.controllers.base import ProgramController, register
-from greenwave.controllers.plan import write_sumo_additional
 from greenwave.controllers.planning import plan_for_demand
+from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.proof import prove_plan, run_cases
 from greenwave.controllers.stage_choice import DEFAULT_STAGE_DESIGN, check_stage_design_option
 from greenwave.engine.calibration import load_calibration

@@ -23,8 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from greenwave.controllers.plan import TimingPlan, arrays_from_plan, plan_from_arrays, plan_from_network
-from greenwave.controllers.safety import unsafe_signals, write_excluded
+from greenwave.controllers.plans.arrays import arrays_from_plan, plan_from_arrays, plan_from_network
+from greenwave.controllers.plans.safety import unsafe_signals, write_excluded
+from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.controllers.stage_choice import (
     DEFAULT_STAGE_DESIGN,
     DesignChoice,
@@ -33,11 +34,11 @@ from greenwave.controllers.stage_choice import (
     choose_designs,
     own_incomplete,
 )
-from greenwave.controllers.sumo_programs import ensure_routes
 from greenwave.controllers.switching import unsafe_own_programs
 from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, CompiledNetwork, ModelParams
 from greenwave.engine.model import evaluate
 from greenwave.engine.optimise import Objective, OptimiseResult, OptimiserSettings, optimise, webster_plan
+from greenwave.engine.routing import ensure_routes
 from greenwave.errors import NetworkError, PlanError
 from greenwave.networks import load_network
 from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from greenwave._sumo import run_sumo_command
-from greenwave.controllers.plan import TimingPlan, write_sumo_additional
+from greenwave.controllers.plans.sumo_writer import write_sumo_additional
+from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.engine.results import edge_data, statistic_kpis, trip_kpis, write_text_atomic
 from greenwave.engine.session import SessionConfig
 from greenwave.errors import PlanError

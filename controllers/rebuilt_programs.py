@@ -37,6 +37,7 @@ from greenwave.controllers.sumo_programs import read_programs
 from greenwave.controllers.switching import is_all_red, is_stage_state
 from greenwave.controllers.tls_xml import active_programs
 from greenwave.errors import NetworkError, ScenarioError
+from greenwave.networks.signal_states import GREEN, PERMISSIVE_GREEN, RED_LETTER
 
 __all__ = ["REBUILT_TYPES", "RebuiltPrograms", "RebuiltType", "own_all_red_s", "rebuilt_programs"]
 
@@ -110,11 +111,11 @@ def _carried_over(
         chars = []
         for i in range(n_own):
             if i not in sources:  # an index no connection uses (a gap): any state, none shown
-                chars.append("r")
+                chars.append(RED_LETTER)
                 continue
             shown = {state[j] for j in sources[i] if j < len(state)}
-            if shown == {"G", "g"}:
-                shown = {"g"}  # all green, some yielding: the shared index yields (as safe)
+            if shown == GREEN:
+                shown = {PERMISSIVE_GREEN}  # all green, some yielding: the shared index yields (as safe)
             if len(shown) != 1:
                 return None, (
                     f"link index {i} groups connections that SUMO's rebuilt program shows as "

@@ -3,7 +3,7 @@ with the model.
 
 :func:`candidate_designs` generates every signal's designs
 (:func:`greenwave.networks.stage_design.stage_designs`, SUMO's rebuilt programs included) and
-drops the ones :func:`~greenwave.controllers.safety.validate_plan` rejects, run on the design's
+drops the ones :func:`~greenwave.controllers.plans.safety.validate_plan` rejects, run on the design's
 own default plan. :func:`choose_designs` picks one per signal for a controller's
 ``stage_design`` option:
 
@@ -29,14 +29,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
-from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan, complete_plan
-from greenwave.controllers.safety import validate_plan
+from greenwave.controllers.plans.layout import complete_plan
+from greenwave.controllers.plans.safety import validate_plan
+from greenwave.controllers.plans.timing import SignalTiming, StageTiming, TimingPlan
 from greenwave.controllers.switching import signal_stages
 from greenwave.engine.arrays import SUMO_PARAMS
 from greenwave.engine.optimise import OptimiserSettings, optimise
 from greenwave.engine.results import write_text_atomic
 from greenwave.errors import NetworkError, PlanError, ScenarioError
 from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network, green_stage_phases
+from greenwave.networks.signal_states import GREEN
 from greenwave.networks.stage_design import (
     DESIGN_KINDS,
     StageDesign,
@@ -70,9 +72,10 @@ __all__ = [
 #: measured in SUMO (benchmarks/stage_designs.py, README), "best" lowered their delay on the
 #: real junctions where another design won (RiLSA, cross, A10KW) and changed nothing elsewhere.
 DEFAULT_STAGE_DESIGN = "best"
-#: ``max_pressure``'s default: with "best" it lost on the same junctions (two-stage designs
-#: with permitted lefts: the pressure of a stage counts queues of turners that can only leave
-#: in gaps, so the stage holds its green), so it keeps the own stages unless told otherwise.
+#: ``max_pressure_cyclic``'s default (``max_pressure`` runs "best", see its module): with
+#: "best" max-pressure lost on the same junctions (two-stage designs with permitted lefts: the
+#: pressure of a stage counts queues of turners that can only leave in gaps, so the stage holds
+#: its green), so the cyclic variant keeps the own stages unless told otherwise.
 MAX_PRESSURE_STAGE_DESIGN = "own"
 #: Relative delay reduction a design needs over the own program to replace it under "best".
 MARGIN = 0.05
@@ -87,7 +90,7 @@ def check_stage_design_option(value: Any, where: str) -> str:
 
 
 def design_plan(design: StageDesign) -> Any:
-    """A one-signal :class:`~greenwave.controllers.plan.TimingPlan` running ``design`` with its
+    """A one-signal :class:`~greenwave.controllers.plans.timing.TimingPlan` running ``design`` with its
     default greens (for the validator); its stages are the design program's green phases."""
     program = design.program()
     idx = green_stage_phases(program)
@@ -97,7 +100,7 @@ def design_plan(design: StageDesign) -> Any:
         nxt = (k + 1) % n
         y = design.yellow_s[k][nxt] if n > 1 else 0.0
         r = design.allred_s[k][nxt] if n > 1 else 0.0
-        ending = n > 1 and any(a in "Gg" and b not in "Gg" for a, b in zip(design.stages[k], design.stages[nxt],
+        ending = n > 1 and any(a in GREEN and b not in GREEN for a, b in zip(design.stages[k], design.stages[nxt],
                                                                           strict=True))
         stages.append(StageTiming(phase_index=p, green_s=float(program.phases[p].duration),
                                   yellow_s=y if ending else 0.0, allred_s=r if ending else 0.0,
@@ -237,7 +240,7 @@ def choose_designs(
             raise ScenarioError("stage_design = 'best' needs the run's movement flows")
         # a design that leaves links red which another design serves cannot win on the model's
         # delay: the links it never serves are not in its figure at all
-        served = {d.name: {k for st in d.stages for k, c in enumerate(st) if c in "Gg"} for d in designs}
+        served = {d.name: {k for st in d.stages for k, c in enumerate(st) if c in GREEN} for d in designs}
         widest = set().union(*served.values())
         complete = [d for d in designs if served[d.name] >= widest] or designs
         delays = {d.name: (_model_delay(network, d, flows, params, compile_options, seed) if d in complete
@@ -313,7 +316,7 @@ def own_incomplete(network: RoadNetwork) -> list[str]:
         vehicle = {m.link_index for m in sig.movements if m.is_used and not m.is_pedestrian}
 
         def green(programs: Any) -> set[int]:
-            return {k for pr in programs for ph in pr.phases for k, c in enumerate(ph.state) if c in "Gg"}
+            return {k for pr in programs for ph in pr.phases for k, c in enumerate(ph.state) if c in GREEN}
 
         if (green(sig.programs.values()) - green([own])) & vehicle:
             out.append(sid)

@@ -6,8 +6,6 @@ active ones, since SUMO switches a traffic light to the program loaded last for 
 light of the network gets a program under the new ``programID``, so that a run can check which
 program each signal runs.
 
-- :func:`ensure_routes` turns trips, flows and person trips into vehicles with explicit routes
-  (duarouter), which SUMO's signal tools need.
 - :func:`webster_programs` runs ``tools/tlsCycleAdaptation.py`` (Webster cycle and green splits).
 - :func:`coordinator_programs` runs ``tools/tlsCoordinator.py`` (offsets along the main flows).
 - :func:`actuated_programs` copies each active program as a gap-based (``actuated``) or
@@ -22,7 +20,6 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -30,28 +27,20 @@ from greenwave._sumo import run_sumo_command, sumo_tool
 from greenwave.controllers.tls_xml import active_programs, read_programs
 from greenwave.controllers.tls_xml import copy_element as _copy
 from greenwave.controllers.tls_xml import iter_top_level as _iter_top_level
-from greenwave.errors import NetworkError, ScenarioError, SimulationError
+from greenwave.engine.routing import ensure_routes
+from greenwave.errors import NetworkError, ScenarioError
+from greenwave.networks.signal_states import GREEN, TRANSITION, YELLOW
 
 __all__ = [
     "active_programs",
     "actuated_programs",
     "coordinator_programs",
-    "ensure_routes",
     "read_programs",
     "webster_programs",
 ]
 
 PathLike = str | os.PathLike[str]
 
-#: Tags of demand that SUMO's signal tools cannot read as routed vehicles.
-_UNROUTED_TAGS = frozenset({"trip", "flow", "personTrip", "personFlow", "containerFlow"})
-#: Tags that make a file hold demand (as opposed to type or route definitions only).
-_DEMAND_TAGS = frozenset(
-    {"vehicle", "trip", "flow", "person", "personFlow", "container", "containerFlow"}
-)
-#: Signal characters of a transition (yellow / red-yellow); such phases keep fixed durations.
-_TRANSITION_CHARS = frozenset("yYu")
-_GREEN_CHARS = frozenset("Gg")
 
 
 # ------------------------------------------------------------------------------------------
@@ -112,127 +101,6 @@ def _renamed(program: ET.Element, program_id: str) -> ET.Element:
 # routes
 
 
-@dataclass(frozen=True)
-class _DemandScan:
-    needs_routing: bool  # trips, flows, person trips or vehicles without a resolvable route
-    has_demand: bool  # any vehicle, trip, flow, person or container
-    has_types: bool  # vType / vTypeDistribution definitions
-
-
-def _scan_demand(path: Path) -> _DemandScan:
-    needs = demand = types = False
-    routes: set[str] = set()
-    pending_refs: set[str] = set()
-    for el in _iter_top_level(path, "route file"):
-        tag = el.tag
-        if tag in ("vType", "vTypeDistribution"):
-            types = True
-        elif tag == "route" and el.get("id"):
-            routes.add(el.get("id", ""))
-        if tag in _DEMAND_TAGS:
-            demand = True
-        if tag in _UNROUTED_TAGS:
-            needs = True
-        elif tag == "vehicle":
-            if el.find("route") is not None:
-                continue
-            ref = el.get("route")
-            if ref:
-                pending_refs.add(ref)  # resolved below: a route distribution needs routing
-            else:
-                needs = True  # routeDistribution child, or from/to attributes
-        elif tag == "person" and el.find("personTrip") is not None:
-            needs = True
-    if pending_refs - routes:
-        needs = True
-    return _DemandScan(needs_routing=needs, has_demand=demand, has_types=types)
-
-
-def ensure_routes(
-    net_file: PathLike,
-    route_files: Sequence[PathLike],
-    *,
-    workdir: PathLike,
-    seed: int = 0,
-    begin: float | None = None,
-    end: float | None = None,
-) -> list[Path]:
-    """Make sure the demand consists of vehicles with explicit routes.
-
-    SUMO's ``tlsCycleAdaptation.py`` counts only ``<vehicle>`` elements with an embedded route
-    or a reference to a named ``<route>``; ``tlsCoordinator.py`` reads ``<route>`` elements.
-    Files holding trips, flows (routed or not), person trips or vehicles that refer to a route
-    distribution are routed together with ``duarouter``, which also expands every flow
-    (``number``, ``vehsPerHour``, ``period``, ``probability``, seeded) into single vehicles.
-    Files whose vehicles already have routes are returned unchanged.
-
-    Parameters
-    ----------
-    net_file : str or os.PathLike
-        The SUMO network.
-    route_files : sequence of str or os.PathLike
-        Demand files (plain or gzipped XML).
-    workdir : str or os.PathLike
-        Folder for the routed file (created if missing).
-    seed : int, default 0
-        Seed of duarouter's random number generator (probability flows, random departures).
-    begin, end : float, optional
-        Only demand departing in ``[begin, end)`` s is routed (duarouter ``-b``/``-e``).
-        Give ``end`` for flows that run for a very long time.
-
-    Returns
-    -------
-    list of pathlib.Path
-        The files that already had routes, in their given order, followed by
-        ``workdir/routed.rou.xml`` if anything had to be routed. Files without demand (vehicle
-        types, bus stops, parking areas the demand stops at) are handed to duarouter as
-        additional files; types may appear twice in the result (harmless for the tools, but
-        load only the originals into SUMO).
-
-    Raises
-    ------
-    ScenarioError
-        If the network or a route file is missing or not readable XML, or no file is given.
-    SimulationError
-        If duarouter fails; the message carries what it printed.
-    """
-    net = _require_file(net_file, "network file")
-    files = [_require_file(f, "route file") for f in route_files]
-    if not files:
-        raise ScenarioError("no route files given: the signal tools need demand")
-    scans = {f: _scan_demand(f) for f in files}
-    to_route = [f for f in files if scans[f].needs_routing]
-    keep = [f for f in files if not scans[f].needs_routing]
-    if not to_route:
-        return keep
-    # types, stops and parking areas the demand refers to
-    type_files = [f for f in keep if not scans[f].has_demand]
-    out = _workdir(workdir) / "routed.rou.xml"
-    args: list[PathLike] = [
-        "duarouter",
-        "-n", net,
-        "-r", ",".join(str(f) for f in to_route),
-        "-o", out,
-        "--alternatives-output", out.with_name("routed.rou.alt.xml"),
-        "--ignore-errors",
-        "--seed", str(int(seed)),
-        "--no-step-log",
-        "--xml-validation", "never",  # as the simulation reads them (scenarios carry odd attributes)
-    ]  # fmt: skip
-    if type_files:
-        args += ["--additional-files", ",".join(str(f) for f in type_files)]
-    if begin is not None:
-        args += ["--begin", _fmt(begin)]
-    if end is not None:
-        args += ["--end", _fmt(end)]
-    run_sumo_command(
-        args, what=f"routing demand {', '.join(f.name for f in to_route)}", cwd=out.parent
-    )
-    if not out.is_file():
-        raise SimulationError(f"duarouter wrote no routes file at {out}")
-    return [*keep, out]
-
-
 def _iter_routed_vehicles(files: Sequence[Path]) -> Iterator[tuple[float, str, list[str]]]:
     """(depart s, type, edges) of every vehicle with an explicit or named route."""
     for path in files:
@@ -270,7 +138,7 @@ def _yellow_default(programs: dict[str, ET.Element]) -> int:
     for program in programs.values():
         for ph in program.iter("phase"):
             state = ph.get("state", "")
-            if "y" in state or "Y" in state:
+            if any(c in YELLOW for c in state):
                 longest = max(longest, float(ph.get("duration", "0")))
     return max(3, int(round(longest)))
 
@@ -309,7 +177,7 @@ def webster_programs(
     net_file : str or os.PathLike
         The SUMO network.
     route_files : sequence of str or os.PathLike
-        Demand; routed first with :func:`ensure_routes` when it holds trips or flows.
+        Demand; routed first with :func:`~greenwave.engine.routing.ensure_routes` when it holds trips or flows.
     workdir : str or os.PathLike
         Folder for the routed demand, the tool's raw output and the result.
     begin : float, default 0
@@ -472,7 +340,7 @@ def coordinator_programs(
     net_file : str or os.PathLike
         The SUMO network.
     route_files : sequence of str or os.PathLike
-        Demand; routed first with :func:`ensure_routes`. Each vehicle counts once.
+        Demand; routed first with :func:`~greenwave.engine.routing.ensure_routes`. Each vehicle counts once.
     workdir : str or os.PathLike
         Folder for intermediate files and the result.
     program_id : str, default "gw_coordinator"
@@ -572,7 +440,7 @@ def coordinator_programs(
 def _is_variable(state: str) -> bool:
     """A phase whose duration an actuated controller may vary: some green, no transition."""
     chars = set(state)
-    return bool(chars & _GREEN_CHARS) and not chars & _TRANSITION_CHARS
+    return bool(chars & GREEN) and not chars & TRANSITION
 
 
 def actuated_programs(

@@ -10,7 +10,7 @@ N s"; it guarantees, for every signal it drives:
   ``min(default_min_green_s, phase duration)``);
 * no state it shows has two conflicting priority greens (``G``–``G`` of links that are foes in
   SUMO's conflict matrix; merges into the same lane excepted, as in
-  :mod:`greenwave.controllers.safety`).
+  :mod:`greenwave.controllers.plans.safety`).
 
 Between a stage and the next one *in program order* it shows the program's own intergreen
 phases (when they pass the same checks); between any other pair it derives the intergreen from
@@ -40,8 +40,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from greenwave.controllers.safety import merge_pairs
 from greenwave.errors import NetworkError, SimulationError
+from greenwave.networks.intergreens import merge_pairs
+from greenwave.networks.signal_states import (
+    GREEN,
+    GREEN_OR_TRANSITION,
+    PRIORITY_GREEN,
+    RED,
+    RED_YELLOW,
+    TRANSITION,
+    YELLOW,
+)
 from greenwave.networks.stage_design import derived_transition
 
 if TYPE_CHECKING:
@@ -62,19 +71,16 @@ __all__ = [
 
 DEFAULT_MIN_GREEN_S = 5.0
 DEFAULT_YELLOW_S = 3.0
-GREEN = frozenset("Gg")
-YELLOW = frozenset("yY")
-RED = frozenset("rs")
 
 
 def is_stage_state(state: str) -> bool:
     """True for a green stage: some ``G``/``g`` and no yellow or red-yellow character."""
-    return any(c in GREEN for c in state) and not any(c in "yYu" for c in state)
+    return any(c in GREEN for c in state) and not any(c in TRANSITION for c in state)
 
 
 def is_all_red(state: str) -> bool:
     """No link shows green, yellow or red-yellow (an all-red phase)."""
-    return not any(c in "GgyYu" for c in state)
+    return not any(c in GREEN_OR_TRANSITION for c in state)
 
 
 def _strict_conflicts(signal: Signal) -> np.ndarray:
@@ -85,7 +91,7 @@ def state_conflicts(signal: Signal, state: str, *, strict: np.ndarray | None = N
     """Pairs ``(i, j)``, ``i < j``, of conflicting links that both show ``G`` in ``state``."""
     m = _strict_conflicts(signal) if strict is None else strict
     n = min(len(state), m.shape[0])
-    g = np.fromiter((c == "G" for c in state[:n]), dtype=bool, count=n)
+    g = np.fromiter((c == PRIORITY_GREEN for c in state[:n]), dtype=bool, count=n)
     if g.sum() < 2:
         return []
     sub = m[:n, :n] & g[:, None] & g[None, :]
@@ -208,7 +214,7 @@ def signal_stages(
         inter.append(seq)
         yellow_after.append(sum(d for s, d in seq if any(c in YELLOW for c in s)))
         red_after.append(sum(d for s, d in seq if is_all_red(s)))
-        ry_after.append(sum(d for s, d in seq if "u" in s and not any(c in YELLOW for c in s)))
+        ry_after.append(sum(d for s, d in seq if RED_YELLOW in s and not any(c in YELLOW for c in s)))
     yellows = [y for y in yellow_after if y > 0]
     reds = [r for r in red_after if r > 0]
     rys = [r for r in ry_after if r > 0]

@@ -5,7 +5,7 @@ records every violation of these rules (times in s, links by SUMO link index):
 
 ``conflicting-greens``
     Two links that are foes in the signal's conflict matrix both show ``G`` (merges into the
-    same lane excepted, as in :mod:`greenwave.controllers.safety`).
+    same lane excepted, as in :mod:`greenwave.controllers.plans.safety`).
 ``yellow``
     A vehicle link goes from ``G``/``g`` straight to ``r``/``s`` (no yellow), or its yellow
     lasts less than the required yellow: ``min(3 s, the shortest yellow of the signal's
@@ -35,13 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from greenwave.controllers.safety import merge_pairs
 from greenwave.controllers.switching import (
     DEFAULT_MIN_GREEN_S,
     DEFAULT_YELLOW_S,
-    GREEN,
-    RED,
-    YELLOW,
     is_all_red,
     is_stage_state,
     stage_min_green,
@@ -49,6 +45,8 @@ from greenwave.controllers.switching import (
 )
 from greenwave.engine.addons import AddonInputs, RunAddon
 from greenwave.engine.results import write_text_atomic
+from greenwave.networks.intergreens import merge_pairs
+from greenwave.networks.signal_states import GREEN, RED, YELLOW
 
 if TYPE_CHECKING:
     from greenwave.engine.run import RunSpec

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from greenwave.engine import model
+from greenwave.engine import local_eval, model
 from greenwave.engine.arrays import CompiledNetwork, ModelParams, PlanArrays
 from greenwave.engine.bandwidth import bandwidth_offsets
 from greenwave.errors import PlanError
@@ -181,6 +181,7 @@ class _Scorer:
     def __init__(self, net: CompiledNetwork, params: ModelParams, parallel: bool) -> None:
         self.net, self.params, self.parallel = net, params, parallel
         self._model = model
+        self._local = local_eval
         self.evaluations = 0
         self.local_evaluations = 0
         self.full_evaluations = 0
@@ -205,11 +206,11 @@ class _Scorer:
     def advance(self, state, signal: int, plan: PlanArrays):  # type: ignore[no-untyped-def]
         """The base state moved to ``plan`` (a move at ``signal``) by a local evaluation."""
         if self._active is None:
-            self._active = self._model.active_sets(self.net)
+            self._active = self._local.active_sets(self.net)
         ptr, idx = self._active
         self.evaluations += 2
         self.local_evaluations += 2
-        return self._model.advance_state(self.net, state, plan, idx[ptr[signal]:ptr[signal + 1]], self.params)
+        return self._local.advance_state(self.net, state, plan, idx[ptr[signal]:ptr[signal + 1]], self.params)
 
     def batch(self, cycle: float, offsets: np.ndarray, greens: np.ndarray) -> np.ndarray:
         self.evaluations += offsets.shape[0]
@@ -223,10 +224,10 @@ class _Scorer:
         """Local PI change of each candidate against ``state`` (one local evaluation per
         candidate plus one of the base plan)."""
         if self._active is None:
-            self._active = self._model.active_sets(self.net)
+            self._active = self._local.active_sets(self.net)
         self.evaluations += offsets.shape[0] + 1
         self.local_evaluations += offsets.shape[0] + 1
-        return self._model.evaluate_moves(
+        return self._local.evaluate_moves(
             self.net, state, signal, np.ascontiguousarray(offsets), np.ascontiguousarray(greens), self.params,
             parallel=self.parallel, active=self._active,
         )
@@ -266,10 +267,10 @@ def hill_climb(
     optimise_offsets: bool = True,
 ) -> tuple[PlanArrays, float, list[float]]:
     """TRANSYT-style hill climb: signal by signal, all its offset moves and split moves are
-    scored by *local* evaluation (:func:`greenwave.engine.model.evaluate_moves`: only the links
+    scored by *local* evaluation (:func:`greenwave.engine.local_eval.evaluate_moves`: only the links
     up to two links downstream of the signal are re-simulated, from the current steady state);
     the best is taken if its local PI change is negative, and the steady state is moved to it
-    locally (:func:`greenwave.engine.model.advance_state`). Passes repeat until none improves.
+    locally (:func:`greenwave.engine.local_eval.advance_state`). Passes repeat until none improves.
 
     Every pass ends with a cold full evaluation, which also resets the steady state: ``history``
     holds exact PIs (of the start plan and after each pass) and never rises; a pass whose exact

@@ -39,7 +39,8 @@ import math
 import numpy as np
 
 from greenwave.engine.arrays import CompiledNetwork, ModelParams, PlanArrays
-from greenwave.engine.model import _GREEN_EPS, BaseState, ModelResult
+from greenwave.engine.kernels import GREEN_EPS
+from greenwave.engine.model import BaseState, ModelResult
 
 __all__ = ["evaluate_reference", "evaluate_local_reference", "evaluate_moves_reference", "green_profile",
            "disperse", "active_sets_reference"]
@@ -130,7 +131,7 @@ def green_ends(g: np.ndarray) -> list[bool]:
     """Whether each bin is the last one of an effective green window (bins with g ≤ 1e-9, rounding
     slivers of a window edge, count as red)."""
     C = len(g)
-    return [bool(g[t] > _GREEN_EPS and g[(t + 1) % C] <= _GREEN_EPS) for t in range(C)]
+    return [bool(g[t] > GREEN_EPS and g[(t + 1) % C] <= GREEN_EPS) for t in range(C)]
 
 
 def queue_sweep(q0: float, arr: np.ndarray, g: np.ndarray, sat: float,
@@ -255,7 +256,7 @@ def active_sets_reference(net: CompiledNetwork, signal: int, depth: int = 2) -> 
 def evaluate_local_reference(net: CompiledNetwork, state: BaseState, active_links: list[int], offsets: np.ndarray,
                              greens: np.ndarray, params: ModelParams = ModelParams(), *,
                              local_sweeps: int = 3) -> np.ndarray:
-    """PI_local of each candidate row over ``active_links`` (see ``model.evaluate_local``)."""
+    """PI_local of each candidate row over ``active_links`` (see ``local_eval.evaluate_local``)."""
     cycle = float(state.plan.cycle_s)
     C = int(round(cycle))
     act = sorted(int(l) for l in active_links)

@@ -1,8 +1,10 @@
 """Compile a :class:`~greenwave.networks.RoadNetwork` plus movement flows into flat arrays.
 
-:func:`compile_network` produces the read-only :class:`~greenwave.engine.arrays.CompiledNetwork`
+:func:`compile_network` produces the read-only :class:`~greenwave.networks.compiled.CompiledNetwork`
 the macroscopic model and the optimisers work on (see :mod:`greenwave.engine.arrays` for the
-meaning of every array). The rules, in short:
+meaning of every array). It runs in named steps: choose the signals and their programs, compile
+their stages, collect the links (:mod:`greenwave.networks.compile_links`: saturation flows, travel
+times, feeders), assemble the arrays. The rules, in short:
 
 Signals
     Every signal with a program that has at least one green phase, in the network's order
@@ -25,7 +27,8 @@ Stages
     green through several consecutive stages needs that time once over the run: it is put on
     the run's stage with the longest base green only (real programs keep crossings green
     across short transition stages; requiring it of each would inflate the minimum cycle far
-    beyond the program's own). Maximum green = max(``max_green_s``, minimum green).
+    beyond the program's own); :mod:`greenwave.networks.pedestrians` holds that rule.
+    Maximum green = max(``max_green_s``, minimum green).
 
 Links
     One per (signal, from_edge, to_edge) over the signal's vehicle connections (merged ones
@@ -74,21 +77,29 @@ Flows and feeders
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TypedDict
-from xml.etree import ElementTree as ET
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from greenwave._xml import open_xml
-from greenwave.engine.arrays import CompiledNetwork
 from greenwave.errors import NetworkError
-from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
+from greenwave.networks.compile_links import (
+    collect_links,
+    feeders,
+    lane_users,
+    rate_factors,
+    saturation_flows,
+    shared_lane_blocking,
+    travel_times,
+)
+from greenwave.networks.compiled import CompiledNetwork
+from greenwave.networks.model import Program, RoadNetwork, Signal
+from greenwave.networks.pedestrians import stage_pedestrian_times
+from greenwave.networks.signal_states import GREEN, YELLOW
 
 __all__ = ["SUMO_COMPILE_OPTIONS", "CompileOptions", "compile_network", "green_stage_phases", "intergreen_phases",
            "stage_minimum_greens"]
@@ -123,7 +134,7 @@ SUMO_COMPILE_OPTIONS: CompileOptions = {
 
 
 def _is_green_phase(state: str) -> bool:
-    return ("G" in state or "g" in state) and "y" not in state and "Y" not in state
+    return any(c in GREEN for c in state) and not any(c in YELLOW for c in state)
 
 
 #: The shortest yellow of a plan, s (the safety standards' default, ``SafetyStandards``).
@@ -131,7 +142,7 @@ MIN_YELLOW_S = 3.0
 
 
 def _is_yellow_phase(state: str) -> bool:
-    return "y" in state or "Y" in state
+    return any(c in YELLOW for c in state)
 
 
 def green_stage_phases(program: Program) -> list[int]:
@@ -152,56 +163,15 @@ def intergreen_phases(program: Program, stage_phases: Sequence[int], k: int) -> 
     return out
 
 
-def _pedestrian_minimums(
-    phases: Sequence[Phase], ped_len: dict[int, float], walk_s: float, speed_mps: float
-) -> list[float]:
-    """Pedestrian minimum green per stage.
-
-    A crossing needs ``walk_s + length / speed_mps`` of continuous green. Where it stays green
-    through several consecutive stages (a run, cyclically), the requirement goes to the stage
-    of the run with the longest base green (the first on ties): the run then lasts at least
-    that long, and short transition stages are not forced to the full pedestrian time.
-    """
-    n = len(phases)
-    out = [0.0] * n
-    for li, length in ped_len.items():
-        green = [li < len(ph.state) and ph.state[li] in "Gg" for ph in phases]
-        if not any(green):
-            continue
-        need = walk_s + length / speed_mps
-        if all(green):
-            runs = [list(range(n))]
-        else:
-            runs = []
-            for k in range(n):
-                if green[k] and not green[k - 1]:
-                    run = [k]
-                    j = (k + 1) % n
-                    while green[j]:
-                        run.append(j)
-                        j = (j + 1) % n
-                    runs.append(run)
-        for run in runs:
-            best = max(run, key=lambda k: (phases[k].duration, -run.index(k)))
-            out[best] = max(out[best], need)
-    return out
-
-
-def _stage_minimums(sig: Signal, program: Program, stages: Sequence[int], crossing_len: dict[str, float],
+def _stage_minimums(network: RoadNetwork, sig: Signal, program: Program, stages: Sequence[int],
                     min_green_s: float, walk_s: float, speed_mps: float) -> tuple[list[float], list[float]]:
     """Per stage: the vehicle minimum green (``min_green_s``, raised to the phase's ``minDur``)
-    and the pedestrian minimum (see :func:`_pedestrian_minimums`)."""
-    ped_len: dict[int, float] = {}  # crossing length per pedestrian link index
-    for m in sig.movements:
-        for x in (m, *m.merged):
-            if x.is_used and x.is_pedestrian:
-                for e in (x.from_edge, x.to_edge):
-                    if e in crossing_len:
-                        ped_len[m.link_index] = max(ped_len.get(m.link_index, 0.0), crossing_len[e])
-    ped = _pedestrian_minimums([program.phases[p] for p in stages], ped_len, walk_s, speed_mps)
+    and the pedestrian minimum (walk + clearance, :func:`~greenwave.networks.pedestrians.stage_pedestrian_times`)."""
+    phases = [program.phases[p] for p in stages]
+    ped = [0.0 if t is None else t.min_green_s
+           for t in stage_pedestrian_times(network, sig, phases, walk_s=walk_s, speed_mps=speed_mps)]
     veh = []
-    for p in stages:
-        ph = program.phases[p]
+    for ph in phases:
         mg = float(min_green_s)
         if ph.min_dur is not None and math.isfinite(ph.min_dur):
             mg = max(mg, float(ph.min_dur))
@@ -219,10 +189,7 @@ def stage_minimum_greens(network: RoadNetwork, signal_id: str, program: Program,
     and the safety validator's."""
     _check_params(min_green_s=min_green_s, pedestrian_walk_s=pedestrian_walk_s,
                   pedestrian_speed_mps=pedestrian_speed_mps)
-    sig = network.signals[signal_id]
-    has_crossing = any(x.is_pedestrian for m in sig.movements if m.is_used for x in (m, *m.merged))
-    crossing_len = _crossing_lengths(Path(network.path)) if has_crossing else {}
-    return _stage_minimums(sig, program, green_stage_phases(program), crossing_len, min_green_s,
+    return _stage_minimums(network, network.signals[signal_id], program, green_stage_phases(program), min_green_s,
                            pedestrian_walk_s, pedestrian_speed_mps)
 
 
@@ -231,36 +198,6 @@ def _ro(a: npt.ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
     if out.base is not None or not out.flags.owndata:
         out = out.copy()
     out.setflags(write=False)
-    return out
-
-
-def _crossing_lengths(path: Path) -> dict[str, float]:
-    """Length (m) of every pedestrian crossing edge in the net file (empty if unreadable);
-    read once per file version."""
-    try:
-        st = Path(path).stat()
-    except OSError:
-        return {}
-    return dict(_read_crossing_lengths(str(path), st.st_mtime_ns, st.st_size))
-
-
-@functools.lru_cache(maxsize=8)
-def _read_crossing_lengths(path: str, _mtime_ns: int, _size: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    try:
-        with open_xml(path) as fh:
-            for _event, el in ET.iterparse(fh, events=("end",)):
-                if el.tag == "edge":
-                    if el.get("function") == "crossing":
-                        lengths = [float(ln.get("length", "nan")) for ln in el.iter("lane")]
-                        lengths = [x for x in lengths if math.isfinite(x)]
-                        if lengths:
-                            out[el.get("id", "")] = max(lengths)
-                    el.clear()
-                elif el.tag in ("junction", "connection", "tlLogic"):
-                    el.clear()
-    except (OSError, ET.ParseError, EOFError, ValueError):
-        return {}
     return out
 
 
@@ -307,81 +244,6 @@ def _check_params(**kw: float | None) -> None:
             raise NetworkError(f"compile_network: invalid {name}={value!r}")
 
 
-def _gap_acceptance_factor(
-    l: int,
-    chosen: Sequence[tuple[Signal, Program]],
-    link_signal: Sequence[int],
-    link_stages: Sequence[Sequence[int]],
-    link_index_sets: Sequence[set[int]],
-    stage_state: Sequence[str],
-    flow: np.ndarray,
-    sat_lane_vps: float,
-    critical_gap_s: float = 4.5,
-    follow_up_s: float = 2.5,
-    *,
-    signal_links: Sequence[int],
-) -> float:
-    """HCM permitted-movement factor of a permissive link: the flow it can filter through the
-    gaps of the conflicting streams shown ``G`` in its stages (worst stage), over lane
-    saturation flow. ``signal_links``: the links of ``l``'s signal."""
-    i = link_signal[l]
-    conflicts = chosen[i][0].conflicts
-    mine = list(link_index_sets[l])
-    worst = 1.0
-    for stage in link_stages[l]:
-        state = stage_state[stage]
-        v_o = 0.0
-        for m in signal_links:
-            if m == l:
-                continue
-            theirs = [k for k in link_index_sets[m] if k < len(state) and state[k] == "G"]
-            if theirs and conflicts[np.ix_(mine, theirs)].any():
-                v_o += float(flow[m])
-        if v_o <= 1e-9:
-            s_p = 1.0 / follow_up_s
-        else:
-            s_p = v_o * math.exp(-v_o * critical_gap_s) / (1.0 - math.exp(-v_o * follow_up_s))
-        worst = min(worst, s_p / sat_lane_vps)
-    return min(1.0, max(worst, 0.05))
-
-
-def _lane_blocking(
-    lane_users: dict[str, list[int]],
-    flow: np.ndarray,
-    factor: np.ndarray,
-    protected: Sequence[bool],
-    sat_lane_vps: float,
-    sneak: np.ndarray,
-) -> np.ndarray:
-    """``link_block`` rows (b, a0, a1) from the lanes shared by permitted and other links.
-
-    In a lane whose flow has a share ``p`` of permitted turners, the vehicles that pass in one
-    green window of length W before the next turner finds no gap and stops the lane are, in the
-    mean, ``(k + 1) / p − 1``, with ``k = sneakers + s_p W`` turners cleared per window (``s_p``
-    the turners' gap-limited rate). Each other user of the lane gets its flow share of that
-    (``a0`` and ``a1`` per link), and ``b`` is the saturation flow it has from such lanes.
-    """
-    block = np.zeros((len(flow), 3), dtype=np.float64)
-    for users in lane_users.values():
-        total = float(sum(flow[u] for u in users))
-        permitted = [u for u in users if not protected[u]]
-        others = [u for u in users if protected[u]]
-        p_flow = float(sum(flow[u] for u in permitted))
-        if total <= 0 or p_flow <= 0 or not others:
-            continue
-        p = p_flow / total
-        k0 = float(sum(sneak[u] * flow[u] for u in permitted)) / p_flow
-        s_p = float(sum(sat_lane_vps * factor[u] * flow[u] for u in permitted)) / p_flow
-        for u in others:
-            w = float(flow[u]) / total
-            if w <= 0:
-                continue
-            block[u, 0] += sat_lane_vps * factor[u] * w
-            block[u, 1] += ((k0 + 1.0) / p - 1.0) * w
-            block[u, 2] += s_p / p * w
-    return block
-
-
 def _program_of(sig: Signal, program_id: str | None, requested: bool) -> Program | None:
     if not sig.programs:
         if requested:
@@ -405,6 +267,72 @@ def _program_of(sig: Signal, program_id: str | None, requested: bool) -> Program
             )
         return None
     return program
+
+
+def _choose_signals(network: RoadNetwork, program_id: str | None,
+                    signals: Sequence[str] | None) -> list[tuple[Signal, Program]]:
+    """The signals to compile, each with its program (see *Signals* in the module docstring)."""
+    if signals is None:
+        wanted = list(network.signals)
+        requested = False
+    else:
+        if isinstance(signals, str):
+            signals = [signals]
+        wanted = list(dict.fromkeys(signals))
+        unknown = [s for s in wanted if s not in network.signals]
+        if unknown:
+            raise NetworkError(f"{network.path}: no signal(s) {', '.join(map(repr, unknown))}")
+        requested = True
+    chosen: list[tuple[Signal, Program]] = []
+    for sid in wanted:
+        sig = network.signals[sid]
+        program = _program_of(sig, program_id, requested)
+        if program is not None:
+            chosen.append((sig, program))
+    return chosen
+
+
+@dataclass
+class _Stages:
+    """The stages of the chosen signals in compiled order (see *Stages*); one entry per stage in
+    each list but ``sig_stage_ptr`` (CSR pointer per signal)."""
+
+    sig_stage_ptr: list[int] = field(default_factory=lambda: [0])
+    min_green: list[float] = field(default_factory=list)
+    max_green: list[float] = field(default_factory=list)
+    yellow: list[float] = field(default_factory=list)
+    allred: list[float] = field(default_factory=list)
+    phase: list[int] = field(default_factory=list)
+    state: list[str] = field(default_factory=list)
+
+
+def _compile_stages(network: RoadNetwork, chosen: Sequence[tuple[Signal, Program]], *, min_green_s: float,
+                    max_green_s: float, min_yellow_s: float, walk_s: float, speed_mps: float) -> _Stages:
+    """Green stages with their intergreens and minimum and maximum greens."""
+    out = _Stages()
+    for sig, program in chosen:
+        stages = green_stage_phases(program)
+        veh_min, ped_min = _stage_minimums(network, sig, program, stages, min_green_s, walk_s, speed_mps)
+        for k, p in enumerate(stages):
+            ph = program.phases[p]
+            yellow = allred = 0.0
+            for j in intergreen_phases(program, stages, k):
+                q = program.phases[j]
+                if _is_yellow_phase(q.state):
+                    yellow += q.duration
+                else:
+                    allred += q.duration
+            if 0.0 < yellow < min_yellow_s:
+                yellow = float(min_yellow_s)
+            mg = max(veh_min[k], ped_min[k])
+            out.min_green.append(mg)
+            out.max_green.append(max(float(max_green_s), mg))
+            out.yellow.append(yellow)
+            out.allred.append(allred)
+            out.phase.append(p)
+            out.state.append(ph.state)
+        out.sig_stage_ptr.append(len(out.phase))
+    return out
 
 
 def compile_network(
@@ -496,221 +424,45 @@ def compile_network(
         right_turn_factor=right_turn_factor,
     )
     flow_vph = _flow_table(network, flows)
-
-    # ---- signals and their programs
-    if signals is None:
-        wanted = list(network.signals)
-        requested = False
-    else:
-        if isinstance(signals, str):
-            signals = [signals]
-        wanted = list(dict.fromkeys(signals))
-        unknown = [s for s in wanted if s not in network.signals]
-        if unknown:
-            raise NetworkError(f"{network.path}: no signal(s) {', '.join(map(repr, unknown))}")
-        requested = True
-    chosen: list[tuple[Signal, Program]] = []
-    for sid in wanted:
-        sig = network.signals[sid]
-        program = _program_of(sig, program_id, requested)
-        if program is not None:
-            chosen.append((sig, program))
-
-    need_crossings = any(
-        any(x.is_pedestrian for m in sig.movements if m.is_used for x in (m, *m.merged))
-        for sig, _ in chosen
-    )
-    crossing_len = _crossing_lengths(Path(network.path)) if need_crossings else {}
-
-    # ---- stages
-    sig_stage_ptr = [0]
-    st_min, st_max, st_yel, st_red, st_phase = [], [], [], [], []
-    stage_state: list[str] = []
-    for sig, program in chosen:
-        stages = green_stage_phases(program)
-        veh_min, ped_min = _stage_minimums(sig, program, stages, crossing_len, min_green_s,
-                                           pedestrian_walk_s, pedestrian_speed_mps)
-        for k, p in enumerate(stages):
-            ph = program.phases[p]
-            yellow = allred = 0.0
-            for j in intergreen_phases(program, stages, k):
-                q = program.phases[j]
-                if _is_yellow_phase(q.state):
-                    yellow += q.duration
-                else:
-                    allred += q.duration
-            if 0.0 < yellow < min_yellow_s:
-                yellow = float(min_yellow_s)
-            mg = max(veh_min[k], ped_min[k])
-            st_min.append(mg)
-            st_max.append(max(float(max_green_s), mg))
-            st_yel.append(yellow)
-            st_red.append(allred)
-            st_phase.append(p)
-            stage_state.append(ph.state)
-        sig_stage_ptr.append(len(st_phase))
-
-    # ---- links
-    graph_edges = network._edge_ends
-    lane_ok: dict[str, frozenset[str]] = {}
-
-    def vehicle_lanes(edge: str) -> frozenset[str]:
-        if edge not in lane_ok:
-            lane_ok[edge] = frozenset(network.edge(edge)["lane_ids"])
-        return lane_ok[edge]
-
-    link_signal: list[int] = []
-    link_from: list[str] = []
-    link_to: list[str] = []
-    link_lanes: list[set[str]] = []
-    link_stages: list[list[int]] = []
-    link_protected: list[bool] = []
-    link_index_sets: list[set[int]] = []
-    link_dir: list[str] = []
-    for i, (sig, _program) in enumerate(chosen):
-        groups: dict[tuple[str, str], tuple[set[int], set[str]]] = {}
-        dirs: dict[tuple[str, str], str] = {}
-        for m in sig.movements:
-            for x in (m, *m.merged):
-                if not x.is_used or x.is_pedestrian:
-                    continue
-                if x.from_edge not in graph_edges or x.to_edge not in graph_edges:
-                    continue
-                if x.from_lane not in vehicle_lanes(x.from_edge):
-                    continue
-                idx, lanes = groups.setdefault((x.from_edge, x.to_edge), (set(), set()))
-                dirs.setdefault((x.from_edge, x.to_edge), x.direction)
-                idx.add(m.link_index)
-                lanes.add(x.from_lane)
-        for (fe, te), (idx, lanes) in groups.items():
-            green, protected = [], False
-            for s in range(sig_stage_ptr[i], sig_stage_ptr[i + 1]):
-                chars = {stage_state[s][li] for li in idx if li < len(stage_state[s])}
-                if chars & {"G", "g"}:
-                    green.append(s)
-                    protected = protected or "G" in chars
-            if not green:
-                continue
-            link_signal.append(i)
-            link_from.append(fe)
-            link_to.append(te)
-            link_lanes.append(lanes)
-            link_stages.append(green)
-            link_protected.append(protected)
-            link_index_sets.append(idx)
-            link_dir.append(dirs.get((fe, te), "s"))
-    n_links = len(link_signal)
+    chosen = _choose_signals(network, program_id, signals)
+    stages = _compile_stages(network, chosen, min_green_s=min_green_s, max_green_s=max_green_s,
+                             min_yellow_s=min_yellow_s, walk_s=pedestrian_walk_s, speed_mps=pedestrian_speed_mps)
+    links = collect_links(network, chosen, stages.sig_stage_ptr, stages.state)
+    n_links = len(links.signal)
     flow = np.array(
-        [flow_vph.get((f, t), 0.0) / 3600.0 for f, t in zip(link_from, link_to, strict=True)],
+        [flow_vph.get((f, t), 0.0) / 3600.0 for f, t in zip(links.from_edge, links.to_edge, strict=True)],
         dtype=np.float64,
     )
-
     # saturation flow: each link's own rate factor (turning, permitted), then lanes shared
     sat_lane_vps = network.saturation_flow_per_lane / 3600.0
-    factor = np.ones(n_links, dtype=np.float64)
-    links_of_signal: dict[int, list[int]] = {}
-    for l in range(n_links):
-        links_of_signal.setdefault(link_signal[l], []).append(l)
-    for l in range(n_links):
-        if link_dir[l] in ("l", "L"):
-            factor[l] *= left_turn_factor
-        elif link_dir[l] in ("r", "R"):
-            factor[l] *= right_turn_factor
-        if not link_protected[l]:
-            if permissive_factor is not None:
-                factor[l] *= permissive_factor
-            else:  # the gap-limited rate, at most the unopposed turning rate
-                factor[l] = min(factor[l], _gap_acceptance_factor(
-                    l, chosen, link_signal, link_stages, link_index_sets, stage_state, flow, sat_lane_vps,
-                    critical_gap_s=critical_gap_s, follow_up_s=follow_up_s,
-                    signal_links=links_of_signal[link_signal[l]],
-                ))
-    lane_users: dict[str, list[int]] = {}
-    for l, lanes in enumerate(link_lanes):
-        for ln in lanes:
-            lane_users.setdefault(ln, []).append(l)
-    sat = np.zeros(n_links, dtype=np.float64)
-    for users in lane_users.values():
-        total = float(sum(flow[u] for u in users))
-        if shared_lanes == "equivalents" and total > 0:
-            lane_rate = sat_lane_vps / sum(float(flow[u]) / total / factor[u] for u in users)
-            for u in users:
-                sat[u] += lane_rate * flow[u] / total if flow[u] > 0 else sat_lane_vps * factor[u] / len(users)
-            continue
-        for u in users:
-            if flow[u] > 0 and total > 0:
-                sat[u] += sat_lane_vps * factor[u] * flow[u] / total
-            else:
-                sat[u] += sat_lane_vps * factor[u] / len(users)
-
-    sneak = np.array([0.0 if link_protected[l] else float(sneakers_per_cycle) for l in range(n_links)],
+    factor = rate_factors(chosen, links, stages.state, flow, sat_lane_vps, left_turn_factor=left_turn_factor,
+                          right_turn_factor=right_turn_factor, permissive_factor=permissive_factor,
+                          critical_gap_s=critical_gap_s, follow_up_s=follow_up_s)
+    users = lane_users(links)
+    sat = saturation_flows(users, flow, factor, sat_lane_vps, shared_lanes)
+    sneak = np.array([0.0 if links.protected[l] else float(sneakers_per_cycle) for l in range(n_links)],
                      dtype=np.float64)
-    block = _lane_blocking(lane_users, flow, factor, link_protected, sat_lane_vps, sneak) if lane_blocking else None
-
-    # travel times
-    travel = np.empty(n_links, dtype=np.float64)
-    for l, fe in enumerate(link_from):
-        attrs = network.edge(fe)
-        travel[l] = float(attrs["length_m"]) / max(float(attrs["speed_mps"]), 1e-6)
-
-    # feeders
-    tls_nodes: dict[str, set[str]] = {}
-    for n, tls in network.graph.nodes(data="tls"):
-        if tls is not None:
-            tls_nodes.setdefault(tls, set()).add(n)
-    junction_sets: list[frozenset[str]] = []
-    node_signal: dict[str, set[int]] = {}
-    for i, (sig, _program) in enumerate(chosen):
-        js = frozenset(sig.junctions) | tls_nodes.get(sig.id, set())
-        junction_sets.append(js)
-        for node in js:
-            node_signal.setdefault(node, set()).add(i)
-    links_into: dict[str, list[int]] = {}  # to_edge -> links sending onto it
-    links_on: dict[tuple[int, str], list[int]] = {}  # (signal, from_edge) -> links
-    for l in range(n_links):
-        links_into.setdefault(link_to[l], []).append(l)
-        links_on.setdefault((link_signal[l], link_from[l]), []).append(l)
-    entry = flow.copy()
-    in_ptr = [0]
-    in_src: list[int] = []
-    in_share: list[float] = []
-    for l in range(n_links):
-        e = link_from[l]
-        s = link_signal[l]
-        u_node, v_node = graph_edges[e]
-        feeders: list[int] = []
-        if v_node in junction_sets[s]:
-            ups = node_signal.get(u_node, set())
-            feeders = [u for u in links_into.get(e, []) if link_signal[u] in ups]
-        if feeders and flow[l] > 0:
-            q_e = float(sum(flow[x] for x in links_on[(s, e)]))
-            i_e = float(sum(flow[u] for u in feeders))
-            denom = max(q_e, i_e)
-            if denom > 0:
-                share = float(flow[l]) / denom
-                entry[l] = 0.0 if i_e >= q_e else float(flow[l]) * (q_e - i_e) / q_e
-                for u in feeders:
-                    in_src.append(u)
-                    in_share.append(share)
-        in_ptr.append(len(in_src))
+    block = shared_lane_blocking(users, flow, factor, links.protected, sat_lane_vps, sneak) if lane_blocking else None
+    travel = travel_times(network, links)
+    entry, in_ptr, in_src, in_share = feeders(network, chosen, links, flow)
 
     stage_ptr = np.zeros(n_links + 1, dtype=np.int64)
-    stage_ptr[1:] = np.cumsum([len(g) for g in link_stages])
-    stage_idx = [s for g in link_stages for s in g]
-    yel = np.array(st_yel, dtype=np.float64)
-    red = np.array(st_red, dtype=np.float64)
+    stage_ptr[1:] = np.cumsum([len(g) for g in links.stages])
+    stage_idx = [s for g in links.stages for s in g]
+    yel = np.array(stages.yellow, dtype=np.float64)
+    red = np.array(stages.allred, dtype=np.float64)
     return CompiledNetwork(
         signal_ids=tuple(sig.id for sig, _ in chosen),
-        sig_stage_ptr=_ro(sig_stage_ptr, np.int64),
-        stage_min_green_s=_ro(st_min, np.float64),
-        stage_max_green_s=_ro(st_max, np.float64),
+        sig_stage_ptr=_ro(stages.sig_stage_ptr, np.int64),
+        stage_min_green_s=_ro(stages.min_green, np.float64),
+        stage_max_green_s=_ro(stages.max_green, np.float64),
         stage_yellow_s=_ro(yel, np.float64),
         stage_allred_s=_ro(red, np.float64),
         stage_intergreen_s=_ro(yel + red, np.float64),
-        stage_phase=_ro(st_phase, np.int64),
-        link_signal=_ro(link_signal, np.int64),
-        link_from_edge=tuple(link_from),
-        link_to_edge=tuple(link_to),
+        stage_phase=_ro(stages.phase, np.int64),
+        link_signal=_ro(links.signal, np.int64),
+        link_from_edge=tuple(links.from_edge),
+        link_to_edge=tuple(links.to_edge),
         link_sat_flow_vps=_ro(sat, np.float64),
         link_flow_vps=_ro(flow, np.float64),
         link_entry_flow_vps=_ro(entry, np.float64),

@@ -31,11 +31,11 @@ import numpy as np
 from greenwave._xml import open_xml
 from greenwave.errors import NetworkError
 from greenwave.networks.model import Program, Signal
+from greenwave.networks.signal_states import GREEN, GREEN_OR_TRANSITION, YELLOW
 
 __all__ = ["DesignParams", "JunctionGeometry", "ceil_to", "intergreens", "junction_geometry", "merge_pairs",
            "own_floor_allred", "own_intergreens"]
 
-_GREEN = frozenset("Gg")
 
 
 @dataclass(frozen=True)
@@ -253,10 +253,10 @@ def intergreens(
             if i == j:
                 continue
             a, b = stages[i], stages[j]
-            ending = [k for k in range(min(len(a), signal.n_links)) if a[k] in _GREEN and b[k] not in _GREEN]
+            ending = [k for k in range(min(len(a), signal.n_links)) if a[k] in GREEN and b[k] not in GREEN]
             if not ending:
                 continue
-            starting = [k for k in range(min(len(b), signal.n_links)) if b[k] in _GREEN and a[k] not in _GREEN]
+            starting = [k for k in range(min(len(b), signal.n_links)) if b[k] in GREEN and a[k] not in GREEN]
             vehicles_end = [k for k in ending if k not in ped]
             # only crossings end: no yellow; a conflicting start still waits one step (never a
             # direct hand-over), their clearance being part of their stage's minimum green
@@ -271,7 +271,7 @@ def intergreens(
                         red = max(red, clear_s(c, e))
             allred[i][j] = ceil_to(max(red, floor_allred_s if vehicles_end else 0.0, 0.0), p.round_s)
             if allred[i][j] > 0:  # links green in both stages end too (design_transition)
-                vehicles_end = [k for k in range(min(len(a), signal.n_links)) if a[k] in _GREEN and k not in ped]
+                vehicles_end = [k for k in range(min(len(a), signal.n_links)) if a[k] in GREEN and k not in ped]
             yellow[i][j] = max((yellow_of.get(k, p.min_yellow_s) for k in vehicles_end), default=0.0)
     return tuple(tuple(r) for r in yellow), tuple(tuple(r) for r in allred)
 
@@ -284,7 +284,7 @@ def own_intergreens(program: Program, stage_idx: Sequence[int]) -> tuple[list[li
         j, y, r = (k + 1) % len(program.phases), 0.0, 0.0
         while j != nxt:
             ph = program.phases[j]
-            if "y" in ph.state or "Y" in ph.state:
+            if any(c in YELLOW for c in ph.state):
                 y += ph.duration
             else:
                 r += ph.duration
@@ -309,7 +309,7 @@ def own_floor_allred(program: Program, stage_idx: Sequence[int]) -> float:
             continue
         while j != nxt:
             ph = program.phases[j]
-            if not any(c in "GgyYu" for c in ph.state):
+            if not any(c in GREEN_OR_TRANSITION for c in ph.state):
                 r += ph.duration
             j = (j + 1) % n
         reds.append(r)

@@ -45,7 +45,7 @@ def iter_vehicle_routes(route_files: Iterable[Path]) -> Iterator[tuple[float, li
     """(depart s, edge list) of every vehicle with an explicit route in the files.
 
     Vehicles referring to a named ``<route>`` are resolved; trips without routes are skipped
-    (route them first with :func:`greenwave.controllers.sumo_programs.ensure_routes`).
+    (route them first with :func:`greenwave.engine.routing.ensure_routes`).
     """
     for path in route_files:
         named: dict[str, list[str]] = {}

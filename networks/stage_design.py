@@ -67,6 +67,15 @@ from greenwave.networks.intergreens import (
     own_intergreens,
 )
 from greenwave.networks.model import Phase, Program, RoadNetwork, Signal
+from greenwave.networks.signal_states import (
+    GREEN,
+    PERMISSIVE_GREEN,
+    PRIORITY_GREEN,
+    RED_LETTER,
+    RED_YELLOW,
+    TRANSITION,
+    YELLOW_LETTER,
+)
 from greenwave.networks.sumo_net import load_network
 
 __all__ = [
@@ -85,7 +94,6 @@ __all__ = [
 
 #: Names of the generated designs, in the order they are made.
 DESIGN_KINDS = ("own", "rebuilt", "merged", "two_stage", "split", "lead_left")
-_GREEN = frozenset("Gg")
 _TURNS = frozenset("lLtrR")
 _LEFTS = frozenset("lLt")
 
@@ -222,23 +230,23 @@ def derived_transition(
     """
     if len(from_state) != len(to_state):
         raise NetworkError(f"states {from_state!r} and {to_state!r} differ in length")
-    ending = [a in _GREEN and b not in _GREEN for a, b in zip(from_state, to_state, strict=True)]
+    ending = [a in GREEN and b not in GREEN for a, b in zip(from_state, to_state, strict=True)]
     if not any(ending):
         return []
 
     def kept(a: str, b: str) -> str | None:
-        if a in _GREEN and b in _GREEN:
-            return "g" if "g" in (a, b) else "G"
-        if a == b and a not in _GREEN:
-            return a if a not in "yYu" else "r"
+        if a in GREEN and b in GREEN:
+            return PERMISSIVE_GREEN if PERMISSIVE_GREEN in (a, b) else PRIORITY_GREEN
+        if a == b and a not in GREEN:
+            return a if a not in TRANSITION else RED_LETTER
         return None
 
     yellow, red, red_yellow = [], [], []
     for a, b, end in zip(from_state, to_state, ending, strict=True):
         k = kept(a, b)
-        yellow.append("y" if end else (k if k is not None else "r"))
-        red.append(k if k is not None else "r")
-        red_yellow.append("u" if (b in _GREEN and a not in _GREEN) else (k if k is not None else "r"))
+        yellow.append(YELLOW_LETTER if end else (k if k is not None else RED_LETTER))
+        red.append(k if k is not None else RED_LETTER)
+        red_yellow.append(RED_YELLOW if (b in GREEN and a not in GREEN) else (k if k is not None else RED_LETTER))
     out = [("".join(yellow), float(yellow_s))]
     if all_red_s > 0:
         out.append(("".join(red), float(all_red_s)))
@@ -253,7 +261,8 @@ def design_transition(from_state: str, to_state: str, *, yellow_s: float, all_re
     again). A phase with some green and no yellow is a stage wherever greenwave reads a
     program, so an all-red phase keeping a link green would read as a stage of its own."""
     if all_red_s > 0:
-        to_state = "".join("r" if a in _GREEN and b in _GREEN else b for a, b in zip(from_state, to_state, strict=True))
+        to_state = "".join(RED_LETTER if a in GREEN and b in GREEN else b
+                           for a, b in zip(from_state, to_state, strict=True))
     return derived_transition(from_state, to_state, yellow_s=yellow_s, all_red_s=all_red_s)
 
 
@@ -266,17 +275,17 @@ def _eligible(signal: Signal, own: Program | None) -> tuple[set[int], str]:
     SUMO's bs3d game runs four one-stage programs in turn, each serving a fifth of the links),
     and the fallback characters of the rest."""
     n = signal.n_links
-    rest = ["r"] * n
+    rest = [RED_LETTER] * n
     green: set[int] = set()
     for program in ([own] if own is not None else []) + list(signal.programs.values()):
         for ph in program.phases:
             for k, c in enumerate(ph.state[:n]):
-                if c in _GREEN:
+                if c in GREEN:
                     green.add(k)
     if own is not None:
         first = own.phases[0].state
         for k in range(n):
-            if k not in green and k < len(first) and first[k] not in "yYu":
+            if k not in green and k < len(first) and first[k] not in TRANSITION:
                 rest[k] = first[k]
     used = {m.link_index for m in signal.movements if m.is_used}
     return green & used, "".join(rest)
@@ -304,7 +313,7 @@ class _Ctx:
         chars = list(self.rest)
         for k in on:
             gives_way = any(self.foes[k, j] and self.yields[k, j] for j in on if j != k)
-            chars[k] = "g" if gives_way else "G"
+            chars[k] = PERMISSIVE_GREEN if gives_way else PRIORITY_GREEN
         return "".join(chars)
 
 
@@ -330,17 +339,18 @@ def stage_problems(signal: Signal, state: str) -> list[str]:
     foes = np.asarray(signal.conflicts, dtype=bool) & ~merge
     yields = np.asarray(signal.yields, dtype=bool) if signal.yields is not None else None
     n = min(len(state), signal.n_links)
-    green = [k for k in range(n) if state[k] in _GREEN]
+    green = [k for k in range(n) if state[k] in GREEN]
     out = []
     for ai, a in enumerate(green):
         for b in green[ai + 1:]:
             if not foes[a, b]:
                 continue
-            if state[a] == "G" and state[b] == "G":
+            if state[a] == PRIORITY_GREEN and state[b] == PRIORITY_GREEN:
                 out.append(f"links {a} and {b} are foes and both show 'G'")
             elif yields is None:
                 continue  # who gives way is unknown: SUMO's own g/G is taken as it is
-            elif not ((state[a] == "g" and yields[a, b]) or (state[b] == "g" and yields[b, a])):
+            elif not ((state[a] == PERMISSIVE_GREEN and yields[a, b])
+                      or (state[b] == PERMISSIVE_GREEN and yields[b, a])):
                 out.append(f"links {a} and {b} are foes and neither gives way to the other with 'g'")
     return out
 
@@ -466,7 +476,7 @@ def rebuilt_programs(net_file: Path | str, *, workdir: Path | str | None = None,
             continue
         prog = other.default_program
         phases = tuple(
-            replace(ph, state="".join(ph.state[i] if 0 <= i < len(ph.state) else "r" for i in index))
+            replace(ph, state="".join(ph.state[i] if 0 <= i < len(ph.state) else RED_LETTER for i in index))
             for ph in prog.phases
         )
         result[sid] = replace(prog, phases=phases)
@@ -484,7 +494,7 @@ _REBUILT: dict[tuple[str, float], dict[str, Program]] = {}
 
 def _green_stages(program: Program) -> list[int]:
     return [k for k, ph in enumerate(program.phases)
-            if any(c in _GREEN for c in ph.state) and not any(c in "yYu" for c in ph.state)]
+            if any(c in GREEN for c in ph.state) and not any(c in TRANSITION for c in ph.state)]
 
 
 def stage_designs(
@@ -520,7 +530,7 @@ def stage_designs(
         ph = own.phases[k]
         if ph.min_dur is not None and ph.min_dur > 0:
             for j, c in enumerate(ph.state[: sig.n_links]):
-                if c in _GREEN:
+                if c in GREEN:
                     link_min[j] = min(link_min.get(j, math.inf), float(ph.min_dur))
     ped_min: dict[int, float] = {}
     for ci in ctx.ped & ctx.eligible:
@@ -589,13 +599,13 @@ def stage_designs(
 
     # rebuilt: SUMO's own phasing for the junction
     if rebuilt is not None:
-        rb = [{k for k, c in enumerate(rebuilt.phases[i].state[: sig.n_links]) if c in _GREEN} & ctx.eligible
+        rb = [{k for k, c in enumerate(rebuilt.phases[i].state[: sig.n_links]) if c in GREEN} & ctx.eligible
               for i in _green_stages(rebuilt)]
         finish("rebuilt", "SUMO's program for the junction (netconvert --tls.rebuild)", rb)
     else:
         rejected["rebuilt"] = "SUMO's rebuilt program was not given"
 
-    own_sets = [{k for k, c in enumerate(st[: sig.n_links]) if c in _GREEN} & ctx.eligible for st in own_states]
+    own_sets = [{k for k, c in enumerate(st[: sig.n_links]) if c in GREEN} & ctx.eligible for st in own_states]
 
     # merged: drop short protected-turn stages whose turners may yield elsewhere
     sets = [set(s) for s in own_sets]

@@ -47,6 +47,7 @@ from greenwave.engine.results import write_table_atomic, write_text_atomic
 from greenwave.engine.session import SessionConfig
 from greenwave.errors import ScenarioError, SimulationError
 from greenwave.networks import load_network
+from greenwave.networks.signal_states import PRIORITY_GREEN
 from greenwave.scenarios.runner import prepare
 from greenwave.scenarios.sumocfg import localise_additional
 
@@ -92,7 +93,7 @@ def _lane_greens(states: dict[str, list[tuple[float, str]]], links: list[int], s
     """Intervals in which all of ``links`` show priority green ``G``."""
     out, start = [], None
     for t, state in states.get(sid, []):
-        green = all(k < len(state) and state[k] == "G" for k in links)
+        green = all(k < len(state) and state[k] == PRIORITY_GREEN for k in links)
         if green and start is None:
             start = t
         elif not green and start is not None:

@@ -13,7 +13,7 @@ from greenwave import __version__
 from greenwave.errors import GreenwaveError
 
 if TYPE_CHECKING:
-    from greenwave.controllers.safety_rules import SafetyStandards
+    from greenwave.controllers.plans.safety_rules import SafetyStandards
 
 
 def _say(msg: str) -> None:
@@ -124,7 +124,8 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         stage_design=DEFAULT_STAGE_DESIGN if args.stage_design is None else args.stage_design,
     )
     wall = time.perf_counter() - t0
-    from greenwave.controllers.plan import complete_plan, write_sumo_additional
+    from greenwave.controllers.plans.layout import complete_plan
+    from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 
     if not result.plan.signals:
         _say(f"greenwave: error: {scenario.name}: no signal of {prepared.net_file} can be timed safely "
@@ -218,8 +219,8 @@ def _cmd_parking_sweep(args: argparse.Namespace) -> int:
 
 def _standards(args: argparse.Namespace) -> tuple[SafetyStandards, bool]:
     """The safety standards of ``validate`` / ``export`` (defaults unless given) and --partial."""
-    from greenwave.controllers.safety import check_limit
-    from greenwave.controllers.safety_rules import SafetyStandards
+    from greenwave.controllers.plans.safety import check_limit
+    from greenwave.controllers.plans.safety_rules import SafetyStandards
 
     for opt in ("min_green", "min_yellow", "min_allred", "ped_walk", "ped_speed", "max_cycle", "max_green"):
         check_limit("--" + opt.replace("_", "-"), getattr(args, opt), optional=True)
@@ -247,7 +248,7 @@ def _add_standards(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from greenwave.controllers.export import export, load_for_export, parse_targets, validation_lines
+    from greenwave.controllers.export.common import export, load_for_export, parse_targets, validation_lines
 
     standards, partial = _standards(args)
     plan, network = load_for_export(args.plan, args.network)
@@ -292,7 +293,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from greenwave.controllers.export import load_for_export, validation_lines
+    from greenwave.controllers.export.common import load_for_export, validation_lines
 
     standards, partial = _standards(args)
     plan, network = load_for_export(args.plan, args.network)

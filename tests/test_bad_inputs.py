@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from greenwave._sumo import run_sumo_command
-from greenwave.controllers.gbt20999 import plan_from_frames, read_frame_file
-from greenwave.controllers.plan import plan_from_network
-from greenwave.controllers.utdf import read_utdf, write_utdf
+from greenwave.controllers.export.gbt20999 import plan_from_frames, read_frame_file
+from greenwave.controllers.export.utdf import read_utdf, write_utdf
+from greenwave.controllers.plans.arrays import plan_from_network
 from greenwave.errors import PlanError, ScenarioError
 from greenwave.networks import load_network
 from greenwave.networks.compile import compile_network

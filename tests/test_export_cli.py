@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from greenwave.controllers.export import quantise_plan
-from greenwave.controllers.gbt20999 import plan_from_frames, read_frame_file
-from greenwave.controllers.ntcip import ntcip_objects
-from greenwave.controllers.plan import TimingPlan
-from greenwave.controllers.safety import validate_plan
-from greenwave.controllers.utdf import read_utdf
+from greenwave.controllers.export.common import quantise_plan
+from greenwave.controllers.export.gbt20999 import plan_from_frames, read_frame_file
+from greenwave.controllers.export.ntcip import ntcip_objects
+from greenwave.controllers.export.utdf import read_utdf
+from greenwave.controllers.plans.safety import validate_plan
+from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.networks import RoadNetwork, load_network
 from greenwave.scenarios.cli import main
 from tests.test_gbt20999 import _Controller

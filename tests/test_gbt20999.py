@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greenwave.controllers.export import Address, ExportError, quantise_plan
-from greenwave.controllers.gbt20999 import (
+from greenwave.controllers.export.common import Address, ExportError, quantise_plan
+from greenwave.controllers.export.gbt20999 import (
     CLASS_PATTERN,
     CLASS_SAFETY,
     SET,
@@ -37,7 +37,9 @@ from greenwave.controllers.gbt20999 import (
     send_plan,
     write_frame_file,
 )
-from greenwave.controllers.plan import TimingPlan, complete_plan, plan_from_arrays
+from greenwave.controllers.plans.arrays import plan_from_arrays
+from greenwave.controllers.plans.layout import complete_plan
+from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.engine.arrays import PlanArrays
 from greenwave.errors import PlanError
 from greenwave.networks import RoadNetwork, load_network

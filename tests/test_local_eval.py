@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from greenwave.engine import model, reference
+from greenwave.engine import local_eval, model, reference
 from greenwave.engine.arrays import CompiledNetwork, ModelParams, PlanArrays
 from greenwave.engine.optimise import OptimiserSettings, _Scorer, hill_climb, optimise, webster_plan
 from tests.handmade import arterial
@@ -124,22 +124,23 @@ def test_moves_kernel_matches_reference(seed: int) -> None:
         plan = PlanArrays(plan.cycle_s, np.floor(rng.uniform(0, plan.cycle_s, net.n_signals)), plan.green_s)
         params = ModelParams()
     _res, state = model.evaluate_state(net, plan, params)
-    active = model.active_sets(net)
+    active = local_eval.active_sets(net)
     for signal in range(net.n_signals):
         want_set = reference.active_sets_reference(net, signal)
         assert list(active[1][active[0][signal]:active[0][signal + 1]]) == want_set
     signal = int(rng.integers(net.n_signals))
     offs, greens = signal_moves(net, plan, signal, rng)
     sweeps = int(rng.integers(1, 5))
-    fast = model.evaluate_moves(net, state, signal, offs, greens, params, active=active, local_sweeps=sweeps)
-    serial = model.evaluate_moves(net, state, signal, offs, greens, params, parallel=False, local_sweeps=sweeps)
+    fast = local_eval.evaluate_moves(net, state, signal, offs, greens, params, active=active, local_sweeps=sweeps)
+    serial = local_eval.evaluate_moves(net, state, signal, offs, greens, params, parallel=False, local_sweeps=sweeps)
     slow = reference.evaluate_moves_reference(net, state, signal, offs, greens, params, local_sweeps=sweeps)
     np.testing.assert_array_equal(fast, serial)
     scale = max(1.0, state.pi)
     np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-9 * scale)
     # and the local PIs themselves
     links = reference.active_sets_reference(net, signal)
-    pl = model.evaluate_local(net, state, np.array(links, dtype=np.int64), offs, greens, params, local_sweeps=sweeps)
+    pl = local_eval.evaluate_local(net, state, np.array(links, dtype=np.int64), offs, greens, params,
+                                   local_sweeps=sweeps)
     pr = reference.evaluate_local_reference(net, state, links, offs, greens, params, local_sweeps=sweeps)
     np.testing.assert_allclose(pl, pr, rtol=1e-9, atol=1e-9)
 
@@ -161,18 +162,19 @@ def test_moves_kernel_matches_reference_with_sneakers(seed: int) -> None:
     signal = int(rng.integers(net.n_signals))
     offs, greens = signal_moves(net, plan, signal, rng)
     sweeps = int(rng.integers(1, 5))
-    fast = model.evaluate_moves(net, state, signal, offs, greens, params, local_sweeps=sweeps)
-    serial = model.evaluate_moves(net, state, signal, offs, greens, params, parallel=False, local_sweeps=sweeps)
+    fast = local_eval.evaluate_moves(net, state, signal, offs, greens, params, local_sweeps=sweeps)
+    serial = local_eval.evaluate_moves(net, state, signal, offs, greens, params, parallel=False, local_sweeps=sweeps)
     slow = reference.evaluate_moves_reference(net, state, signal, offs, greens, params, local_sweeps=sweeps)
     np.testing.assert_array_equal(fast, serial)
     np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-9 * max(1.0, state.pi))
     links = reference.active_sets_reference(net, signal)
-    pl = model.evaluate_local(net, state, np.array(links, dtype=np.int64), offs, greens, params, local_sweeps=sweeps)
+    pl = local_eval.evaluate_local(net, state, np.array(links, dtype=np.int64), offs, greens, params,
+                                   local_sweeps=sweeps)
     pr = reference.evaluate_local_reference(net, state, links, offs, greens, params, local_sweeps=sweeps)
     np.testing.assert_allclose(pl, pr, rtol=1e-9, atol=1e-9)
     # advance_state (the _local_pi path) agrees with the local delta
-    ptr, idx = model.active_sets(net)
-    new = model.advance_state(net, state, PlanArrays(plan.cycle_s, offs[0], greens[0]),
+    ptr, idx = local_eval.active_sets(net)
+    new = local_eval.advance_state(net, state, PlanArrays(plan.cycle_s, offs[0], greens[0]),
                               idx[ptr[signal]:ptr[signal + 1]], params, local_sweeps=sweeps)
     assert new.pi == pytest.approx(state.pi + fast[0], rel=1e-9, abs=1e-9 * max(1.0, state.pi))
 
@@ -186,7 +188,7 @@ def test_moves_kernel_matches_reference_with_lane_blocking(seed: int) -> None:
     _res, state = model.evaluate_state(net, plan, params)
     signal = int(rng.integers(net.n_signals))
     offs, greens = signal_moves(net, plan, signal, rng)
-    fast = model.evaluate_moves(net, state, signal, offs, greens, params, local_sweeps=3)
+    fast = local_eval.evaluate_moves(net, state, signal, offs, greens, params, local_sweeps=3)
     slow = reference.evaluate_moves_reference(net, state, signal, offs, greens, params, local_sweeps=3)
     np.testing.assert_allclose(fast, slow, rtol=1e-9, atol=1e-9 * max(1.0, state.pi))
 
@@ -200,7 +202,7 @@ def test_all_links_local_is_the_full_model_with_sneakers() -> None:
     res, state = model.evaluate_state(net, plan, params)
     assert res.converged
     offs, greens = signal_moves(net, plan, 1, rng)
-    local = model.evaluate_local(net, state, np.arange(net.n_links, dtype=np.int64), offs, greens, params,
+    local = local_eval.evaluate_local(net, state, np.arange(net.n_links, dtype=np.int64), offs, greens, params,
                                  local_sweeps=50)
     full = model.evaluate_batch(net, plan.cycle_s, offs, greens, params)
     np.testing.assert_allclose(local, full, rtol=1e-6)
@@ -232,14 +234,14 @@ def test_validation() -> None:
     offs = np.array([plan.offset_s])
     greens = np.array([plan.green_s])
     with pytest.raises(ValueError, match="signal"):
-        model.evaluate_moves(net, state, 3, offs, greens)
+        local_eval.evaluate_moves(net, state, 3, offs, greens)
     with pytest.raises(ValueError, match="local_sweeps"):
-        model.evaluate_moves(net, state, 0, offs, greens, local_sweeps=0)
+        local_eval.evaluate_moves(net, state, 0, offs, greens, local_sweeps=0)
     with pytest.raises(Exception, match="float64"):
-        model.evaluate_moves(net, state, 0, offs.astype(np.float32), greens)
+        local_eval.evaluate_moves(net, state, 0, offs.astype(np.float32), greens)
     with pytest.raises(ValueError, match="sorted"):
-        model.evaluate_local(net, state, np.array([2, 1]), offs, greens)
-    assert model.evaluate_moves(net, state, 0, offs, greens) == pytest.approx([0.0], abs=1e-9)
+        local_eval.evaluate_local(net, state, np.array([2, 1]), offs, greens)
+    assert local_eval.evaluate_moves(net, state, 0, offs, greens) == pytest.approx([0.0], abs=1e-9)
 
 
 # ------------------------------------------------------------------------------------------
@@ -263,7 +265,7 @@ def test_all_links_and_many_sweeps_is_the_full_model(which: str) -> None:
     every = np.arange(net.n_links, dtype=np.int64)
     for signal in (0, net.n_signals // 2):
         offs, greens = signal_moves(net, plan, signal, rng)
-        local = model.evaluate_local(net, state, every, offs, greens, params, local_sweeps=50)
+        local = local_eval.evaluate_local(net, state, every, offs, greens, params, local_sweeps=50)
         full = [model.evaluate(net, PlanArrays(plan.cycle_s, o, g), params).pi for o, g in zip(offs, greens,
                                                                                                 strict=True)]
         np.testing.assert_allclose(local, full, rtol=1e-6)
@@ -280,7 +282,7 @@ def test_local_delta_sign_agrees_with_full_delta() -> None:
         _res, state = model.evaluate_state(net, plan)
         for signal in range(net.n_signals):
             offs, greens = signal_moves(net, plan, signal, rng, n_off=6, n_split=0)
-            local = model.evaluate_moves(net, state, signal, offs, greens)
+            local = local_eval.evaluate_moves(net, state, signal, offs, greens)
             full = model.evaluate_batch(net, plan.cycle_s, offs, greens) - state.pi
             big = np.abs(full) > 0.01 * state.pi
             agree += int(np.sum(np.sign(local[big]) == np.sign(full[big])))
@@ -323,12 +325,12 @@ def test_advance_state_moves_the_base_by_the_local_delta() -> None:
     net = grid(3, 3, seed=21)
     plan = webster_plan(net)
     _res, state = model.evaluate_state(net, plan)
-    ptr, idx = model.active_sets(net)
+    ptr, idx = local_eval.active_sets(net)
     signal = 4
     offs, greens = signal_moves(net, plan, signal, rng, n_off=2, n_split=1)
-    delta = model.evaluate_moves(net, state, signal, offs, greens, parallel=False)
+    delta = local_eval.evaluate_moves(net, state, signal, offs, greens, parallel=False)
     moved = PlanArrays(plan.cycle_s, offs[0], greens[0])
-    new = model.advance_state(net, state, moved, idx[ptr[signal]:ptr[signal + 1]])
+    new = local_eval.advance_state(net, state, moved, idx[ptr[signal]:ptr[signal + 1]])
     assert new.pi == pytest.approx(state.pi + delta[0], rel=1e-12)
     np.testing.assert_array_equal(new.plan.offset_s, offs[0])
     outside = np.setdiff1d(np.arange(net.n_links), idx[ptr[signal]:ptr[signal + 1]])

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from greenwave.engine import model, reference
+from greenwave.engine import kernels, model, reference
 from greenwave.engine.arrays import CompiledNetwork, ModelParams, PlanArrays
 from greenwave.errors import PlanError
 
@@ -413,7 +413,7 @@ def test_dispersion_spreads_the_platoon() -> None:
                    ModelParams(beta=3.0)):  # lags 24, 24, 30, 0 and 90 ≡ 0 (mod C)
         lag = round(params.beta * travel)
         arr = np.zeros(C)
-        model._disperse(d, C, 1 / (1 + params.alpha * params.beta * travel), lag % C, 0.25, arr)
+        kernels.disperse(d, C, 1 / (1 + params.alpha * params.beta * travel), lag % C, 0.25, arr)
         np.testing.assert_allclose(arr, 0.25 + reference.disperse(d, travel, params), rtol=1e-10, atol=1e-14)
     # on the network: dispersion makes the perfect offset imperfect, but still far better than a bad one
     net = two_signal_chain(0.9 * 0.5 * 30 / 80, travel=travel)

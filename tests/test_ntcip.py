@@ -15,9 +15,11 @@ import pytest
 from pyasn1.codec.ber import decoder, encoder
 from pysnmp.proto import api
 
-from greenwave.controllers.export import Address, ExportError, quantise_plan
-from greenwave.controllers.ntcip import ASC, OBJECTS, download, download_plan, ntcip_objects
-from greenwave.controllers.plan import TimingPlan, complete_plan, plan_from_arrays
+from greenwave.controllers.export.common import Address, ExportError, quantise_plan
+from greenwave.controllers.export.ntcip import ASC, OBJECTS, download, download_plan, ntcip_objects
+from greenwave.controllers.plans.arrays import plan_from_arrays
+from greenwave.controllers.plans.layout import complete_plan
+from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.engine.arrays import PlanArrays
 from greenwave.errors import PlanError
 from greenwave.networks import RoadNetwork, load_network

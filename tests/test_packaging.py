@@ -20,7 +20,7 @@ def test_wheel_holds_only_greenwave(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
     assert tops == {"greenwave", next(t for t in tops if t.endswith(".dist-info"))}
-    for sub in ("engine", "networks", "controllers", "parking", "scenarios"):
+    for sub in ("engine", "networks", "controllers", "controllers/plans", "controllers/export", "parking", "scenarios"):
         assert f"greenwave/{sub}/__init__.py" in names
     assert "greenwave/scenarios/bundled/grid4_moderate.toml" in names
     assert "greenwave/py.typed" in names  # PEP 561: type checkers read greenwave's annotations

@@ -12,24 +12,19 @@ import pytest
 
 from greenwave._sumo import sumo_binary, sumo_home
 from greenwave.controllers.base import make_controller
-from greenwave.controllers.plan import (
-    FixedPlanController,
-    SignalTiming,
-    StageTiming,
-    TimingPlan,
-    arrays_from_plan,
-    complete_plan,
-    plan_from_arrays,
-    plan_from_network,
-    write_sumo_additional,
-)
+from greenwave.controllers.fixed import FixedPlanController
+from greenwave.controllers.plans.arrays import arrays_from_plan, plan_from_arrays, plan_from_network
+from greenwave.controllers.plans.layout import complete_plan
+from greenwave.controllers.plans.sumo_writer import write_sumo_additional
+from greenwave.controllers.plans.timing import SignalTiming, StageTiming, TimingPlan
 from greenwave.engine.arrays import CompiledNetwork, PlanArrays
 from greenwave.engine.run import RunSpec
 from greenwave.errors import PlanError, ScenarioError
 from greenwave.networks import RoadNetwork, load_network
-from greenwave.networks.compile import _crossing_lengths, compile_network
+from greenwave.networks.compile import compile_network
 from greenwave.networks.generate import grid_network
 from greenwave.networks.model import Phase, Program, Signal
+from greenwave.networks.pedestrians import crossing_lengths
 
 DRT = sumo_home() / "tools" / "game" / "DRT" / "osm.net.xml"
 INGOLSTADT = sumo_home() / "tools" / "game" / "fkk_in" / "ingolstadt.net.xml.gz"
@@ -239,7 +234,7 @@ def test_complete_plan_pedestrians() -> None:
     network = load_network(DRT)
     compiled = compile_network(network, pd.DataFrame())
     plan = complete_plan(plan_from_network(network, compiled), network)
-    lengths = _crossing_lengths(DRT)
+    lengths = crossing_lengths(DRT)
     served = 0
     for i, sid in enumerate(compiled.signal_ids):
         t = plan.signals[sid]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from greenwave.controllers.plan import TimingPlan
 from greenwave.controllers.planning import plan_for_demand
+from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.controllers.proof import SimulationSetup, proof_seed, prove_plan, signal_approaches
 from greenwave.errors import PlanError
 from greenwave.networks import load_network

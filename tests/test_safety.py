@@ -11,14 +11,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from greenwave._sumo import run_sumo_command, sumo_binary, sumo_home
-from greenwave.controllers.plan import TimingPlan, plan_from_network, write_sumo_additional
-from greenwave.controllers.safety import (
+from greenwave.controllers.plans.arrays import plan_from_network
+from greenwave.controllers.plans.safety import (
     RULES,
     Violation,
     assert_safe,
     plan_phase_sequence,
     validate_plan,
 )
+from greenwave.controllers.plans.sumo_writer import write_sumo_additional
+from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.errors import PlanError
 from greenwave.networks import RoadNetwork, load_network
 from greenwave.networks.compile import compile_network
@@ -334,7 +336,8 @@ def test_unsafe_plan_is_never_written(tmp_path) -> None:  # type: ignore[no-unty
     import pandas as pd
     import pytest
 
-    from greenwave.controllers.plan import plan_from_network, write_sumo_additional
+    from greenwave.controllers.plans.arrays import plan_from_network
+    from greenwave.controllers.plans.sumo_writer import write_sumo_additional
     from greenwave.errors import PlanError
     from greenwave.networks import load_network
     from greenwave.networks.compile import compile_network
@@ -378,7 +381,7 @@ def _random_timing(data: st.DataObject, plan: TimingPlan, sid: str) -> TimingPla
 @SETTINGS
 @given(data=st.data())
 def test_quantised_valid_plan_stays_valid(grid: tuple[RoadNetwork, TimingPlan], data: st.DataObject) -> None:
-    from greenwave.controllers.export import max_change_s, quantise_plan
+    from greenwave.controllers.export.common import max_change_s, quantise_plan
 
     network, plan = grid
     for sid in sorted(plan.signals):
@@ -401,9 +404,9 @@ def test_no_file_exporter_writes_an_invalid_plan(grid: tuple[RoadNetwork, Timing
                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
     """Random plans and mutations: SUMO, UTDF, GB/T 20999 and JSON-via-check writers either
     refuse (PlanError, no file) or write a plan the validator accepts."""
-    from greenwave.controllers.gbt20999 import plan_from_frames, read_frame_file, write_frame_file
-    from greenwave.controllers.plan import complete_plan
-    from greenwave.controllers.utdf import read_utdf, write_utdf
+    from greenwave.controllers.export.gbt20999 import plan_from_frames, read_frame_file, write_frame_file
+    from greenwave.controllers.export.utdf import read_utdf, write_utdf
+    from greenwave.controllers.plans.layout import complete_plan
 
     network, plan = grid
     sid = data.draw(_signal_ids, label="signal")
@@ -526,7 +529,7 @@ def test_stage_violations_name_signal_phase_movements_rule(grid: tuple[RoadNetwo
 
 def test_recorded_links_with_a_conflicting_movement(grid: tuple[RoadNetwork, TimingPlan]) -> None:
     """Editing a stage's links to add a movement of the crossing stage: both green at once."""
-    from greenwave.controllers.plan import complete_plan
+    from greenwave.controllers.plans.layout import complete_plan
 
     network, plan = grid
     plan = complete_plan(plan, network)

@@ -16,10 +16,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from greenwave._sumo import run_sumo_command, sumo_binary
-from greenwave.controllers.export import export, validation_lines
-from greenwave.controllers.plan import TimingPlan, complete_plan, plan_from_network, write_sumo_additional
-from greenwave.controllers.safety import validate_plan
-from greenwave.controllers.safety_rules import SafetyStandards
+from greenwave.controllers.export.common import export, validation_lines
+from greenwave.controllers.plans.arrays import plan_from_network
+from greenwave.controllers.plans.layout import complete_plan
+from greenwave.controllers.plans.safety import validate_plan
+from greenwave.controllers.plans.safety_rules import SafetyStandards
+from greenwave.controllers.plans.sumo_writer import write_sumo_additional
+from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.controllers.transition_safety import TransitionMonitor
 from greenwave.errors import PlanError
 from greenwave.networks import RoadNetwork, load_network

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 
 from greenwave._sumo import sumo_home
-from greenwave.controllers.plan import TimingPlan, complete_plan, write_sumo_additional
-from greenwave.controllers.safety import validate_plan
+from greenwave.controllers.plans.layout import complete_plan
+from greenwave.controllers.plans.safety import validate_plan
+from greenwave.controllers.plans.sumo_writer import write_sumo_additional
+from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.controllers.stage_choice import (
     candidate_designs,
     check_stage_design_option,
@@ -332,7 +334,7 @@ def test_own_mode_changes_nothing(cross) -> None:  # type: ignore[no-untyped-def
 
 
 def test_exports_carry_the_design(cross, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from greenwave.controllers.utdf import read_utdf
+    from greenwave.controllers.export.utdf import read_utdf
     from greenwave.scenarios.cli import main
 
     net, designs, _ = cross

@@ -12,6 +12,7 @@ import pytest
 
 from greenwave._sumo import run_sumo_command, sumo_binary, sumo_home, sumo_tool
 from greenwave.controllers import sumo_programs as sp
+from greenwave.engine.routing import ensure_routes
 from greenwave.errors import NetworkError, ScenarioError, SimulationError
 
 END = 600
@@ -114,7 +115,7 @@ def _tlogics(path: Path) -> dict[str, ET.Element]:
 
 
 def test_ensure_routes_routes_trips(grid: Grid, tmp_path: Path) -> None:
-    out = sp.ensure_routes(grid.net, [grid.trips], workdir=tmp_path, seed=3)
+    out = ensure_routes(grid.net, [grid.trips], workdir=tmp_path, seed=3)
     assert len(out) == 1 and out[0].parent == tmp_path
     root = ET.parse(out[0]).getroot()
     assert not root.findall("trip")
@@ -123,7 +124,7 @@ def test_ensure_routes_routes_trips(grid: Grid, tmp_path: Path) -> None:
     assert 0.9 * n_trips <= len(vehicles) <= n_trips
     assert all(len(v.find("route").get("edges", "").split()) >= 2 for v in vehicles)
     # already routed: handed back untouched, nothing new written
-    again = sp.ensure_routes(grid.net, out, workdir=tmp_path / "again")
+    again = ensure_routes(grid.net, out, workdir=tmp_path / "again")
     assert again == out
     assert not (tmp_path / "again" / "routed.rou.xml").exists()
 
@@ -142,8 +143,8 @@ def test_ensure_routes_expands_flows_and_reads_gzip(grid: Grid, tmp_path: Path) 
     src = tmp_path / "demand.rou.xml.gz"
     with gzip.open(src, "wt", encoding="utf-8") as fh:
         fh.write(demand)
-    routed_a = sp.ensure_routes(grid.net, [src], workdir=tmp_path / "a", seed=7)
-    routed_b = sp.ensure_routes(grid.net, [src], workdir=tmp_path / "b", seed=7)
+    routed_a = ensure_routes(grid.net, [src], workdir=tmp_path / "a", seed=7)
+    routed_b = ensure_routes(grid.net, [src], workdir=tmp_path / "b", seed=7)
     root = ET.parse(routed_a[0]).getroot()
     assert not root.findall("flow")
     ids = [v.get("id", "") for v in root.findall("vehicle")]
@@ -161,7 +162,7 @@ def test_ensure_routes_expands_flows_and_reads_gzip(grid: Grid, tmp_path: Path) 
 
 
 def test_ensure_routes_window(grid: Grid, tmp_path: Path) -> None:
-    out = sp.ensure_routes(grid.net, [grid.trips], workdir=tmp_path, begin=100, end=200)
+    out = ensure_routes(grid.net, [grid.trips], workdir=tmp_path, begin=100, end=200)
     departs = [float(v.get("depart", "0")) for v in ET.parse(out[0]).getroot().iter("vehicle")]
     assert departs and all(100 <= d < 200 for d in departs)
 
@@ -169,7 +170,7 @@ def test_ensure_routes_window(grid: Grid, tmp_path: Path) -> None:
 def test_missing_inputs_are_scenario_errors(grid: Grid, tmp_path: Path) -> None:
     missing = tmp_path / "nope.rou.xml"
     with pytest.raises(ScenarioError, match="nope.rou.xml"):
-        sp.ensure_routes(grid.net, [missing], workdir=tmp_path)
+        ensure_routes(grid.net, [missing], workdir=tmp_path)
     with pytest.raises(ScenarioError, match="nope.rou.xml"):
         sp.webster_programs(grid.net, [missing], workdir=tmp_path)
     with pytest.raises(ScenarioError, match="nope.rou.xml"):
@@ -186,7 +187,7 @@ def test_tool_failure_is_simulation_error(grid: Grid, tmp_path: Path) -> None:
     bad_net = tmp_path / "bad.net.xml"
     bad_net.write_text("<net><edge id='x'></net>")
     with pytest.raises(SimulationError, match="duarouter"):
-        sp.ensure_routes(bad_net, [grid.trips], workdir=tmp_path)
+        ensure_routes(bad_net, [grid.trips], workdir=tmp_path)
 
 
 def test_net_without_signals_is_network_error(tmp_path: Path) -> None:
@@ -342,7 +343,7 @@ def test_real_network_grid6(tmp_path: Path) -> None:
     net, flows = base / "grid6.net.xml", base / "grid6.rou.xml"
     tls = sorted(sp.read_programs(net))
     assert tls
-    routed = sp.ensure_routes(net, [flows], workdir=tmp_path / "r", end=END, seed=2)
+    routed = ensure_routes(net, [flows], workdir=tmp_path / "r", end=END, seed=2)
     assert routed[0].parent == tmp_path / "r"
     web = sp.webster_programs(net, [flows], workdir=tmp_path / "w", end=END, seed=2)
     coord = sp.coordinator_programs(net, [flows], workdir=tmp_path / "c", end=END,

@@ -1,4 +1,4 @@
-"""Synchro UTDF export/import of timing plans (greenwave.controllers.utdf)."""
+"""Synchro UTDF export/import of timing plans (greenwave.controllers.export.utdf)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan, plan_from_network
-from greenwave.controllers.safety import assert_safe
-from greenwave.controllers.utdf import NEMA_PHASES, read_utdf, stage_phase_numbers, write_utdf
+from greenwave.controllers.export.utdf import NEMA_PHASES, read_utdf, stage_phase_numbers, write_utdf
+from greenwave.controllers.plans.arrays import plan_from_network
+from greenwave.controllers.plans.safety import assert_safe
+from greenwave.controllers.plans.timing import SignalTiming, StageTiming, TimingPlan
 from greenwave.errors import PlanError
 from greenwave.networks import RoadNetwork, load_network
 from greenwave.networks.compile import compile_network
@@ -161,7 +162,7 @@ def test_missing_file_names_file(tmp_path: Path, grid) -> None:  # type: ignore[
 
 def test_round_trip_reference_and_pedestrians(grid, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Offset referenced to the begin of yellow of stage 1, walk/clearance: all read back."""
-    from greenwave.controllers.plan import complete_plan
+    from greenwave.controllers.plans.layout import complete_plan
 
     network, own = grid
     plan = complete_plan(_retimed(own), network)

@@ -1,7 +1,7 @@
 """Safety validation of timing plans against the signals' SUMO programs and conflict matrices.
 
-:func:`validate_plan` rebuilds, for every signal of a :class:`~greenwave.controllers.plan.TimingPlan`,
-the exact cyclic sequence of SUMO phases that :func:`~greenwave.controllers.plan.write_sumo_additional`
+:func:`validate_plan` rebuilds, for every signal of a :class:`~greenwave.controllers.plans.timing.TimingPlan`,
+the exact cyclic sequence of SUMO phases that :func:`~greenwave.controllers.plans.sumo_writer.write_sumo_additional`
 would write (base program phases rotated to start with stage 0's green, the plan's durations in
 ms resolution, phases of 0 ms dropped) and checks it against ``Signal.conflicts`` (SUMO's own foe
 matrix over link indices). It returns every problem as a :class:`Violation`;
@@ -59,8 +59,8 @@ Rules
     in its ``meta["own_program_signals"]`` (signals deliberately left on their own programs).
 
 Minimum green and pedestrian times are held to what the network and the
-:class:`~greenwave.controllers.safety_rules.SafetyStandards` require (``min-green`` and
-``pedestrian``, see :mod:`greenwave.controllers.safety_rules`): the plan's own ``min_green_s``,
+:class:`~greenwave.controllers.plans.safety_rules.SafetyStandards` require (``min-green`` and
+``pedestrian``, see :mod:`greenwave.controllers.plans.safety_rules`): the plan's own ``min_green_s``,
 ``walk_s`` and ``ped_clearance_s`` can raise them, never lower them.
 
 Stage-level violations (``min-green``, ``yellow``, ``all-red``, ``pedestrian``) name the
@@ -75,33 +75,33 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from greenwave.controllers.plan import (
-    SignalTiming,
-    TimingPlan,
-    _base_program,
-    _Layout,
-    _layout,
-    _ms,
-    _scaled,
+from greenwave.controllers.plans.layout import (
+    StageLayout,
+    base_program,
     plan_network,
+    scaled_phase_ms,
+    stage_layouts,
+    to_ms,
 )
-from greenwave.controllers.safety_rules import (
+from greenwave.controllers.plans.safety_rules import (
     DEFAULT_STANDARDS,
     SafetyStandards,
     StageFloor,
     network_signals,
     stage_floors,
 )
+from greenwave.controllers.plans.timing import TOLERANCE_S, SignalTiming, TimingPlan
 from greenwave.errors import PlanError
 from greenwave.networks.intergreens import merge_pairs
+from greenwave.networks.signal_states import GREEN, OFF, PRIORITY_GREEN, RED, YELLOW
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from greenwave.networks.model import Program, RoadNetwork, Signal
 
-__all__ = ["RULES", "PhaseStep", "SafetyStandards", "Violation", "assert_safe", "check_limit", "grouped",
-           "merge_pairs", "plan_phase_sequence", "unsafe_signals", "validate_plan", "write_excluded"]
+__all__ = ["RULES", "LinkFacts", "PhaseStep", "SafetyStandards", "Violation", "assert_safe", "check_limit", "grouped",
+           "plan_phase_sequence", "unsafe_signals", "validate_plan", "write_excluded"]
 
 RULES = (
     "conflicting-greens",
@@ -119,10 +119,6 @@ RULES = (
     "max-green",
     "partial-plan",
 )
-_TOL = 1e-6
-_GREEN = frozenset("Gg")
-_YELLOW = frozenset("yY")
-_RED = frozenset("rs")
 
 
 @dataclass(frozen=True)
@@ -162,13 +158,13 @@ class PhaseStep:
     state: str
 
 
-def _sequence(program: Program, timing: SignalTiming, layout: list[_Layout]) -> list[PhaseStep]:
+def _sequence(program: Program, timing: SignalTiming, layout: list[StageLayout]) -> list[PhaseStep]:
     # Mirrors write_sumo_additional (same helpers, same ms rounding, 0 ms phases dropped).
     out: list[PhaseStep] = []
     for k, (st, lay) in enumerate(zip(timing.stages, layout, strict=True)):
-        steps = [(lay.green, _ms(st.green_s))]
-        inter = dict(_scaled(program, lay.yellow, lay.base_yellow_s, st.yellow_s))
-        inter.update(_scaled(program, lay.allred, lay.base_allred_s, st.allred_s))
+        steps = [(lay.green, to_ms(st.green_s))]
+        inter = dict(scaled_phase_ms(program, lay.yellow, lay.base_yellow_s, st.yellow_s))
+        inter.update(scaled_phase_ms(program, lay.allred, lay.base_allred_s, st.allred_s))
         steps.extend((j, inter[j]) for j in lay.order)
         for j, d in steps:
             if d > 0:
@@ -182,11 +178,11 @@ def plan_phase_sequence(plan: TimingPlan, network: RoadNetwork, signal_id: str) 
     Raises :class:`PlanError` when the signal, its base program or its stages do not match.
     """
     t = plan.signals[signal_id]
-    program = _base_program(plan_network(plan, network), signal_id, t.program_id)
-    return _sequence(program, t, _layout(program, t))
+    program = base_program(plan_network(plan, network), signal_id, t.program_id)
+    return _sequence(program, t, stage_layouts(program, t))
 
 
-def _base_sequence(program: Program, layout: list[_Layout]) -> list[PhaseStep]:
+def _base_sequence(program: Program, layout: list[StageLayout]) -> list[PhaseStep]:
     out = []
     for k, lay in enumerate(layout):
         for j in (lay.green, *lay.order):
@@ -195,8 +191,15 @@ def _base_sequence(program: Program, layout: list[_Layout]) -> list[PhaseStep]:
     return out
 
 
-class _Links:
-    """Per-signal link facts: descriptions, merge pairs, pedestrian links."""
+class LinkFacts:
+    """What the safety rules need to know of one signal's links.
+
+    ``conf``: SUMO's foe matrix (bool, link × link); ``merge``: the pairs of links into the same
+    target lane (:func:`~greenwave.networks.intergreens.merge_pairs`); ``ped``: the pedestrian
+    links; ``unused``: links no movement uses; ``foes``: the conflicting pairs that are not merges,
+    among used links (what must never be green together). :meth:`describe` names links for
+    messages.
+    """
 
     def __init__(self, sig: Signal) -> None:
         self.sig = sig
@@ -224,14 +227,14 @@ class _Links:
 
 
 def _state(state: str, k: int) -> str:
-    return state[k] if k < len(state) else "O"
+    return state[k] if k < len(state) else OFF
 
 
 def _check_phases(
     sid: str,
     seq: list[PhaseStep],
     base_seq: list[PhaseStep],
-    info: _Links,
+    info: LinkFacts,
     min_yellow_s: float,
 ) -> list[Violation]:
     out: list[Violation] = []
@@ -243,7 +246,7 @@ def _check_phases(
         if step.phase in seen:
             continue
         seen.add(step.phase)
-        g_links = [k for k in range(min(n_links, len(step.state))) if step.state[k] == "G"]
+        g_links = [k for k in range(min(n_links, len(step.state))) if step.state[k] == PRIORITY_GREEN]
         for a_i, a in enumerate(g_links):
             for b in g_links[a_i + 1:]:
                 if foes[a, b]:
@@ -258,15 +261,15 @@ def _check_phases(
         """(direct hand-over?, yellow seconds of link i since its last green) before sq[b]."""
         n = len(sq)
         prev = sq[(b - 1) % n]
-        if _state(prev.state, i) in _GREEN:
+        if _state(prev.state, i) in GREEN:
             return True, 0.0
         yel = 0.0
         for step_back in range(1, n + 1):
             s = sq[(b - step_back) % n]
             c = _state(s.state, i)
-            if c in _GREEN:
+            if c in GREEN:
                 return False, yel
-            if c in _YELLOW:
+            if c in YELLOW:
                 yel += s.duration_s
         return None  # link i is never green
 
@@ -275,9 +278,9 @@ def _check_phases(
     for b in range(nb):
         cur, prev = base_seq[b], base_seq[(b - 1) % nb]
         for j in range(min(n_links, len(cur.state))):
-            if cur.state[j] in _GREEN and _state(prev.state, j) not in _GREEN:
+            if cur.state[j] in GREEN and _state(prev.state, j) not in GREEN:
                 for i in np.flatnonzero(foes[j]).tolist():
-                    if _state(cur.state, i) in _GREEN:
+                    if _state(cur.state, i) in GREEN:
                         continue
                     r = clearance(base_seq, b, i)
                     if r is not None:
@@ -290,7 +293,7 @@ def _check_phases(
         for k in range(min(n_links, len(prev.state))):
             if k in info.unused or k in info.ped:
                 continue
-            if prev.state[k] in _GREEN and _state(cur.state, k) in _RED and n > 1:
+            if prev.state[k] in GREEN and _state(cur.state, k) in RED and n > 1:
                 out.append(Violation(
                     sid, prev.stage, prev.phase, "yellow", (k,), info.describe(k),
                     f"link {k} goes from {prev.state[k]!r} (phase {prev.phase}) directly to "
@@ -298,10 +301,10 @@ def _check_phases(
                 ))
         # 2b. conflicting green onsets
         for j in range(min(n_links, len(cur.state))):
-            if not (cur.state[j] in _GREEN and _state(prev.state, j) not in _GREEN):
+            if not (cur.state[j] in GREEN and _state(prev.state, j) not in GREEN):
                 continue
             for i in np.flatnonzero(foes[j]).tolist():
-                if _state(cur.state, i) in _GREEN:
+                if _state(cur.state, i) in GREEN:
                     continue  # simultaneous greens: rule 1's business
                 r = clearance(seq, b, i)
                 if r is None:
@@ -318,7 +321,7 @@ def _check_phases(
                 if i in info.ped:
                     continue
                 need = min(min_yellow_s, base_clear.get((cur.phase, j, i), min_yellow_s))
-                if yel <= _TOL or yel < need - _TOL:
+                if yel <= TOLERANCE_S or yel < need - TOLERANCE_S:
                     out.append(Violation(
                         sid, cur.stage, cur.phase, "conflicting-greens-transition", (i, j),
                         info.describe(i, j),
@@ -331,12 +334,12 @@ def _check_phases(
 def _check_times(
     sid: str,
     t: SignalTiming,
-    layout: list[_Layout] | None,
+    layout: list[StageLayout] | None,
     min_yellow_s: float,
     min_allred_s: float | None,
     stage_links: list[tuple[int, ...]],
     ped_links: list[tuple[int, ...]],
-    info: _Links | None,
+    info: LinkFacts | None,
 ) -> list[Violation]:
     out: list[Violation] = []
 
@@ -348,7 +351,7 @@ def _check_times(
         v(None, None, "cycle-sum", f"cycle {t.cycle_s!r} s must be a positive number")
     else:
         total = t.stage_sum_s
-        if not (math.isfinite(total) and abs(total - t.cycle_s) <= _TOL):
+        if not (math.isfinite(total) and abs(total - t.cycle_s) <= TOLERANCE_S):
             v(None, None, "cycle-sum", f"Σ(green + yellow + all-red) = {total:g} s but cycle = {t.cycle_s:g} s")
     if not (math.isfinite(t.offset_s) and math.isfinite(t.cycle_s) and 0.0 <= t.offset_s < t.cycle_s):
         v(None, None, "offset-range", f"offset {t.offset_s:g} s must satisfy 0 <= offset < cycle ({t.cycle_s:g} s)")
@@ -376,34 +379,34 @@ def _check_times(
             if not (math.isfinite(w) and math.isfinite(c) and w >= 0 and c >= 0):
                 v(k, p, "pedestrian", f"walk {st.walk_s!r} s / clearance {st.ped_clearance_s!r} s must be >= 0",
                   ped_links[k])
-            elif math.isfinite(st.green_s) and st.green_s < w + c - _TOL:
+            elif math.isfinite(st.green_s) and st.green_s < w + c - TOLERANCE_S:
                 v(k, p, "pedestrian", f"green {st.green_s:g} s < walk {w:g} s + pedestrian clearance {c:g} s",
                   ped_links[k])
         if not (math.isfinite(st.min_green_s) and st.min_green_s >= 0):
             v(k, p, "min-green", f"minimum green {st.min_green_s!r} s must be >= 0", mv)
         if not (math.isfinite(st.green_s) and st.green_s > 0):
             v(k, p, "min-green", f"green {st.green_s!r} s must be > 0", mv)
-        elif st.green_s < st.min_green_s - _TOL:
+        elif st.green_s < st.min_green_s - TOLERANCE_S:
             v(k, p, "min-green", f"green {st.green_s:g} s < minimum green {st.min_green_s:g} s", mv)
         if not (math.isfinite(st.yellow_s) and st.yellow_s >= 0):
             v(k, p, "yellow", f"yellow {st.yellow_s!r} s must be >= 0", mv)
         elif lay is not None:
-            if lay.base_yellow_s > _TOL and st.yellow_s < min_yellow_s - _TOL:
+            if lay.base_yellow_s > TOLERANCE_S and st.yellow_s < min_yellow_s - TOLERANCE_S:
                 v(k, p, "yellow", f"yellow {st.yellow_s:g} s < {min_yellow_s:g} s (minimum yellow; "
                   f"base program has {lay.base_yellow_s:g} s)", mv)
-            if st.yellow_s > _TOL and lay.base_yellow_s <= 0:
+            if st.yellow_s > TOLERANCE_S and lay.base_yellow_s <= 0:
                 v(k, p, "yellow", f"plan has {st.yellow_s:g} s yellow but the base program has no "
                   "yellow phase after this stage", mv)
         if not (math.isfinite(st.allred_s) and st.allred_s >= 0):
             v(k, p, "all-red", f"all-red {st.allred_s!r} s must be >= 0", mv)
         else:
             if min_allred_s is not None:
-                if st.allred_s < min_allred_s - _TOL:
+                if st.allred_s < min_allred_s - TOLERANCE_S:
                     v(k, p, "all-red", f"all-red {st.allred_s:g} s < {min_allred_s:g} s", mv)
-            elif lay is not None and st.allred_s < lay.base_allred_s - _TOL:
+            elif lay is not None and st.allred_s < lay.base_allred_s - TOLERANCE_S:
                 v(k, p, "all-red", f"all-red {st.allred_s:g} s < the network's red clearance "
                   f"{lay.base_allred_s:g} s (base program's all-red after this stage)", mv)
-            if lay is not None and st.allred_s > _TOL and lay.base_allred_s <= 0:
+            if lay is not None and st.allred_s > TOLERANCE_S and lay.base_allred_s <= 0:
                 v(k, p, "all-red", f"plan has {st.allred_s:g} s all-red but the base program has no "
                   "all-red phase after this stage", mv)
     return out
@@ -451,18 +454,18 @@ def validate_plan(
             out.append(Violation(sid, None, None, "stage-mismatch", (), (),
                                  f"its timing names signal {t.signal_id!r}"))
         sig = network.signals.get(sid)
-        info = _Links(sig) if sig is not None else None
+        info = LinkFacts(sig) if sig is not None else None
         recorded = [tuple(st.links or ()) for st in t.stages]
         try:
-            program = _base_program(network, sid, t.program_id)
-            layout = _layout(program, t)
+            program = base_program(network, sid, t.program_id)
+            layout = stage_layouts(program, t)
         except PlanError as exc:
             out.append(Violation(sid, None, None, "stage-mismatch", (), (), str(exc)))
             out.extend(_check_times(sid, t, None, min_yellow_s, min_allred_s, recorded,
                                     [()] * len(t.stages), info))
             continue
         assert sig is not None and info is not None
-        green_of = [tuple(j for j, c in enumerate(program.phases[st.phase_index].state) if c in "Gg")
+        green_of = [tuple(j for j, c in enumerate(program.phases[st.phase_index].state) if c in GREEN)
                     for st in t.stages]
         ped_of = [tuple(j for j in g if j in info.ped) for g in green_of]
         out.extend(_check_times(sid, t, layout, min_yellow_s, min_allred_s, green_of, ped_of, info))
@@ -501,12 +504,12 @@ def validate_plan(
 
 
 def _check_floors(sid: str, t: SignalTiming, floors: list[StageFloor], std: SafetyStandards,
-                  green_of: list[tuple[int, ...]], ped_of: list[tuple[int, ...]], info: _Links) -> list[Violation]:
+                  green_of: list[tuple[int, ...]], ped_of: list[tuple[int, ...]], info: LinkFacts) -> list[Violation]:
     """Minimum green and pedestrian time from the network and the standards (never the plan's
     own figures), and the upper bounds of cycle and green."""
     out: list[Violation] = []
     max_cycle = floors[0].max_cycle_s if floors else std.max_cycle_s
-    if math.isfinite(t.cycle_s) and t.cycle_s > max_cycle + _TOL:
+    if math.isfinite(t.cycle_s) and t.cycle_s > max_cycle + TOLERANCE_S:
         out.append(Violation(sid, None, None, "max-cycle", (), (),
                              f"cycle {t.cycle_s:g} s > the longest cycle allowed, {max_cycle:g} s"))
     for k, (st, fl) in enumerate(zip(t.stages, floors, strict=True)):
@@ -514,14 +517,14 @@ def _check_floors(sid: str, t: SignalTiming, floors: list[StageFloor], std: Safe
         if not math.isfinite(g):
             continue
         p = st.phase_index
-        if g > fl.max_green_s + _TOL:
+        if g > fl.max_green_s + TOLERANCE_S:
             out.append(Violation(sid, k, p, "max-green", green_of[k], info.describe(*green_of[k]),
                                  f"green {g:g} s > the longest green allowed, {fl.max_green_s:g} s"))
-        if 0 < g < fl.green_s - _TOL:
+        if 0 < g < fl.green_s - TOLERANCE_S:
             out.append(Violation(sid, k, p, "min-green", green_of[k], info.describe(*green_of[k]),
                                  f"green {g:g} s < minimum green {fl.green_s:g} s ({fl.why_green}; "
                                  "a plan's own min_green_s cannot lower it)"))
-        if fl.pedestrian_s > 0 and 0 < g < fl.pedestrian_s - _TOL:
+        if fl.pedestrian_s > 0 and 0 < g < fl.pedestrian_s - TOLERANCE_S:
             out.append(Violation(sid, k, p, "pedestrian", ped_of[k], info.describe(*ped_of[k]),
                                  f"green {g:g} s < pedestrian time {fl.pedestrian_s:g} s ({fl.why_pedestrian}; "
                                  "a plan's own walk and clearance times cannot lower it)"))

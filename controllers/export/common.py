@@ -1,6 +1,6 @@
 """Export of timing plans to controllers: the common part behind ``greenwave export``.
 
-Every exporter here validates first (:func:`greenwave.controllers.safety.assert_safe`) and
+Every exporter here validates first (:func:`greenwave.controllers.plans.safety.assert_safe`) and
 refuses an unsafe plan before anything is written or sent. Controllers work in whole seconds
 (NTCIP 1202 and GB/T 20999 time objects are integers; NTCIP's yellow and red clearance are
 tenths of seconds), so :func:`quantise_plan` first turns a plan into whole seconds without
@@ -9,8 +9,8 @@ plan is validated again: what is exported is exactly the plan that was proven sa
 
 Formats (:data:`FORMATS`): ``json`` (the plan itself, :meth:`TimingPlan.to_json`), ``sumo``
 (``tlLogic`` additional file), ``utdf`` (Synchro UTDF combined CSV), ``ntcip`` (NTCIP 1202
-objects sent by SNMP, :mod:`greenwave.controllers.ntcip`), ``gbt20999`` (GB/T 20999-2017
-frames, :mod:`greenwave.controllers.gbt20999`).
+objects sent by SNMP, :mod:`greenwave.controllers.export.ntcip`), ``gbt20999`` (GB/T 20999-2017
+frames, :mod:`greenwave.controllers.export.gbt20999`).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from greenwave.controllers.plan import SignalTiming, TimingPlan
+from greenwave.controllers.plans.timing import SignalTiming, TimingPlan
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
-    from greenwave.controllers.safety_rules import SafetyStandards
+    from greenwave.controllers.plans.safety_rules import SafetyStandards
     from greenwave.networks.model import RoadNetwork
 
 __all__ = [
@@ -230,7 +230,7 @@ def per_target(targets: list[Address], send: Callable[[Address], T], what: str) 
 def validated(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None,
               standards: SafetyStandards | None = None, partial: bool = True) -> None:
     """:func:`assert_safe` with the CLI's options (``min_yellow_s``: None = the standards')."""
-    from greenwave.controllers.safety import assert_safe
+    from greenwave.controllers.plans.safety import assert_safe
 
     assert_safe(plan, network, min_yellow_s=min_yellow_s, standards=standards, partial=partial)
 
@@ -244,7 +244,7 @@ def load_for_export(plan_path: str | os.PathLike[str], network_path: str | os.Pa
                     ) -> tuple[TimingPlan, RoadNetwork]:
     """The plan at ``plan_path`` and its network (``network_path``, else the plan's
     ``net_file``, relative paths from the plan's folder), completed (:func:`complete_plan`)."""
-    from greenwave.controllers.plan import complete_plan, plan_network
+    from greenwave.controllers.plans.layout import complete_plan, plan_network
     from greenwave.networks import load_network
 
     plan = TimingPlan.from_json(plan_path)
@@ -269,8 +269,8 @@ def load_for_export(plan_path: str | os.PathLike[str], network_path: str | os.Pa
 def validation_lines(plan: TimingPlan, network: RoadNetwork, *, min_yellow_s: float | None = None,
                      standards: SafetyStandards | None = None, partial: bool = True) -> tuple[bool, list[str]]:
     """(safe?, one line per cause — signal, stage, phase, rule, message, movements; the
-    violations of one signal, stage and rule grouped, :func:`~greenwave.controllers.safety.grouped`)."""
-    from greenwave.controllers.safety import check_limit, grouped, validate_plan
+    violations of one signal, stage and rule grouped, :func:`~greenwave.controllers.plans.safety.grouped`)."""
+    from greenwave.controllers.plans.safety import check_limit, grouped, validate_plan
 
     check_limit("--min-yellow", min_yellow_s, optional=True)
     found = validate_plan(plan, network, min_yellow_s=min_yellow_s, standards=standards, partial=partial)
@@ -311,25 +311,25 @@ def export(plan: TimingPlan, network: RoadNetwork, fmt: str, *, output: str | os
         plan.to_json(out)  # type: ignore[arg-type]
         lines.append(f"wrote {out} (greenwave.timing-plan v2)")
     elif fmt == "sumo":
-        from greenwave.controllers.plan import write_sumo_additional
+        from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 
         write_sumo_additional(plan, network, out, program_id=program_id,  # type: ignore[arg-type]
                               min_yellow_s=min_yellow_s, standards=standards)
         lines.append(f"wrote {out} (SUMO tlLogic programs {program_id!r})")
     elif fmt == "utdf":
-        from greenwave.controllers.utdf import write_utdf
+        from greenwave.controllers.export.utdf import write_utdf
 
         write_utdf(plan, network, out, min_yellow_s=min_yellow_s, standards=standards)  # type: ignore[arg-type]
         lines.append(f"wrote {out} (Synchro UTDF 8 combined CSV)")
     elif fmt == "ntcip":
-        from greenwave.controllers.ntcip import download_plan
+        from greenwave.controllers.export.ntcip import download_plan
 
         for rep in download_plan(plan, network, targets, min_yellow_s=min_yellow_s, standards=standards,
                                  timeout_s=timeout_s):
             lines.append(rep.table())
             lines.append(f"signal {rep.signal_id}: all {len(rep.rows)} objects read back equal to what was sent")
     else:
-        from greenwave.controllers import gbt20999
+        from greenwave.controllers.export import gbt20999
 
         if out is not None:
             gbt20999.write_frame_file(plan, network, out, min_yellow_s=min_yellow_s, standards=standards)

@@ -1,6 +1,6 @@
 """Synchro UTDF (version 8, combined CSV) export and import of timing plans.
 
-:func:`write_utdf` writes a :class:`~greenwave.controllers.plan.TimingPlan` as a UTDF combined
+:func:`write_utdf` writes a :class:`~greenwave.controllers.plans.timing.TimingPlan` as a UTDF combined
 file; :func:`read_utdf` reads such a file back into a plan, taking from a template plan what
 UTDF does not hold (SUMO program ids, the stages' phase indices in the base program, ``meta``).
 
@@ -74,11 +74,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan, write_plan_file
+from greenwave.controllers.plans.timing import SignalTiming, StageTiming, TimingPlan, write_plan_file
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
-    from greenwave.controllers.safety_rules import SafetyStandards
+    from greenwave.controllers.plans.safety_rules import SafetyStandards
     from greenwave.networks.model import RoadNetwork
 
 __all__ = ["NEMA_PHASES", "UTDF_VERSION", "read_utdf", "stage_phase_numbers", "write_utdf"]
@@ -122,12 +122,12 @@ def write_utdf(plan: TimingPlan, network: RoadNetwork, path: str | os.PathLike[s
                min_yellow_s: float | None = None, standards: SafetyStandards | None = None) -> Path:
     """Write ``plan`` as a Synchro UTDF 8 combined CSV file (atomically); return its path.
 
-    The plan is first checked with :func:`greenwave.controllers.safety.assert_safe`
+    The plan is first checked with :func:`greenwave.controllers.plans.safety.assert_safe`
     (``min_yellow_s``: ``None`` = 3 s; ``standards``: the safety standards); an unsafe plan
     raises :class:`PlanError` and nothing is written. A signal with more than 8 stages raises
     :class:`PlanError` naming it.
     """
-    from greenwave.controllers.safety import assert_safe
+    from greenwave.controllers.plans.safety import assert_safe
 
     assert_safe(plan, network, min_yellow_s=min_yellow_s, standards=standards)
     out = Path(path)

@@ -1,6 +1,6 @@
 """NTCIP 1202 (actuated signal controller) download of a timing plan over SNMP.
 
-A :class:`~greenwave.controllers.plan.SignalTiming` maps to the NTCIP 1202 objects below, under
+A :class:`~greenwave.controllers.plans.timing.SignalTiming` maps to the NTCIP 1202 objects below, under
 ``asc`` = 1.3.6.1.4.1.1206.4.2.1 (NTCIP 1202 v02 MIB, ``ASC_MIB1``; the OIDs were checked against
 a pysmi compilation of 1202ASC.mib and public controller code). Each stage ``k`` is the
 controller phase ``p`` = its signal group (:meth:`SignalTiming.group_of`: 2, 4, 6, 8, 1, 3, 5, 7
@@ -39,7 +39,7 @@ Download
 again, then sends the objects in four SNMP SET requests in the order phase table, sequence,
 split table, pattern table — the pattern, which makes the controller use the rest, last. An
 SNMP SET is all-or-nothing per request (RFC 3416), so after a refusal or a timeout exactly the
-earlier tables are applied; the :class:`~greenwave.controllers.export.ExportError` says which
+earlier tables are applied; the :class:`~greenwave.controllers.export.common.ExportError` says which
 tables were applied, which were not, and why (no answer within the timeout; the object the
 controller refused and its error status). Finally every object is read back (GET) and compared;
 any difference is an error listing each object, the value sent and the value read.
@@ -52,11 +52,18 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from greenwave.controllers.export import Address, ExportError, check_timeout, per_target, quantise_plan, validated
-from greenwave.controllers.plan import SignalTiming, TimingPlan
+from greenwave.controllers.export.common import (
+    Address,
+    ExportError,
+    check_timeout,
+    per_target,
+    quantise_plan,
+    validated,
+)
+from greenwave.controllers.plans.timing import SignalTiming, TimingPlan
 
 if TYPE_CHECKING:
-    from greenwave.controllers.safety_rules import SafetyStandards
+    from greenwave.controllers.plans.safety_rules import SafetyStandards
     from greenwave.networks.model import RoadNetwork
 
 __all__ = [
@@ -131,7 +138,7 @@ def _whole(sid: str, what: str, x: float, scale: int = 1) -> int:
     if not math.isfinite(v) or abs(v - r) > 1e-6:
         raise ExportError(
             f"signal {sid!r}: {what} {x!r} s is not a multiple of {1 / scale:g} s; quantise the plan "
-            "first (greenwave.controllers.export.quantise_plan)"
+            "first (greenwave.controllers.export.common.quantise_plan)"
         )
     if not 0 <= r <= 255:
         raise ExportError(f"signal {sid!r}: {what} {x:g} s is outside NTCIP 1202's 0..{255 / scale:g} s")
@@ -295,7 +302,7 @@ def download_plan(plan: TimingPlan, network: RoadNetwork, targets: list[Address]
 
     An unsafe plan raises :class:`~greenwave.errors.PlanError` before anything is sent. With
     several targets a failure names the controllers that already hold the plan and those not
-    contacted (:func:`~greenwave.controllers.export.per_target`).
+    contacted (:func:`~greenwave.controllers.export.common.per_target`).
     """
     validated(plan, network, min_yellow_s=min_yellow_s, standards=standards)
     q = quantise_plan(plan)

@@ -1,6 +1,6 @@
 """GB/T 20999-2017 (交通信号控制机与上位机间的数据通信协议) frames for timing plans.
 
-Encodes a :class:`~greenwave.controllers.plan.SignalTiming` as SET frames of four data classes —
+Encodes a :class:`~greenwave.controllers.plans.timing.SignalTiming` as SET frames of four data classes —
 phase (相位), phase stage (相位阶段), phase safety (相位安全: conflict and green-interval
 matrices) and pattern (方案) — decodes them back, writes them to a file or sends them over
 TCP/UDP to a controller and checks each reply.
@@ -58,12 +58,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from greenwave.controllers.export import Address, ExportError, check_timeout, per_target, quantise_plan, validated
-from greenwave.controllers.plan import SignalTiming, StageTiming, TimingPlan, write_plan_file
+from greenwave.controllers.export.common import (
+    Address,
+    ExportError,
+    check_timeout,
+    per_target,
+    quantise_plan,
+    validated,
+)
+from greenwave.controllers.plans.timing import SignalTiming, StageTiming, TimingPlan, write_plan_file
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
-    from greenwave.controllers.safety_rules import SafetyStandards
+    from greenwave.controllers.plans.safety_rules import SafetyStandards
     from greenwave.networks.model import RoadNetwork
 
 __all__ = [
@@ -248,9 +255,9 @@ def safety_matrices(t: SignalTiming, network: RoadNetwork) -> tuple[np.ndarray, 
     ``b`` (merges excepted, as the safety validator does). The green interval from ``a`` to a
     conflicting ``b`` is the time from the end of ``a``'s green to the start of ``b``'s green
     in the plan's cycle (the intergreen when ``b`` follows ``a``)."""
-    from greenwave.controllers.safety import _Links
+    from greenwave.controllers.plans.safety import LinkFacts
 
-    foes = _Links(network.signals[t.signal_id]).foes
+    foes = LinkFacts(network.signals[t.signal_id]).foes
     links = [st.links or () for st in t.stages]
     n = len(t.stages)
     conflict = np.zeros((n, n), dtype=bool)
@@ -399,7 +406,7 @@ def plan_from_frames(frames: list[Frame], template: TimingPlan, *, where: str = 
 
 def _checked(plan: TimingPlan, network: RoadNetwork, min_yellow_s: float | None,
              standards: SafetyStandards | None = None) -> TimingPlan:
-    from greenwave.controllers.plan import complete_plan
+    from greenwave.controllers.plans.layout import complete_plan
 
     validated(plan, network, min_yellow_s=min_yellow_s, standards=standards)
     q = complete_plan(quantise_plan(plan), network)

@@ -147,7 +147,7 @@ def register(cls: type[Controller]) -> type[Controller]:
 
 def available_controllers() -> list[str]:
     """Names of every registered controller."""
-    from greenwave.controllers import baselines, central, max_pressure, optimised, plan  # noqa: F401  (they register)
+    from greenwave.controllers import baselines, central, max_pressure, optimised, plan, proven  # noqa: F401  (they register)
 
     return sorted(_REGISTRY)
 

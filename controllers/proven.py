@@ -23,7 +23,8 @@ Then:
 So on the proof seeds ``proven`` is never worse than the best of the programs SUMO gives a
 network for free. The run folder gets ``proven.json`` (per signal: the chosen candidate, what
 runs and every candidate's loss; the candidates' mean delays) and ``proven.txt`` (one line per
-signal); ``summary.csv`` gains ``proven_choice`` and ``proven_signals_mixed``.
+signal); ``summary.csv`` gains ``proven_choice`` (a candidate or ``mixture``) and
+``proven_signals_changed`` (signals not on the network's own program).
 """
 
 from __future__ import annotations
@@ -218,17 +219,23 @@ class ProvenController(ProgramController):
         mixture = None
         if not any(_same(choice, cands[c]) for c in runs):  # else the mixture is a uniform candidate
             mixture = mixture_programs(choice, {c: cands[c] for c in runs}, work / "mixture.add.xml")
-            run(MIXTURE, mixture)
+            try:
+                run(MIXTURE, mixture)
+            except GreenwaveError as exc:
+                skipped[MIXTURE] = f"its proof run failed: {exc}"
+        if not runs:
+            raise ScenarioError(f"controller 'proven': no candidate could run in SUMO: {skipped}")
         means = {v: sum(r.resco_delay_s for r in rs) / len(rs) for v, rs in runs.items()}
         rank = {name: k for k, name in enumerate((*CANDIDATES, MIXTURE))}
         decision = min(means, key=lambda v: (means[v], rank[v]))
         runs_program = {s: (choice[s] if decision == MIXTURE else decision if s in cands[decision].signals
                             else "static") for s in signals}
         self.decision = decision
-        self.mixed = sum(1 for s in signals if runs_program[s] != "static") if decision == MIXTURE else 0
+        self.changed = sum(1 for s in signals if runs_program[s] != "static")
         ids = _program_ids(ctx, cands, runs_program)
         record: dict[str, Any] = {"decision": decision, "proof_seeds": [seed for seed, _ in cases],
                   "mean_resco_delay_s": means, "skipped_candidates": skipped,
+                  "resco_delay_s_by_seed": {v: [r.resco_delay_s for r in rs] for v, rs in runs.items()},
                   "signals": {s: {"chosen": choice.get(s, "static"), "runs": runs_program[s], "program_id": ids[s],
                                   "loss_veh_s": {c: losses[c][s] for c in losses if s in losses[c]}}
                               for s in signals}}
@@ -252,7 +259,7 @@ class ProvenController(ProgramController):
         write_text_atomic(json.dumps(record, indent=1), self._record_path)
 
     def finish(self, ctx: RunContext) -> dict[str, Any]:
-        return {"proven_choice": getattr(self, "decision", ""), "proven_signals_mixed": getattr(self, "mixed", 0)}
+        return {"proven_choice": getattr(self, "decision", ""), "proven_signals_changed": getattr(self, "changed", 0)}
 
 
 def _program_ids(ctx: RunContext, cands: Mapping[str, Candidate], runs_program: Mapping[str, str]) -> dict[str, str]:

@@ -39,9 +39,9 @@ def _programs_file(path: Path, program_id: str, signals: list[str]) -> Path:
 
 
 def test_the_mixture_holds_each_signals_chosen_program(tmp_path: Path) -> None:
+    delay = _programs_file(tmp_path / "d.xml", "gw_delay_based", ["a", "b", "c"])
     cands = {"static": Candidate("static", None, frozenset("abc")),
-             "delay_based": Candidate("delay_based", _programs_file(tmp_path / "d.xml", "gw_delay_based", ["a", "b", "c"]),
-                                      frozenset("abc")),
+             "delay_based": Candidate("delay_based", delay, frozenset("abc")),
              "optimised": Candidate("optimised", _programs_file(tmp_path / "o.xml", "gw_optimised", ["b"]),
                                     frozenset("b"))}
     out = mixture_programs({"a": "delay_based", "b": "optimised", "c": "static"}, cands, tmp_path / "mix.xml")

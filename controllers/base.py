@@ -102,7 +102,7 @@ def register(cls: type[Controller]) -> type[Controller]:
 
 def available_controllers() -> list[str]:
     """Names of every registered controller."""
-    from greenwave.controllers import baselines, central, fixed, max_pressure, optimised  # noqa: F401  (they register)
+    from greenwave.controllers import baselines, central, fixed, max_pressure, optimised, proven  # noqa: F401  (they register)
 
     return sorted(_REGISTRY)
 

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from greenwave.engine.run import RunSpec
     from greenwave.networks.model import RoadNetwork
 
-__all__ = ["Proof", "ProofRun", "SimulationSetup", "proof_seed", "prove_plan", "run_cases", "signal_approaches"]
+__all__ = ["Proof", "ProofRun", "SimulationSetup", "proof_seed", "prove_plan", "run_cases", "signal_approaches",
+           "simulate"]
 
 Decision = Literal["candidate", "mixed", "existing"]
 

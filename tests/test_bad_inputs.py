@@ -229,6 +229,7 @@ def test_utdf_whose_splits_do_not_sum_to_its_cycle(tmp_path: Path, grid_plan) ->
     assert str(path) in str(err.value) and "Cycle Length" in str(err.value) and "sum to" in str(err.value)
 
 
+@pytest.mark.slow
 def test_no_traceback_from_the_installed_command(tmp_path: Path) -> None:
     """The console script itself: a bad input is one line on stderr and exit 1."""
     path = tmp_path / "bin.toml"

@@ -38,6 +38,7 @@ def test_half_cycle_spacing_gives_full_two_way_bands() -> None:
     assert np.allclose(shifts, cycle / 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
 def test_milp_band_is_achieved_by_its_offsets(seed: int) -> None:
     """The MILP's bands equal the bands measured on the plan with its offsets (independent code),

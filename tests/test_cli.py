@@ -21,6 +21,7 @@ def console_script() -> str:
     return str(exe)
 
 
+@pytest.mark.slow
 def test_console_script_is_installed() -> None:
     exe = console_script()
     out = subprocess.run([exe, "scenarios"], capture_output=True, text=True, check=True).stdout
@@ -62,6 +63,7 @@ def test_run_with_the_default_relative_output(tmp_path: Path, monkeypatch) -> No
     assert (work / "greenwave-output" / "tiny" / "runs" / "static_seed1" / "approaches.edgedata.xml").is_file()
 
 
+@pytest.mark.slow
 def test_bad_scenario_is_a_clear_error(tmp_path: Path) -> None:
     toml = tmp_path / "bad.toml"
     toml.write_text('duration_s = 300\ncolor = "red"\n[network]\ngenerator = "grid"\nrows = 2\ncols = 2\n'

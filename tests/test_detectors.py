@@ -56,6 +56,7 @@ def _vehicle_signals(net: RoadNetwork) -> list[str]:
     return sorted(s for s, sig in net.signals.items() if sig.vehicle_links)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NETWORKS)
 def test_every_approach_lane_gets_a_loop_and_a_zone(
     name: str, placed: dict[str, tuple[RoadNetwork, DetectorLayout]]
@@ -142,6 +143,7 @@ def test_lanes_of_merged_connections_get_detectors(placed: dict[str, tuple[RoadN
     np.testing.assert_allclose(np.asarray(reader.up_matrix.sum(axis=0)).ravel()[used], 1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NETWORKS)
 def test_written_detectors_load_in_sumo(
     name: str, placed: dict[str, tuple[RoadNetwork, DetectorLayout]], tmp_path: Path

@@ -60,6 +60,7 @@ def _unsafe(plan: TimingPlan, tmp: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_validate(optimised, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     path, plan, network = optimised
     assert main(["validate", str(path)]) == 0

@@ -68,6 +68,7 @@ def test_crc16_reference_value() -> None:
     assert crc16(b"123456789") == 0x31C3
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(values=st.lists(st.tuples(st.integers(1, 255), st.integers(0, 255), st.integers(0, 255),
                                  st.binary(max_size=40)), max_size=8),

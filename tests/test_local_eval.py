@@ -311,6 +311,7 @@ def test_hill_climb_history_is_exact_and_non_increasing(parallel: bool) -> None:
     assert scorer.local_evaluations > 0 and scorer.evaluations >= scorer.local_evaluations
 
 
+@pytest.mark.slow
 def test_optimise_on_a_grid_beats_webster() -> None:
     net = grid(3, 3, seed=9)
     settings = OptimiserSettings(seed=2, global_candidates=32)

@@ -48,6 +48,7 @@ UNEVEN = {
 }
 
 
+@pytest.mark.slow
 def test_kernel_and_plain_decisions_run_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Small networks decide with the plain function, large ones with the numba kernel: forcing
     the kernel on the small grid gives the very same run."""
@@ -340,6 +341,7 @@ def test_unsafe_own_program_is_left_alone(ingolstadt: RoadNetwork, tmp_path: Pat
         assert "29119849#1_1" in written  # an approach of 335525545
 
 
+@pytest.mark.slow
 def test_max_pressure_takes_over_every_driven_signal(tmp_path: Path) -> None:
     ctrl, _, mon = _drive("max_pressure", {}, FKK / "ingolstadt.net.xml.gz", (FKK / "fkk_in.rou.xml",),
                           (FKK / "fkk_in.tls.add.xml",), tmp_path, 200.0)

@@ -263,6 +263,7 @@ def test_report_table(grid: tuple[RoadNetwork, TimingPlan], agent: LoopbackAgent
     assert "1.3.6.1.4.1.1206.4.2.1.4.7.1.2.1" in text
 
 
+@pytest.mark.slow
 def test_several_controllers_partial_download_is_reported(grid: tuple[RoadNetwork, TimingPlan],
                                                           agent: LoopbackAgent) -> None:
     """The second of three controllers does not answer: the error says the first holds the

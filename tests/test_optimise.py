@@ -40,6 +40,7 @@ def test_webster_cycle_and_equal_saturation_splits() -> None:
         webster_splits(net, 15.0)
 
 
+@pytest.mark.slow
 def test_optimise_improves_and_respects_constraints() -> None:
     net = arterial(5, travel_s=[25, 35, 30, 40], main_vph=900, inbound_vph=600, side_vph=250)
     settings = OptimiserSettings(seed=3, global_candidates=64)

@@ -229,6 +229,7 @@ def test_offset_reference_in_sumo(grid, tmp_path: Path) -> None:  # type: ignore
     check_in_sumo(net_file, network, moved, add, "greenwave", 200)
 
 
+@pytest.mark.slow
 def test_complete_plan_pedestrians() -> None:
     """DRT's crossings: walk and clearance on the stage compile puts the pedestrian minimum on."""
     network = load_network(DRT)

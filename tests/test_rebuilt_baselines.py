@@ -47,6 +47,7 @@ def _states_by_connection(net_file: Path, programs: dict[str, list[str]]) -> dic
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tls_type", ["static", "delay_based"])
 def test_rebuilt_programs_carry_sumos_states_onto_the_own_link_indices(tls_type: str, tmp_path: Path) -> None:
     """corridor's gneJ11 is numbered differently once rebuilt: every connection must still show

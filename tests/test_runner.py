@@ -108,6 +108,7 @@ class _TypoController(Controller):
         return dict(max_gap=1)["max_gapp"]  # a plain bug: KeyError, not a greenwave error
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("broken", "message"), [("test-broken", "refuses to run"),
                                                   ("test-typo", "KeyError: 'max_gapp'")])
 def test_failed_run_is_a_failed_row_and_the_others_finish(tmp_path: Path, broken: str, message: str) -> None:
@@ -151,6 +152,7 @@ def test_result_file_turning_into_a_folder_mid_batch_loses_no_row(tmp_path: Path
     assert sorted(pd.read_csv(rescued[0]).seed) == [1, 2]
 
 
+@pytest.mark.slow
 def test_unserved_demand_counts(tmp_path: Path) -> None:
     """Far more demand than the grid can take: vehicles left outside are counted, not hidden."""
     sc = scenario_from_dict({**SMALL, "seeds": [1], "duration_s": 400,

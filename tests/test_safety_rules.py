@@ -222,6 +222,7 @@ _HYP = {"deadline": None, "derandomize": True,
         "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]}
 
 
+@pytest.mark.slow
 @settings(max_examples=30, **_HYP)
 @given(data=st.data())
 def test_every_plan_the_validator_passes_keeps_the_rules(ped: tuple[RoadNetwork, TimingPlan], data: st.DataObject,

@@ -109,6 +109,7 @@ def grid_net(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return grid_network(tmp_path_factory.mktemp("grid") / "g.net.xml", rows=2, cols=2, lanes=1)
 
 
+@pytest.mark.slow
 def test_generated_routes_are_seeded_and_follow_turning_shares(grid_net: Path, tmp_path: Path) -> None:
     from greenwave.scenarios.demand import generate_routes, iter_vehicle_routes, movement_flows
 

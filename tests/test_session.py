@@ -70,6 +70,7 @@ def test_sumo_failure_carries_sumo_message(tmp_path: Path, small_grid: tuple[Pat
         sim.step()
 
 
+@pytest.mark.slow
 def test_traci_backend_gives_same_result(small_grid: tuple[Path, Path]) -> None:
     net, routes = small_grid
     cfg = SessionConfig(net_file=net, route_files=(routes,), end_s=120, seed=2)

@@ -114,6 +114,7 @@ def _tlogics(path: Path) -> dict[str, ET.Element]:
 # ensure_routes
 
 
+@pytest.mark.slow
 def test_ensure_routes_routes_trips(grid: Grid, tmp_path: Path) -> None:
     out = ensure_routes(grid.net, [grid.trips], workdir=tmp_path, seed=3)
     assert len(out) == 1 and out[0].parent == tmp_path
@@ -282,6 +283,7 @@ def test_coordinator_on_webster_programs(grid: Grid, tmp_path: Path) -> None:
 # actuated / delay-based
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["actuated", "delay_based"])
 def test_actuated_programs_run_in_sumo(grid: Grid, tmp_path: Path, kind: str) -> None:
     add = sp.actuated_programs(

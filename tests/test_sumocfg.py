@@ -332,6 +332,7 @@ def test_static_runs_a_waut_exactly_and_takeover_of_switched_signals_is_refused(
     run_scenario(short, tmp_path / "gw3", controllers=["max_pressure"], executor=pool)
 
 
+@pytest.mark.slow
 def test_a_scenario_that_switches_every_light_off_runs_static_only(tmp_path: Path) -> None:
     """DRT's configuration sets ``tls.all-off``: SUMO switches every light off whatever program
     is loaded, so a controller would control nothing; it is refused, naming the option."""

@@ -113,6 +113,7 @@ def _calibrate_module():  # type: ignore[no-untyped-def]
     return module
 
 
+@pytest.mark.slow
 def test_sumo_params_match_a_fresh_platoon_measurement(tmp_path: Path) -> None:
     """SUMO_PARAMS (measured by benchmarks/calibrate.py at cycles 40 and 60, seed 1) agree with
     a new measurement at another cycle and seed: the fitted lag factor β and the time loss of a

@@ -256,6 +256,7 @@ def test_every_controller_switches_safely_in_sumo(tmp_path: Path) -> None:
         assert row.vehicles_arrived > 0
 
 
+@pytest.mark.slow
 def test_check_safety_catches_an_unsafe_controller(tmp_path: Path) -> None:
     """The same run with a controller that skips yellow and all-red is reported, on its signal."""
     sc = scenario_from_dict({**SAFETY, "duration_s": 60, "controllers": ["test-unsafe-switch"]})

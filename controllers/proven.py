@@ -1,0 +1,293 @@
+"""The ``proven`` controller: per signal, the best of SUMO's and greenwave's control, proven in SUMO.
+
+The controller to start with on a new network. Before the scored run it runs every candidate
+in SUMO on the run's demand (the run's routes, SUMO seeds of their own:
+:func:`greenwave.controllers.proof.run_cases`), each a program for every signal it can control:
+
+- ``static``: the programs the network runs today (its own, or the scenario's);
+- ``actuated`` / ``delay_based``: SUMO's actuated controllers on those programs;
+- ``sumo-rebuilt-static`` / ``-actuated`` / ``-delay_based``: the programs SUMO designs for
+  every signal (:mod:`greenwave.controllers.rebuilt_programs`);
+- ``optimised``: greenwave's fixed-time plan optimised on the run's demand
+  (:func:`greenwave.controllers.optimised.optimise_for_demand`), where it can plan.
+
+Then:
+
+1. each candidate runs uniformly (every signal it covers) on ``proof_seeds`` seeds;
+2. per signal the candidate whose approaches lost least time (edgeData time loss, summed over
+   the seeds, :func:`~greenwave.controllers.proof.signal_approaches`) is chosen;
+3. that mixture runs on the same seeds (unless it is one of the uniform candidates);
+4. the scored run gets the best of the mixture and the uniform candidates by mean RESCO delay
+   over the proof seeds (the earlier in the list above on a tie).
+
+So on the proof seeds ``proven`` is never worse than the best of the programs SUMO gives a
+network for free. The run folder gets ``proven.json`` (per signal: the chosen candidate, what
+runs and every candidate's loss; the candidates' mean delays) and ``proven.txt`` (one line per
+signal); ``summary.csv`` gains ``proven_choice`` (a candidate or ``mixture``) and
+``proven_signals_changed`` (signals not on the network's own program).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from greenwave.controllers import rebuilt_programs, sumo_programs
+from greenwave.controllers.base import ProgramController, register
+from greenwave.controllers.optimised import optimise_for_demand
+from greenwave.controllers.plans.sumo_writer import write_sumo_additional
+from greenwave.controllers.proof import ProofRun, run_cases, signal_approaches, simulate
+from greenwave.controllers.tls_xml import active_programs, read_programs
+from greenwave.engine.optimise import OptimiserSettings
+from greenwave.engine.results import write_text_atomic
+from greenwave.engine.run import RunSpec
+from greenwave.errors import GreenwaveError, ScenarioError
+
+if TYPE_CHECKING:
+    from greenwave.engine.session import SumoSession
+
+__all__ = ["CANDIDATES", "Candidate", "ProvenController", "choose_per_signal", "mixture_programs"]
+
+#: Every candidate, in the order that breaks ties (the simplest first).
+CANDIDATES: tuple[str, ...] = ("static", "actuated", "delay_based", "sumo-rebuilt-static",
+                               "sumo-rebuilt-actuated", "sumo-rebuilt-delay_based", "optimised")
+MIXTURE = "mixture"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to control the network: a programs file (None: the network's own programs) and
+    the signals it gives a program of its own (the others keep theirs)."""
+
+    name: str
+    programs: Path | None
+    signals: frozenset[str]
+
+
+def choose_per_signal(losses: Mapping[str, Mapping[str, float]], order: Sequence[str] = CANDIDATES) -> dict[str, str]:
+    """Per signal the candidate whose approaches lost least.
+
+    ``losses``: candidate → signal → time loss on the signal's approaches (veh·s, summed over
+    the proof seeds); a candidate that does not control a signal has no entry for it. Ties go
+    to the candidate first in ``order`` (then by name). Returns signal → candidate.
+    """
+    rank = {name: k for k, name in enumerate(order)}
+    best: dict[str, tuple[float, int, str]] = {}
+    for cand, per in losses.items():
+        for sid, loss in per.items():
+            if math.isnan(loss):
+                continue
+            key = (loss, rank.get(cand, len(rank)), cand)
+            if sid not in best or key < best[sid]:
+                best[sid] = key
+    return {sid: key[2] for sid, key in sorted(best.items())}
+
+
+def mixture_programs(choice: Mapping[str, str], candidates: Mapping[str, Candidate], out: Path) -> Path | None:
+    """One additional file with, per signal, the ``<tlLogic>`` of its chosen candidate (None
+    when every signal keeps the network's own program). Each program keeps its candidate's
+    ``programID``; loaded after the network's and the scenario's programs, it is the one SUMO
+    runs for its signal (the last loaded program of a light is active)."""
+
+    files: dict[str, dict[str, ET.Element]] = {}
+    elements = []
+    for sid, name in sorted(choice.items()):
+        cand = candidates[name]
+        if cand.programs is None or sid not in cand.signals:
+            continue  # the network's own program: nothing to load
+        if name not in files:
+            files[name] = read_programs(cand.programs)
+        program = files[name].get(sid)
+        if program is None:
+            raise ScenarioError(f"{cand.programs}: candidate {name!r} has no <tlLogic id={sid!r}>")
+        elements.append(program)
+    if not elements:
+        return None
+    root = ET.Element("additional")
+    root.append(ET.Comment(" proven: per signal the program that lost least in SUMO "))
+    root.extend(elements)
+    ET.indent(root, space="    ")
+    tmp = out.with_name(out.name + ".tmp")
+    ET.ElementTree(root).write(tmp, encoding="UTF-8", xml_declaration=True)
+    tmp.replace(out)
+    return out
+
+
+def _candidates(ctx: RunSpec, names: Sequence[str], work: Path) -> tuple[dict[str, Candidate], dict[str, str]]:
+    """The candidates' program files (written into ``work``), and the candidates left out with why."""
+
+    every = frozenset(active_programs(ctx.net_file, ctx.program_files, begin_s=ctx.begin_s))
+    out: dict[str, Candidate] = {}
+    skipped: dict[str, str] = {}
+    for name in names:
+        try:
+            if name == "static":
+                out[name] = Candidate(name, None, every)
+            elif name in ("actuated", "delay_based"):
+                path = sumo_programs.actuated_programs(ctx.net_file, workdir=work / name, kind=name,  # type: ignore[arg-type]
+                                                       program_files=ctx.program_files, begin_s=ctx.begin_s)
+                out[name] = Candidate(name, path, every)
+            elif name.startswith("sumo-rebuilt-"):
+                got = rebuilt_programs.rebuilt_programs(
+                    ctx.net_file, workdir=work / name, tls_type=name.removeprefix("sumo-rebuilt-"),  # type: ignore[arg-type]
+                    program_files=ctx.program_files, begin_s=ctx.begin_s)
+                out[name] = Candidate(name, got.path, frozenset(got.rebuilt))
+            elif name == "optimised":
+                out[name] = _optimised(ctx, work / name)
+        except GreenwaveError as exc:
+            skipped[name] = f"{type(exc).__name__}: {exc}"
+    return out, skipped
+
+
+def _optimised(ctx: RunSpec, work: Path) -> Candidate:
+
+    opt = optimise_for_demand(ctx.net_file, ctx.demand_files, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
+                              workdir=work, seed=ctx.seed, settings=OptimiserSettings(seed=ctx.seed),
+                              program_files=ctx.program_files, run_begin_s=ctx.begin_s)
+    if not opt.plan.signals:
+        raise ScenarioError("the optimiser planned no signal")
+    path = write_sumo_additional(opt.plan, opt.network, work / "optimised.add.xml", program_id="gw_optimised")
+    return Candidate("optimised", path, frozenset(opt.plan.signals))
+
+
+def _same(choice: Mapping[str, str], cand: Candidate) -> bool:
+    """Whether the mixture ``choice`` runs exactly what ``cand`` runs (its program on the
+    signals it covers, the network's own elsewhere)."""
+    return all(c == (cand.name if s in cand.signals else "static") for s, c in choice.items())
+
+
+def _check_options(options: Mapping[str, Any]) -> tuple[int, tuple[str, ...]]:
+    unknown = set(options) - {"proof_seeds", "candidates"}
+    if unknown:
+        raise ScenarioError(f"controller 'proven': unknown options {sorted(unknown)}; valid: candidates, proof_seeds")
+    seeds = options.get("proof_seeds", 2)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 20:
+        raise ScenarioError(f"controller 'proven': proof_seeds must be an integer 1..20, not {seeds!r}")
+    names = options.get("candidates", CANDIDATES)
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not isinstance(names, (list, tuple)) or not names or any(n not in CANDIDATES for n in names):
+        raise ScenarioError(f"controller 'proven': candidates must be a non-empty list of {', '.join(CANDIDATES)}, "
+                            f"not {names!r}")
+    return seeds, tuple(n for n in CANDIDATES if n in names)
+
+
+@register
+class ProvenController(ProgramController):
+    """Per signal the best of SUMO's and greenwave's control, proven in SUMO on the run's demand.
+
+    The controller to start with on a new network. Options: ``proof_seeds`` (2), ``candidates``
+    (default all: static, actuated, delay_based, sumo-rebuilt-static, sumo-rebuilt-actuated,
+    sumo-rebuilt-delay_based, optimised). See :mod:`greenwave.controllers.proven`.
+    """
+
+    name = "proven"
+    kind = "greenwave"
+
+    @classmethod
+    def declared_options(cls) -> frozenset[str]:
+        return frozenset({"proof_seeds", "candidates"})
+
+    def programs(self, ctx: RunSpec) -> Path | None:
+
+        n, names = _check_options(self.options)
+        work = Path(ctx.workdir) / "proven"
+        cands, skipped = _candidates(ctx, names, work / "candidates")
+        network = ctx.network()
+        signals = sorted(s for s in set().union(*(c.signals for c in cands.values())) if s in network.signals)
+        approaches = signal_approaches(network, signals)
+        cases = run_cases(ctx, work, n)
+        runs: dict[str, list[ProofRun]] = {}
+
+        def run(variant: str, programs: Path | None) -> None:
+            runs[variant] = [simulate(setup, programs, seed=seed, approaches=approaches,
+                                      workdir=work / f"{variant}_seed{seed}", variant=variant) for seed, setup in cases]
+
+        for name, cand in cands.items():
+            try:
+                run(name, cand.programs)
+            except GreenwaveError as exc:
+                skipped[name] = f"its proof run failed: {exc}"
+        losses = {name: {s: sum(r.signal_loss_veh_s[s] for r in runs[name]) / n for s in cands[name].signals
+                         if s in approaches} for name in runs}
+        choice = choose_per_signal(losses)
+        mixture = None
+        if not any(_same(choice, cands[c]) for c in runs):  # else the mixture is a uniform candidate
+            mixture = mixture_programs(choice, {c: cands[c] for c in runs}, work / "mixture.add.xml")
+            try:
+                run(MIXTURE, mixture)
+            except GreenwaveError as exc:
+                skipped[MIXTURE] = f"its proof run failed: {exc}"
+        if not runs:
+            raise ScenarioError(f"controller 'proven': no candidate could run in SUMO: {skipped}")
+        means = {v: sum(r.resco_delay_s for r in rs) / len(rs) for v, rs in runs.items()}
+        rank = {name: k for k, name in enumerate((*CANDIDATES, MIXTURE))}
+        decision = min(means, key=lambda v: (means[v], rank[v]))
+        runs_program = {s: (choice[s] if decision == MIXTURE else decision if s in cands[decision].signals
+                            else "static") for s in signals}
+        self.decision = decision
+        self.changed = sum(1 for s in signals if runs_program[s] != "static")
+        ids = _program_ids(ctx, cands, runs_program)
+        record: dict[str, Any] = {"decision": decision, "proof_seeds": [seed for seed, _ in cases],
+                  "mean_resco_delay_s": means, "skipped_candidates": skipped,
+                  "resco_delay_s_by_seed": {v: [r.resco_delay_s for r in rs] for v, rs in runs.items()},
+                  "signals": {s: {"chosen": choice.get(s, "static"), "runs": runs_program[s], "program_id": ids[s],
+                                  "loss_veh_s": {c: losses[c][s] for c in losses if s in losses[c]}}
+                              for s in signals}}
+        self._record, self._record_path = record, Path(ctx.workdir) / "proven.json"
+        write_text_atomic(json.dumps(record, indent=1), self._record_path)
+        write_text_atomic("\n".join(_lines(record)) + "\n", Path(ctx.workdir) / "proven.txt")
+        if decision == MIXTURE:
+            return mixture
+        return cands[decision].programs
+
+    def start(self, sim: SumoSession) -> None:
+        """Record in ``proven.json`` the program SUMO runs for each signal (``sumo_program_id``:
+        the chosen one's ``program_id`` unless something else switched it)."""
+
+        record = getattr(self, "_record", None)
+        if record is None:
+            return
+        for sid, per in record["signals"].items():
+            per["sumo_program_id"] = str(sim.conn.trafficlight.getProgram(sid))
+        write_text_atomic(json.dumps(record, indent=1), self._record_path)
+
+    def finish(self, ctx: RunSpec) -> dict[str, Any]:
+        return {"proven_choice": getattr(self, "decision", ""), "proven_signals_changed": getattr(self, "changed", 0)}
+
+
+def _program_ids(ctx: RunSpec, cands: Mapping[str, Candidate], runs_program: Mapping[str, str]) -> dict[str, str]:
+    """Signal → the ``programID`` of the program it runs (its candidate's, or its own)."""
+
+    own = active_programs(ctx.net_file, ctx.program_files, begin_s=ctx.begin_s)
+    files: dict[str, dict[str, ET.Element]] = {}
+    out = {}
+    for sid, name in runs_program.items():
+        cand = cands.get(name)
+        if cand is None or cand.programs is None or sid not in cand.signals:
+            out[sid] = own[sid].get("programID", "0")
+            continue
+        if name not in files:
+            files[name] = read_programs(cand.programs)
+        out[sid] = files[name][sid].get("programID", "0")
+    return out
+
+
+def _lines(record: Mapping[str, Any]) -> list[str]:
+    """The proof as text: the network means, then one line per signal."""
+    means = record["mean_resco_delay_s"]
+    out = [f"proven: proof in SUMO over seeds {', '.join(map(str, record['proof_seeds']))} "
+           "(mean RESCO delay, s/veh): " + ", ".join(f"{v} {d:.2f}" for v, d in means.items()),
+           f"  runs: {record['decision']}"]
+    for name, why in record["skipped_candidates"].items():
+        out.append(f"  candidate {name} left out: {why}")
+    for sid, per in record["signals"].items():
+        loss = per["loss_veh_s"]
+        out.append(f"  {sid}: runs {per['runs']} (least loss: {per['chosen']}); loss veh·s per run: "
+                   + ", ".join(f"{c} {v:.0f}" for c, v in loss.items()))
+    return out

@@ -1,0 +1,118 @@
+"""The ``proven`` controller: per signal the best of SUMO's and greenwave's control, chosen by
+proof in SUMO on the run's demand."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from greenwave._sumo import sumo_home
+from greenwave.controllers.base import controller_kind, make_controller
+from greenwave.controllers.proven import CANDIDATES, Candidate, choose_per_signal, mixture_programs
+from greenwave.controllers.tls_xml import read_programs
+from greenwave.errors import ScenarioError
+
+
+def test_each_signal_gets_the_candidate_whose_approaches_lost_least() -> None:
+    losses = {"static": {"a": 100.0, "b": 50.0, "c": 10.0},
+              "delay_based": {"a": 60.0, "b": 70.0, "c": 10.0},
+              "sumo-rebuilt-delay_based": {"a": 80.0, "c": 9.0},  # b: no rebuilt program
+              "optimised": {"b": 40.0, "c": float("nan")}}
+    assert choose_per_signal(losses) == {"a": "delay_based", "b": "optimised", "c": "sumo-rebuilt-delay_based"}
+
+
+def test_a_tie_goes_to_the_simplest_candidate() -> None:
+    losses = {"optimised": {"a": 5.0}, "sumo-rebuilt-static": {"a": 5.0}, "actuated": {"a": 5.0}}
+    assert choose_per_signal(losses) == {"a": "actuated"}
+    assert choose_per_signal({**losses, "static": {"a": 5.0}}) == {"a": "static"}
+    assert CANDIDATES[0] == "static"
+
+
+def _programs_file(path: Path, program_id: str, signals: list[str]) -> Path:
+    logics = "".join(f'<tlLogic id="{s}" type="static" programID="{program_id}" offset="0">'
+                     f'<phase duration="30" state="Gr"/><phase duration="30" state="rG"/></tlLogic>'
+                     for s in signals)
+    path.write_text(f"<additional>{logics}</additional>", encoding="utf-8")
+    return path
+
+
+def test_the_mixture_holds_each_signals_chosen_program(tmp_path: Path) -> None:
+    delay = _programs_file(tmp_path / "d.xml", "gw_delay_based", ["a", "b", "c"])
+    cands = {"static": Candidate("static", None, frozenset("abc")),
+             "delay_based": Candidate("delay_based", delay, frozenset("abc")),
+             "optimised": Candidate("optimised", _programs_file(tmp_path / "o.xml", "gw_optimised", ["b"]),
+                                    frozenset("b"))}
+    out = mixture_programs({"a": "delay_based", "b": "optimised", "c": "static"}, cands, tmp_path / "mix.xml")
+    assert out is not None
+    got = {sid: el.get("programID") for sid, el in read_programs(out).items()}
+    assert got == {"a": "gw_delay_based", "b": "gw_optimised"}  # c keeps the network's own: not loaded
+    assert mixture_programs({"a": "static"}, cands, tmp_path / "none.xml") is None
+
+
+def test_proven_is_a_greenwave_controller_with_checked_options() -> None:
+    assert controller_kind("proven") == "greenwave"
+    with pytest.raises(ScenarioError, match="proof_seeds"):
+        make_controller("proven", {"proof_seeds": 0}).programs(None)  # type: ignore[arg-type]
+    with pytest.raises(ScenarioError, match="candidates"):
+        make_controller("proven", {"candidates": ["static", "webster"]}).programs(None)  # type: ignore[arg-type]
+    with pytest.raises(ScenarioError, match="unknown options"):
+        make_controller("proven", {"seeds": 2}).programs(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_sumo_runs_each_signals_program_from_the_mixture(tmp_path: Path) -> None:
+    """SUMO's corridor (three signals): a mixture of SUMO's delay-based copy of one signal's own
+    program, SUMO's rebuilt static program of another and the own program of the third is what
+    SUMO runs (the last loaded program of a light is active)."""
+    from greenwave.controllers.rebuilt_programs import rebuilt_programs
+    from greenwave.controllers.sumo_programs import actuated_programs
+    from greenwave.engine.session import SessionConfig, SumoSession
+
+    net = sumo_home() / "tools" / "game" / "corridor" / "corridor.net.xml"
+    own = read_programs(net)
+    a, b, c = sorted(own)
+    delay = actuated_programs(net, workdir=tmp_path / "d", kind="delay_based")
+    rebuilt = rebuilt_programs(net, workdir=tmp_path / "r", tls_type="static")
+    cands = {"static": Candidate("static", None, frozenset(own)),
+             "delay_based": Candidate("delay_based", delay, frozenset(own)),
+             "sumo-rebuilt-static": Candidate("sumo-rebuilt-static", rebuilt.path, frozenset(rebuilt.rebuilt))}
+    assert b in rebuilt.rebuilt
+    mix = mixture_programs({a: "delay_based", b: "sumo-rebuilt-static", c: "static"}, cands, tmp_path / "mix.xml")
+    assert mix is not None
+    with SumoSession(SessionConfig(net_file=net, route_files=(), additional_files=(mix,), end_s=10.0,
+                                   log_file=tmp_path / "sumo.log")) as sim:
+        ran = {s: sim.conn.trafficlight.getProgram(s) for s in own}
+    assert ran == {a: "gw_delay_based", b: "gw_rebuilt_static", c: own[c].get("programID", "0")}
+
+
+CROSS = {"network": {"file": "sumo:tools/game/cross/cross.net.xml"},
+         "demand": {"entry_vph": 600, "turn_left": 0.2, "turn_right": 0.15}}
+
+
+@pytest.mark.slow
+def test_proven_runs_the_best_it_proved_and_records_why(tmp_path: Path) -> None:
+    """SUMO's cross junction: proven writes proven.json, SUMO runs the program it chose, and on
+    the proof seeds it is no worse than any candidate run uniformly."""
+    from greenwave.scenarios.runner import run_scenario
+    from greenwave.scenarios.spec import scenario_from_dict
+
+    candidates = ["static", "actuated", "delay_based", "sumo-rebuilt-static", "sumo-rebuilt-delay_based"]
+    sc = scenario_from_dict({"name": "cross", "duration_s": 300, "seeds": [1], "controllers": ["proven"],
+                             "controller_options": {"proven": {"candidates": candidates}}, **CROSS})
+    summary = run_scenario(sc, tmp_path)
+    assert summary.loc[0, "status"] == "ok"
+    run = tmp_path / "runs" / "proven_seed1"
+    record = json.loads((run / "proven.json").read_text())
+    means = record["mean_resco_delay_s"]
+    assert set(candidates) <= set(means)
+    assert record["decision"] == summary.loc[0, "proven_choice"]
+    assert means[record["decision"]] == min(means.values())
+    assert len(record["proof_seeds"]) == 2 and 1 not in record["proof_seeds"]
+    (sid, per), = record["signals"].items()
+    assert set(per["loss_veh_s"]) == set(candidates)
+    assert per["chosen"] == min(per["loss_veh_s"], key=lambda c: (per["loss_veh_s"][c], CANDIDATES.index(c)))
+    assert per["sumo_program_id"] == per["program_id"]  # what SUMO ran is what proven chose
+    text = (run / "proven.txt").read_text()
+    assert f"{sid}: runs {per['runs']}" in text

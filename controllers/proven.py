@@ -9,7 +9,7 @@ in SUMO on the run's demand (the run's routes, SUMO seeds of their own:
 - ``sumo-rebuilt-static`` / ``-actuated`` / ``-delay_based``: the programs SUMO designs for
   every signal (:mod:`greenwave.controllers.rebuilt_programs`);
 - ``optimised``: greenwave's fixed-time plan optimised on the run's demand
-  (:func:`greenwave.controllers.optimised.optimise_for_demand`), where it can plan.
+  (:func:`greenwave.controllers.planning.plan_for_demand`), where it can plan.
 
 Then:
 
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from greenwave.controllers import rebuilt_programs, sumo_programs
 from greenwave.controllers.base import ProgramController, register
-from greenwave.controllers.optimised import optimise_for_demand
+from greenwave.controllers.planning import plan_for_demand
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.proof import ProofRun, run_cases, signal_approaches, simulate
 from greenwave.controllers.tls_xml import active_programs, read_programs
@@ -145,10 +145,9 @@ def _candidates(ctx: RunSpec, names: Sequence[str], work: Path) -> tuple[dict[st
 
 
 def _optimised(ctx: RunSpec, work: Path) -> Candidate:
-
-    opt = optimise_for_demand(ctx.net_file, ctx.demand_files, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
-                              workdir=work, seed=ctx.seed, settings=OptimiserSettings(seed=ctx.seed),
-                              program_files=ctx.program_files, run_begin_s=ctx.begin_s)
+    opt = plan_for_demand(ctx.net_file, ctx.demand_files, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
+                          workdir=work, seed=ctx.seed, settings=OptimiserSettings(seed=ctx.seed),
+                          program_files=ctx.program_files, run_begin_s=ctx.begin_s)
     if not opt.plan.signals:
         raise ScenarioError("the optimiser planned no signal")
     path = write_sumo_additional(opt.plan, opt.network, work / "optimised.add.xml", program_id="gw_optimised")

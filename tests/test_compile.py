@@ -294,6 +294,7 @@ def _some_flows(network: RoadNetwork, c: CompiledNetwork, k: int = 40) -> pd.Dat
     return pd.DataFrame(rows, columns=["from_edge", "to_edge", "vehicles", "flow_vph"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", [DRT, INGOLSTADT], ids=["drt", "ingolstadt"])
 def test_real_networks(path: Path) -> None:
     network = load_network(path)

@@ -92,6 +92,7 @@ def test_every_approach_lane_gets_a_loop_and_a_zone(
     assert all(e2 == f"gwe2_{lane}" for e2, lane in zip(lay.e2_ids, lay.lanes, strict=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NETWORKS)
 def test_positions_lie_inside_the_lane(name: str, placed: dict[str, tuple[RoadNetwork, DetectorLayout]]) -> None:
     _, lay = placed[name]
@@ -245,6 +246,7 @@ SMALL = {"name": "det", "duration_s": 300, "seeds": [1], "controllers": ["static
          "demand": {"entry_vph": 400, "end_s": 300}}
 
 
+@pytest.mark.slow
 def test_reader_values_faults_and_fallbacks_in_sumo(tmp_path: Path) -> None:
     """Healthy detectors read what SUMO reports; a stuck-on zone reads full, is flagged after
     60 s and its lane falls back to the loop's estimate (NaN with the loop missing too); a dead
@@ -306,6 +308,7 @@ def test_reader_values_faults_and_fallbacks_in_sumo(tmp_path: Path) -> None:
     assert np.asarray(reader.up_matrix.sum(axis=0)).ravel()[used] == pytest.approx(np.ones(used.size))
 
 
+@pytest.mark.slow
 def test_a_dead_zone_is_found_by_its_loop(tmp_path: Path) -> None:
     """A zone that reports nothing while its healthy loop counts vehicles is flagged after two
     count periods, and its lane's queue then comes from the loop."""

@@ -92,6 +92,7 @@ def test_validate(optimised, tmp_path: Path, capsys) -> None:  # type: ignore[no
     assert "--min-yellow must be a finite number of seconds >= 0, got nan" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_export_files(optimised, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     path, plan, network = optimised
     for fmt, name in (("json", "p.json"), ("sumo", "p.add.xml"), ("utdf", "p.csv"), ("gbt20999", "p.gbt")):
@@ -122,6 +123,7 @@ def test_export_refuses_unsafe_plan(optimised, tmp_path: Path, agent: LoopbackAg
     assert agent.sets == sets  # nothing sent
 
 
+@pytest.mark.slow
 def test_export_ntcip_read_back(optimised, agent: LoopbackAgent, capsys) -> None:  # type: ignore[no-untyped-def]
     path, plan, network = optimised
     a, b = list(plan.signals)[:2]

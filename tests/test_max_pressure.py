@@ -262,6 +262,7 @@ def _drive(name: str, options: dict, net_file: Path, routes: tuple[Path, ...], a
     return ctrl, states, mon
 
 
+@pytest.mark.slow
 def test_cyclic_max_pressure_keeps_the_stage_order(turn_grid: tuple[RoadNetwork, Path], tmp_path: Path) -> None:
     net, routes = turn_grid
     cycle = 60.0

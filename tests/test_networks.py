@@ -116,6 +116,7 @@ def _shipped(relative: str) -> Path:
     return sumo_home() / relative
 
 
+@pytest.mark.slow
 def test_drt_has_21_signals_including_rail() -> None:
     net = load_network(_shipped("tools/game/DRT/osm.net.xml"))
     assert net.num_signals == 21

@@ -217,6 +217,7 @@ def test_refused_first_table_applies_nothing(grid: tuple[RoadNetwork, TimingPlan
     assert not agent.store
 
 
+@pytest.mark.slow
 def test_silent_controller_times_out(grid: tuple[RoadNetwork, TimingPlan], agent: LoopbackAgent) -> None:
     network, plan = grid
     agent.silent = True
@@ -225,6 +226,7 @@ def test_silent_controller_times_out(grid: tuple[RoadNetwork, TimingPlan], agent
         download(q, Address("127.0.0.1", agent.port, "A0"), timeout_s=0.3, retries=0)
 
 
+@pytest.mark.slow
 def test_nobody_listening(grid: tuple[RoadNetwork, TimingPlan]) -> None:
     network, plan = grid
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -71,6 +71,7 @@ def run_one(scenario: object, out: Path) -> tuple[dict, pd.DataFrame]:
     return result.summary, pd.read_csv(job.workdir / "parking" / "vehicles.csv")
 
 
+@pytest.mark.slow
 def test_car_parks_and_trips_load_in_sumo(tmp_path: Path) -> None:
     sc = grid_scenario(tmp_path, policy="no_guidance")
     prepared = prepare(sc, tmp_path / "out")
@@ -165,6 +166,7 @@ def test_parking_runs_next_to_other_signal_controllers(tmp_path: Path, controlle
     assert np.isfinite(summary["mean_search_time_s"]) and np.isfinite(summary["mean_time_loss_s"])
 
 
+@pytest.mark.slow
 def test_impatient_drivers_give_up_and_drive_on(tmp_path: Path) -> None:
     summary, vehicles = run_one(grid_scenario(tmp_path, policy="no_guidance", patience_s=45.0), tmp_path / "out")
     gave_up = vehicles[vehicles["gave_up"]]
@@ -237,6 +239,7 @@ def _island_net(tmp_path: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_guidance_never_sends_to_an_unreachable_car_park(tmp_path: Path) -> None:
     net = _island_net(tmp_path)
     data = {

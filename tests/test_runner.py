@@ -132,6 +132,7 @@ def test_summary_csv_being_a_folder_is_refused_before_anything_runs(tmp_path: Pa
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_result_file_turning_into_a_folder_mid_batch_loses_no_row(tmp_path: Path) -> None:
     """The table cannot be written any more once the runs started: the rows are saved beside it."""
     sc = scenario_from_dict({**SMALL, "seeds": [1, 2], "duration_s": 200, "demand": {"entry_vph": 300}})

@@ -130,6 +130,7 @@ def test_generated_routes_are_seeded_and_follow_turning_shares(grid_net: Path, t
     assert flows["flow_vph"].between(400, 800).all()
 
 
+@pytest.mark.slow
 def test_turning_shares_honoured(grid_net: Path, tmp_path: Path) -> None:
     import sumolib
 

@@ -35,6 +35,7 @@ def _positions(cfg: SessionConfig) -> list[tuple[str, tuple[float, float]]]:
     return out
 
 
+@pytest.mark.slow
 def test_runs_to_end_and_is_reproducible(small_grid: tuple[Path, Path]) -> None:
     net, routes = small_grid
     cfg = SessionConfig(net_file=net, route_files=(routes,), end_s=200, seed=5)

@@ -130,6 +130,7 @@ def test_ensure_routes_routes_trips(grid: Grid, tmp_path: Path) -> None:
     assert not (tmp_path / "again" / "routed.rou.xml").exists()
 
 
+@pytest.mark.slow
 def test_ensure_routes_expands_flows_and_reads_gzip(grid: Grid, tmp_path: Path) -> None:
     demand = """<routes>
   <vType id="slow" maxSpeed="10"/>
@@ -225,6 +226,7 @@ def test_webster_programs_run_in_sumo(grid: Grid, tmp_path: Path) -> None:
     assert res.arrived > 100
 
 
+@pytest.mark.slow
 def test_webster_keeps_static_program_without_traffic(grid: Grid, tmp_path: Path) -> None:
     # demand along one row only: the other signals see no vehicle and keep their program
     demand = tmp_path / "row.rou.xml"

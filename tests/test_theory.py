@@ -73,6 +73,7 @@ def _config(d: Path, routes: Path) -> SessionConfig:
     )
 
 
+@pytest.mark.slow
 def test_fixed_time_discharge_matches_s_g_over_c(single_signal: Path) -> None:
     """Oversaturated approach: vehicles served per hour = s·g/C within 10 % (s = 1800 veh/h)."""
     from greenwave.networks import load_network

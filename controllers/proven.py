@@ -42,7 +42,7 @@ from greenwave.controllers.base import ProgramController, register
 from greenwave.controllers.planning import plan_for_demand
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.proof import ProofRun, run_cases, signal_approaches, simulate
-from greenwave.controllers.tls_xml import active_programs, read_programs
+from greenwave.controllers.tls_xml import active_programs, read_programs, write_additional
 from greenwave.engine.optimise import OptimiserSettings
 from greenwave.engine.results import write_text_atomic
 from greenwave.engine.run import RunSpec
@@ -108,14 +108,7 @@ def mixture_programs(choice: Mapping[str, str], candidates: Mapping[str, Candida
         elements.append(program)
     if not elements:
         return None
-    root = ET.Element("additional")
-    root.append(ET.Comment(" proven: per signal the program that lost least in SUMO "))
-    root.extend(elements)
-    ET.indent(root, space="    ")
-    tmp = out.with_name(out.name + ".tmp")
-    ET.ElementTree(root).write(tmp, encoding="UTF-8", xml_declaration=True)
-    tmp.replace(out)
-    return out
+    return write_additional(elements, out, "proven: per signal the program that lost least in SUMO")
 
 
 def _candidates(ctx: RunSpec, names: Sequence[str], work: Path) -> tuple[dict[str, Candidate], dict[str, str]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from greenwave._sumo import run_sumo_command, sumo_tool
-from greenwave.controllers.tls_xml import active_programs, read_programs
+from greenwave.controllers.tls_xml import active_programs, read_programs, write_additional
 from greenwave.controllers.tls_xml import copy_element as _copy
 from greenwave.controllers.tls_xml import iter_top_level as _iter_top_level
 from greenwave.engine.routing import ensure_routes
@@ -58,18 +58,6 @@ def _workdir(workdir: PathLike) -> Path:
     w = Path(workdir)
     w.mkdir(parents=True, exist_ok=True)
     return w
-
-
-def _write_additional(elements: Sequence[ET.Element], out: Path, comment: str) -> Path:
-    """Write ``<additional>`` holding ``elements`` to ``out`` atomically; return ``out``."""
-    root = ET.Element("additional")
-    root.append(ET.Comment(f" {comment} "))
-    root.extend(elements)
-    ET.indent(root, space="    ")
-    tmp = out.with_name(out.name + ".tmp")
-    ET.ElementTree(root).write(tmp, encoding="UTF-8", xml_declaration=True)
-    tmp.replace(out)
-    return out
 
 
 def _fmt(x: float) -> str:
@@ -268,7 +256,7 @@ def webster_programs(
         if new is None or not _same_shape(new, static):
             new = static
         elements.append(_renamed(new, program_id))
-    return _write_additional(
+    return write_additional(
         elements,
         wd / f"{program_id}.add.xml",
         f"Webster programs from tlsCycleAdaptation.py ({len(optimised)} of {len(statics)} "
@@ -399,7 +387,7 @@ def coordinator_programs(
 
     # The tool reads the latest program of each signal from the net and -a; hand it exactly the
     # programs we coordinate (phases decide the first-green offsets it computes).
-    base_add = _write_additional(
+    base_add = write_additional(
         [_copy(p) for p in programs.values()], wd / f"{program_id}.base.add.xml",
         "programs handed to tlsCoordinator.py",
     )  # fmt: skip
@@ -425,7 +413,7 @@ def coordinator_programs(
             off = offsets[tls_id] % cycle if cycle > 0 else offsets[tls_id]
             new.set("offset", f"{off:.2f}")
         elements.append(new)
-    return _write_additional(
+    return write_additional(
         elements,
         wd / f"{program_id}.add.xml",
         f"coordinated offsets from tlsCoordinator.py for {len(offsets)} of {len(programs)} "
@@ -581,6 +569,6 @@ def actuated_programs(
                 attrs["minDur"] = attrs["maxDur"] = _fmt(duration)
             ET.SubElement(new, "phase", attrs)
         elements.append(new)
-    return _write_additional(
+    return write_additional(
         elements, _workdir(workdir) / f"{pid}.add.xml", f"{kind} copies of the active programs"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 from greenwave.errors import NetworkError, ScenarioError
 from greenwave.networks.program_files import read_program_files, top_level_elements
 
-__all__ = ["active_programs", "copy_element", "iter_top_level", "read_programs"]
+__all__ = ["active_programs", "copy_element", "iter_top_level", "read_programs", "write_additional"]
 
 PathLike = str | os.PathLike[str]
 
@@ -130,4 +130,16 @@ def active_programs(
             raise NetworkError(f"a WAUT starts traffic light {tid!r} on program {first!r}, which is "
                                f"not loaded (loaded: {', '.join(own)})")
         out[tid] = own[first] if first is not None else next(reversed(own.values()))
+    return out
+
+
+def write_additional(elements: Sequence[ET.Element], out: Path, comment: str) -> Path:
+    """Write ``<additional>`` holding ``elements`` to ``out`` atomically; return ``out``."""
+    root = ET.Element("additional")
+    root.append(ET.Comment(f" {comment} "))
+    root.extend(elements)
+    ET.indent(root, space="    ")
+    tmp = out.with_name(out.name + ".tmp")
+    ET.ElementTree(root).write(tmp, encoding="UTF-8", xml_declaration=True)
+    tmp.replace(out)
     return out

@@ -207,7 +207,7 @@ def _flow_table(network: RoadNetwork, flows: pd.DataFrame) -> dict[tuple[str, st
     missing = {"from_edge", "to_edge", "flow_vph"} - set(flows.columns)
     if missing:
         raise NetworkError(f"flows lack the columns {sorted(missing)} (have {list(flows.columns)})")
-    known = network._edge_ends
+    known = network.edge_ends
     frm = flows["from_edge"].astype(str).to_numpy()
     to = flows["to_edge"].astype(str).to_numpy()
     vph = pd.to_numeric(flows["flow_vph"], errors="coerce").to_numpy(dtype=np.float64)

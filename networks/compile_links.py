@@ -41,7 +41,7 @@ def collect_links(network: RoadNetwork, chosen: Sequence[tuple[Signal, Program]]
     """One link per (signal, from_edge, to_edge) over the vehicle connections of the ``chosen``
     signals that are green in one of their stages (signal ``i``'s stages are
     ``sig_stage_ptr[i] .. sig_stage_ptr[i+1]-1``, ``stage_state`` their green phases' states)."""
-    graph_edges = network._edge_ends
+    graph_edges = network.edge_ends
     lane_ok: dict[str, frozenset[str]] = {}
 
     def vehicle_lanes(edge: str) -> frozenset[str]:
@@ -155,7 +155,7 @@ def feeders(network: RoadNetwork, chosen: Sequence[tuple[Signal, Program]], link
              flow: np.ndarray) -> tuple[np.ndarray, list[int], list[int], list[float]]:
     """Entry flow of each link and its feeders as CSR lists ``(entry, in_ptr, in_src, in_share)``
     (see *Flows and feeders*)."""
-    graph_edges = network._edge_ends
+    graph_edges = network.edge_ends
     tls_nodes: dict[str, set[str]] = {}
     for n, tls in network.graph.nodes(data="tls"):
         if tls is not None:

@@ -8,7 +8,7 @@ Units: lengths in m, speeds in m/s, durations in s, flows in veh/h.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -253,6 +253,11 @@ class RoadNetwork:
             raise NetworkError(f"{self.path}: no driving edge {edge_id!r} in the network") from None
         attrs: dict[str, Any] = self.graph.edges[u, v, edge_id]
         return attrs
+
+    @property
+    def edge_ends(self) -> Mapping[str, tuple[str, str]]:
+        """Driving edge id → its (from node, to node) in the road graph (read-only)."""
+        return self._edge_ends
 
     def has_edge(self, edge_id: str) -> bool:
         """Whether ``edge_id`` is a driving edge of the road graph."""

@@ -287,7 +287,11 @@ def markdown_table(result: dict[str, Any]) -> str:
             ratio = "" if v["vs_best_baseline"] is None else f" ({v['vs_best_baseline']:.2f})"
             text = f"{v['resco_delay_s']:.1f}{ratio} [{v['teleports']:.0f}/{v['vehicles_unfinished']:.0f}]"
             cells.append(f"**{text}**" if n == best else text)
-        gw_text = "–" if gw is None else f"`{gw[1]}` {ctrl[gw[1]]['vs_best_baseline']:.2f}"
+        if gw is None:
+            gw_text = "–"
+        else:
+            gw_ratio = ctrl[gw[1]]["vs_best_baseline"]  # None where no baseline ran
+            gw_text = f"`{gw[1]}` " + (f"{gw_ratio:.2f}" if gw_ratio is not None else f"{gw[0]:.1f} s/veh")
         best_text = "–" if best is None else f"`{best}` {ctrl[best]['resco_delay_s']:.1f}"
         failed = f" ({len(net['failed'])} failure(s))" if net["failed"] else ""
         where = f"{net['network']}{failed} ({net.get('signals')} signals)"

@@ -63,3 +63,24 @@ def test_every_controller_runs_safely_on_real_networks(game: str, pool: Executor
             excluded = (tmp_path / "runs" / f"{name}_seed1" / "excluded_signals.txt").read_text()
             listed = {line.split(":")[0] for line in excluded.splitlines()[1:]}
             assert listed == KNOWN_UNSAFE_PROGRAMS, (name, excluded)
+
+
+def test_benchmark_table_of_a_network_without_baseline_runs() -> None:
+    """benchmarks/real_networks.py prints its markdown table when a network ran no baseline
+    (greenwave's best then has no ratio: its delay is printed instead of failing)."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "real_networks.py"
+    spec = importlib.util.spec_from_file_location("real_networks_benchmark", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    result = {"config": {"duration_s": 900, "seeds": [1], "date": "2026-12-02", "controllers": ["max_pressure"]},
+              "networks": [{"network": "x", "demand": "own", "signals": 1, "failed": [], "best_baseline": None,
+                            "controllers": {"max_pressure": {"kind": "greenwave", "resco_delay_s": 12.0,
+                                                             "vs_best_baseline": None, "teleports": 0,
+                                                             "vehicles_unfinished": 1}}}]}
+    table = bench.markdown_table(result)
+    assert "| x (1 signals) | own | – | `max_pressure` 12.0 s/veh | 12.0 [0/1] |" in table

@@ -10,26 +10,16 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from greenwave.errors import NetworkError, ScenarioError
-from greenwave.networks.program_files import read_program_files, top_level_elements
+from greenwave.networks.program_files import iter_top_level as iter_top_level
+from greenwave.networks.program_files import read_program_files
 
 __all__ = ["active_programs", "copy_element", "iter_top_level", "read_programs", "write_additional"]
 
 PathLike = str | os.PathLike[str]
-
-
-def iter_top_level(path: Path, what: str) -> Iterator[ET.Element]:
-    """Yield the children of the root element one by one (each complete, freed afterwards); a
-    root that is itself a program (SUMO reads such files) is yielded whole
-    (:func:`greenwave.networks.program_files.top_level_elements`); unreadable XML is a
-    :class:`ScenarioError` naming ``what`` and the file."""
-    try:
-        yield from top_level_elements(Path(path))
-    except NetworkError as exc:
-        raise ScenarioError(f"{what} {exc}") from exc
 
 
 def read_programs(path: PathLike) -> dict[str, ET.Element]:

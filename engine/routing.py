@@ -5,14 +5,13 @@
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from greenwave._sumo import run_sumo_command
-from greenwave.errors import NetworkError, ScenarioError, SimulationError
-from greenwave.networks.program_files import top_level_elements
+from greenwave.errors import ScenarioError, SimulationError
+from greenwave.networks.program_files import iter_top_level
 
 __all__ = ["ensure_routes"]
 
@@ -33,14 +32,6 @@ def _require_file(path: PathLike, what: str) -> Path:
     return p
 
 
-def _route_file_elements(path: Path) -> Iterator[ET.Element]:
-    """The top-level elements of a route file; unreadable XML is a :class:`ScenarioError`."""
-    try:
-        yield from top_level_elements(path)
-    except NetworkError as exc:
-        raise ScenarioError(f"route file {exc}") from exc
-
-
 @dataclass(frozen=True)
 class _DemandScan:
     needs_routing: bool  # trips, flows, person trips or vehicles without a resolvable route
@@ -52,7 +43,7 @@ def _scan_demand(path: Path) -> _DemandScan:
     needs = demand = types = False
     routes: set[str] = set()
     pending_refs: set[str] = set()
-    for el in _route_file_elements(path):
+    for el in iter_top_level(path, "route file"):
         tag = el.tag
         if tag in ("vType", "vTypeDistribution"):
             types = True

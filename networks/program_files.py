@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from greenwave._xml import open_xml
-from greenwave.errors import NetworkError
+from greenwave.errors import NetworkError, ScenarioError
 from greenwave.networks.model import Phase, Program
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "parse_sumo_time",
     "program_files",
     "read_program_files",
+    "iter_top_level",
     "tl_logic_program",
     "top_level_elements",
 ]
@@ -228,3 +229,12 @@ def read_program_files(files: Sequence[str | os.PathLike[str]]) -> LoadedProgram
             for wid, w in wauts.items()
         ),
     )
+
+
+def iter_top_level(path: Path, what: str) -> Iterator[ET.Element]:
+    """:func:`top_level_elements` of a scenario's input file; unreadable XML is a
+    :class:`~greenwave.errors.ScenarioError` naming ``what`` (``"route file"``, ...) and the file."""
+    try:
+        yield from top_level_elements(Path(path))
+    except NetworkError as exc:
+        raise ScenarioError(f"{what} {exc}") from exc

@@ -111,10 +111,11 @@ def mixture_programs(choice: Mapping[str, str], candidates: Mapping[str, Candida
     return write_additional(elements, out, "proven: per signal the program that lost least in SUMO")
 
 
-def _candidates(ctx: RunSpec, names: Sequence[str], work: Path) -> tuple[dict[str, Candidate], dict[str, str]]:
-    """The candidates' program files (written into ``work``), and the candidates left out with why."""
+def _candidates(ctx: RunSpec, names: Sequence[str], work: Path,
+                every: frozenset[str]) -> tuple[dict[str, Candidate], dict[str, str]]:
+    """The candidates' program files (written into ``work``), and the candidates left out with
+    why; ``every``: the signals with a program."""
 
-    every = frozenset(active_programs(ctx.net_file, ctx.program_files, begin_s=ctx.begin_s))
     out: dict[str, Candidate] = {}
     skipped: dict[str, str] = {}
     for name in names:
@@ -189,7 +190,8 @@ class ProvenController(ProgramController):
 
         n, names = _check_options(self.options)
         work = Path(ctx.workdir) / "proven"
-        cands, skipped = _candidates(ctx, names, work / "candidates")
+        own = active_programs(ctx.net_file, ctx.program_files, begin_s=ctx.begin_s)
+        cands, skipped = _candidates(ctx, names, work / "candidates", frozenset(own))
         network = ctx.network()
         signals = sorted(s for s in set().union(*(c.signals for c in cands.values())) if s in network.signals)
         approaches = signal_approaches(network, signals)
@@ -224,7 +226,7 @@ class ProvenController(ProgramController):
                             else "static") for s in signals}
         self.decision = decision
         self.changed = sum(1 for s in signals if runs_program[s] != "static")
-        ids = _program_ids(ctx, cands, runs_program)
+        ids = _program_ids(own, cands, runs_program)
         record: dict[str, Any] = {"decision": decision, "proof_seeds": [seed for seed, _ in cases],
                   "mean_resco_delay_s": means, "skipped_candidates": skipped,
                   "resco_delay_s_by_seed": {v: [r.resco_delay_s for r in rs] for v, rs in runs.items()},
@@ -253,10 +255,10 @@ class ProvenController(ProgramController):
         return {"proven_choice": getattr(self, "decision", ""), "proven_signals_changed": getattr(self, "changed", 0)}
 
 
-def _program_ids(ctx: RunSpec, cands: Mapping[str, Candidate], runs_program: Mapping[str, str]) -> dict[str, str]:
-    """Signal → the ``programID`` of the program it runs (its candidate's, or its own)."""
+def _program_ids(own: Mapping[str, ET.Element], cands: Mapping[str, Candidate],
+                 runs_program: Mapping[str, str]) -> dict[str, str]:
+    """Signal → the ``programID`` of the program it runs (its candidate's, or its own program in ``own``)."""
 
-    own = active_programs(ctx.net_file, ctx.program_files, begin_s=ctx.begin_s)
     files: dict[str, dict[str, ET.Element]] = {}
     out = {}
     for sid, name in runs_program.items():

@@ -32,15 +32,16 @@ from greenwave._sumo import run_sumo_command
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.engine.results import edge_data, statistic_kpis, trip_kpis, write_text_atomic
-from greenwave.engine.session import SessionConfig
+from greenwave.engine.session import SessionConfig, SumoSession
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
+    from greenwave.controllers.base import Controller
     from greenwave.engine.run import RunSpec
     from greenwave.networks.model import RoadNetwork
 
 __all__ = ["Proof", "ProofRun", "SimulationSetup", "proof_seed", "prove_plan", "run_cases", "signal_approaches",
-           "simulate"]
+           "simulate", "simulate_controller"]
 
 Decision = Literal["candidate", "mixed", "existing"]
 
@@ -166,24 +167,65 @@ def simulate(
 ) -> ProofRun:
     """Run SUMO (a subprocess) with ``programs`` (None: the network's own) and measure it."""
     work = Path(workdir)
+    config = _proof_config(setup, (() if programs is None else (programs,)), seed=seed, approaches=approaches,
+                           work=work)
+    run_sumo_command(config.command(), what=f"proof run ({variant}, seed {seed})", cwd=work, timeout=None)
+    return _measured(setup, work, variant=variant, seed=seed, approaches=approaches)
+
+
+def simulate_controller(
+    setup: SimulationSetup,
+    controller: Controller,
+    ctx: RunSpec,
+    *,
+    seed: int,
+    approaches: Mapping[str, Sequence[str]],
+    workdir: Path,
+    variant: str,
+) -> ProofRun:
+    """Run SUMO in this process with ``controller`` (a fresh instance) acting every step, and
+    measure it as :func:`simulate` does. The controller prepares on ``ctx`` with ``workdir`` as
+    its folder and keeps ``ctx``'s seed for its own choices (stage designs, detector faults), so
+    the proof runs the controller the scored run gets; only SUMO's seed is ``seed``."""
+
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    adds = tuple(controller.prepare(dataclasses.replace(ctx, workdir=work)))
+    config = _proof_config(setup, adds, seed=seed, approaches=approaches, work=work)
+    with SumoSession(config) as sim:
+        controller.start(sim)
+        for _ in sim.steps():
+            controller.step(sim)
+    return _measured(setup, work, variant=variant, seed=seed, approaches=approaches)
+
+
+def _proof_config(setup: SimulationSetup, programs: Sequence[Path], *, seed: int,
+                  approaches: Mapping[str, Sequence[str]], work: Path) -> SessionConfig:
+    """The SUMO session of a proof run: the scenario, ``programs`` (additional files loaded after
+    the scenario's) and the outputs :func:`_measured` reads, in ``work``."""
     work.mkdir(parents=True, exist_ok=True)
     edges = sorted({e for per in approaches.values() for e in per})
     edge_out = work / "approaches.edgedata.xml"
     edge_add = work / "approaches.add.xml"
     write_text_atomic(f'<additional>\n  <edgeData id="gw_proof" file="{edge_out}" '
                       f'edges="{" ".join(edges)}" excludeEmpty="false"/>\n</additional>\n', edge_add)
-    tripinfo, stats = work / "tripinfo.xml", work / "statistics.xml"
-    adds = (*setup.additional_files, *(() if programs is None else (programs,)), *((edge_add,) if edges else ()))
-    config = SessionConfig(
+    adds = (*setup.additional_files, *programs, *((edge_add,) if edges else ()))
+    return SessionConfig(
         net_file=setup.net_file, route_files=setup.route_files, additional_files=adds,
         begin_s=setup.begin_s, end_s=setup.end_s, step_length_s=setup.step_length_s, seed=seed,
         time_to_teleport_s=setup.time_to_teleport_s,
-        outputs={"tripinfo-output": tripinfo, "statistic-output": stats},
+        outputs={"tripinfo-output": work / "tripinfo.xml", "statistic-output": work / "statistics.xml"},
         extra_args=(*setup.extra_args, "--tripinfo-output.write-unfinished", "true",
                     "--tripinfo-output.write-undeparted", "true", "--no-warnings", "true"),
         log_file=work / "sumo.log",
     )
-    run_sumo_command(config.command(), what=f"proof run ({variant}, seed {seed})", cwd=work, timeout=None)
+
+
+def _measured(setup: SimulationSetup, work: Path, *, variant: str, seed: int,
+              approaches: Mapping[str, Sequence[str]]) -> ProofRun:
+    """The KPIs of the proof run whose outputs :func:`_proof_config` put into ``work``."""
+    tripinfo, stats, edge_out = work / "tripinfo.xml", work / "statistics.xml", work / "approaches.edgedata.xml"
+    edges = sorted({e for per in approaches.values() for e in per})
     trips = trip_kpis(tripinfo, end_s=setup.end_s)
     data = edge_data(edge_out) if edges else {}
     loss = {sid: sum(data.get(e, {}).get("timeLoss", 0.0) for e in per) for sid, per in approaches.items()}

@@ -9,16 +9,21 @@ in SUMO on the run's demand (the run's routes, SUMO seeds of their own:
 - ``sumo-rebuilt-static`` / ``-actuated`` / ``-delay_based``: the programs SUMO designs for
   every signal (:mod:`greenwave.controllers.rebuilt_programs`);
 - ``optimised``: greenwave's fixed-time plan optimised on the run's demand
-  (:func:`greenwave.controllers.planning.plan_for_demand`), where it can plan.
+  (:func:`greenwave.controllers.planning.plan_for_demand`), where it can plan;
+- ``max_pressure`` / ``adaptive``: greenwave's controllers that act every step, with their
+  default options (:data:`STEPPING`; each proof run steps SUMO in this process,
+  :func:`~greenwave.controllers.proof.simulate_controller`).
 
 Then:
 
 1. each candidate runs uniformly (every signal it covers) on ``proof_seeds`` seeds;
-2. per signal the candidate whose approaches lost least time (edgeData time loss, summed over
-   the seeds, :func:`~greenwave.controllers.proof.signal_approaches`) is chosen;
+2. per signal the program candidate whose approaches lost least time (edgeData time loss,
+   summed over the seeds, :func:`~greenwave.controllers.proof.signal_approaches`) is chosen
+   (a stepping candidate drives every signal or none, so it is not mixed);
 3. that mixture runs on the same seeds (unless it is one of the uniform candidates);
 4. the scored run gets the best of the mixture and the uniform candidates by mean RESCO delay
-   over the proof seeds (the earlier in the list above on a tie).
+   over the proof seeds (the earlier in the list above on a tie); a stepping candidate chosen
+   runs as that controller would (``proven`` hands it the run).
 
 So on the proof seeds ``proven`` is never worse than the best of the programs SUMO gives a
 network for free. The run folder gets ``proven.json`` (per signal: the chosen candidate, what
@@ -38,10 +43,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from greenwave.controllers import rebuilt_programs, sumo_programs
-from greenwave.controllers.base import ProgramController, register
+from greenwave.controllers.base import Controller, ProgramController, make_controller, register
 from greenwave.controllers.planning import plan_for_demand
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
-from greenwave.controllers.proof import ProofRun, run_cases, signal_approaches, simulate
+from greenwave.controllers.proof import ProofRun, run_cases, signal_approaches, simulate, simulate_controller
 from greenwave.controllers.tls_xml import active_programs, read_programs, write_additional
 from greenwave.engine.optimise import OptimiserSettings
 from greenwave.engine.results import write_text_atomic
@@ -51,11 +56,15 @@ from greenwave.errors import GreenwaveError, ScenarioError
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
 
-__all__ = ["CANDIDATES", "Candidate", "ProvenController", "choose_per_signal", "mixture_programs"]
+__all__ = ["CANDIDATES", "STEPPING", "Candidate", "ProvenController", "choose_per_signal", "mixture_programs"]
 
 #: Every candidate, in the order that breaks ties (the simplest first).
 CANDIDATES: tuple[str, ...] = ("static", "actuated", "delay_based", "sumo-rebuilt-static",
-                               "sumo-rebuilt-actuated", "sumo-rebuilt-delay_based", "optimised")
+                               "sumo-rebuilt-actuated", "sumo-rebuilt-delay_based", "optimised",
+                               "max_pressure", "adaptive")
+#: The candidates that act on the signals every step (greenwave's controllers, run in this
+#: process for their proof); they run on every signal or not at all, never in a mixture.
+STEPPING: tuple[str, ...] = ("max_pressure", "adaptive")
 MIXTURE = "mixture"
 
 
@@ -120,7 +129,7 @@ def _candidates(ctx: RunSpec, names: Sequence[str], work: Path,
     skipped: dict[str, str] = {}
     for name in names:
         try:
-            if name == "static":
+            if name == "static" or name in STEPPING:
                 out[name] = Candidate(name, None, every)
             elif name in ("actuated", "delay_based"):
                 path = sumo_programs.actuated_programs(ctx.net_file, workdir=work / name, kind=name,  # type: ignore[arg-type]
@@ -176,8 +185,12 @@ class ProvenController(ProgramController):
 
     The controller to start with on a new network. Options: ``proof_seeds`` (2), ``candidates``
     (default all: static, actuated, delay_based, sumo-rebuilt-static, sumo-rebuilt-actuated,
-    sumo-rebuilt-delay_based, optimised). See :mod:`greenwave.controllers.proven`.
+    sumo-rebuilt-delay_based, optimised, max_pressure, adaptive). See
+    :mod:`greenwave.controllers.proven`.
     """
+
+    decision: str = ""
+    changed: int = 0
 
     name = "proven"
     kind = "greenwave"
@@ -185,6 +198,14 @@ class ProvenController(ProgramController):
     @classmethod
     def declared_options(cls) -> frozenset[str]:
         return frozenset({"proof_seeds", "candidates"})
+
+    def prepare(self, ctx: RunSpec) -> list[Path]:
+        self._delegate: Controller | None = None
+        path = self.programs(ctx)
+        if self.decision in STEPPING:
+            self._delegate = make_controller(self.decision)
+            return self._delegate.prepare(ctx)
+        return [] if path is None else [path]
 
     def programs(self, ctx: RunSpec) -> Path | None:
 
@@ -199,6 +220,11 @@ class ProvenController(ProgramController):
         runs: dict[str, list[ProofRun]] = {}
 
         def run(variant: str, programs: Path | None) -> None:
+            if variant in STEPPING:
+                runs[variant] = [simulate_controller(setup, make_controller(variant), ctx, seed=seed,
+                                                     approaches=approaches, workdir=work / f"{variant}_seed{seed}",
+                                                     variant=variant) for seed, setup in cases]
+                return
             runs[variant] = [simulate(setup, programs, seed=seed, approaches=approaches,
                                       workdir=work / f"{variant}_seed{seed}", variant=variant) for seed, setup in cases]
 
@@ -209,10 +235,11 @@ class ProvenController(ProgramController):
                 skipped[name] = f"its proof run failed: {exc}"
         losses = {name: {s: sum(r.signal_loss_veh_s[s] for r in runs[name]) / n for s in cands[name].signals
                          if s in approaches} for name in runs}
-        choice = choose_per_signal(losses)
+        programs_ran = [c for c in runs if c not in STEPPING]
+        choice = choose_per_signal({c: losses[c] for c in programs_ran})
         mixture = None
-        if not any(_same(choice, cands[c]) for c in runs):  # else the mixture is a uniform candidate
-            mixture = mixture_programs(choice, {c: cands[c] for c in runs}, work / "mixture.add.xml")
+        if not any(_same(choice, cands[c]) for c in programs_ran):  # else the mixture is a uniform candidate
+            mixture = mixture_programs(choice, {c: cands[c] for c in programs_ran}, work / "mixture.add.xml")
             try:
                 run(MIXTURE, mixture)
             except GreenwaveError as exc:
@@ -222,8 +249,8 @@ class ProvenController(ProgramController):
         means = {v: sum(r.resco_delay_s for r in rs) / len(rs) for v, rs in runs.items()}
         rank = {name: k for k, name in enumerate((*CANDIDATES, MIXTURE))}
         decision = min(means, key=lambda v: (means[v], rank[v]))
-        runs_program = {s: (choice[s] if decision == MIXTURE else decision if s in cands[decision].signals
-                            else "static") for s in signals}
+        runs_program = {s: (choice.get(s, "static") if decision == MIXTURE
+                            else decision if s in cands[decision].signals else "static") for s in signals}
         self.decision = decision
         self.changed = sum(1 for s in signals if runs_program[s] != "static")
         ids = _program_ids(own, cands, runs_program)
@@ -241,9 +268,13 @@ class ProvenController(ProgramController):
         return cands[decision].programs
 
     def start(self, sim: SumoSession) -> None:
-        """Record in ``proven.json`` the program SUMO runs for each signal (``sumo_program_id``:
-        the chosen one's ``program_id`` unless something else switched it)."""
+        """Start the stepping controller chosen, if one was; record in ``proven.json`` the
+        program SUMO runs for each signal (``sumo_program_id``: the chosen one's ``program_id``
+        unless something else switched it)."""
 
+        delegate = getattr(self, "_delegate", None)
+        if delegate is not None:
+            delegate.start(sim)
         record = getattr(self, "_record", None)
         if record is None:
             return
@@ -251,8 +282,15 @@ class ProvenController(ProgramController):
             per["sumo_program_id"] = str(sim.conn.trafficlight.getProgram(sid))
         write_text_atomic(json.dumps(record, indent=1), self._record_path)
 
+    def step(self, sim: SumoSession) -> None:
+        delegate = getattr(self, "_delegate", None)
+        if delegate is not None:
+            delegate.step(sim)
+
     def finish(self, ctx: RunSpec) -> dict[str, Any]:
-        return {"proven_choice": getattr(self, "decision", ""), "proven_signals_changed": getattr(self, "changed", 0)}
+        delegate = getattr(self, "_delegate", None)
+        out = {} if delegate is None else delegate.finish(ctx)
+        return {**out, "proven_choice": self.decision, "proven_signals_changed": self.changed}
 
 
 def _program_ids(own: Mapping[str, ET.Element], cands: Mapping[str, Candidate],
@@ -262,6 +300,9 @@ def _program_ids(own: Mapping[str, ET.Element], cands: Mapping[str, Candidate],
     files: dict[str, dict[str, ET.Element]] = {}
     out = {}
     for sid, name in runs_program.items():
+        if name in STEPPING:
+            out[sid] = name  # it sets the signal's states itself
+            continue
         cand = cands.get(name)
         if cand is None or cand.programs is None or sid not in cand.signals:
             out[sid] = own[sid].get("programID", "0")

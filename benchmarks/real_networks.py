@@ -300,6 +300,48 @@ def markdown_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merge_results(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """One result from several (``(file name, result)`` in order): per network the union of the
+    controllers (a later file's run of a controller replaces an earlier one), each ratio
+    recomputed against the best baseline of the union. Runs of different durations or seeds are
+    not comparable: ValueError naming the file."""
+    if not results:
+        raise ValueError("nothing to merge")
+    first_name, first = results[0]
+    cfg0 = first.get("config", {})
+    sources = [{"file": n, "config": r.get("config", {})} for n, r in results]
+    merged: dict[str, Any] = {"config": {**cfg0, "controllers": [], "networks": [], "merged_from": sources},
+                              "networks": []}
+    by_name: dict[str, dict[str, Any]] = {}
+    for name, res in results:
+        cfg = res.get("config", {})
+        for key in ("duration_s", "seeds"):
+            if cfg.get(key) != cfg0.get(key):
+                raise ValueError(f"{name}: {key} {cfg.get(key)!r} differs from {first_name}'s {cfg0.get(key)!r}; "
+                                 "only runs of the same duration and seeds compare")
+        for c in cfg.get("controllers", []):
+            if c not in merged["config"]["controllers"]:
+                merged["config"]["controllers"].append(c)
+        for net in res.get("networks", []):
+            entry = by_name.get(net["network"])
+            if entry is None:
+                entry = by_name[net["network"]] = {**net, "controllers": {}, "failed": []}
+                merged["networks"].append(entry)
+                merged["config"]["networks"].append(net["network"])
+            entry["controllers"].update(net.get("controllers", {}))
+            entry["failed"] += net.get("failed", [])
+    for entry in merged["networks"]:
+        ctrl = entry["controllers"]
+        base = {c: v["resco_delay_s"] for c, v in ctrl.items()
+                if v["kind"] == "baseline" and v["resco_delay_s"] is not None}
+        entry["best_baseline"] = min(base, key=lambda c: (base[c], c)) if base else None
+        best = base.get(entry["best_baseline"]) if base else None
+        for v in ctrl.values():
+            v["vs_best_baseline"] = (v["resco_delay_s"] / best if best and v["resco_delay_s"] is not None
+                                     else None)
+    return merged
+
+
 def _write_json(data: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -318,7 +360,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="parallel SUMO runs (default 1)")
     ap.add_argument("--work", default=None, help="folder for inputs and runs (default: a temporary one)")
     ap.add_argument("--markdown", default=None, help="also write the markdown table here")
+    ap.add_argument("--merge", nargs="+", metavar="RESULT.json",
+                    help="merge result files of the same duration and seeds (e.g. baselines and greenwave's "
+                         "controllers run apart) into --json, ratios recomputed, and print the table")
     args = ap.parse_args(argv)
+    if args.merge:
+        if not args.json:
+            ap.error("--merge needs --json FILE for the merged result")
+        try:
+            merged = merge_results([(f, json.loads(Path(f).read_text())) for f in args.merge])
+        except (OSError, ValueError) as exc:
+            ap.error(f"--merge: {exc}")
+        _write_json(merged, Path(args.json))
+        table = markdown_table(merged)
+        print(table, end="")
+        if args.markdown:
+            Path(args.markdown).write_text(table)
+        return 0
     if args.table:
         print(markdown_table(json.loads(Path(args.table).read_text())), end="")
         return 0
@@ -335,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work).resolve() if args.work else Path(tempfile_dir())
     result: dict[str, Any] = {
         "config": {"duration_s": args.duration, "seeds": seeds, "controllers": controllers, "networks": list(names),
-                   "jobs": args.jobs, "date": time.strftime("%Y-%m-%d", time.gmtime())},
+                   "jobs": args.jobs, "date": time.strftime("%Y-%m-%d", time.gmtime()), "commit": code_version()},
         "networks": [],
     }
     t0 = time.perf_counter()
@@ -356,6 +414,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         Path(args.markdown).write_text(table)
     return 0
+
+
+def code_version() -> str | None:
+    """The git commit the benchmark runs (``+dirty`` with uncommitted changes), or None outside git."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                              check=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def tempfile_dir() -> str:

@@ -65,9 +65,8 @@ def test_every_controller_runs_safely_on_real_networks(game: str, pool: Executor
             assert listed == KNOWN_UNSAFE_PROGRAMS, (name, excluded)
 
 
-def test_benchmark_table_of_a_network_without_baseline_runs() -> None:
-    """benchmarks/real_networks.py prints its markdown table when a network ran no baseline
-    (greenwave's best then has no ratio: its delay is printed instead of failing)."""
+def _benchmark():  # type: ignore[no-untyped-def]
+    """benchmarks/real_networks.py as a module (benchmarks/ is not a package)."""
     import importlib.util
     import sys
 
@@ -77,10 +76,36 @@ def test_benchmark_table_of_a_network_without_baseline_runs() -> None:
     bench = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = bench  # its dataclasses look their module up
     spec.loader.exec_module(bench)
-    result = {"config": {"duration_s": 900, "seeds": [1], "date": "2026-12-02", "controllers": ["max_pressure"]},
-              "networks": [{"network": "x", "demand": "own", "signals": 1, "failed": [], "best_baseline": None,
-                            "controllers": {"max_pressure": {"kind": "greenwave", "resco_delay_s": 12.0,
-                                                             "vs_best_baseline": None, "teleports": 0,
-                                                             "vehicles_unfinished": 1}}}]}
-    table = bench.markdown_table(result)
+    return bench
+
+
+def _result(controllers: dict[str, tuple[str, float]], *, seeds: list[int] = [1]) -> dict:  # noqa: B006
+    return {"config": {"duration_s": 900, "seeds": seeds, "date": "2026-12-02", "controllers": list(controllers)},
+            "networks": [{"network": "x", "demand": "own", "signals": 1, "failed": [], "best_baseline": None,
+                          "controllers": {c: {"kind": k, "resco_delay_s": d, "vs_best_baseline": None, "teleports": 0,
+                                              "vehicles_unfinished": 1} for c, (k, d) in controllers.items()}}]}
+
+
+def test_benchmark_table_of_a_network_without_baseline_runs() -> None:
+    """benchmarks/real_networks.py prints its markdown table when a network ran no baseline
+    (greenwave's best then has no ratio: its delay is printed instead of failing)."""
+    table = _benchmark().markdown_table(_result({"max_pressure": ("greenwave", 12.0)}))
     assert "| x (1 signals) | own | – | `max_pressure` 12.0 s/veh | 12.0 [0/1] |" in table
+
+
+def test_benchmark_merges_runs_of_the_same_duration_and_seeds() -> None:
+    """Baselines and greenwave's controllers run apart merge into one table, each ratio against
+    the best baseline of the union; runs on other seeds are refused, naming the file."""
+    bench = _benchmark()
+    merged = bench.merge_results([
+        ("base.json", _result({"static": ("baseline", 30.0), "delay_based": ("baseline", 20.0)})),
+        ("ours.json", _result({"proven": ("greenwave", 18.0), "static": ("baseline", 25.0)})),
+    ])
+    (net,) = merged["networks"]
+    assert net["best_baseline"] == "delay_based"
+    assert net["controllers"]["proven"]["vs_best_baseline"] == pytest.approx(0.9)
+    assert net["controllers"]["static"]["resco_delay_s"] == 25.0  # the later file's run
+    assert "`proven` 0.90" in bench.markdown_table(merged)
+    with pytest.raises(ValueError, match="ours.json: seeds"):
+        bench.merge_results([("base.json", _result({"static": ("baseline", 30.0)})),
+                             ("ours.json", _result({"proven": ("greenwave", 18.0)}, seeds=[1, 2]))])

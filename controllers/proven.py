@@ -181,7 +181,7 @@ def _check_options(options: Mapping[str, Any]) -> tuple[int, tuple[str, ...]]:
 
 @register
 class ProvenController(ProgramController):
-    """Per signal the best of SUMO's and greenwave's control, proven in SUMO on the run's demand.
+    """The best of SUMO's and greenwave's control per signal, or max_pressure or adaptive, proven in SUMO.
 
     The controller to start with on a new network. Options: ``proof_seeds`` (2), ``candidates``
     (default all: static, actuated, delay_based, sumo-rebuilt-static, sumo-rebuilt-actuated,

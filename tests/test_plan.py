@@ -599,3 +599,53 @@ def test_sumo_round_trip_through_traci(grid, tmp_path: Path) -> None:  # type: i
     retimed = TimingPlan(signals, net_file=str(ar))
     add = write_sumo_additional(retimed, ar_net, tmp_path / "ar.add.xml")
     _assert_same_timings(retimed, traci_read_back(ar, add, retimed, "greenwave", 2 * 90 + 5), 1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("control", ["actuated", "delay_based"])
+def test_actuated_plan_greens_never_end_below_the_floors_in_sumo(control: str, tmp_path: Path) -> None:
+    """DRT's signals (crossings included) written as SUMO actuated / delay-based programs: every
+    green may end at its floor (minimum green, walk + crossing time), never below, and run to
+    twice its planned length; with no traffic SUMO ends each green at that floor."""
+    from traci import constants as tc
+
+    from greenwave.controllers.plans.layout import base_program
+    from greenwave.controllers.plans.safety_rules import stage_floors
+
+    network = load_network(DRT)
+    plan = plan_from_network(network, compile_network(network, pd.DataFrame()))
+    add = write_sumo_additional(plan, network, tmp_path / "act.add.xml", program_id="gw_act", control=control)
+    ids = sorted(plan.signals)[:4]
+    longest = max(sum(st.green_s * 2 + st.intergreen_s for st in plan.signals[s].stages) for s in ids)
+    loaded, trace = run_sumo(DRT, add, ids, int(longest) + 5)
+    at_floor = 0
+    for sid in ids:
+        t = plan.signals[sid]
+        lg = logic_of(loaded[sid], "gw_act")
+        kinds = {"actuated": tc.TRAFFICLIGHT_TYPE_ACTUATED, "delay_based": tc.TRAFFICLIGHT_TYPE_DELAYBASED}
+        assert lg.type == kinds[control]
+        floors = stage_floors(network, sid, base_program(network, sid, t.program_id))
+        greens = [ph for ph in lg.phases if ph.minDur != ph.maxDur]
+        assert len(greens) == len(t.stages)
+        for ph, st, fl in zip(greens, t.stages, floors, strict=True):
+            assert ph.minDur >= max(fl.green_s, fl.pedestrian_s, st.min_green_s)
+            assert ph.minDur == int(ph.minDur) and ph.maxDur == int(ph.maxDur)  # whole seconds, rounded up
+            assert 0 <= ph.maxDur - max(st.green_s, min(2 * st.green_s, 60.0)) < 1
+        # no traffic: greens end early, never before their minDur (their floor)
+        green_idx = [k for k, ph in enumerate(lg.phases) if ph.minDur != ph.maxDur]
+        runs = []
+        last, length = None, 0
+        for _t, phase, _ns in trace[sid]:
+            if phase == last:
+                length += 1
+            else:
+                if last in green_idx:
+                    runs.append((last, length))
+                last, length = phase, 1
+        assert runs, sid
+        for k, n in runs[1:]:  # the first may have started before t=0
+            assert lg.phases[k].minDur <= n <= lg.phases[k].maxDur
+            at_floor += n == lg.phases[k].minDur
+    # SUMO's gap-based logic ends greens without traffic at their floor; its delay-based one
+    # runs them to their maximum when no other stage waits either
+    assert at_floor > 0 if control == "actuated" else at_floor == 0

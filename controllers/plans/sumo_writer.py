@@ -1,10 +1,11 @@
-"""The SUMO program writer: a timing plan as ``<tlLogic type="static">`` programs."""
+"""The SUMO program writer: a timing plan as ``<tlLogic>`` programs, fixed-time or actuated by SUMO."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from xml.sax.saxutils import quoteattr
 
 from greenwave.controllers.plans.layout import (
@@ -16,13 +17,28 @@ from greenwave.controllers.plans.layout import (
     to_ms,
 )
 from greenwave.controllers.plans.safety import assert_safe, check_limit
+from greenwave.controllers.plans.safety_rules import DEFAULT_STANDARDS, stage_floors
 from greenwave.controllers.plans.timing import MIN_YELLOW_S, TimingPlan, write_plan_file
 from greenwave.errors import PlanError
 
 if TYPE_CHECKING:
     from greenwave.networks.model import RoadNetwork
 
-__all__ = ["write_sumo_additional"]
+__all__ = ["ACTUATED_MAX_GREEN_S", "ProgramControl", "write_sumo_additional"]
+
+#: How SUMO runs a written plan: fixed-time, or actuated by SUMO's gap- or delay-based logic.
+ProgramControl = Literal["static", "actuated", "delay_based"]
+#: An actuated green may run to twice its planned length, at most this long (s), never shorter
+#: than planned.
+ACTUATED_MAX_GREEN_S = 60.0
+
+
+def _whole_s(ms: float) -> int:
+    """``ms`` rounded up to whole seconds (in ms). Actuated programs are written in whole seconds:
+    SUMO switches phases on its steps and carries a phase's fraction into the next one, so with
+    1 s steps a 3.4 s yellow showed 3 or 4 s and a green of minDur 9.334 s then ended after 9 s,
+    below its floor; rounded up, every phase shows at least its time."""
+    return int(math.ceil(ms / 1000.0 - 1e-9)) * 1000 if ms > 0 else 0
 
 
 def _fmt(ms: int) -> str:
@@ -38,8 +54,17 @@ def write_sumo_additional(
     program_id: str = "greenwave",
     min_yellow_s: float | None = None,
     standards: Any = None,
+    control: ProgramControl = "static",
 ) -> Path:
     """Write ``plan`` as SUMO ``<tlLogic type="static">`` programs; return ``path``.
+
+    ``control`` ``"actuated"`` or ``"delay_based"`` writes the same phases as a program of that
+    SUMO type instead: each stage's green may end at the stage's ``min_green_s`` (never below
+    the floors the validator holds the plan to, minimum green and pedestrian time) and run to
+    ``max(green, min(2 × green,`` :data:`ACTUATED_MAX_GREEN_S` ``))`` (within the longest green
+    allowed); yellows and all-reds keep the plan's durations, every duration rounded up to whole
+    seconds (SUMO's steps), and SUMO places its own detectors. The plan's offsets then only set
+    where the first cycle starts.
 
     Each signal's program is its base program's phases, rotated to start with stage 0's green
     phase: each stage's green phase lasts the plan's green, the phases of its intergreen keep
@@ -60,6 +85,8 @@ def write_sumo_additional(
     """
     if not isinstance(program_id, str) or not program_id:
         raise PlanError(f"program_id must be a non-empty string, got {program_id!r}")
+    if control not in ("static", "actuated", "delay_based"):
+        raise PlanError(f"control must be static, actuated or delay_based, got {control!r}")
 
     network = plan_network(plan, network)
     check_limit("min_yellow_s", min_yellow_s, optional=True)
@@ -71,13 +98,20 @@ def write_sumo_additional(
         program = base_program(network, sid, t.program_id)
         layout = stage_layouts(program, t)
         phases: list[tuple[int, int]] = []
-        for st, lay in zip(t.stages, layout, strict=True):
-            phases.append((lay.green, to_ms(st.green_s)))
+        bounds: dict[int, tuple[int, int]] = {}  # position in phases → (minDur, maxDur) ms
+        floors = stage_floors(network, sid, program, standards or DEFAULT_STANDARDS) if control != "static" else []
+        for k, (st, lay) in enumerate(zip(t.stages, layout, strict=True)):
+            if control != "static":
+                fl = floors[k]  # the validator's floors: an actuated green never ends below them
+                low = min(max(st.min_green_s, fl.green_s, fl.pedestrian_s), st.green_s)
+                high = max(st.green_s, min(2.0 * st.green_s, ACTUATED_MAX_GREEN_S, fl.max_green_s))
+                bounds[len(phases)] = (_whole_s(low * 1000.0), _whole_s(high * 1000.0))
+            phases.append((lay.green, to_ms(st.green_s) if control == "static" else _whole_s(st.green_s * 1000.0)))
             inter = dict(scaled_phase_ms(program, lay.yellow, lay.base_yellow_s, st.yellow_s))
             inter.update(scaled_phase_ms(program, lay.allred, lay.base_allred_s, st.allred_s))
-            phases.extend((j, inter[j]) for j in lay.order)
+            phases.extend((j, inter[j] if control == "static" else _whole_s(inter[j])) for j in lay.order)
         lines.append(
-            f"    <tlLogic id={quoteattr(sid)} type=\"static\" programID={quoteattr(program_id)} "
+            f"    <tlLogic id={quoteattr(sid)} type=\"{control}\" programID={quoteattr(program_id)} "
             f"offset=\"{_fmt(to_ms(t.stage0_green_start_s))}\">"
         )
         lines.append(f"        <!-- base program {t.program_id!r}, cycle {_fmt(to_ms(t.cycle_s))} s -->")
@@ -85,12 +119,13 @@ def write_sumo_additional(
             design = plan.designs[sid]
             about = f"stage design {design.name!r} ({design.n_stages} stages): {design.provenance}".replace("--", "")
             lines.append(f"        <!-- {about} -->")
-        for j, d in phases:
+        for k, (j, d) in enumerate(phases):
             if d <= 0:
                 continue
             ph = program.phases[j]
             name = f" name={quoteattr(ph.name)}" if ph.name else ""
-            lines.append(f"        <phase duration=\"{_fmt(d)}\" state={quoteattr(ph.state)}{name}/>")
+            dur = f"minDur=\"{_fmt(bounds[k][0])}\" maxDur=\"{_fmt(bounds[k][1])}\" " if k in bounds else ""
+            lines.append(f"        <phase duration=\"{_fmt(d)}\" {dur}state={quoteattr(ph.state)}{name}/>")
         lines.append("    </tlLogic>")
     lines.append("</additional>")
     out = Path(path)

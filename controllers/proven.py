@@ -10,6 +10,9 @@ in SUMO on the run's demand (the run's routes, SUMO seeds of their own:
   every signal (:mod:`greenwave.controllers.rebuilt_programs`);
 - ``optimised``: greenwave's fixed-time plan optimised on the run's demand
   (:func:`greenwave.controllers.planning.plan_for_demand`), where it can plan;
+  ``optimised-actuated`` / ``optimised-delay_based``: the same plan (its stage designs,
+  intergreens and splits) run by SUMO's gap- or delay-based actuated logic, greens between the
+  plan's floors and twice the planned green (``write_sumo_additional(control=...)``);
 - ``max_pressure`` / ``adaptive``: greenwave's controllers that act every step, with their
   default options (:data:`STEPPING`; each proof run steps SUMO in this process,
   :func:`~greenwave.controllers.proof.simulate_controller`).
@@ -44,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from greenwave.controllers import rebuilt_programs, sumo_programs
 from greenwave.controllers.base import Controller, ProgramController, make_controller, register
-from greenwave.controllers.planning import plan_for_demand
+from greenwave.controllers.planning import DemandPlan, plan_for_demand
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.proof import ProofRun, run_cases, signal_approaches, simulate, simulate_controller
 from greenwave.controllers.tls_xml import active_programs, read_programs, write_additional
@@ -61,7 +64,7 @@ __all__ = ["CANDIDATES", "STEPPING", "Candidate", "ProvenController", "choose_pe
 #: Every candidate, in the order that breaks ties (the simplest first).
 CANDIDATES: tuple[str, ...] = ("static", "actuated", "delay_based", "sumo-rebuilt-static",
                                "sumo-rebuilt-actuated", "sumo-rebuilt-delay_based", "optimised",
-                               "max_pressure", "adaptive")
+                               "optimised-actuated", "optimised-delay_based", "max_pressure", "adaptive")
 #: The candidates that act on the signals every step (greenwave's controllers, run in this
 #: process for their proof); they run on every signal or not at all, never in a mixture.
 STEPPING: tuple[str, ...] = ("max_pressure", "adaptive")
@@ -127,6 +130,8 @@ def _candidates(ctx: RunSpec, names: Sequence[str], work: Path,
 
     out: dict[str, Candidate] = {}
     skipped: dict[str, str] = {}
+    plan: DemandPlan | None = None  # the optimised plan, planned once for its three controls
+    plan_failed: GreenwaveError | None = None
     for name in names:
         try:
             if name == "static" or name in STEPPING:
@@ -140,21 +145,31 @@ def _candidates(ctx: RunSpec, names: Sequence[str], work: Path,
                     ctx.net_file, workdir=work / name, tls_type=name.removeprefix("sumo-rebuilt-"),  # type: ignore[arg-type]
                     program_files=ctx.program_files, begin_s=ctx.begin_s)
                 out[name] = Candidate(name, got.path, frozenset(got.rebuilt))
-            elif name == "optimised":
-                out[name] = _optimised(ctx, work / name)
+            elif name.startswith("optimised"):
+                if plan_failed is not None:
+                    raise plan_failed
+                if plan is None:
+                    try:
+                        plan = _optimised_plan(ctx, work / "optimised")
+                    except GreenwaveError as exc:
+                        plan_failed = exc
+                        raise
+                control = name.removeprefix("optimised").removeprefix("-") or "static"
+                path = write_sumo_additional(plan.plan, plan.network, work / "optimised" / f"{name}.add.xml",
+                                             program_id=f"gw_{name}", control=control)  # type: ignore[arg-type]
+                out[name] = Candidate(name, path, frozenset(plan.plan.signals))
         except GreenwaveError as exc:
             skipped[name] = f"{type(exc).__name__}: {exc}"
     return out, skipped
 
 
-def _optimised(ctx: RunSpec, work: Path) -> Candidate:
+def _optimised_plan(ctx: RunSpec, work: Path) -> DemandPlan:
     opt = plan_for_demand(ctx.net_file, ctx.demand_files, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
                           workdir=work, seed=ctx.seed, settings=OptimiserSettings(seed=ctx.seed),
                           program_files=ctx.program_files, run_begin_s=ctx.begin_s)
     if not opt.plan.signals:
         raise ScenarioError("the optimiser planned no signal")
-    path = write_sumo_additional(opt.plan, opt.network, work / "optimised.add.xml", program_id="gw_optimised")
-    return Candidate("optimised", path, frozenset(opt.plan.signals))
+    return opt
 
 
 def _same(choice: Mapping[str, str], cand: Candidate) -> bool:
@@ -185,7 +200,8 @@ class ProvenController(ProgramController):
 
     The controller to start with on a new network. Options: ``proof_seeds`` (2), ``candidates``
     (default all: static, actuated, delay_based, sumo-rebuilt-static, sumo-rebuilt-actuated,
-    sumo-rebuilt-delay_based, optimised, max_pressure, adaptive). See
+    sumo-rebuilt-delay_based, optimised, optimised-actuated, optimised-delay_based, max_pressure,
+    adaptive). See
     :mod:`greenwave.controllers.proven`.
     """
 

@@ -8,7 +8,8 @@
 - ``sumo-coordinator``: SUMO's ``tools/tlsCoordinator.py`` (offsets along the main flows).
 - ``sumo-rebuilt-static`` / ``sumo-rebuilt-actuated`` / ``sumo-rebuilt-delay_based``: the
   programs SUMO designs itself for every signal (``netconvert --tls.rebuild`` with its default
-  timing), see :mod:`greenwave.controllers.rebuilt_programs`.
+  timing and no all-red: the strongest in SUMO), see :mod:`greenwave.controllers.rebuilt_programs`;
+  option ``all_red = "own"`` keeps the all-red of the programs SUMO runs instead.
 
 Every controller here is of kind ``baseline``.
 """
@@ -135,15 +136,24 @@ class _SumoRebuiltController(_Baseline):
 
     program_type: ClassVar[rebuilt_programs.RebuiltType]
 
+    @classmethod
+    def declared_options(cls) -> frozenset[str]:
+        return frozenset({"all_red"})
+
     def programs(self, ctx: RunSpec) -> Path | None:
-        if self.options:
+        unknown = sorted(set(self.options) - {"all_red"})
+        if unknown:
             raise ScenarioError(
-                f"controller {self.name!r} takes no options (it runs SUMO's defaults), got "
-                f"{', '.join(sorted(self.options))}"
+                f"controller {self.name!r} takes only the option all_red (it runs SUMO's defaults), got "
+                f"{', '.join(unknown)}"
             )
+        all_red = self.options.get("all_red", "netconvert")
+        if all_red not in rebuilt_programs.ALL_RED:
+            raise ScenarioError(f"controller {self.name!r}: all_red must be one of "
+                                f"{', '.join(rebuilt_programs.ALL_RED)}, not {all_red!r}")
         return rebuilt_programs.rebuilt_programs(
             ctx.net_file, workdir=ctx.workdir, tls_type=self.program_type, program_files=ctx.program_files,
-            begin_s=ctx.begin_s,
+            begin_s=ctx.begin_s, all_red=all_red,
         ).path
 
 

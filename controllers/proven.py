@@ -7,7 +7,9 @@ in SUMO on the run's demand (the run's routes, SUMO seeds of their own:
 - ``static``: the programs the network runs today (its own, or the scenario's);
 - ``actuated`` / ``delay_based``: SUMO's actuated controllers on those programs;
 - ``sumo-rebuilt-static`` / ``-actuated`` / ``-delay_based``: the programs SUMO designs for
-  every signal (:mod:`greenwave.controllers.rebuilt_programs`);
+  every signal (:mod:`greenwave.controllers.rebuilt_programs`), keeping the all-red of the
+  programs SUMO runs (``all_red="own"``: a program greenwave recommends keeps the network's
+  clearances; the baselines of those names run netconvert's design without it);
 - ``optimised``: greenwave's fixed-time plan optimised on the run's demand
   (:func:`greenwave.controllers.planning.plan_for_demand`), where it can plan;
   ``optimised-actuated`` / ``optimised-delay_based``: the same plan (its stage designs,
@@ -143,7 +145,7 @@ def _candidates(ctx: RunSpec, names: Sequence[str], work: Path,
             elif name.startswith("sumo-rebuilt-"):
                 got = rebuilt_programs.rebuilt_programs(
                     ctx.net_file, workdir=work / name, tls_type=name.removeprefix("sumo-rebuilt-"),  # type: ignore[arg-type]
-                    program_files=ctx.program_files, begin_s=ctx.begin_s)
+                    program_files=ctx.program_files, begin_s=ctx.begin_s, all_red="own")
                 out[name] = Candidate(name, got.path, frozenset(got.rebuilt))
             elif name.startswith("optimised"):
                 if plan_failed is not None:

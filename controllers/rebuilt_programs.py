@@ -39,11 +39,14 @@ from greenwave.controllers.tls_xml import active_programs
 from greenwave.errors import NetworkError, ScenarioError
 from greenwave.networks.signal_states import GREEN, PERMISSIVE_GREEN, RED_LETTER
 
-__all__ = ["REBUILT_TYPES", "RebuiltPrograms", "RebuiltType", "own_all_red_s", "rebuilt_programs"]
+__all__ = ["ALL_RED", "REBUILT_TYPES", "AllRed", "RebuiltPrograms", "RebuiltType", "own_all_red_s", "rebuilt_programs"]
 
 PathLike = str | os.PathLike[str]
 RebuiltType = Literal["static", "actuated", "delay_based"]
 REBUILT_TYPES: tuple[str, ...] = ("static", "actuated", "delay_based")
+#: The all-red of the rebuilt programs: netconvert's (none) or the programs SUMO runs.
+AllRed = Literal["netconvert", "own"]
+ALL_RED: tuple[str, ...] = ("netconvert", "own")
 
 #: A connection's identity across a rebuild: (from edge, to edge, from lane, to lane) for a
 #: vehicle connection, ("crossing", crossing id) for a pedestrian crossing.
@@ -154,6 +157,7 @@ def rebuilt_programs(
     program_id: str | None = None,
     program_files: Sequence[PathLike] = (),
     begin_s: float = 0.0,
+    all_red: AllRed = "netconvert",
 ) -> RebuiltPrograms:
     """Write SUMO's rebuilt programs of every signal as an additional file for ``net_file``.
 
@@ -168,9 +172,14 @@ def rebuilt_programs(
     program_id : str, optional
         ``programID`` of the written programs; default ``"gw_rebuilt_" + tls_type``.
     program_files, begin_s
-        The scenario's additional files with programs and the run's begin: the all-red is taken
-        from the programs SUMO runs (a city's own programs, RiLSA example 1: 7 s), not only from
-        the network's.
+        The scenario's additional files with programs and the run's begin: the programs SUMO
+        runs (a city's own programs, RiLSA example 1), whose all-red ``all_red="own"`` keeps.
+    all_red : {"netconvert", "own"}, default "netconvert"
+        ``netconvert``: netconvert's own design, no all-red (its default ``--tls.allred.time``
+        0): the baseline as SUMO gives it, the strongest in SUMO, whose junction model needs no
+        clearance time. ``own``: the shortest all-red the programs SUMO runs keep between two
+        stages (``--tls.allred.time``, corridor: 3 s, RiLSA example 1: 7 s), so the program keeps
+        the network's clearances, as a program greenwave recommends must.
 
     Returns
     -------
@@ -189,6 +198,8 @@ def rebuilt_programs(
     """
     if tls_type not in REBUILT_TYPES:
         raise ScenarioError(f"tls_type must be one of {', '.join(REBUILT_TYPES)}, got {tls_type!r}")
+    if all_red not in ALL_RED:
+        raise ScenarioError(f"all_red must be one of {', '.join(ALL_RED)}, got {all_red!r}")
     net = Path(net_file)
     if not net.is_file():
         raise ScenarioError(f"network file not found: {net}")
@@ -201,10 +212,10 @@ def rebuilt_programs(
         raise NetworkError(f"network {net} has no traffic light programs (<tlLogic>)")
     if program_files:
         own_programs = {**own_programs, **active_programs(net, program_files, begin_s=begin_s)}
-    # SUMO's design has no all-red by default; where the network's own programs keep one, the
-    # rebuilt programs keep it too (netconvert --tls.allred.time), as greenwave's controllers must
-    all_red = math.ceil(own_all_red_s(own_programs) - 1e-9)
-    extra = ["--tls.allred.time", str(all_red)] if all_red > 0 else []
+    # SUMO's design has no all-red by default; "own" keeps the all-red of the programs SUMO runs
+    # (netconvert --tls.allred.time), as greenwave's controllers must
+    red_s = math.ceil(own_all_red_s(own_programs) - 1e-9) if all_red == "own" else 0
+    extra = ["--tls.allred.time", str(red_s)] if red_s > 0 else []
     run_sumo_command(
         ["netconvert", "--sumo-net-file", net, "--tls.rebuild", "--tls.default-type", tls_type, *extra,
          "--output-file", rebuilt_net, "--no-warnings"],

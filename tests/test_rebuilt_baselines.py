@@ -20,6 +20,7 @@ from greenwave.controllers.base import (
     Controller,
     available_controllers,
     controller_kind,
+    make_controller,
     register,
 )
 from greenwave.controllers.rebuilt_programs import own_all_red_s, rebuilt_programs
@@ -53,14 +54,17 @@ def test_rebuilt_programs_carry_sumos_states_onto_the_own_link_indices(tls_type:
     """corridor's gneJ11 is numbered differently once rebuilt: every connection must still show
     what netconvert's rebuilt network shows it, phase by phase."""
     net = _game("corridor/corridor.net.xml")
-    result = rebuilt_programs(net, workdir=tmp_path / "gw", tls_type=tls_type)
+    # corridor's own programs keep 3 s of all-red between stages: all_red="own" keeps it (the
+    # static case here), netconvert's default design has none (the baselines' default)
+    all_red = "own" if tls_type == "static" else "netconvert"
+    result = rebuilt_programs(net, workdir=tmp_path / "gw", tls_type=tls_type, all_red=all_red)
     assert result.kept == {}
     assert sorted(result.rebuilt) == sorted(read_programs(net))
     theirs = tmp_path / "theirs.net.xml"
-    # corridor's own programs keep 3 s of all-red between stages: the rebuild keeps it too
     assert own_all_red_s(read_programs(net)) == 3.0
-    run_sumo_command(["netconvert", "-s", net, "--tls.rebuild", "--tls.default-type", tls_type,
-                      "--tls.allred.time", "3", "-o", theirs], what="reference rebuild")  # fmt: skip
+    red = ["--tls.allred.time", "3"] if all_red == "own" else []
+    run_sumo_command(["netconvert", "-s", net, "--tls.rebuild", "--tls.default-type", tls_type, *red,
+                      "-o", theirs], what="reference rebuild")  # fmt: skip
     mine = {tid: [ph.get("state", "") for ph in el.iter("phase")] for tid, el in read_programs(result.path).items()}
     ref_el = read_programs(theirs)
     ref = {tid: [ph.get("state", "") for ph in el.iter("phase")] for tid, el in ref_el.items()}
@@ -92,6 +96,10 @@ def test_a_signal_whose_indices_do_not_fit_keeps_its_own_program(tmp_path: Path)
 def test_unknown_rebuild_type_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="tls_type"):
         rebuilt_programs(_game("corridor/corridor.net.xml"), workdir=tmp_path, tls_type="fuzzy")  # type: ignore[arg-type]
+    with pytest.raises(ScenarioError, match="all_red"):
+        rebuilt_programs(_game("corridor/corridor.net.xml"), workdir=tmp_path, all_red="some")  # type: ignore[arg-type]
+    with pytest.raises(ScenarioError, match="all_red"):
+        make_controller("sumo-rebuilt-actuated", {"all_red": "some"}).programs(None)  # type: ignore[arg-type]
 
 
 @pytest.mark.slow

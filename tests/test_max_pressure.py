@@ -263,6 +263,48 @@ def _drive(name: str, options: dict, net_file: Path, routes: tuple[Path, ...], a
 
 
 @pytest.mark.slow
+def test_max_pressure_holds_a_green_only_for_vehicles_still_in_its_zones(
+    turn_grid: tuple[RoadNetwork, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A green holds while its queue discharges only if a vehicle is still in one of its
+    priority lanes' zones (``hold_queue_veh`` = 1): before (0, which the option still gives),
+    the last vehicle of a platoon crossing its loop held the green for nobody. With
+    ``hold_per_lane`` the vehicle must be in the zone of the lane whose loop was crossed."""
+    from greenwave.controllers.max_pressure import MaxPressureController
+
+    net, routes = turn_grid
+    original = MaxPressureController.discharging
+    held: list[tuple[float, bool]] = []  # per hold: most vehicles in a zone; a crossed lane's zone had one
+
+    def recording(self: MaxPressureController, sim: Any, signals: np.ndarray) -> np.ndarray:
+        out = original(self, sim, signals)
+        loop = sim.conn.inductionloop
+        for n, i in enumerate(signals):
+            if out[n]:
+                rows = self._hold_loops[i][int(self.switcher.stage[i])]
+                queue = np.nan_to_num(self.reader.queue[rows], nan=0.0)
+                paired = False
+                for r, q in zip(rows, queue, strict=True):
+                    since = loop.getTimeSinceDetection(self.layout.e1_ids[r])
+                    crossed = 0.0 < since < self.opts["hold_gap_s"] or (
+                        since <= 0.0 and loop.getLastStepMeanSpeed(self.layout.e1_ids[r]) > 1.0)
+                    paired |= crossed and q >= 1.0
+                held.append((float(queue.max(initial=0.0)), paired))
+        return out
+
+    monkeypatch.setattr(MaxPressureController, "discharging", recording)
+    seen = {}
+    for name, opts in (("default", {}), ("zero", {"hold_queue_veh": 0.0}), ("per_lane", {"hold_per_lane": 1.0})):
+        held.clear()
+        _, _, mon = _drive("max_pressure", opts, net.path, (routes,), (), tmp_path / name, 600.0)
+        assert not mon.violations, mon.violations[:3]
+        seen[name] = (len(held), sum(q < 1.0 for q, _ in held), sum(not p for _, p in held))
+    assert seen["default"][0] > 50 and seen["default"][1] == 0, seen
+    assert seen["zero"][1] > 100, seen  # held with every zone empty
+    assert seen["default"][2] > 10 and seen["per_lane"][0] > 50 and seen["per_lane"][2] == 0, seen
+
+
+@pytest.mark.slow
 def test_cyclic_max_pressure_keeps_the_stage_order(turn_grid: tuple[RoadNetwork, Path], tmp_path: Path) -> None:
     net, routes = turn_grid
     cycle = 60.0
@@ -441,6 +483,26 @@ def _green_runs(tls_states: Path, end_s: float) -> list[tuple[str, float]]:
     return [(s, e - t) for (t, s), e in zip(changes, ends, strict=True)]
 
 
+def _run_rilsa2(tmp_path: Path, end: float) -> tuple[Any, Path, Path]:
+    """max_pressure on RiLSA example 2 (its city program and counted flows, seed 1) with the
+    transition monitor: (summary row, run folder, SUMO's tls states of the run)."""
+    from greenwave._sumo import run_sumo_command
+
+    run_sumo_command([RILSA2 / "makeRoutes.py"], what="RiLSA example 2 demand", cwd=tmp_path)
+    save = tmp_path / "save.add.xml"
+    save.write_text(f'<additional><timedEvent type="SaveTLSStates" dest="{tmp_path / "tls.xml"}"/></additional>\n')
+    sc = scenario_from_dict({
+        "name": "rilsa2", "duration_s": end, "seeds": [1], "controllers": ["max_pressure"],
+        "network": {"file": str(RILSA2 / "rilsa2.net.xml")},
+        "demand": {"route_files": [str(tmp_path / "flows.rou.xml")],
+                   "additional_files": [str(RILSA2 / "vtypes.add.xml"), str(RILSA2 / "rilsa2_tls.add.xml"),
+                                        str(save)]},
+    })
+    row = run_scenario(sc, tmp_path / "out", check_safety=True).iloc[0]
+    run = next((tmp_path / "out").rglob("max_pressure_seed1"))
+    return row, run, next(run.rglob("tls.xml"))
+
+
 @pytest.mark.slow
 def test_max_pressure_on_rilsa_example_2_runs_two_stages_and_cuts_greens_that_lose_nothing(tmp_path: Path) -> None:
     """RiLSA example 2 (a T junction, its city program and counted flows, 900 s, seed 1).
@@ -451,25 +513,12 @@ def test_max_pressure_on_rilsa_example_2_runs_two_stages_and_cuts_greens_that_lo
     main road's through lanes are green in both stages: their vehicles held each stage up to
     its 60 s maximum green (side road's stage: up to 59 s), 18.8 s/veh. Now the design is the
     model's two stages and only lanes that lose their green hold it: 14.5 s/veh."""
-    from greenwave._sumo import run_sumo_command
-
-    run_sumo_command([RILSA2 / "makeRoutes.py"], what="RiLSA example 2 demand", cwd=tmp_path)
-    save = tmp_path / "save.add.xml"
-    save.write_text(f'<additional><timedEvent type="SaveTLSStates" dest="{tmp_path / "tls.xml"}"/></additional>\n')
     end = 900.0
-    sc = scenario_from_dict({
-        "name": "rilsa2", "duration_s": end, "seeds": [1], "controllers": ["max_pressure"],
-        "network": {"file": str(RILSA2 / "rilsa2.net.xml")},
-        "demand": {"route_files": [str(tmp_path / "flows.rou.xml")],
-                   "additional_files": [str(RILSA2 / "vtypes.add.xml"), str(RILSA2 / "rilsa2_tls.add.xml"),
-                                        str(save)]},
-    })
-    row = run_scenario(sc, tmp_path / "out", check_safety=True).iloc[0]
-    run = next((tmp_path / "out").rglob("max_pressure_seed1"))
+    row, run, tls = _run_rilsa2(tmp_path, end)
     assert (run / "stage_designs.json").is_file()  # before: the own stages, no design chosen
     design = json.loads((run / "stage_designs.json").read_text())["signals"]["0"]
     assert design["stages"] == 2, design  # not the city's five overlapping stages
-    runs = _green_runs(next(run.rglob("tls.xml")), end)
+    runs = _green_runs(tls, end)
     intergreen = sum(d for s, d in runs if not any(c in "Gg" for c in s) or any(c in "yYu" for c in s))
     assert intergreen < 0.3 * end, intergreen  # before: 312 s of 900 (now 197)
     # the side road's stage (links 3 and 4 green) ends when the side road has nothing left

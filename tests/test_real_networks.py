@@ -54,6 +54,11 @@ def test_every_controller_runs_safely_on_real_networks(game: str, pool: Executor
         assert checked["steps"] > 0 and checked["signals"] > 0
         assert row.safety_violations == checked["violations"]
         assert len(checked["first"]) == min(checked["violations"], 50)
+        if row.controller.startswith("sumo-rebuilt-"):
+            # netconvert's own design keeps no all-red; the monitor reports where the network's
+            # programs keep one (corridor: 3 s), and nothing else
+            assert set(checked["by_rule"]) <= {"all-red"}, (row.controller, checked["by_rule"])
+            continue
         where = {v["signal"] for v in checked["first"]}
         assert where <= KNOWN_UNSAFE_PROGRAMS, (row.controller, [v for v in checked["first"]
                                                                  if v["signal"] not in KNOWN_UNSAFE_PROGRAMS][:5])

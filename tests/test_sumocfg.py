@@ -401,9 +401,15 @@ def test_buses_stops_persons_bicycles_detectors_rerouters_parking_under_every_co
     sc = scenario_from_dict({"controllers": CONTROLLERS, "demand": {"sumocfg": str(cfg)}})
     summary = run_scenario(sc, tmp_path / "gw", executor=pool, check_safety=True)
     assert sorted(summary.controller) == sorted(CONTROLLERS)
-    assert (summary.safety_violations == 0).all(), summary[["controller", "safety_violations"]]
+    # netconvert's rebuilt design keeps no all-red where the network's programs keep one: the
+    # monitor reports those (all-red only); every other controller shows nothing unsafe
+    rebuilt = summary.controller.str.startswith("sumo-rebuilt-")
+    assert (summary.safety_violations[~rebuilt] == 0).all(), summary[["controller", "safety_violations"]]
     for row in summary.itertuples():
         run = tmp_path / "gw" / "runs" / f"{row.controller}_seed{row.seed}"
+        if row.controller.startswith("sumo-rebuilt-"):
+            checked = json.loads((run / "transition_safety.json").read_text())
+            assert set(checked["by_rule"]) <= {"all-red"}, (row.controller, checked["by_rule"])
         stats = _statistics(run / "statistics.xml")
         assert stats["persons"]["loaded"] == "1", row.controller
         trips = _trips(run / "tripinfo.xml")

@@ -54,13 +54,16 @@ def test_every_controller_runs_safely_on_real_networks(game: str, pool: Executor
         assert checked["steps"] > 0 and checked["signals"] > 0
         assert row.safety_violations == checked["violations"]
         assert len(checked["first"]) == min(checked["violations"], 50)
+        first = checked["first"]
         if row.controller.startswith("sumo-rebuilt-"):
             # netconvert's own design keeps no all-red; the monitor reports where the network's
-            # programs keep one (corridor: 3 s), and nothing else
-            assert set(checked["by_rule"]) <= {"all-red"}, (row.controller, checked["by_rule"])
+            # programs keep one (corridor: 3 s), and otherwise only the known unsafe programs
+            # that the rebuild leaves to their own program (fkk_in's gneJ21)
+            other = [v for v in first if v["rule"] != "all-red" and v["signal"] not in KNOWN_UNSAFE_PROGRAMS]
+            assert not other, (row.controller, other[:5])
             continue
-        where = {v["signal"] for v in checked["first"]}
-        assert where <= KNOWN_UNSAFE_PROGRAMS, (row.controller, [v for v in checked["first"]
+        where = {v["signal"] for v in first}
+        assert where <= KNOWN_UNSAFE_PROGRAMS, (row.controller, [v for v in first
                                                                  if v["signal"] not in KNOWN_UNSAFE_PROGRAMS][:5])
         if game != "fkk_in":  # no known unsafe program here: not a single violation
             assert checked["violations"] == 0, (row.controller, checked["by_rule"])

@@ -30,8 +30,8 @@ Then:
    over the proof seeds (the earlier in the list above on a tie); a stepping candidate chosen
    runs as that controller would (``proven`` hands it the run).
 
-So on the proof seeds ``proven`` is never worse than the best of the programs SUMO gives a
-network for free. The run folder gets ``proven.json`` (per signal: the chosen candidate, what
+So on the proof seeds ``proven`` is never worse than any of its candidates (SUMO's programs
+among them, with the network's clearances). The run folder gets ``proven.json`` (per signal: the chosen candidate, what
 runs and every candidate's loss; the candidates' mean delays) and ``proven.txt`` (one line per
 signal); ``summary.csv`` gains ``proven_choice`` (a candidate or ``mixture``) and
 ``proven_signals_changed`` (signals not on the network's own program).
@@ -203,12 +203,12 @@ class ProvenController(ProgramController):
     The controller to start with on a new network. Options: ``proof_seeds`` (2), ``candidates``
     (default all: static, actuated, delay_based, sumo-rebuilt-static, sumo-rebuilt-actuated,
     sumo-rebuilt-delay_based, optimised, optimised-actuated, optimised-delay_based, max_pressure,
-    adaptive). See
-    :mod:`greenwave.controllers.proven`.
+    adaptive). See :mod:`greenwave.controllers.proven`.
     """
 
     decision: str = ""
     changed: int = 0
+    _delegate: Controller | None = None  # the stepping candidate chosen, which runs the scored run
 
     name = "proven"
     kind = "greenwave"
@@ -218,7 +218,7 @@ class ProvenController(ProgramController):
         return frozenset({"proof_seeds", "candidates"})
 
     def prepare(self, ctx: RunSpec) -> list[Path]:
-        self._delegate: Controller | None = None
+        self._delegate = None
         path = self.programs(ctx)
         if self.decision in STEPPING:
             self._delegate = make_controller(self.decision)
@@ -290,9 +290,8 @@ class ProvenController(ProgramController):
         program SUMO runs for each signal (``sumo_program_id``: the chosen one's ``program_id``
         unless something else switched it)."""
 
-        delegate = getattr(self, "_delegate", None)
-        if delegate is not None:
-            delegate.start(sim)
+        if self._delegate is not None:
+            self._delegate.start(sim)
         record = getattr(self, "_record", None)
         if record is None:
             return
@@ -301,13 +300,11 @@ class ProvenController(ProgramController):
         write_text_atomic(json.dumps(record, indent=1), self._record_path)
 
     def step(self, sim: SumoSession) -> None:
-        delegate = getattr(self, "_delegate", None)
-        if delegate is not None:
-            delegate.step(sim)
+        if self._delegate is not None:
+            self._delegate.step(sim)
 
     def finish(self, ctx: RunSpec) -> dict[str, Any]:
-        delegate = getattr(self, "_delegate", None)
-        out = {} if delegate is None else delegate.finish(ctx)
+        out = {} if self._delegate is None else self._delegate.finish(ctx)
         return {**out, "proven_choice": self.decision, "proven_signals_changed": self.changed}
 
 

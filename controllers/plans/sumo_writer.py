@@ -99,17 +99,18 @@ def write_sumo_additional(
         layout = stage_layouts(program, t)
         phases: list[tuple[int, int]] = []
         bounds: dict[int, tuple[int, int]] = {}  # position in phases → (minDur, maxDur) ms
-        floors = stage_floors(network, sid, program, standards or DEFAULT_STANDARDS) if control != "static" else []
+        actuated = control != "static"
+        floors = stage_floors(network, sid, program, standards or DEFAULT_STANDARDS) if actuated else []
         for k, (st, lay) in enumerate(zip(t.stages, layout, strict=True)):
-            if control != "static":
+            if actuated:
                 fl = floors[k]  # the validator's floors: an actuated green never ends below them
                 low = min(max(st.min_green_s, fl.green_s, fl.pedestrian_s), st.green_s)
                 high = max(st.green_s, min(2.0 * st.green_s, ACTUATED_MAX_GREEN_S, fl.max_green_s))
                 bounds[len(phases)] = (_whole_s(low * 1000.0), _whole_s(high * 1000.0))
-            phases.append((lay.green, to_ms(st.green_s) if control == "static" else _whole_s(st.green_s * 1000.0)))
+            phases.append((lay.green, _whole_s(st.green_s * 1000.0) if actuated else to_ms(st.green_s)))
             inter = dict(scaled_phase_ms(program, lay.yellow, lay.base_yellow_s, st.yellow_s))
             inter.update(scaled_phase_ms(program, lay.allred, lay.base_allred_s, st.allred_s))
-            phases.extend((j, inter[j] if control == "static" else _whole_s(inter[j])) for j in lay.order)
+            phases.extend((j, _whole_s(inter[j]) if actuated else inter[j]) for j in lay.order)
         lines.append(
             f"    <tlLogic id={quoteattr(sid)} type=\"{control}\" programID={quoteattr(program_id)} "
             f"offset=\"{_fmt(to_ms(t.stage0_green_start_s))}\">"

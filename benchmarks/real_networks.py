@@ -323,6 +323,11 @@ def merge_results(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             if c not in merged["config"]["controllers"]:
                 merged["config"]["controllers"].append(c)
         for net in res.get("networks", []):
+            bad = [k for k in ("network", "controllers") if not isinstance(net, dict) or k not in net]
+            bad += [f"controllers.{c}.{k}" for c, v in (net.get("controllers") or {}).items()
+                    for k in ("kind", "resco_delay_s") if not isinstance(v, dict) or k not in v] if not bad else []
+            if bad:
+                raise ValueError(f"{name}: a network entry lacks {', '.join(bad)} (not a real_networks.py result)")
             entry = by_name.get(net["network"])
             if entry is None:
                 entry = by_name[net["network"]] = {**net, "controllers": {}, "failed": []}

@@ -1,8 +1,12 @@
 """Intergreens of stage designs from the junction geometry in the net file.
 
-- yellow of a vehicle link ending its green: ``t_r + v / (2 a)`` (ITE; ``t_r`` = 1 s, ``a`` = 3 m/s²,
-  ``v`` its approach lane's speed), at least 3 s, rounded up to 0.1 s; a transition's yellow is
-  the largest over its ending links; none where only crossings end (then 1 s all-red before a
+- yellow of a vehicle link ending its green: the yellow the network's own program shows that
+  link after its green (its longest; the local engineers' standard, e.g. RiLSA's 3 s at
+  50 km/h); for a link whose own program shows it none, the longest the program shows a link
+  approached at least as fast; where there is none either, ``t_r + v / (2 a)`` (ITE; ``t_r`` =
+  1 s, ``a`` = 3 m/s², ``v`` its approach lane's speed) rounded up to 0.1 s; at least 3 s either way
+  (``DesignParams.yellow = "ite"`` takes the larger of the two rules); a transition's yellow
+  is the largest over its ending links; none where only crossings end (then 1 s all-red before a
   conflicting green, their clearance being part of the stage's minimum green);
 - all-red from ``i`` to ``j``: the largest, over a clearing link ``c`` (green in ``i``, not in
   ``j``) and an entering foe ``e`` (green in ``j``, not in ``i``), of
@@ -34,7 +38,7 @@ from greenwave.networks.model import Program, Signal
 from greenwave.networks.signal_states import GREEN, GREEN_OR_TRANSITION, YELLOW
 
 __all__ = ["DesignParams", "JunctionGeometry", "ceil_to", "intergreens", "junction_geometry", "merge_pairs",
-           "own_floor_allred", "own_intergreens"]
+           "own_floor_allred", "own_intergreens", "own_link_yellow"]
 
 
 
@@ -43,6 +47,9 @@ class DesignParams:
     """Constants of the intergreen and minimum-green rules (s, m, m/s, m/s²)."""
 
     min_yellow_s: float = 3.0
+    #: "network": a link's yellow is its own program's where it has one, ITE's otherwise;
+    #: "ite": never below ITE's kinematic yellow either
+    yellow: str = "network"
     reaction_s: float = 1.0
     decel_mps2: float = 3.0
     vehicle_length_m: float = 7.5
@@ -53,6 +60,30 @@ class DesignParams:
     round_s: float = 0.1
     #: the longest own stage that counts as a short protected-turn stage for ``merged``
     short_turn_stage_s: float = 15.0
+
+
+def own_link_yellow(program: Program | None, n_links: int) -> dict[int, float]:
+    """Per link index, the longest yellow ``program`` shows it right after a green (s)."""
+    out: dict[int, float] = {}
+    if program is None or not program.phases:
+        return out
+    phases = program.phases
+    n = len(phases)
+    for k in range(n_links):
+        for i in range(n):
+            st = phases[i].state
+            if k >= len(st) or st[k] not in GREEN:
+                continue
+            y, j = 0.0, (i + 1) % n
+            for _ in range(n - 1):
+                sj = phases[j].state
+                if k >= len(sj) or sj[k] not in YELLOW:
+                    break
+                y += phases[j].duration
+                j = (j + 1) % n
+            if y > 0:
+                out[k] = max(out.get(k, 0.0), y)
+    return out
 
 
 def ceil_to(x: float, step: float) -> float:
@@ -213,6 +244,11 @@ def intergreens(
     paths: dict[int, list[str]] = {}
     speed: dict[int, float] = {}
     yellow_of: dict[int, float] = {}
+    if p.yellow not in ("network", "ite"):
+        raise NetworkError(f"stage design: yellow rule must be 'network' or 'ite', got {p.yellow!r}")
+    own_yellow = own_link_yellow(signal.default_program, signal.n_links)
+    v_link = {m.link_index: g.lane_speed.get(m.from_lane, 13.89) for m in signal.movements
+              if m.is_used and m.link_index not in ped}
     for m in signal.movements:
         if not m.is_used:
             continue
@@ -227,7 +263,12 @@ def intergreens(
         v_path = min((g.lane_speed.get(ln, 13.89) for ln in paths[k]), default=13.89)
         v_app = g.lane_speed.get(m.from_lane, 13.89)
         speed[k] = max(min(v_path, v_app), 1.0)
-        yellow_of[k] = max(p.min_yellow_s, ceil_to(p.reaction_s + v_app / (2.0 * p.decel_mps2), p.round_s))
+        ite = ceil_to(p.reaction_s + v_app / (2.0 * p.decel_mps2), p.round_s)
+        own = own_yellow.get(k)
+        if own is None:  # the network's yellow at this speed, from its links approached as fast
+            own = max((y for j, y in own_yellow.items() if v_link.get(j, 0.0) >= v_app - 0.05), default=None)
+        rule = ite if own is None else (max(own, ite) if p.yellow == "ite" else own)
+        yellow_of[k] = max(p.min_yellow_s, rule)
     n = len(stages)
     cache: dict[tuple[int, int], float] = {}
 

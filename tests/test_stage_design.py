@@ -30,7 +30,8 @@ from greenwave.controllers.stage_choice import (
 )
 from greenwave.errors import NetworkError, PlanError, ScenarioError
 from greenwave.networks import load_network
-from greenwave.networks.intergreens import DesignParams, intergreens, merge_pairs
+from greenwave.networks.intergreens import DesignParams, intergreens, merge_pairs, own_link_yellow
+from greenwave.networks.model import Phase, Program
 from greenwave.networks.stage_design import (
     DESIGN_KINDS,
     StageDesign,
@@ -134,14 +135,30 @@ def test_intergreens_from_geometry(cross) -> None:  # type: ignore[no-untyped-de
     y, r = intergreens(sig, d.stages, CROSS)
     assert (y, r) == (d.yellow_s, d.allred_s)
     speed = max(net.edge(e)["speed_mps"] for e in sig.incoming_edges)
+    own = own_link_yellow(sig.default_program, sig.n_links)
+    assert own and set(own.values()) == {3.0}  # the game's program: 3 s yellow at 50 km/h
+    y_ite, _ = intergreens(sig, d.stages, CROSS, params=DesignParams(yellow="ite"))
     for i in range(2):
-        assert y[i][1 - i] >= max(3.0, 1.0 + speed / 6.0) - 1e-9  # ITE yellow, at least 3 s
+        assert y[i][1 - i] == 3.0  # the network's own yellow (>= the 3 s standard)
+        assert y_ite[i][1 - i] >= max(3.0, 1.0 + speed / 6.0) - 1e-9  # ITE's kinematic yellow
         assert r[i][1 - i] > 0  # conflicting movements hand over: an all-red
     # a longer clearing vehicle needs a longer all-red; a faster clearance a shorter one
     _, r_long = intergreens(sig, d.stages, CROSS, params=DesignParams(vehicle_length_m=20.0))
     assert all(r_long[i][1 - i] > r[i][1 - i] for i in range(2))
-    y_slow, _ = intergreens(sig, d.stages, CROSS, params=DesignParams(decel_mps2=1.0))
-    assert all(y_slow[i][1 - i] > y[i][1 - i] for i in range(2))
+    y_slow, _ = intergreens(sig, d.stages, CROSS, params=DesignParams(yellow="ite", decel_mps2=1.0))
+    assert all(y_slow[i][1 - i] > y_ite[i][1 - i] for i in range(2))
+    with pytest.raises(NetworkError, match="yellow rule"):
+        intergreens(sig, d.stages, CROSS, params=DesignParams(yellow="rilsa"))
+
+
+def test_own_link_yellow_follows_each_link() -> None:
+    prog = Program("p", "static", 0.0, (
+        Phase(30, "GGrr"), Phase(1, "Gyrr"), Phase(3, "yyrr"), Phase(2, "rrrr"),
+        Phase(20, "rrGg"), Phase(4, "rryo"),
+    ))
+    # link 0 shows 3 s, link 1 1 + 3 s, link 2 4 s; link 3 leaves its green without a yellow
+    assert own_link_yellow(prog, 4) == {0: 3.0, 1: 4.0, 2: 4.0}
+    assert own_link_yellow(None, 4) == {}
 
 
 def test_design_program_and_json(cross, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

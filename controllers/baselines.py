@@ -93,7 +93,7 @@ class SumoWebsterController(_Baseline):
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
-        return _keywords(sumo_programs.webster_programs, {"workdir", "begin", "end", "seed"})
+        return _keywords(sumo_programs.webster_programs, {"workdir", "begin", "end", "seed", "route_choice"})
 
     def programs(self, ctx: RunSpec) -> Path | None:
         return sumo_programs.webster_programs(
@@ -103,6 +103,7 @@ class SumoWebsterController(_Baseline):
             begin=ctx.begin_s,
             end=ctx.end_s,
             seed=ctx.seed,
+            route_choice=ctx.route_choice,
             program_files=ctx.program_files,
             **self.options,
         )
@@ -116,7 +117,7 @@ class SumoCoordinatorController(_Baseline):
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
-        return _keywords(sumo_programs.coordinator_programs, {"workdir", "begin", "end", "seed"})
+        return _keywords(sumo_programs.coordinator_programs, {"workdir", "begin", "end", "seed", "route_choice"})
 
     def programs(self, ctx: RunSpec) -> Path | None:
         return sumo_programs.coordinator_programs(
@@ -126,6 +127,7 @@ class SumoCoordinatorController(_Baseline):
             begin=ctx.begin_s,
             end=ctx.end_s,
             seed=ctx.seed,
+            route_choice=ctx.route_choice,
             program_files=ctx.program_files,
             **self.options,
         )

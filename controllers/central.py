@@ -191,7 +191,7 @@ class CentralController(Controller):
         # first plan is unsafe left out (they stay on their own programs), the first plan
         planned = plan_for_demand(ctx.net_file, ctx.demand_files, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
                                   workdir=work, seed=ctx.seed, stage_design=self.opts["stage_design"],
-                                  network=network, optimiser=self._first_plan)
+                                  network=network, optimiser=self._first_plan, route_choice=ctx.route_choice)
         self.network = network = planned.network
         self.designs = planned.designs
         self.unsafe = planned.excluded

@@ -80,7 +80,7 @@ class OptimisedController(ProgramController):
             ctx.net_file, ctx.demand_files,
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
             objective=objective, settings=settings, program_files=ctx.program_files, **sat_kw,
-            run_begin_s=ctx.begin_s, stage_design=stage_design,
+            run_begin_s=ctx.begin_s, stage_design=stage_design, route_choice=ctx.route_choice,
         )
         self.proof_decision, self.kept = "not_proven", 0
         plan, to_sumo = out.plan, out.plan

@@ -82,10 +82,13 @@ def demand_flows(
     seed: int,
     begin_s: float,
     end_s: float,
+    route_choice: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Movement flows (veh/h) between the driving edges of ``network`` that vehicles departing in
-    [begin_s, end_s) put on it; trips without routes are routed first (``ensure_routes``)."""
-    routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s)
+    [begin_s, end_s) put on it; trips without routes are routed first (``ensure_routes``, with
+    ``route_choice``: the run's route-choice options, :attr:`RunSpec.route_choice`)."""
+    routes = ensure_routes(net_file, list(route_files), workdir=workdir, seed=seed, begin=begin_s, end=end_s,
+                           route_choice=route_choice)
     return network.driving_flows(movement_flows(routes, begin_s=begin_s, end_s=end_s))
 
 
@@ -99,6 +102,7 @@ def designs_for_run(
     end_s: float,
     workdir: Path,
     seed: int,
+    route_choice: Sequence[str] = (),
 ) -> tuple[RoadNetwork, dict[str, DesignChoice]]:
     """For a controller's ``prepare``: choose designs on the run's demand (``mode``) and return
     the network with them applied, and the choice (empty for ``own``, but for the signals of
@@ -112,7 +116,7 @@ def designs_for_run(
     flows = None
     if mode == "best":
         flows = demand_flows(network, net_file, route_files, workdir=workdir, seed=seed, begin_s=begin_s,
-                             end_s=end_s)
+                             end_s=end_s, route_choice=route_choice)
     choice = choose_designs(network, flows, mode, workdir=workdir, seed=seed, signals=signals)
     return apply_choice(network, choice), choice
 
@@ -152,6 +156,7 @@ def plan_for_demand(
     stage_design: str = DEFAULT_STAGE_DESIGN,
     network: RoadNetwork | None = None,
     optimiser: Optimiser | None = None,
+    route_choice: Sequence[str] = (),
 ) -> DemandPlan:
     """Count flows from the routes in [begin_s, end_s), choose designs, compile and plan the safe signals.
 
@@ -169,6 +174,9 @@ def plan_for_demand(
     :mod:`greenwave.controllers.stage_choice`) says which stages each signal runs; the plan
     carries the chosen designs and records in ``meta["stage_design"]`` why each won.
 
+    ``route_choice``: duarouter arguments that route trips as the simulation does
+    (:attr:`~greenwave.engine.run.RunSpec.route_choice`).
+
     ``optimiser`` replaces the default (one fixed-time plan for all signals, started from the
     network's own timings, with ``objective`` and ``settings``); its first plan is its own
     safety probe.
@@ -182,7 +190,8 @@ def plan_for_demand(
     if network is None:
         network = load_network(net_file, saturation_flow_per_lane=saturation_flow_per_lane,
                                program_files=program_files, begin_s=run_begin_s)
-    flows = demand_flows(network, net_file, route_files, workdir=workdir, seed=seed, begin_s=begin_s, end_s=end_s)
+    flows = demand_flows(network, net_file, route_files, workdir=workdir, seed=seed, begin_s=begin_s, end_s=end_s,
+                         route_choice=route_choice)
     options = SUMO_COMPILE_OPTIONS if compile_options is None else compile_options
     choice: dict[str, DesignChoice] = {}
     own_network = network

@@ -168,7 +168,7 @@ def _candidates(ctx: RunSpec, names: Sequence[str], work: Path,
 def _optimised_plan(ctx: RunSpec, work: Path) -> DemandPlan:
     opt = plan_for_demand(ctx.net_file, ctx.demand_files, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
                           workdir=work, seed=ctx.seed, settings=OptimiserSettings(seed=ctx.seed),
-                          program_files=ctx.program_files, run_begin_s=ctx.begin_s)
+                          program_files=ctx.program_files, run_begin_s=ctx.begin_s, route_choice=ctx.route_choice)
     if not opt.plan.signals:
         raise ScenarioError("the optimiser planned no signal")
     return opt

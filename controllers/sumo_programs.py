@@ -152,6 +152,7 @@ def webster_programs(
     existing_cycle: bool = False,
     program_files: Sequence[PathLike] = (),
     begin_s: float | None = None,
+    route_choice: Sequence[str] = (),
 ) -> Path:
     """Webster cycle lengths and green splits from SUMO's ``tlsCycleAdaptation.py``.
 
@@ -174,6 +175,8 @@ def webster_programs(
         End of the demand that is routed (s); the tool itself always looks at one hour.
     seed : int, default 0
         Seed for routing (probability flows).
+    route_choice : sequence of str, optional
+        duarouter arguments that route trips as the simulation does (``RunSpec.route_choice``).
     program_id : str, default "gw_webster"
         ``programID`` of the written programs.
     min_cycle, max_cycle : int, default 30, 120
@@ -219,7 +222,8 @@ def webster_programs(
         )
     wd = _workdir(workdir)
     statics = active_programs(net, program_files, begin_s=begin if begin_s is None else begin_s)
-    routes = ensure_routes(net, route_files, workdir=wd, seed=seed, begin=begin, end=end)
+    routes = ensure_routes(net, route_files, workdir=wd, seed=seed, begin=begin, end=end,
+                           route_choice=route_choice)
     y = _yellow_default(statics) if yellow is None else int(yellow)
     if y <= 0:
         raise ScenarioError(f"yellow must be positive, got {yellow}")
@@ -314,6 +318,7 @@ def coordinator_programs(
     ignore_priority: bool = False,
     program_files: Sequence[PathLike] = (),
     begin_s: float | None = None,
+    route_choice: Sequence[str] = (),
 ) -> Path:
     """Offsets along the main flows from SUMO's ``tlsCoordinator.py``.
 
@@ -338,6 +343,8 @@ def coordinator_programs(
         :func:`webster_programs`); default: the network's own programs.
     seed : int, default 0
         Seed for routing.
+    route_choice : sequence of str, optional
+        duarouter arguments that route trips as the simulation does (``RunSpec.route_choice``).
     begin, end : float, optional
         Only vehicles departing in ``[begin, end)`` s are counted.
     speed_factor : float, default 0.8
@@ -368,7 +375,8 @@ def coordinator_programs(
                                begin_s=(begin or 0.0) if begin_s is None else begin_s)
     if base_file is not None:
         programs.update(read_programs(base_file))
-    routes = ensure_routes(net, route_files, workdir=wd, seed=seed, begin=begin, end=end)
+    routes = ensure_routes(net, route_files, workdir=wd, seed=seed, begin=begin, end=end,
+                           route_choice=route_choice)
 
     # One <route> per vehicle: the tool counts route elements, so named routes shared by many
     # vehicles would count once. Only one route file is accepted.

@@ -13,7 +13,7 @@ from greenwave._sumo import run_sumo_command
 from greenwave.errors import ScenarioError, SimulationError
 from greenwave.networks.program_files import iter_top_level
 
-__all__ = ["ensure_routes"]
+__all__ = ["ROUTE_CHOICE_OPTIONS", "ensure_routes", "route_choice_args"]
 
 PathLike = str | os.PathLike[str]
 
@@ -23,6 +23,24 @@ _UNROUTED_TAGS = frozenset({"trip", "flow", "personTrip", "personFlow", "contain
 _DEMAND_TAGS = frozenset(
     {"vehicle", "trip", "flow", "person", "personFlow", "container", "containerFlow"}
 )
+
+
+#: SUMO options that decide the route a vehicle without one takes at insertion, which duarouter
+#: takes alike: routing the demand for greenwave's analyses with them puts its flows where SUMO
+#: drives them (``weights.random-factor`` spreads vehicles over near-shortest paths; without
+#: it every trip of an OD pair takes the one shortest path).
+ROUTE_CHOICE_OPTIONS = ("routing-algorithm", "weights.random-factor", "weights.minor-penalty",
+                        "weights.turnaround-penalty", "weights.reversal-penalty", "weights.priority-factor")
+
+
+def route_choice_args(options: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """duarouter arguments for the route-choice options among a SUMO run's ``(name, value)``
+    options (:data:`ROUTE_CHOICE_OPTIONS`), in their order."""
+    out: list[str] = []
+    for name, value in options:
+        if name in ROUTE_CHOICE_OPTIONS:
+            out += [f"--{name}", str(value)]
+    return tuple(out)
 
 
 def _require_file(path: PathLike, what: str) -> Path:
@@ -76,6 +94,7 @@ def ensure_routes(
     seed: int = 0,
     begin: float | None = None,
     end: float | None = None,
+    route_choice: Sequence[str] = (),
 ) -> list[Path]:
     """Make sure the demand consists of vehicles with explicit routes.
 
@@ -99,6 +118,9 @@ def ensure_routes(
     begin, end : float, optional
         Only demand departing in ``[begin, end)`` s is routed (duarouter ``-b``/``-e``).
         Give ``end`` for flows that run for a very long time.
+    route_choice : sequence of str, optional
+        duarouter arguments that choose routes as the simulation does (:func:`route_choice_args`
+        of the run's SUMO options), e.g. ``("--weights.random-factor", "1.2")``.
 
     Returns
     -------
@@ -147,6 +169,7 @@ def ensure_routes(
         args += ["--begin", f"{begin:.10g}"]
     if end is not None:
         args += ["--end", f"{end:.10g}"]
+    args += list(route_choice)
     run_sumo_command(
         args, what=f"routing demand {', '.join(f.name for f in to_route)}", cwd=out.parent
     )

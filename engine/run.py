@@ -62,6 +62,11 @@ class SumoOptions(Protocol):
         """Output options and the file name each writes (in the run's folder)."""
         ...
 
+    @property
+    def options(self) -> tuple[tuple[str, str], ...]:
+        """The options SUMO gets unchanged, ``(name, value)`` in file order."""
+        ...
+
     def sumo_args(self, output_dir: Path, *, gui: bool = False) -> tuple[str, ...]:
         """Command-line arguments for SUMO, output files in ``output_dir``."""
         ...
@@ -113,6 +118,14 @@ class RunSpec:
         if self.demand_end_s <= self.demand_begin_s:  # no separate demand window: the run's
             object.__setattr__(self, "demand_begin_s", self.begin_s)
             object.__setattr__(self, "demand_end_s", self.end_s)
+
+    @property
+    def route_choice(self) -> tuple[str, ...]:
+        """duarouter arguments that route the demand as SUMO does in this run (the route-choice
+        options of the scenario's .sumocfg, :func:`greenwave.engine.routing.route_choice_args`)."""
+        from greenwave.engine.routing import route_choice_args
+
+        return () if self.sumo_config is None else route_choice_args(self.sumo_config.options)
 
     def network(self, *, saturation_flow_per_lane: float = 1800.0) -> RoadNetwork:
         """The run's road network with the programs SUMO runs: the network's own, those of the

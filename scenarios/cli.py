@@ -88,6 +88,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     from greenwave.engine.arrays import SUMO_SATURATION_FLOW_PER_LANE_VPH
     from greenwave.engine.bandwidth import bands_of_plan, is_arterial
     from greenwave.engine.optimise import OptimiserSettings
+    from greenwave.engine.routing import route_choice_args
     from greenwave.errors import PlanError, ScenarioError
     from greenwave.scenarios.runner import output_folder, prepare
     from greenwave.scenarios.spec import load_scenario
@@ -114,6 +115,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     _say(f"{scenario.name}: optimising {len(prepared.approaches)} signals for objective "
          f"{args.objective!r} on the demand of seed {seed}")
     t0 = time.perf_counter()
+    sumo_cfg = scenario.demand.sumo_config  # the demand is routed as SUMO routes it
     result = plan_for_demand(
         prepared.net_file, prepared.demand_files_by_seed[seed],
         begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
@@ -122,6 +124,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         saturation_flow_per_lane=(SUMO_SATURATION_FLOW_PER_LANE_VPH if calibration is None
                                   else calibration.saturation_flow_per_lane_vph),
         stage_design=DEFAULT_STAGE_DESIGN if args.stage_design is None else args.stage_design,
+        route_choice=route_choice_args(() if sumo_cfg is None else sumo_cfg.options),
     )
     wall = time.perf_counter() - t0
     from greenwave.controllers.plans.layout import complete_plan

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from greenwave.scenarios.cli import main
+from tests.test_interrupts import default_sigint
 
 
 def console_script() -> str:
@@ -88,7 +89,8 @@ def test_ctrl_c_keeps_finished_runs(tmp_path: Path) -> None:
     )
     out = tmp_path / "out"
     proc = subprocess.Popen([console_script(), "run", str(toml), "--jobs", "1", "--output", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)  # Ctrl-C works even if this run ignores it
     deadline = time.monotonic() + 120
     while not (out / "summary.csv").exists():
         assert proc.poll() is None, proc.communicate()

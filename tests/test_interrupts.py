@@ -62,13 +62,21 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def default_sigint() -> None:
+    """In the child before exec: Ctrl-C's default disposition. A shell that starts a job in the
+    background (``cmd &``, nohup) hands it SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler: greenwave rightly ignores Ctrl-C there, but these tests, which
+    send it one, would fail whenever the test run itself was started that way."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
     toml = tmp_path / "tiny.toml"
     toml.write_text(SCENARIO)
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "greenwave.scenarios.cli", "run", str(toml), "--jobs", "2", "--output", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
     )
     return proc, out
 

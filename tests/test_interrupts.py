@@ -126,9 +126,14 @@ def test_signal_stops_workers_at_once_and_keeps_every_finished_run(tmp_path: Pat
 def test_killed_worker_is_retried_once_and_the_batch_goes_on(tmp_path: Path) -> None:
     proc, out = _start(tmp_path)
     _wait_for_rows(proc, out, 1)
+    # each run has a worker of its own: one that finished its run may still be exiting
+    deadline = time.monotonic() + 60
     workers = sorted(_workers(proc.pid))
+    while len(workers) != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        workers = sorted(_workers(proc.pid))
     assert len(workers) == 2
-    os.kill(workers[0], signal.SIGKILL)
+    os.kill(workers[-1], signal.SIGKILL)  # the newer: busy with a run
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert "worker process died (killed by SIGKILL)" in err and "running it again on a fresh worker" in err
@@ -168,3 +173,20 @@ def test_workers_die_with_a_killed_greenwave(tmp_path: Path) -> None:
     while time.monotonic() < deadline and [p for p in workers if _alive(p)]:
         time.sleep(0.2)
     assert not [p for p in workers if _alive(p)]
+
+
+def test_every_call_runs_in_a_fresh_worker() -> None:
+    """SUMO is not reproducible across simulations in one process (see ProcessExecutor), so
+    each run gets a process of its own; a pool may still reuse workers when asked to."""
+    from greenwave.engine.jobloop import ProcessExecutor
+
+    with ProcessExecutor(1) as pool:
+        fresh = [pool.submit(os.getpid).result(timeout=120) for _ in range(3)]
+    with ProcessExecutor(2) as pool:
+        fresh += [f.result(timeout=120) for f in [pool.submit(os.getpid) for _ in range(3)]]
+    assert len(set(fresh)) == 6 and os.getpid() not in fresh
+    with ProcessExecutor(1, calls_per_worker=None) as pool:
+        reused = [pool.submit(os.getpid).result(timeout=120) for _ in range(3)]
+    assert len(set(reused)) == 1
+    with pytest.raises(ValueError, match="calls_per_worker"):
+        ProcessExecutor(1, calls_per_worker=0)

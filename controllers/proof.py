@@ -183,16 +183,19 @@ def simulate_controller(
     workdir: Path,
     variant: str,
 ) -> ProofRun:
-    """Run SUMO in this process with ``controller`` (a fresh instance) acting every step, and
-    measure it as :func:`simulate` does. The controller prepares on ``ctx`` with ``workdir`` as
-    its folder and keeps ``ctx``'s seed for its own choices (stage designs, detector faults), so
-    the proof runs the controller the scored run gets; only SUMO's seed is ``seed``."""
+    """Run SUMO (a subprocess, driven over TraCI) with ``controller`` (a fresh instance) acting
+    every step, and measure it as :func:`simulate` does. The controller prepares on ``ctx`` with
+    ``workdir`` as its folder and keeps ``ctx``'s seed for its own choices (stage designs,
+    detector faults), so the proof runs the controller the scored run gets; only SUMO's seed is
+    ``seed``. Not libsumo in this process: SUMO's results depend on the simulations that ran
+    before in the same process (:class:`~greenwave.engine.jobloop.ProcessExecutor`), and the
+    scored run that follows is this process's simulation."""
 
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     adds = tuple(controller.prepare(dataclasses.replace(ctx, workdir=work)))
     config = _proof_config(setup, adds, seed=seed, approaches=approaches, work=work)
-    with SumoSession(config) as sim:
+    with SumoSession(config, backend="traci") as sim:
         controller.start(sim)
         for _ in sim.steps():
             controller.step(sim)

@@ -71,7 +71,7 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, ModelParams
     from greenwave.engine.model import evaluate
     from greenwave.engine.optimise import OptimiserSettings, webster_plan
-    from greenwave.engine.routing import ensure_routes
+    from greenwave.engine.routing import ensure_routes, route_choice_args
     from greenwave.networks import load_network
     from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
     from greenwave.scenarios.demand import movement_flows
@@ -80,11 +80,14 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
 
     sc = scenario if scenario is not None else load_scenario(scenario_name)
     prepared = prepare(sc, out_dir, seeds=[seed])
-    # trips and flows without routes: the model counts the movements of duarouter's routes
-    # (shortest paths, as SUMO routes them at insertion); vehicle types may sit in additional files
+    # trips and flows without routes: the model counts the movements of duarouter's routes,
+    # chosen as SUMO chooses them at insertion (the .sumocfg's route-choice options); vehicle
+    # types may sit in additional files
     types = [f for f in prepared.additional_files if _defines_types(f)]
+    cfg = sc.demand.sumo_config
     routes = tuple(ensure_routes(prepared.net_file, [*prepared.routes_by_seed[seed], *types],
-                                 workdir=out_dir / "routed", seed=seed, begin=prepared.begin_s, end=prepared.end_s))
+                                 workdir=out_dir / "routed", seed=seed, begin=prepared.begin_s, end=prepared.end_s,
+                                 route_choice=route_choice_args(() if cfg is None else cfg.options)))
     if params == "sumo":
         model_params, sat = SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH
     else:
@@ -107,7 +110,7 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
         plan_from_arrays(net, p).to_json(path)
         (job,) = make_jobs(prepared, out_dir / f"p{k}", controllers=["fixed"])
         jobs_list.append(replace(job, options={"plan": str(path)}))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, max_tasks_per_child=1) as pool:  # one process per SUMO run
         results = list(pool.map(run_job, jobs_list))
     measured = [r.summary["mean_time_loss_s"] for r in results]
     note = ""

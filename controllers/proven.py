@@ -16,7 +16,7 @@ in SUMO on the run's demand (the run's routes, SUMO seeds of their own:
   intergreens and splits) run by SUMO's gap- or delay-based actuated logic, greens between the
   plan's floors and twice the planned green (``write_sumo_additional(control=...)``);
 - ``max_pressure`` / ``adaptive``: greenwave's controllers that act every step, with their
-  default options (:data:`STEPPING`; each proof run steps SUMO in this process,
+  default options (:data:`STEPPING`; each proof run steps a SUMO subprocess over TraCI,
   :func:`~greenwave.controllers.proof.simulate_controller`).
 
 Then:
@@ -67,8 +67,8 @@ __all__ = ["CANDIDATES", "STEPPING", "Candidate", "ProvenController", "choose_pe
 CANDIDATES: tuple[str, ...] = ("static", "actuated", "delay_based", "sumo-rebuilt-static",
                                "sumo-rebuilt-actuated", "sumo-rebuilt-delay_based", "optimised",
                                "optimised-actuated", "optimised-delay_based", "max_pressure", "adaptive")
-#: The candidates that act on the signals every step (greenwave's controllers, run in this
-#: process for their proof); they run on every signal or not at all, never in a mixture.
+#: The candidates that act on the signals every step (greenwave's controllers, proven on a SUMO
+#: subprocess over TraCI); they run on every signal or not at all, never in a mixture.
 STEPPING: tuple[str, ...] = ("max_pressure", "adaptive")
 MIXTURE = "mixture"
 

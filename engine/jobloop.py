@@ -162,9 +162,11 @@ class ProcessExecutor(Executor):
     1638 / 32 as the fourth in one process, and 1748 / 23 as the second in another; the
     order in which reused workers took jobs then decided the benchmark's figures).
     ``calls_per_worker`` > 1 (or None: no limit) reuses workers, for batches of runs that do
-    not start SUMO. A call whose worker dies gets :class:`WorkerDied` and the next call gets a
-    fresh worker. ``shutdown(cancel_futures=True)`` cancels the calls
-    not started and kills the running ones at once (their futures get :class:`WorkerDied`).
+    not start SUMO. A worker that finished its call exits while its successor starts (for a
+    moment there may be more processes than ``max_workers``, never more running calls). A call
+    whose worker dies gets :class:`WorkerDied` and the next call gets a fresh worker.
+    ``shutdown(cancel_futures=True)`` cancels the calls not started and kills the running ones
+    at once (their futures get :class:`WorkerDied`).
     Workers ignore SIGINT, run in their own process group and die with their parent.
     """
 
@@ -281,8 +283,8 @@ class ProcessExecutor(Executor):
                 if self._closing and not self._pending and not self._workers:
                     break
                 waitables: list[Any] = [self._wake_r]
-                for w in self._workers:
-                    waitables += [w.conn, w.proc.sentinel]
+                for w in self._workers:  # a retiring worker delivered its result: wait for its exit
+                    waitables += [w.proc.sentinel] if w.retiring else [w.conn, w.proc.sentinel]
             ready = set(multiprocessing.connection.wait(waitables, timeout=1.0))
             if self._wake_r in ready:
                 while self._wake_r.poll():
@@ -290,6 +292,8 @@ class ProcessExecutor(Executor):
             with self._lock:
                 workers = list(self._workers)
             for w in workers:
+                if w.retiring and w.proc.sentinel not in ready:
+                    continue
                 if w.conn not in ready and w.proc.sentinel not in ready:
                     continue
                 msg = None

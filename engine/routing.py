@@ -28,7 +28,8 @@ _DEMAND_TAGS = frozenset(
 #: SUMO options that decide the route a vehicle without one takes at insertion, which duarouter
 #: takes alike: routing the demand for greenwave's analyses with them puts its flows where SUMO
 #: drives them (``weights.random-factor`` spreads vehicles over near-shortest paths; without
-#: it every trip of an OD pair takes the one shortest path).
+#: it every trip of an OD pair takes the one shortest path). Not ``weights.tls-penalty``: SUMO
+#: scales it by the green split, duarouter adds it as given, so the two would route apart.
 ROUTE_CHOICE_OPTIONS = ("routing-algorithm", "weights.random-factor", "weights.minor-penalty",
                         "weights.turnaround-penalty", "weights.reversal-penalty", "weights.priority-factor")
 

@@ -3,7 +3,8 @@
 - yellow of a vehicle link ending its green: the yellow the network's own program shows that
   link after its green (its longest; the local engineers' standard, e.g. RiLSA's 3 s at
   50 km/h); for a link whose own program shows it none, the longest the program shows a link
-  approached at least as fast; where there is none either, ``t_r + v / (2 a)`` (ITE; ``t_r`` =
+  approached at least as fast (an own yellow over 6 s and ITE's counts as none); where there is
+  none either, ``t_r + v / (2 a)`` (ITE; ``t_r`` =
   1 s, ``a`` = 3 m/s², ``v`` its approach lane's speed) rounded up to 0.1 s; at least 3 s either way
   (``DesignParams.yellow = "ite"`` takes the larger of the two rules); a transition's yellow
   is the largest over its ending links; none where only crossings end (then 1 s all-red before a
@@ -50,6 +51,9 @@ class DesignParams:
     #: "network": a link's yellow is its own program's where it has one, ITE's otherwise;
     #: "ite": never below ITE's kinematic yellow either
     yellow: str = "network"
+    #: a yellow the own program shows longer than this (and than ITE's) is not taken as the
+    #: network's standard (standards stop at 5–6 s); ITE's is then
+    max_own_yellow_s: float = 6.0
     reaction_s: float = 1.0
     decel_mps2: float = 3.0
     vehicle_length_m: float = 7.5
@@ -267,6 +271,8 @@ def intergreens(
         own = own_yellow.get(k)
         if own is None:  # the network's yellow at this speed, from its links approached as fast
             own = max((y for j, y in own_yellow.items() if v_link.get(j, 0.0) >= v_app - 0.05), default=None)
+        if own is not None and own > max(p.max_own_yellow_s, ite):
+            own = None  # no yellow standard shows that much (a game's or a hand-switched program)
         rule = ite if own is None else (max(own, ite) if p.yellow == "ite" else own)
         yellow_of[k] = max(p.min_yellow_s, rule)
     n = len(stages)

@@ -149,6 +149,14 @@ def test_intergreens_from_geometry(cross) -> None:  # type: ignore[no-untyped-de
     assert all(y_slow[i][1 - i] > y_ite[i][1 - i] for i in range(2))
     with pytest.raises(NetworkError, match="yellow rule"):
         intergreens(sig, d.stages, CROSS, params=DesignParams(yellow="rilsa"))
+    # a program showing a 5 s yellow is the network's standard; one showing 20 s is not
+    own_prog = sig.default_program
+    for shown, expect in ((5.0, 5.0), (20.0, y_ite[0][1])):
+        long = replace(own_prog, phases=tuple(replace(ph, duration=shown) if any(c in "yY" for c in ph.state) else ph
+                                              for ph in own_prog.phases))
+        sig_long = replace(sig, programs={**sig.programs, own_prog.id: long})
+        y_long, _ = intergreens(sig_long, d.stages, CROSS)
+        assert y_long[0][1] == expect and y_long[1][0] == expect
 
 
 def test_own_link_yellow_follows_each_link() -> None:

@@ -84,10 +84,9 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     # chosen as SUMO chooses them at insertion (the .sumocfg's route-choice options); vehicle
     # types may sit in additional files
     types = [f for f in prepared.additional_files if _defines_types(f)]
-    cfg = sc.demand.sumo_config
     routes = tuple(ensure_routes(prepared.net_file, [*prepared.routes_by_seed[seed], *types],
                                  workdir=out_dir / "routed", seed=seed, begin=prepared.begin_s, end=prepared.end_s,
-                                 route_choice=route_choice_args(() if cfg is None else cfg.options)))
+                                 route_choice=route_choice_args(sc.demand.sumo_config)))
     if params == "sumo":
         model_params, sat = SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH
     else:

@@ -8,10 +8,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from greenwave._sumo import run_sumo_command
 from greenwave.errors import ScenarioError, SimulationError
 from greenwave.networks.program_files import iter_top_level
+
+if TYPE_CHECKING:
+    from greenwave.engine.run import SumoOptions
 
 __all__ = ["ROUTE_CHOICE_OPTIONS", "ensure_routes", "route_choice_args"]
 
@@ -34,11 +38,11 @@ ROUTE_CHOICE_OPTIONS = ("routing-algorithm", "weights.random-factor", "weights.m
                         "weights.turnaround-penalty", "weights.reversal-penalty", "weights.priority-factor")
 
 
-def route_choice_args(options: Sequence[tuple[str, str]]) -> tuple[str, ...]:
-    """duarouter arguments for the route-choice options among a SUMO run's ``(name, value)``
-    options (:data:`ROUTE_CHOICE_OPTIONS`), in their order."""
+def route_choice_args(config: SumoOptions | None) -> tuple[str, ...]:
+    """duarouter arguments for the route-choice options (:data:`ROUTE_CHOICE_OPTIONS`) among a
+    scenario's SUMO options (its ``.sumocfg``; None: none), in their order."""
     out: list[str] = []
-    for name, value in options:
+    for name, value in () if config is None else config.options:
         if name in ROUTE_CHOICE_OPTIONS:
             out += [f"--{name}", str(value)]
     return tuple(out)

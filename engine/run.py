@@ -125,7 +125,7 @@ class RunSpec:
         options of the scenario's .sumocfg, :func:`greenwave.engine.routing.route_choice_args`)."""
         from greenwave.engine.routing import route_choice_args
 
-        return () if self.sumo_config is None else route_choice_args(self.sumo_config.options)
+        return route_choice_args(self.sumo_config)
 
     def network(self, *, saturation_flow_per_lane: float = 1800.0) -> RoadNetwork:
         """The run's road network with the programs SUMO runs: the network's own, those of the

@@ -115,7 +115,6 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     _say(f"{scenario.name}: optimising {len(prepared.approaches)} signals for objective "
          f"{args.objective!r} on the demand of seed {seed}")
     t0 = time.perf_counter()
-    sumo_cfg = scenario.demand.sumo_config  # the demand is routed as SUMO routes it
     result = plan_for_demand(
         prepared.net_file, prepared.demand_files_by_seed[seed],
         begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
@@ -124,7 +123,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         saturation_flow_per_lane=(SUMO_SATURATION_FLOW_PER_LANE_VPH if calibration is None
                                   else calibration.saturation_flow_per_lane_vph),
         stage_design=DEFAULT_STAGE_DESIGN if args.stage_design is None else args.stage_design,
-        route_choice=route_choice_args(() if sumo_cfg is None else sumo_cfg.options),
+        route_choice=route_choice_args(scenario.demand.sumo_config),  # trips routed as SUMO routes them
     )
     wall = time.perf_counter() - t0
     from greenwave.controllers.plans.layout import complete_plan

@@ -116,7 +116,7 @@ def parking_sweep(
     t0 = time.perf_counter()
     try:
         failures = run_jobs(job_list, run_job, on_result=record, on_failure=record_failure, describe=describe,
-                            say=say, workers=jobs, executor=executor)
+                            say=say, workers=jobs, executor=executor, preload=(run_job.__module__,))
     except KeyboardInterrupt:
         say(f"interrupted; {sum(r['status'] == 'ok' for r in rows)} finished run(s) are in {csv}")
         for line in tables.rescue():

@@ -366,9 +366,10 @@ def _console_to(path: Path | None) -> Iterator[None]:
 
 
 def default_executor(jobs: int) -> Executor:
-    """Local worker processes: each run in a fresh spawned process (its own libsumo), at most
-    ``jobs`` at a time; see :class:`~greenwave.engine.jobloop.ProcessExecutor`."""
-    return ProcessExecutor(max(1, jobs))
+    """Local worker processes: each run in a fresh process (its own libsumo), at most ``jobs``
+    at a time, forked from a server that has imported this module once; see
+    :class:`~greenwave.engine.jobloop.ProcessExecutor`."""
+    return ProcessExecutor(max(1, jobs), preload=(run_job.__module__,))
 
 
 def output_folder(output_dir: Path, files: Sequence[str] = ()) -> Path:
@@ -468,7 +469,7 @@ def run_scenario(
     try:
         failures = run_jobs(job_list, run_job, on_result=record, on_failure=record_failure,
                             describe=lambda j: f"{j.controller} seed {j.seed}", say=say, workers=jobs,
-                            executor=executor, inline=gui)
+                            executor=executor, inline=gui, preload=(run_job.__module__,))
     except KeyboardInterrupt:
         done = sum(r.get("status") == "ok" for r in summary_rows)
         say(f"{scenario.name}: interrupted; {done} finished run(s) of {len(job_list)} are in "

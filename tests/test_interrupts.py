@@ -49,9 +49,18 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone
+        return b""
+
+
 def _workers(pid: int) -> set[int]:
-    """The worker processes of greenwave ``pid`` (not multiprocessing's resource tracker)."""
-    return {c for c in _children(pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()}
+    """The worker processes of greenwave ``pid``: the children of its fork server (not the
+    server itself, nor multiprocessing's resource tracker)."""
+    servers = {c for c in _children(pid) if b"forkserver" in _cmdline(c)}
+    return {w for s in servers for w in _children(s)}
 
 
 def _alive(pid: int) -> bool:
@@ -97,7 +106,7 @@ def _wait_for_rows(proc: subprocess.Popen[str], out: Path, n: int, timeout_s: fl
 def test_signal_stops_workers_at_once_and_keeps_every_finished_run(tmp_path: Path, sig: signal.Signals) -> None:
     proc, out = _start(tmp_path)
     _wait_for_rows(proc, out, 1)
-    workers = _children(proc.pid)
+    workers = _workers(proc.pid)
     assert workers, "no worker processes found"
     t0 = time.monotonic()
     proc.send_signal(sig)
@@ -190,3 +199,20 @@ def test_every_call_runs_in_a_fresh_worker() -> None:
     assert len(set(reused)) == 1
     with pytest.raises(ValueError, match="calls_per_worker"):
         ProcessExecutor(1, calls_per_worker=0)
+
+
+def test_workers_run_in_the_parents_current_folder_and_environment(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers are forked from a server started earlier; they still see the folder and the
+    environment the parent has when it hands out the call."""
+    from greenwave.engine.jobloop import ProcessExecutor
+
+    with ProcessExecutor(1) as pool:
+        pool.submit(os.getpid).result(timeout=120)  # the fork server runs from here on
+    monkeypatch.setenv("GREENWAVE_TEST_VAR", "set later")
+    monkeypatch.chdir(tmp_path)
+    with ProcessExecutor(1) as pool:
+        env = pool.submit(os.getenv, "GREENWAVE_TEST_VAR").result(timeout=120)
+        cwd = pool.submit(os.getcwd).result(timeout=120)
+    assert env == "set later"
+    assert Path(cwd) == tmp_path

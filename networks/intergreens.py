@@ -265,7 +265,7 @@ def intergreens(
             continue
         paths[k] = g.path(m.via)
         v_path = min((g.lane_speed.get(ln, 13.89) for ln in paths[k]), default=13.89)
-        v_app = g.lane_speed.get(m.from_lane, 13.89)
+        v_app = v_link[k]
         speed[k] = max(min(v_path, v_app), 1.0)
         ite = ceil_to(p.reaction_s + v_app / (2.0 * p.decel_mps2), p.round_s)
         own = own_yellow.get(k)

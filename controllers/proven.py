@@ -21,7 +21,8 @@ in SUMO on the run's demand (the run's routes, SUMO seeds of their own:
 
 Then:
 
-1. each candidate runs uniformly (every signal it covers) on ``proof_seeds`` seeds;
+1. each candidate runs uniformly (every signal it covers) on ``proof_seeds`` seeds (up to
+   ``proof_jobs`` proof runs at a time);
 2. per signal the program candidate whose approaches lost least time (edgeData time loss,
    summed over the seeds, :func:`~greenwave.controllers.proof.signal_approaches`) is chosen
    (a stepping candidate drives every signal or none, so it is not mixed);
@@ -39,10 +40,12 @@ signal); ``summary.csv`` gains ``proven_choice`` (a candidate or ``mixture``) an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,20 +183,27 @@ def _same(choice: Mapping[str, str], cand: Candidate) -> bool:
     return all(c == (cand.name if s in cand.signals else "static") for s, c in choice.items())
 
 
-def _check_options(options: Mapping[str, Any]) -> tuple[int, tuple[str, ...]]:
-    unknown = set(options) - {"proof_seeds", "candidates"}
+OPTIONS = frozenset({"proof_seeds", "candidates", "proof_jobs"})
+
+
+def _check_options(options: Mapping[str, Any]) -> tuple[int, tuple[str, ...], int]:
+    unknown = set(options) - OPTIONS
     if unknown:
-        raise ScenarioError(f"controller 'proven': unknown options {sorted(unknown)}; valid: candidates, proof_seeds")
+        raise ScenarioError(f"controller 'proven': unknown options {sorted(unknown)}; "
+                            f"valid: {', '.join(sorted(OPTIONS))}")
     seeds = options.get("proof_seeds", 2)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 20:
         raise ScenarioError(f"controller 'proven': proof_seeds must be an integer 1..20, not {seeds!r}")
+    jobs = options.get("proof_jobs", 1)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= 256:
+        raise ScenarioError(f"controller 'proven': proof_jobs must be an integer 1..256, not {jobs!r}")
     names = options.get("candidates", CANDIDATES)
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     if not isinstance(names, (list, tuple)) or not names or any(n not in CANDIDATES for n in names):
         raise ScenarioError(f"controller 'proven': candidates must be a non-empty list of {', '.join(CANDIDATES)}, "
                             f"not {names!r}")
-    return seeds, tuple(n for n in CANDIDATES if n in names)
+    return seeds, tuple(n for n in CANDIDATES if n in names), jobs
 
 
 @register
@@ -203,7 +213,8 @@ class ProvenController(ProgramController):
     The controller to start with on a new network. Options: ``proof_seeds`` (2), ``candidates``
     (default all: static, actuated, delay_based, sumo-rebuilt-static, sumo-rebuilt-actuated,
     sumo-rebuilt-delay_based, optimised, optimised-actuated, optimised-delay_based, max_pressure,
-    adaptive). See :mod:`greenwave.controllers.proven`.
+    adaptive), ``proof_jobs`` (1: proof runs one at a time; more runs the program candidates'
+    proofs, SUMO subprocesses, side by side). See :mod:`greenwave.controllers.proven`.
     """
 
     decision: str = ""
@@ -215,7 +226,7 @@ class ProvenController(ProgramController):
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
-        return frozenset({"proof_seeds", "candidates"})
+        return OPTIONS
 
     def prepare(self, ctx: RunSpec) -> list[Path]:
         self._delegate = None
@@ -227,7 +238,7 @@ class ProvenController(ProgramController):
 
     def programs(self, ctx: RunSpec) -> Path | None:
 
-        n, names = _check_options(self.options)
+        n, names, jobs = _check_options(self.options)
         work = Path(ctx.workdir) / "proven"
         own = active_programs(ctx.net_file, ctx.program_files, begin_s=ctx.begin_s)
         cands, skipped = _candidates(ctx, names, work / "candidates", frozenset(own))
@@ -246,11 +257,28 @@ class ProvenController(ProgramController):
             runs[variant] = [simulate(setup, programs, seed=seed, approaches=approaches,
                                       workdir=work / f"{variant}_seed{seed}", variant=variant) for seed, setup in cases]
 
-        for name, cand in cands.items():
-            try:
-                run(name, cand.programs)
-            except GreenwaveError as exc:
-                skipped[name] = f"its proof run failed: {exc}"
+        # SUMO runs as subprocesses: with proof_jobs > 1 the program candidates' proofs run on
+        # threads that wait for SUMO, while this thread steps the stepping candidates; at most
+        # proof_jobs SUMO runs at a time
+        stepping = [name for name in cands if name in STEPPING]
+        threads = jobs - 1 if stepping else jobs
+        futures: dict[str, list[Future[ProofRun]]] = {}
+        with ThreadPoolExecutor(threads) if jobs > 1 and threads else contextlib.nullcontext() as pool:
+            if pool is not None:
+                for name, cand in cands.items():
+                    if name not in STEPPING:
+                        futures[name] = [pool.submit(simulate, setup, cand.programs, seed=seed, approaches=approaches,
+                                                     workdir=work / f"{name}_seed{seed}", variant=name)
+                                         for seed, setup in cases]
+            for name in [*stepping, *(c for c in cands if c not in STEPPING)]:
+                try:
+                    if name in futures:
+                        runs[name] = [f.result() for f in futures[name]]
+                    else:
+                        run(name, cands[name].programs)
+                except GreenwaveError as exc:
+                    skipped[name] = f"its proof run failed: {exc}"
+        runs = {name: runs[name] for name in cands if name in runs}  # in the candidates' order
         losses = {name: {s: sum(r.signal_loss_veh_s[s] for r in runs[name]) / n for s in cands[name].signals
                          if s in approaches} for name in runs}
         programs_ran = [c for c in runs if c not in STEPPING]

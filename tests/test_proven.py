@@ -141,3 +141,27 @@ def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: P
     for col in ("resco_delay_s", "vehicles_arrived", "signal_switches"):
         assert summary.loc["proven", col] == summary.loc["max_pressure", col]
     assert summary.loc["proven", "signal_switches"] > 0
+
+
+@pytest.mark.slow
+def test_proof_jobs_run_the_same_proofs_at_once(tmp_path: Path) -> None:
+    """proof_jobs > 1 runs the program candidates' proofs side by side (SUMO subprocesses) while
+    the stepping one steps: every proof measures what it measures one at a time, so the record
+    and the decision are the same."""
+    from greenwave.scenarios.runner import run_scenario
+    from greenwave.scenarios.spec import scenario_from_dict
+
+    records = []
+    for jobs in (1, 3):
+        options = {"candidates": ["static", "actuated", "sumo-rebuilt-static", "max_pressure"], "proof_jobs": jobs}
+        sc = scenario_from_dict({"name": "cross", "duration_s": 300, "seeds": [1], "controllers": ["proven"],
+                                 "controller_options": {"proven": options}, **CROSS})
+        summary = run_scenario(sc, tmp_path / f"jobs{jobs}")
+        assert summary.loc[0, "status"] == "ok"
+        records.append(json.loads((tmp_path / f"jobs{jobs}" / "runs" / "proven_seed1" / "proven.json").read_text()))
+    one, three = records
+    assert one["resco_delay_s_by_seed"] == three["resco_delay_s_by_seed"]
+    assert list(one["mean_resco_delay_s"]) == list(three["mean_resco_delay_s"])  # candidates' order kept
+    assert one["decision"] == three["decision"] and one["signals"] == three["signals"]
+    with pytest.raises(ScenarioError, match="proof_jobs"):
+        make_controller("proven", {"proof_jobs": 0}).programs(None)  # type: ignore[arg-type]

@@ -8,8 +8,11 @@ which one they talk to.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import os
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -127,7 +130,11 @@ class SumoSession:
                     host, port = self.config.remote
                     traci.init(port=port, host=host, label=self._label)
                 else:
-                    traci.start(cmd, label=self._label)
+                    # traci prints "Retrying in 1 seconds" while SUMO loads the network, and with
+                    # a log file SUMO's messages are in it: neither belongs in greenwave's output
+                    quiet = subprocess.DEVNULL if self.config.log_file is not None else None
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        traci.start(cmd, label=self._label, stdout=quiet)
                 self.conn = traci.getConnection(self._label)
         except SimulationError:
             raise

@@ -119,7 +119,8 @@ def test_proven_runs_the_best_it_proved_and_records_why(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: Path) -> None:
+def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: Path,
+                                                                     capfd: pytest.CaptureFixture[str]) -> None:
     """SUMO's cross junction, static against max_pressure: max_pressure's proof runs step SUMO in
     the proving process; chosen, it drives the scored run exactly as the max_pressure controller
     does on the same seed (same delay, same switches), and proven.json says so."""
@@ -141,6 +142,8 @@ def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: P
     for col in ("resco_delay_s", "vehicles_arrived", "signal_switches"):
         assert summary.loc["proven", col] == summary.loc["max_pressure", col]
     assert summary.loc["proven", "signal_switches"] > 0
+    out = capfd.readouterr().out  # the proofs' SUMO (a TraCI subprocess) and traci kept quiet
+    assert "Retrying" not in out and "Loading net-file" not in out, out[-500:]
 
 
 @pytest.mark.slow

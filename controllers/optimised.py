@@ -15,7 +15,7 @@ from typing import Any
 from greenwave.controllers.base import ProgramController, register
 from greenwave.controllers.planning import plan_for_demand
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
-from greenwave.controllers.proof import prove_plan, run_cases
+from greenwave.controllers.proof import proof_options, prove_plan, run_cases
 from greenwave.controllers.stage_choice import DEFAULT_STAGE_DESIGN, check_stage_design_option
 from greenwave.engine.calibration import load_calibration
 from greenwave.engine.optimise import OptimiserSettings
@@ -28,8 +28,8 @@ from greenwave.errors import ScenarioError
 class OptimisedController(ProgramController):
     """greenwave's optimised fixed-time plan, proven in SUMO against the network's own programs.
 
-    Options: objective, stage_design, prove, proof_seeds, calibration and the optimiser's
-    settings such as min_cycle_s, max_cycle_s.
+    Options: objective, stage_design, prove, proof_seeds, proof_jobs (proof runs at a time, 1),
+    calibration and the optimiser's settings such as min_cycle_s, max_cycle_s.
 
     With ``prove`` (default true) the plan and the network's programs both run ``proof_seeds``
     (2) times in SUMO on the run's routes with seeds of their own
@@ -43,7 +43,7 @@ class OptimisedController(ProgramController):
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
-        return frozenset({"objective", "stage_design", "prove", "proof_seeds", "calibration",
+        return frozenset({"objective", "stage_design", "prove", "proof_seeds", "proof_jobs", "calibration",
                           *OptimiserSettings.__dataclass_fields__})
 
     def programs(self, ctx: RunSpec) -> Path | None:
@@ -57,11 +57,11 @@ class OptimisedController(ProgramController):
                 raise ScenarioError("controller 'optimised': calibration must be the path of a calibration.json "
                                     f"(greenwave calibrate writes one), not {calibration!r}")
             sat_kw["saturation_flow_per_lane"] = load_calibration(calibration).saturation_flow_per_lane_vph
-        proof_seeds = opts.pop("proof_seeds", 2)
+        proof_seeds, proof_jobs = proof_options("optimised", opts)
+        opts.pop("proof_seeds", None)
+        opts.pop("proof_jobs", None)
         if not isinstance(prove, bool):
             raise ScenarioError(f"controller 'optimised': prove must be true or false, not {prove!r}")
-        if isinstance(proof_seeds, bool) or not isinstance(proof_seeds, int) or not 1 <= proof_seeds <= 20:
-            raise ScenarioError(f"controller 'optimised': proof_seeds must be an integer 1..20, not {proof_seeds!r}")
         if objective not in ("delay", "stops", "bandwidth"):
             raise ScenarioError(
                 f"controller 'optimised': objective must be delay, stops or bandwidth, not {objective!r}"
@@ -73,7 +73,8 @@ class OptimisedController(ProgramController):
         if unknown:
             raise ScenarioError(
                 f"controller 'optimised': unknown options {sorted(unknown)}; "
-                f"valid: objective, stage_design, prove, proof_seeds, calibration, {', '.join(sorted(known))}"
+                f"valid: objective, stage_design, prove, proof_seeds, proof_jobs, calibration, "
+                f"{', '.join(sorted(known))}"
             )
         settings = OptimiserSettings(**{"seed": ctx.seed, **opts})
         out = plan_for_demand(
@@ -88,7 +89,7 @@ class OptimisedController(ProgramController):
             proof_dir = Path(ctx.workdir) / "proof"
             assert out.existing is not None  # the default optimiser records the network's own plan
             proof = prove_plan(out.plan, out.existing, out.network, run_cases(ctx, proof_dir, proof_seeds),
-                               workdir=proof_dir, program_id="gw_optimised")
+                               workdir=proof_dir, program_id="gw_optimised", jobs=proof_jobs)
             plan, to_sumo = proof.plan, proof.changed
             self.proof_decision, self.kept = proof.decision, len(proof.kept_existing)
             write_text_atomic("\n".join(proof.lines()) + "\n", Path(ctx.workdir) / "proof.txt")

@@ -21,9 +21,11 @@ is not chosen on the very random stream that judges it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,15 +35,15 @@ from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.engine.results import edge_data, statistic_kpis, trip_kpis, write_text_atomic
 from greenwave.engine.session import SessionConfig, SumoSession
-from greenwave.errors import PlanError
+from greenwave.errors import PlanError, ScenarioError
 
 if TYPE_CHECKING:
     from greenwave.controllers.base import Controller
     from greenwave.engine.run import RunSpec
     from greenwave.networks.model import RoadNetwork
 
-__all__ = ["Proof", "ProofRun", "SimulationSetup", "proof_seed", "prove_plan", "run_cases", "signal_approaches",
-           "simulate", "simulate_controller"]
+__all__ = ["Proof", "ProofRun", "SimulationSetup", "proof_options", "proof_pool", "proof_seed", "prove_plan",
+           "run_cases", "signal_approaches", "simulate", "simulate_controller", "start_proofs"]
 
 Decision = Literal["candidate", "mixed", "existing"]
 
@@ -173,6 +175,50 @@ def simulate(
     return _measured(setup, work, variant=variant, seed=seed, approaches=approaches)
 
 
+def proof_options(controller: str, options: Mapping[str, Any]) -> tuple[int, int]:
+    """A controller's ``proof_seeds`` (SUMO seeds each proof runs on, 1..20, default 2) and
+    ``proof_jobs`` (proof runs at a time, 1..256, default 1), checked."""
+    out = []
+    for key, default, high in (("proof_seeds", 2, 20), ("proof_jobs", 1, 256)):
+        v = options.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= high:
+            raise ScenarioError(f"controller {controller!r}: {key} must be an integer 1..{high}, not {v!r}")
+        out.append(v)
+    return out[0], out[1]
+
+
+def proof_pool(jobs: int) -> contextlib.AbstractContextManager[Executor | None]:
+    """Threads for up to ``jobs`` proof runs at a time (each waits for its SUMO subprocess), or
+    None for ``jobs`` 1: :func:`start_proofs` then runs each proof when its result is asked for."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise PlanError(f"proof runs at a time must be an integer >= 1, not {jobs!r}")
+    return ThreadPoolExecutor(jobs, thread_name_prefix="greenwave-proof") if jobs > 1 else contextlib.nullcontext()
+
+
+def start_proofs(
+    pool: Executor | None,
+    cases: Sequence[tuple[int, SimulationSetup]],
+    programs: Path | None,
+    *,
+    approaches: Mapping[str, Sequence[str]],
+    workdir: Path,
+    variant: str,
+) -> Callable[[], list[ProofRun]]:
+    """:func:`simulate` ``programs`` on every ``(seed, setup)`` of ``cases`` (in
+    ``workdir/VARIANT_seedN``): started on ``pool`` now, or run one after another when the
+    returned function is called (``pool`` None). The function returns the runs in ``cases``'
+    order and raises what a run raised."""
+
+    def one(seed: int, setup: SimulationSetup) -> ProofRun:
+        return simulate(setup, programs, seed=seed, approaches=approaches,
+                        workdir=Path(workdir) / f"{variant}_seed{seed}", variant=variant)
+
+    if pool is None:
+        return lambda: [one(seed, setup) for seed, setup in cases]
+    futures = [pool.submit(one, seed, setup) for seed, setup in cases]
+    return lambda: [f.result() for f in futures]
+
+
 def simulate_controller(
     setup: SimulationSetup,
     controller: Controller,
@@ -246,11 +292,13 @@ def prove_plan(
     *,
     workdir: Path,
     program_id: str = "gw_candidate",
+    jobs: int = 1,
 ) -> Proof:
     """Run ``candidate`` and ``existing`` (the network's own programs) in SUMO on every
     ``(seed, setup)`` of ``cases`` (a scenario's seeds may each have their own routes) and
     decide what to recommend (see the module docstring). ``existing`` must cover the candidate's
-    signals; it is what a kept signal falls back to in the recommended plan.
+    signals; it is what a kept signal falls back to in the recommended plan. ``jobs``: proof
+    runs at a time (:func:`proof_pool`); the figures do not depend on it.
 
     Raises :class:`PlanError` for an empty seed list or a candidate signal with no existing
     timing; SUMO failures raise :class:`~greenwave.errors.SimulationError` with what SUMO said.
@@ -266,17 +314,21 @@ def prove_plan(
     approaches = signal_approaches(network, signals)
     runs: list[ProofRun] = []
 
-    def run_variant(variant: str, plan: TimingPlan | None) -> list[ProofRun]:
+    def start(pool: Executor | None, variant: str, plan: TimingPlan | None) -> Callable[[], list[ProofRun]]:
         programs = None
         if plan is not None and plan.signals:
             programs = write_sumo_additional(plan, network, work / f"{variant}.add.xml", program_id=program_id)
-        got = [simulate(setup, programs, seed=s, approaches=approaches, workdir=work / f"{variant}_seed{s}",
-                        variant=variant) for s, setup in cases]
+        return start_proofs(pool, cases, programs, approaches=approaches, workdir=work, variant=variant)
+
+    def run_variant(variant: str, plan: TimingPlan | None) -> list[ProofRun]:
+        got = start(None, variant, plan)()
         runs.extend(got)
         return got
 
-    base = run_variant("existing", None)
-    cand = run_variant("candidate", candidate)
+    with proof_pool(jobs) as pool:
+        pending = start(pool, "existing", None), start(pool, "candidate", candidate)
+        base, cand = pending[0](), pending[1]()
+    runs.extend(base + cand)
     e_mean = sum(r.resco_delay_s for r in base) / len(base)
     c_mean = sum(r.resco_delay_s for r in cand) / len(cand)
     if c_mean <= e_mean:

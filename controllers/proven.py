@@ -40,12 +40,10 @@ signal); ``summary.csv`` gains ``proven_choice`` (a candidate or ``mixture``) an
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +52,15 @@ from greenwave.controllers import rebuilt_programs, sumo_programs
 from greenwave.controllers.base import Controller, ProgramController, make_controller, register
 from greenwave.controllers.planning import DemandPlan, plan_for_demand
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
-from greenwave.controllers.proof import ProofRun, run_cases, signal_approaches, simulate, simulate_controller
+from greenwave.controllers.proof import (
+    ProofRun,
+    proof_options,
+    proof_pool,
+    run_cases,
+    signal_approaches,
+    simulate_controller,
+    start_proofs,
+)
 from greenwave.controllers.tls_xml import active_programs, read_programs, write_additional
 from greenwave.engine.optimise import OptimiserSettings
 from greenwave.engine.results import write_text_atomic
@@ -191,12 +197,7 @@ def _check_options(options: Mapping[str, Any]) -> tuple[int, tuple[str, ...], in
     if unknown:
         raise ScenarioError(f"controller 'proven': unknown options {sorted(unknown)}; "
                             f"valid: {', '.join(sorted(OPTIONS))}")
-    seeds = options.get("proof_seeds", 2)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= 20:
-        raise ScenarioError(f"controller 'proven': proof_seeds must be an integer 1..20, not {seeds!r}")
-    jobs = options.get("proof_jobs", 1)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= 256:
-        raise ScenarioError(f"controller 'proven': proof_jobs must be an integer 1..256, not {jobs!r}")
+    seeds, jobs = proof_options("proven", options)
     names = options.get("candidates", CANDIDATES)
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
@@ -254,26 +255,20 @@ class ProvenController(ProgramController):
                                                      approaches=approaches, workdir=work / f"{variant}_seed{seed}",
                                                      variant=variant) for seed, setup in cases]
                 return
-            runs[variant] = [simulate(setup, programs, seed=seed, approaches=approaches,
-                                      workdir=work / f"{variant}_seed{seed}", variant=variant) for seed, setup in cases]
+            runs[variant] = start_proofs(None, cases, programs, approaches=approaches, workdir=work, variant=variant)()
 
-        # SUMO runs as subprocesses: with proof_jobs > 1 the program candidates' proofs run on
-        # threads that wait for SUMO, while this thread steps the stepping candidates; at most
-        # proof_jobs SUMO runs at a time
+        # with proof_jobs > 1 the program candidates' proofs (SUMO subprocesses) run on threads
+        # while this thread steps the stepping candidates: at most proof_jobs SUMO runs at a time
         stepping = [name for name in cands if name in STEPPING]
         threads = jobs - 1 if stepping else jobs
-        futures: dict[str, list[Future[ProofRun]]] = {}
-        with ThreadPoolExecutor(threads) if jobs > 1 and threads else contextlib.nullcontext() as pool:
-            if pool is not None:
-                for name, cand in cands.items():
-                    if name not in STEPPING:
-                        futures[name] = [pool.submit(simulate, setup, cand.programs, seed=seed, approaches=approaches,
-                                                     workdir=work / f"{name}_seed{seed}", variant=name)
-                                         for seed, setup in cases]
+        with proof_pool(threads if jobs > 1 and threads else 1) as pool:
+            pending = {} if pool is None else {
+                name: start_proofs(pool, cases, cand.programs, approaches=approaches, workdir=work, variant=name)
+                for name, cand in cands.items() if name not in STEPPING}
             for name in [*stepping, *(c for c in cands if c not in STEPPING)]:
                 try:
-                    if name in futures:
-                        runs[name] = [f.result() for f in futures[name]]
+                    if name in pending:
+                        runs[name] = pending[name]()
                     else:
                         run(name, cands[name].programs)
                 except GreenwaveError as exc:

@@ -154,7 +154,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
                                      time_to_teleport_s=sc.time_to_teleport_s, extra_args=sumo_args))
                  for s in scenario.seeds[:n_proof]]
         _say(f"proving the plan in SUMO against the network's own programs on {n_proof} seed(s)")
-        proof = prove_plan(plan, result.existing, result.network, cases, workdir=proof_dir)
+        proof = prove_plan(plan, result.existing, result.network, cases, workdir=proof_dir, jobs=args.jobs)
         plan = proof.plan
     plan = complete_plan(plan, result.network)  # records the network, signal groups, links
     if result.excluded:  # named in the plan, so that export knows they are left out on purpose
@@ -350,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--proof-seeds", type=int, default=None, metavar="N",
                    help="prove the plan in SUMO against the network's own programs on the scenario's first N "
                         "seeds (default: all of them); 0 skips the proof (the plan is then only the model's)")
+    o.add_argument("--jobs", type=int, default=2,
+                   help="proof runs at a time, SUMO subprocesses (default: %(default)s; same figures either way)")
     o.add_argument("--stage-design", default=None,
                    help="stages each signal runs: own, best (the model's choice per signal) or a design name "
                         "(rebuilt, merged, two_stage, split, lead_left); default: the optimised controller's")

@@ -59,6 +59,12 @@ def test_a_plan_that_starves_approaches_is_never_recommended(tmp_path: Path) -> 
     text = "\n".join(proof.lines())
     assert "recommended: the existing plan" in text and sid in text
     assert (tmp_path / "proof" / "proof.json").is_file()
+    # four proof runs at a time (SUMO subprocesses on threads): the same runs, the same decision
+    side = prove_plan(bad, existing, opt.network, [(1, _setup(prep, 1)), (2, _setup(prep, 2))],
+                      workdir=tmp_path / "proof4", jobs=4)
+    assert [(r.variant, r.seed, r.resco_delay_s, r.signal_loss_veh_s) for r in side.runs] == \
+        [(r.variant, r.seed, r.resco_delay_s, r.signal_loss_veh_s) for r in proof.runs]
+    assert side.decision == proof.decision and side.kept_existing == proof.kept_existing
 
 
 def test_signal_approaches_are_the_roads_into_the_junction(tmp_path: Path) -> None:
@@ -77,6 +83,8 @@ def test_proof_needs_seeds_and_existing_timings(tmp_path: Path) -> None:
         prove_plan(opt.plan, opt.existing, opt.network, [], workdir=tmp_path / "p")
     with pytest.raises(PlanError, match="no existing timing"):
         prove_plan(opt.plan, TimingPlan({}), opt.network, [(1, _setup(prep, 1))], workdir=tmp_path / "p")
+    with pytest.raises(PlanError, match="proof runs at a time"):
+        prove_plan(opt.plan, opt.existing, opt.network, [(1, _setup(prep, 1))], workdir=tmp_path / "p", jobs=0)
 
 
 def test_proof_seeds_never_meet_scenario_seeds() -> None:
@@ -135,3 +143,13 @@ def test_proof_runs_load_a_sumocfg_scenario_as_sumo_does(tmp_path: Path) -> None
     assert summary.loc[0, "proof_decision"] in ("candidate", "mixed", "existing")
     log = (tmp_path / "runs" / "optimised_seed1" / "proof" / "existing_seed1007922" / "sumo.log").read_text()
     assert log.count("square.rou.xml") == 1
+
+
+def test_proof_options_are_checked() -> None:
+    from greenwave.controllers.base import make_controller
+    from greenwave.errors import ScenarioError
+
+    for name in ("optimised", "proven"):
+        for bad in ({"proof_jobs": 0}, {"proof_jobs": True}, {"proof_seeds": 21}, {"proof_jobs": "2"}):
+            with pytest.raises(ScenarioError, match=f"controller '{name}': proof_"):
+                make_controller(name, bad).programs(None)  # type: ignore[arg-type]

@@ -119,26 +119,31 @@ def test_proven_runs_the_best_it_proved_and_records_why(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: Path,
+@pytest.mark.parametrize("stepping", ["max_pressure", "max_pressure-short-hold"])
+def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: Path, stepping: str,
                                                                      capfd: pytest.CaptureFixture[str]) -> None:
-    """SUMO's cross junction, static against max_pressure: max_pressure's proof runs step SUMO in
-    the proving process; chosen, it drives the scored run exactly as the max_pressure controller
-    does on the same seed (same delay, same switches), and proven.json says so."""
+    """SUMO's cross junction, static against a max_pressure candidate: its proof runs step SUMO
+    over TraCI; chosen, it drives the scored run exactly as the max_pressure controller with the
+    candidate's options does on the same seed (same delay, same switches), and proven.json says so."""
+    from greenwave.controllers.proven import STEPPING_CONTROLLERS
     from greenwave.scenarios.runner import run_scenario
     from greenwave.scenarios.spec import scenario_from_dict
 
+    controller, options = STEPPING_CONTROLLERS[stepping]
+    assert controller == "max_pressure"
     sc = scenario_from_dict({"name": "cross", "duration_s": 300, "seeds": [1],
                              "controllers": ["proven", "max_pressure"],
-                             "controller_options": {"proven": {"candidates": ["static", "max_pressure"]}}, **CROSS})
+                             "controller_options": {"proven": {"candidates": ["static", stepping]},
+                                                    "max_pressure": options}, **CROSS})
     summary = run_scenario(sc, tmp_path).set_index("controller")
     assert (summary["status"] == "ok").all()
     record = json.loads((tmp_path / "runs" / "proven_seed1" / "proven.json").read_text())
     means = record["mean_resco_delay_s"]
-    assert set(means) == {"static", "max_pressure"}
-    assert means["max_pressure"] < means["static"]
-    assert record["decision"] == summary.loc["proven", "proven_choice"] == "max_pressure"
+    assert set(means) == {"static", stepping}
+    assert means[stepping] < means["static"]
+    assert record["decision"] == summary.loc["proven", "proven_choice"] == stepping
     (_, per), = record["signals"].items()
-    assert per["runs"] == per["program_id"] == "max_pressure"
+    assert per["runs"] == per["program_id"] == stepping
     for col in ("resco_delay_s", "vehicles_arrived", "signal_switches"):
         assert summary.loc["proven", col] == summary.loc["max_pressure", col]
     assert summary.loc["proven", "signal_switches"] > 0

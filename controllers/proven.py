@@ -41,10 +41,13 @@ signal); ``summary.csv`` gains ``proven_choice`` (a candidate or ``mixture``) an
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,13 +59,14 @@ from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.proof import (
     ProofRun,
     proof_options,
-    proof_pool,
     run_cases,
     signal_approaches,
     simulate_controller,
+    start_controller_proofs,
     start_proofs,
 )
 from greenwave.controllers.tls_xml import active_programs, read_programs, write_additional
+from greenwave.engine.jobloop import ProcessExecutor
 from greenwave.engine.optimise import OptimiserSettings
 from greenwave.engine.results import write_text_atomic
 from greenwave.engine.run import RunSpec
@@ -261,30 +265,33 @@ class ProvenController(ProgramController):
         cases = run_cases(ctx, work, n)
         runs: dict[str, list[ProofRun]] = {}
 
-        def run(variant: str, programs: Path | None) -> None:
-            if variant in STEPPING:
-                runs[variant] = [simulate_controller(setup, _stepping(variant), ctx, seed=seed,
-                                                     approaches=approaches, workdir=work / f"{variant}_seed{seed}",
-                                                     variant=variant) for seed, setup in cases]
-                return
-            runs[variant] = start_proofs(None, cases, programs, approaches=approaches, workdir=work, variant=variant)()
-
-        # with proof_jobs > 1 the program candidates' proofs (SUMO subprocesses) run on threads
-        # while this thread steps the stepping candidates: at most proof_jobs SUMO runs at a time
+        # the stepping candidates' proofs run libsumo, each in a fresh process (one simulation per
+        # process); the program candidates' proofs are SUMO subprocesses, on threads when
+        # proof_jobs > 1. At most proof_jobs proof runs at a time; with 1, one after another.
         stepping = [name for name in cands if name in STEPPING]
-        threads = jobs - 1 if stepping else jobs
-        with proof_pool(threads if jobs > 1 and threads else 1) as pool:
-            pending = {} if pool is None else {
-                name: start_proofs(pool, cases, cand.programs, approaches=approaches, workdir=work, variant=name)
-                for name, cand in cands.items() if name not in STEPPING}
-            for name in [*stepping, *(c for c in cands if c not in STEPPING)]:
-                try:
-                    if name in pending:
+        fixed = [name for name in cands if name not in STEPPING]
+        n_proc = (jobs + 1) // 2 if fixed and jobs > 1 else jobs
+        threads = jobs - n_proc if stepping else jobs
+        procs = None
+        if stepping:
+            modules = {simulate_controller.__module__, *(type(_stepping(c)).__module__ for c in stepping)}
+            procs = ProcessExecutor(n_proc, preload=sorted(modules))
+        try:
+            with ThreadPoolExecutor(threads, thread_name_prefix="greenwave-proof") if jobs > 1 and fixed \
+                    else contextlib.nullcontext() as pool:
+                pending = {name: start_controller_proofs(procs, cases, functools.partial(_stepping, name), ctx,
+                                                         approaches=approaches, workdir=work, variant=name)
+                           for name in stepping if procs is not None}
+                pending.update({name: start_proofs(pool, cases, cands[name].programs, approaches=approaches,
+                                                   workdir=work, variant=name) for name in fixed})
+                for name in [*stepping, *fixed]:  # with proof_jobs 1 the program proofs start here
+                    try:
                         runs[name] = pending[name]()
-                    else:
-                        run(name, cands[name].programs)
-                except GreenwaveError as exc:
-                    skipped[name] = f"its proof run failed: {exc}"
+                    except GreenwaveError as exc:
+                        skipped[name] = f"its proof run failed: {exc}"
+        finally:
+            if procs is not None:
+                procs.shutdown(wait=True, cancel_futures=True)
         runs = {name: runs[name] for name in cands if name in runs}  # in the candidates' order
         losses = {name: {s: sum(r.signal_loss_veh_s[s] for r in runs[name]) / n for s in cands[name].signals
                          if s in approaches} for name in runs}
@@ -294,7 +301,8 @@ class ProvenController(ProgramController):
         if not any(_same(choice, cands[c]) for c in programs_ran):  # else the mixture is a uniform candidate
             mixture = mixture_programs(choice, {c: cands[c] for c in programs_ran}, work / "mixture.add.xml")
             try:
-                run(MIXTURE, mixture)
+                runs[MIXTURE] = start_proofs(None, cases, mixture, approaches=approaches, workdir=work,
+                                             variant=MIXTURE)()
             except GreenwaveError as exc:
                 skipped[MIXTURE] = f"its proof run failed: {exc}"
         if not runs:

@@ -17,8 +17,8 @@ in SUMO on the run's demand (the run's routes, SUMO seeds of their own:
   plan's floors and twice the planned green (``write_sumo_additional(control=...)``);
 - ``max_pressure`` / ``adaptive``: greenwave's controllers that act every step, with their
   default options, and ``max_pressure-short-hold``, max_pressure releasing a green after 1.5 s
-  without a vehicle instead of 2.5 s (:data:`STEPPING_CONTROLLERS`; each proof run steps a SUMO
-  subprocess over TraCI, :func:`~greenwave.controllers.proof.simulate_controller`).
+  without a vehicle instead of 2.5 s (:data:`STEPPING_CONTROLLERS`; each proof run steps
+  libsumo in a fresh process, :func:`~greenwave.controllers.proof.start_controller_proofs`).
 
 Then:
 
@@ -83,8 +83,8 @@ CANDIDATES: tuple[str, ...] = ("static", "actuated", "delay_based", "sumo-rebuil
                                "sumo-rebuilt-actuated", "sumo-rebuilt-delay_based", "optimised",
                                "optimised-actuated", "optimised-delay_based", "max_pressure",
                                "max_pressure-short-hold", "adaptive")
-#: The candidates that act on the signals every step (greenwave's controllers, proven on a SUMO
-#: subprocess over TraCI); they run on every signal or not at all, never in a mixture.
+#: The candidates that act on the signals every step (greenwave's controllers, proven with
+#: libsumo in fresh processes); they run on every signal or not at all, never in a mixture.
 STEPPING: tuple[str, ...] = ("max_pressure", "max_pressure-short-hold", "adaptive")
 #: What each stepping candidate runs: a controller and its options. ``max_pressure-short-hold``
 #: releases a green after 1.5 s without a vehicle over its stop-line loops instead of 2.5 s:

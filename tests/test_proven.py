@@ -122,9 +122,10 @@ def test_proven_runs_the_best_it_proved_and_records_why(tmp_path: Path) -> None:
 @pytest.mark.parametrize("stepping", ["max_pressure", "max_pressure-short-hold"])
 def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: Path, stepping: str,
                                                                      capfd: pytest.CaptureFixture[str]) -> None:
-    """SUMO's cross junction, static against a max_pressure candidate: its proof runs step SUMO
-    over TraCI; chosen, it drives the scored run exactly as the max_pressure controller with the
-    candidate's options does on the same seed (same delay, same switches), and proven.json says so."""
+    """SUMO's cross junction, static against a max_pressure candidate: its proof runs step
+    libsumo in fresh processes; chosen, it drives the scored run exactly as the max_pressure
+    controller with the candidate's options does on the same seed (same delay, same switches),
+    and proven.json says so."""
     from greenwave.controllers.proven import STEPPING_CONTROLLERS
     from greenwave.scenarios.runner import run_scenario
     from greenwave.scenarios.spec import scenario_from_dict
@@ -147,7 +148,7 @@ def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: P
     for col in ("resco_delay_s", "vehicles_arrived", "signal_switches"):
         assert summary.loc["proven", col] == summary.loc["max_pressure", col]
     assert summary.loc["proven", "signal_switches"] > 0
-    out = capfd.readouterr().out  # the proofs' SUMO (a TraCI subprocess) and traci kept quiet
+    out = capfd.readouterr().out  # nothing of the proofs' SUMO in the output
     assert "Retrying" not in out and "Loading net-file" not in out, out[-500:]
 
 

@@ -84,3 +84,18 @@ def test_traci_backend_gives_same_result(small_grid: tuple[Path, Path]) -> None:
             pass
         via_libsumo = sorted(sim.conn.vehicle.getIDList())
     assert via_traci == via_libsumo and via_traci
+
+
+@pytest.mark.slow
+def test_traci_session_with_a_log_file_prints_nothing(tmp_path: Path, small_grid: tuple[Path, Path],
+                                                      capfd: pytest.CaptureFixture[str]) -> None:
+    """traci's "Retrying in 1 seconds" while SUMO loads and SUMO's own messages (in the log file)
+    stay out of greenwave's output."""
+    net, routes = small_grid
+    cfg = SessionConfig(net_file=net, route_files=(routes,), end_s=30, seed=2, log_file=tmp_path / "sumo.log")
+    with SumoSession(cfg, backend="traci") as sim:
+        for _ in sim.steps():
+            pass
+    out = capfd.readouterr().out
+    assert "Retrying" not in out and "Loading net-file" not in out, out
+    assert "Loading net-file" in (tmp_path / "sumo.log").read_text()

@@ -221,7 +221,7 @@ def start_proofs(
 
 
 def start_controller_proofs(
-    pool: Executor,
+    pool: Executor | None,
     cases: Sequence[tuple[int, SimulationSetup]],
     controller: Callable[[], Controller],
     ctx: RunSpec,
@@ -230,12 +230,20 @@ def start_controller_proofs(
     workdir: Path,
     variant: str,
 ) -> Callable[[], list[ProofRun]]:
-    """:func:`simulate_controller` with libsumo for every ``(seed, setup)`` of ``cases``, each in
+    """:func:`simulate_controller` for every ``(seed, setup)`` of ``cases``: with libsumo, each in
     a fresh process of ``pool`` (a :class:`~greenwave.engine.jobloop.ProcessExecutor`: one
-    simulation per process); ``controller`` makes a fresh instance per run. The returned
-    function waits for the runs and returns them in ``cases``' order."""
-    futures = [pool.submit(simulate_controller, setup, controller(), ctx, seed=seed, approaches=approaches,
-                           workdir=Path(workdir) / f"{variant}_seed{seed}", variant=variant, backend="libsumo")
+    simulation per process), or, ``pool`` None (a process that may not start processes of its
+    own, such as a daemonic worker of another executor), one after another over TraCI when the
+    returned function is called. ``controller`` makes a fresh instance per run. The returned
+    function returns the runs in ``cases``' order and raises what a run raised."""
+
+    def kw(seed: int) -> dict[str, Any]:
+        return {"seed": seed, "approaches": approaches, "workdir": Path(workdir) / f"{variant}_seed{seed}",
+                "variant": variant}
+
+    if pool is None:
+        return lambda: [simulate_controller(setup, controller(), ctx, **kw(seed)) for seed, setup in cases]
+    futures = [pool.submit(simulate_controller, setup, controller(), ctx, **kw(seed), backend="libsumo")
                for seed, setup in cases]
     return lambda: [f.result() for f in futures]
 

@@ -45,6 +45,7 @@ import contextlib
 import functools
 import json
 import math
+import multiprocessing
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -273,7 +274,7 @@ class ProvenController(ProgramController):
         n_proc = (jobs + 1) // 2 if fixed and jobs > 1 else jobs
         threads = jobs - n_proc if stepping else jobs
         procs = None
-        if stepping:
+        if stepping and not multiprocessing.current_process().daemon:  # else over TraCI, here
             modules = {simulate_controller.__module__, *(type(_stepping(c)).__module__ for c in stepping)}
             procs = ProcessExecutor(n_proc, preload=sorted(modules))
         try:
@@ -281,7 +282,7 @@ class ProvenController(ProgramController):
                     else contextlib.nullcontext() as pool:
                 pending = {name: start_controller_proofs(procs, cases, functools.partial(_stepping, name), ctx,
                                                          approaches=approaches, workdir=work, variant=name)
-                           for name in stepping if procs is not None}
+                           for name in stepping}
                 pending.update({name: start_proofs(pool, cases, cands[name].programs, approaches=approaches,
                                                    workdir=work, variant=name) for name in fixed})
                 for name in [*stepping, *fixed]:  # with proof_jobs 1 the program proofs start here

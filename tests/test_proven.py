@@ -174,3 +174,28 @@ def test_proof_jobs_run_the_same_proofs_at_once(tmp_path: Path) -> None:
     assert one["decision"] == three["decision"] and one["signals"] == three["signals"]
     with pytest.raises(ScenarioError, match="proof_jobs"):
         make_controller("proven", {"proof_jobs": 0}).programs(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_proven_in_a_daemonic_worker_proves_over_traci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where proven may not start processes (a daemonic worker of another executor), its stepping
+    proofs step SUMO over TraCI in its own process instead, and prove the same figures."""
+    import types
+    from concurrent.futures import ThreadPoolExecutor
+
+    import greenwave.controllers.proven as proven_module
+    from greenwave.scenarios.runner import run_scenario
+    from greenwave.scenarios.spec import scenario_from_dict
+
+    sc = scenario_from_dict({"name": "cross", "duration_s": 300, "seeds": [1], "controllers": ["proven"],
+                             "controller_options": {"proven": {"candidates": ["static", "max_pressure"]}}, **CROSS})
+    assert (run_scenario(sc, tmp_path / "fresh")["status"] == "ok").all()
+    daemonic = types.SimpleNamespace(daemon=True)
+    monkeypatch.setattr(proven_module.multiprocessing, "current_process", lambda: daemonic)
+    monkeypatch.setattr(proven_module, "ProcessExecutor", lambda *a, **k: pytest.fail("a daemon started processes"))
+    with ThreadPoolExecutor(1) as here:  # the run in this process, where the patch holds
+        assert (run_scenario(sc, tmp_path / "daemon", executor=here)["status"] == "ok").all()
+    fresh, daemon = (json.loads((tmp_path / d / "runs" / "proven_seed1" / "proven.json").read_text())
+                     for d in ("fresh", "daemon"))
+    assert daemon["resco_delay_s_by_seed"] == fresh["resco_delay_s_by_seed"]
+    assert daemon["decision"] == fresh["decision"]

@@ -216,3 +216,84 @@ def test_workers_run_in_the_parents_current_folder_and_environment(tmp_path: Pat
         cwd = pool.submit(os.getcwd).result(timeout=120)
     assert env == "set later"
     assert Path(cwd) == tmp_path
+
+
+FOREVER = '''
+import time
+
+from greenwave._sumo import run_sumo_command
+
+
+def sumo_forever(net):
+    run_sumo_command(["sumo", "--net-file", net, "--end", "1000000000", "--no-step-log", "true"],
+                     what="a SUMO that runs until killed", timeout=None)
+
+
+def sleep_forever():
+    time.sleep(600)
+'''
+
+PARENT = '''
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from greenwave.engine.jobloop import ProcessExecutor
+import forever
+pool = ProcessExecutor(2, preload=["forever"])
+pool.submit(forever.sumo_forever, sys.argv[2])
+pool.submit(forever.sleep_forever)
+print("submitted", flush=True)
+time.sleep(600)
+'''
+
+
+def _descendants(pid: int) -> set[int]:
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for c in _children(todo.pop()):
+            if c not in out:
+                out.add(c)
+                todo.append(c)
+    return out
+
+
+def test_busy_workers_and_their_sumo_die_with_a_killed_parent(tmp_path: Path) -> None:
+    """A parent killed outright (SIGKILL, or a script with no SIGTERM handling) while its
+    workers are busy: the fork server exits, the workers get their death signal and take the
+    SUMO they started with them. Before, each worker held the fork server's liveness pipe, so
+    server, workers and their SUMO ran on (measured: a benchmark killed with SIGTERM left two
+    workers simulating fokr_bs_demo for minutes)."""
+    from greenwave._sumo import sumo_home
+
+    (tmp_path / "forever.py").write_text(FOREVER)
+    net = sumo_home() / "tools" / "game" / "cross" / "cross.net.xml"
+    with (tmp_path / "stderr.txt").open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path), str(net)], stdout=subprocess.PIPE,
+                                stderr=err, text=True)
+    assert proc.stdout is not None
+    with proc.stdout:
+        assert proc.stdout.readline().strip() == "submitted", (tmp_path / "stderr.txt").read_text()[-2000:]
+    deadline = time.monotonic() + 60
+    tree: set[int] = set()
+    while time.monotonic() < deadline:  # both calls running: a worker's SUMO is up
+        tree = _descendants(proc.pid)
+        if any(_cmdline(p).split(b"\0")[0].endswith(b"/sumo") for p in tree):
+            break
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        proc.wait(timeout=60)
+        raise AssertionError(f"the workers' SUMO did not start: {(tmp_path / 'stderr.txt').read_text()[-2000:]}")
+    assert len(tree) >= 4  # fork server, two workers, a SUMO (and multiprocessing's resource tracker)
+    proc.kill()
+    proc.wait(timeout=60)  # its pipes stay open while anything it started lives
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and [p for p in tree if _alive(p)]:
+        time.sleep(0.2)
+    survivors = [(p, _cmdline(p)[:80]) for p in tree if _alive(p)]
+    for p, _ in survivors:  # leave nothing running whatever the outcome
+        try:
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+    assert not survivors

@@ -178,7 +178,7 @@ class _PressureController(Controller):
         self.network, self.designs = designs_for_run(
             self.network, self.opts["stage_design"], net_file=Path(ctx.net_file), route_files=ctx.demand_files,
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=Path(ctx.workdir), seed=ctx.seed,
-            route_choice=ctx.route_choice)
+            route_choice=ctx.route_choice, proof_follows=False)  # it proves nothing in SUMO
         if self.designs:
             write_text_atomic(json.dumps(choice_meta(self.opts["stage_design"], self.designs), indent=1),
                               Path(ctx.workdir) / "stage_designs.json")

@@ -103,10 +103,12 @@ def designs_for_run(
     workdir: Path,
     seed: int,
     route_choice: Sequence[str] = (),
+    proof_follows: bool = True,
 ) -> tuple[RoadNetwork, dict[str, DesignChoice]]:
     """For a controller's ``prepare``: choose designs on the run's demand (``mode``) and return
     the network with them applied, and the choice (empty for ``own``, but for the signals of
-    :func:`~greenwave.controllers.stage_choice.own_incomplete`, which get the model's best design)."""
+    :func:`~greenwave.controllers.stage_choice.own_incomplete`, which get the model's best design).
+    ``proof_follows``: see :func:`~greenwave.controllers.stage_choice.choose_designs`."""
     signals = None
     if mode == "own":
         signals = own_incomplete(network)
@@ -117,7 +119,8 @@ def designs_for_run(
     if mode == "best":
         flows = demand_flows(network, net_file, route_files, workdir=workdir, seed=seed, begin_s=begin_s,
                              end_s=end_s, route_choice=route_choice)
-    choice = choose_designs(network, flows, mode, workdir=workdir, seed=seed, signals=signals)
+    choice = choose_designs(network, flows, mode, workdir=workdir, seed=seed, signals=signals,
+                            proof_follows=proof_follows)
     return apply_choice(network, choice), choice
 
 

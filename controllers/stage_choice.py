@@ -12,7 +12,9 @@ own default plan. :func:`choose_designs` picks one per signal for a controller's
 ``"best"``
     Per signal, the design whose optimised plan the model predicts the least mean delay for, on
     the run's flows (each signal compiled and optimised alone, with a light search). Another
-    design replaces the own one only when it predicts at least ``margin`` (5 %) less delay.
+    design replaces the own one only when it predicts at least ``margin`` (5 %) less delay;
+    where the model cannot plan the own program, for a controller that proves nothing in SUMO
+    (``max_pressure``) only when it predicts a level of service better than F (:data:`LOS_F_DELAY_S`).
 a design name (``"rebuilt"``, ``"merged"``, ``"two_stage"``, ``"split"``, ``"lead_left"``)
     That design wherever a signal has it (valid), the own program elsewhere.
 
@@ -79,6 +81,15 @@ DEFAULT_STAGE_DESIGN = "best"
 MAX_PRESSURE_STAGE_DESIGN = "own"
 #: Relative delay reduction a design needs over the own program to replace it under "best".
 MARGIN = 0.05
+#: Mean delay (s/veh) beyond which the model puts a design at level of service F (HCM, signalised
+#: intersections: control delay over 80 s/veh). Where the model cannot plan the own program (e.g.
+#: a signal-group program read as 16 stages that need a 235 s cycle), a design it predicts at
+#: LOS F does not replace it for a controller that proves nothing in SUMO (``proof_follows``
+#: False): measured on Braunschweig's fokr_bs_demo (900 s, seed 1), the four-stage "split"
+#: design the model predicted at 499.5 s/veh took max_pressure from 65.0 (the city's plan under
+#: SUMO's actuated control) to 101.4 s/veh. The planners may try it: their proof keeps the
+#: city's plan when it loses.
+LOS_F_DELAY_S = 80.0
 
 
 def check_stage_design_option(value: Any, where: str) -> str:
@@ -196,11 +207,16 @@ def choose_designs(
     compile_options: Mapping[str, Any] | None = None,
     signals: list[str] | None = None,
     seed: int = 0,
+    proof_follows: bool = True,
 ) -> dict[str, DesignChoice]:
     """One design per signal for ``mode`` (``own``, ``best`` or a design name; see module doc).
 
     ``flows`` (movement flows, veh/h) are needed for ``best``; signals whose candidates cannot
     be compiled or optimised keep their own program, and the choice says why.
+    ``proof_follows``: the caller proves its plan in SUMO against the network's programs (the
+    planners), so under ``best`` a design may replace an own program the model cannot plan
+    whatever it predicts; without a proof (``max_pressure``) only a design better than level of
+    service F (:data:`LOS_F_DELAY_S`) does.
     """
     check_stage_design_option(mode, "stage design")
     sids = signals if signals is not None else [s for s, sig in network.signals.items()
@@ -216,7 +232,7 @@ def choose_designs(
     if memo is not None and mode == "best" and flows is not None:
         import pandas as pd
 
-        memo = (*memo, mode, network.saturation_flow_per_lane, repr(params), repr(compile_options), seed,
+        memo = (*memo, mode, proof_follows, network.saturation_flow_per_lane, repr(params), repr(compile_options), seed,
                 int(pd.util.hash_pandas_object(flows, index=False).sum()))
         if memo in _CHOICES:  # another controller of this process, same net and flows
             return dict(_CHOICES[memo])
@@ -243,12 +259,15 @@ def choose_designs(
         served = {d.name: {k for st in d.stages for k, c in enumerate(st) if c in GREEN} for d in designs}
         widest = set().union(*served.values())
         complete = [d for d in designs if served[d.name] >= widest] or designs
-        delays = {d.name: (_model_delay(network, d, flows, params, compile_options, seed) if d in complete
+        failed: dict[str, str] = {}
+        delays = {d.name: (_model_delay(network, d, flows, params, compile_options, seed, failed) if d in complete
                            else math.inf) for d in designs}
         base = delays[own.name]
         finite = {k: v for k, v in delays.items() if math.isfinite(v)}
         best = min(finite, key=lambda k: (finite[k], k != own.name)) if finite else own.name
-        if best != own.name and math.isfinite(base) and finite[best] > base * (1.0 - MARGIN):
+        if not finite:
+            why = f"own program kept: the model could plan no design ({_reasons(failed)})"
+        elif best != own.name and math.isfinite(base) and finite[best] > base * (1.0 - MARGIN):
             why = (f"own program kept: best other design {best!r} predicts {finite[best]:.1f} s/veh, "
                    f"not {MARGIN:.0%} below the own {base:.1f} s/veh")
             best = own.name
@@ -257,6 +276,14 @@ def choose_designs(
         elif not math.isfinite(base) and own not in complete:
             why = (f"the own program never shows green to links {sorted(widest - served[own.name])}, which "
                    f"this design serves; it predicts {finite[best]:.1f} s/veh (model, optimised plan, signal alone)")
+        elif not proof_follows and finite[best] > LOS_F_DELAY_S:
+            why = (f"own program kept: the model cannot plan it ({failed.get(own.name, 'no figure')}) and the "
+                   f"best other design {best!r} predicts {finite[best]:.1f} s/veh, level of service F "
+                   f"(over {LOS_F_DELAY_S:g} s/veh): no design the model can vouch for")
+            best = own.name
+        elif not math.isfinite(base):
+            why = (f"predicts {finite[best]:.1f} s/veh mean delay (model, optimised plan, signal alone); the "
+                   f"model cannot plan the own program ({failed.get(own.name, 'no figure')})")
         else:
             why = (f"predicts {finite[best]:.1f} s/veh mean delay against the own program's "
                    f"{base:.1f} s/veh (model, optimised plan, signal alone)")
@@ -269,20 +296,27 @@ def choose_designs(
 
 
 def _model_delay(network: RoadNetwork, design: StageDesign, flows: pd.DataFrame, params: ModelParams | None,
-                 compile_options: Mapping[str, Any] | None, seed: int) -> float:
-    """Mean delay (s/veh) the model predicts for ``design``'s optimised plan, its signal alone."""
+                 compile_options: Mapping[str, Any] | None, seed: int, failed: dict[str, str]) -> float:
+    """Mean delay (s/veh) the model predicts for ``design``'s optimised plan, its signal alone;
+    NaN when it cannot plan the design (why in ``failed[design.name]``)."""
     net_d = with_designs(network, {design.signal_id: design})
     try:
         compiled = compile_network(net_d, flows, signals=[design.signal_id],
                                    **(SUMO_COMPILE_OPTIONS if compile_options is None else compile_options))
         if compiled.n_signals == 0 or float(compiled.link_flow_vps.sum()) <= 0:
+            failed[design.name] = "no demand crosses the signal"
             return math.nan
         res = optimise(compiled, params=params or SUMO_PARAMS,
                        settings=OptimiserSettings(seed=seed, starts=1, global_candidates=4, max_passes=2,
                                                   parallel=False))
-    except (NetworkError, PlanError, ValueError):
+    except (NetworkError, PlanError, ValueError) as exc:
+        failed[design.name] = str(exc)
         return math.nan
     return float(res.mean_delay_s)
+
+
+def _reasons(failed: Mapping[str, str]) -> str:
+    return "; ".join(f"{name}: {why}" for name, why in failed.items()) or "no design has demand"
 
 
 def apply_choice(network: RoadNetwork, choice: Mapping[str, DesignChoice]) -> RoadNetwork:

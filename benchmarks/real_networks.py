@@ -7,7 +7,8 @@
 
 Networks (``--networks``, default all): from the eclipse-sumo wheel ``tools/game/`` fkk_in
 (Ingolstadt), DRT (an OpenStreetMap district), kuehne, square, bs3d (Braunschweig), A10KW,
-corridor and grid6; the RiLSA guideline examples 1-4 among sumolib's scenarios; Monaco and a
+corridor, grid6 and fokr (``fokr_bs_demo``: a Braunschweig junction with recorded traffic and
+pedestrians and its signal-group plan); the RiLSA guideline examples 1-4 among sumolib's scenarios; Monaco and a
 district of Luxembourg City imported from ``/work/shared/data`` (``--data DIR``) with greenwave's
 OSM import. A network with its own demand runs it (the game's ``.sumocfg``, but fkk_in without the game's
 manual program for gneJ21, and kuehne, whose configuration is disabled, with its own routes;
@@ -183,6 +184,8 @@ def catalogue() -> dict[str, Case]:
         Case("A10KW", "tools/game/A10KW", _game_cfg("A10KW"), "own"),
         Case("corridor", "tools/game/corridor", _game_cfg("corridor"), "own"),
         Case("grid6", "tools/game/grid6", _game_cfg("grid6"), "own"),
+        Case("fokr", "Braunschweig research junction (tools/game/fokr_bs_demo): recorded traffic and pedestrians "
+             "15:00-16:00, the DLR signal plan, 0.05 s steps", _game_cfg("fokr_bs_demo"), "own"),
         *(Case(f"rilsa{k}", f"RiLSA example {k} (sumolib scenarios)", _rilsa(k), "own") for k in (1, 2, 3, 4)),
         Case("monaco", "Monaco (shared/data, OSM import)",
              _generated("monaco", _osm_net("monaco", "monaco/monaco.osm.gz")), "generated"),

@@ -230,36 +230,29 @@ def test_best_choice_and_switching(cross, tmp_path: Path) -> None:  # type: igno
         assert sum(t for _, t in seq) == pytest.approx(d.yellow_s[i][j] + d.allred_s[i][j])
 
 
-def test_best_keeps_an_own_program_the_model_cannot_plan_unless_a_design_is_better_than_los_f(
-        tmp_path: Path) -> None:
+def test_best_keeps_an_own_program_the_model_cannot_plan_where_no_proof_follows(tmp_path: Path) -> None:
     """Braunschweig's fokr_bs_demo junction runs the city's signal-group plan, which the model
-    reads as 16 stages needing a 235 s cycle: it cannot plan it (NaN). For a controller that
-    proves nothing in SUMO (max_pressure) a generated design then replaces it only where the
-    model predicts it better than level of service F (80 s/veh); the planners, whose proof keeps
-    the city's plan when it loses, may try it. The choice says why in words, never "nan"."""
+    reads as 16 stages needing a 235 s cycle: it cannot plan it (NaN), so it has no figure a
+    design must beat. A controller that proves nothing in SUMO (max_pressure) keeps the own
+    program; the planners, whose proof keeps the city's plan when it loses, may try the best
+    design. The choice says why in words, never "nan"."""
     import pandas as pd
-
-    from greenwave.controllers.stage_choice import LOS_F_DELAY_S
 
     fokr = GAME / "fokr_bs_demo"
     net = load_network(fokr / "fokr_bs.net.xml.gz", program_files=[fokr / "signalPlan.add.xml"])
     sig = net.signals["38"]
     assert sig.default_program is not None and sig.default_program.id == "DLR_UT_v1-0-0"
-
-    def choice(vph: float, proof_follows: bool):  # type: ignore[no-untyped-def]
-        flows = pd.DataFrame([{"from_edge": m.from_edge, "to_edge": m.to_edge, "flow_vph": vph}
-                              for m in sig.movements if m.is_used and not m.is_pedestrian]).drop_duplicates(
-            ["from_edge", "to_edge"])
-        return choose_designs(net, flows, "best", workdir=tmp_path, proof_follows=proof_follows)["38"]
-
-    light, heavy, proved = choice(30.0, False), choice(300.0, False), choice(300.0, True)
-    for c in (light, heavy, proved):
+    flows = pd.DataFrame([{"from_edge": m.from_edge, "to_edge": m.to_edge, "flow_vph": 60.0}
+                          for m in sig.movements if m.is_used and not m.is_pedestrian]).drop_duplicates(
+        ["from_edge", "to_edge"])
+    kept = choose_designs(net, flows, "best", workdir=tmp_path, proof_follows=False)["38"]
+    tried = choose_designs(net, flows, "best", workdir=tmp_path, proof_follows=True)["38"]
+    for c in (kept, tried):
         assert np.isnan(c.delay_s["own"]) and "nan" not in c.why
         assert "model cannot plan" in c.why and "no feasible common cycle" in c.why
-    assert light.design.name != "own" and light.delay_s[light.design.name] <= LOS_F_DELAY_S
-    assert heavy.design.name == "own" and "level of service F" in heavy.why
-    assert min(v for k, v in heavy.delay_s.items() if k != "own") > LOS_F_DELAY_S
-    assert proved.design.name != "own" and proved.delay_s == heavy.delay_s
+        assert any(np.isfinite(v) for v in c.delay_s.values())  # a design it could plan
+    assert kept.design.name == "own" and "proves nothing in SUMO" in kept.why
+    assert tried.design.name != "own" and np.isfinite(tried.delay_s[tried.design.name])
 
 
 # ------------------------------------------------------------------------------------------

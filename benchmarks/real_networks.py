@@ -260,13 +260,17 @@ def default_controllers() -> list[str]:
     return [c for c in available_controllers() if c != "fixed" and not c.startswith("test")]
 
 
-def scenario(case: Case, work: Path, *, duration: float, seeds: list[int], controllers: list[str]) -> Any:
-    """The case as a validated scenario (its demand built for the first seed)."""
+def scenario(case: Case, work: Path, *, duration: float, seeds: list[int], controllers: list[str],
+             jobs: int = 1) -> Any:
+    """The case as a validated scenario (its demand built for the first seed). ``proven`` may run
+    ``jobs`` proof runs at a time (its proofs decide the same either way, see ``proof_jobs``):
+    a network's single proven run otherwise leaves the other cores idle once the rest are done."""
     from greenwave.scenarios.spec import scenario_from_dict
 
     table = case.build(work, seeds[0], duration)
+    options = {"proven": {"proof_jobs": jobs}} if "proven" in controllers and jobs > 1 else {}
     return scenario_from_dict({"name": case.name, "description": case.what, "duration_s": duration,
-                               "seeds": seeds, "controllers": controllers, **table})
+                               "seeds": seeds, "controllers": controllers, "controller_options": options, **table})
 
 
 def run_network(case: Case, work: Path, *, duration: float, seeds: list[int], controllers: list[str],
@@ -281,7 +285,7 @@ def run_network(case: Case, work: Path, *, duration: float, seeds: list[int], co
     entry: dict[str, Any] = {"network": case.name, "what": case.what, "demand": case.demand, "failed": []}
     out = work / "runs" / case.name
     try:
-        sc = scenario(case, work / "inputs", duration=duration, seeds=seeds, controllers=controllers)
+        sc = scenario(case, work / "inputs", duration=duration, seeds=seeds, controllers=controllers, jobs=jobs)
         from greenwave.controllers.sumo_programs import read_programs
 
         entry["signals"] = len(read_programs(sc.network.path)) if sc.network.path is not None else None

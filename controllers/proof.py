@@ -34,7 +34,7 @@ from greenwave._sumo import run_sumo_command
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.engine.results import edge_data, statistic_kpis, trip_kpis, write_text_atomic
-from greenwave.engine.session import SessionConfig, SumoSession
+from greenwave.engine.session import SessionConfig, SumoSession, console_to
 from greenwave.errors import PlanError, ScenarioError
 
 if TYPE_CHECKING:
@@ -274,7 +274,9 @@ def simulate_controller(
     work.mkdir(parents=True, exist_ok=True)
     adds = tuple(controller.prepare(dataclasses.replace(ctx, workdir=work)))
     config = _proof_config(setup, adds, seed=seed, approaches=approaches, work=work)
-    with SumoSession(config, backend=backend) as sim:
+    # what SUMO prints (libsumo's errors, e.g. a vehicle that cannot depart) goes to the run's
+    # folder, not the console of the greenwave run that proves
+    with console_to(work / "sumo.console.log"), SumoSession(config, backend=backend) as sim:
         controller.start(sim)
         for _ in sim.steps():
             controller.step(sim)

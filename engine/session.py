@@ -13,6 +13,7 @@ import io
 import itertools
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -199,3 +200,22 @@ class SumoSession:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def console_to(path: Path | None) -> Iterator[None]:
+    """Send this process's C-level stderr (where libsumo, and a SUMO it starts, print their
+    errors) to ``path`` for a while; ``None``: leave it."""
+    if path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as fh:
+            os.dup2(fh.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)

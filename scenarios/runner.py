@@ -9,7 +9,6 @@ atomically: an interrupted run keeps the rows already finished.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
@@ -32,7 +31,7 @@ from greenwave.engine.results import (
     write_text_atomic,
 )
 from greenwave.engine.run import RunSpec
-from greenwave.engine.session import SessionConfig, SumoSession
+from greenwave.engine.session import SessionConfig, SumoSession, console_to
 from greenwave.errors import ScenarioError, SimulationError
 from greenwave.networks import generate, load_network
 from greenwave.networks.program_files import program_files, read_program_files
@@ -277,7 +276,7 @@ def _simulate(run: RunSpec, controller: Controller, addons: list[RunAddon], conf
     from traci import constants as tc
 
     # SUMO's warnings (teleports, emergency braking) go to this run's log, not the console
-    with _console_to(console), SumoSession(config) as sim:
+    with console_to(console), SumoSession(config) as sim:
         for edge in approach_edges:
             sim.conn.edge.subscribe(edge, [tc.LAST_STEP_VEHICLE_HALTING_NUMBER])
         controller.start(sim)
@@ -345,24 +344,6 @@ def check_takeover(prepared: PreparedScenario, controller: str) -> None:
                 f"{controller!r} cannot take over signals whose programs the scenario switches "
                 "during the run (not supported): run 'static', or end the run before the switch"
             )
-
-
-@contextmanager
-def _console_to(path: Path | None) -> Iterator[None]:
-    """Send this process's C-level stderr (where libsumo prints) to ``path`` for a while."""
-    if path is None:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(path, "ab") as fh:
-            os.dup2(fh.fileno(), 2)
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def default_executor(jobs: int) -> Executor:

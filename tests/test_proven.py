@@ -150,6 +150,8 @@ def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: P
     assert summary.loc["proven", "signal_switches"] > 0
     out = capfd.readouterr().out  # nothing of the proofs' SUMO in the output
     assert "Retrying" not in out and "Loading net-file" not in out, out[-500:]
+    proofs = tmp_path / "runs" / "proven_seed1" / "proven"
+    assert len(list(proofs.rglob("sumo.console.log"))) == 2  # what the stepping proofs' SUMO said, per seed
 
 
 @pytest.mark.slow

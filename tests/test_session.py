@@ -99,3 +99,27 @@ def test_traci_session_with_a_log_file_prints_nothing(tmp_path: Path, small_grid
     out = capfd.readouterr().out
     assert "Retrying" not in out and "Loading net-file" not in out, out
     assert "Loading net-file" in (tmp_path / "sumo.log").read_text()
+
+
+def test_console_to_takes_what_libsumo_and_a_sumo_it_starts_print(tmp_path: Path,
+                                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    """libsumo prints its errors (a vehicle that cannot depart...) on the process's C-level
+    stderr, and a SUMO started meanwhile inherits it: ``console_to`` sends both to a file (the
+    run's ``sumo.console.log``), not to greenwave's console, and gives stderr back after."""
+    import os
+    import subprocess
+
+    from greenwave._sumo import sumo_binary
+    from greenwave.engine.session import console_to
+
+    bad = tmp_path / "bad.rou.xml"
+    bad.write_text('<routes><vehicle id="v" depart="0"><route edges="nowhere"/></vehicle></routes>\n')
+    log = tmp_path / "sumo.console.log"
+    with console_to(log):
+        os.write(2, b"written at C level\n")
+        subprocess.run([sumo_binary("sumo"), "-r", str(bad), "--end", "1"], check=False)
+    os.write(2, b"after\n")
+    said = log.read_text()
+    assert "written at C level" in said and "Error:" in said
+    err = capfd.readouterr().err
+    assert "written at C level" not in err and "Error:" not in err and "after" in err

@@ -36,7 +36,9 @@ So on the proof seeds ``proven`` is never worse than any of its candidates (SUMO
 among them, with the network's clearances). The run folder gets ``proven.json`` (per signal: the chosen candidate, what
 runs and every candidate's loss; the candidates' mean delays) and ``proven.txt`` (one line per
 signal); ``summary.csv`` gains ``proven_choice`` (a candidate or ``mixture``) and
-``proven_signals_changed`` (signals not on the network's own program).
+``proven_signals_changed`` (signals not on the network's own program). A signal whose program
+(the network's own, or one SUMO designed) greenwave's own checks find unsafe (conflicting
+priority greens) keeps its proof but carries ``greenwave_checks`` with what they found.
 """
 
 from __future__ import annotations
@@ -66,15 +68,18 @@ from greenwave.controllers.proof import (
     start_controller_proofs,
     start_proofs,
 )
+from greenwave.controllers.switching import signal_stages
 from greenwave.controllers.tls_xml import active_programs, read_programs, write_additional
 from greenwave.engine.jobloop import ProcessExecutor
 from greenwave.engine.optimise import OptimiserSettings
 from greenwave.engine.results import write_text_atomic
 from greenwave.engine.run import RunSpec
-from greenwave.errors import GreenwaveError, ScenarioError
+from greenwave.errors import GreenwaveError, NetworkError, ScenarioError
+from greenwave.networks.program_files import tl_logic_program
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
+    from greenwave.networks.model import RoadNetwork
 
 __all__ = ["CANDIDATES", "STEPPING", "STEPPING_CONTROLLERS", "Candidate", "ProvenController", "choose_per_signal",
            "mixture_programs"]
@@ -316,11 +321,13 @@ class ProvenController(ProgramController):
         self.decision = decision
         self.changed = sum(1 for s in signals if runs_program[s] != "static")
         ids = _program_ids(own, cands, runs_program)
+        flags = _flagged(network, own, cands, runs_program)
         record: dict[str, Any] = {"decision": decision, "proof_seeds": [seed for seed, _ in cases],
                   "mean_resco_delay_s": means, "skipped_candidates": skipped,
                   "resco_delay_s_by_seed": {v: [r.resco_delay_s for r in rs] for v, rs in runs.items()},
                   "signals": {s: {"chosen": choice.get(s, "static"), "runs": runs_program[s], "program_id": ids[s],
-                                  "loss_veh_s": {c: losses[c][s] for c in losses if s in losses[c]}}
+                                  "loss_veh_s": {c: losses[c][s] for c in losses if s in losses[c]},
+                                  **({"greenwave_checks": flags[s]} if s in flags else {})}
                               for s in signals}}
         self._record, self._record_path = record, Path(ctx.workdir) / "proven.json"
         write_text_atomic(json.dumps(record, indent=1), self._record_path)
@@ -378,6 +385,36 @@ def _program_ids(own: Mapping[str, ET.Element], cands: Mapping[str, Candidate],
     return out
 
 
+def _flagged(network: RoadNetwork, own: Mapping[str, ET.Element], cands: Mapping[str, Candidate],
+             runs_program: Mapping[str, str]) -> dict[str, str]:
+    """Signal → what greenwave's own checks find in the SUMO program it runs (conflicting
+    priority greens, :func:`~greenwave.controllers.switching.signal_stages`), for the signals
+    whose program greenwave would not drive itself: the network's own program or one SUMO
+    designed (measured: netconvert's rebuilt program for Braunschweig's fokr junction greens
+    two links SUMO marks as foes through an indirect turn's second half). The proof stands;
+    the flag tells the engineer what to check before taking the program to the street."""
+    out: dict[str, str] = {}
+    files: dict[str, dict[str, ET.Element]] = {}
+    for sid, name in runs_program.items():
+        if name in STEPPING or sid not in network.signals:
+            continue  # greenwave's controllers drive safe stages only
+        cand = cands.get(name)
+        if cand is None or cand.programs is None or sid not in cand.signals:
+            elem = own.get(sid)
+        else:
+            if name not in files:
+                files[name] = read_programs(cand.programs)
+            elem = files[name].get(sid)
+        if elem is None:
+            continue
+        try:
+            _, program = tl_logic_program(elem, f"candidate {name!r}")
+            signal_stages(network.signals[sid], program=program)
+        except NetworkError as exc:
+            out[sid] = str(exc)
+    return out
+
+
 def _lines(record: Mapping[str, Any]) -> list[str]:
     """The proof as text: the network means, then one line per signal."""
     means = record["mean_resco_delay_s"]
@@ -390,4 +427,6 @@ def _lines(record: Mapping[str, Any]) -> list[str]:
         loss = per["loss_veh_s"]
         out.append(f"  {sid}: runs {per['runs']} (least loss: {per['chosen']}); loss veh·s per run: "
                    + ", ".join(f"{c} {v:.0f}" for c, v in loss.items()))
+        if "greenwave_checks" in per:
+            out.append(f"    {sid}: greenwave's checks flag the program it runs: {per['greenwave_checks']}")
     return out

@@ -201,3 +201,29 @@ def test_proven_in_a_daemonic_worker_proves_over_traci(tmp_path: Path, monkeypat
                      for d in ("fresh", "daemon"))
     assert daemon["resco_delay_s_by_seed"] == fresh["resco_delay_s_by_seed"]
     assert daemon["decision"] == fresh["decision"]
+
+
+@pytest.mark.slow
+def test_proven_flags_a_sumo_program_greenwaves_checks_find_unsafe(tmp_path: Path) -> None:
+    """Braunschweig's fokr junction: the city's plan greens links SUMO marks as foes, and so does
+    netconvert's rebuilt program (through an indirect turn's second half). proven may still run
+    the program its proof found best, but proven.json and proven.txt say what greenwave's own
+    checks find in it; on SUMO's cross junction nothing is flagged."""
+    from greenwave.scenarios.runner import run_scenario
+    from greenwave.scenarios.spec import scenario_from_dict
+
+    options = {"proven": {"candidates": ["static", "sumo-rebuilt-delay_based"]}}
+    sc = scenario_from_dict({"name": "fokr", "duration_s": 120, "seeds": [1], "controllers": ["proven"],
+                             "controller_options": options,
+                             "demand": {"sumocfg": "sumo:tools/game/fokr_bs_demo.sumocfg"}})
+    assert run_scenario(sc, tmp_path / "fokr").loc[0, "status"] == "ok"
+    run = tmp_path / "fokr" / "runs" / "proven_seed1"
+    per = json.loads((run / "proven.json").read_text())["signals"]["38"]
+    assert per["runs"] in options["proven"]["candidates"]
+    assert "conflicting priority greens" in per["greenwave_checks"]
+    assert "38: greenwave's checks flag the program it runs" in (run / "proven.txt").read_text()
+    sc = scenario_from_dict({"name": "cross", "duration_s": 120, "seeds": [1], "controllers": ["proven"],
+                             "controller_options": options, **CROSS})
+    assert run_scenario(sc, tmp_path / "cross").loc[0, "status"] == "ok"
+    signals = json.loads((tmp_path / "cross" / "runs" / "proven_seed1" / "proven.json").read_text())["signals"]
+    assert not [s for s, per in signals.items() if "greenwave_checks" in per]

@@ -320,8 +320,9 @@ class ProvenController(ProgramController):
                             else decision if s in cands[decision].signals else "static") for s in signals}
         self.decision = decision
         self.changed = sum(1 for s in signals if runs_program[s] != "static")
-        ids = _program_ids(own, cands, runs_program)
-        flags = _flagged(network, own, cands, runs_program)
+        running = _running_programs(own, cands, runs_program)
+        ids = _program_ids(running, runs_program)
+        flags = _flagged(network, running, runs_program)
         record: dict[str, Any] = {"decision": decision, "proof_seeds": [seed for seed, _ in cases],
                   "mean_resco_delay_s": means, "skipped_candidates": skipped,
                   "resco_delay_s_by_seed": {v: [r.resco_delay_s for r in rs] for v, rs in runs.items()},
@@ -365,27 +366,34 @@ def _stepping(name: str) -> Controller:
     return make_controller(controller, dict(options))
 
 
-def _program_ids(own: Mapping[str, ET.Element], cands: Mapping[str, Candidate],
-                 runs_program: Mapping[str, str]) -> dict[str, str]:
-    """Signal → the ``programID`` of the program it runs (its candidate's, or its own program in ``own``)."""
-
+def _running_programs(own: Mapping[str, ET.Element], cands: Mapping[str, Candidate],
+                      runs_program: Mapping[str, str]) -> dict[str, ET.Element]:
+    """Signal → the ``<tlLogic>`` it runs (its candidate's, or its own program in ``own``); the
+    signals a stepping candidate drives have none (it sets their states itself)."""
     files: dict[str, dict[str, ET.Element]] = {}
     out = {}
     for sid, name in runs_program.items():
         if name in STEPPING:
-            out[sid] = name  # it sets the signal's states itself
             continue
         cand = cands.get(name)
         if cand is None or cand.programs is None or sid not in cand.signals:
-            out[sid] = own[sid].get("programID", "0")
+            if sid in own:
+                out[sid] = own[sid]
             continue
         if name not in files:
             files[name] = read_programs(cand.programs)
-        out[sid] = files[name][sid].get("programID", "0")
+        out[sid] = files[name][sid]
     return out
 
 
-def _flagged(network: RoadNetwork, own: Mapping[str, ET.Element], cands: Mapping[str, Candidate],
+def _program_ids(running: Mapping[str, ET.Element], runs_program: Mapping[str, str]) -> dict[str, str]:
+    """Signal → the ``programID`` of the program it runs (a stepping candidate's name for the
+    signals it drives)."""
+    return {sid: name if name in STEPPING else running[sid].get("programID", "0")
+            for sid, name in runs_program.items()}
+
+
+def _flagged(network: RoadNetwork, running: Mapping[str, ET.Element],
              runs_program: Mapping[str, str]) -> dict[str, str]:
     """Signal → what greenwave's own checks find in the SUMO program it runs (conflicting
     priority greens, :func:`~greenwave.controllers.switching.signal_stages`), for the signals
@@ -394,21 +402,11 @@ def _flagged(network: RoadNetwork, own: Mapping[str, ET.Element], cands: Mapping
     two links SUMO marks as foes through an indirect turn's second half). The proof stands;
     the flag tells the engineer what to check before taking the program to the street."""
     out: dict[str, str] = {}
-    files: dict[str, dict[str, ET.Element]] = {}
-    for sid, name in runs_program.items():
-        if name in STEPPING or sid not in network.signals:
-            continue  # greenwave's controllers drive safe stages only
-        cand = cands.get(name)
-        if cand is None or cand.programs is None or sid not in cand.signals:
-            elem = own.get(sid)
-        else:
-            if name not in files:
-                files[name] = read_programs(cand.programs)
-            elem = files[name].get(sid)
-        if elem is None:
+    for sid, elem in running.items():
+        if sid not in network.signals:
             continue
         try:
-            _, program = tl_logic_program(elem, f"candidate {name!r}")
+            _, program = tl_logic_program(elem, f"candidate {runs_program[sid]!r}")
             signal_stages(network.signals[sid], program=program)
         except NetworkError as exc:
             out[sid] = str(exc)

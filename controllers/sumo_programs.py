@@ -433,6 +433,11 @@ def coordinator_programs(
 # actuated / delay-based
 
 
+# Greens shorter than this are steps of a change of stage in a signal-group plan, not stages:
+# the safety standards' minimum green (``safety_rules``' ``min_green_s``, RiLSA's 5 s for vehicles).
+_STAGE_GREEN_S = 5.0
+
+
 def _is_variable(state: str) -> bool:
     """A phase whose duration an actuated controller may vary: some green, no transition."""
     chars = set(state)
@@ -470,7 +475,12 @@ def actuated_programs(
     Green phases (some ``G``/``g``, no yellow) get ``minDur = min(min_green, duration)`` and
     ``maxDur = max(duration, min(max_green, max_green_factor * duration))``: a 42 s green may
     run from 5 to 50 s, a 6 s protected turn from 5 to 12 s. Yellow, red-yellow and all-red
-    phases keep their fixed durations. SUMO places the detectors itself.
+    phases keep their fixed durations, and so do greens shorter than 5 s (or ``min_green``
+    where that is less), shorter than the standards' minimum green: in a city's signal-group plan they
+    are the steps of a change of stage (a group starting 1-3 s early or ending late), and
+    stretching each of them to twice its length lengthens every change (Braunschweig's fokr
+    plan: 16 of its 46 phases are greens, 13 of them of 1-4 s; 37.3 s/veh with every step
+    extendable, 27.4 with the steps kept). SUMO places the detectors itself.
 
     Parameters
     ----------
@@ -570,11 +580,15 @@ def actuated_programs(
             duration = float(attrs.get("duration", "0"))
             lo, hi = attrs.get("minDur"), attrs.get("maxDur")
             has_bounds = lo is not None and hi is not None and float(lo) < float(hi)
-            if _is_variable(attrs.get("state", "")) and not (keep_existing_bounds and has_bounds):
-                attrs["minDur"] = _fmt(min(min_green, duration))
-                attrs["maxDur"] = _fmt(max(duration, min(max_green, max_green_factor * duration)))
-            elif not _is_variable(attrs.get("state", "")):
-                attrs["minDur"] = attrs["maxDur"] = _fmt(duration)
+            green = _is_variable(attrs.get("state", ""))
+            if not green or not (keep_existing_bounds and has_bounds):
+                if green and duration >= min(min_green, _STAGE_GREEN_S):
+                    attrs["minDur"] = _fmt(min(min_green, duration))
+                    attrs["maxDur"] = _fmt(max(duration, min(max_green, max_green_factor * duration)))
+                else:  # a transition, or a green shorter than a minimum green: one step of a
+                    # signal-group plan's change of stage (a group starting early or ending
+                    # late), not a stage of its own; it keeps its time
+                    attrs["minDur"] = attrs["maxDur"] = _fmt(duration)
             ET.SubElement(new, "phase", attrs)
         elements.append(new)
     return write_additional(

@@ -2,7 +2,8 @@
 
     python benchmarks/real_networks.py --json FILE [--duration 3600] [--networks a,b]
                                        [--controllers a,b] [--seeds 1] [--jobs 1]
-                                       [--work DIR] [--markdown FILE]
+                                       [--work DIR] [--markdown FILE] [--data DIR]
+                                       [--sumocfg NAME=FILE.sumocfg ...]
     python benchmarks/real_networks.py --table FILE.json      # the markdown table of a result
 
 Networks (``--networks``, default all): from the eclipse-sumo wheel ``tools/game/`` fkk_in
@@ -16,7 +17,9 @@ manual program for gneJ21, and kuehne, whose configuration is disabled, with its
 the RiLSA examples' ``makeRoutes.py`` counts); DRT (whose own demand is people riding one taxi), Monaco and
 Luxembourg get random trips (SUMO's ``randomTrips.py``, seeded, trips from and to the fringe
 weighted 5×, at least 300 m long, routed once with duarouter so every controller drives the
-same routes) at :data:`GENERATED_DENSITY` vehicles per hour per km of road.
+same routes) at :data:`GENERATED_DENSITY` vehicles per hour per km of road. ``--sumocfg
+NAME=FILE`` adds a network of your own, run with its own SUMO configuration (a city's
+calibrated scenario: its network, demand, programs and step length), beside them or alone.
 
 Every network runs through :func:`greenwave.scenarios.runner.run_scenario`; per network and
 controller the JSON holds the mean over seeds of the RESCO delay (``resco_delay_s``: time lost
@@ -45,7 +48,9 @@ from typing import Any
 GENERATED_DENSITY = {"DRT": 12.0, "monaco": 10.0, "luxembourg": 10.0}
 #: The Luxembourg district: a square of this side (m) around the middle of the imported city.
 LUXEMBOURG_DISTRICT_M = 1500.0
-DATA = Path("/work/shared/data")
+#: The shared city maps (``--data``): ``../shared/data`` beside the checkout, else /work/shared/data.
+DATA = next((p for p in (Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data"))
+             if p.is_dir()), Path("/work/shared/data"))
 
 
 @dataclass(frozen=True)
@@ -253,6 +258,24 @@ def catalogue() -> dict[str, Case]:
     return {c.name: c for c in cases}
 
 
+def sumocfg_case(spec: str) -> Case:
+    """``NAME=FILE.sumocfg``: a network of the user's own, run with its own configuration (its
+    network, demand, programs and step length), e.g. a city's calibrated scenario."""
+    name, sep, file = spec.partition("=")
+    name, file = name.strip(), file.strip()
+    if not sep or not name or not file:
+        raise ValueError(f"--sumocfg {spec!r}: expected NAME=FILE.sumocfg")
+    if not name.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"--sumocfg {spec!r}: the name {name!r} may hold only letters, digits, '_' and '-'")
+    if name in catalogue():
+        raise ValueError(f"--sumocfg {spec!r}: {name!r} is already one of the benchmark's networks; choose another name")
+    path = Path(file).expanduser().resolve()
+    if not path.is_file():
+        raise ValueError(f"--sumocfg {spec!r}: no such file {path}")
+    return Case(name, f"own SUMO configuration {path.name}", lambda _w, _s, _e: {"demand": {"sumocfg": str(path)}},
+                "own")
+
+
 def default_controllers() -> list[str]:
     """Every registered controller but ``fixed`` (it needs a plan file) and test doubles."""
     from greenwave.controllers.base import available_controllers
@@ -420,6 +443,7 @@ def _write_json(data: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global DATA
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", help="result file (JSON), rewritten after each network")
     ap.add_argument("--table", help="print the markdown table of an existing result JSON and exit")
@@ -430,6 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="parallel SUMO runs (default 1)")
     ap.add_argument("--work", default=None, help="folder for inputs and runs (default: a temporary one)")
     ap.add_argument("--markdown", default=None, help="also write the markdown table here")
+    ap.add_argument("--data", default=None, help=f"folder of the shared city maps (default {DATA})")
+    ap.add_argument("--sumocfg", action="append", default=[], metavar="NAME=FILE.sumocfg",
+                    help="also run a network of your own with its SUMO configuration (repeatable); with "
+                         "--sumocfg and no --networks only these run")
     ap.add_argument("--merge", nargs="+", metavar="RESULT.json",
                     help="merge result files of the same duration and seeds (e.g. baselines and greenwave's "
                          "controllers run apart) into --json, ratios recomputed, and print the table")
@@ -452,8 +480,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.json:
         ap.error("--json FILE is required (or --table FILE.json)")
+    if args.data:
+        DATA = Path(args.data).expanduser().resolve()
+        if not DATA.is_dir():
+            ap.error(f"--data {args.data}: no such folder")
     cases = catalogue()
-    names = cases if args.networks is None else [n.strip() for n in args.networks.split(",") if n.strip()]
+    try:
+        own = [sumocfg_case(spec) for spec in args.sumocfg]
+    except ValueError as exc:
+        ap.error(str(exc))
+    if len({c.name for c in own}) < len(own):
+        ap.error("--sumocfg: two configurations with the same NAME")
+    if args.networks is None:
+        names = [c.name for c in own] if own else list(cases)
+    else:
+        names = [n.strip() for n in args.networks.split(",") if n.strip()] + [c.name for c in own]
+    cases.update({c.name: c for c in own})
     unknown = [n for n in names if n not in cases]
     if unknown:
         ap.error(f"unknown network(s) {', '.join(unknown)}; known: {', '.join(cases)}")

@@ -206,3 +206,36 @@ def test_actuated_copy_of_a_signal_group_plan_keeps_its_steps(tmp_path: Path) ->
         assert lo - step / 2 <= seconds <= hi + step / 2, (k, seconds, bounds[k])
     stretched = [s for k, s in lasted[1:] if bounds[k][0] < bounds[k][1] and s > bounds[k][0] + step / 2]
     assert stretched  # the stages' greens respond to the recorded traffic
+
+
+@pytest.mark.slow
+def test_benchmark_runs_a_users_own_sumo_configuration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--sumocfg NAME=FILE``: a city's own scenario runs beside (or instead of) the catalogue,
+    with its own network, demand and programs; bad specifications are refused by name."""
+    import shutil
+
+    from greenwave._sumo import sumo_home
+
+    game = Path(sumo_home()) / "tools" / "game"
+    mine = tmp_path / "city"
+    shutil.copytree(game / "corridor", mine / "corridor")
+    shutil.copy(game / "corridor.sumocfg", mine / "my city.sumocfg")  # its paths are relative to it
+    shutil.copy(game / "input_additional.add.xml", mine)
+    bench = _benchmark()
+    out = tmp_path / "result.json"
+    assert bench.main(["--json", str(out), "--duration", "120", "--controllers", "static,max_pressure",
+                       "--work", str(tmp_path / "work"), "--sumocfg", f"my-city={mine / 'my city.sumocfg'}"]) == 0
+    result = json.loads(out.read_text())
+    assert result["config"]["networks"] == ["my-city"]
+    (entry,) = result["networks"]
+    assert entry["network"] == "my-city" and entry["demand"] == "own" and entry["signals"] == 3
+    assert not entry["failed"]
+    rows = entry["controllers"]
+    assert set(rows) == {"static", "max_pressure"} and entry["best_baseline"] == "static"
+    assert all(r["resco_delay_s"] > 0 for r in rows.values())
+    capsys.readouterr()
+    for spec, why in (("corridor", "expected NAME=FILE.sumocfg"), (f"fokr={out}", "already one of the benchmark's"),
+                      ("x=/no/such.sumocfg", "no such file /no/such.sumocfg")):
+        with pytest.raises(SystemExit):
+            bench.main(["--json", str(out), "--sumocfg", spec])
+        assert why in capsys.readouterr().err

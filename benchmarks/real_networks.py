@@ -7,19 +7,21 @@
     python benchmarks/real_networks.py --table FILE.json      # the markdown table of a result
 
 Networks (``--networks``, default all): from the eclipse-sumo wheel ``tools/game/`` fkk_in
-(Ingolstadt), DRT (an OpenStreetMap district), kuehne, square, bs3d (Braunschweig), A10KW,
-corridor, grid6 and fokr (``fokr_bs_demo``: a Braunschweig junction with recorded traffic and
-pedestrians and its signal-group plan, each recorded bicycle and pedestrian once, not repeated
-as the demo repeats them); the RiLSA guideline examples 1-4 among sumolib's scenarios; Monaco and a
-district of Luxembourg City imported from ``/work/shared/data`` (``--data DIR``) with greenwave's
-OSM import. A network with its own demand runs it (the game's ``.sumocfg``, but fkk_in without the game's
+(Ingolstadt; ``fkk_in_random`` with random trips through the city's signal-group plans), DRT
+(an OpenStreetMap district), kuehne, square, bs3d (Braunschweig), A10KW, corridor, grid6 and
+fokr (``fokr_bs_demo``: a Braunschweig junction with recorded traffic and pedestrians and its
+signal-group plan, each recorded bicycle and pedestrian once, not repeated as the demo repeats
+them); the RiLSA guideline examples 1-4 among sumolib's scenarios; Monaco and a district of
+Luxembourg City imported from ``../shared/data`` (``--data DIR``) with greenwave's OSM import.
+A network with its own demand runs it (the game's ``.sumocfg``, but fkk_in without the game's
 manual program for gneJ21, and kuehne, whose configuration is disabled, with its own routes;
-the RiLSA examples' ``makeRoutes.py`` counts); DRT (whose own demand is people riding one taxi), Monaco and
-Luxembourg get random trips (SUMO's ``randomTrips.py``, seeded, trips from and to the fringe
-weighted 5×, at least 300 m long, routed once with duarouter so every controller drives the
-same routes) at :data:`GENERATED_DENSITY` vehicles per hour per km of road. ``--sumocfg
-NAME=FILE`` adds a network of your own, run with its own SUMO configuration (a city's
-calibrated scenario: its network, demand, programs and step length), beside them or alone.
+the RiLSA examples' ``makeRoutes.py`` counts); DRT (whose own demand is people riding one
+taxi), Monaco, Luxembourg and ``fkk_in_random`` get random trips (SUMO's ``randomTrips.py``,
+seeded, trips from and to the fringe weighted 5×, at least 300 m long, routed once with
+duarouter so every controller drives the same routes) at :data:`GENERATED_DENSITY` vehicles
+per hour per km of road. ``--sumocfg NAME=FILE`` adds a network of your own, run with its own
+SUMO configuration (a city's calibrated scenario: its network, demand, programs and step
+length), beside them or alone.
 
 Every network runs through :func:`greenwave.scenarios.runner.run_scenario`; per network and
 controller the JSON holds the mean over seeds of the RESCO delay (``resco_delay_s``: time lost
@@ -45,7 +47,10 @@ from pathlib import Path
 from typing import Any
 
 #: Vehicles per hour per km of road for generated demand (randomTrips ``--insertion-density``).
-GENERATED_DENSITY = {"DRT": 12.0, "monaco": 10.0, "luxembourg": 10.0}
+GENERATED_DENSITY = {"DRT": 12.0, "monaco": 10.0, "luxembourg": 10.0,
+                     # 4.8 km of road between two signals: 711 vehicles an hour, 330 through
+                     # 335525545 and 710 through gneJ21
+                     "fkk_in_random": 150.0}
 #: The Luxembourg district: a square of this side (m) around the middle of the imported city.
 LUXEMBOURG_DISTRICT_M = 1500.0
 #: The shared city maps (``--data``): ``../shared/data`` beside the checkout, else /work/shared/data.
@@ -198,6 +203,10 @@ def _generated(name: str, net_of: Callable[[Path], Path]) -> Callable[[Path, int
     return build
 
 
+def _fkk_in_net(_out: Path) -> Path:
+    return _home() / "tools" / "game" / "fkk_in" / "ingolstadt.net.xml.gz"
+
+
 def _drt_net(_out: Path) -> Path:
     return _home() / "tools" / "game" / "DRT" / "osm.net.xml"
 
@@ -240,6 +249,9 @@ def catalogue() -> dict[str, Case]:
     """Every real network this benchmark knows, by name."""
     cases = [
         Case("fkk_in", "Ingolstadt (tools/game/fkk_in)", _fkk_in, "own"),
+        Case("fkk_in_random", "Ingolstadt (tools/game/fkk_in) with random trips, through the city's signal-group plan "
+             "of 335525545 (real_tl_4050_9), which the game's own demand never reaches",
+             _generated("fkk_in_random", _fkk_in_net), "generated"),
         Case("DRT", "OpenStreetMap district (tools/game/DRT)", _generated("DRT", _drt_net), "generated"),
         Case("kuehne", "tools/game/kuehne", _kuehne, "own"),
         Case("square", "tools/game/square", _game_cfg("square"), "own"),
@@ -268,7 +280,8 @@ def sumocfg_case(spec: str) -> Case:
     if not name.replace("_", "").replace("-", "").isalnum():
         raise ValueError(f"--sumocfg {spec!r}: the name {name!r} may hold only letters, digits, '_' and '-'")
     if name in catalogue():
-        raise ValueError(f"--sumocfg {spec!r}: {name!r} is already one of the benchmark's networks; choose another name")
+        raise ValueError(f"--sumocfg {spec!r}: {name!r} is already one of the benchmark's networks; "
+                         "choose another name")
     path = Path(file).expanduser().resolve()
     if not path.is_file():
         raise ValueError(f"--sumocfg {spec!r}: no such file {path}")

@@ -239,3 +239,28 @@ def test_benchmark_runs_a_users_own_sumo_configuration(tmp_path: Path, capsys: p
         with pytest.raises(SystemExit):
             bench.main(["--json", str(out), "--sumocfg", spec])
         assert why in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_benchmark_fkk_in_random_drives_through_the_city_plans(tmp_path: Path, pool: Executor) -> None:
+    """fkk_in's own demand never reaches signal 335525545, which runs one of Ingolstadt's
+    signal-group plans (``real_tl_4050_9``: 12 phases, steps of 2-3 s): the benchmark's
+    ``fkk_in_random`` sends random trips through it, and greenwave's controllers drive it."""
+    import gzip
+    import xml.etree.ElementTree as ET
+
+    table = _benchmark().catalogue()["fkk_in_random"].build(tmp_path / "inputs", 1, 300.0)
+    net = Path(table["network"]["file"])
+    root = ET.parse(gzip.open(net)).getroot()
+    into = {c.get("from") for c in root.iter("connection") if c.get("tl") == "335525545"}
+    demand = ET.parse(table["demand"]["route_files"][0]).getroot()
+    routes = [set(r.get("edges", "").split()) for r in demand.iter("route")]
+    assert len(routes) > 40 and sum(bool(r & into) for r in routes) > len(routes) / 4
+    sc = scenario_from_dict({"name": "fkk_in_random", "duration_s": 300, "seeds": [1],
+                             "controllers": ["static", "max_pressure"], **table})
+    summary = run_scenario(sc, tmp_path / "gw", executor=pool)
+    assert set(summary.status) == {"ok"} and (summary.vehicles_arrived > 20).all()
+    run = tmp_path / "gw" / "runs" / "max_pressure_seed1"
+    assert json.loads((run / "stage_designs.json").read_text())["signals"]["335525545"]["stages"] >= 2
+    left_alone = (run / "excluded_signals.txt").read_text()
+    assert "gneJ21" in left_alone and "335525545" not in left_alone  # greenwave drives the city plan's signal

@@ -46,7 +46,9 @@ cyclic variant), ``hold_per_lane`` (0; 1: in the zone of the lane whose loop was
 ``e1_distance_m`` (2), ``e2_length_m`` (80), ``detector_faults`` (see detectors),
 ``stage_design`` (which stages each signal runs, :mod:`greenwave.controllers.stage_choice`;
 default ``"best"`` for max_pressure, ``"own"`` for the cyclic variant; the choice goes to
-``stage_designs.json``), and for the cyclic variant ``cycle_s``.
+``stage_designs.json``), ``left_alone_programs`` (an additional file: the signals it cannot drive
+safely run their ``<tlLogic>`` from it instead of SUMO's actuated copy of their own program;
+``proven`` hands it the programs its proof chose for them), and for the cyclic variant ``cycle_s``.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ from greenwave.controllers.stage_choice import (
 )
 from greenwave.controllers.sumo_programs import actuated_programs
 from greenwave.controllers.switching import StageSwitcher
+from greenwave.controllers.tls_xml import read_programs, write_additional
 from greenwave.engine.results import write_text_atomic
 from greenwave.engine.run import RunSpec
 from greenwave.errors import ScenarioError
@@ -82,6 +85,9 @@ if TYPE_CHECKING:
     from greenwave.networks.model import RoadNetwork
 
 __all__ = ["CyclicMaxPressureController", "MaxPressureController", "next_stages", "stage_link_matrix"]
+
+#: Options that are not numbers.
+_TEXT_OPTIONS = ("detector_faults", "stage_design", "left_alone_programs")
 
 _DEFAULTS: dict[str, float] = {
     "decision_interval_s": 1.0,
@@ -145,18 +151,24 @@ class _PressureController(Controller):
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
-        return frozenset({*_DEFAULTS, "detector_faults", "stage_design", *cls.extra_options})
+        return frozenset({*_DEFAULTS, *_TEXT_OPTIONS, *cls.extra_options})
 
     def _opts(self) -> dict[str, Any]:
-        valid = set(_DEFAULTS) | {"detector_faults", "stage_design", *self.extra_options}
+        valid = set(_DEFAULTS) | {*_TEXT_OPTIONS, *self.extra_options}
         unknown = sorted(set(self.options) - valid)
         if unknown:
             raise ScenarioError(f"controller {self.name!r}: unknown options {unknown}; valid: {sorted(valid)}")
         out: dict[str, Any] = {**_DEFAULTS, "hold_queue_veh": self.hold_queue_default}
         out["stage_design"] = check_stage_design_option(self.options.get("stage_design", self.stage_design_default),
                                                         f"controller {self.name!r}")
+        left_alone = self.options.get("left_alone_programs")
+        if left_alone is not None:
+            if not isinstance(left_alone, (str, Path)) or not Path(left_alone).is_file():
+                raise ScenarioError(f"controller {self.name!r}: option 'left_alone_programs' must name an existing "
+                                    f"additional file with <tlLogic> elements, got {left_alone!r}")
+            out["left_alone_programs"] = Path(left_alone)
         for k, v in self.options.items():
-            if k in ("detector_faults", "stage_design"):
+            if k in _TEXT_OPTIONS:
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ScenarioError(f"controller {self.name!r}: option {k!r} must be a number >= 0, got {v!r}")
@@ -166,6 +178,29 @@ class _PressureController(Controller):
         if out["decision_interval_s"] <= 0:
             raise ScenarioError(f"controller {self.name!r}: decision_interval_s must be > 0")
         return out
+
+    def _left_alone(self, ctx: RunSpec, excluded: dict[str, str]) -> list[Path]:
+        """Programs for the signals it cannot drive safely: their ``<tlLogic>`` from
+        ``left_alone_programs`` where it has one, else their own program under SUMO's actuated
+        control, as the actuated baseline runs them (left fixed-time they cost fkk_in's gneJ21
+        three times the delay of its approaches under actuated control). Listed, with why, in
+        ``excluded_signals.txt``."""
+        files: list[Path] = []
+        source = self.opts.get("left_alone_programs")
+        given = {} if source is None else {s: el for s, el in read_programs(source).items() if s in excluded}
+        for sid, el in given.items():
+            excluded[sid] += f"; it runs program {el.get('programID', '0')!r} of {source}"
+        write_excluded(excluded, Path(ctx.workdir) / "excluded_signals.txt",
+                       "their stages are not safe; they run their own program under SUMO's actuated control, "
+                       "or the program named")
+        if given:
+            files.append(write_additional(list(given.values()), Path(ctx.workdir) / "gw_left_alone.add.xml",
+                                          "programs of the signals max_pressure cannot drive safely"))
+        rest = set(excluded) - set(given)
+        if rest:
+            files.append(actuated_programs(ctx.net_file, workdir=ctx.workdir, program_id="gw_excluded_actuated",
+                                           program_files=ctx.program_files, begin_s=ctx.begin_s, signals=rest))
+        return files
 
     def prepare(self, ctx: RunSpec) -> list[Path]:
         self.opts = self._opts()
@@ -187,14 +222,7 @@ class _PressureController(Controller):
                                       **kw)
         files: list[Path] = []
         if self.switcher.excluded:
-            # signals it cannot drive safely run their own program under SUMO's actuated control,
-            # as the actuated baseline runs them (left fixed-time they cost fkk_in's gneJ21 three
-            # times the delay of its approaches under actuated control)
-            write_excluded(self.switcher.excluded, Path(ctx.workdir) / "excluded_signals.txt",
-                           "their stages are not safe; they run their own program under SUMO's actuated control")
-            files.append(actuated_programs(ctx.net_file, workdir=ctx.workdir, program_id="gw_excluded_actuated",
-                                           program_files=ctx.program_files, begin_s=ctx.begin_s,
-                                           signals=set(self.switcher.excluded)))
+            files.extend(self._left_alone(ctx, dict(self.switcher.excluded)))
         self.layout = place_detectors(self.network, self.switcher.signals,
                                       e1_distance_m=self.opts["e1_distance_m"],
                                       e2_length_m=self.opts["e2_length_m"])

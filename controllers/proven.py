@@ -27,7 +27,10 @@ Then:
 2. per signal the program candidate whose approaches lost least time (edgeData time loss,
    summed over the seeds, :func:`~greenwave.controllers.proof.signal_approaches`) is chosen
    (a stepping candidate drives every signal or none, so it is not mixed);
-3. that mixture runs on the same seeds (unless it is one of the uniform candidates);
+3. that mixture runs on the same seeds (unless it is one of the uniform candidates); and where
+   the better max_pressure candidate leaves signals alone (their programs are not safe for it to
+   drive), it runs again with those signals on the programs step 2 chose for them instead of
+   SUMO's actuated copy (``max_pressure+left-alone``, its ``left_alone_programs`` option);
 4. the scored run gets the best of the mixture and the uniform candidates by mean RESCO delay
    over the proof seeds (the earlier in the list above on a tie); a stepping candidate chosen
    runs as that controller would (``proven`` hands it the run).
@@ -44,6 +47,7 @@ priority greens) keeps its proof but carries ``greenwave_checks`` with what they
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import json
 import math
@@ -58,6 +62,7 @@ from typing import TYPE_CHECKING, Any
 from greenwave.controllers import rebuilt_programs, sumo_programs
 from greenwave.controllers.base import Controller, ProgramController, make_controller, register
 from greenwave.controllers.planning import DemandPlan, plan_for_demand
+from greenwave.controllers.plans.safety import read_excluded
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.proof import (
     ProofRun,
@@ -102,6 +107,8 @@ STEPPING_CONTROLLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "adaptive": ("adaptive", {}),
 }
 MIXTURE = "mixture"
+#: A max_pressure candidate with the signals it leaves alone on the programs the proof chose.
+LEFT_ALONE = "+left-alone"
 
 
 @dataclass(frozen=True)
@@ -253,9 +260,10 @@ class ProvenController(ProgramController):
 
     def prepare(self, ctx: RunSpec) -> list[Path]:
         self._delegate = None
+        self._left_alone_programs: Path | None = None
         path = self.programs(ctx)
-        if self.decision in STEPPING:
-            self._delegate = _stepping(self.decision)
+        if self.decision in STEPPING or self.decision.endswith(LEFT_ALONE):
+            self._delegate = _stepping(self.decision.removesuffix(LEFT_ALONE), self._left_alone_programs)
             return self._delegate.prepare(ctx)
         return [] if path is None else [path]
 
@@ -315,9 +323,30 @@ class ProvenController(ProgramController):
             raise ScenarioError(f"controller 'proven': no candidate could run in SUMO: {skipped}")
         means = {v: sum(r.resco_delay_s for r in rs) / len(rs) for v, rs in runs.items()}
         rank = {name: k for k, name in enumerate((*CANDIDATES, MIXTURE))}
-        decision = min(means, key=lambda v: (means[v], rank[v]))
-        runs_program = {s: (choice.get(s, "static") if decision == MIXTURE
-                            else decision if s in cands[decision].signals else "static") for s in signals}
+        left_alone = _left_alone_variant(means, choice, own, cands, work, cases[0][0])
+        if left_alone is not None:
+            name, path, picks = left_alone
+            factory = functools.partial(_stepping, name.removesuffix(LEFT_ALONE), path)
+            procs = None
+            if not multiprocessing.current_process().daemon:
+                procs = ProcessExecutor(max(1, min(jobs, len(cases))), preload=[simulate_controller.__module__,
+                                                                                 type(factory()).__module__])
+            try:
+                runs[name] = start_controller_proofs(procs, cases, factory, ctx, approaches=approaches,
+                                                     workdir=work, variant=name)()
+                means[name] = sum(r.resco_delay_s for r in runs[name]) / len(runs[name])
+            except GreenwaveError as exc:
+                skipped[name] = f"its proof run failed: {exc}"
+            finally:
+                if procs is not None:
+                    procs.shutdown(wait=True, cancel_futures=True)
+        decision = min(means, key=lambda v: (means[v], rank.get(v, len(rank))))
+        if left_alone is not None and decision == left_alone[0]:
+            base, self._left_alone_programs = decision.removesuffix(LEFT_ALONE), left_alone[1]
+            runs_program = {s: left_alone[2].get(s, base) for s in signals}
+        else:
+            runs_program = {s: (choice.get(s, "static") if decision == MIXTURE
+                                else decision if s in cands[decision].signals else "static") for s in signals}
         self.decision = decision
         self.changed = sum(1 for s in signals if runs_program[s] != "static")
         running = _running_programs(own, cands, runs_program)
@@ -335,7 +364,7 @@ class ProvenController(ProgramController):
         write_text_atomic("\n".join(_lines(record)) + "\n", Path(ctx.workdir) / "proven.txt")
         if decision == MIXTURE:
             return mixture
-        return cands[decision].programs
+        return cands[decision].programs if decision in cands else None  # a left-alone variant steps
 
     def start(self, sim: SumoSession) -> None:
         """Start the stepping controller chosen, if one was; record in ``proven.json`` the
@@ -360,10 +389,43 @@ class ProvenController(ProgramController):
         return {**out, "proven_choice": self.decision, "proven_signals_changed": self.changed}
 
 
-def _stepping(name: str) -> Controller:
-    """A fresh instance of the stepping candidate ``name``."""
+def _stepping(name: str, left_alone_programs: Path | None = None) -> Controller:
+    """A fresh instance of the stepping candidate ``name`` (a max_pressure one may get
+    ``left_alone_programs``)."""
     controller, options = STEPPING_CONTROLLERS[name]
+    if left_alone_programs is not None:
+        options = {**options, "left_alone_programs": str(left_alone_programs)}
     return make_controller(controller, dict(options))
+
+
+def _left_alone_variant(means: Mapping[str, float], choice: Mapping[str, str], own: Mapping[str, ET.Element],
+                        cands: Mapping[str, Candidate], work: Path,
+                        seed: int) -> tuple[str, Path, dict[str, str]] | None:
+    """The better max_pressure candidate with the signals it left alone in its proof run on
+    ``seed`` on the programs the proof chose for them (``choice``): its name, the programs and
+    signal → candidate. None when no max_pressure candidate ran, it left no signal alone, the
+    proof chose SUMO's actuated copy for each (what it runs them on anyway), or it left every
+    signal alone (then it is the mixture, proved already)."""
+    ran = [v for v in means if v in STEPPING and STEPPING_CONTROLLERS[v][0] == "max_pressure"]
+    if not ran:
+        return None
+    best = min(ran, key=lambda v: (means[v], CANDIDATES.index(v)))
+    alone = read_excluded(work / f"{best}_seed{seed}" / "excluded_signals.txt")
+    picks = {s: choice[s] for s in sorted(alone) if choice.get(s, "actuated") != "actuated" and s in own}
+    if not picks or set(choice) <= set(alone):  # nothing to change, or it drives no signal: the mixture
+        return None
+    elements = []
+    for sid, name in picks.items():
+        cand = cands[name]
+        if cand.programs is None or sid not in cand.signals:  # the network's own program
+            element = copy.deepcopy(own[sid])
+            element.set("programID", "proven_own")  # SUMO has the own one loaded already
+        else:
+            element = read_programs(cand.programs)[sid]
+        elements.append(element)
+    path = write_additional(elements, work / f"{best}{LEFT_ALONE}.add.xml",
+                            f"proven: the programs its proof chose for the signals {best} leaves alone")
+    return best + LEFT_ALONE, path, picks
 
 
 def _running_programs(own: Mapping[str, ET.Element], cands: Mapping[str, Candidate],

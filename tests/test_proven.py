@@ -227,3 +227,4 @@ def test_proven_flags_a_sumo_program_greenwaves_checks_find_unsafe(tmp_path: Pat
     assert run_scenario(sc, tmp_path / "cross").loc[0, "status"] == "ok"
     signals = json.loads((tmp_path / "cross" / "runs" / "proven_seed1" / "proven.json").read_text())["signals"]
     assert not [s for s, per in signals.items() if "greenwave_checks" in per]
+

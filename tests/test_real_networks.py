@@ -264,3 +264,38 @@ def test_benchmark_fkk_in_random_drives_through_the_city_plans(tmp_path: Path, p
     assert json.loads((run / "stage_designs.json").read_text())["signals"]["335525545"]["stages"] >= 2
     left_alone = (run / "excluded_signals.txt").read_text()
     assert "gneJ21" in left_alone and "335525545" not in left_alone  # greenwave drives the city plan's signal
+
+
+@pytest.mark.slow
+def test_proven_runs_the_signals_max_pressure_leaves_alone_on_the_programs_it_proved(tmp_path: Path,
+                                                                                     pool: Executor) -> None:
+    """Ingolstadt with random trips (the benchmark's fkk_in_random): max_pressure cannot drive
+    gneJ21 (its program greens foes) and leaves it to SUMO's actuated copy; proven runs
+    max_pressure again with gneJ21 on the program its proof chose for it (here the only other
+    candidate, delay_based), and, proved better over the hour, the scored run does so too
+    (over 900 s the two measure alike and proven keeps plain max_pressure)."""
+    from greenwave.controllers.base import make_controller
+    from greenwave.errors import ScenarioError
+
+    table = _benchmark().catalogue()["fkk_in_random"].build(tmp_path / "inputs", 1, 3600.0)
+    sc = scenario_from_dict({"name": "fkk_in_random", "duration_s": 3600, "seeds": [1], "controllers": ["proven"],
+                             "controller_options": {"proven": {"candidates": ["delay_based", "max_pressure"]}},
+                             **table})
+    summary = run_scenario(sc, tmp_path / "gw", executor=pool)
+    assert summary.loc[0, "status"] == "ok"
+    run = tmp_path / "gw" / "runs" / "proven_seed1"
+    record = json.loads((run / "proven.json").read_text())
+    means = record["mean_resco_delay_s"]
+    assert set(means) == {"delay_based", "max_pressure", "max_pressure+left-alone"}
+    seed = record["proof_seeds"][0]
+    alone = (run / "proven" / f"max_pressure+left-alone_seed{seed}" / "excluded_signals.txt").read_text()
+    assert "gneJ21:" in alone and "it runs program 'gw_delay_based'" in alone and "335525545" not in alone
+    assert means["max_pressure+left-alone"] != means["max_pressure"]
+    assert record["decision"] == summary.loc[0, "proven_choice"] == "max_pressure+left-alone"
+    assert means["max_pressure+left-alone"] < min(means["delay_based"], means["max_pressure"])
+    signals = record["signals"]
+    assert signals["gneJ21"]["runs"] == "delay_based" and signals["gneJ21"]["sumo_program_id"] == "gw_delay_based"
+    assert "greenwave_checks" in signals["gneJ21"]  # the program greens foes, as gneJ21's own does
+    assert signals["335525545"]["runs"] == "max_pressure"
+    with pytest.raises(ScenarioError, match="left_alone_programs"):
+        make_controller("max_pressure", {"left_alone_programs": str(tmp_path / "none.add.xml")})._opts()  # type: ignore[attr-defined]

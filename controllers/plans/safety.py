@@ -101,7 +101,7 @@ if TYPE_CHECKING:
     from greenwave.networks.model import Program, RoadNetwork, Signal
 
 __all__ = ["RULES", "LinkFacts", "PhaseStep", "SafetyStandards", "Violation", "assert_safe", "check_limit", "grouped",
-           "plan_phase_sequence", "unsafe_signals", "validate_plan", "write_excluded"]
+           "plan_phase_sequence", "read_excluded", "unsafe_signals", "validate_plan", "write_excluded"]
 
 RULES = (
     "conflicting-greens",
@@ -566,6 +566,15 @@ def write_excluded(bad: dict[str, str], path: Path, reason: str) -> None:
 
     lines = [f"{sid}: {why}" for sid, why in sorted(bad.items())]
     write_text_atomic(f"signals left on their own programs ({reason}):\n" + "\n".join(lines) + "\n", path)
+
+
+def read_excluded(path: Path) -> dict[str, str]:
+    """The signals a :func:`write_excluded` file lists, with why (empty when there is no file:
+    the controller left no signal alone)."""
+    if not path.is_file():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    return dict(line.split(": ", 1) for line in lines if ": " in line)
 
 
 def grouped(found: list[Violation]) -> list[str]:

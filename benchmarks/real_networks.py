@@ -297,20 +297,24 @@ def default_controllers() -> list[str]:
 
 
 def scenario(case: Case, work: Path, *, duration: float, seeds: list[int], controllers: list[str],
-             jobs: int = 1) -> Any:
+             jobs: int = 1, rebuilt_all_red: str = "netconvert") -> Any:
     """The case as a validated scenario (its demand built for the first seed). ``proven`` may run
     ``jobs`` proof runs at a time (its proofs decide the same either way, see ``proof_jobs``):
-    a network's single proven run otherwise leaves the other cores idle once the rest are done."""
+    a network's single proven run otherwise leaves the other cores idle once the rest are done.
+    ``rebuilt_all_red``: the ``sumo-rebuilt-*`` baselines' ``all_red`` option ("own": with the
+    all-red of the network's programs, as ``proven`` runs them)."""
     from greenwave.scenarios.spec import scenario_from_dict
 
     table = case.build(work, seeds[0], duration)
-    options = {"proven": {"proof_jobs": jobs}} if "proven" in controllers and jobs > 1 else {}
+    options: dict[str, Any] = {"proven": {"proof_jobs": jobs}} if "proven" in controllers and jobs > 1 else {}
+    if rebuilt_all_red != "netconvert":
+        options.update({c: {"all_red": rebuilt_all_red} for c in controllers if c.startswith("sumo-rebuilt-")})
     return scenario_from_dict({"name": case.name, "description": case.what, "duration_s": duration,
                                "seeds": seeds, "controllers": controllers, "controller_options": options, **table})
 
 
 def run_network(case: Case, work: Path, *, duration: float, seeds: list[int], controllers: list[str],
-                jobs: int, say: Callable[[str], None]) -> dict[str, Any]:
+                jobs: int, say: Callable[[str], None], rebuilt_all_red: str = "netconvert") -> dict[str, Any]:
     """Run one network; return its JSON entry (failed runs listed, finished rows kept)."""
     import pandas as pd
 
@@ -321,7 +325,8 @@ def run_network(case: Case, work: Path, *, duration: float, seeds: list[int], co
     entry: dict[str, Any] = {"network": case.name, "what": case.what, "demand": case.demand, "failed": []}
     out = work / "runs" / case.name
     try:
-        sc = scenario(case, work / "inputs", duration=duration, seeds=seeds, controllers=controllers, jobs=jobs)
+        sc = scenario(case, work / "inputs", duration=duration, seeds=seeds, controllers=controllers, jobs=jobs,
+                      rebuilt_all_red=rebuilt_all_red)
         from greenwave.controllers.sumo_programs import read_programs
 
         entry["signals"] = len(read_programs(sc.network.path)) if sc.network.path is not None else None
@@ -364,7 +369,9 @@ def markdown_table(result: dict[str, Any]) -> str:
     lines = [
         f"Measured {cfg.get('date', '?')}: {cfg.get('duration_s', '?'):g} s simulated, seeds "
         f"{cfg.get('seeds')}; each cell: RESCO delay s/veh (ratio to the best baseline) "
-        "[teleports / unfinished vehicles]; best baseline in bold.",
+        "[teleports / unfinished vehicles]; best baseline in bold."
+        + (" The sumo-rebuilt-* baselines keep the all-red of the network's own programs."
+           if cfg.get("rebuilt_all_red") == "own" else ""),
         "",
         "| network | demand | best baseline | greenwave's best | " + " | ".join(f"`{n}`" for n in names) + " |",
         "| --- | --- | --- | --- | " + " | ".join("---" for _ in names) + " |",
@@ -420,6 +427,10 @@ def merge_results(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             if cfg.get(key) != cfg0.get(key):
                 raise ValueError(f"{name}: {key} {cfg.get(key)!r} differs from {first_name}'s {cfg0.get(key)!r}; "
                                  "only runs of the same duration and seeds compare")
+        red, red0 = (c.get("rebuilt_all_red", "netconvert") for c in (cfg, cfg0))
+        if red != red0:
+            raise ValueError(f"{name}: its sumo-rebuilt-* baselines ran with all_red {red!r}, {first_name}'s with "
+                             f"{red0!r}; runs of the same controller names would mix")
         for c in cfg.get("controllers", []):
             if c not in merged["config"]["controllers"]:
                 merged["config"]["controllers"].append(c)
@@ -467,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="parallel SUMO runs (default 1)")
     ap.add_argument("--work", default=None, help="folder for inputs and runs (default: a temporary one)")
     ap.add_argument("--markdown", default=None, help="also write the markdown table here")
+    ap.add_argument("--rebuilt-all-red", choices=("netconvert", "own"), default="netconvert",
+                    help="all-red of the sumo-rebuilt-* baselines: netconvert's design without any (default), "
+                         "or the network's own programs' (as proven runs them)")
     ap.add_argument("--data", default=None, help=f"folder of the shared city maps (default {DATA})")
     ap.add_argument("--sumocfg", action="append", default=[], metavar="NAME=FILE.sumocfg",
                     help="also run a network of your own with its SUMO configuration (repeatable); with "
@@ -518,14 +532,16 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work).resolve() if args.work else Path(tempfile_dir())
     result: dict[str, Any] = {
         "config": {"duration_s": args.duration, "seeds": seeds, "controllers": controllers, "networks": list(names),
-                   "jobs": args.jobs, "date": time.strftime("%Y-%m-%d", time.gmtime()), "commit": code_version()},
+                   "jobs": args.jobs, "date": time.strftime("%Y-%m-%d", time.gmtime()), "commit": code_version(),
+                   "rebuilt_all_red": args.rebuilt_all_red},
         "networks": [],
     }
     t0 = time.perf_counter()
     try:
         for name in names:
             entry = run_network(cases[name], work, duration=args.duration, seeds=seeds, controllers=controllers,
-                                jobs=args.jobs, say=lambda m: print(m, file=sys.stderr, flush=True))
+                                jobs=args.jobs, say=lambda m: print(m, file=sys.stderr, flush=True),
+                                rebuilt_all_red=args.rebuilt_all_red)
             result["networks"].append(entry)
             result["wall_s"] = time.perf_counter() - t0
             _write_json(result, Path(args.json))

@@ -118,6 +118,10 @@ def test_benchmark_merges_runs_of_the_same_duration_and_seeds() -> None:
     with pytest.raises(ValueError, match="ours.json: seeds"):
         bench.merge_results([("base.json", _result({"static": ("baseline", 30.0)})),
                              ("ours.json", _result({"proven": ("greenwave", 18.0)}, seeds=[1, 2]))])
+    own_red = _result({"sumo-rebuilt-static": ("baseline", 22.0)})
+    own_red["config"]["rebuilt_all_red"] = "own"
+    with pytest.raises(ValueError, match="ours.json: its sumo-rebuilt-\\* baselines ran with all_red 'own'"):
+        bench.merge_results([("base.json", _result({"static": ("baseline", 30.0)})), ("ours.json", own_red)])
     broken = _result({"proven": ("greenwave", 18.0)})
     del broken["networks"][0]["controllers"]["proven"]["kind"]
     with pytest.raises(ValueError, match="ours.json: a network entry lacks controllers.proven.kind"):

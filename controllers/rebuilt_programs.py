@@ -177,9 +177,10 @@ def rebuilt_programs(
     all_red : {"netconvert", "own"}, default "netconvert"
         ``netconvert``: netconvert's own design, no all-red (its default ``--tls.allred.time``
         0): the baseline as SUMO gives it, the strongest in SUMO, whose junction model needs no
-        clearance time. ``own``: the shortest all-red the programs SUMO runs keep between two
-        stages (``--tls.allred.time``, corridor: 3 s, RiLSA example 1: 7 s), so the program keeps
-        the network's clearances, as a program greenwave recommends must.
+        clearance time. ``own``: each signal gets the shortest all-red its program (the one SUMO
+        runs) keeps between two stages (``--tls.allred.time``, corridor: 3 s, RiLSA example 1:
+        7 s, most of Luxembourg's signals none), so the program keeps the network's clearances,
+        as a program greenwave recommends must.
 
     Returns
     -------
@@ -212,16 +213,22 @@ def rebuilt_programs(
         raise NetworkError(f"network {net} has no traffic light programs (<tlLogic>)")
     if program_files:
         own_programs = {**own_programs, **active_programs(net, program_files, begin_s=begin_s)}
-    # SUMO's design has no all-red by default; "own" keeps the all-red of the programs SUMO runs
-    # (netconvert --tls.allred.time), as greenwave's controllers must
-    red_s = math.ceil(own_all_red_s(own_programs) - 1e-9) if all_red == "own" else 0
-    extra = ["--tls.allred.time", str(red_s)] if red_s > 0 else []
-    run_sumo_command(
-        ["netconvert", "--sumo-net-file", net, "--tls.rebuild", "--tls.default-type", tls_type, *extra,
-         "--output-file", rebuilt_net, "--no-warnings"],
-        what=f"rebuilding the signal programs of {net.name} (netconvert --tls.rebuild)", cwd=wd,
-    )  # fmt: skip
-    new_programs = read_programs(rebuilt_net)
+    # SUMO's design has no all-red by default; "own" keeps each signal's all-red of the program
+    # SUMO runs for it (netconvert --tls.allred.time, one rebuild per distinct all-red: a city
+    # whose 2 of 50 programs keep 5 s must not impose 5 s on the other 48), as greenwave's
+    # controllers must
+    red_of = {sid: math.ceil(own_all_red_s({sid: prog}) - 1e-9) if all_red == "own" else 0
+              for sid, prog in own_programs.items()}
+    new_by_red: dict[int, dict[str, ET.Element]] = {}
+    for red_s in sorted(set(red_of.values())):
+        extra = ["--tls.allred.time", str(red_s)] if red_s > 0 else []
+        run_sumo_command(
+            ["netconvert", "--sumo-net-file", net, "--tls.rebuild", "--tls.default-type", tls_type, *extra,
+             "--output-file", rebuilt_net, "--no-warnings"],
+            what=f"rebuilding the signal programs of {net.name} (netconvert --tls.rebuild)", cwd=wd,
+        )  # fmt: skip
+        new_by_red[red_s] = read_programs(rebuilt_net)
+    new_programs = {sid: new_by_red[red_of[sid]][sid] for sid in own_programs if sid in new_by_red[red_of[sid]]}
     own_links, new_links = _signal_links(net), _signal_links(rebuilt_net)
     elements: list[ET.Element] = []
     kept: dict[str, str] = {}

@@ -83,6 +83,25 @@ def _indices(net_file: Path) -> dict[tuple, int]:
     return {(tl.getID(), a.getID(), b.getID()): i for tl in net.getTrafficLights() for a, b, i in tl.getConnections()}
 
 
+@pytest.mark.slow
+def test_each_rebuilt_signal_keeps_its_own_all_red(tmp_path: Path) -> None:
+    """kuehne: 8 of its 12 programs keep 5 s of all-red between stages, 4 none. With
+    ``all_red="own"`` each rebuilt program keeps its own signal's (5 s or none), not the
+    network's longest for every signal."""
+    net = _game("kuehne/kuehne.net.xml")
+    own = read_programs(net)
+    reds = {sid: own_all_red_s({sid: prog}) for sid, prog in own.items()}
+    assert sorted(reds.values()) == [0.0] * 4 + [5.0] * 8
+    result = rebuilt_programs(net, workdir=tmp_path, tls_type="static", all_red="own")
+    assert sorted(result.rebuilt) == sorted(own)
+    mine = read_programs(result.path)
+    assert {sid: own_all_red_s({sid: mine[sid]}) for sid in mine} == reds
+    plain = read_programs(rebuilt_programs(net, workdir=tmp_path / "plain", tls_type="static").path)
+    for sid, red in reds.items():  # with none of its own, the program is netconvert's own design
+        if red == 0:
+            assert [ph.attrib for ph in mine[sid].iter("phase")] == [ph.attrib for ph in plain[sid].iter("phase")]
+
+
 def test_a_signal_whose_indices_do_not_fit_keeps_its_own_program(tmp_path: Path) -> None:
     """Ingolstadt's hand-numbered gneJ21 shares link indices between a crossing and car
     movements that SUMO's rebuilt program runs in different stages."""

@@ -131,11 +131,14 @@ def _carried_over(
 
 def own_all_red_s(programs: dict[str, ET.Element]) -> float:
     """The all-red the network's own programs keep: per signal the shortest all-red between two
-    of its stages (0 when one change has none), the longest of these over the signals (s)."""
+    of its stages (0 when one change has none, or the program has one stage only), the longest
+    of these over the signals (s)."""
     longest = 0.0
     for program in programs.values():
         phases = [(ph.get("state", ""), float(ph.get("duration", "0"))) for ph in program.iter("phase")]
         stages = [k for k, (state, _d) in enumerate(phases) if is_stage_state(state)]
+        if len(stages) < 2:  # one stage: its red serves what the light does not control, no clearance
+            continue
         reds = []
         for a, k in enumerate(stages):
             nxt, j, red = stages[(a + 1) % len(stages)], (k + 1) % len(phases), 0.0
@@ -179,8 +182,8 @@ def rebuilt_programs(
         0): the baseline as SUMO gives it, the strongest in SUMO, whose junction model needs no
         clearance time. ``own``: each signal gets the shortest all-red its program (the one SUMO
         runs) keeps between two stages (``--tls.allred.time``, corridor: 3 s, RiLSA example 1:
-        7 s, most of Luxembourg's signals none), so the program keeps the network's clearances,
-        as a program greenwave recommends must.
+        7 s, 13 of Monaco's 14 none), so the program keeps the network's clearances, as a
+        program greenwave recommends must.
 
     Returns
     -------
@@ -214,22 +217,26 @@ def rebuilt_programs(
     if program_files:
         own_programs = {**own_programs, **active_programs(net, program_files, begin_s=begin_s)}
     # SUMO's design has no all-red by default; "own" keeps each signal's all-red of the program
-    # SUMO runs for it (netconvert --tls.allred.time, one rebuild per distinct all-red: a city
-    # whose 2 of 50 programs keep 5 s must not impose 5 s on the other 48), as greenwave's
-    # controllers must
+    # SUMO runs for it (netconvert --tls.allred.time, one rebuild per distinct all-red: one
+    # signal's 1 s on Monaco must not impose 1 s on the other 13), as greenwave's controllers must
     red_of = {sid: math.ceil(own_all_red_s({sid: prog}) - 1e-9) if all_red == "own" else 0
               for sid, prog in own_programs.items()}
     new_by_red: dict[int, dict[str, ET.Element]] = {}
-    for red_s in sorted(set(red_of.values())):
-        extra = ["--tls.allred.time", str(red_s)] if red_s > 0 else []
-        run_sumo_command(
-            ["netconvert", "--sumo-net-file", net, "--tls.rebuild", "--tls.default-type", tls_type, *extra,
-             "--output-file", rebuilt_net, "--no-warnings"],
-            what=f"rebuilding the signal programs of {net.name} (netconvert --tls.rebuild)", cwd=wd,
-        )  # fmt: skip
-        new_by_red[red_s] = read_programs(rebuilt_net)
+    try:
+        for red_s in sorted(set(red_of.values())):
+            extra = ["--tls.allred.time", str(red_s)] if red_s > 0 else []
+            run_sumo_command(
+                ["netconvert", "--sumo-net-file", net, "--tls.rebuild", "--tls.default-type", tls_type, *extra,
+                 "--output-file", rebuilt_net, "--no-warnings"],
+                what=f"rebuilding the signal programs of {net.name} (netconvert --tls.rebuild, all-red {red_s} s)",
+                cwd=wd,
+            )  # fmt: skip
+            new_by_red[red_s] = read_programs(rebuilt_net)
+        # the all-red does not change link indices: the last rebuild numbers them as every one does
+        own_links, new_links = _signal_links(net), _signal_links(rebuilt_net)
+    finally:
+        rebuilt_net.unlink(missing_ok=True)  # several MB on a city; the programs are all that is used
     new_programs = {sid: new_by_red[red_of[sid]][sid] for sid in own_programs if sid in new_by_red[red_of[sid]]}
-    own_links, new_links = _signal_links(net), _signal_links(rebuilt_net)
     elements: list[ET.Element] = []
     kept: dict[str, str] = {}
     for tls_id in sorted(own_programs):
@@ -263,7 +270,6 @@ def rebuilt_programs(
     ET.ElementTree(root).write(tmp, encoding="UTF-8", xml_declaration=True)
     tmp.replace(out)
     _write_kept(kept, wd / "excluded_signals.txt")
-    rebuilt_net.unlink()  # several MB on a city; the programs are all that is used
     return RebuiltPrograms(path=out, rebuilt=tuple(e.get("id", "") for e in elements), kept=kept)
 
 

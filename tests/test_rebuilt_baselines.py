@@ -8,6 +8,7 @@ eclipse-sumo wheel with the transition safety monitor on.
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pandas as pd
@@ -85,21 +86,25 @@ def _indices(net_file: Path) -> dict[tuple, int]:
 
 @pytest.mark.slow
 def test_each_rebuilt_signal_keeps_its_own_all_red(tmp_path: Path) -> None:
-    """kuehne: 8 of its 12 programs keep 5 s of all-red between stages, 4 none. With
-    ``all_red="own"`` each rebuilt program keeps its own signal's (5 s or none), not the
-    network's longest for every signal."""
-    net = _game("kuehne/kuehne.net.xml")
-    own = read_programs(net)
-    reds = {sid: own_all_red_s({sid: prog}) for sid, prog in own.items()}
-    assert sorted(reds.values()) == [0.0] * 4 + [5.0] * 8
-    result = rebuilt_programs(net, workdir=tmp_path, tls_type="static", all_red="own")
-    assert sorted(result.rebuilt) == sorted(own)
+    """corridor's three programs keep 3 s of all-red; a city program for one of them (here
+    netconvert's own design, which has none) leaves that signal without. With ``all_red="own"``
+    each rebuilt program keeps its own signal's all-red, not the network's longest for every
+    signal; a one-stage program's red is no clearance (kuehne's twelve: none)."""
+    net = _game("corridor/corridor.net.xml")
+    plain = rebuilt_programs(net, workdir=tmp_path / "plain", tls_type="static")
+    first = sorted(plain.rebuilt)[0]
+    city = tmp_path / "city.add.xml"
+    program = read_programs(plain.path)[first]
+    program.set("programID", "city")
+    city.write_text(f"<additional>{ET.tostring(program, encoding='unicode')}</additional>", encoding="utf-8")
+    result = rebuilt_programs(net, workdir=tmp_path / "own", tls_type="static", all_red="own", program_files=[city])
     mine = read_programs(result.path)
-    assert {sid: own_all_red_s({sid: mine[sid]}) for sid in mine} == reds
-    plain = read_programs(rebuilt_programs(net, workdir=tmp_path / "plain", tls_type="static").path)
-    for sid, red in reds.items():  # with none of its own, the program is netconvert's own design
-        if red == 0:
-            assert [ph.attrib for ph in mine[sid].iter("phase")] == [ph.attrib for ph in plain[sid].iter("phase")]
+    reds = {sid: own_all_red_s({sid: el}) for sid, el in mine.items()}
+    assert reds == {sid: 0.0 if sid == first else 3.0 for sid in read_programs(net)}
+    assert [ph.attrib for ph in mine[first].iter("phase")] == [ph.attrib for ph in program.iter("phase")]
+    kuehne = read_programs(_game("kuehne/kuehne.net.xml"))
+    assert {own_all_red_s({sid: el}) for sid, el in kuehne.items()} == {0.0}
+    assert sum(len([p for p in el.iter("phase") if "G" in p.get("state", "")]) == 1 for el in kuehne.values()) == 8
 
 
 def test_a_signal_whose_indices_do_not_fit_keeps_its_own_program(tmp_path: Path) -> None:

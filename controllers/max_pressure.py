@@ -47,8 +47,10 @@ cyclic variant), ``hold_per_lane`` (0; 1: in the zone of the lane whose loop was
 ``stage_design`` (which stages each signal runs, :mod:`greenwave.controllers.stage_choice`;
 default ``"best"`` for max_pressure, ``"own"`` for the cyclic variant; the choice goes to
 ``stage_designs.json``), ``left_alone_programs`` (an additional file: the signals it cannot drive
-safely run their ``<tlLogic>`` from it instead of SUMO's actuated copy of their own program;
-``proven`` hands it the programs its proof chose for them), and for the cyclic variant ``cycle_s``.
+safely run their ``<tlLogic>`` from it instead of SUMO's actuated copy of their own program, one
+whose ``programID`` SUMO has already loaded for the light renamed ``<id>_left_alone``; programs
+of signals it drives are ignored; ``proven`` hands it the programs its proof chose for them),
+and for the cyclic variant ``cycle_s``.
 """
 
 from __future__ import annotations
@@ -189,6 +191,8 @@ class _PressureController(Controller):
         source = self.opts.get("left_alone_programs")
         given = {} if source is None else {s: el for s, el in read_programs(source).items() if s in excluded}
         for sid, el in given.items():
+            if el.get("programID", "0") in self.network.signals[sid].programs:  # SUMO refuses a second one
+                el.set("programID", f"{el.get('programID', '0')}_left_alone")
             excluded[sid] += f"; it runs program {el.get('programID', '0')!r} of {source}"
         write_excluded(excluded, Path(ctx.workdir) / "excluded_signals.txt",
                        "their stages are not safe; they run their own program under SUMO's actuated control, "

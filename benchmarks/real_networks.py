@@ -421,16 +421,21 @@ def merge_results(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     merged: dict[str, Any] = {"config": {**cfg0, "controllers": [], "networks": [], "merged_from": sources},
                               "networks": []}
     by_name: dict[str, dict[str, Any]] = {}
+    rebuilt_red: tuple[str, str] | None = None  # (file, all_red) of the first run with rebuilt baselines
     for name, res in results:
         cfg = res.get("config", {})
         for key in ("duration_s", "seeds"):
             if cfg.get(key) != cfg0.get(key):
                 raise ValueError(f"{name}: {key} {cfg.get(key)!r} differs from {first_name}'s {cfg0.get(key)!r}; "
                                  "only runs of the same duration and seeds compare")
-        red, red0 = (c.get("rebuilt_all_red", "netconvert") for c in (cfg, cfg0))
-        if red != red0:
-            raise ValueError(f"{name}: its sumo-rebuilt-* baselines ran with all_red {red!r}, {first_name}'s with "
-                             f"{red0!r}; runs of the same controller names would mix")
+        if any(c.startswith("sumo-rebuilt-") for c in cfg.get("controllers", [])):
+            red = cfg.get("rebuilt_all_red", "netconvert")
+            if rebuilt_red is not None and red != rebuilt_red[1]:
+                raise ValueError(f"{name}: its sumo-rebuilt-* baselines ran with all_red {red!r}, "
+                                 f"{rebuilt_red[0]}'s with {rebuilt_red[1]!r}; runs of the same controller names "
+                                 "would mix")
+            rebuilt_red = (name, red)
+            merged["config"]["rebuilt_all_red"] = red
         for c in cfg.get("controllers", []):
             if c not in merged["config"]["controllers"]:
                 merged["config"]["controllers"].append(c)
@@ -467,6 +472,15 @@ def _write_json(data: dict[str, Any], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global DATA
+    saved = DATA  # --data holds for this call only (tests call main more than once)
+    try:
+        return _main(argv)
+    finally:
+        DATA = saved
+
+
+def _main(argv: list[str] | None) -> int:
     global DATA
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", help="result file (JSON), rewritten after each network")
@@ -522,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [c.name for c in own] if own else list(cases)
     else:
         names = [n.strip() for n in args.networks.split(",") if n.strip()] + [c.name for c in own]
+        names = list(dict.fromkeys(names))  # each once, in the order given
     cases.update({c.name: c for c in own})
     unknown = [n for n in names if n not in cases]
     if unknown:

@@ -121,7 +121,11 @@ def test_benchmark_merges_runs_of_the_same_duration_and_seeds() -> None:
     own_red = _result({"sumo-rebuilt-static": ("baseline", 22.0)})
     own_red["config"]["rebuilt_all_red"] = "own"
     with pytest.raises(ValueError, match="ours.json: its sumo-rebuilt-\\* baselines ran with all_red 'own'"):
-        bench.merge_results([("base.json", _result({"static": ("baseline", 30.0)})), ("ours.json", own_red)])
+        bench.merge_results([("base.json", _result({"sumo-rebuilt-static": ("baseline", 13.0)})),
+                             ("ours.json", own_red)])
+    merged = bench.merge_results([("ours.json", _result({"proven": ("greenwave", 18.0)})), ("base.json", own_red)])
+    assert merged["config"]["rebuilt_all_red"] == "own"  # a run without rebuilt baselines mixes nothing
+    assert "keep the all-red of the network's own programs" in bench.markdown_table(merged)
     broken = _result({"proven": ("greenwave", 18.0)})
     del broken["networks"][0]["controllers"]["proven"]["kind"]
     with pytest.raises(ValueError, match="ours.json: a network entry lacks controllers.proven.kind"):

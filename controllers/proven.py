@@ -31,15 +31,17 @@ Then:
    the better max_pressure candidate leaves signals alone (their programs are not safe for it to
    drive), it runs again with those signals on the programs step 2 chose for them instead of
    SUMO's actuated copy (``max_pressure+left-alone``, its ``left_alone_programs`` option);
-4. the scored run gets the best of the mixture and the uniform candidates by mean RESCO delay
-   over the proof seeds (the earlier in the list above on a tie); a stepping candidate chosen
-   runs as that controller would (``proven`` hands it the run).
+4. the scored run gets the best of the mixture, the left-alone variant and the uniform
+   candidates by mean RESCO delay over the proof seeds (the earlier in the list above on a
+   tie); a stepping candidate chosen runs as that controller would (``proven`` hands it the
+   run, with its left-alone signals' programs for the variant).
 
 So on the proof seeds ``proven`` is never worse than any of its candidates (SUMO's programs
-among them, with the network's clearances). The run folder gets ``proven.json`` (per signal: the chosen candidate, what
-runs and every candidate's loss; the candidates' mean delays) and ``proven.txt`` (one line per
-signal); ``summary.csv`` gains ``proven_choice`` (a candidate or ``mixture``) and
-``proven_signals_changed`` (signals not on the network's own program). A signal whose program
+among them, with the network's clearances). The run folder gets ``proven.json`` (per signal:
+the chosen candidate, what runs and every candidate's loss; the candidates' mean delays) and
+``proven.txt`` (one line per signal); ``summary.csv`` gains ``proven_choice`` (a candidate,
+``mixture`` or ``max_pressure[-short-hold]+left-alone``) and ``proven_signals_changed``
+(signals not on the network's own program). A signal whose program
 (the network's own, or one SUMO designed) greenwave's own checks find unsafe (conflicting
 priority greens) keeps its proof but carries ``greenwave_checks`` with what they found.
 """
@@ -250,6 +252,7 @@ class ProvenController(ProgramController):
     decision: str = ""
     changed: int = 0
     _delegate: Controller | None = None  # the stepping candidate chosen, which runs the scored run
+    _left_alone_programs: Path | None = None  # the programs of a max_pressure+left-alone decision
 
     name = "proven"
     kind = "greenwave"
@@ -260,7 +263,6 @@ class ProvenController(ProgramController):
 
     def prepare(self, ctx: RunSpec) -> list[Path]:
         self._delegate = None
-        self._left_alone_programs: Path | None = None
         path = self.programs(ctx)
         if self.decision in STEPPING or self.decision.endswith(LEFT_ALONE):
             self._delegate = _stepping(self.decision.removesuffix(LEFT_ALONE), self._left_alone_programs)
@@ -269,6 +271,7 @@ class ProvenController(ProgramController):
 
     def programs(self, ctx: RunSpec) -> Path | None:
 
+        self._left_alone_programs = None
         n, names, jobs = _check_options(self.options)
         work = Path(ctx.workdir) / "proven"
         own = active_programs(ctx.net_file, ctx.program_files, begin_s=ctx.begin_s)
@@ -350,6 +353,8 @@ class ProvenController(ProgramController):
         self.decision = decision
         self.changed = sum(1 for s in signals if runs_program[s] != "static")
         running = _running_programs(own, cands, runs_program)
+        if self._left_alone_programs is not None:  # as written for max_pressure (``proven_own``: renamed)
+            running.update(read_programs(self._left_alone_programs))
         ids = _program_ids(running, runs_program)
         flags = _flagged(network, running, runs_program)
         record: dict[str, Any] = {"decision": decision, "proof_seeds": [seed for seed, _ in cases],
@@ -415,13 +420,16 @@ def _left_alone_variant(means: Mapping[str, float], choice: Mapping[str, str], o
     if not picks or set(choice) <= set(alone):  # nothing to change, or it drives no signal: the mixture
         return None
     elements = []
+    files: dict[str, dict[str, ET.Element]] = {}
     for sid, name in picks.items():
         cand = cands[name]
         if cand.programs is None or sid not in cand.signals:  # the network's own program
             element = copy.deepcopy(own[sid])
             element.set("programID", "proven_own")  # SUMO has the own one loaded already
         else:
-            element = read_programs(cand.programs)[sid]
+            if name not in files:
+                files[name] = read_programs(cand.programs)
+            element = files[name][sid]
         elements.append(element)
     path = write_additional(elements, work / f"{best}{LEFT_ALONE}.add.xml",
                             f"proven: the programs its proof chose for the signals {best} leaves alone")

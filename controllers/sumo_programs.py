@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from greenwave._sumo import run_sumo_command, sumo_tool
+from greenwave.controllers.plans.safety_rules import DEFAULT_STANDARDS
 from greenwave.controllers.tls_xml import active_programs, read_programs, write_additional
 from greenwave.controllers.tls_xml import copy_element as _copy
 from greenwave.controllers.tls_xml import iter_top_level as _iter_top_level
@@ -434,8 +435,8 @@ def coordinator_programs(
 
 
 # Greens shorter than this are steps of a change of stage in a signal-group plan, not stages:
-# the safety standards' minimum green (``safety_rules``' ``min_green_s``, RiLSA's 5 s for vehicles).
-_STAGE_GREEN_S = 5.0
+# the safety standards' minimum green (RiLSA's 5 s for vehicles).
+_STAGE_GREEN_S = DEFAULT_STANDARDS.min_green_s
 
 
 def _is_variable(state: str) -> bool:

@@ -228,3 +228,36 @@ def test_proven_flags_a_sumo_program_greenwaves_checks_find_unsafe(tmp_path: Pat
     signals = json.loads((tmp_path / "cross" / "runs" / "proven_seed1" / "proven.json").read_text())["signals"]
     assert not [s for s, per in signals.items() if "greenwave_checks" in per]
 
+
+def test_the_left_alone_variant_needs_signals_max_pressure_leaves_on_another_program(tmp_path: Path) -> None:
+    """proven proves max_pressure+left-alone only where the better max_pressure candidate left
+    signals alone (its proof's excluded_signals.txt, read back as written) and the per-signal
+    choice put some of them on something else than SUMO's actuated copy, and not every signal
+    (that is the mixture, proved already)."""
+    import xml.etree.ElementTree as ET
+
+    from greenwave.controllers.plans.safety import read_excluded, write_excluded
+    from greenwave.controllers.proven import _left_alone_variant
+
+    proof = tmp_path / "max_pressure_seed7"
+    proof.mkdir()
+    write_excluded({"a": "its program greens foes: (1, 2)"}, proof / "excluded_signals.txt", "not safe")
+    assert read_excluded(proof / "excluded_signals.txt") == {"a": "its program greens foes: (1, 2)"}
+    assert read_excluded(tmp_path / "none.txt") == {}
+    own = {s: ET.fromstring(f'<tlLogic id="{s}" programID="0" type="static"><phase duration="9" state="G"/>'
+                            '</tlLogic>') for s in "ab"}
+    delay = _programs_file(tmp_path / "d.xml", "gw_delay_based", ["a", "b"])
+    cands = {"static": Candidate("static", None, frozenset("ab")),
+             "delay_based": Candidate("delay_based", delay, frozenset("ab"))}
+    means = {"max_pressure": 10.0, "max_pressure-short-hold": 11.0, "static": 12.0}
+    got = _left_alone_variant(means, {"a": "delay_based", "b": "static"}, own, cands, tmp_path, 7)
+    assert got is not None
+    name, path, picks = got
+    assert name == "max_pressure+left-alone" and picks == {"a": "delay_based"}
+    assert {s: el.get("programID") for s, el in read_programs(path).items()} == {"a": "gw_delay_based"}
+    got = _left_alone_variant(means, {"a": "static", "b": "static"}, own, cands, tmp_path, 7)
+    assert got is not None and read_programs(got[1])["a"].get("programID") == "proven_own"
+    assert _left_alone_variant(means, {"a": "actuated", "b": "static"}, own, cands, tmp_path, 7) is None
+    assert _left_alone_variant({"static": 12.0}, {"a": "delay_based"}, own, cands, tmp_path, 7) is None
+    write_excluded({"a": "x", "b": "y"}, proof / "excluded_signals.txt", "not safe")
+    assert _left_alone_variant(means, {"a": "delay_based", "b": "static"}, own, cands, tmp_path, 7) is None

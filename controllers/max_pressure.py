@@ -46,10 +46,11 @@ cyclic variant), ``hold_per_lane`` (0; 1: in the zone of the lane whose loop was
 ``e1_distance_m`` (2), ``e2_length_m`` (80), ``detector_faults`` (see detectors),
 ``stage_design`` (which stages each signal runs, :mod:`greenwave.controllers.stage_choice`;
 default ``"best"`` for max_pressure, ``"own"`` for the cyclic variant; the choice goes to
-``stage_designs.json``), ``left_alone_programs`` (an additional file: the signals it cannot drive
-safely run their ``<tlLogic>`` from it instead of SUMO's actuated copy of their own program, one
-whose ``programID`` SUMO has already loaded for the light renamed ``<id>_left_alone``; programs
-of signals it drives are ignored; ``proven`` hands it the programs its proof chose for them),
+``stage_designs.json``), ``left_alone_programs`` (an additional file: every signal it gives a
+``<tlLogic>`` is left alone on that program, one whose ``programID`` SUMO has already loaded for
+the light renamed ``<id>_left_alone``: the signals it cannot drive safely, which otherwise run
+SUMO's actuated copy of their own program, and any other it names; ``proven`` hands it the
+programs its proof chose for the signals where a program beat max_pressure),
 and for the cyclic variant ``cycle_s``.
 """
 
@@ -83,6 +84,8 @@ from greenwave.errors import ScenarioError
 from greenwave.networks.signal_states import GREEN, PRIORITY_GREEN
 
 if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
+
     from greenwave.engine.session import SumoSession
     from greenwave.networks.model import RoadNetwork
 
@@ -181,25 +184,31 @@ class _PressureController(Controller):
             raise ScenarioError(f"controller {self.name!r}: decision_interval_s must be > 0")
         return out
 
-    def _left_alone(self, ctx: RunSpec, excluded: dict[str, str]) -> list[Path]:
-        """Programs for the signals it cannot drive safely: their ``<tlLogic>`` from
-        ``left_alone_programs`` where it has one, else their own program under SUMO's actuated
-        control, as the actuated baseline runs them (left fixed-time they cost fkk_in's gneJ21
-        three times the delay of its approaches under actuated control). Listed, with why, in
-        ``excluded_signals.txt``."""
+    def _given_programs(self) -> dict[str, ET.Element]:
+        """Signal → its ``<tlLogic>`` in ``left_alone_programs`` (signals of this network only)."""
+        source = self.opts.get("left_alone_programs")
+        if source is None:
+            return {}
+        return {s: el for s, el in read_programs(source).items() if s in self.network.signals}
+
+    def _left_alone(self, ctx: RunSpec, excluded: dict[str, str], given: dict[str, ET.Element]) -> list[Path]:
+        """Programs for the signals it leaves alone (``excluded``: signal → why): their
+        ``<tlLogic>`` from ``left_alone_programs`` where it has one (``given``), else their own
+        program under SUMO's actuated control, as the actuated baseline runs them (left fixed-time
+        they cost fkk_in's gneJ21 three times the delay of its approaches under actuated
+        control). Listed, with why, in ``excluded_signals.txt``."""
         files: list[Path] = []
         source = self.opts.get("left_alone_programs")
-        given = {} if source is None else {s: el for s, el in read_programs(source).items() if s in excluded}
         for sid, el in given.items():
             if el.get("programID", "0") in self.network.signals[sid].programs:  # SUMO refuses a second one
                 el.set("programID", f"{el.get('programID', '0')}_left_alone")
             excluded[sid] += f"; it runs program {el.get('programID', '0')!r} of {source}"
         write_excluded(excluded, Path(ctx.workdir) / "excluded_signals.txt",
-                       "their stages are not safe; they run their own program under SUMO's actuated control, "
-                       "or the program named")
+                       "their stages are not safe, or left_alone_programs gives them a program; they run their "
+                       "own program under SUMO's actuated control, or the program named")
         if given:
             files.append(write_additional(list(given.values()), Path(ctx.workdir) / "gw_left_alone.add.xml",
-                                          "programs of the signals max_pressure cannot drive safely"))
+                                          "programs of the signals max_pressure leaves alone"))
         rest = set(excluded) - set(given)
         if rest:
             files.append(actuated_programs(ctx.net_file, workdir=ctx.workdir, program_id="gw_excluded_actuated",
@@ -222,11 +231,14 @@ class _PressureController(Controller):
             write_text_atomic(json.dumps(choice_meta(self.opts["stage_design"], self.designs), indent=1),
                               Path(ctx.workdir) / "stage_designs.json")
         kw = {"default_min_green_s": self.opts["min_green_s"], "default_max_green_s": self.opts["max_green_s"]}
-        self.switcher = StageSwitcher(self.network, stages=design_signal_stages(self.network, self.designs, **kw),
-                                      **kw)
+        given = self._given_programs()  # signals it leaves alone on the program given
+        self.switcher = StageSwitcher(self.network, [s for s in sorted(self.network.signals) if s not in given],
+                                      stages=design_signal_stages(self.network, self.designs, **kw), **kw)
+        excluded = {**self.switcher.excluded,
+                    **{s: "left_alone_programs gives it a program" for s in sorted(given)}}
         files: list[Path] = []
-        if self.switcher.excluded:
-            files.extend(self._left_alone(ctx, dict(self.switcher.excluded)))
+        if excluded:
+            files.extend(self._left_alone(ctx, excluded, given))
         self.layout = place_detectors(self.network, self.switcher.signals,
                                       e1_distance_m=self.opts["e1_distance_m"],
                                       e2_length_m=self.opts["e2_length_m"])

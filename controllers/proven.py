@@ -27,10 +27,13 @@ Then:
 2. per signal the program candidate whose approaches lost least time (edgeData time loss,
    summed over the seeds, :func:`~greenwave.controllers.proof.signal_approaches`) is chosen
    (a stepping candidate drives every signal or none, so it is not mixed);
-3. that mixture runs on the same seeds (unless it is one of the uniform candidates); and where
-   the better max_pressure candidate leaves signals alone (their programs are not safe for it to
-   drive), it runs again with those signals on the programs step 2 chose for them instead of
-   SUMO's actuated copy (``max_pressure+left-alone``, its ``left_alone_programs`` option);
+3. that mixture runs on the same seeds (unless it is one of the uniform candidates); and the
+   better max_pressure candidate runs again with some signals left alone on the programs step 2
+   chose for them (``max_pressure+left-alone``, its ``left_alone_programs`` option): those it
+   cannot drive safely (instead of SUMO's actuated copy of their program), and those whose
+   chosen program lost at least :data:`LEAVE_ALONE_GAIN` less than max_pressure on their
+   approaches (corridor: its middle signal under greenwave's fixed-time plan, the others under
+   max_pressure);
 4. the scored run gets the best of the mixture, the left-alone variant and the uniform
    candidates by mean RESCO delay over the proof seeds (the earlier in the list above on a
    tie); a stepping candidate chosen runs as that controller would (``proven`` hands it the
@@ -109,7 +112,7 @@ STEPPING_CONTROLLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "adaptive": ("adaptive", {}),
 }
 MIXTURE = "mixture"
-#: A max_pressure candidate with the signals it leaves alone on the programs the proof chose.
+#: A max_pressure candidate with the signals it leaves alone on the programs the proof chose (step 3).
 LEFT_ALONE = "+left-alone"
 
 
@@ -123,18 +126,36 @@ class Candidate:
     signals: frozenset[str]
 
 
-def choose_per_signal(losses: Mapping[str, Mapping[str, float]], order: Sequence[str] = CANDIDATES) -> dict[str, str]:
+#: A candidate competes for a signal only when at least this share of the most vehicles any
+#: candidate brought onto the signal's approaches entered them: a program that gridlocks the
+#: network upstream loses little time at the signals it starves (square's own fixed-time
+#: programs, one hour: 0 veh·s at four signals whose approaches 5-10 vehicles reached, against
+#: 430-470 vehicles and 200-240 veh·s under the others).
+SERVED_SHARE = 0.97
+
+
+def choose_per_signal(losses: Mapping[str, Mapping[str, float]], order: Sequence[str] = CANDIDATES,
+                      entered: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, str]:
     """Per signal the candidate whose approaches lost least.
 
     ``losses``: candidate → signal → time loss on the signal's approaches (veh·s, summed over
-    the proof seeds); a candidate that does not control a signal has no entry for it. Ties go
-    to the candidate first in ``order`` (then by name). Returns signal → candidate.
+    the proof seeds); a candidate that does not control a signal has no entry for it.
+    ``entered`` (candidate → signal → vehicles that entered its approaches, any candidates):
+    a candidate that brought fewer than :data:`SERVED_SHARE` of the most onto a signal's
+    approaches does not compete for it. Ties go to the candidate first in ``order`` (then by
+    name). Returns signal → candidate.
     """
     rank = {name: k for k, name in enumerate(order)}
+    most: dict[str, float] = {}
+    for per in (entered or {}).values():
+        for sid, n in per.items():
+            most[sid] = max(most.get(sid, 0.0), n)
     best: dict[str, tuple[float, int, str]] = {}
     for cand, per in losses.items():
         for sid, loss in per.items():
             if math.isnan(loss):
+                continue
+            if entered is not None and entered.get(cand, {}).get(sid, 0.0) < SERVED_SHARE * most.get(sid, 0.0):
                 continue
             key = (loss, rank.get(cand, len(rank)), cand)
             if sid not in best or key < best[sid]:
@@ -312,8 +333,10 @@ class ProvenController(ProgramController):
         runs = {name: runs[name] for name in cands if name in runs}  # in the candidates' order
         losses = {name: {s: sum(r.signal_loss_veh_s[s] for r in runs[name]) / n for s in cands[name].signals
                          if s in approaches} for name in runs}
+        entered = {name: {s: sum(r.signal_entered.get(s, 0.0) for r in runs[name]) / n for s in losses[name]}
+                   for name in runs}
         programs_ran = [c for c in runs if c not in STEPPING]
-        choice = choose_per_signal({c: losses[c] for c in programs_ran})
+        choice = choose_per_signal({c: losses[c] for c in programs_ran}, entered=entered)
         mixture = None
         if not any(_same(choice, cands[c]) for c in programs_ran):  # else the mixture is a uniform candidate
             mixture = mixture_programs(choice, {c: cands[c] for c in programs_ran}, work / "mixture.add.xml")
@@ -326,7 +349,7 @@ class ProvenController(ProgramController):
             raise ScenarioError(f"controller 'proven': no candidate could run in SUMO: {skipped}")
         means = {v: sum(r.resco_delay_s for r in rs) / len(rs) for v, rs in runs.items()}
         rank = {name: k for k, name in enumerate((*CANDIDATES, MIXTURE))}
-        left_alone = _left_alone_variant(means, choice, own, cands, work, cases[0][0])
+        left_alone = _left_alone_variant(means, choice, own, cands, work, cases[0][0], losses)
         if left_alone is not None:
             name, path, picks = left_alone
             factory = functools.partial(_stepping, name.removesuffix(LEFT_ALONE), path)
@@ -362,6 +385,7 @@ class ProvenController(ProgramController):
                   "resco_delay_s_by_seed": {v: [r.resco_delay_s for r in rs] for v, rs in runs.items()},
                   "signals": {s: {"chosen": choice.get(s, "static"), "runs": runs_program[s], "program_id": ids[s],
                                   "loss_veh_s": {c: losses[c][s] for c in losses if s in losses[c]},
+                                  "entered_veh": {c: entered[c][s] for c in entered if s in entered[c]},
                                   **({"greenwave_checks": flags[s]} if s in flags else {})}
                               for s in signals}}
         self._record, self._record_path = record, Path(ctx.workdir) / "proven.json"
@@ -403,21 +427,39 @@ def _stepping(name: str, left_alone_programs: Path | None = None) -> Controller:
     return make_controller(controller, dict(options))
 
 
+#: A signal max_pressure can drive goes to the program the proof chose for it when that
+#: program's approaches lost at least this share less time than under max_pressure (summed over
+#: the proof seeds): below it the difference is within what two seeds tell apart.
+LEAVE_ALONE_GAIN = 0.05
+
+
 def _left_alone_variant(means: Mapping[str, float], choice: Mapping[str, str], own: Mapping[str, ET.Element],
-                        cands: Mapping[str, Candidate], work: Path,
-                        seed: int) -> tuple[str, Path, dict[str, str]] | None:
-    """The better max_pressure candidate with the signals it left alone in its proof run on
-    ``seed`` on the programs the proof chose for them (``choice``): its name, the programs and
-    signal → candidate. None when no max_pressure candidate ran, it left no signal alone, the
-    proof chose SUMO's actuated copy for each (what it runs them on anyway), or it left every
-    signal alone (then it is the mixture, proved already)."""
+                        cands: Mapping[str, Candidate], work: Path, seed: int,
+                        losses: Mapping[str, Mapping[str, float]] | None = None,
+                        ) -> tuple[str, Path, dict[str, str]] | None:
+    """The better max_pressure candidate with some signals left alone on the programs the proof
+    chose for them (``choice``): its name, the programs and signal → candidate. Left alone are
+    the signals it left alone in its proof run on ``seed`` (their programs are not safe for it to
+    drive) where the proof chose something else than SUMO's actuated copy (what it runs them on
+    anyway), and the signals whose chosen program's approaches lost ``LEAVE_ALONE_GAIN`` less
+    than under max_pressure (``losses``: candidate → signal → veh·s). None when no max_pressure
+    candidate ran, no signal is to be left alone, or every signal is (then it is the mixture,
+    proved already)."""
     ran = [v for v in means if v in STEPPING and STEPPING_CONTROLLERS[v][0] == "max_pressure"]
     if not ran:
         return None
     best = min(ran, key=lambda v: (means[v], CANDIDATES.index(v)))
     alone = read_excluded(work / f"{best}_seed{seed}" / "excluded_signals.txt")
     picks = {s: choice[s] for s in sorted(alone) if choice.get(s, "actuated") != "actuated" and s in own}
-    if not picks or set(choice) <= set(alone):  # nothing to change, or it drives no signal: the mixture
+    losses = losses or {}
+    mine = losses.get(best, {})
+    for s, name in sorted(choice.items()):
+        theirs = losses.get(name, {}).get(s)
+        if s in alone or s not in own or s not in mine or theirs is None:
+            continue
+        if theirs < (1.0 - LEAVE_ALONE_GAIN) * mine[s]:
+            picks[s] = name
+    if not picks or set(choice) <= set(alone) | set(picks):  # nothing to change, or it drives no signal: the mixture
         return None
     elements = []
     files: dict[str, dict[str, ET.Element]] = {}

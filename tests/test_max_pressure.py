@@ -385,6 +385,35 @@ def test_unsafe_own_program_is_left_alone(ingolstadt: RoadNetwork, tmp_path: Pat
 
 
 @pytest.mark.slow
+def test_a_signal_given_a_program_is_left_alone_on_it(tmp_path: Path) -> None:
+    """SUMO's corridor: ``left_alone_programs`` naming a signal max_pressure could drive
+    (``gneJ11``) leaves it on that program, which SUMO runs phase by phase, while max_pressure
+    drives the other two safely."""
+    corridor = sumo_home() / "tools" / "game" / "corridor"
+    net = load_network(corridor / "corridor.net.xml")
+    own = net.signals["gneJ11"].default_program
+    assert own is not None
+    # the game's program waits 10005 s for a player; the one given greens each stage for 20 s
+    phases = "".join(f'<phase duration="{min(ph.duration, 20.0):g}" state="{ph.state}"/>' for ph in own.phases)
+    given = tmp_path / "given.add.xml"
+    given.write_text(f'<additional><tlLogic id="gneJ11" programID="given" type="static" offset="0">{phases}'
+                     "</tlLogic></additional>")
+    ctrl, states, mon = _drive("max_pressure", {"left_alone_programs": str(given)}, corridor / "corridor.net.xml",
+                               (corridor / "corridor.rou.xml",), (), tmp_path / "run", 300.0)
+    assert ctrl.switcher.signals == ("gneJ10", "gneJ12")
+    text = (tmp_path / "run" / "excluded_signals.txt").read_text()
+    assert "gneJ11: left_alone_programs gives it a program; it runs program 'given'" in text
+    assert "gneJ10" not in text and "gneJ12" not in text
+    seen = [st for k, st in enumerate(states["gneJ11"]) if k == 0 or states["gneJ11"][k - 1] != st]
+    cycle = [ph.state for ph in own.phases]
+    start = cycle.index(seen[0])
+    assert seen == [cycle[(start + k) % len(cycle)] for k in range(len(seen))]  # the program, in its order
+    assert len(seen) > len(cycle)  # over 300 s more than one cycle
+    assert mon.violations == []
+    assert ctrl.switches > 0
+
+
+@pytest.mark.slow
 def test_max_pressure_takes_over_every_driven_signal(tmp_path: Path) -> None:
     ctrl, _, mon = _drive("max_pressure", {}, FKK / "ingolstadt.net.xml.gz", (FKK / "fkk_in.rou.xml",),
                           (FKK / "fkk_in.tls.add.xml",), tmp_path, 200.0)

@@ -30,6 +30,54 @@ def test_a_tie_goes_to_the_simplest_candidate() -> None:
     assert CANDIDATES[0] == "static"
 
 
+def test_a_candidate_that_starves_a_signal_does_not_compete_for_it() -> None:
+    """A candidate whose approaches of a signal saw fewer than SERVED_SHARE of the most vehicles
+    any candidate (a stepping one included) brought there is not chosen for it, however little
+    time they lost (square's own programs gridlock and starve four signals)."""
+    from greenwave.controllers.proven import SERVED_SHARE
+
+    losses = {"static": {"a": 0.0, "b": 10.0}, "optimised": {"a": 200.0, "b": 20.0}}
+    entered = {"static": {"a": 10.0, "b": 400.0}, "optimised": {"a": 450.0, "b": 400.0},
+               "max_pressure": {"a": 460.0, "b": 410.0}}
+    assert choose_per_signal(losses) == {"a": "static", "b": "static"}
+    assert choose_per_signal(losses, entered=entered) == {"a": "optimised", "b": "static"}
+    assert 400.0 >= SERVED_SHARE * 410.0 and 450.0 >= SERVED_SHARE * 460.0
+    assert choose_per_signal(losses, entered={**entered, "max_pressure": {"a": 500.0, "b": 410.0}}) == \
+        {"b": "static"}  # no program candidate served a enough: it keeps its own (no choice)
+
+
+def test_the_left_alone_variant_leaves_signals_where_a_program_beat_max_pressure(tmp_path: Path) -> None:
+    """Besides the signals max_pressure cannot drive, the variant leaves alone those whose chosen
+    program lost at least LEAVE_ALONE_GAIN less than max_pressure on their approaches."""
+    import xml.etree.ElementTree as ET
+
+    from greenwave.controllers.proven import LEAVE_ALONE_GAIN, _left_alone_variant
+
+    (tmp_path / "max_pressure_seed7").mkdir()  # its proof left no signal alone
+    own = {s: ET.fromstring(f'<tlLogic id="{s}" programID="0" type="static"><phase duration="9" state="G"/>'
+                            '</tlLogic>') for s in "abc"}
+    actuated = _programs_file(tmp_path / "a.xml", "gw_actuated", ["a", "b", "c"])
+    cands = {"static": Candidate("static", None, frozenset("abc")),
+             "actuated": Candidate("actuated", actuated, frozenset("abc"))}
+    means = {"max_pressure": 10.0, "static": 12.0, "actuated": 11.0}
+    choice = {"a": "actuated", "b": "static", "c": "actuated"}
+    gain = 1.0 - LEAVE_ALONE_GAIN
+    losses = {"max_pressure": {"a": 100.0, "b": 100.0, "c": 100.0},
+              "actuated": {"a": 100.0 * gain - 1.0, "b": 120.0, "c": 100.0 * gain + 1.0},
+              "static": {"a": 130.0, "b": 100.0 * gain + 1.0, "c": 130.0}}
+    got = _left_alone_variant(means, choice, own, cands, tmp_path, 7, losses)
+    assert got is not None
+    name, path, picks = got
+    assert name == "max_pressure+left-alone" and picks == {"a": "actuated"}  # b and c: their programs within 5 %
+    assert {s: el.get("programID") for s, el in read_programs(path).items()} == {"a": "gw_actuated"}
+    assert _left_alone_variant(means, choice, own, cands, tmp_path, 7) is None  # without losses: none
+    better = {**losses, "static": {**losses["static"], "b": 90.0}}
+    got = _left_alone_variant(means, choice, own, cands, tmp_path, 7, better)
+    assert got is not None and got[2] == {"a": "actuated", "b": "static"}
+    every = {"max_pressure": {s: 200.0 for s in "abc"}}
+    assert _left_alone_variant(means, choice, own, cands, tmp_path, 7, {**losses, **every}) is None  # all: the mixture
+
+
 def _programs_file(path: Path, program_id: str, signals: list[str]) -> Path:
     logics = "".join(f'<tlLogic id="{s}" type="static" programID="{program_id}" offset="0">'
                      f'<phase duration="30" state="Gr"/><phase duration="30" state="rG"/></tlLogic>'

@@ -445,6 +445,29 @@ def _is_variable(state: str) -> bool:
     return bool(chars & GREEN) and not chars & TRANSITION
 
 
+def _shown_s(phases: Sequence[ET.Element]) -> list[float]:
+    """Per phase, how long its state shows: its duration summed with the phases next to it in
+    the cycle that show the same state (RiLSA example 3 shows one stage as phases of 2, 2 and
+    9 s: a 13 s green, not two 2 s steps)."""
+    states = [ph.get("state", "") for ph in phases]
+    durations = [float(ph.get("duration", "0")) for ph in phases]
+    n = len(phases)
+    if n == 0 or len(set(states)) == 1:
+        return [sum(durations)] * n
+    start = next(k for k in range(n) if states[k] != states[k - 1])  # a run begins here
+    out = [0.0] * n
+    run: list[int] = []
+    for i in range(n + 1):
+        k = (start + i) % n
+        if run and (i == n or states[k] != states[run[0]]):
+            total = sum(durations[j] for j in run)
+            for j in run:
+                out[j] = total
+            run = []
+        run.append(k)
+    return out
+
+
 def actuated_programs(
     net_file: PathLike,
     *,
@@ -476,12 +499,16 @@ def actuated_programs(
     Green phases (some ``G``/``g``, no yellow) get ``minDur = min(min_green, duration)`` and
     ``maxDur = max(duration, min(max_green, max_green_factor * duration))``: a 42 s green may
     run from 5 to 50 s, a 6 s protected turn from 5 to 12 s. Yellow, red-yellow and all-red
-    phases keep their fixed durations, and so do greens shorter than 5 s (or ``min_green``
+    phases keep their fixed durations, and so do greens shown for less than 5 s (or ``min_green``
     where that is less), shorter than the standards' minimum green: in a city's signal-group plan they
     are the steps of a change of stage (a group starting 1-3 s early or ending late), and
     stretching each of them to twice its length lengthens every change (Braunschweig's fokr
     plan: 16 of its 46 phases are greens, 13 of them of 1-4 s; 37.3 s/veh with every step
-    extendable, 27.4 with the steps kept). SUMO places the detectors itself.
+    extendable, 27.4 with the steps kept). A green shows for as long as the phases next to it
+    in the cycle show the same state (:func:`_shown_s`): a stage written as phases of 2, 2 and
+    9 s is a 13 s green, all three extendable (RiLSA example 3, one hour: SUMO's actuated copy
+    196.9 s/veh with the 2 s phases fixed, 161.7 so; fkk_in 563.4 and 498.7). SUMO places the
+    detectors itself.
 
     Parameters
     ----------
@@ -576,14 +603,16 @@ def actuated_programs(
         merged = {**params, **own} if program.get("type") == kind else params
         for key, text in merged.items():
             ET.SubElement(new, "param", {"key": key, "value": text})
-        for ph in program.findall("phase"):
+        phases = program.findall("phase")
+        shown = _shown_s(phases)
+        for ph, shown_s in zip(phases, shown, strict=True):
             attrs = dict(ph.attrib)
             duration = float(attrs.get("duration", "0"))
             lo, hi = attrs.get("minDur"), attrs.get("maxDur")
             has_bounds = lo is not None and hi is not None and float(lo) < float(hi)
             green = _is_variable(attrs.get("state", ""))
             if not green or not (keep_existing_bounds and has_bounds):
-                if green and duration >= min(min_green, _STAGE_GREEN_S):
+                if green and shown_s >= min(min_green, _STAGE_GREEN_S):
                     attrs["minDur"] = _fmt(min(min_green, duration))
                     attrs["maxDur"] = _fmt(max(duration, min(max_green, max_green_factor * duration)))
                 else:  # a transition, or a green shorter than a minimum green: one step of a

@@ -395,3 +395,25 @@ def test_demand_is_routed_as_the_sumocfg_routes_it(tmp_path: Path) -> None:
     # the bottom approach of signal 0/0 carries vehicles only when routed as SUMO does
     assert not any(" bottom0to0/0 " in r for r in plain)
     assert sum(n for r, n in spread.items() if " bottom0to0/0 " in r) > 30
+
+
+def test_a_green_written_as_several_phases_is_one_green(tmp_path: Path) -> None:
+    """RiLSA example 3's city program shows one stage as phases of 2, 2 and 9 s with the same
+    state: one 13 s green, so SUMO's actuated copy may extend all three; a 2 s phase with a
+    state of its own (a group starting early) keeps its length, and the cycle wraps (its last
+    1 s and first 5 s of all-red are one 6 s red)."""
+    rilsa = sumo_home() / "tools" / "sumolib" / "scenario" / "scenarios" / "RealWorld" / "RiLSA_example3"
+    tls = rilsa / "rilsa3_tls.add.xml"
+    own = ET.parse(tls).getroot().find("tlLogic")
+    assert own is not None
+    phases = own.findall("phase")
+    shown = sp._shown_s(phases)
+    assert [p.get("state") for p in phases[4:7]] == ["rrrGGGrrrrrr"] * 3 and shown[4:7] == [13.0] * 3
+    assert phases[3].get("state") == "rrrGGorrrrrr" and shown[3] == 2.0
+    assert shown[0] == shown[-1] == 6.0
+    add = sp.actuated_programs(rilsa / "rilsa3.net.xml", workdir=tmp_path, program_files=[tls])
+    copy = _tlogics(add)["0"].findall("phase")
+    bounds = [(p.get("state"), float(p.get("minDur", "0")), float(p.get("maxDur", "0"))) for p in copy]
+    assert bounds[3] == ("rrrGGorrrrrr", 2.0, 2.0)  # a step
+    assert bounds[4:7] == [("rrrGGGrrrrrr", 2.0, 4.0), ("rrrGGGrrrrrr", 2.0, 4.0), ("rrrGGGrrrrrr", 5.0, 18.0)]
+    assert sp._shown_s([]) == [] and sp._shown_s(phases[4:6]) == [4.0, 4.0]

@@ -138,18 +138,22 @@ def choose_per_signal(losses: Mapping[str, Mapping[str, float]], order: Sequence
                       entered: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, str]:
     """Per signal the candidate whose approaches lost least.
 
-    ``losses``: candidate → signal → time loss on the signal's approaches (veh·s, summed over
-    the proof seeds); a candidate that does not control a signal has no entry for it.
-    ``entered`` (candidate → signal → vehicles that entered its approaches, any candidates):
-    a candidate that brought fewer than :data:`SERVED_SHARE` of the most onto a signal's
-    approaches does not compete for it. Ties go to the candidate first in ``order`` (then by
-    name). Returns signal → candidate.
+    ``losses``: candidate → signal → time loss on the signal's approaches (veh·s per run, the
+    mean over the proof seeds); a candidate that does not control a signal has no entry for it.
+    ``entered`` (candidate → signal → vehicles per run that entered its approaches): a
+    candidate that brought fewer than :data:`SERVED_SHARE` of the most any candidate of
+    ``losses`` brought onto a signal's approaches does not compete for it (the one that brought
+    the most always does, so every signal with a finite loss gets a choice). Ties go to the
+    candidate first in ``order`` (then by name). Returns signal → candidate.
     """
     rank = {name: k for k, name in enumerate(order)}
     most: dict[str, float] = {}
-    for per in (entered or {}).values():
+    for cand, per in (entered or {}).items():
+        if cand not in losses:
+            continue
         for sid, n in per.items():
-            most[sid] = max(most.get(sid, 0.0), n)
+            if not math.isnan(losses[cand].get(sid, math.nan)):
+                most[sid] = max(most.get(sid, 0.0), n)
     best: dict[str, tuple[float, int, str]] = {}
     for cand, per in losses.items():
         for sid, loss in per.items():
@@ -428,8 +432,8 @@ def _stepping(name: str, left_alone_programs: Path | None = None) -> Controller:
 
 
 #: A signal max_pressure can drive goes to the program the proof chose for it when that
-#: program's approaches lost at least this share less time than under max_pressure (summed over
-#: the proof seeds): below it the difference is within what two seeds tell apart.
+#: program's approaches lost at least this share less time than under max_pressure (per run,
+#: the mean over the proof seeds): below it the difference is within what two seeds tell apart.
 LEAVE_ALONE_GAIN = 0.05
 
 
@@ -459,7 +463,7 @@ def _left_alone_variant(means: Mapping[str, float], choice: Mapping[str, str], o
             continue
         if theirs < (1.0 - LEAVE_ALONE_GAIN) * mine[s]:
             picks[s] = name
-    if not picks or set(choice) <= set(alone) | set(picks):  # nothing to change, or it drives no signal: the mixture
+    if not picks or set(mine or choice) <= set(alone) | set(picks):  # nothing to change, or it drives no signal
         return None
     elements = []
     files: dict[str, dict[str, ET.Element]] = {}

@@ -506,9 +506,10 @@ def actuated_programs(
     plan: 16 of its 46 phases are greens, 13 of them of 1-4 s; 37.3 s/veh with every step
     extendable, 27.4 with the steps kept). A green shows for as long as the phases next to it
     in the cycle show the same state (:func:`_shown_s`): a stage written as phases of 2, 2 and
-    9 s is a 13 s green, all three extendable (RiLSA example 3, one hour: SUMO's actuated copy
-    196.9 s/veh with the 2 s phases fixed, 161.7 so; fkk_in 563.4 and 498.7). SUMO places the
-    detectors itself.
+    9 s is a 13 s green, all three extendable (RiLSA example 3, one hour, seeds 1-5: SUMO's
+    actuated copy 191.4 s/veh with the 2 s phases fixed, 165.1 so; on fkk_in, which gridlocks,
+    seeds 1-8 measured 400.8 and 507.7, each seed moving by up to 190 s/veh either way). SUMO
+    places the detectors itself.
 
     Parameters
     ----------

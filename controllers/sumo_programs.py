@@ -30,7 +30,7 @@ from greenwave.controllers.tls_xml import copy_element as _copy
 from greenwave.controllers.tls_xml import iter_top_level as _iter_top_level
 from greenwave.engine.routing import ensure_routes
 from greenwave.errors import NetworkError, ScenarioError
-from greenwave.networks.signal_states import GREEN, TRANSITION, YELLOW
+from greenwave.networks.signal_states import GREEN, TRANSITION, YELLOW, cyclic_runs
 
 __all__ = [
     "active_programs",
@@ -449,22 +449,11 @@ def _shown_s(phases: Sequence[ET.Element]) -> list[float]:
     """Per phase, how long its state shows: its duration summed with the phases next to it in
     the cycle that show the same state (RiLSA example 3 shows one stage as phases of 2, 2 and
     9 s: a 13 s green, not two 2 s steps)."""
-    states = [ph.get("state", "") for ph in phases]
     durations = [float(ph.get("duration", "0")) for ph in phases]
-    n = len(phases)
-    if n == 0 or len(set(states)) == 1:
-        return [sum(durations)] * n
-    start = next(k for k in range(n) if states[k] != states[k - 1])  # a run begins here
-    out = [0.0] * n
-    run: list[int] = []
-    for i in range(n + 1):
-        k = (start + i) % n
-        if run and (i == n or states[k] != states[run[0]]):
-            total = sum(durations[j] for j in run)
-            for j in run:
-                out[j] = total
-            run = []
-        run.append(k)
+    out = [0.0] * len(phases)
+    for run in cyclic_runs([ph.get("state", "") for ph in phases]):
+        for k in run:
+            out[k] = sum(durations[j] for j in run)
     return out
 
 

@@ -20,7 +20,7 @@ from xml.etree import ElementTree as ET
 
 from greenwave._xml import open_xml
 from greenwave.networks.model import Phase, RoadNetwork, Signal
-from greenwave.networks.signal_states import GREEN
+from greenwave.networks.signal_states import GREEN, cyclic_runs
 
 __all__ = ["PedestrianTime", "crossing_lengths", "has_pedestrian_links", "pedestrian_times", "signal_crossings",
            "stage_pedestrian_times"]
@@ -103,19 +103,7 @@ def pedestrian_times(phases: Sequence[Phase], crossings: Mapping[int, float], *,
         green = [li < len(ph.state) and ph.state[li] in GREEN for ph in phases]
         if not any(green):
             continue
-        if all(green):
-            runs = [list(range(n))]
-        else:
-            runs = []
-            for k in range(n):
-                if green[k] and not green[k - 1]:
-                    run = [k]
-                    j = (k + 1) % n
-                    while green[j]:
-                        run.append(j)
-                        j = (j + 1) % n
-                    runs.append(run)
-        for run in runs:
+        for run in (r for r in cyclic_runs(green) if green[r[0]]):
             best = max(run, key=lambda k: (phases[k].duration, -run.index(k)))
             clearance[best] = max(clearance[best] or 0.0, length / speed_mps)
     return [None if c is None else PedestrianTime(float(walk_s), c) for c in clearance]

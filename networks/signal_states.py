@@ -16,6 +16,8 @@ A SUMO phase ``state`` holds one letter per link of the traffic light (its link 
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
+
 __all__ = [
     "GREEN",
     "GREEN_OR_TRANSITION",
@@ -30,6 +32,7 @@ __all__ = [
     "TRANSITION",
     "YELLOW",
     "YELLOW_LETTER",
+    "cyclic_runs",
 ]
 
 #: priority green
@@ -59,3 +62,22 @@ RED = frozenset({RED_LETTER, STOP_ARROW})
 TRANSITION = YELLOW | {RED_YELLOW}
 #: the letters of a link that is not (all-)red: green or in transition
 GREEN_OR_TRANSITION = GREEN | TRANSITION
+
+
+def cyclic_runs(values: Sequence[Hashable]) -> list[list[int]]:
+    """The indices of a program's phases (or any cycle of ``values``) grouped into maximal runs
+    of equal neighbours, the last phase being followed by the first: each run in cycle order
+    from its first index, the runs by that index; one run of every index when all are equal,
+    none when there are no values."""
+    n = len(values)
+    starts = [k for k in range(n) if values[k] != values[k - 1]]
+    if not starts:
+        return [list(range(n))] if n else []
+    runs = []
+    for k in starts:
+        run, j = [k], (k + 1) % n
+        while values[j] == values[k]:
+            run.append(j)
+            j = (j + 1) % n
+        runs.append(run)
+    return runs

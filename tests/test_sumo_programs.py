@@ -417,3 +417,14 @@ def test_a_green_written_as_several_phases_is_one_green(tmp_path: Path) -> None:
     assert bounds[3] == ("rrrGGorrrrrr", 2.0, 2.0)  # a step
     assert bounds[4:7] == [("rrrGGGrrrrrr", 2.0, 4.0), ("rrrGGGrrrrrr", 2.0, 4.0), ("rrrGGGrrrrrr", 5.0, 18.0)]
     assert sp._shown_s([]) == [] and sp._shown_s(phases[4:6]) == [4.0, 4.0]
+
+
+def test_cyclic_runs_group_equal_neighbours_around_the_cycle() -> None:
+    """The one run finder of a program's cycle (SUMO's actuated copies, pedestrian times)."""
+    from greenwave.networks.signal_states import cyclic_runs
+
+    assert cyclic_runs([]) == []
+    assert cyclic_runs(["a"]) == [[0]]
+    assert cyclic_runs(["a", "a", "a"]) == [[0, 1, 2]]
+    assert cyclic_runs(["a", "b", "b", "a"]) == [[1, 2], [3, 0]]  # the last run wraps to the first phase
+    assert cyclic_runs([True, False, True, True]) == [[1], [2, 3, 0]]

@@ -185,11 +185,17 @@ class _PressureController(Controller):
         return out
 
     def _given_programs(self) -> dict[str, ET.Element]:
-        """Signal → its ``<tlLogic>`` in ``left_alone_programs`` (signals of this network only)."""
+        """Signal → its ``<tlLogic>`` in ``left_alone_programs``; a :class:`ScenarioError` naming the
+        file and the ids when one names no traffic light of the network."""
         source = self.opts.get("left_alone_programs")
         if source is None:
             return {}
-        return {s: el for s, el in read_programs(source).items() if s in self.network.signals}
+        given = read_programs(source)
+        unknown = sorted(set(given) - set(self.network.signals))
+        if unknown:
+            raise ScenarioError(f"controller {self.name!r}: option 'left_alone_programs' {source}: <tlLogic> ids "
+                                f"{unknown} name no traffic light of the network {self.network.path}")
+        return given
 
     def _left_alone(self, ctx: RunSpec, excluded: dict[str, str], given: dict[str, ET.Element]) -> list[Path]:
         """Programs for the signals it leaves alone (``excluded``: signal → why): their

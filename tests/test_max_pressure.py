@@ -384,6 +384,20 @@ def test_unsafe_own_program_is_left_alone(ingolstadt: RoadNetwork, tmp_path: Pat
         assert "29119849#1_1" in written  # an approach of 335525545
 
 
+def test_a_program_given_for_no_traffic_light_is_refused(tmp_path: Path) -> None:
+    """left_alone_programs naming a light the network does not have (a typo) is an error naming
+    the file and the id, not a program silently dropped."""
+    corridor = sumo_home() / "tools" / "game" / "corridor"
+    given = tmp_path / "given.add.xml"
+    given.write_text('<additional><tlLogic id="gneJ99" programID="given" type="static" offset="0">'
+                     '<phase duration="30" state="G"/></tlLogic></additional>')
+    ctrl = make_controller("max_pressure", {"left_alone_programs": str(given)})
+    ctx = RunSpec(scenario="t", controller="max_pressure", net_file=corridor / "corridor.net.xml", route_files=(),
+                  begin_s=0.0, end_s=60.0, seed=1, workdir=tmp_path, options={"left_alone_programs": str(given)})
+    with pytest.raises(ScenarioError, match=r"given\.add\.xml: <tlLogic> ids \['gneJ99'\] name no traffic light"):
+        ctrl.prepare(ctx)
+
+
 @pytest.mark.slow
 def test_a_signal_given_a_program_is_left_alone_on_it(tmp_path: Path) -> None:
     """SUMO's corridor: ``left_alone_programs`` naming a signal max_pressure could drive

@@ -14,8 +14,14 @@ own default plan. :func:`choose_designs` picks one per signal for a controller's
     the run's flows (each signal compiled and optimised alone, with a light search). Another
     design replaces the own one only when it predicts at least ``margin`` (5 %) less delay;
     where the model cannot plan the own program, only for a controller that then proves its
-    plan in SUMO (the planners), never for ``max_pressure``.
-a design name (``"rebuilt"``, ``"merged"``, ``"two_stage"``, ``"split"``, ``"lead_left"``)
+    plan in SUMO (the planners), never for ``max_pressure``. For the planners, an own program
+    that cannot be driven safely (a stage greens two foes with priority: fkk_in's ``gneJ21``)
+    does not compete: the best generated design the model can plan replaces it, whatever the own
+    one's figure (their proof keeps the own program when the design loses in SUMO).
+    ``max_pressure`` leaves such a signal on SUMO's actuated copy of its program: on fokr the
+    design that replaced the city's plan lost (see below).
+a design name (``"rebuilt"``, ``"merged"``, ``"two_stage"``, ``"split"``, ``"lead_left"``,
+``"conflict_graph"``)
     That design wherever a signal has it (valid), the own program elsewhere.
 
 :func:`apply_choice` gives the network the controllers then work on (the chosen designs as
@@ -246,7 +252,10 @@ def choose_designs(
             raise ScenarioError("stage_design = 'best' needs the run's movement flows")
         # a design that leaves links red which another design serves cannot win on the model's
         # delay: the links it never serves are not in its figure at all
-        served = {d.name: {k for st in d.stages for k, c in enumerate(st) if c in GREEN} for d in designs}
+        # (links no vehicle or pedestrian uses do not count: fkk_in's gneJ21 greens an unused index)
+        used = {m.link_index for m in network.signals[sid].movements if m.is_used}
+        served = {d.name: {k for st in d.stages for k, c in enumerate(st) if c in GREEN and k in used}
+                  for d in designs}
         widest = set().union(*served.values())
         complete = [d for d in designs if served[d.name] >= widest] or designs
         failed: dict[str, str] = {}
@@ -255,7 +264,16 @@ def choose_designs(
         base = delays[own.name]
         finite = {k: v for k, v in delays.items() if math.isfinite(v)}
         best = min(finite, key=lambda k: (finite[k], k != own.name)) if finite else own.name
-        if not finite:
+        unsafe = _unsafe_own(network, sid) if proof_follows else ""
+        safe = {k: v for k, v in finite.items() if k != own.name}
+        if unsafe and safe:
+            # the own program's figure does not count: greenwave may not plan on it
+            best = min(safe, key=lambda k: (safe[k], k))
+            why = (f"the own program cannot be driven safely ({unsafe}), so it does not compete; {best!r} predicts "
+                   f"{safe[best]:.1f} s/veh (model, optimised plan, signal alone)")
+            if not math.isfinite(base):
+                why += f"; the model cannot plan the own program ({failed.get(own.name, 'no figure')})"
+        elif not finite:
             why = f"own program kept: the model could plan no design ({_reasons(failed)})"
         elif best != own.name and math.isfinite(base) and finite[best] > base * (1.0 - MARGIN):
             why = (f"own program kept: best other design {best!r} predicts {finite[best]:.1f} s/veh, "
@@ -288,6 +306,16 @@ def choose_designs(
         _CHOICES.clear()
         _CHOICES[memo] = dict(out)
     return out
+
+
+def _unsafe_own(network: RoadNetwork, sid: str) -> str:
+    """Why ``sid``'s own program cannot be driven safely (a stage shows foes both with priority
+    green: :func:`~greenwave.controllers.switching.signal_stages`), or ``""``."""
+    try:
+        signal_stages(network.signals[sid])
+    except NetworkError as exc:
+        return str(exc)
+    return ""
 
 
 def _model_delay(network: RoadNetwork, design: StageDesign, flows: pd.DataFrame, params: ModelParams | None,

@@ -22,6 +22,14 @@ generates the candidates of a signal:
 ``lead_left``
     Per axis a leading protected stage for its left turns, then the axis with its lefts permitted
     (where they may yield) or without them.
+``conflict_graph``
+    Protected phasing from the conflict matrix alone: the fewest stages a greedy colouring of
+    the links' conflict graph finds (the link with the most foes first) in which no two vehicle
+    foes are green together (only a turning movement beside a crossing it gives way to), each
+    stage then filled with every link that fits. It needs neither the own stages nor approaches
+    and axes, so it also designs junctions whose link indices were set by hand, one index for
+    movements of several approaches (Ingolstadt's ``gneJ21`` groups crossings with the second
+    halves of indirect lefts, and every other design greens two of its foes that do not give way).
 
 Stage rules (:func:`stage_problems`): two links that are foes in ``Signal.conflicts`` (merges
 into one lane excepted) may be green together only when one of them gives way to the other
@@ -93,7 +101,7 @@ __all__ = [
 ]
 
 #: Names of the generated designs, in the order they are made.
-DESIGN_KINDS = ("own", "rebuilt", "merged", "two_stage", "split", "lead_left")
+DESIGN_KINDS = ("own", "rebuilt", "merged", "two_stage", "split", "lead_left", "conflict_graph")
 _TURNS = frozenset("lLtrR")
 _LEFTS = frozenset("lLt")
 
@@ -377,6 +385,40 @@ def _fill(ctx: _Ctx, core: set[int], pool: Iterable[int]) -> set[int]:
         if ok:
             out.add(c)
     return out
+
+
+def _may_run_together(ctx: _Ctx, a: int, b: int) -> bool:
+    """Whether links ``a`` and ``b`` may be green in a protected stage: vehicle links that are
+    not foes (merges allowed, as :func:`stage_problems` allows them), a crossing beside a vehicle
+    foe only when that one turns and gives way to it (as :func:`_fill`), crossings that are not foes."""
+    if (a in ctx.ped) != (b in ctx.ped):
+        c, v = (a, b) if a in ctx.ped else (b, a)
+        return not ctx.foes[c, v] or (ctx.direction.get(v, "s") in _TURNS and bool(ctx.yields[v, c]))
+    return not ctx.foes[a, b]
+
+
+def _colouring(ctx: _Ctx) -> list[set[int]]:
+    """Stages covering every eligible link, as few as a greedy colouring of the conflict graph
+    finds: each new stage starts from the uncovered link with the most links it may not run
+    beside, takes every uncovered link that fits (most constrained first), then every link
+    already served elsewhere that still fits (more green for it)."""
+    links = sorted(ctx.eligible)
+    clashes = {k: sum(1 for j in links if j != k and not _may_run_together(ctx, k, j)) for k in links}
+
+    def fits(k: int, stage: set[int]) -> bool:
+        return all(_may_run_together(ctx, k, j) for j in stage)
+
+    order = sorted(links, key=lambda k: (-clashes[k], k))
+    uncovered = set(links)
+    stages: list[set[int]] = []
+    while uncovered:
+        stage: set[int] = set()
+        for k in [k for k in order if k in uncovered] + [k for k in order if k not in uncovered]:
+            if k not in stage and fits(k, stage):
+                stage.add(k)
+        uncovered -= stage
+        stages.append(stage)
+    return stages
 
 
 def _compatible_set(ctx: _Ctx, links: set[int]) -> tuple[int, int] | None:
@@ -665,6 +707,8 @@ def stage_designs(
             lead.append(_fill(ctx, links, vehicles))
     finish("lead_left", "per axis: its left turns protected first, then the axis (lefts permitted where "
            "they may yield)", lead)
+    finish("conflict_graph", "protected phasing: the fewest stages a greedy colouring of the links' conflict "
+           "graph finds, no vehicle foes green together", _colouring(ctx))
     return designs, rejected
 
 

@@ -62,7 +62,7 @@ REAL = {
     **{f"rilsa{k}": (RILSA / f"RiLSA_example{k}" / "net.net.xml", {"entry_vph": 300}) for k in (1, 2, 3, 4)},
 }
 #: Ingolstadt's hand-edited gneJ21 shows conflicting greens in its own program (see
-#: test_real_networks): it keeps that program, no design of it passes.
+#: test_real_networks); of the generated designs only ``conflict_graph`` passes there.
 KNOWN_UNSAFE_PROGRAMS = {"gneJ21"}
 
 
@@ -111,6 +111,43 @@ def test_designs_of_a_four_stage_junction(cross) -> None:  # type: ignore[no-unt
     assert "g" in s0 and "G" in s0
     for k in (i for i, c in enumerate(s0) if c == "g"):
         assert any(sig.yields[k, j] and s0[j] in "Gg" for j in range(sig.n_links)), k
+
+
+def test_conflict_graph_designs_a_junction_with_hand_made_link_indices(tmp_path: Path) -> None:
+    """Ingolstadt's gneJ21 (fkk_in) gives one link index to movements of several approaches (a
+    crossing with the second half of an indirect left): every design built from its stages,
+    approaches or axes greens two foes that do not give way, and its own program shows foes both
+    with priority. The protected conflict_graph design serves every link it serves, never two
+    vehicle foes together, and passes the validator; the planners take it in place of the own
+    program (whatever the model says of that one); for max_pressure the own program still competes."""
+    import pandas as pd
+
+    net = load_network(GAME / "fkk_in" / "ingolstadt.net.xml.gz")
+    sig = net.signals["gneJ21"]
+    designs, rejected = stage_designs(net, "gneJ21")
+    assert [d.name for d in designs] == ["own", "conflict_graph"]
+    assert all("foes and neither gives way" in rejected[k] for k in ("merged", "axes", "split", "lead_left"))
+    d = designs[1]
+    used = {m.link_index for m in sig.movements if m.is_used}
+    own_green = {k for ph in sig.default_program.phases for k, c in enumerate(ph.state) if c in "Gg"} & used
+    assert set().union(*(_green(s) for s in d.stages)) == own_green
+    vehicle = set(sig.vehicle_links) - set(sig.pedestrian_links)
+    foes = sig.conflicts & ~merge_pairs(sig)
+    for s in d.stages:
+        assert stage_problems(sig, s) == []
+        on = sorted(_green(s) & vehicle)
+        assert not any(foes[a, b] for a in on for b in on), s
+    net_d = with_designs(net, {"gneJ21": d})
+    assert validate_plan(complete_plan(design_plan(d), net_d), net_d) == []
+    flows = pd.DataFrame([{"from_edge": m.from_edge, "to_edge": m.to_edge, "flow_vph": 200.0}
+                          for m in sig.movements if m.is_used and not m.is_pedestrian
+                          and {m.from_edge, m.to_edge} <= set(net.edge_ends)]).drop_duplicates(
+        ["from_edge", "to_edge"])
+    planners = choose_designs(net, flows, "best", workdir=tmp_path, signals=["gneJ21"])["gneJ21"]
+    assert planners.design.name == "conflict_graph" and "cannot be driven safely" in planners.why
+    pressure = choose_designs(net, flows, "best", workdir=tmp_path, signals=["gneJ21"],
+                              proof_follows=False)["gneJ21"]
+    assert "cannot be driven safely" not in pressure.why  # the model's figures alone decide for it
 
 
 def test_stage_problems_catch_conflicts(cross) -> None:  # type: ignore[no-untyped-def]
@@ -325,7 +362,8 @@ def test_every_generated_design_runs_safely_in_sumo(name: str, pool: Executor, t
         checked = json.loads((out / "runs" / "fixed_seed1" / "transition_safety.json").read_text())
         assert checked["steps"] > 0 and summary.vehicles_inserted.iloc[0] > 0
         where = {v["signal"] for v in checked["first"]}
-        assert where <= KNOWN_UNSAFE_PROGRAMS, (name, kind, checked["by_rule"], checked["first"][:3])
+        # a known unsafe program may show its violations where it still runs, never where a design replaced it
+        assert where <= KNOWN_UNSAFE_PROGRAMS - set(chosen), (name, kind, checked["by_rule"], checked["first"][:3])
         ran += 1
     if name != "bs3d":
         assert ran > 0

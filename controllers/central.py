@@ -215,8 +215,12 @@ class CentralController(Controller):
         if self.fallback == "actuated":
             files.append(actuated_programs(ctx.net_file, workdir=work, program_id=_ACTUATED_PROGRAM,
                                            program_files=ctx.program_files, begin_s=ctx.begin_s))
+        # only the signals the centre plans: a design written for a signal left alone would replace
+        # its actuated copy (fkk_in_random's gneJ21, kept on its own program by the proof, ran its
+        # design's fixed default greens: 150 s/veh)
         designs = write_design_programs(network, self.designs, work / "stage_designs.add.xml",
-                                        actuated_id=_DESIGN_ACTUATED if self.fallback == "actuated" else None)
+                                        actuated_id=_DESIGN_ACTUATED if self.fallback == "actuated" else None,
+                                        signals=plan.signals)
         if designs is not None:  # the local programs of signals running a generated design
             files.append(designs)
         files.append(write_sumo_additional(plan, network, work / "central.add.xml", program_id=_CENTRAL_PROGRAM))

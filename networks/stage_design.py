@@ -25,8 +25,9 @@ generates the candidates of a signal:
 ``conflict_graph``
     Protected phasing from the conflict matrix alone: the fewest stages a greedy colouring of
     the links' conflict graph finds (the link with the most foes first) in which no two vehicle
-    foes are green together (only a turning movement beside a crossing it gives way to), each
-    stage then filled with every link that fits. It needs neither the own stages nor approaches
+    movements that cross are green together, nor two that merge unless one gives way (``g``),
+    and a crossing only beside turning movements that give way to it; each stage is then
+    filled with every link that fits. It needs neither the own stages nor approaches
     and axes, so it also designs junctions whose link indices were set by hand, one index for
     movements of several approaches (Ingolstadt's ``gneJ21`` groups crossings with the second
     halves of indirect lefts, and every other design greens two of its foes that do not give way).
@@ -34,10 +35,13 @@ generates the candidates of a signal:
 Stage rules (:func:`stage_problems`): two links that are foes in ``Signal.conflicts`` (merges
 into one lane excepted) may be green together only when one of them gives way to the other
 (``Signal.yields``, SUMO's ``response`` bits); the yielding one shows ``g``, a link with no
-green foe shows ``G``. Every link the own program ever shows green is green in some stage;
-pedestrian crossings join only stages whose conflicting vehicle links are all turning (and
-yield to them); a design that leaves a crossing without green is rejected. Links the own
-program never shows green keep the character they show there.
+green foe shows ``G``. Two links that merge into one lane may both be green, but where one gives
+way to the other it shows ``g`` (SUMO calls two ``G`` links into one lane unsafe: before,
+Luxembourg's rebuilt and merged designs showed ``GgGGG`` where SUMO's own program shows
+``g``). Every link the own program ever shows green is green in some stage; pedestrian
+crossings join only stages whose conflicting vehicle links are all turning (and yield to them);
+a design that leaves a crossing without green is rejected. Links the own program never shows
+green keep the character they show there.
 
 Intergreens and minimum greens: :mod:`greenwave.networks.intergreens`.
 
@@ -317,10 +321,12 @@ class _Ctx:
         return not self.foes[a, b] or bool(self.yields[a, b] or self.yields[b, a])
 
     def state(self, links: Iterable[int]) -> str:
+        """The stage's SUMO state: ``g`` for a link that gives way to a green link it crosses or
+        merges with (SUMO calls two ``G`` links into one lane unsafe), ``G`` for the others."""
         on = set(links)
         chars = list(self.rest)
         for k in on:
-            gives_way = any(self.foes[k, j] and self.yields[k, j] for j in on if j != k)
+            gives_way = any(self.signal.conflicts[k, j] and self.yields[k, j] for j in on if j != k)
             chars[k] = PERMISSIVE_GREEN if gives_way else PRIORITY_GREEN
         return "".join(chars)
 
@@ -341,7 +347,8 @@ def stage_problems(signal: Signal, state: str) -> list[str]:
     """What makes ``state`` not a conflict-free stage of ``signal`` (empty list: fine).
 
     Two green foes (merges excepted) need one of them to give way to the other and show ``g``;
-    two ``G`` foes are never allowed.
+    two ``G`` foes are never allowed; two ``G`` links into one lane where one gives way to the
+    other are not allowed either (it must show ``g``).
     """
     merge = merge_pairs(signal)
     foes = np.asarray(signal.conflicts, dtype=bool) & ~merge
@@ -352,6 +359,9 @@ def stage_problems(signal: Signal, state: str) -> list[str]:
     for ai, a in enumerate(green):
         for b in green[ai + 1:]:
             if not foes[a, b]:
+                if (merge[a, b] and yields is not None and state[a] == PRIORITY_GREEN
+                        and state[b] == PRIORITY_GREEN and (yields[a, b] or yields[b, a])):
+                    out.append(f"links {a} and {b} merge into one lane, both show 'G' and one gives way")
                 continue
             if state[a] == PRIORITY_GREEN and state[b] == PRIORITY_GREEN:
                 out.append(f"links {a} and {b} are foes and both show 'G'")
@@ -388,13 +398,16 @@ def _fill(ctx: _Ctx, core: set[int], pool: Iterable[int]) -> set[int]:
 
 
 def _may_run_together(ctx: _Ctx, a: int, b: int) -> bool:
-    """Whether links ``a`` and ``b`` may be green in a protected stage: vehicle links that are
-    not foes (merges allowed, as :func:`stage_problems` allows them), a crossing beside a vehicle
-    foe only when that one turns and gives way to it (as :func:`_fill`), crossings that are not foes."""
+    """Whether links ``a`` and ``b`` may be green in a protected stage: vehicle links that do not
+    cross, and that merge only where one gives way to the other (it shows ``g``: two priority
+    greens into one lane are what SUMO itself calls unsafe), a crossing beside a vehicle foe
+    only when that one turns and gives way to it (as :func:`_fill`), crossings that are not foes."""
     if (a in ctx.ped) != (b in ctx.ped):
         c, v = (a, b) if a in ctx.ped else (b, a)
         return not ctx.foes[c, v] or (ctx.direction.get(v, "s") in _TURNS and bool(ctx.yields[v, c]))
-    return not ctx.foes[a, b]
+    if ctx.foes[a, b]:
+        return False
+    return not ctx.signal.conflicts[a, b] or bool(ctx.yields[a, b] or ctx.yields[b, a])  # a merge: one gives way
 
 
 def _colouring(ctx: _Ctx) -> list[set[int]]:
@@ -708,7 +721,8 @@ def stage_designs(
     finish("lead_left", "per axis: its left turns protected first, then the axis (lefts permitted where "
            "they may yield)", lead)
     finish("conflict_graph", "protected phasing: the fewest stages a greedy colouring of the links' conflict "
-           "graph finds, no vehicle foes green together", _colouring(ctx))
+           "graph finds, no vehicle movements that cross (or merge without giving way) green together",
+           _colouring(ctx))
     return designs, rejected
 
 

@@ -354,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="proof runs at a time, SUMO subprocesses (default: %(default)s; same figures either way)")
     o.add_argument("--stage-design", default=None,
                    help="stages each signal runs: own, best (the model's choice per signal) or a design name "
-                        "(rebuilt, merged, two_stage, split, lead_left); default: the optimised controller's")
+                        "(rebuilt, merged, two_stage, split, lead_left, conflict_graph); default: the optimised "
+                        "controller's")
     o.set_defaults(func=_cmd_optimise)
 
     cb = sub.add_parser("calibrate", help="measure the network's saturation flow and start lag in SUMO, for the model")

@@ -27,6 +27,7 @@ from greenwave.controllers.stage_choice import (
     choose_designs,
     design_plan,
     design_signal_stages,
+    write_design_programs,
 )
 from greenwave.errors import NetworkError, PlanError, ScenarioError
 from greenwave.networks import load_network
@@ -133,10 +134,13 @@ def test_conflict_graph_designs_a_junction_with_hand_made_link_indices(tmp_path:
     assert set().union(*(_green(s) for s in d.stages)) == own_green
     vehicle = set(sig.vehicle_links) - set(sig.pedestrian_links)
     foes = sig.conflicts & ~merge_pairs(sig)
+    merges = merge_pairs(sig)
     for s in d.stages:
         assert stage_problems(sig, s) == []
         on = sorted(_green(s) & vehicle)
         assert not any(foes[a, b] for a in on for b in on), s
+        priority = [k for k in on if s[k] == "G"]  # SUMO calls two G links into one lane unsafe
+        assert not any(merges[a, b] for a in priority for b in priority), s
     net_d = with_designs(net, {"gneJ21": d})
     assert validate_plan(complete_plan(design_plan(d), net_d), net_d) == []
     flows = pd.DataFrame([{"from_edge": m.from_edge, "to_edge": m.to_edge, "flow_vph": 200.0}
@@ -148,6 +152,24 @@ def test_conflict_graph_designs_a_junction_with_hand_made_link_indices(tmp_path:
     pressure = choose_designs(net, flows, "best", workdir=tmp_path, signals=["gneJ21"],
                               proof_follows=False)["gneJ21"]
     assert "cannot be driven safely" not in pressure.why  # the model's figures alone decide for it
+
+
+def test_design_programs_only_for_the_signals_driven(cross, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """SUMO activates the program loaded last: a signal a controller leaves on its own program must
+    not get its design's program in the file (it would run that program's fixed greens instead)."""
+    import pandas as pd
+
+    net, _, _ = cross
+    sig = net.signals["0"]
+    flows = pd.DataFrame([{"from_edge": m.from_edge, "to_edge": m.to_edge, "flow_vph": 150.0}
+                          for m in sig.movements if m.is_used and not m.is_pedestrian]).drop_duplicates(
+        ["from_edge", "to_edge"])
+    choice = choose_designs(net, flows, "merged", workdir=tmp_path)
+    network = with_designs(net, {s: c.design for s, c in choice.items()})
+    assert write_design_programs(network, choice, tmp_path / "none.add.xml", signals=[]) is None
+    path = write_design_programs(network, choice, tmp_path / "one.add.xml", signals=["0"])
+    assert path is not None and 'programID="gw_merged"' in path.read_text()
+    assert write_design_programs(network, choice, tmp_path / "all.add.xml") is not None
 
 
 def test_stage_problems_catch_conflicts(cross) -> None:  # type: ignore[no-untyped-def]
@@ -257,7 +279,8 @@ def test_best_choice_and_switching(cross, tmp_path: Path) -> None:  # type: igno
         ["from_edge", "to_edge"])
     choice = choose_designs(net, flows, "best", workdir=tmp_path)
     c = choice["0"]
-    assert set(c.delay_s) == set(designs) and c.design.name in designs
+    # conflict_graph is a fallback: it competes only where no other generated design is valid
+    assert set(c.delay_s) == set(designs) - {"conflict_graph"} and c.design.name in designs
     assert c.delay_s[c.design.name] == min(c.delay_s.values()) or c.design.name == "own"
     named = choose_designs(net, flows, "split", workdir=tmp_path)["0"]
     assert named.design.name == "split" and named.design == designs["split"]

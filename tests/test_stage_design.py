@@ -78,6 +78,16 @@ def _green(state: str) -> set[int]:
     return {k for k, c in enumerate(state) if c in "Gg"}
 
 
+def _flows(net, sid: str, vph: float):  # type: ignore[no-untyped-def]
+    """``vph`` on every vehicle movement of signal ``sid`` between driving edges (one row per edge pair)."""
+    import pandas as pd
+
+    sig = net.signals[sid]
+    return pd.DataFrame([{"from_edge": m.from_edge, "to_edge": m.to_edge, "flow_vph": vph}
+                         for m in sig.movements if m.is_used and not m.is_pedestrian
+                         and {m.from_edge, m.to_edge} <= set(net.edge_ends)]).drop_duplicates(["from_edge", "to_edge"])
+
+
 def test_yields_come_from_sumo_response_bits(cross) -> None:  # type: ignore[no-untyped-def]
     net, _, _ = cross
     sig = net.signals["0"]
@@ -121,7 +131,6 @@ def test_conflict_graph_designs_a_junction_with_hand_made_link_indices(tmp_path:
     with priority. The protected conflict_graph design serves every link it serves, never two
     vehicle foes together, and passes the validator; the planners take it in place of the own
     program (whatever the model says of that one); for max_pressure the own program still competes."""
-    import pandas as pd
 
     net = load_network(GAME / "fkk_in" / "ingolstadt.net.xml.gz")
     sig = net.signals["gneJ21"]
@@ -143,10 +152,7 @@ def test_conflict_graph_designs_a_junction_with_hand_made_link_indices(tmp_path:
         assert not any(merges[a, b] for a in priority for b in priority), s
     net_d = with_designs(net, {"gneJ21": d})
     assert validate_plan(complete_plan(design_plan(d), net_d), net_d) == []
-    flows = pd.DataFrame([{"from_edge": m.from_edge, "to_edge": m.to_edge, "flow_vph": 200.0}
-                          for m in sig.movements if m.is_used and not m.is_pedestrian
-                          and {m.from_edge, m.to_edge} <= set(net.edge_ends)]).drop_duplicates(
-        ["from_edge", "to_edge"])
+    flows = _flows(net, "gneJ21", 200.0)
     planners = choose_designs(net, flows, "best", workdir=tmp_path, signals=["gneJ21"])["gneJ21"]
     assert planners.design.name == "conflict_graph" and "cannot be driven safely" in planners.why
     pressure = choose_designs(net, flows, "best", workdir=tmp_path, signals=["gneJ21"],
@@ -157,13 +163,9 @@ def test_conflict_graph_designs_a_junction_with_hand_made_link_indices(tmp_path:
 def test_design_programs_only_for_the_signals_driven(cross, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """SUMO activates the program loaded last: a signal a controller leaves on its own program must
     not get its design's program in the file (it would run that program's fixed greens instead)."""
-    import pandas as pd
 
     net, _, _ = cross
-    sig = net.signals["0"]
-    flows = pd.DataFrame([{"from_edge": m.from_edge, "to_edge": m.to_edge, "flow_vph": 150.0}
-                          for m in sig.movements if m.is_used and not m.is_pedestrian]).drop_duplicates(
-        ["from_edge", "to_edge"])
+    flows = _flows(net, "0", 150.0)
     choice = choose_designs(net, flows, "merged", workdir=tmp_path)
     network = with_designs(net, {s: c.design for s, c in choice.items()})
     assert write_design_programs(network, choice, tmp_path / "none.add.xml", signals=[]) is None
@@ -270,13 +272,9 @@ def test_bad_inputs(cross) -> None:  # type: ignore[no-untyped-def]
 
 def test_best_choice_and_switching(cross, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The model picks per signal; the switcher gets the design's intergreen for every pair."""
-    import pandas as pd
 
     net, designs, _ = cross
-    sig = net.signals["0"]
-    flows = pd.DataFrame([{"from_edge": m.from_edge, "to_edge": m.to_edge, "flow_vph": 150.0}
-                          for m in sig.movements if m.is_used and not m.is_pedestrian]).drop_duplicates(
-        ["from_edge", "to_edge"])
+    flows = _flows(net, "0", 150.0)
     choice = choose_designs(net, flows, "best", workdir=tmp_path)
     c = choice["0"]
     # conflict_graph is a fallback: it competes only where no other generated design is valid
@@ -296,15 +294,12 @@ def test_best_keeps_an_own_program_the_model_cannot_plan_where_no_proof_follows(
     design must beat. A controller that proves nothing in SUMO (max_pressure) keeps the own
     program; the planners, whose proof keeps the city's plan when it loses, may try the best
     design. The choice says why in words, never "nan"."""
-    import pandas as pd
 
     fokr = GAME / "fokr_bs_demo"
     net = load_network(fokr / "fokr_bs.net.xml.gz", program_files=[fokr / "signalPlan.add.xml"])
     sig = net.signals["38"]
     assert sig.default_program is not None and sig.default_program.id == "DLR_UT_v1-0-0"
-    flows = pd.DataFrame([{"from_edge": m.from_edge, "to_edge": m.to_edge, "flow_vph": 60.0}
-                          for m in sig.movements if m.is_used and not m.is_pedestrian]).drop_duplicates(
-        ["from_edge", "to_edge"])
+    flows = _flows(net, "38", 60.0)
     kept = choose_designs(net, flows, "best", workdir=tmp_path, proof_follows=False)["38"]
     tried = choose_designs(net, flows, "best", workdir=tmp_path, proof_follows=True)["38"]
     for c in (kept, tried):

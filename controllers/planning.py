@@ -16,7 +16,7 @@ starts:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,6 +160,7 @@ def plan_for_demand(
     network: RoadNetwork | None = None,
     optimiser: Optimiser | None = None,
     route_choice: Sequence[str] = (),
+    leave_out: Collection[str] = (),
 ) -> DemandPlan:
     """Count flows from the routes in [begin_s, end_s), choose designs, compile and plan the safe signals.
 
@@ -179,6 +180,9 @@ def plan_for_demand(
 
     ``route_choice``: duarouter arguments that route trips as the simulation does
     (:attr:`~greenwave.engine.run.RunSpec.route_choice`).
+
+    ``leave_out``: signals not to plan (they keep the programs they run; ``optimised`` plans again
+    without the signals its proof found losing, so the others' common cycle is no longer theirs).
 
     ``optimiser`` replaces the default (one fixed-time plan for all signals, started from the
     network's own timings, with ``objective`` and ``settings``); its first plan is its own
@@ -206,6 +210,9 @@ def plan_for_demand(
     compilable = compile_network(network, flows, **options).signal_ids
     excluded = {s: why for s, why in unsafe_own_programs(network).items() if s in compilable}
     signals = _without(compilable, excluded, net_file, excluded)
+    if leave_out:
+        signals = _without(signals, {s: "left out" for s in leave_out}, net_file,
+                           {**excluded, **{s: "left out by the caller" for s in leave_out if s in signals}})
 
     settings = settings or OptimiserSettings(seed=seed)
     params = params or SUMO_PARAMS

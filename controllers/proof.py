@@ -87,6 +87,9 @@ class Proof:
     plan: TimingPlan  # the plan recommended (candidate, mixed or existing)
     kept_existing: dict[str, str]  # signal → why it keeps its existing program
     runs: list[ProofRun] = field(default_factory=list)
+    #: signals whose approaches lost more time under the candidate than under their existing
+    #: program (a subset of ``kept_existing``; the others there were kept because the plan lost)
+    lost_alone: dict[str, str] = field(default_factory=dict)
 
     @property
     def changed(self) -> TimingPlan:
@@ -392,14 +395,14 @@ def prove_plan(
                                                     net_file=candidate.net_file, designs=_designs(candidate, keep)))
             m_mean = sum(r.resco_delay_s for r in mixed) / len(mixed)
         if m_mean <= e_mean:
-            proof = Proof("mixed", mixed_plan, worse, runs)
+            proof = Proof("mixed", mixed_plan, worse, runs, dict(worse))
         else:
             why = (f"SUMO measured {c_mean:.1f} s/veh under the optimised plan"
                    + (f" and {m_mean:.1f} under the mixed one" if m_mean != float("inf") else "")
                    + f" against {e_mean:.1f} under the existing plan")
             kept = {s: worse.get(s, why) for s in signals}
             proof = Proof("existing", TimingPlan({s: existing.signals[s] for s in signals}, dict(existing.meta),
-                                                 net_file=existing.net_file), kept, runs)
+                                                 net_file=existing.net_file), kept, runs, dict(worse))
     proof.plan.meta["proof"] = {"decision": proof.decision,
                                 "mean_resco_delay_s": proof.to_dict()["mean_resco_delay_s"],
                                 "seeds": list(seeds), "kept_existing": dict(proof.kept_existing)}

@@ -102,8 +102,8 @@ class OptimisedController(ProgramController):
             self.proof_decision, self.kept = proof.decision, len(proof.kept_existing)
             again = self._replan(proof, out, plan, ctx, proof_dir / "replanned", proof_seeds, proof_jobs, lines)
             if again is not None:
-                proof = again
-                self.proof_decision, self.kept = "replanned", len(out.plan.signals) - len(again.changed.signals)
+                proof, out = again
+                self.proof_decision, self.kept = "replanned", len(proof.kept_existing)
             recommended, to_sumo = proof.plan, proof.changed
             write_text_atomic("\n".join(lines) + "\n", Path(ctx.workdir) / "proof.txt")
         recommended.to_json(ctx.workdir / "plan.json")
@@ -114,12 +114,13 @@ class OptimisedController(ProgramController):
 
     @staticmethod
     def _replan(proof: Proof, out: DemandPlan, plan: Callable[[frozenset[str]], DemandPlan], ctx: RunSpec,
-                folder: Path, seeds: int, jobs: int, lines: list[str]) -> Proof | None:
+                folder: Path, seeds: int, jobs: int, lines: list[str]) -> tuple[Proof, DemandPlan] | None:
         """Where the proof found signals that lost on their own approaches, the others were
         planned with them (one common cycle: fkk_in_random's far signal ran the 150 s that
         gneJ21's six protected stages asked for). Plan again without them and prove that plan;
         it replaces the first proof's recommendation when SUMO measures it better (mean RESCO
-        delay over the same seeds). Adds what it did to ``lines``."""
+        delay over the same seeds): then the second proof and plan, else None. Adds what it did
+        to ``lines``."""
         lost = frozenset(proof.lost_alone)
         if not lost or not set(out.plan.signals) - lost:
             return None
@@ -146,7 +147,7 @@ class OptimisedController(ProgramController):
         again.plan.meta["proof"] = {**again.plan.meta.get("proof", {}), "decision": "replanned",
                                     "kept_existing": dict(again.kept_existing),
                                     "first_proof": proof.plan.meta.get("proof", {})}
-        return again
+        return again, second
 
     def finish(self, ctx: RunSpec) -> dict[str, Any]:
         return {"proof_decision": getattr(self, "proof_decision", "not_proven"),

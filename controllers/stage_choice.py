@@ -44,7 +44,7 @@ from xml.sax.saxutils import quoteattr
 from greenwave.controllers.plans.layout import complete_plan
 from greenwave.controllers.plans.safety import validate_plan
 from greenwave.controllers.plans.timing import SignalTiming, StageTiming, TimingPlan
-from greenwave.controllers.switching import signal_stages
+from greenwave.controllers.switching import signal_stages, unsafe_own_programs
 from greenwave.engine.arrays import SUMO_PARAMS
 from greenwave.engine.optimise import OptimiserSettings, optimise
 from greenwave.engine.results import write_text_atomic
@@ -241,6 +241,8 @@ def choose_designs(
         if memo in _CHOICES:  # another controller of this process, same net and flows
             return dict(_CHOICES[memo])
     valid, rejected = candidate_designs(network, workdir=workdir, signals=signals)
+    # for the planners an own program that cannot be driven safely does not compete (see the module doc)
+    unsafe_own = unsafe_own_programs(network) if proof_follows and mode == "best" else {}
     out = {}
     for sid in sids:
         designs = valid.get(sid, [])
@@ -271,7 +273,7 @@ def choose_designs(
         base = delays[own.name]
         finite = {k: v for k, v in delays.items() if math.isfinite(v)}
         best = min(finite, key=lambda k: (finite[k], k != own.name)) if finite else own.name
-        unsafe = _unsafe_own(network, sid) if proof_follows else ""
+        unsafe = unsafe_own.get(sid, "")
         safe = {k: v for k, v in finite.items() if k != own.name}
         if unsafe and safe:
             # the own program's figure does not count: greenwave may not plan on it
@@ -315,16 +317,6 @@ def choose_designs(
         _CHOICES.clear()
         _CHOICES[memo] = dict(out)
     return out
-
-
-def _unsafe_own(network: RoadNetwork, sid: str) -> str:
-    """Why ``sid``'s own program cannot be driven safely (a stage shows foes both with priority
-    green: :func:`~greenwave.controllers.switching.signal_stages`), or ``""``."""
-    try:
-        signal_stages(network.signals[sid])
-    except NetworkError as exc:
-        return str(exc)
-    return ""
 
 
 def _model_delay(network: RoadNetwork, design: StageDesign, flows: pd.DataFrame, params: ModelParams | None,

@@ -175,6 +175,26 @@ def test_design_programs_only_for_the_signals_driven(cross, tmp_path: Path) -> N
     assert write_design_programs(network, choice, tmp_path / "all.add.xml") is not None
 
 
+def test_a_link_that_gives_way_to_one_it_merges_with_shows_g(cross) -> None:  # type: ignore[no-untyped-def]
+    """SUMO calls two G links into one lane unsafe: in cross, link 1 merges into link 5's lane and
+    gives way to it. Both G is a problem; every generated design shows g on the one that gives way."""
+    net, designs, _ = cross
+    sig = net.signals["0"]
+    merges = merge_pairs(sig)
+    assert merges[1, 5] and sig.yields[1, 5]
+    state = ["r"] * sig.n_links
+    state[1] = state[5] = "G"
+    assert "merge into one lane" in stage_problems(sig, "".join(state))[0]
+    state[1] = "g"
+    assert stage_problems(sig, "".join(state)) == []
+    for d in designs.values():
+        if d.is_own:
+            continue
+        for st in d.stages:
+            assert not any(st[a] == "G" and st[b] == "G" and merges[a, b] and (sig.yields[a, b] or sig.yields[b, a])
+                           for a in range(sig.n_links) for b in range(sig.n_links)), (d.name, st)
+
+
 def test_stage_problems_catch_conflicts(cross) -> None:  # type: ignore[no-untyped-def]
     net, designs, _ = cross
     sig = net.signals["0"]

@@ -128,7 +128,8 @@ class OptimisedController(ProgramController):
             second = plan(lost)
             assert second.existing is not None
             again = prove_plan(second.plan, second.existing, second.network, run_cases(ctx, folder, seeds),
-                               workdir=folder, program_id="gw_optimised", jobs=jobs)
+                               workdir=folder, program_id="gw_optimised", jobs=jobs,
+                               existing_runs=[r for r in proof.runs if r.variant == "existing"])
         except PlanError as exc:
             lines.append(f"re-planned without the {len(lost)} signal(s) that lost: no plan ({exc})")
             return None

@@ -211,8 +211,8 @@ def plan_for_demand(
     excluded = {s: why for s, why in unsafe_own_programs(network).items() if s in compilable}
     signals = _without(compilable, excluded, net_file, excluded)
     if leave_out:
-        signals = _without(signals, {s: "left out" for s in leave_out}, net_file,
-                           {**excluded, **{s: "left out by the caller" for s in leave_out if s in signals}})
+        left = dict.fromkeys(leave_out, "left out by the caller")
+        signals = _without(signals, left, net_file, {**excluded, **left})
 
     settings = settings or OptimiserSettings(seed=seed)
     params = params or SUMO_PARAMS

@@ -337,12 +337,15 @@ def prove_plan(
     workdir: Path,
     program_id: str = "gw_candidate",
     jobs: int = 1,
+    existing_runs: Sequence[ProofRun] = (),
 ) -> Proof:
     """Run ``candidate`` and ``existing`` (the network's own programs) in SUMO on every
     ``(seed, setup)`` of ``cases`` (a scenario's seeds may each have their own routes) and
     decide what to recommend (see the module docstring). ``existing`` must cover the candidate's
     signals; it is what a kept signal falls back to in the recommended plan. ``jobs``: proof
-    runs at a time (:func:`proof_pool`); the figures do not depend on it.
+    runs at a time (:func:`proof_pool`); the figures do not depend on it. ``existing_runs``: the
+    ``existing`` runs of an earlier proof on the same cases, used instead of running the network's
+    own programs again where they cover the same seeds and every candidate signal's approaches.
 
     Raises :class:`PlanError` for an empty seed list or a candidate signal with no existing
     timing; SUMO failures raise :class:`~greenwave.errors.SimulationError` with what SUMO said.
@@ -369,9 +372,12 @@ def prove_plan(
         runs.extend(got)
         return got
 
+    reuse = (sorted(r.seed for r in existing_runs) == sorted(seeds)
+             and all(r.variant == "existing" and set(signals) <= set(r.signal_loss_veh_s) for r in existing_runs))
     with proof_pool(jobs) as pool:
-        pending = start(pool, "existing", None), start(pool, "candidate", candidate)
-        base, cand = pending[0](), pending[1]()
+        get_base = (lambda: list(existing_runs)) if reuse else start(pool, "existing", None)
+        get_cand = start(pool, "candidate", candidate)
+        base, cand = get_base(), get_cand()
     runs.extend(base + cand)
     e_mean = sum(r.resco_delay_s for r in base) / len(base)
     c_mean = sum(r.resco_delay_s for r in cand) / len(cand)

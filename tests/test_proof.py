@@ -131,6 +131,8 @@ def test_optimised_plans_again_without_the_signals_that_lost(tmp_path: Path) -> 
     second = json.loads((run / "proof" / "replanned" / "proof.json").read_text())
     lost = set(first["kept_existing"])
     assert first["decision"] == "mixed" and len(lost) == 8
+    assert not list((run / "proof" / "replanned").glob("existing_seed*"))  # the own programs ran once
+    assert second["mean_resco_delay_s"]["existing"] == first["mean_resco_delay_s"]["existing"]
     again = (run / "proof" / "replanned" / "candidate.add.xml").read_text()
     assert not any(f'tlLogic id="{s}"' in again for s in lost)
     taken = second["mean_resco_delay_s"][second["decision"]] < first["mean_resco_delay_s"]["mixed"]

@@ -54,7 +54,7 @@ import pandas as pd
 
 from greenwave.controllers.base import Controller, register
 from greenwave.controllers.network_control import CentralDriver, LinkSchedule, write_rate_series
-from greenwave.controllers.planning import plan_for_demand
+from greenwave.controllers.planning import plan_for_demand, subarea_settings
 from greenwave.controllers.plans.arrays import arrays_from_plan, plan_from_arrays, plan_from_network
 from greenwave.controllers.plans.safety import assert_safe, write_excluded
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
@@ -76,7 +76,7 @@ from greenwave.errors import PlanError, ScenarioError
 from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
 from greenwave.networks.model import RoadNetwork
 from greenwave.networks.signal_states import GREEN
-from greenwave.networks.subareas import coupling_graph, neighbour_links, partition
+from greenwave.networks.subareas import neighbour_links, subareas
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
@@ -182,7 +182,11 @@ class CentralController(Controller):
             raise ScenarioError(f"controller {self.name!r}: {ctx.net_file} has no signalised intersection")
         self.links = None
         if self.subareas:
-            self.links = neighbour_links(network, max_distance_m=float(self.opts["max_distance_m"]))
+            settings = subarea_settings(f"controller {self.name!r}", {k: self.opts[k] for k in self._SUBAREA_DEFAULTS},
+                                        default=True)
+            assert settings is not None
+            self.subarea_settings = settings
+            self.links = neighbour_links(network, max_distance_m=self.subarea_settings.max_distance_m)
         self.designs: dict[str, DesignChoice] = {}
         self.groups: list[tuple[str, ...]] = []
         self.plan_log: list[dict[str, Any]] = []
@@ -268,12 +272,8 @@ class CentralController(Controller):
         """One plan for every controllable signal from ``flows`` (per group / sub-area)."""
         t0 = time.perf_counter()
         if self.subareas:
-            graph = coupling_graph(self.network, flows, links=self.links, signals=self._compilable)
-            self.groups = partition(
-                graph, threshold=float(self.opts["coupling_threshold"]),
-                always_m=float(self.opts["always_couple_m"]), previous=self.groups,
-                keep_factor=float(self.opts["keep_factor"]),
-            )
+            self.groups = subareas(self.network, flows, self._compilable, self.subarea_settings, links=self.links,
+                                   previous=self.groups)
         else:
             self.groups = [tuple(self._compilable)]
         signals = {}

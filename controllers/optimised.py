@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from greenwave.controllers.base import ProgramController, register
-from greenwave.controllers.planning import DemandPlan, plan_for_demand
+from greenwave.controllers.planning import SUBAREA_OPTIONS, DemandPlan, plan_for_demand, subarea_settings
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.proof import Proof, proof_options, prove_plan, run_cases
 from greenwave.controllers.stage_choice import DEFAULT_STAGE_DESIGN, check_stage_design_option
@@ -30,7 +30,11 @@ class OptimisedController(ProgramController):
     """greenwave's optimised fixed-time plan, proven in SUMO against the network's own programs.
 
     Options: objective, stage_design, prove, proof_seeds, proof_jobs (proof runs at a time, 1),
-    calibration and the optimiser's settings such as min_cycle_s, max_cycle_s.
+    calibration, the optimiser's settings such as min_cycle_s, max_cycle_s, and the sub-areas
+    (:func:`~greenwave.controllers.planning.subarea_settings`): ``subareas`` (false: one common
+    cycle for all, the default, see :func:`~greenwave.controllers.planning.plan_for_demand`; true:
+    signals share a cycle only within their sub-area), ``coupling_threshold`` (2.0 veh/h per m),
+    ``always_couple_m`` (120), ``max_distance_m`` (1000).
 
     With ``prove`` (default true) the plan and the network's programs both run ``proof_seeds``
     (2) times in SUMO on the run's routes with seeds of their own
@@ -47,7 +51,7 @@ class OptimisedController(ProgramController):
     @classmethod
     def declared_options(cls) -> frozenset[str]:
         return frozenset({"objective", "stage_design", "prove", "proof_seeds", "proof_jobs", "calibration",
-                          *OptimiserSettings.__dataclass_fields__})
+                          *SUBAREA_OPTIONS, *OptimiserSettings.__dataclass_fields__})
 
     def programs(self, ctx: RunSpec) -> Path | None:
         opts = dict(self.options)
@@ -71,13 +75,14 @@ class OptimisedController(ProgramController):
             )
         stage_design = check_stage_design_option(opts.pop("stage_design", DEFAULT_STAGE_DESIGN),
                                                  "controller 'optimised'")
+        subareas = subarea_settings("optimised", {k: opts.pop(k) for k in SUBAREA_OPTIONS if k in opts})
         known = set(OptimiserSettings.__dataclass_fields__)
         unknown = set(opts) - known
         if unknown:
             raise ScenarioError(
                 f"controller 'optimised': unknown options {sorted(unknown)}; "
                 f"valid: objective, stage_design, prove, proof_seeds, proof_jobs, calibration, "
-                f"{', '.join(sorted(known))}"
+                f"{', '.join(sorted(known | set(SUBAREA_OPTIONS)))}"
             )
         settings = OptimiserSettings(**{"seed": ctx.seed, **opts})
 
@@ -87,7 +92,7 @@ class OptimisedController(ProgramController):
                 begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
                 objective=objective, settings=settings, program_files=ctx.program_files, **sat_kw,
                 run_begin_s=ctx.begin_s, stage_design=stage_design, route_choice=ctx.route_choice,
-                leave_out=leave_out,
+                leave_out=leave_out, subareas=subareas,
             )
 
         out = plan()

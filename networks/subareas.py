@@ -25,7 +25,24 @@ import pandas as pd
 
 from greenwave.networks.model import RoadNetwork
 
-__all__ = ["SignalLink", "edge_flows", "neighbour_links", "coupling_graph", "partition"]
+__all__ = ["SignalLink", "SubareaSettings", "edge_flows", "neighbour_links", "coupling_graph", "partition", "subareas"]
+
+
+@dataclass(frozen=True)
+class SubareaSettings:
+    """How signals are grouped into sub-areas (see :func:`partition`): ``threshold`` (veh/h per m),
+    ``always_m`` (pairs closer than this share a cycle whatever their flow), ``max_distance_m``
+    (neighbours farther apart are never coupled) and ``keep_factor`` (hysteresis)."""
+
+    threshold: float = 2.0
+    always_m: float = 120.0
+    max_distance_m: float = 1000.0
+    keep_factor: float = 0.7
+
+    def __post_init__(self) -> None:
+        if not (self.threshold > 0 and 0 < self.keep_factor <= 1 and self.always_m >= 0 and self.max_distance_m > 0):
+            raise ValueError("sub-areas need threshold > 0, 0 < keep_factor ≤ 1, always_m ≥ 0 and max_distance_m > 0, "
+                             f"not {self}")
 
 
 @dataclass(frozen=True)
@@ -141,3 +158,22 @@ def partition(
             h.add_edge(a, b)
     areas = [tuple(sorted(c)) for c in nx.connected_components(h)]
     return sorted(areas, key=lambda c: (-len(c), c))
+
+
+def subareas(
+    network: RoadNetwork,
+    flows: pd.DataFrame,
+    signals: Iterable[str],
+    settings: SubareaSettings,
+    *,
+    links: Sequence[SignalLink] | None = None,
+    previous: Sequence[Iterable[str]] | None = None,
+) -> list[tuple[str, ...]]:
+    """The sub-areas of ``signals`` under ``flows``: :func:`partition` of their
+    :func:`coupling_graph` with ``settings`` (``links`` from :func:`neighbour_links` when the
+    caller keeps them between calls)."""
+    if links is None:
+        links = neighbour_links(network, max_distance_m=settings.max_distance_m)
+    graph = coupling_graph(network, flows, links=links, signals=signals)
+    return partition(graph, threshold=settings.threshold, always_m=settings.always_m, previous=previous,
+                     keep_factor=settings.keep_factor)

@@ -13,6 +13,7 @@ from greenwave import __version__
 from greenwave.errors import GreenwaveError
 
 if TYPE_CHECKING:
+    from greenwave.controllers.planning import SubareaPlan
     from greenwave.controllers.plans.safety_rules import SafetyStandards
 
 
@@ -90,6 +91,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     from greenwave.engine.optimise import OptimiserSettings
     from greenwave.engine.routing import route_choice_args
     from greenwave.errors import PlanError, ScenarioError
+    from greenwave.networks.subareas import SubareaSettings
     from greenwave.scenarios.runner import output_folder, prepare
     from greenwave.scenarios.spec import load_scenario
 
@@ -124,6 +126,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
                                   else calibration.saturation_flow_per_lane_vph),
         stage_design=DEFAULT_STAGE_DESIGN if args.stage_design is None else args.stage_design,
         route_choice=route_choice_args(scenario.demand.sumo_config),  # trips routed as SUMO routes them
+        subareas=SubareaSettings() if args.subareas else None,
     )
     wall = time.perf_counter() - t0
     from greenwave.controllers.plans.layout import complete_plan
@@ -134,7 +137,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
              f"(see {out / 'work' / 'excluded_signals.txt'}); nothing to optimise, nothing written")
         return 1
     # the default optimiser's figures
-    assert result.compiled is not None and result.result is not None and result.existing is not None
+    assert result.subareas and result.existing is not None
     plan_json = out / "plan.json"
     plan = result.plan
     proof = None
@@ -161,9 +164,14 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
         plan.meta["own_program_signals"] = sorted(result.excluded)
     plan.to_json(plan_json)
     add = write_sumo_additional(plan, result.network, out / "plan.add.xml", program_id="gw_optimised")
-    r = result.result
-    print(f"signals {result.compiled.n_signals}, links {result.compiled.n_links}, "
-          f"common cycle {r.plan.cycle_s:g} s")
+    areas = result.subareas
+    print(f"signals {sum(a.compiled.n_signals for a in areas)}, links {sum(a.compiled.n_links for a in areas)}, "
+          f"{len(areas)} sub-area(s) (signals that share a cycle)")
+    for n, a in enumerate(areas[:10], 1):
+        print(f"  sub-area {n}: {a.compiled.n_signals} signal(s), cycle {a.result.plan.cycle_s:g} s: "
+              f"{', '.join(a.signals[:6])}{' …' if len(a.signals) > 6 else ''}")
+    if len(areas) > 10:
+        print(f"  … {len(areas) - 10} more, all in {plan_json} (meta.subareas)")
     if result.excluded:
         print(f"{len(result.excluded)} signal(s) left on their own programs, no safe plan for them "
               f"(all listed in {out / 'work' / 'excluded_signals.txt'}):")
@@ -174,26 +182,36 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
             print(f"signal {sid}: stage design {c.design.name!r} ({c.design.n_stages} stages): {c.why}")
     if result.base_pi is not None:
         print(f"PI of the network's own programs: {result.base_pi:12.0f}")
-    print(f"PI before (start plan):           {r.pi_start:12.0f}   mean delay {r.mean_delay_start_s:6.1f} s/veh")
-    print(f"PI after optimisation:            {r.pi:12.0f}   mean delay {r.mean_delay_s:6.1f} s/veh")
-    print(f"{r.evaluations} model evaluations in {r.wall_s:.2f} s (total {wall:.2f} s)")
+    pi_start, pi = sum(a.result.pi_start for a in areas), sum(a.result.pi for a in areas)
+    print(f"PI before (start plan):           {pi_start:12.0f}   mean delay {_mean_delay(areas, True):6.1f} s/veh")
+    print(f"PI after optimisation:            {pi:12.0f}   mean delay {_mean_delay(areas, False):6.1f} s/veh")
+    print(f"{sum(a.result.evaluations for a in areas)} model evaluations in "
+          f"{sum(a.result.wall_s for a in areas):.2f} s (total {wall:.2f} s)")
     if proof is not None:
         print("\n".join(proof.lines()))
     print(f"wrote {plan_json} and {add}")
     band = None
-    if is_arterial(result.compiled) and (proof is None or proof.decision == "candidate"):
+    main = areas[0]  # the largest sub-area: an arterial gets its time-space diagram
+    if is_arterial(main.compiled) and (proof is None or proof.decision == "candidate"):
         try:
-            band = bands_of_plan(result.compiled, r.plan)
+            band = bands_of_plan(main.compiled, main.result.plan)
         except PlanError as exc:
             _say(f"no time-space diagram: {exc}")
     if band is not None:
         from greenwave.scenarios.report import time_space_diagram
 
-        png = time_space_diagram(result.compiled, r.plan, band, out / "time_space.png",
-                                 title=f"{scenario.name}: cycle {r.plan.cycle_s:g} s")
+        png = time_space_diagram(main.compiled, main.result.plan, band, out / "time_space.png",
+                                 title=f"{scenario.name}: cycle {main.result.plan.cycle_s:g} s")
         print(f"green bands of the optimised plan: {band.band_out_s:.1f} s outbound, "
               f"{band.band_in_s:.1f} s inbound; time-space diagram {png}")
     return 0
+
+
+def _mean_delay(areas: Sequence[SubareaPlan], start: bool) -> float:
+    """The model's mean delay over sub-areas, weighted by the demand each one carries."""
+    w = [float(a.compiled.link_flow_vps.sum()) for a in areas]
+    d = [a.result.mean_delay_start_s if start else a.result.mean_delay_s for a in areas]
+    return sum(x * y for x, y in zip(w, d, strict=True)) / sum(w) if sum(w) > 0 else 0.0
 
 
 def _cmd_parking_sweep(args: argparse.Namespace) -> int:
@@ -356,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stages each signal runs: own, best (the model's choice per signal) or a design name "
                         "(rebuilt, merged, two_stage, split, lead_left, conflict_graph); default: the optimised "
                         "controller's")
+    o.add_argument("--subareas", action="store_true",
+                   help="give each sub-area (neighbours close together or with heavy flow between them) a cycle of "
+                        "its own instead of one common cycle for every signal")
     o.set_defaults(func=_cmd_optimise)
 
     cb = sub.add_parser("calibrate", help="measure the network's saturation flow and start lag in SUMO, for the model")

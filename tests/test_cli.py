@@ -126,6 +126,14 @@ def test_optimise_writes_plan_and_time_space_diagram(tmp_path: Path, capsys) -> 
     grid.write_text('duration_s = 600\n[network]\ngenerator = "grid"\nrows = 2\ncols = 2\n[demand]\nentry_vph = 300\n')
     assert main(["optimise", str(grid), "--output", str(tmp_path / "g")]) == 0
     assert not (tmp_path / "g" / "time_space.png").exists()  # a grid is no arterial
+    assert "1 sub-area(s)" in capsys.readouterr().out  # one common cycle by default
+    # --subareas: the plan records its sub-areas (each with its cycle) and the screen lists them
+    assert main(["optimise", str(grid), "--subareas", "--proof-seeds", "0", "--output", str(tmp_path / "s")]) == 0
+    text = capsys.readouterr().out
+    areas = json.loads((tmp_path / "s" / "plan.json").read_text())["meta"]["subareas"]
+    assert sorted(s for a in areas for s in a["signals"]) == sorted(
+        s["id"] for s in json.loads((tmp_path / "s" / "plan.json").read_text())["signals"])
+    assert f"{len(areas)} sub-area(s)" in text and "sub-area 1: " in text
 
 
 @pytest.mark.slow

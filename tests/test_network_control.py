@@ -148,6 +148,33 @@ def test_partition_merges_and_splits_with_hysteresis() -> None:
     assert partition(stronger, threshold=2.0, always_m=50.0, previous=areas) == [("A", "B", "C", "D")]
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"subareas": "yes"}, "subareas must be true or false, not 'yes'"),
+    ({"subareas": True, "coupling_threshold": 0}, "threshold > 0"),
+    ({"subareas": True, "always_couple_m": "near"}, "always_couple_m must be a number, not 'near'"),
+    ({"subareas": True, "max_distance_m": float("nan")}, "max_distance_m must be a number"),
+    ({"coupling_threshold": 1.0}, "coupling_threshold set with subareas = false"),
+    ({"subareas": True, "radius_m": 5}, "unknown sub-area options ['radius_m']"),
+])
+def test_subarea_options_name_the_owner_and_the_option(options: dict, message: str) -> None:
+    from greenwave.controllers.planning import subarea_settings
+    from greenwave.errors import ScenarioError
+
+    with pytest.raises(ScenarioError) as err:
+        subarea_settings("controller 'optimised'", options)
+    assert message in str(err.value) and str(err.value).startswith("controller 'optimised': ")
+
+
+def test_subarea_options_default_to_one_common_cycle() -> None:
+    from greenwave.controllers.planning import subarea_settings
+    from greenwave.networks.subareas import SubareaSettings
+
+    assert subarea_settings("x", {}) is None and subarea_settings("x", {"subareas": False}) is None
+    assert subarea_settings("x", {}, default=True) == SubareaSettings()
+    assert subarea_settings("x", {"subareas": True, "coupling_threshold": 1, "always_couple_m": 250}) == \
+        SubareaSettings(threshold=1.0, always_m=250.0)
+
+
 def test_neighbours_and_coupling_on_a_generated_arterial(tmp_path: Path) -> None:
     from greenwave.networks import load_network
     from greenwave.networks.generate import arterial_network

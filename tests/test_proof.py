@@ -181,3 +181,36 @@ def test_proof_options_are_checked() -> None:
         for bad in ({"proof_jobs": 0}, {"proof_jobs": True}, {"proof_seeds": 21}, {"proof_jobs": "2"}):
             with pytest.raises(ScenarioError, match=f"controller '{name}': proof_"):
                 make_controller(name, bad).programs(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_the_default_optimiser_plans_each_subarea_on_its_own_cycle(tmp_path: Path) -> None:
+    """DRT's OpenStreetMap district (15 signals, entry flows): signals far apart or with little
+    flow between them do not share a cycle. Every planned signal is in exactly one sub-area, the
+    signals of a sub-area share its cycle, the plan records the sub-areas, and signals in
+    different sub-areas are neither close nor coupled by heavy flow. Without ``subareas`` (the
+    default) one common cycle for all."""
+    from greenwave.networks.subareas import SubareaSettings, coupling_graph
+
+    sc = scenario_from_dict({"name": "drt", "duration_s": 600, "seeds": [1],
+                             "network": {"file": "sumo:tools/game/DRT/osm.net.xml"}, "demand": {"entry_vph": 60}})
+    prep = prepare(sc, tmp_path / "prep")
+    kw = {"begin_s": prep.begin_s, "end_s": prep.end_s, "seed": 1}
+    out = plan_for_demand(prep.net_file, prep.routes_by_seed[1], workdir=tmp_path / "a", subareas=SubareaSettings(),
+                          **kw)
+    areas = out.subareas
+    assert len(areas) > 1
+    assert sorted(s for a in areas for s in a.signals) == sorted(out.plan.signals) == sorted(out.signals)
+    for a in areas:
+        assert {out.plan.signals[s].cycle_s for s in a.signals} == {a.result.plan.cycle_s}
+    assert out.plan.meta["subareas"] == [{"signals": list(a.signals), "cycle_s": a.result.plan.cycle_s} for a in areas]
+    assert len({a.result.plan.cycle_s for a in areas}) > 1
+    settings = SubareaSettings()  # the defaults of coordinated's partition
+    area_of = {s: n for n, a in enumerate(areas) for s in a.signals}
+    graph = coupling_graph(out.network, out.flows, signals=out.signals)
+    for x, y, e in graph.edges(data=True):
+        if area_of[x] != area_of[y]:
+            assert e["coupling"] < settings.threshold and e["distance_m"] > settings.always_m
+    one = plan_for_demand(prep.net_file, prep.routes_by_seed[1], workdir=tmp_path / "b", **kw)
+    assert len(one.subareas) == 1 and len({t.cycle_s for t in one.plan.signals.values()}) == 1
+    assert sorted(one.plan.signals) == sorted(out.plan.signals)

@@ -9,8 +9,9 @@ optimised by :func:`greenwave.engine.optimise.optimise`), proves the plan in SUM
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from greenwave.controllers.base import ProgramController, register
@@ -86,7 +87,7 @@ class OptimisedController(ProgramController):
             )
         settings = OptimiserSettings(**{"seed": ctx.seed, **opts})
 
-        def plan(leave_out: frozenset[str] = frozenset()) -> DemandPlan:
+        def plan(leave_out: Mapping[str, str] = MappingProxyType({})) -> DemandPlan:
             return plan_for_demand(
                 ctx.net_file, ctx.demand_files,
                 begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
@@ -118,7 +119,7 @@ class OptimisedController(ProgramController):
                                      program_id="gw_optimised")
 
     @staticmethod
-    def _replan(proof: Proof, out: DemandPlan, plan: Callable[[frozenset[str]], DemandPlan], ctx: RunSpec,
+    def _replan(proof: Proof, out: DemandPlan, plan: Callable[[Mapping[str, str]], DemandPlan], ctx: RunSpec,
                 folder: Path, seeds: int, jobs: int, lines: list[str]) -> tuple[Proof, DemandPlan] | None:
         """Where the proof found signals that lost on their own approaches, the others were
         planned with them (one common cycle: fkk_in_random's far signal ran the 150 s that
@@ -130,7 +131,7 @@ class OptimisedController(ProgramController):
         if not lost or not set(out.plan.signals) - lost:
             return None
         try:
-            second = plan(lost)
+            second = plan({s: f"first proof in SUMO: {proof.lost_alone[s]}" for s in lost})
             assert second.existing is not None
             again = prove_plan(second.plan, second.existing, second.network, run_cases(ctx, folder, seeds),
                                workdir=folder, program_id="gw_optimised", jobs=jobs,

@@ -80,7 +80,7 @@ class DemandPlan:
 
     network: RoadNetwork  # with the chosen stage designs as default programs
     plan: TimingPlan
-    excluded: dict[str, str]  # signals left on their own programs (no safe plan), with why
+    excluded: dict[str, str]  # signals left on their own programs (no safe plan, or leave_out), with why
     existing: TimingPlan | None = None  # the network's own programs for the compiled signals
     designs: dict[str, DesignChoice] = field(default_factory=dict)  # signal -> DesignChoice (stage_design)
     flows: pd.DataFrame | None = None  # the driving movement flows planned for, veh/h
@@ -219,7 +219,7 @@ def plan_for_demand(
     network: RoadNetwork | None = None,
     optimiser: Optimiser | None = None,
     route_choice: Sequence[str] = (),
-    leave_out: Collection[str] = (),
+    leave_out: Mapping[str, str] | Collection[str] = (),
     subareas: SubareaSettings | None = None,
 ) -> DemandPlan:
     """Count flows from the routes in [begin_s, end_s), choose designs, compile and plan the safe signals.
@@ -242,7 +242,8 @@ def plan_for_demand(
     (:attr:`~greenwave.engine.run.RunSpec.route_choice`).
 
     ``leave_out``: signals not to plan (they keep the programs they run; ``optimised`` plans again
-    without the signals its proof found losing, so the others' common cycle is no longer theirs).
+    without the signals its proof found losing, so the others' cycle is no longer theirs), or a
+    mapping of them to why; they are listed in ``excluded`` and ``excluded_signals.txt``.
 
     ``optimiser`` replaces the default: one fixed-time plan for all signals on one common cycle,
     started from the network's own timings and optimised with ``objective`` and ``settings``; or,
@@ -278,9 +279,11 @@ def plan_for_demand(
     compilable = compile_network(network, flows, **options).signal_ids
     excluded = {s: why for s, why in unsafe_own_programs(network).items() if s in compilable}
     signals = _without(compilable, excluded, net_file, excluded)
-    if leave_out:
-        left = dict.fromkeys(leave_out, "left out by the caller")
-        signals = _without(signals, left, net_file, {**excluded, **left})
+    if leave_out:  # listed with the others left alone, with the caller's reason
+        left = dict(leave_out) if isinstance(leave_out, Mapping) else dict.fromkeys(leave_out, "left out by the caller")
+        left = {s: why for s, why in left.items() if s in signals}
+        excluded.update(left)
+        signals = _without(signals, left, net_file, excluded)
 
     settings = settings or OptimiserSettings(seed=seed)
     params = params or SUMO_PARAMS
@@ -333,7 +336,7 @@ def plan_for_demand(
     bad = unsafe_signals(first, network)
     excluded.update(bad)
     if excluded:
-        write_excluded(excluded, workdir / "excluded_signals.txt", "plan not safe")
+        write_excluded(excluded, workdir / "excluded_signals.txt", "not planned")
     if bad:
         signals = _without(signals, bad, net_file, excluded)
     if optimiser is not None and not bad:

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from greenwave.controllers.planning import plan_for_demand
+from greenwave.controllers.plans.safety import read_excluded
 from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.controllers.proof import SimulationSetup, proof_seed, prove_plan, signal_approaches
 from greenwave.errors import PlanError
@@ -135,11 +136,48 @@ def test_optimised_plans_again_without_the_signals_that_lost(tmp_path: Path) -> 
     assert second["mean_resco_delay_s"]["existing"] == first["mean_resco_delay_s"]["existing"]
     again = (run / "proof" / "replanned" / "candidate.add.xml").read_text()
     assert not any(f'tlLogic id="{s}"' in again for s in lost)
+    listed = read_excluded(run / "excluded_signals.txt")  # the second plan lists them, with why
+    assert lost <= set(listed) and all(listed[s].startswith("first proof in SUMO: its approaches lost") for s in lost)
     taken = second["mean_resco_delay_s"][second["decision"]] < first["mean_resco_delay_s"]["mixed"]
     row = summary.iloc[0]
     assert not taken and row.proof_decision == "mixed" and row.signals_kept_existing == 8
     assert "re-planned without the 8 signal(s)" in (run / "proof.txt").read_text()
     assert json.loads((run / "plan.json").read_text())["meta"]["proof"]["decision"] == "mixed"
+
+
+@pytest.mark.slow
+def test_optimised_takes_the_plan_made_without_the_signals_that_lost(tmp_path: Path) -> None:
+    """The same district with lighter entry flows (45 veh/h per entry): the proof keeps 9
+    signals on their programs, and the plan made without them measures better than the first
+    recommendation (42.91 against 43.05 s/veh), so that plan runs: its signals get the second
+    plan's programs, the 9 keep theirs, and plan.json records both proofs."""
+    import json
+
+    sc = scenario_from_dict({"name": "drt", "duration_s": 600, "seeds": [1], "controllers": ["optimised"],
+                             "network": {"file": "sumo:tools/game/DRT/osm.net.xml"}, "demand": {"entry_vph": 45}})
+    summary = run_scenario(sc, tmp_path)
+    run = tmp_path / "runs" / "optimised_seed1"
+    first = json.loads((run / "proof" / "proof.json").read_text())
+    second = json.loads((run / "proof" / "replanned" / "proof.json").read_text())
+    lost = set(first["kept_existing"])
+    assert first["decision"] == "mixed" and len(lost) == 9
+    assert second["decision"] == "candidate" and not second["kept_existing"]
+    assert second["mean_resco_delay_s"]["candidate"] < first["mean_resco_delay_s"]["mixed"]
+    row = summary.iloc[0]
+    assert row.proof_decision == "replanned" and row.signals_kept_existing == 9
+    plan = json.loads((run / "plan.json").read_text())
+    assert plan["meta"]["proof"]["decision"] == "replanned"
+    assert set(plan["meta"]["proof"]["kept_existing"]) == lost
+    assert plan["meta"]["proof"]["first_proof"]["decision"] == "mixed"
+    assert {s["id"] for s in plan["signals"]} >= lost  # recommended: every signal, the 9 with their own timings
+    # what runs: the second plan's programs, for exactly the signals it planned
+    running = (run / "optimised.add.xml").read_text()
+    planned = (run / "proof" / "replanned" / "candidate.add.xml").read_text()
+    assert running.count("<tlLogic") == planned.count("<tlLogic") == 15 - 9
+    assert not any(f'tlLogic id="{s}"' in running for s in lost)
+    assert "  taken: " in (run / "proof.txt").read_text()
+    listed = read_excluded(run / "excluded_signals.txt")
+    assert lost <= set(listed)
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -17,13 +18,83 @@ from typing import Any
 from greenwave.controllers.base import ProgramController, register
 from greenwave.controllers.planning import SUBAREA_OPTIONS, DemandPlan, plan_for_demand, subarea_settings
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
-from greenwave.controllers.proof import Proof, proof_options, prove_plan, run_cases
+from greenwave.controllers.proof import Proof, SimulationSetup, proof_options, prove_plan, run_cases
 from greenwave.controllers.stage_choice import DEFAULT_STAGE_DESIGN, check_stage_design_option
 from greenwave.engine.calibration import load_calibration
 from greenwave.engine.optimise import OptimiserSettings
 from greenwave.engine.results import write_text_atomic
 from greenwave.engine.run import RunSpec
 from greenwave.errors import PlanError, ScenarioError
+
+#: The proof runs of a folder: (seed, simulation setup) pairs, as :func:`~greenwave.controllers.proof.run_cases` makes.
+Cases = Callable[[Path], list[tuple[int, SimulationSetup]]]
+
+
+@dataclass
+class ProvenPlan:
+    """What :func:`prove_demand_plan` found: the plan to follow (``planned``, the re-plan when it
+    was taken), its proof, the decision (candidate, mixed, existing or replanned) and the lines
+    of ``proof.txt``."""
+
+    planned: DemandPlan
+    proof: Proof
+    decision: str
+    lines: list[str]
+
+
+def prove_demand_plan(out: DemandPlan, plan: Callable[[Mapping[str, str]], DemandPlan], cases: Cases, folder: Path, *,
+                      program_id: str, jobs: int = 1) -> ProvenPlan:
+    """Prove ``out`` in SUMO against the network's own programs
+    (:func:`~greenwave.controllers.proof.prove_plan` on ``cases(folder)``); where signals lost on
+    their own approaches, plan the others again without them (``plan(leave_out)``), prove that
+    plan in ``folder/replanned`` and follow it when SUMO measures it better. What ``optimised``
+    and ``greenwave optimise`` recommend."""
+    assert out.existing is not None  # the default optimiser records the network's own plan
+    proof = prove_plan(out.plan, out.existing, out.network, cases(folder), workdir=folder, program_id=program_id,
+                       jobs=jobs)
+    lines = proof.lines()
+    again = _replan(proof, out, plan, cases, folder / "replanned", program_id, jobs, lines)
+    if again is None:
+        return ProvenPlan(out, proof, proof.decision, lines)
+    return ProvenPlan(again[1], again[0], "replanned", lines)
+
+
+def _replan(proof: Proof, out: DemandPlan, plan: Callable[[Mapping[str, str]], DemandPlan], cases: Cases,
+            folder: Path, program_id: str, jobs: int, lines: list[str]) -> tuple[Proof, DemandPlan] | None:
+    """Where the proof found signals that lost on their own approaches, the others were
+    planned with them (one common cycle: fkk_in_random's far signal ran the 150 s that
+    gneJ21's six protected stages asked for). Plan again without them and prove that plan;
+    it replaces the first proof's recommendation when SUMO measures it better (mean RESCO
+    delay over the same seeds): then the second proof and plan, else None. Adds what it did
+    to ``lines``."""
+    lost = frozenset(proof.lost_alone)
+    if not lost or not set(out.plan.signals) - lost:
+        return None
+    try:
+        second = plan({s: f"first proof in SUMO: {proof.lost_alone[s]}" for s in lost})
+        assert second.existing is not None
+        again = prove_plan(second.plan, second.existing, second.network, cases(folder),
+                           workdir=folder, program_id=program_id, jobs=jobs,
+                           existing_runs=[r for r in proof.runs if r.variant == "existing"])
+    except PlanError as exc:
+        lines.append(f"re-planned without the {len(lost)} signal(s) that lost: no plan ({exc})")
+        return None
+    first = proof.mean(proof.decision)
+    better = again.decision != "existing" and again.mean(again.decision) < first
+    lines.append(f"re-planned without the {len(lost)} signal(s) that lost on their own approaches "
+                 f"(they keep their existing programs):")
+    lines.extend("  " + line for line in again.lines())
+    lines.append(f"  {'taken' if better else 'not taken'}: {again.mean(again.decision):.2f} s/veh against "
+                 f"{first:.2f} for the first proof's recommendation")
+    if not better:
+        return None
+    # the recommended plan lists them with the timings they keep, as a mixed one does
+    again.plan.signals.update({s: proof.plan.signals[s] for s in lost if s in proof.plan.signals})
+    again.kept_existing.update(proof.lost_alone)
+    again.plan.meta["proof"] = {**again.plan.meta.get("proof", {}), "decision": "replanned",
+                                "kept_existing": dict(again.kept_existing),
+                                "first_proof": proof.plan.meta.get("proof", {})}
+    return again, second
 
 
 @register
@@ -100,61 +171,17 @@ class OptimisedController(ProgramController):
         self.proof_decision, self.kept = "not_proven", 0
         recommended, to_sumo = out.plan, out.plan
         if prove:
-            proof_dir = Path(ctx.workdir) / "proof"
-            assert out.existing is not None  # the default optimiser records the network's own plan
-            proof = prove_plan(out.plan, out.existing, out.network, run_cases(ctx, proof_dir, proof_seeds),
-                               workdir=proof_dir, program_id="gw_optimised", jobs=proof_jobs)
-            lines = proof.lines()
-            self.proof_decision, self.kept = proof.decision, len(proof.kept_existing)
-            again = self._replan(proof, out, plan, ctx, proof_dir / "replanned", proof_seeds, proof_jobs, lines)
-            if again is not None:
-                proof, out = again
-                self.proof_decision, self.kept = "replanned", len(proof.kept_existing)
+            proven = prove_demand_plan(out, plan, lambda folder: run_cases(ctx, folder, proof_seeds),
+                                       Path(ctx.workdir) / "proof", program_id="gw_optimised", jobs=proof_jobs)
+            out, proof = proven.planned, proven.proof
+            self.proof_decision, self.kept = proven.decision, len(proof.kept_existing)
             recommended, to_sumo = proof.plan, proof.changed
-            write_text_atomic("\n".join(lines) + "\n", Path(ctx.workdir) / "proof.txt")
+            write_text_atomic("\n".join(proven.lines) + "\n", Path(ctx.workdir) / "proof.txt")
         recommended.to_json(ctx.workdir / "plan.json")
         if not to_sumo.signals:
             return None  # SUMO found nothing better than the network's own programs
         return write_sumo_additional(to_sumo, out.network, ctx.workdir / "optimised.add.xml",
                                      program_id="gw_optimised")
-
-    @staticmethod
-    def _replan(proof: Proof, out: DemandPlan, plan: Callable[[Mapping[str, str]], DemandPlan], ctx: RunSpec,
-                folder: Path, seeds: int, jobs: int, lines: list[str]) -> tuple[Proof, DemandPlan] | None:
-        """Where the proof found signals that lost on their own approaches, the others were
-        planned with them (one common cycle: fkk_in_random's far signal ran the 150 s that
-        gneJ21's six protected stages asked for). Plan again without them and prove that plan;
-        it replaces the first proof's recommendation when SUMO measures it better (mean RESCO
-        delay over the same seeds): then the second proof and plan, else None. Adds what it did
-        to ``lines``."""
-        lost = frozenset(proof.lost_alone)
-        if not lost or not set(out.plan.signals) - lost:
-            return None
-        try:
-            second = plan({s: f"first proof in SUMO: {proof.lost_alone[s]}" for s in lost})
-            assert second.existing is not None
-            again = prove_plan(second.plan, second.existing, second.network, run_cases(ctx, folder, seeds),
-                               workdir=folder, program_id="gw_optimised", jobs=jobs,
-                               existing_runs=[r for r in proof.runs if r.variant == "existing"])
-        except PlanError as exc:
-            lines.append(f"re-planned without the {len(lost)} signal(s) that lost: no plan ({exc})")
-            return None
-        first = proof.mean(proof.decision)
-        better = again.decision != "existing" and again.mean(again.decision) < first
-        lines.append(f"re-planned without the {len(lost)} signal(s) that lost on their own approaches "
-                     f"(they keep their existing programs):")
-        lines.extend("  " + line for line in again.lines())
-        lines.append(f"  {'taken' if better else 'not taken'}: {again.mean(again.decision):.2f} s/veh against "
-                     f"{first:.2f} for the first proof's recommendation")
-        if not better:
-            return None
-        # the recommended plan lists them with the timings they keep, as a mixed one does
-        again.plan.signals.update({s: proof.plan.signals[s] for s in lost if s in proof.plan.signals})
-        again.kept_existing.update(proof.lost_alone)
-        again.plan.meta["proof"] = {**again.plan.meta.get("proof", {}), "decision": "replanned",
-                                    "kept_existing": dict(again.kept_existing),
-                                    "first_proof": proof.plan.meta.get("proof", {})}
-        return again, second
 
     def finish(self, ctx: RunSpec) -> dict[str, Any]:
         return {"proof_decision": getattr(self, "proof_decision", "not_proven"),

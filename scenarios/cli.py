@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +13,7 @@ from greenwave import __version__
 from greenwave.errors import GreenwaveError
 
 if TYPE_CHECKING:
-    from greenwave.controllers.planning import SubareaPlan
+    from greenwave.controllers.planning import DemandPlan, SubareaPlan
     from greenwave.controllers.plans.safety_rules import SafetyStandards
 
 
@@ -117,17 +117,21 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     _say(f"{scenario.name}: optimising {len(prepared.approaches)} signals for objective "
          f"{args.objective!r} on the demand of seed {seed}")
     t0 = time.perf_counter()
-    result = plan_for_demand(
-        prepared.net_file, prepared.demand_files_by_seed[seed],
-        begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
-        objective=args.objective, settings=OptimiserSettings(seed=seed),
-        program_files=prepared.program_files, run_begin_s=scenario.begin_s,
-        saturation_flow_per_lane=(SUMO_SATURATION_FLOW_PER_LANE_VPH if calibration is None
-                                  else calibration.saturation_flow_per_lane_vph),
-        stage_design=DEFAULT_STAGE_DESIGN if args.stage_design is None else args.stage_design,
-        route_choice=route_choice_args(scenario.demand.sumo_config),  # trips routed as SUMO routes them
-        subareas=SubareaSettings() if args.subareas else None,
-    )
+
+    def plan_signals(leave_out: Mapping[str, str]) -> DemandPlan:
+        return plan_for_demand(
+            prepared.net_file, prepared.demand_files_by_seed[seed],
+            begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
+            objective=args.objective, settings=OptimiserSettings(seed=seed),
+            program_files=prepared.program_files, run_begin_s=scenario.begin_s,
+            saturation_flow_per_lane=(SUMO_SATURATION_FLOW_PER_LANE_VPH if calibration is None
+                                      else calibration.saturation_flow_per_lane_vph),
+            stage_design=DEFAULT_STAGE_DESIGN if args.stage_design is None else args.stage_design,
+            route_choice=route_choice_args(scenario.demand.sumo_config),  # trips routed as SUMO routes them
+            subareas=SubareaSettings() if args.subareas else None, leave_out=leave_out,
+        )
+
+    result = plan_signals({})
     wall = time.perf_counter() - t0
     from greenwave.controllers.plans.layout import complete_plan
     from greenwave.controllers.plans.sumo_writer import write_sumo_additional
@@ -140,30 +144,42 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     assert result.subareas and result.existing is not None
     plan_json = out / "plan.json"
     plan = result.plan
-    proof = None
+    proof, proof_lines = None, []
     if n_proof:
-        from greenwave.controllers.proof import SimulationSetup, prove_plan
+        from greenwave.controllers.optimised import prove_demand_plan
+        from greenwave.controllers.proof import SimulationSetup
         from greenwave.scenarios.sumocfg import localise_additional
 
         sc = prepared.scenario
-        proof_dir = out / "work" / "proof"
         cfg = sc.demand.sumo_config
-        sumo_args = () if cfg is None else tuple(cfg.sumo_args(proof_dir / "outputs"))
-        if cfg is not None and cfg.outputs:
-            (proof_dir / "outputs").mkdir(parents=True, exist_ok=True)
-        adds = tuple(localise_additional(prepared.additional_files, proof_dir / "scenario_files"))
-        cases = [(s, SimulationSetup(prepared.net_file, prepared.routes_by_seed[s], adds,
-                                     begin_s=sc.begin_s, end_s=sc.end_s, step_length_s=sc.step_length_s,
-                                     time_to_teleport_s=sc.time_to_teleport_s, extra_args=sumo_args))
-                 for s in scenario.seeds[:n_proof]]
+
+        def cases(folder: Path) -> list[tuple[int, SimulationSetup]]:
+            sumo_args = () if cfg is None else tuple(cfg.sumo_args(folder / "outputs"))
+            if cfg is not None and cfg.outputs:
+                (folder / "outputs").mkdir(parents=True, exist_ok=True)
+            adds = tuple(localise_additional(prepared.additional_files, folder / "scenario_files"))
+            return [(s, SimulationSetup(prepared.net_file, prepared.routes_by_seed[s], adds,
+                                        begin_s=sc.begin_s, end_s=sc.end_s, step_length_s=sc.step_length_s,
+                                        time_to_teleport_s=sc.time_to_teleport_s, extra_args=sumo_args))
+                    for s in scenario.seeds[:n_proof]]
+
         _say(f"proving the plan in SUMO against the network's own programs on {n_proof} seed(s)")
-        proof = prove_plan(plan, result.existing, result.network, cases, workdir=proof_dir, jobs=args.jobs)
-        plan = proof.plan
+        proven = prove_demand_plan(result, plan_signals, cases, out / "work" / "proof", program_id="gw_optimised",
+                                   jobs=args.jobs)
+        result, proof, proof_lines = proven.planned, proven.proof, proven.lines
+        # what greenwave changes; the signals the proof kept run their own programs, which are
+        # not greenwave's to write (DRT's own programs give crossings less than walk + clearance)
+        plan = proof.changed
     plan = complete_plan(plan, result.network)  # records the network, signal groups, links
-    if result.excluded:  # named in the plan, so that export knows they are left out on purpose
-        plan.meta["own_program_signals"] = sorted(result.excluded)
+    own = {**result.excluded, **(proof.kept_existing if proof is not None else {})}
+    if own:  # named in the plan, so that export knows they are left out on purpose
+        plan.meta["own_program_signals"] = sorted(own)
     plan.to_json(plan_json)
-    add = write_sumo_additional(plan, result.network, out / "plan.add.xml", program_id="gw_optimised")
+    add = None
+    if plan.signals:
+        add = write_sumo_additional(plan, result.network, out / "plan.add.xml", program_id="gw_optimised")
+    else:  # nothing to load on top of the network's programs; no earlier run's file left to mislead
+        (out / "plan.add.xml").unlink(missing_ok=True)
     areas = result.subareas
     print(f"signals {sum(a.compiled.n_signals for a in areas)}, links {sum(a.compiled.n_links for a in areas)}, "
           f"{len(areas)} sub-area(s) (signals that share a cycle)")
@@ -173,7 +189,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     if len(areas) > 10:
         print(f"  … {len(areas) - 10} more, all in {plan_json} (meta.subareas)")
     if result.excluded:
-        print(f"{len(result.excluded)} signal(s) left on their own programs, no safe plan for them "
+        print(f"{len(result.excluded)} signal(s) left on their own programs "
               f"(all listed in {out / 'work' / 'excluded_signals.txt'}):")
         for sid, why in sorted(result.excluded.items())[:5]:
             print(f"  {sid}: {why}")
@@ -187,9 +203,12 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     print(f"PI after optimisation:            {pi:12.0f}   mean delay {_mean_delay(areas, False):6.1f} s/veh")
     print(f"{sum(a.result.evaluations for a in areas)} model evaluations in "
           f"{sum(a.result.wall_s for a in areas):.2f} s (total {wall:.2f} s)")
-    if proof is not None:
-        print("\n".join(proof.lines()))
-    print(f"wrote {plan_json} and {add}")
+    if proof_lines:
+        print("\n".join(proof_lines))
+    if add is None:
+        print(f"wrote {plan_json}: no signal changes (SUMO measured nothing better than the network's own programs)")
+    else:
+        print(f"wrote {plan_json} and {add}")
     band = None
     main = areas[0]  # the largest sub-area: an arterial gets its time-space diagram
     if is_arterial(main.compiled) and (proof is None or proof.decision == "candidate"):

@@ -137,6 +137,33 @@ def test_optimise_writes_plan_and_time_space_diagram(tmp_path: Path, capsys) -> 
 
 
 @pytest.mark.slow
+def test_optimise_writes_only_the_signals_it_changes(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """DRT's OpenStreetMap district (15 signals): the proof keeps 8 signals on their own
+    programs, whose crossings get less green than walk + clearance (they failed the safety check
+    when the CLI wrote them back as part of its plan). The plan written holds the signals greenwave
+    changes and names the others as left on their own programs; the signals that lost were
+    planned again without them, and the screen says whether that plan was taken."""
+    import json
+
+    toml = tmp_path / "drt.toml"
+    toml.write_text('name = "drt"\nduration_s = 600\nseeds = [1, 2]\n[network]\n'
+                    'file = "sumo:tools/game/DRT/osm.net.xml"\n[demand]\nentry_vph = 45\n')
+    out = tmp_path / "plan"
+    (out).mkdir()
+    (out / "plan.add.xml").write_text("<additional/>")  # an earlier run's file is replaced
+    assert main(["optimise", str(toml), "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "re-planned without the 8 signal(s) that lost" in text and "not taken: " in text
+    plan = json.loads((out / "plan.json").read_text())
+    kept = set(plan["meta"]["proof"]["kept_existing"])
+    changed = {s["id"] for s in plan["signals"]}
+    assert len(kept) == 8 and len(changed) == 7 and not kept & changed
+    assert kept <= set(plan["meta"]["own_program_signals"])
+    written = (out / "plan.add.xml").read_text()
+    assert written.count("<tlLogic") == 7 and not any(f'id="{s}"' in written for s in kept)
+
+
+@pytest.mark.slow
 def test_optimise_names_the_signals_it_leaves_alone(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     """Ingolstadt's gneJ21 has an unsafe program of its own: `optimise` plans the other signals
     and says which one it left, and why, on the screen and in excluded_signals.txt."""

@@ -35,10 +35,15 @@ Then:
    approaches (Luxembourg, one hour: 27 of 50 signals, 40.8 → 38.2 s/veh; on corridor the
    middle signal's fixed-time plan only looked better because it ran coordinated with its
    neighbours, and the variant lost its proof there);
-4. the scored run gets the best of the mixture, the left-alone variant and the uniform
-   candidates by mean RESCO delay over the proof seeds (the earlier in the list above on a
-   tie); a stepping candidate chosen runs as that controller would (``proven`` hands it the
-   run, with its left-alone signals' programs for the variant).
+4. where the proof seeds cannot tell the best of the mixture, the left-alone variant and the
+   uniform candidates from others (paired per seed: the mean difference below the one-sided
+   80 % Student-t bound of the differences), the best and those run on as many seeds again,
+   until the seeds tell them apart or ``max_proof_seeds`` (6) is reached (``raced`` in
+   ``proven.json``): gridlocking demand scatters a controller's delay from seed to seed by
+   more than controllers differ (fkk_in, one hour: 45 to 220 s/veh for the same one);
+5. the scored run gets the best by mean RESCO delay over the seeds the raced ones ran (the
+   earlier in the list above on a tie); a stepping candidate chosen runs as that controller
+   would (``proven`` hands it the run, with its left-alone signals' programs for the variant).
 
 So on the proof seeds ``proven`` is never worse than any of its candidates (SUMO's programs
 among them, with the network's clearances). The run folder gets ``proven.json`` (per signal:
@@ -59,11 +64,13 @@ import json
 import math
 import multiprocessing
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from scipy import stats
 
 from greenwave.controllers import rebuilt_programs, sumo_programs
 from greenwave.controllers.base import Controller, ProgramController, make_controller, register
@@ -72,6 +79,7 @@ from greenwave.controllers.plans.safety import read_excluded
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.proof import (
     ProofRun,
+    SimulationSetup,
     proof_options,
     run_cases,
     signal_approaches,
@@ -93,7 +101,7 @@ if TYPE_CHECKING:
     from greenwave.networks.model import RoadNetwork
 
 __all__ = ["CANDIDATES", "STEPPING", "STEPPING_CONTROLLERS", "Candidate", "ProvenController", "choose_per_signal",
-           "mixture_programs"]
+           "close_rivals", "mixture_programs"]
 
 #: Every candidate, in the order that breaks ties (the simplest first).
 CANDIDATES: tuple[str, ...] = ("static", "actuated", "delay_based", "sumo-rebuilt-static",
@@ -191,6 +199,109 @@ def mixture_programs(choice: Mapping[str, str], candidates: Mapping[str, Candida
     return write_additional(elements, out, "proven: per signal the program that lost least in SUMO")
 
 
+#: How a variant runs in a proof: a programs file (None: the network's own programs), run by
+#: SUMO in a subprocess, or a factory of a stepping controller, run with libsumo in a fresh process.
+Variant = Path | None | Callable[[], Controller]
+Case = tuple[int, SimulationSetup]
+
+
+def _prove(variants: Mapping[str, Variant], cases: Sequence[Case], ctx: RunSpec,
+           approaches: Mapping[str, Sequence[str]], work: Path, jobs: int,
+           ) -> tuple[dict[str, list[ProofRun]], dict[str, str]]:
+    """Every variant on every case: the runs (in the variants' order) and the variants whose
+    proof failed, with why. The stepping variants' proofs run libsumo, each in a fresh process
+    (one simulation per process); the program variants' proofs are SUMO subprocesses, on threads
+    when ``jobs`` > 1. At most ``jobs`` proof runs at a time; with 1, one after another."""
+    stepping = [v for v, how in variants.items() if callable(how)]
+    fixed = [v for v in variants if v not in stepping]
+    n_proc = (jobs + 1) // 2 if fixed and jobs > 1 else jobs
+    threads = jobs - n_proc if stepping else jobs
+    procs = None
+    if stepping and not multiprocessing.current_process().daemon:  # else over TraCI, here
+        modules = {simulate_controller.__module__,
+                   *(type(variants[v]()).__module__ for v in stepping)}  # type: ignore[operator, misc]
+        procs = ProcessExecutor(max(1, n_proc), preload=sorted(modules))
+    runs: dict[str, list[ProofRun]] = {}
+    failed: dict[str, str] = {}
+    try:
+        with ThreadPoolExecutor(threads, thread_name_prefix="greenwave-proof") if jobs > 1 and fixed and threads \
+                else contextlib.nullcontext() as pool:
+            pending = {v: start_controller_proofs(procs, cases, variants[v], ctx,  # type: ignore[arg-type]
+                                                  approaches=approaches, workdir=work, variant=v)
+                       for v in stepping}
+            pending.update({v: start_proofs(pool, cases, variants[v], approaches=approaches,  # type: ignore[arg-type]
+                                            workdir=work, variant=v) for v in fixed})
+            for v in [*stepping, *fixed]:  # with jobs 1 the program proofs start here
+                try:
+                    runs[v] = pending[v]()
+                except GreenwaveError as exc:
+                    failed[v] = f"its proof run failed: {exc}"
+    finally:
+        if procs is not None:
+            procs.shutdown(wait=True, cancel_futures=True)
+    return {v: runs[v] for v in variants if v in runs}, failed
+
+
+#: One-sided Student t at 80 % for n - 1 degrees of freedom (n = 2..20 proof seeds): a variant
+#: is raced on while mean(d) < T · sd(d) / √n, d its per-seed RESCO delay minus the best's. (At
+#: 90 % two seeds tell almost nothing apart, and every candidate would run on twice the seeds.)
+_T80 = {df: float(stats.t.ppf(0.8, df)) for df in range(1, 20)}
+
+
+def close_rivals(runs: Mapping[str, list[ProofRun]], best: str) -> list[str]:
+    """The variants that ran on the best one's seeds and that those seeds cannot tell from it
+    (paired per seed, :data:`_T80`). A variant whose runs measured exactly what the best's or an
+    earlier contender's did runs the same programs (SUMO's rebuilt static program where it is the
+    network's own): it is not raced again."""
+    n = len(runs[best])
+    if n < 2:
+        return []
+    by_seed = {v: tuple(r.resco_delay_s for r in sorted(rs, key=lambda r: r.seed)) for v, rs in runs.items()}
+    seen = {by_seed[best]}
+    out = []
+    for v in runs:
+        if v == best or len(by_seed[v]) != n or by_seed[v] in seen:
+            continue
+        d = [x - y for x, y in zip(by_seed[v], by_seed[best], strict=True)]
+        mean = sum(d) / n
+        sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
+        if mean < _T80[n - 1] * sd / math.sqrt(n):
+            out.append(v)
+            seen.add(by_seed[v])
+    return out
+
+
+def _race(runs: dict[str, list[ProofRun]], variants: Mapping[str, Variant], cases: list[Case], max_seeds: int,
+          more_cases: Callable[[int], list[Case]], ctx: RunSpec, approaches: Mapping[str, Sequence[str]],
+          work: Path, jobs: int, skipped: dict[str, str]) -> tuple[list[Case], list[dict[str, Any]]]:
+    """While the seeds so far cannot tell the best variant (least mean RESCO delay) from others,
+    run the best and those on as many seeds again (at most ``max_seeds`` in all), adding to
+    ``runs``: gridlocking demand scatters a controller's delay from seed to seed by more than
+    the controllers differ (fkk_in, one hour: 45 to 220 s/veh for the same one). A variant
+    whose run fails on a new seed is dropped (in ``skipped``). Returns the cases the raced
+    variants ran and, per round, who raced."""
+    raced: list[dict[str, Any]] = []
+    while len(cases) < max_seeds:
+        full = [v for v in runs if len(runs[v]) == len(cases)]
+        if not full:
+            break
+        best = min(full, key=lambda v: sum(r.resco_delay_s for r in runs[v]))
+        rivals = close_rivals({v: runs[v] for v in full}, best)
+        if not rivals:
+            break
+        total = min(max_seeds, 2 * len(cases))
+        extra = more_cases(total)[len(cases):]
+        more, failed = _prove({v: variants[v] for v in [best, *rivals]}, extra, ctx, approaches, work, jobs)
+        for v, rs in more.items():
+            runs[v].extend(rs)
+        for v, why in failed.items():
+            skipped[v] = why
+            runs.pop(v, None)
+        raced.append({"seeds": [seed for seed, _ in extra], "best_so_far": best, "rivals": rivals})
+        cases = [*cases, *extra]
+    return cases, raced
+
+
 def _candidates(ctx: RunSpec, names: Sequence[str], work: Path,
                 every: frozenset[str]) -> tuple[dict[str, Candidate], dict[str, str]]:
     """The candidates' program files (written into ``work``), and the candidates left out with
@@ -246,10 +357,12 @@ def _same(choice: Mapping[str, str], cand: Candidate) -> bool:
     return all(c == (cand.name if s in cand.signals else "static") for s, c in choice.items())
 
 
-OPTIONS = frozenset({"proof_seeds", "candidates", "proof_jobs"})
+OPTIONS = frozenset({"proof_seeds", "candidates", "proof_jobs", "max_proof_seeds"})
+#: The most seeds a candidate runs on when the first ``proof_seeds`` cannot tell it from the best.
+MAX_PROOF_SEEDS = 6
 
 
-def _check_options(options: Mapping[str, Any]) -> tuple[int, tuple[str, ...], int]:
+def _check_options(options: Mapping[str, Any]) -> tuple[int, tuple[str, ...], int, int]:
     unknown = set(options) - OPTIONS
     if unknown:
         raise ScenarioError(f"controller 'proven': unknown options {sorted(unknown)}; "
@@ -261,14 +374,19 @@ def _check_options(options: Mapping[str, Any]) -> tuple[int, tuple[str, ...], in
     if not isinstance(names, (list, tuple)) or not names or any(n not in CANDIDATES for n in names):
         raise ScenarioError(f"controller 'proven': candidates must be a non-empty list of {', '.join(CANDIDATES)}, "
                             f"not {names!r}")
-    return seeds, tuple(n for n in CANDIDATES if n in names), jobs
+    most = options.get("max_proof_seeds", max(seeds, MAX_PROOF_SEEDS))
+    if isinstance(most, bool) or not isinstance(most, int) or not seeds <= most <= 20:
+        raise ScenarioError(f"controller 'proven': max_proof_seeds must be an integer from proof_seeds ({seeds}) "
+                            f"to 20, not {most!r}")
+    return seeds, tuple(n for n in CANDIDATES if n in names), jobs, most
 
 
 @register
 class ProvenController(ProgramController):
     """The best of SUMO's and greenwave's control per signal, or max_pressure or adaptive, proven in SUMO.
 
-    The controller to start with on a new network. Options: ``proof_seeds`` (2), ``candidates``
+    The controller to start with on a new network. Options: ``proof_seeds`` (2),
+    ``max_proof_seeds`` (6: the most seeds a close race runs on; ``proof_seeds`` for none), ``candidates``
     (default all: static, actuated, delay_based, sumo-rebuilt-static, sumo-rebuilt-actuated,
     sumo-rebuilt-delay_based, optimised, optimised-actuated, optimised-delay_based, max_pressure,
     max_pressure-short-hold, adaptive), ``proof_jobs`` (1: proof runs one at a time; more runs the program candidates'
@@ -298,7 +416,7 @@ class ProvenController(ProgramController):
     def programs(self, ctx: RunSpec) -> Path | None:
 
         self._left_alone_programs = None
-        n, names, jobs = _check_options(self.options)
+        n, names, jobs, max_seeds = _check_options(self.options)
         work = Path(ctx.workdir) / "proven"
         own = active_programs(ctx.net_file, ctx.program_files, begin_s=ctx.begin_s)
         cands, skipped = _candidates(ctx, names, work / "candidates", frozenset(own))
@@ -306,35 +424,10 @@ class ProvenController(ProgramController):
         signals = sorted(s for s in set().union(*(c.signals for c in cands.values())) if s in network.signals)
         approaches = signal_approaches(network, signals)
         cases = run_cases(ctx, work, n)
-        runs: dict[str, list[ProofRun]] = {}
-
-        # the stepping candidates' proofs run libsumo, each in a fresh process (one simulation per
-        # process); the program candidates' proofs are SUMO subprocesses, on threads when
-        # proof_jobs > 1. At most proof_jobs proof runs at a time; with 1, one after another.
-        stepping = [name for name in cands if name in STEPPING]
-        fixed = [name for name in cands if name not in STEPPING]
-        n_proc = (jobs + 1) // 2 if fixed and jobs > 1 else jobs
-        threads = jobs - n_proc if stepping else jobs
-        procs = None
-        if stepping and not multiprocessing.current_process().daemon:  # else over TraCI, here
-            modules = {simulate_controller.__module__, *(type(_stepping(c)).__module__ for c in stepping)}
-            procs = ProcessExecutor(n_proc, preload=sorted(modules))
-        try:
-            with ThreadPoolExecutor(threads, thread_name_prefix="greenwave-proof") if jobs > 1 and fixed \
-                    else contextlib.nullcontext() as pool:
-                pending = {name: start_controller_proofs(procs, cases, functools.partial(_stepping, name), ctx,
-                                                         approaches=approaches, workdir=work, variant=name)
-                           for name in stepping}
-                pending.update({name: start_proofs(pool, cases, cands[name].programs, approaches=approaches,
-                                                   workdir=work, variant=name) for name in fixed})
-                for name in [*stepping, *fixed]:  # with proof_jobs 1 the program proofs start here
-                    try:
-                        runs[name] = pending[name]()
-                    except GreenwaveError as exc:
-                        skipped[name] = f"its proof run failed: {exc}"
-        finally:
-            if procs is not None:
-                procs.shutdown(wait=True, cancel_futures=True)
+        variants: dict[str, Variant] = {name: (functools.partial(_stepping, name) if name in STEPPING
+                                               else cands[name].programs) for name in cands}
+        runs, failed = _prove(variants, cases, ctx, approaches, work, jobs)
+        skipped.update(failed)
         runs = {name: runs[name] for name in cands if name in runs}  # in the candidates' order
         losses = {name: {s: sum(r.signal_loss_veh_s[s] for r in runs[name]) / n for s in cands[name].signals
                          if s in approaches} for name in runs}
@@ -345,11 +438,10 @@ class ProvenController(ProgramController):
         mixture = None
         if not any(_same(choice, cands[c]) for c in programs_ran):  # else the mixture is a uniform candidate
             mixture = mixture_programs(choice, {c: cands[c] for c in programs_ran}, work / "mixture.add.xml")
-            try:
-                runs[MIXTURE] = start_proofs(None, cases, mixture, approaches=approaches, workdir=work,
-                                             variant=MIXTURE)()
-            except GreenwaveError as exc:
-                skipped[MIXTURE] = f"its proof run failed: {exc}"
+            variants[MIXTURE] = mixture
+            more, failed = _prove({MIXTURE: mixture}, cases, ctx, approaches, work, 1)
+            runs.update(more)
+            skipped.update(failed)
         if not runs:
             raise ScenarioError(f"controller 'proven': no candidate could run in SUMO: {skipped}")
         means = {v: sum(r.resco_delay_s for r in rs) / len(rs) for v, rs in runs.items()}
@@ -357,21 +449,16 @@ class ProvenController(ProgramController):
         left_alone = _left_alone_variant(means, choice, own, cands, work, cases[0][0], losses)
         if left_alone is not None:
             name, path, picks = left_alone
-            factory = functools.partial(_stepping, name.removesuffix(LEFT_ALONE), path)
-            procs = None
-            if not multiprocessing.current_process().daemon:
-                procs = ProcessExecutor(max(1, min(jobs, len(cases))), preload=[simulate_controller.__module__,
-                                                                                 type(factory()).__module__])
-            try:
-                runs[name] = start_controller_proofs(procs, cases, factory, ctx, approaches=approaches,
-                                                     workdir=work, variant=name)()
-                means[name] = sum(r.resco_delay_s for r in runs[name]) / len(runs[name])
-            except GreenwaveError as exc:
-                skipped[name] = f"its proof run failed: {exc}"
-            finally:
-                if procs is not None:
-                    procs.shutdown(wait=True, cancel_futures=True)
-        decision = min(means, key=lambda v: (means[v], rank.get(v, len(rank))))
+            variants[name] = functools.partial(_stepping, name.removesuffix(LEFT_ALONE), path)
+            more, failed = _prove({name: variants[name]}, cases, ctx, approaches, work, jobs)
+            runs.update(more)
+            skipped.update(failed)
+        # where two seeds cannot tell the best from others, those run on more seeds (up to max_seeds)
+        cases, raced = _race(runs, variants, cases, max_seeds,
+                             lambda k: run_cases(ctx, work, k), ctx, approaches, work, jobs, skipped)
+        means = {v: sum(r.resco_delay_s for r in rs) / len(rs) for v, rs in runs.items()}
+        decision = min((v for v in means if len(runs[v]) == len(cases)),
+                       key=lambda v: (means[v], rank.get(v, len(rank))))
         if left_alone is not None and decision == left_alone[0]:
             base, self._left_alone_programs = decision.removesuffix(LEFT_ALONE), left_alone[1]
             runs_program = {s: left_alone[2].get(s, base) for s in signals}
@@ -386,7 +473,7 @@ class ProvenController(ProgramController):
         ids = _program_ids(running, runs_program)
         flags = _flagged(network, running, runs_program)
         record: dict[str, Any] = {"decision": decision, "proof_seeds": [seed for seed, _ in cases],
-                  "mean_resco_delay_s": means, "skipped_candidates": skipped,
+                  "mean_resco_delay_s": means, "skipped_candidates": skipped, "raced": raced,
                   "resco_delay_s_by_seed": {v: [r.resco_delay_s for r in rs] for v, rs in runs.items()},
                   "signals": {s: {"chosen": choice.get(s, "static"), "runs": runs_program[s], "program_id": ids[s],
                                   "loss_veh_s": {c: losses[c][s] for c in losses if s in losses[c]},
@@ -536,6 +623,9 @@ def _lines(record: Mapping[str, Any]) -> list[str]:
     out = [f"proven: proof in SUMO over seeds {', '.join(map(str, record['proof_seeds']))} "
            "(mean RESCO delay, s/veh): " + ", ".join(f"{v} {d:.2f}" for v, d in means.items()),
            f"  runs: {record['decision']}"]
+    for race in record.get("raced", ()):
+        out.append(f"  seeds {', '.join(map(str, race['seeds']))}: {race['best_so_far']} and "
+                   f"{', '.join(race['rivals'])}, which the seeds before could not tell from it")
     for name, why in record["skipped_candidates"].items():
         out.append(f"  candidate {name} left out: {why}")
     for sid, per in record["signals"].items():

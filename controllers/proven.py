@@ -439,7 +439,7 @@ class ProvenController(ProgramController):
         if not any(_same(choice, cands[c]) for c in programs_ran):  # else the mixture is a uniform candidate
             mixture = mixture_programs(choice, {c: cands[c] for c in programs_ran}, work / "mixture.add.xml")
             variants[MIXTURE] = mixture
-            more, failed = _prove({MIXTURE: mixture}, cases, ctx, approaches, work, 1)
+            more, failed = _prove({MIXTURE: mixture}, cases, ctx, approaches, work, jobs)
             runs.update(more)
             skipped.update(failed)
         if not runs:

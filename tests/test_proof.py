@@ -8,6 +8,7 @@ that keeps the existing programs runs exactly what ``static`` runs.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -115,6 +116,17 @@ def test_optimised_controller_reports_its_proof_and_never_runs_a_losing_plan(tmp
         assert means[decision] <= means["existing"]
 
 
+def _drt_optimised(tmp_path: Path, entry_vph: float) -> tuple[pd.DataFrame, Path, dict, dict]:
+    """``optimised`` on DRT's district for 600 s: the summary, the run folder and both proofs."""
+    sc = scenario_from_dict({"name": "drt", "duration_s": 600, "seeds": [1], "controllers": ["optimised"],
+                             "network": {"file": "sumo:tools/game/DRT/osm.net.xml"},
+                             "demand": {"entry_vph": entry_vph}})
+    summary = run_scenario(sc, tmp_path)
+    run = tmp_path / "runs" / "optimised_seed1"
+    return (summary, run, json.loads((run / "proof" / "proof.json").read_text()),
+            json.loads((run / "proof" / "replanned" / "proof.json").read_text()))
+
+
 @pytest.mark.slow
 def test_optimised_plans_again_without_the_signals_that_lost(tmp_path: Path) -> None:
     """DRT's OpenStreetMap district (15 signals, entry flows, 600 s): the proof keeps 8 signals
@@ -122,14 +134,7 @@ def test_optimised_plans_again_without_the_signals_that_lost(tmp_path: Path) -> 
     again without them and proven again. The second plan leaves those 8 out, and it is taken only
     when SUMO measures it better than the first recommendation (here it is not: 46.19 against
     46.06 s/veh), which is then what runs."""
-    import json
-
-    sc = scenario_from_dict({"name": "drt", "duration_s": 600, "seeds": [1], "controllers": ["optimised"],
-                             "network": {"file": "sumo:tools/game/DRT/osm.net.xml"}, "demand": {"entry_vph": 60}})
-    summary = run_scenario(sc, tmp_path)
-    run = tmp_path / "runs" / "optimised_seed1"
-    first = json.loads((run / "proof" / "proof.json").read_text())
-    second = json.loads((run / "proof" / "replanned" / "proof.json").read_text())
+    summary, run, first, second = _drt_optimised(tmp_path, 60)
     lost = set(first["kept_existing"])
     assert first["decision"] == "mixed" and len(lost) == 8
     assert not list((run / "proof" / "replanned").glob("existing_seed*"))  # the own programs ran once
@@ -151,14 +156,7 @@ def test_optimised_takes_the_plan_made_without_the_signals_that_lost(tmp_path: P
     signals on their programs, and the plan made without them measures better than the first
     recommendation (42.91 against 43.05 s/veh), so that plan runs: its signals get the second
     plan's programs, the 9 keep theirs, and plan.json records both proofs."""
-    import json
-
-    sc = scenario_from_dict({"name": "drt", "duration_s": 600, "seeds": [1], "controllers": ["optimised"],
-                             "network": {"file": "sumo:tools/game/DRT/osm.net.xml"}, "demand": {"entry_vph": 45}})
-    summary = run_scenario(sc, tmp_path)
-    run = tmp_path / "runs" / "optimised_seed1"
-    first = json.loads((run / "proof" / "proof.json").read_text())
-    second = json.loads((run / "proof" / "replanned" / "proof.json").read_text())
+    summary, run, first, second = _drt_optimised(tmp_path, 45)
     lost = set(first["kept_existing"])
     assert first["decision"] == "mixed" and len(lost) == 9
     assert second["decision"] == "candidate" and not second["kept_existing"]

@@ -161,18 +161,35 @@ def test_conflict_graph_designs_a_junction_with_hand_made_link_indices(tmp_path:
     assert named.design == d
 
 
-def test_design_programs_only_for_the_signals_driven(cross, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_design_programs_only_for_the_signals_driven(tmp_path: Path) -> None:
     """SUMO activates the program loaded last: a signal a controller leaves on its own program must
-    not get its design's program in the file (it would run that program's fixed greens instead)."""
+    not get its design's program in the file (it would run that program's fixed greens instead).
+    SUMO's corridor, three signals on the split design: the file holds exactly the signals
+    named, and SUMO runs the design only there."""
+    import pandas as pd
 
-    net, _, _ = cross
-    flows = _flows(net, "0", 150.0)
-    choice = choose_designs(net, flows, "merged", workdir=tmp_path)
-    network = with_designs(net, {s: c.design for s, c in choice.items()})
+    from greenwave.controllers.tls_xml import read_programs
+    from greenwave.engine.session import SessionConfig, SumoSession
+
+    corridor = GAME / "corridor" / "corridor.net.xml"
+    net = load_network(corridor)
+    a, b, c = sorted(net.signals)
+    flows = pd.concat([_flows(net, s, 150.0) for s in (a, b, c)]).drop_duplicates(["from_edge", "to_edge"])
+    choice = choose_designs(net, flows, "split", workdir=tmp_path)
+    assert {s for s, ch in choice.items() if not ch.design.is_own} == {a, b, c}
+    network = with_designs(net, {s: ch.design for s, ch in choice.items()})
     assert write_design_programs(network, choice, tmp_path / "none.add.xml", signals=[]) is None
-    path = write_design_programs(network, choice, tmp_path / "one.add.xml", signals=["0"])
-    assert path is not None and 'programID="gw_merged"' in path.read_text()
-    assert write_design_programs(network, choice, tmp_path / "all.add.xml") is not None
+    path = write_design_programs(network, choice, tmp_path / "two.add.xml", signals=[a, c],
+                                 actuated_id="gw_local")
+    assert path is not None
+    written = read_programs(path)
+    assert set(written) == {a, c} and {e.get("programID") for e in written.values()} == {"gw_local"}
+    assert path.read_text().count("<tlLogic") == 4  # the design and its actuated copy, per signal
+    with SumoSession(SessionConfig(net_file=corridor, route_files=(), additional_files=(path,), end_s=5.0,
+                                   log_file=tmp_path / "sumo.log")) as sim:
+        ran = {s: sim.conn.trafficlight.getProgram(s) for s in (a, b, c)}
+    assert ran[a] == ran[c] == "gw_local" and ran[b] == read_programs(corridor)[b].get("programID", "0")
+    assert set(read_programs(write_design_programs(network, choice, tmp_path / "all.add.xml"))) == {a, b, c}
 
 
 def test_a_link_that_gives_way_to_one_it_merges_with_shows_g(cross) -> None:  # type: ignore[no-untyped-def]

@@ -297,6 +297,8 @@ def _race(runs: dict[str, list[ProofRun]], variants: Mapping[str, Variant], case
         for v, why in failed.items():
             skipped[v] = why
             runs.pop(v, None)
+        if not runs:
+            raise ScenarioError(f"controller 'proven': every candidate's proof run failed: {skipped}")
         raced.append({"seeds": [seed for seed, _ in extra], "best_so_far": best, "rivals": rivals})
         cases = [*cases, *extra]
     return cases, raced
@@ -457,8 +459,8 @@ class ProvenController(ProgramController):
         cases, raced = _race(runs, variants, cases, max_seeds,
                              lambda k: run_cases(ctx, work, k), ctx, approaches, work, jobs, skipped)
         means = {v: sum(r.resco_delay_s for r in rs) / len(rs) for v, rs in runs.items()}
-        decision = min((v for v in means if len(runs[v]) == len(cases)),
-                       key=lambda v: (means[v], rank.get(v, len(rank))))
+        most = max(len(rs) for rs in runs.values())  # the seeds the last race ran on (fewer if every racer failed)
+        decision = min((v for v in means if len(runs[v]) == most), key=lambda v: (means[v], rank.get(v, len(rank))))
         if left_alone is not None and decision == left_alone[0]:
             base, self._left_alone_programs = decision.removesuffix(LEFT_ALONE), left_alone[1]
             runs_program = {s: left_alone[2].get(s, base) for s in signals}

@@ -179,11 +179,11 @@ def _random_trips(net: Path, out: Path, *, density: float, seed: int, end: float
     """Seeded random trips over the whole network, routed once (duarouter)."""
     from greenwave._sumo import run_sumo_command, sumo_tool
 
-    routes = out / f"trips_seed{seed}_{end:g}.rou.xml"
+    routes = out / f"trips_seed{seed}_{end:g}_d{density:g}.rou.xml"  # a --work folder reused at another density
     if routes.is_file():
         return routes
     run_sumo_command(
-        [sumo_tool("randomTrips.py"), "-n", net, "-o", out / f"trips_seed{seed}.trips.xml", "-r", routes,
+        [sumo_tool("randomTrips.py"), "-n", net, "-o", out / f"trips_seed{seed}_d{density:g}.trips.xml", "-r", routes,
          "-b", "0", "-e", f"{end:g}", "--insertion-density", f"{density:g}", "--fringe-factor", "5",
          "--min-distance", "300", "--seed", str(seed), "--vehicle-class", "passenger", "--validate",
          "--remove-loops"],
@@ -323,6 +323,8 @@ def run_network(case: Case, work: Path, *, duration: float, seeds: list[int], co
 
     t0 = time.perf_counter()
     entry: dict[str, Any] = {"network": case.name, "what": case.what, "demand": case.demand, "failed": []}
+    if case.name in GENERATED_DENSITY:  # veh/h per km of the generated demand: runs at another do not compare
+        entry["generated_density"] = GENERATED_DENSITY[case.name]
     out = work / "runs" / case.name
     try:
         sc = scenario(case, work / "inputs", duration=duration, seeds=seeds, controllers=controllers, jobs=jobs,
@@ -446,12 +448,19 @@ def merge_results(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             if bad:
                 raise ValueError(f"{name}: a network entry lacks {', '.join(bad)} (not a real_networks.py result)")
             entry = by_name.get(net["network"])
+            mine, theirs = (None if entry is None else entry.get("generated_density")), net.get("generated_density")
+            if mine is not None and theirs is not None and mine != theirs:  # (files before it was recorded: unknown)
+                raise ValueError(f"{name}: {net['network']}'s generated demand ran at {net.get('generated_density')!r} "
+                                 f"veh/h per km, an earlier file's at {entry.get('generated_density')!r}; only runs of "
+                                 "the same demand compare")
             if entry is None:
                 entry = by_name[net["network"]] = {**net, "controllers": {}, "failed": []}
                 merged["networks"].append(entry)
                 merged["config"]["networks"].append(net["network"])
             entry["controllers"].update(net.get("controllers", {}))
             entry["failed"] += net.get("failed", [])
+            if theirs is not None:
+                entry["generated_density"] = theirs
     for entry in merged["networks"]:
         ctrl = entry["controllers"]
         base = {c: v["resco_delay_s"] for c, v in ctrl.items()
@@ -499,6 +508,9 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--sumocfg", action="append", default=[], metavar="NAME=FILE.sumocfg",
                     help="also run a network of your own with its SUMO configuration (repeatable); with "
                          "--sumocfg and no --networks only these run")
+    ap.add_argument("--density", action="append", default=[], metavar="NAME=VEH_PER_H_PER_KM",
+                    help="generated demand of a network (repeatable; default "
+                         f"{', '.join(f'{k}={v:g}' for k, v in GENERATED_DENSITY.items())})")
     ap.add_argument("--merge", nargs="+", metavar="RESULT.json",
                     help="merge result files of the same duration and seeds (e.g. baselines and greenwave's "
                          "controllers run apart) into --json, ratios recomputed, and print the table")
@@ -525,6 +537,16 @@ def _main(argv: list[str] | None) -> int:
         DATA = Path(args.data).expanduser().resolve()
         if not DATA.is_dir():
             ap.error(f"--data {args.data}: no such folder")
+    for spec in args.density:
+        name, sep, value = spec.partition("=")
+        try:
+            density = float(value)
+        except ValueError:
+            density = float("nan")
+        if not sep or name.strip() not in GENERATED_DENSITY or not math.isfinite(density) or density <= 0:
+            ap.error(f"--density {spec!r}: expected NAME=VEH_PER_H_PER_KM, NAME one of "
+                     f"{', '.join(GENERATED_DENSITY)} and a number > 0")
+        GENERATED_DENSITY[name.strip()] = density
     cases = catalogue()
     try:
         own = [sumocfg_case(spec) for spec in args.sumocfg]

@@ -134,6 +134,12 @@ def test_benchmark_merges_runs_of_the_same_duration_and_seeds() -> None:
     merged = bench.merge_results([("ours.json", _result({"proven": ("greenwave", 18.0)})), ("base.json", own_red)])
     assert merged["config"]["rebuilt_all_red"] == "own"  # a run without rebuilt baselines mixes nothing
     assert "keep the all-red of the network's own programs" in bench.markdown_table(merged)
+    dense, light = _result({"static": ("baseline", 30.0)}), _result({"proven": ("greenwave", 18.0)})
+    dense["networks"][0]["generated_density"], light["networks"][0]["generated_density"] = 10.0, 6.0
+    with pytest.raises(ValueError, match="ours.json: x's generated demand ran at 6.0 veh/h per km, an earlier"):
+        bench.merge_results([("base.json", dense), ("ours.json", light)])
+    merged = bench.merge_results([("old.json", _result({"static": ("baseline", 30.0)})), ("ours.json", light)])
+    assert merged["networks"][0]["generated_density"] == 6.0  # a file from before densities were recorded
     broken = _result({"proven": ("greenwave", 18.0)})
     del broken["networks"][0]["controllers"]["proven"]["kind"]
     with pytest.raises(ValueError, match="ours.json: a network entry lacks controllers.proven.kind"):

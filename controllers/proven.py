@@ -242,49 +242,62 @@ def _prove(variants: Mapping[str, Variant], cases: Sequence[Case], ctx: RunSpec,
     return {v: runs[v] for v in variants if v in runs}, failed
 
 
-#: One-sided Student t at 80 % for n - 1 degrees of freedom (n = 2..20 proof seeds): a variant
-#: is raced on while mean(d) < T · sd(d) / √n, d its per-seed RESCO delay minus the best's. (At
+#: One-sided level of the paired Student-t test that keeps a variant in the race: it is raced on
+#: while mean(d) < t(0.8, n - 1) · sd(d) / √n, d its per-seed RESCO delay minus the other's. (At
 #: 90 % two seeds tell almost nothing apart, and every candidate would run on twice the seeds.)
-_T80 = {df: float(stats.t.ppf(0.8, df)) for df in range(1, 20)}
+RACE_LEVEL = 0.8
+
+
+def _close(a: Mapping[int, float], b: Mapping[int, float]) -> bool:
+    """Whether the seeds both ran cannot tell ``a`` from ``b`` (``a`` not clearly worse), paired per seed."""
+    d = [a[seed] - b[seed] for seed in sorted(a)]
+    n = len(d)
+    mean = sum(d) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
+    return mean < float(stats.t.ppf(RACE_LEVEL, n - 1)) * sd / math.sqrt(n)
 
 
 def close_rivals(runs: Mapping[str, list[ProofRun]], best: str) -> list[str]:
-    """The variants that ran on the best one's seeds and that those seeds cannot tell from it
-    (paired per seed, :data:`_T80`). A variant whose runs measured exactly what the best's or an
-    earlier contender's did runs the same programs (SUMO's rebuilt static program where it is the
-    network's own): it is not raced again."""
-    n = len(runs[best])
-    if n < 2:
+    """The variants that ran on the best one's seeds (two or more) and that those seeds cannot
+    tell from it or from another such rival (paired per seed; :data:`RACE_LEVEL`): a steady
+    variant clearly worse than the best may still beat a scattered rival that stays close to it,
+    so it races too. A variant whose runs measured exactly what the best's or a rival's did runs
+    the same programs (SUMO's rebuilt static program where it is the network's own): it is not
+    raced again. With one proof seed there is no race."""
+    by_seed = {v: {r.seed: r.resco_delay_s for r in rs} for v, rs in runs.items()}
+    seeds = set(by_seed[best])
+    if len(seeds) < 2:
         return []
-    by_seed = {v: tuple(r.resco_delay_s for r in sorted(rs, key=lambda r: r.seed)) for v, rs in runs.items()}
-    seen = {by_seed[best]}
-    out = []
-    for v in runs:
-        if v == best or len(by_seed[v]) != n or by_seed[v] in seen:
-            continue
-        d = [x - y for x, y in zip(by_seed[v], by_seed[best], strict=True)]
-        mean = sum(d) / n
-        sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
-        if mean < _T80[n - 1] * sd / math.sqrt(n):
-            out.append(v)
-            seen.add(by_seed[v])
-    return out
+    pool = [v for v in runs if v != best and set(by_seed[v]) == seeds and len(runs[v]) == len(seeds)]
+    chosen: list[str] = []
+    same = {tuple(sorted(by_seed[best].items()))}
+    grew = True
+    while grew:
+        grew = False
+        for v in pool:
+            key = tuple(sorted(by_seed[v].items()))
+            if v in chosen or key in same:
+                continue
+            if any(_close(by_seed[v], by_seed[u]) for u in (best, *chosen)):
+                chosen.append(v)
+                same.add(key)
+                grew = True
+    return [v for v in pool if v in chosen]
 
 
 def _race(runs: dict[str, list[ProofRun]], variants: Mapping[str, Variant], cases: list[Case], max_seeds: int,
           more_cases: Callable[[int], list[Case]], ctx: RunSpec, approaches: Mapping[str, Sequence[str]],
-          work: Path, jobs: int, skipped: dict[str, str]) -> tuple[list[Case], list[dict[str, Any]]]:
-    """While the seeds so far cannot tell the best variant (least mean RESCO delay) from others,
-    run the best and those on as many seeds again (at most ``max_seeds`` in all), adding to
-    ``runs``: gridlocking demand scatters a controller's delay from seed to seed by more than
-    the controllers differ (fkk_in, one hour: 45 to 220 s/veh for the same one). A variant
-    whose run fails on a new seed is dropped (in ``skipped``). Returns the cases the raced
-    variants ran and, per round, who raced."""
+          work: Path, jobs: int) -> tuple[list[Case], list[dict[str, Any]]]:
+    """While the seeds so far cannot tell the best variant (least mean RESCO delay) from others
+    (:func:`close_rivals`), run the best and those on as many seeds again (at most ``max_seeds``
+    in all), adding to ``runs``: gridlocking demand scatters a controller's delay from seed to
+    seed by more than the controllers differ (fkk_in, one hour: 45 to 220 s/veh for the same
+    one). A round in which a run fails ends the race; the variants whose runs failed keep the
+    seeds they ran before (the failure is in the round's record). Returns the cases the last
+    round ran and, per round, who raced."""
     raced: list[dict[str, Any]] = []
     while len(cases) < max_seeds:
         full = [v for v in runs if len(runs[v]) == len(cases)]
-        if not full:
-            break
         best = min(full, key=lambda v: sum(r.resco_delay_s for r in runs[v]))
         rivals = close_rivals({v: runs[v] for v in full}, best)
         if not rivals:
@@ -294,13 +307,11 @@ def _race(runs: dict[str, list[ProofRun]], variants: Mapping[str, Variant], case
         more, failed = _prove({v: variants[v] for v in [best, *rivals]}, extra, ctx, approaches, work, jobs)
         for v, rs in more.items():
             runs[v].extend(rs)
-        for v, why in failed.items():
-            skipped[v] = why
-            runs.pop(v, None)
-        if not runs:
-            raise ScenarioError(f"controller 'proven': every candidate's proof run failed: {skipped}")
-        raced.append({"seeds": [seed for seed, _ in extra], "best_so_far": best, "rivals": rivals})
+        raced.append({"seeds": [seed for seed, _ in extra], "best_so_far": best, "rivals": rivals,
+                      **({"failed": failed} if failed else {})})
         cases = [*cases, *extra]
+        if failed:
+            break
     return cases, raced
 
 
@@ -456,8 +467,8 @@ class ProvenController(ProgramController):
             runs.update(more)
             skipped.update(failed)
         # where two seeds cannot tell the best from others, those run on more seeds (up to max_seeds)
-        cases, raced = _race(runs, variants, cases, max_seeds,
-                             lambda k: run_cases(ctx, work, k), ctx, approaches, work, jobs, skipped)
+        cases, raced = _race(runs, variants, cases, max_seeds, lambda k: run_cases(ctx, work, k), ctx, approaches,
+                             work, jobs)
         means = {v: sum(r.resco_delay_s for r in rs) / len(rs) for v, rs in runs.items()}
         most = max(len(rs) for rs in runs.values())  # the seeds the last race ran on (fewer if every racer failed)
         decision = min((v for v in means if len(runs[v]) == most), key=lambda v: (means[v], rank.get(v, len(rank))))
@@ -475,6 +486,7 @@ class ProvenController(ProgramController):
         ids = _program_ids(running, runs_program)
         flags = _flagged(network, running, runs_program)
         record: dict[str, Any] = {"decision": decision, "proof_seeds": [seed for seed, _ in cases],
+                  "seeds_run": {v: len(rs) for v, rs in runs.items()},  # means over this many seeds
                   "mean_resco_delay_s": means, "skipped_candidates": skipped, "raced": raced,
                   "resco_delay_s_by_seed": {v: [r.resco_delay_s for r in rs] for v, rs in runs.items()},
                   "signals": {s: {"chosen": choice.get(s, "static"), "runs": runs_program[s], "program_id": ids[s],
@@ -622,12 +634,17 @@ def _flagged(network: RoadNetwork, running: Mapping[str, ET.Element],
 def _lines(record: Mapping[str, Any]) -> list[str]:
     """The proof as text: the network means, then one line per signal."""
     means = record["mean_resco_delay_s"]
+    runs = record.get("seeds_run", {})
+    first = min(runs.values(), default=0)
     out = [f"proven: proof in SUMO over seeds {', '.join(map(str, record['proof_seeds']))} "
-           "(mean RESCO delay, s/veh): " + ", ".join(f"{v} {d:.2f}" for v, d in means.items()),
+           "(mean RESCO delay, s/veh): " + ", ".join(
+               f"{v} {d:.2f}" + (f" ({runs[v]} seeds)" if runs.get(v, first) != first else "")
+               for v, d in means.items()),
            f"  runs: {record['decision']}"]
     for race in record.get("raced", ()):
         out.append(f"  seeds {', '.join(map(str, race['seeds']))}: {race['best_so_far']} and "
-                   f"{', '.join(race['rivals'])}, which the seeds before could not tell from it")
+                   f"{', '.join(race['rivals'])}, which the seeds before could not tell from it"
+                   + (f"; failed, the race ends: {race['failed']}" if race.get("failed") else ""))
     for name, why in record["skipped_candidates"].items():
         out.append(f"  candidate {name} left out: {why}")
     for sid, per in record["signals"].items():

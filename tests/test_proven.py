@@ -115,6 +115,14 @@ def test_races_only_what_the_seeds_cannot_tell_apart() -> None:
             "short": _runs("short", [20.5])}  # not on every seed
     assert close_rivals(runs, "best") == ["close"]
     assert close_rivals({"best": runs["best"][:1], "close": runs["close"][:1]}, "best") == []
+    # a steady variant clearly worse than the best but not than a scattered rival races too
+    chain = {"best": _runs("best", [20.0, 30.0]), "scattered": _runs("scattered", [40.0, 30.0]),
+             "steady": _runs("steady", [27.0, 33.0])}
+    assert close_rivals({"best": chain["best"], "steady": chain["steady"]}, "best") == []
+    assert close_rivals(chain, "best") == ["scattered", "steady"]
+    # paired by seed: runs on other seeds are no rival, whatever they measured
+    other = [ProofRun("other", 200 + k, d, d, 0, 0, {}) for k, d in enumerate([20.5, 29.0])]
+    assert close_rivals({"best": runs["best"], "other": other}, "best") == []
     # noisier seeds keep a bigger difference in the race; more seeds settle it
     wide = {"best": _runs("best", [20.0, 60.0]), "worse": _runs("worse", [40.0, 50.0])}
     assert close_rivals(wide, "best") == ["worse"]

@@ -174,11 +174,12 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     own = {**result.excluded, **(proof.kept_existing if proof is not None else {})}
     if own:  # named in the plan, so that export knows they are left out on purpose
         plan.meta["own_program_signals"] = sorted(own)
-    plan.to_json(plan_json)
     add = None
     if plan.signals:
+        plan.to_json(plan_json)
         add = write_sumo_additional(plan, result.network, out / "plan.add.xml", program_id="gw_optimised")
-    else:  # nothing to load on top of the network's programs; no earlier run's file left to mislead
+    else:  # nothing to export or load on top of the network's programs; no earlier run's files left to mislead
+        plan_json.unlink(missing_ok=True)
         (out / "plan.add.xml").unlink(missing_ok=True)
     areas = result.subareas
     print(f"signals {sum(a.compiled.n_signals for a in areas)}, links {sum(a.compiled.n_links for a in areas)}, "
@@ -206,7 +207,8 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     if proof_lines:
         print("\n".join(proof_lines))
     if add is None:
-        print(f"wrote {plan_json}: no signal changes (SUMO measured nothing better than the network's own programs)")
+        print(f"no plan written: SUMO measured nothing better than the network's own programs "
+              f"(the proof: {out / 'work' / 'proof' / 'proof.json'})")
     else:
         print(f"wrote {plan_json} and {add}")
     band = None
@@ -223,6 +225,8 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
                                  title=f"{scenario.name}: cycle {main.result.plan.cycle_s:g} s")
         print(f"green bands of the optimised plan: {band.band_out_s:.1f} s outbound, "
               f"{band.band_in_s:.1f} s inbound; time-space diagram {png}")
+    else:
+        (out / "time_space.png").unlink(missing_ok=True)  # an earlier run's diagram is not this plan's
     return 0
 
 

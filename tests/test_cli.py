@@ -149,8 +149,6 @@ def test_optimise_writes_only_the_signals_it_changes(tmp_path: Path, capsys) -> 
     toml.write_text('name = "drt"\nduration_s = 600\nseeds = [1, 2]\n[network]\n'
                     'file = "sumo:tools/game/DRT/osm.net.xml"\n[demand]\nentry_vph = 45\n')
     out = tmp_path / "plan"
-    (out).mkdir()
-    (out / "plan.add.xml").write_text("<additional/>")  # an earlier run's file is replaced
     assert main(["optimise", str(toml), "--output", str(out)]) == 0
     text = capsys.readouterr().out
     assert "re-planned without the 8 signal(s) that lost" in text and "not taken: " in text
@@ -161,6 +159,28 @@ def test_optimise_writes_only_the_signals_it_changes(tmp_path: Path, capsys) -> 
     assert kept <= set(plan["meta"]["own_program_signals"])
     written = (out / "plan.add.xml").read_text()
     assert written.count("<tlLogic") == 7 and not any(f'id="{s}"' in written for s in kept)
+
+
+@pytest.mark.slow
+def test_optimise_writes_no_plan_when_sumo_finds_nothing_better(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """SUMO's cross junction near saturation: the optimised plan loses to the junction's own
+    program in SUMO, so no plan is written, and an earlier run's plan, programs and diagram in the
+    output folder are removed rather than left to be exported by mistake."""
+    toml = tmp_path / "cross.toml"
+    toml.write_text('name = "cross"\nduration_s = 900\nseeds = [1, 2]\n[network]\n'
+                    'file = "sumo:tools/game/cross/cross.net.xml"\n[demand]\nentry_vph = 750\n'
+                    'turn_left = 0.2\nturn_right = 0.15\n')
+    out = tmp_path / "plan"
+    out.mkdir()
+    stale = [out / "plan.json", out / "plan.add.xml", out / "time_space.png"]
+    for f in stale:
+        f.write_text("an earlier run's")
+    assert main(["optimise", str(toml), "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "recommended: the existing plan" in text
+    assert "no plan written: SUMO measured nothing better than the network's own programs" in text
+    assert not any(f.exists() for f in stale)
+    assert (out / "work" / "proof" / "proof.json").is_file()
 
 
 @pytest.mark.slow

@@ -76,7 +76,8 @@ from greenwave.errors import PlanError, ScenarioError
 from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
 from greenwave.networks.model import RoadNetwork
 from greenwave.networks.signal_states import GREEN
-from greenwave.networks.subareas import neighbour_links, subareas
+from greenwave.networks.subareas import SubareaSettings, neighbour_links
+from greenwave.networks.subareas import subareas as partition_subareas
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
@@ -127,9 +128,9 @@ class CentralController(Controller):
         "max_gap_s": 2.0, "detector_gap_s": 3.0, "gap_out_first_stage": True, "prove": True,
         "proof_seeds": 2,
     }
-    _SUBAREA_DEFAULTS: ClassVar[dict[str, Any]] = {
-        "coupling_threshold": 2.0, "always_couple_m": 120.0, "max_distance_m": 1000.0,
-        "keep_factor": 0.7,
+    _SUBAREA_DEFAULTS: ClassVar[dict[str, Any]] = {  # the options, defaulting to SubareaSettings'
+        "coupling_threshold": SubareaSettings.threshold, "always_couple_m": SubareaSettings.always_m,
+        "max_distance_m": SubareaSettings.max_distance_m, "keep_factor": SubareaSettings.keep_factor,
     }
 
     # -- options -----------------------------------------------------------------------------
@@ -272,8 +273,8 @@ class CentralController(Controller):
         """One plan for every controllable signal from ``flows`` (per group / sub-area)."""
         t0 = time.perf_counter()
         if self.subareas:
-            self.groups = subareas(self.network, flows, self._compilable, self.subarea_settings, links=self.links,
-                                   previous=self.groups)
+            self.groups = partition_subareas(self.network, flows, self._compilable, self.subarea_settings,
+                                             links=self.links, previous=self.groups)
         else:
             self.groups = [tuple(self._compilable)]
         signals = {}

@@ -168,27 +168,30 @@ def subarea_settings(owner: str, options: Mapping[str, Any], *, default: bool = 
     ScenarioError
         Naming ``owner`` and the option, for an unknown option or a value out of range.
     """
-    names = {"coupling_threshold": "threshold", "always_couple_m": "always_m", "max_distance_m": "max_distance_m",
-             "keep_factor": "keep_factor"}  # keep_factor: for a centre that partitions again (hysteresis)
-    unknown = sorted(set(options) - {"subareas", *names})
+    # option -> (SubareaSettings field, its rule, whether a value passes); keep_factor: for a centre
+    # that partitions again (hysteresis)
+    rules: dict[str, tuple[str, str, Callable[[float], bool]]] = {
+        "coupling_threshold": ("threshold", "> 0", lambda v: v > 0),
+        "always_couple_m": ("always_m", ">= 0", lambda v: v >= 0),
+        "max_distance_m": ("max_distance_m", "> 0", lambda v: v > 0),
+        "keep_factor": ("keep_factor", "in (0, 1]", lambda v: 0 < v <= 1),
+    }
+    unknown = sorted(set(options) - {"subareas", *rules})
     if unknown:
-        raise ScenarioError(f"{owner}: unknown sub-area options {unknown}; valid: {', '.join(SUBAREA_OPTIONS)}")
+        raise ScenarioError(f"{owner}: unknown sub-area options {unknown}; valid: subareas, {', '.join(rules)}")
     on = options.get("subareas", default)
     if not isinstance(on, bool):
         raise ScenarioError(f"{owner}: subareas must be true or false, not {on!r}")
     kw: dict[str, float] = {}
-    for key, field_name in names.items():
+    for key, (field_name, rule, ok) in rules.items():
         if key in options:
             v = options[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ScenarioError(f"{owner}: {key} must be a number, not {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(float(v)):
+                raise ScenarioError(f"{owner}: {key} must be a number {rule}, not {v!r}")
             kw[field_name] = float(v)
     if kw and not on:
         raise ScenarioError(f"{owner}: {', '.join(sorted(set(options) - {'subareas'}))} set with subareas = false")
-    try:
-        settings = SubareaSettings(**kw)
-    except ValueError as exc:
-        raise ScenarioError(f"{owner}: {exc}") from None
+    settings = SubareaSettings(**kw)
     return settings if on else None
 
 
@@ -337,6 +340,8 @@ def plan_for_demand(
     excluded.update(bad)
     if excluded:
         write_excluded(excluded, workdir / "excluded_signals.txt", "not planned")
+    else:  # every signal planned: an earlier plan's list in a reused folder would say otherwise
+        (workdir / "excluded_signals.txt").unlink(missing_ok=True)
     if bad:
         signals = _without(signals, bad, net_file, excluded)
     if optimiser is not None and not bad:

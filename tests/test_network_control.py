@@ -150,9 +150,10 @@ def test_partition_merges_and_splits_with_hysteresis() -> None:
 
 @pytest.mark.parametrize("options, message", [
     ({"subareas": "yes"}, "subareas must be true or false, not 'yes'"),
-    ({"subareas": True, "coupling_threshold": 0}, "threshold > 0"),
-    ({"subareas": True, "always_couple_m": "near"}, "always_couple_m must be a number, not 'near'"),
-    ({"subareas": True, "max_distance_m": float("nan")}, "max_distance_m must be a number"),
+    ({"subareas": True, "coupling_threshold": 0}, "coupling_threshold must be a number > 0, not 0"),
+    ({"subareas": True, "always_couple_m": "near"}, "always_couple_m must be a number >= 0, not 'near'"),
+    ({"subareas": True, "max_distance_m": float("nan")}, "max_distance_m must be a number > 0"),
+    ({"subareas": True, "keep_factor": 1.5}, "keep_factor must be a number in (0, 1], not 1.5"),
     ({"coupling_threshold": 1.0}, "coupling_threshold set with subareas = false"),
     ({"subareas": True, "radius_m": 5}, "unknown sub-area options ['radius_m']"),
 ])

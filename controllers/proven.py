@@ -48,8 +48,9 @@ Then:
 So on its first proof seeds ``proven`` is never worse than any of its candidates (SUMO's
 programs among them, with the network's clearances) but those it raced, and over the seeds of
 a race never worse than the candidates that raced; a candidate left out of a race measured
-clearly worse than the best on the first seeds (not necessarily than every rival of it). The run folder gets ``proven.json`` (per signal:
-the chosen candidate, what runs and every candidate's loss; the candidates' mean delays) and
+clearly worse than the best on the first seeds (not necessarily than every rival of it). The
+run folder gets ``proven.json`` (per signal: the chosen candidate, what runs and every
+candidate's loss; the candidates' mean delays) and
 ``proven.txt`` (one line per signal); ``summary.csv`` gains ``proven_choice`` (a candidate,
 ``mixture`` or ``max_pressure[-short-hold]+left-alone``) and ``proven_signals_changed``
 (signals not on the network's own program). A signal whose program

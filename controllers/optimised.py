@@ -147,7 +147,7 @@ class OptimisedController(ProgramController):
             )
         stage_design = check_stage_design_option(opts.pop("stage_design", DEFAULT_STAGE_DESIGN),
                                                  "controller 'optimised'")
-        subareas = subarea_settings("optimised", {k: opts.pop(k) for k in SUBAREA_OPTIONS if k in opts})
+        subareas = subarea_settings("controller 'optimised'", {k: opts.pop(k) for k in SUBAREA_OPTIONS if k in opts})
         known = set(OptimiserSettings.__dataclass_fields__)
         unknown = set(opts) - known
         if unknown:

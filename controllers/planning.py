@@ -46,7 +46,7 @@ from greenwave.networks import load_network
 from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
 from greenwave.networks.model import RoadNetwork
 from greenwave.networks.route_flows import movement_flows
-from greenwave.networks.subareas import SubareaSettings
+from greenwave.networks.subareas import SETTING_RULES, SubareaSettings
 from greenwave.networks.subareas import subareas as partition_subareas
 
 __all__ = [
@@ -168,24 +168,21 @@ def subarea_settings(owner: str, options: Mapping[str, Any], *, default: bool = 
     ScenarioError
         Naming ``owner`` and the option, for an unknown option or a value out of range.
     """
-    # option -> (SubareaSettings field, its rule, whether a value passes); keep_factor: for a centre
-    # that partitions again (hysteresis)
-    rules: dict[str, tuple[str, str, Callable[[float], bool]]] = {
-        "coupling_threshold": ("threshold", "> 0", lambda v: v > 0),
-        "always_couple_m": ("always_m", ">= 0", lambda v: v >= 0),
-        "max_distance_m": ("max_distance_m", "> 0", lambda v: v > 0),
-        "keep_factor": ("keep_factor", "in (0, 1]", lambda v: 0 < v <= 1),
-    }
-    unknown = sorted(set(options) - {"subareas", *rules})
+    # option -> SubareaSettings field (checked by its SETTING_RULES); keep_factor: for a centre that
+    # partitions again (hysteresis)
+    fields = {"coupling_threshold": "threshold", "always_couple_m": "always_m", "max_distance_m": "max_distance_m",
+              "keep_factor": "keep_factor"}
+    unknown = sorted(set(options) - {"subareas", *fields})
     if unknown:
-        raise ScenarioError(f"{owner}: unknown sub-area options {unknown}; valid: subareas, {', '.join(rules)}")
+        raise ScenarioError(f"{owner}: unknown sub-area options {unknown}; valid: subareas, {', '.join(fields)}")
     on = options.get("subareas", default)
     if not isinstance(on, bool):
         raise ScenarioError(f"{owner}: subareas must be true or false, not {on!r}")
     kw: dict[str, float] = {}
-    for key, (field_name, rule, ok) in rules.items():
+    for key, field_name in fields.items():
         if key in options:
             v = options[key]
+            rule, ok = SETTING_RULES[field_name]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not ok(float(v)):
                 raise ScenarioError(f"{owner}: {key} must be a number {rule}, not {v!r}")
             kw[field_name] = float(v)

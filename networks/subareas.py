@@ -17,7 +17,7 @@ they have clearly fallen, instead of flickering at the threshold.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -25,14 +25,25 @@ import pandas as pd
 
 from greenwave.networks.model import RoadNetwork
 
-__all__ = ["SignalLink", "SubareaSettings", "edge_flows", "neighbour_links", "coupling_graph", "partition", "subareas"]
+__all__ = ["SETTING_RULES", "SignalLink", "SubareaSettings", "edge_flows", "neighbour_links", "coupling_graph",
+           "partition", "subareas"]
+
+
+#: What each :class:`SubareaSettings` field must be: (the rule in words, whether a value passes).
+SETTING_RULES: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "threshold": ("> 0", lambda v: v > 0),
+    "always_m": (">= 0", lambda v: v >= 0),
+    "max_distance_m": ("> 0", lambda v: v > 0),
+    "keep_factor": ("in (0, 1]", lambda v: 0 < v <= 1),
+}
 
 
 @dataclass(frozen=True)
 class SubareaSettings:
     """How signals are grouped into sub-areas (see :func:`partition`): ``threshold`` (veh/h per m),
     ``always_m`` (pairs closer than this share a cycle whatever their flow), ``max_distance_m``
-    (neighbours farther apart are never coupled) and ``keep_factor`` (hysteresis)."""
+    (neighbours farther apart are never coupled) and ``keep_factor`` (hysteresis); each checked
+    against :data:`SETTING_RULES`."""
 
     threshold: float = 2.0
     always_m: float = 120.0
@@ -40,9 +51,9 @@ class SubareaSettings:
     keep_factor: float = 0.7
 
     def __post_init__(self) -> None:
-        if not (self.threshold > 0 and 0 < self.keep_factor <= 1 and self.always_m >= 0 and self.max_distance_m > 0):
-            raise ValueError("sub-areas need threshold > 0, 0 < keep_factor ≤ 1, always_m ≥ 0 and max_distance_m > 0, "
-                             f"not {self}")
+        for name, (rule, ok) in SETTING_RULES.items():
+            if not ok(getattr(self, name)):
+                raise ValueError(f"sub-area setting {name} must be {rule}, not {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -146,8 +157,7 @@ def partition(
     A pair is coupled when ``coupling ≥ threshold`` veh/h per m or ``distance_m ≤ always_m``;
     a pair inside one sub-area of ``previous`` stays coupled down to ``threshold × keep_factor``.
     """
-    if threshold <= 0 or not 0 < keep_factor <= 1:
-        raise ValueError(f"threshold must be > 0 and 0 < keep_factor ≤ 1, got {threshold}, {keep_factor}")
+    SubareaSettings(threshold=threshold, always_m=always_m, keep_factor=keep_factor)  # ValueError if out of range
     area_of: Mapping[str, int] = {s: i for i, area in enumerate(previous or ()) for s in area}
     h = nx.Graph()
     h.add_nodes_from(graph.nodes)

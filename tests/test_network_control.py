@@ -166,6 +166,14 @@ def test_subarea_options_name_the_owner_and_the_option(options: dict, message: s
     assert message in str(err.value) and str(err.value).startswith("controller 'optimised': ")
 
 
+def test_optimised_names_itself_in_a_sub_area_option_error() -> None:
+    from greenwave.controllers.base import make_controller
+    from greenwave.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"^controller 'optimised': always_couple_m must be a number >= 0, not -5$"):
+        make_controller("optimised", {"subareas": True, "always_couple_m": -5}).programs(None)  # type: ignore[arg-type]
+
+
 def test_subarea_options_default_to_one_common_cycle() -> None:
     from greenwave.controllers.planning import subarea_settings
     from greenwave.networks.subareas import SubareaSettings

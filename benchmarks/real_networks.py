@@ -13,8 +13,9 @@ fokr (``fokr_bs_demo``: a Braunschweig junction with recorded traffic and pedest
 signal-group plan, each recorded bicycle and pedestrian once, not repeated as the demo repeats
 them); the RiLSA guideline examples 1-4 among sumolib's scenarios; Monaco and a district of
 Luxembourg City imported from ``../shared/data`` (``--data DIR``) with greenwave's OSM import.
-A network with its own demand runs it (the game's ``.sumocfg``, but fkk_in without the game's
-manual program for gneJ21, and kuehne, whose configuration is disabled, with its own routes;
+A network with its own demand runs it (the game's ``.sumocfg``, without the game's hand-switched
+"manual" programs of grid6, square and fkk_in's gneJ21 (greens of 10000 s until the player
+presses a key): the network's own programs run; kuehne, whose configuration is disabled, with its own routes;
 the RiLSA examples' ``makeRoutes.py`` counts); DRT (whose own demand is people riding one
 taxi), Monaco, Luxembourg and ``fkk_in_random`` get random trips (SUMO's ``randomTrips.py``,
 seeded, trips from and to the fringe weighted 5×, at least 300 m long, routed once with
@@ -75,8 +76,49 @@ def _home() -> Path:
     return sumo_home()
 
 
+def _is_game_device(path: Path) -> bool:
+    """An additional file of the game's hand-switched programs: every element a ``<tlLogic>``
+    with the game's ``hotkeyAbort`` parameter (greens of 10000 s until the player presses the
+    key), a device of the game, not a signal program."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return False
+    logics = [el for el in root if el.tag == "tlLogic"]
+    return bool(logics) and len(logics) == len(root) and all(
+        any(p.get("key") == "hotkeyAbort" for p in el.iter("param")) for el in logics)
+
+
+def _localised_cfg(src: Path, target: Path, routes: list[Path] | None = None) -> Path:
+    """``src`` written to ``target`` with absolute paths, no ``gui_only`` section, the game's
+    hand-switched programs left out (:func:`_is_game_device`: the network's own programs run, as
+    for fkk_in) and, where given, other route files."""
+    cfg = ET.parse(src).getroot()
+    inp = cfg.find("input")
+    if inp is None:
+        raise SystemExit(f"{src}: no <input> section")
+    for el in inp:
+        if el.tag == "route-files" and routes is not None:
+            el.set("value", ",".join(str(p) for p in routes))
+            continue
+        files = [src.parent / v for v in el.get("value", "").split(",") if v]
+        if el.tag == "additional-files":
+            files = [f for f in files if not _is_game_device(f)]
+        el.set("value", ",".join(str(f) for f in files))
+    for el in list(cfg):
+        if el.tag == "gui_only":
+            cfg.remove(el)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(cfg).write(target, encoding="unicode")
+    return target
+
+
 def _game_cfg(name: str) -> Callable[[Path, int, float], dict[str, Any]]:
-    return lambda _work, _seed, _end: {"demand": {"sumocfg": f"sumo:tools/game/{name}.sumocfg"}}
+    """The game's configuration (grid6's and square's without their hand-switched programs)."""
+    def build(work: Path, _seed: int, _end: float) -> dict[str, Any]:
+        src = _home() / "tools" / "game" / f"{name}.sumocfg"
+        return {"demand": {"sumocfg": str(_localised_cfg(src, work / name / f"{name}.sumocfg"))}}
+    return build
 
 
 def _bs3d(_work: Path, _seed: int, _end: float) -> dict[str, Any]:
@@ -141,19 +183,7 @@ def _fokr(work: Path, _seed: int, _end: float) -> dict[str, Any]:
         target = out / path.name.replace(".xml", ".once.xml")
         ET.ElementTree(new).write(target, encoding="unicode")
         once.append(target)
-    inp = cfg.find("input")
-    assert inp is not None
-    for el in inp:
-        if el.tag == "route-files":
-            el.set("value", ",".join(str(p) for p in once))
-        else:
-            el.set("value", ",".join(str(src.parent / v) for v in el.get("value", "").split(",")))
-    for el in list(cfg):
-        if el.tag == "gui_only":
-            cfg.remove(el)
-    path = out / "fokr_recorded.sumocfg"
-    ET.ElementTree(cfg).write(path, encoding="unicode")
-    return {"demand": {"sumocfg": str(path)}}
+    return {"demand": {"sumocfg": str(_localised_cfg(src, out / "fokr_recorded.sumocfg", routes=once))}}
 
 
 def _rilsa(k: int) -> Callable[[Path, int, float], dict[str, Any]]:

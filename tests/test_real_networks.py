@@ -172,6 +172,28 @@ def test_benchmark_fokr_runs_each_recorded_road_user_once(tmp_path: Path, pool: 
     assert 0 < len(bikes_seen) <= sum(1 for b in bikes if float(b.get("depart", "0")) < 54300.0)
 
 
+def test_benchmark_game_networks_run_their_own_programs_not_the_games_hotkeys(tmp_path: Path) -> None:
+    """grid6's and square's game configurations load hand-switched "manual" programs (10000 s
+    greens until the player's hotkey): the benchmark's configurations leave those files out, keep
+    the rest (routes given as additionals, points of interest, grid6's routing options), and
+    SUMO then runs each network's own programs."""
+    import subprocess
+    import sys
+
+    bench = _benchmark()
+    for name, tls, kept in (("grid6", "1/1", ("grid6.poi.xml", "random-factor")),
+                            ("square", "A0", ("square.rou.xml", "square.poi.xml"))):
+        table = bench.catalogue()[name].build(tmp_path, 1, 60.0)
+        cfg = Path(table["demand"]["sumocfg"])
+        text = cfg.read_text()
+        assert ".tll.xml" not in text and all(k in text for k in kept), text
+        probe = ("import libsumo, sys; libsumo.start(['sumo', '-c', sys.argv[1], '--no-step-log']); "
+                 "libsumo.simulationStep(); print(libsumo.trafficlight.getProgram(sys.argv[2])); libsumo.close()")
+        out = subprocess.run([sys.executable, "-c", probe, str(cfg), tls], capture_output=True, text=True,
+                             check=True, cwd=tmp_path)
+        assert out.stdout.split()[-1] == "0", (name, out.stdout, out.stderr)
+
+
 @pytest.mark.slow
 def test_actuated_copy_of_a_signal_group_plan_keeps_its_steps(tmp_path: Path) -> None:
     """fokr's city plan is a signal-group plan: 46 phases, its stages' greens (7-9 s) joined by

@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Literal
 
 from greenwave._sumo import run_sumo_command
-from greenwave._xml import open_xml
 from greenwave.controllers.sumo_programs import read_programs
 from greenwave.controllers.switching import is_all_red, is_stage_state
 from greenwave.controllers.tls_xml import active_programs
 from greenwave.errors import NetworkError, ScenarioError
-from greenwave.networks.signal_states import GREEN, PERMISSIVE_GREEN, RED_LETTER
+from greenwave.networks.rebuilt_stages import carried_over, signal_links
 
 __all__ = ["ALL_RED", "REBUILT_TYPES", "AllRed", "RebuiltPrograms", "RebuiltType", "own_all_red_s", "rebuilt_programs"]
 
@@ -47,11 +46,6 @@ REBUILT_TYPES: tuple[str, ...] = ("static", "actuated", "delay_based")
 #: The all-red of the rebuilt programs: netconvert's (none) or the programs SUMO runs.
 AllRed = Literal["netconvert", "own"]
 ALL_RED: tuple[str, ...] = ("netconvert", "own")
-
-#: A connection's identity across a rebuild: (from edge, to edge, from lane, to lane) for a
-#: vehicle connection, ("crossing", crossing id) for a pedestrian crossing.
-_Key = tuple[str, ...]
-
 
 @dataclass(frozen=True)
 class RebuiltPrograms:
@@ -63,70 +57,6 @@ class RebuiltPrograms:
     """Signals running SUMO's rebuilt program."""
     kept: dict[str, str]
     """Signals left on their own program → why."""
-
-
-def _signal_links(net_file: Path) -> dict[str, dict[_Key, int]]:
-    """Signal id → connection key → link index, for every signalised connection of a network."""
-    crossing: set[str] = set()
-    links: dict[str, dict[_Key, int]] = {}
-    pending: list[tuple[str, str, str, str, str, int]] = []
-    try:
-        with open_xml(net_file) as fh:
-            for _event, el in ET.iterparse(fh, events=("end",)):
-                if el.tag == "edge" and el.get("function") == "crossing":
-                    crossing.add(el.get("id", ""))
-                elif el.tag == "connection" and el.get("tl") is not None:
-                    try:
-                        index = int(el.get("linkIndex", ""))
-                    except ValueError:
-                        raise NetworkError(
-                            f"{net_file}: <connection from={el.get('from')!r} to={el.get('to')!r}> "
-                            f"has linkIndex={el.get('linkIndex')!r}, expected an integer"
-                        ) from None
-                    pending.append((el.get("tl", ""), el.get("from", ""), el.get("to", ""),
-                                    el.get("fromLane", ""), el.get("toLane", ""), index))
-                if el.tag in ("edge", "connection", "junction"):
-                    el.clear()
-    except (ET.ParseError, OSError, EOFError) as exc:
-        raise NetworkError(f"{net_file}: not a readable SUMO network: {exc}") from exc
-    for tl, frm, to, from_lane, to_lane, index in pending:
-        if frm.startswith(":"):
-            if to not in crossing:
-                continue  # the second half of an indirect turn: its first half carries the index
-            key: _Key = ("crossing", to)
-        else:
-            key = (frm, to, from_lane, to_lane)
-        links.setdefault(tl, {})[key] = index
-    return links
-
-
-def _carried_over(
-    own: dict[_Key, int], rebuilt: dict[_Key, int], states: list[str], n_own: int
-) -> tuple[list[str] | None, str]:
-    """The rebuilt program's states on the own link indices, or None and why not."""
-    sources: dict[int, set[int]] = {}
-    for key, index in own.items():
-        if key not in rebuilt:
-            return None, f"connection {'/'.join(key)} has no counterpart in the rebuilt network"
-        sources.setdefault(index, set()).add(rebuilt[key])
-    out = []
-    for phase, state in enumerate(states):
-        chars = []
-        for i in range(n_own):
-            if i not in sources:  # an index no connection uses (a gap): any state, none shown
-                chars.append(RED_LETTER)
-                continue
-            shown = {state[j] for j in sources[i] if j < len(state)}
-            if shown == GREEN:
-                shown = {PERMISSIVE_GREEN}  # all green, some yielding: the shared index yields (as safe)
-            if len(shown) != 1:
-                return None, (
-                    f"link index {i} groups connections that SUMO's rebuilt program shows as "
-                    f"{'/'.join(sorted(shown)) or 'nothing'} in its phase {phase}"
-                )
-            chars.append(shown.pop())
-        out.append("".join(chars))
-    return out, ""
 
 
 def own_all_red_s(programs: dict[str, ET.Element]) -> float:
@@ -233,7 +163,7 @@ def rebuilt_programs(
             )  # fmt: skip
             new_by_red[red_s] = read_programs(rebuilt_net)
         # the all-red does not change link indices: the last rebuild numbers them as every one does
-        own_links, new_links = _signal_links(net), _signal_links(rebuilt_net)
+        own_links, new_links = signal_links(net), signal_links(rebuilt_net)
     finally:
         rebuilt_net.unlink(missing_ok=True)  # several MB on a city; the programs are all that is used
     new_programs = {sid: new_by_red[red_of[sid]][sid] for sid in own_programs if sid in new_by_red[red_of[sid]]}
@@ -247,7 +177,7 @@ def rebuilt_programs(
         own = own_links.get(tls_id, {})
         own_states = [ph.get("state", "") for ph in own_programs[tls_id].iter("phase")]
         n_own = max([max(own.values(), default=-1) + 1, *map(len, own_states)])
-        states, why = _carried_over(own, new_links.get(tls_id, {}),
+        states, why = carried_over(own, new_links.get(tls_id, {}),
                                     [ph.get("state", "") for ph in new.iter("phase")], n_own)
         if states is None:
             kept[tls_id] = why

@@ -50,6 +50,7 @@ from greenwave.engine.optimise import OptimiserSettings, optimise
 from greenwave.engine.results import write_text_atomic
 from greenwave.errors import NetworkError, PlanError, ScenarioError
 from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network, green_stage_phases
+from greenwave.networks.rebuilt_stages import rebuilt_left_out
 from greenwave.networks.signal_states import GREEN
 from greenwave.networks.stage_design import (
     DESIGN_KINDS,
@@ -140,9 +141,9 @@ def candidate_designs(
         return {k: list(x) for k, x in v.items()}, {k: dict(x) for k, x in r.items()}
     try:
         rebuilt = rebuilt_programs(network.path, workdir=workdir)
-        rebuilt_error = ""
+        rebuilt_why, rebuilt_error = rebuilt_left_out(network.path, workdir=workdir), ""
     except NetworkError as exc:
-        rebuilt, rebuilt_error = {}, str(exc)
+        rebuilt, rebuilt_why, rebuilt_error = {}, {}, str(exc)
     valid: dict[str, list[StageDesign]] = {}
     rejected: dict[str, dict[str, str]] = {}
     for sid in signals if signals is not None else list(network.signals):
@@ -154,8 +155,8 @@ def candidate_designs(
                                                              (), (), own.id, base=own)]
             rejected[sid] = {k: f"no designs generated: {exc}" for k in DESIGN_KINDS[1:]}
             continue
-        if rebuilt_error and "rebuilt" in why:
-            why["rebuilt"] = rebuilt_error
+        if "rebuilt" in why and (rebuilt_error or sid in rebuilt_why):
+            why["rebuilt"] = rebuilt_error or rebuilt_why[sid]
         keep = []
         for d in designs:
             if not d.is_own:

@@ -10,7 +10,7 @@ generates the candidates of a signal:
     The network's own program (its green phases and intergreens), unchanged.
 ``rebuilt``
     The green phases SUMO builds for the junction (``netconvert --tls.rebuild``, see
-    :func:`rebuilt_programs`), mapped back to this network's link indices by lane pair.
+    :func:`rebuilt_programs`), carried over to this network's link indices connection by connection.
 ``merged``
     The own stages without the short protected-turn stages whose turners may yield: every link
     of a dropped stage goes to the remaining stage that carries most of its approach, where the

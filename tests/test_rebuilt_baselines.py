@@ -115,6 +115,17 @@ def test_a_signal_whose_indices_do_not_fit_keeps_its_own_program(tmp_path: Path)
     assert result.rebuilt == ("335525545",)
     listed = (tmp_path / "excluded_signals.txt").read_text().splitlines()[1:]
     assert [line.split(":")[0] for line in listed] == ["gneJ21"]
+    # the rebuilt stage design is carried over the same way, and the candidates say why it is missing
+    from greenwave.controllers.stage_choice import candidate_designs
+    from greenwave.networks.rebuilt_stages import rebuilt_left_out
+    from greenwave.networks.rebuilt_stages import rebuilt_programs as rebuilt_stages
+    from greenwave.networks.sumo_net import load_network
+
+    net_file = _game("fkk_in/ingolstadt.net.xml.gz")
+    assert set(rebuilt_stages(net_file, workdir=tmp_path / "s")) == {"335525545"}
+    assert "groups connections" in rebuilt_left_out(net_file, workdir=tmp_path / "s")["gneJ21"]
+    _valid, rejected = candidate_designs(load_network(net_file), workdir=tmp_path / "s")
+    assert "groups connections" in rejected["gneJ21"]["rebuilt"]
 
 
 def test_unknown_rebuild_type_is_refused(tmp_path: Path) -> None:

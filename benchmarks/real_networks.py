@@ -503,6 +503,20 @@ def merge_results(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     return merged
 
 
+def read_result(path: str | Path) -> dict[str, Any]:
+    """A result file of this benchmark; ValueError naming the file when it is not one."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    nets = data.get("networks") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or not isinstance(nets, list) or not all(
+            isinstance(n, dict) and isinstance(n.get("controllers"), dict) and "network" in n for n in nets):
+        raise ValueError(f"{path}: not a result of benchmarks/real_networks.py (expected 'config' and "
+                         "'networks', each network with its 'controllers')")
+    return data
+
+
 def _write_json(data: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -549,7 +563,7 @@ def _main(argv: list[str] | None) -> int:
         if not args.json:
             ap.error("--merge needs --json FILE for the merged result")
         try:
-            merged = merge_results([(f, json.loads(Path(f).read_text())) for f in args.merge])
+            merged = merge_results([(f, read_result(f)) for f in args.merge])
         except (OSError, ValueError) as exc:
             ap.error(f"--merge: {exc}")
         _write_json(merged, Path(args.json))
@@ -559,7 +573,10 @@ def _main(argv: list[str] | None) -> int:
             Path(args.markdown).write_text(table)
         return 0
     if args.table:
-        print(markdown_table(json.loads(Path(args.table).read_text())), end="")
+        try:
+            print(markdown_table(read_result(args.table)), end="")
+        except (OSError, ValueError) as exc:
+            ap.error(f"--table: {exc}")
         return 0
     if not args.json:
         ap.error("--json FILE is required (or --table FILE.json)")

@@ -147,6 +147,24 @@ def test_benchmark_merges_runs_of_the_same_duration_and_seeds() -> None:
 
 
 @pytest.mark.slow
+def test_benchmark_table_and_merge_refuse_files_that_are_not_results(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """--table and --merge name the file that is not a result, without a traceback."""
+    bench = _benchmark()
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    (tmp_path / "broken.json").write_text("{")
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(_result({"static": ("baseline", 30.0)})))
+    for argv, expected in ((["--table", str(tmp_path / "other.json")], "other.json: not a result"),
+                           (["--table", str(tmp_path / "missing.json")], "missing.json"),
+                           (["--merge", str(good), str(tmp_path / "broken.json"), "--json", str(tmp_path / "m.json")],
+                            "broken.json: not JSON")):
+        with pytest.raises(SystemExit) as exc:
+            bench.main(argv)
+        assert exc.value.code == 2 and expected in capsys.readouterr().err
+    assert bench.main(["--table", str(good)]) == 0 and "| x (1 signals) | own |" in capsys.readouterr().out
+
+
 def test_benchmark_fokr_runs_each_recorded_road_user_once(tmp_path: Path, pool: Executor) -> None:
     """The benchmark's fokr: Braunschweig's junction with its recorded road users, each bicycle
     and pedestrian once (the demo's flows repeat them every 25 / 15 s until 62000 s), in

@@ -39,11 +39,11 @@ from greenwave.errors import PlanError, ScenarioError
 
 if TYPE_CHECKING:
     from greenwave.controllers.base import Controller
-    from greenwave.engine.run import RunSpec
+    from greenwave.engine.run import RunSpec, SumoOptions
     from greenwave.networks.model import RoadNetwork
 
-__all__ = ["Proof", "ProofRun", "SimulationSetup", "proof_options", "proof_pool", "proof_seed", "prove_plan",
-           "run_cases", "signal_approaches", "simulate", "simulate_controller", "start_controller_proofs",
+__all__ = ["Proof", "ProofRun", "SimulationSetup", "proof_options", "proof_pool", "proof_seed", "proof_setup",
+           "prove_plan", "run_cases", "signal_approaches", "simulate", "simulate_controller", "start_controller_proofs",
            "start_proofs"]
 
 Decision = Literal["candidate", "mixed", "existing"]
@@ -133,19 +133,29 @@ def proof_seed(run_seed: int, k: int) -> int:
     return 1_000_003 + 7919 * int(run_seed) + int(k)
 
 
-def run_cases(ctx: RunSpec, folder: Path, n: int) -> list[tuple[int, SimulationSetup]]:
-    """``n`` proof runs of a controller's run: its scenario as SUMO runs it (routes, the
-    scenario's additional files, a .sumocfg's options with outputs into ``folder``), on seeds of
-    their own (:func:`proof_seed`)."""
+def proof_setup(
+    folder: Path, net_file: Path, route_files: Sequence[Path], additional_files: Sequence[Path], *,
+    begin_s: float, end_s: float, step_length_s: float, time_to_teleport_s: float,
+    sumo_config: SumoOptions | None = None,
+) -> SimulationSetup:
+    """A proof run of a scenario as SUMO runs it: its routes and additional files, and a
+    .sumocfg's options with their outputs into ``folder/outputs``. Serves the controllers'
+    proofs (:func:`run_cases`) and ``greenwave optimise``'s."""
     folder = Path(folder)
-    cfg = ctx.sumo_config
-    args = () if cfg is None else tuple(cfg.sumo_args(folder / "outputs"))
-    if cfg is not None and cfg.outputs:
+    args = () if sumo_config is None else tuple(sumo_config.sumo_args(folder / "outputs"))
+    if sumo_config is not None and sumo_config.outputs:
         (folder / "outputs").mkdir(parents=True, exist_ok=True)
-    setup = SimulationSetup(Path(ctx.net_file), tuple(ctx.route_files),
-                            tuple(ctx.additional_files), begin_s=ctx.begin_s, end_s=ctx.end_s,
-                            step_length_s=ctx.step_length_s, time_to_teleport_s=ctx.time_to_teleport_s,
-                            extra_args=args)
+    return SimulationSetup(Path(net_file), tuple(route_files), tuple(additional_files), begin_s=begin_s,
+                           end_s=end_s, step_length_s=step_length_s, time_to_teleport_s=time_to_teleport_s,
+                           extra_args=args)
+
+
+def run_cases(ctx: RunSpec, folder: Path, n: int) -> list[tuple[int, SimulationSetup]]:
+    """``n`` proof runs of a controller's run (:func:`proof_setup`), on seeds of their own
+    (:func:`proof_seed`)."""
+    setup = proof_setup(folder, Path(ctx.net_file), ctx.route_files, ctx.additional_files, begin_s=ctx.begin_s,
+                        end_s=ctx.end_s, step_length_s=ctx.step_length_s, time_to_teleport_s=ctx.time_to_teleport_s,
+                        sumo_config=ctx.sumo_config)
     return [(proof_seed(ctx.seed, k), setup) for k in range(n)]
 
 

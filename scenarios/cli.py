@@ -147,20 +147,18 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     proof, proof_lines = None, []
     if n_proof:
         from greenwave.controllers.optimised import prove_demand_plan
-        from greenwave.controllers.proof import SimulationSetup
+        from greenwave.controllers.proof import SimulationSetup, proof_setup
         from greenwave.scenarios.sumocfg import localise_additional
 
         sc = prepared.scenario
         cfg = sc.demand.sumo_config
 
         def cases(folder: Path) -> list[tuple[int, SimulationSetup]]:
-            sumo_args = () if cfg is None else tuple(cfg.sumo_args(folder / "outputs"))
-            if cfg is not None and cfg.outputs:
-                (folder / "outputs").mkdir(parents=True, exist_ok=True)
+            """The scenario's own seeds and their demand (a controller's proof runs seeds of its own)."""
             adds = tuple(localise_additional(prepared.additional_files, folder / "scenario_files"))
-            return [(s, SimulationSetup(prepared.net_file, prepared.routes_by_seed[s], adds,
-                                        begin_s=sc.begin_s, end_s=sc.end_s, step_length_s=sc.step_length_s,
-                                        time_to_teleport_s=sc.time_to_teleport_s, extra_args=sumo_args))
+            return [(s, proof_setup(folder, prepared.net_file, prepared.routes_by_seed[s], adds, begin_s=sc.begin_s,
+                                    end_s=sc.end_s, step_length_s=sc.step_length_s,
+                                    time_to_teleport_s=sc.time_to_teleport_s, sumo_config=cfg))
                     for s in scenario.seeds[:n_proof]]
 
         _say(f"proving the plan in SUMO against the network's own programs on {n_proof} seed(s)")

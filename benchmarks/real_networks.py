@@ -76,48 +76,13 @@ def _home() -> Path:
     return sumo_home()
 
 
-def _is_game_device(path: Path) -> bool:
-    """An additional file of the game's hand-switched programs: every element a ``<tlLogic>``
-    with the game's ``hotkeyAbort`` parameter (greens of 10000 s until the player presses the
-    key), a device of the game, not a signal program."""
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError):
-        return False
-    logics = [el for el in root if el.tag == "tlLogic"]
-    return bool(logics) and len(logics) == len(root) and all(
-        any(p.get("key") == "hotkeyAbort" for p in el.iter("param")) for el in logics)
-
-
-def _localised_cfg(src: Path, target: Path, routes: list[Path] | None = None) -> Path:
-    """``src`` written to ``target`` with absolute paths, no ``gui_only`` section, the game's
-    hand-switched programs left out (:func:`_is_game_device`: the network's own programs run, as
-    for fkk_in) and, where given, other route files."""
-    cfg = ET.parse(src).getroot()
-    inp = cfg.find("input")
-    if inp is None:
-        raise SystemExit(f"{src}: no <input> section")
-    for el in inp:
-        if el.tag == "route-files" and routes is not None:
-            el.set("value", ",".join(str(p) for p in routes))
-            continue
-        files = [src.parent / v for v in el.get("value", "").split(",") if v]
-        if el.tag == "additional-files":
-            files = [f for f in files if not _is_game_device(f)]
-        el.set("value", ",".join(str(f) for f in files))
-    for el in list(cfg):
-        if el.tag == "gui_only":
-            cfg.remove(el)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(cfg).write(target, encoding="unicode")
-    return target
-
-
 def _game_cfg(name: str) -> Callable[[Path, int, float], dict[str, Any]]:
     """The game's configuration (grid6's and square's without their hand-switched programs)."""
     def build(work: Path, _seed: int, _end: float) -> dict[str, Any]:
+        from greenwave.scenarios.sumocfg import portable_sumocfg
+
         src = _home() / "tools" / "game" / f"{name}.sumocfg"
-        return {"demand": {"sumocfg": str(_localised_cfg(src, work / name / f"{name}.sumocfg"))}}
+        return {"demand": {"sumocfg": str(portable_sumocfg(src, work / name / f"{name}.sumocfg"))}}
     return build
 
 
@@ -147,6 +112,8 @@ def _fokr(work: Path, _seed: int, _end: float) -> dict[str, Any]:
     recorded car trips') as the one road user it recorded. The demo repeats each of them every
     25 s (bicycles) or 15 s (pedestrians) until 62000 s to fill the screen: 152 bicycle streams
     that reach 21900 bicycles an hour, which SUMO can neither insert nor step in reasonable time."""
+    from greenwave.scenarios.sumocfg import portable_sumocfg
+
     src = _home() / "tools" / "game" / "fokr_bs_demo.sumocfg"
     out = work / "fokr"
     out.mkdir(parents=True, exist_ok=True)
@@ -183,7 +150,7 @@ def _fokr(work: Path, _seed: int, _end: float) -> dict[str, Any]:
         target = out / path.name.replace(".xml", ".once.xml")
         ET.ElementTree(new).write(target, encoding="unicode")
         once.append(target)
-    return {"demand": {"sumocfg": str(_localised_cfg(src, out / "fokr_recorded.sumocfg", routes=once))}}
+    return {"demand": {"sumocfg": str(portable_sumocfg(src, out / "fokr_recorded.sumocfg", routes=once))}}
 
 
 def _rilsa(k: int) -> Callable[[Path, int, float], dict[str, Any]]:

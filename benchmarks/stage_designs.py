@@ -28,12 +28,8 @@ _RILSA = "tools/sumolib/scenario/scenarios/RealWorld"
 NETWORKS: dict[str, dict[str, Any]] = {
     "grid4_moderate": {"bundled": "grid4_moderate"},
     "arterial6": {"bundled": "arterial6"},
-    "cross": {"demand": {"sumocfg": "sumo:tools/game/cross.sumocfg"}},
-    "corridor": {"demand": {"sumocfg": "sumo:tools/game/corridor.sumocfg"}},
-    "square": {"demand": {"sumocfg": "sumo:tools/game/square.sumocfg"}},
-    "grid6": {"demand": {"sumocfg": "sumo:tools/game/grid6.sumocfg"}},
-    "fkk_in": {"demand": {"sumocfg": "sumo:tools/game/fkk_in.sumocfg"}},
-    "A10KW": {"demand": {"sumocfg": "sumo:tools/game/A10KW.sumocfg"}},
+    # the game's configurations without its hand-switched programs (square, grid6, fkk_in's gneJ21)
+    **{name: {"game": name} for name in ("cross", "corridor", "square", "grid6", "fkk_in", "A10KW")},
     **{f"rilsa{k}": {"network": {"file": f"sumo:{_RILSA}/RiLSA_example{k}/net.net.xml"},
                      "demand": {"major_entry_vph": 500, "minor_entry_vph": 300, "turn_left": 0.2, "turn_right": 0.15}}
        for k in (1, 2, 3, 4)},
@@ -73,14 +69,25 @@ def main(argv: list[str] | None = None) -> int:
     from greenwave.scenarios.runner import default_executor, run_scenario
     from greenwave.scenarios.spec import load_scenario, scenario_from_dict
 
+    unknown = [n for n in args.networks.split(",") if n and n not in NETWORKS]
+    if unknown:
+        p.error(f"--networks: unknown {', '.join(unknown)}; known: {', '.join(NETWORKS)}")
     seeds = [int(s) for s in args.seeds.split(",") if s]
     controllers = [c for c in args.controllers.split(",") if c]
     modes = [m for m in args.modes.split(",") if m]
     out: dict[str, Any] = {"duration_s": args.duration, "seeds": seeds, "modes": modes, "networks": {}}
     executor = default_executor(args.jobs)
+    inputs = tempfile.TemporaryDirectory()
     try:
         for net in [n for n in args.networks.split(",") if n]:
             spec = NETWORKS[net]
+            if "game" in spec:
+                from greenwave._sumo import sumo_home
+                from greenwave.scenarios.sumocfg import portable_sumocfg
+
+                cfg = portable_sumocfg(sumo_home() / "tools" / "game" / f"{spec['game']}.sumocfg",
+                                       Path(inputs.name) / f"{spec['game']}.sumocfg")
+                spec = {"demand": {"sumocfg": str(cfg)}}
             res: dict[str, Any] = {}
             for mode in modes:
                 opts = {c: {"stage_design": mode} for c in controllers}
@@ -122,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             write_text_atomic(json.dumps(out, indent=1) + "\n", Path(args.json))
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        inputs.cleanup()
     return 0
 
 

@@ -26,6 +26,7 @@ with SUMO's own message. What greenwave does with each option:
 from __future__ import annotations
 
 import functools
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
@@ -43,8 +44,10 @@ __all__ = [
     "SUMO_DEFAULT_SEED",
     "SumoConfig",
     "demand_files",
+    "is_hotkey_program_file",
     "is_sumocfg",
     "localise_additional",
+    "portable_sumocfg",
     "read_sumocfg",
     "scenario_defaults",
 ]
@@ -409,3 +412,45 @@ def _output_path(value: str, source: Path, outputs: Path, names: dict[Path, str]
             name = f"{original.stem}_{k}{original.suffix}"
         names[original] = name
     return str(outputs / names[original])
+
+
+def is_hotkey_program_file(path: Path) -> bool:
+    """An additional file of SUMO's traffic-light game (``tools/game``): every element a
+    ``<tlLogic>`` with the game's ``hotkeyAbort`` parameter, programs whose greens last 10000 s
+    until the player presses a key. A device of the game, not a signal program."""
+    try:
+        with open_xml(path) as fh:
+            root = ET.parse(fh).getroot()
+    except (OSError, ET.ParseError, EOFError):
+        return False
+    logics = [el for el in root if el.tag == "tlLogic"]
+    return bool(logics) and len(logics) == len(root) and all(
+        any(p.get("key") == "hotkeyAbort" for p in el.iter("param")) for el in logics)
+
+
+def portable_sumocfg(src: Path, target: Path, *, routes: Sequence[Path] | None = None) -> Path:
+    """The configuration ``src`` written to ``target`` with absolute paths, without its
+    ``gui_only`` section and without the game's hand-switched programs
+    (:func:`is_hotkey_program_file`), so that the network's own programs run; ``routes``, where
+    given, replace its route files. :class:`ScenarioError` when ``src`` is not readable."""
+    try:
+        cfg = ET.parse(src).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise ScenarioError(f"{src}: not a readable SUMO configuration: {exc}") from None
+    inp = cfg.find("input")
+    if inp is None:
+        raise ScenarioError(f"{src}: no <input> section")
+    for el in inp:
+        if el.tag == "route-files" and routes is not None:
+            el.set("value", ",".join(str(p) for p in routes))
+            continue
+        files = [src.parent / v for v in re.split(r"[,\s]+", el.get("value", "")) if v]
+        if el.tag == "additional-files":
+            files = [f for f in files if not is_hotkey_program_file(f)]
+        el.set("value", ",".join(str(f) for f in files))
+    for el in list(cfg):
+        if el.tag == "gui_only":
+            cfg.remove(el)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(cfg).write(target, encoding="unicode")
+    return target

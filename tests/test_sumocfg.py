@@ -451,3 +451,27 @@ def test_real_city_scenario_with_bicycles_pedestrian_crossings_and_its_own_progr
         assert {v["signal"] for v in checked["first"]} <= {"38"}, row.controller
     static = summary.set_index("controller").safety_violations
     assert static["static"] > 0  # the city's own plan, as SUMO runs it
+
+
+def test_portable_sumocfg_leaves_out_the_games_hotkey_programs(tmp_path: Path) -> None:
+    """SUMO's game configurations load hand-switched programs (``hotkeyAbort``, 10000 s greens):
+    the portable copy leaves those files out and keeps the others, with absolute paths; an
+    unreadable configuration gets a ScenarioError naming it."""
+    from greenwave.scenarios.sumocfg import is_hotkey_program_file, portable_sumocfg
+
+    game = sumo_home() / "tools" / "game"
+    assert is_hotkey_program_file(game / "square" / "square.tll.xml")
+    assert not is_hotkey_program_file(game / "square" / "square.rou.xml")
+    assert not is_hotkey_program_file(tmp_path / "missing.xml")
+    out = portable_sumocfg(game / "square.sumocfg", tmp_path / "square.sumocfg")
+    adds = ET.parse(out).getroot().find("input/additional-files")
+    assert adds is not None
+    files = [Path(f) for f in adds.get("value", "").split(",")]
+    assert [f.name for f in files] == ["square.poi.xml", "square.rou.xml", "input_additional.add.xml"]
+    assert all(f.is_absolute() and f.exists() for f in files)
+    assert ET.parse(out).getroot().find("gui_only") is None
+    cfg = read_sumocfg(out)
+    assert cfg.net_file == game / "square" / "square.net.xml"
+    (tmp_path / "broken.sumocfg").write_text("<configuration><input>")
+    with pytest.raises(ScenarioError, match="broken.sumocfg: not a readable SUMO configuration"):
+        portable_sumocfg(tmp_path / "broken.sumocfg", tmp_path / "out.sumocfg")

@@ -14,24 +14,21 @@ from pathlib import Path
 
 import pytest
 
+from greenwave._sumo import sumo_home
 from greenwave.controllers.base import available_controllers
 from greenwave.scenarios.runner import run_scenario
 from greenwave.scenarios.spec import scenario_from_dict
+from greenwave.scenarios.sumocfg import portable_sumocfg
 
 #: Signals whose own program is unsafe. Ingolstadt's hand-edited ``gneJ21`` (fkk_in) shows
 #: conflicting priority greens and G->r without yellow; controllers that leave it on its own
 #: program (max_pressure, optimised... exclude it, see excluded_signals.txt) show that.
 KNOWN_UNSAFE_PROGRAMS = {"gneJ21"}
 
-GAME = {
-    name: {"demand": {"sumocfg": f"sumo:tools/game/{name}.sumocfg"}}
-    for name in ("grid6", "square", "corridor", "fkk_in", "A10KW")
-}
-# grid6's configuration loads the game's "manual" programs (grid6.tll.xml: 10000 s greens and 1 s
-# yellows, switched by the player's hotkey), which SUMO then runs and which no plan may copy (yellow
-# < 3 s): the planners rightly refuse them, so the network runs here with its own programs
-GAME["grid6"] = {"network": {"file": "sumo:tools/game/grid6/grid6.net.xml"},
-                 "demand": {"route_files": ["sumo:tools/game/grid6/grid6.rou.xml"]}}
+#: the game's configurations, run without their hand-switched programs (square's, grid6's and
+#: fkk_in's gneJ21: 10000 s greens until the player's hotkey): the networks' own programs run
+GAME_CFG = ("grid6", "square", "corridor", "fkk_in", "A10KW")
+GAME: dict[str, dict] = {name: {} for name in GAME_CFG}
 # DRT's own demand is persons riding one taxi: generated entry flows on its network instead
 GAME["DRT"] = {"network": {"file": "sumo:tools/game/DRT/osm.net.xml"}, "demand": {"entry_vph": 60, "end_s": 300}}
 
@@ -44,8 +41,12 @@ CONTROLLERS = [c for c in available_controllers() if c != "fixed" and not c.star
 def test_every_controller_runs_safely_on_real_networks(game: str, pool: Executor, tmp_path: Path) -> None:
     assert {"static", "actuated", "max_pressure", "optimised"} <= set(CONTROLLERS)
     # proven proves each of its candidates once here (CI time); the safety of what it runs is the point
+    spec = GAME[game]
+    if game in GAME_CFG:
+        cfg = portable_sumocfg(sumo_home() / "tools" / "game" / f"{game}.sumocfg", tmp_path / "inputs" / "game.sumocfg")
+        spec = {"demand": {"sumocfg": str(cfg)}}
     sc = scenario_from_dict({"name": game, "duration_s": 300, "seeds": [1], "controllers": CONTROLLERS,
-                             "controller_options": {"proven": {"proof_seeds": 1}}, **GAME[game]})
+                             "controller_options": {"proven": {"proof_seeds": 1}}, **spec})
     summary = run_scenario(sc, tmp_path, executor=pool, check_safety=True)  # raises if any run failed
     assert sorted(summary.controller) == sorted(CONTROLLERS)
     assert (summary.vehicles_inserted > 0).all(), summary[["controller", "vehicles_inserted"]]

@@ -4,8 +4,10 @@ A *stage* is a green phase of a signal's program (some ``G``/``g``, no ``y``/``Y
 :class:`StageSwitcher` lets a controller say "go to stage X next and hold its green at least
 N s"; it guarantees, for every signal it drives:
 
-* every link that loses its green shows yellow first (``y`` for the program's yellow time) and
-  then the program's all-red, before any other link turns green;
+* every link that loses its green shows yellow first (``y`` for the program's yellow time, at
+  least :data:`MIN_YELLOW_S`, the standards' 3 s: a program with a shorter yellow, like the
+  hand-switched programs of SUMO's game with 1 s, does not lower it) and then the program's
+  all-red, before any other link turns green;
 * no green ends before the stage's minimum green (the program's ``minDur``, otherwise
   ``min(default_min_green_s, phase duration)``);
 * no state it shows has two conflicting priority greens (``G``–``G`` of links that are foes in
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MIN_GREEN_S",
     "DEFAULT_YELLOW_S",
+    "MIN_YELLOW_S",
     "SignalStages",
     "StageSwitcher",
     "derived_transition",
@@ -71,6 +74,9 @@ __all__ = [
 
 DEFAULT_MIN_GREEN_S = 5.0
 DEFAULT_YELLOW_S = 3.0
+#: The shortest yellow a driven signal shows, whatever its program shows (the standards' 3 s,
+#: as for plans: :data:`greenwave.controllers.plans.timing.MIN_YELLOW_S`).
+MIN_YELLOW_S = 3.0
 
 
 def is_stage_state(state: str) -> bool:
@@ -109,6 +115,16 @@ def _sequence_ok(signal: Signal, seq: Sequence[str], strict: np.ndarray, pedestr
             if x in GREEN and y in RED and not pedestrian[k]:
                 return False
     return True
+
+
+def _link_yellows(seq: Sequence[tuple[str, float]]) -> list[float]:
+    """How long each link that shows yellow in the intergreen ``seq`` shows it, s."""
+    shown: dict[int, float] = {}
+    for state, duration in seq:
+        for k, c in enumerate(state):
+            if c in YELLOW:
+                shown[k] = shown.get(k, 0.0) + duration
+    return list(shown.values())
 
 
 @dataclass(frozen=True)
@@ -223,12 +239,13 @@ def signal_stages(
     transitions: dict[tuple[int, int], tuple[tuple[str, float], ...]] = {}
     n = len(idx)
     for i in range(n):
-        y_i = yellow_after[i] if yellow_after[i] > 0 else max(yellows, default=DEFAULT_YELLOW_S)
+        y_i = max(yellow_after[i] if yellow_after[i] > 0 else max(yellows, default=DEFAULT_YELLOW_S), MIN_YELLOW_S)
         r_i = red_after[i] if red_after[i] > 0 else max_red
         for j in range(n):
             if i == j:
                 continue
-            if j == (i + 1) % n and inter[i]:
+            own_yellow_ok = min(_link_yellows(inter[i]), default=MIN_YELLOW_S) >= MIN_YELLOW_S - 1e-9
+            if j == (i + 1) % n and inter[i] and own_yellow_ok:
                 own = [states[i], *(s for s, _ in inter[i]), states[j]]
                 if all(len(s) == len(states[i]) for s in own) and _sequence_ok(signal, own, strict, pedestrian):
                     transitions[(i, j)] = tuple(inter[i])

@@ -213,6 +213,31 @@ def test_benchmark_game_networks_run_their_own_programs_not_the_games_hotkeys(tm
         assert out.stdout.split()[-1] == "0", (name, out.stdout, out.stderr)
 
 
+def test_driven_signals_show_the_standard_yellow_where_the_program_shows_less(tmp_path: Path, pool: Executor) -> None:
+    """square's game configuration runs hand-switched programs with 1 s yellows: max_pressure,
+    which switches between a program's stages with the program's own intergreens, shows every
+    yellow for at least 3 s there (it showed 1 s before), measured in what SUMO showed."""
+    import xml.etree.ElementTree as ET
+
+    from greenwave.controllers.switching import is_stage_state
+    from greenwave.networks.signal_states import YELLOW
+
+    sc = scenario_from_dict({"name": "square", "duration_s": 300, "seeds": [1], "controllers": ["max_pressure"],
+                             "demand": {"sumocfg": "sumo:tools/game/square.sumocfg"}})
+    summary = run_scenario(sc, tmp_path, executor=pool)
+    assert summary.iloc[0].status == "ok"
+    shown = ET.parse(tmp_path / "runs" / "max_pressure_seed1" / "scenario_files" / "outputs" / "tlsstate.xml")
+    by_signal: dict[str, list[tuple[float, str]]] = {}
+    for el in shown.getroot().iter("tlsState"):
+        by_signal.setdefault(el.get("id", ""), []).append((float(el.get("time", "nan")), el.get("state", "")))
+    yellows = []
+    for states in by_signal.values():  # from the first green on: the controller attaches there
+        first = next(k for k, (_t, st) in enumerate(states) if is_stage_state(st))
+        yellows += [t2 - t1 for (t1, s1), (t2, _s2) in zip(states[first:], states[first + 1:], strict=False)
+                    if any(c in YELLOW for c in s1)]
+    assert len(yellows) > 50 and min(yellows) >= 3.0 - 1e-6, sorted(yellows)[:5]
+
+
 @pytest.mark.slow
 def test_actuated_copy_of_a_signal_group_plan_keeps_its_steps(tmp_path: Path) -> None:
     """fokr's city plan is a signal-group plan: 46 phases, its stages' greens (7-9 s) joined by

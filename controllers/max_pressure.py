@@ -41,7 +41,10 @@ Options (``[controller_options.max_pressure]``): ``decision_interval_s`` (1), ``
 (120), ``hold_gap_s`` (2.5; 0 turns the hold off), ``hold_queue_veh`` (the hold and the gap-out
 need at least this many vehicles in a priority lane's zone: 1 for max_pressure, 4 for the
 cyclic variant), ``hold_per_lane`` (0; 1: in the zone of the lane whose loop was crossed),
-``downstream_weight`` (β, 0.5),
+``downstream_weight`` (β, 0.5), ``initial_per_veh_s`` (0: off) and ``max_initial_s`` (30):
+a variable initial green as in actuated control, no green ends before ``initial_per_veh_s`` per
+vehicle that queued in the longest zone of its priority lanes when it started (at most
+``max_initial_s``; the acyclic variant only),
 ``permitted_weight`` (1), ``unknown_queue_veh`` (2),
 ``e1_distance_m`` (2), ``e2_length_m`` (80), ``detector_faults`` (see detectors),
 ``stage_design`` (which stages each signal runs, :mod:`greenwave.controllers.stage_choice`;
@@ -108,6 +111,8 @@ _DEFAULTS: dict[str, float] = {
     "unknown_queue_veh": 2.0,
     "e1_distance_m": 2.0,
     "e2_length_m": 80.0,
+    "initial_per_veh_s": 0.0,
+    "max_initial_s": 30.0,
 }
 
 
@@ -331,6 +336,9 @@ class _PressureController(Controller):
         self.switcher.start(sim)
         self.next_decision = sim.time_s
         self.last_served[:] = sim.time_s
+        n = len(self.switcher.signals)
+        self._initial, self._initial_of = np.zeros(n), np.full(n, -np.inf)  # variable initial green
+        self._initials: list[float] = []
 
     def pressures(self) -> np.ndarray:
         """Pressure of every stage row (veh, saturation-flow weighted) from the last readings:
@@ -366,6 +374,8 @@ class _PressureController(Controller):
             # detectors the plausibility checks flagged at some time (healthy ones should not be)
             "detectors_flagged": len({d for _, d, s in self.reader.fault_log if s == "flagged"}),
         }
+        if self._initials:  # the variable initial green: mean over the greens it timed
+            out["initial_green_mean_s"] = float(np.mean(self._initials))
         if self.faults:
             log = [{"time_s": t, "detector": d, "status": s} for t, d, s in self.reader.fault_log]
             write_text_atomic(json.dumps({"faults": [f.__dict__ | {"ids": list(f.ids)} for f in self.faults],
@@ -404,6 +414,11 @@ class MaxPressureController(_PressureController):
         ready = sw.ready(t) & (sw.pending < 0)
         if not ready.any():
             return
+        per_veh = self.opts["initial_per_veh_s"]
+        if per_veh > 0:  # variable initial green: the queue found at the green's start discharges first
+            ready &= t - sw.green_start_s >= self._initial_green(per_veh) - 1e-9
+            if not ready.any():
+                return
         hold = np.zeros(ready.size, dtype=bool)
         cand = np.flatnonzero(ready)
         hold[cand] = self.discharging(self._sim, cand)
@@ -417,6 +432,20 @@ class MaxPressureController(_PressureController):
         for i in np.flatnonzero(nxt >= 0):
             sw.request(int(i), int(nxt[i]))
             self.switches += 1
+
+
+    def _initial_green(self, per_veh: float) -> np.ndarray:
+        """Per switcher signal, the initial green of its current green (s): ``per_veh`` per
+        vehicle queued at its start in the longest zone of the stage's priority lanes, at most
+        ``max_initial_s`` (the variable initial green of actuated control)."""
+        sw = self.switcher
+        for i in np.flatnonzero((sw.stage >= 0) & (sw.green_start_s != self._initial_of)):
+            rows = self._hold_loops[i][int(sw.stage[i])]
+            queue = np.nan_to_num(self.reader.queue[rows], nan=0.0)
+            self._initial[i] = min(per_veh * float(queue.max(initial=0.0)), self.opts["max_initial_s"])
+            self._initial_of[i] = sw.green_start_s[i]
+            self._initials.append(self._initial[i])
+        return self._initial
 
 
 #: Signals from which decisions use the numba kernel: loading a cached kernel costs a process

@@ -13,9 +13,10 @@ fokr (``fokr_bs_demo``: a Braunschweig junction with recorded traffic and pedest
 signal-group plan, each recorded bicycle and pedestrian once, not repeated as the demo repeats
 them); the RiLSA guideline examples 1-4 among sumolib's scenarios; Monaco and a district of
 Luxembourg City imported from ``../shared/data`` (``--data DIR``) with greenwave's OSM import.
-A network with its own demand runs it (the game's ``.sumocfg``, without the game's hand-switched
-"manual" programs of grid6, square and fkk_in's gneJ21 (greens of 10000 s until the player
-presses a key): the network's own programs run; kuehne, whose configuration is disabled, with its own routes;
+A network with its own demand runs it (the game's ``.sumocfg``, without the hand-switched "manual"
+programs grid6's and square's load, greens of 10000 s until the player presses a key, so the
+network's own programs run; fkk_in its network and routes, without the game's manual program for
+gneJ21; kuehne, whose configuration is disabled, with its own routes;
 the RiLSA examples' ``makeRoutes.py`` counts); DRT (whose own demand is people riding one
 taxi), Monaco, Luxembourg and ``fkk_in_random`` get random trips (SUMO's ``randomTrips.py``,
 seeded, trips from and to the fringe weighted 5×, at least 300 m long, routed once with
@@ -392,7 +393,8 @@ def markdown_table(result: dict[str, Any]) -> str:
                 cells.append("–")
                 continue
             ratio = "" if v["vs_best_baseline"] is None else f" ({v['vs_best_baseline']:.2f})"
-            text = f"{v['resco_delay_s']:.1f}{ratio} [{v['teleports']:.0f}/{v['vehicles_unfinished']:.0f}]"
+            counts = "/".join("?" if v[k] is None else f"{v[k]:.0f}" for k in ("teleports", "vehicles_unfinished"))
+            text = f"{v['resco_delay_s']:.1f}{ratio} [{counts}]"
             cells.append(f"**{text}**" if n == best else text)
         if gw is None:
             gw_text = "–"
@@ -471,17 +473,51 @@ def merge_results(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 
 
 def read_result(path: str | Path) -> dict[str, Any]:
-    """A result file of this benchmark; ValueError naming the file when it is not one."""
+    """A result file of this benchmark; ValueError naming the file and the entry when it is not one."""
     try:
-        data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not JSON ({exc})") from None
-    nets = data.get("networks") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or not isinstance(nets, list) or not all(
-            isinstance(n, dict) and isinstance(n.get("controllers"), dict) and "network" in n for n in nets):
-        raise ValueError(f"{path}: not a result of benchmarks/real_networks.py (expected 'config' and "
-                         "'networks', each network with its 'controllers')")
+    problem = _result_problem(data)
+    if problem:
+        raise ValueError(f"{path}: not a result of benchmarks/real_networks.py: {problem}")
     return data
+
+
+def _is_num(x: Any, *, none: bool = False) -> bool:
+    return (x is None and none) or (isinstance(x, (int, float)) and not isinstance(x, bool))
+
+
+def _result_problem(data: Any) -> str:
+    """What in ``data`` is not as :func:`markdown_table` and :func:`merge_results` read it ("" if all is)."""
+    if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or not isinstance(data.get("networks"),
+                                                                                                list):
+        return "expected an object with 'config' and 'networks'"
+    cfg = data["config"]
+    if not _is_num(cfg.get("duration_s")):
+        return "config.duration_s: expected a number"
+    if not isinstance(cfg.get("seeds"), list) or not all(isinstance(x, int) for x in cfg["seeds"]):
+        return "config.seeds: expected a list of integers"
+    names = cfg.get("controllers", [])
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        return "config.controllers: expected a list of names"
+    for k, net in enumerate(data["networks"]):
+        where = f"networks[{k}]"
+        if not isinstance(net, dict):
+            return f"{where}: expected an object"
+        for key, kind in (("network", str), ("demand", str), ("failed", list), ("controllers", dict)):
+            if not isinstance(net.get(key), kind):
+                return f"{where}.{key}: expected {'text' if kind is str else kind.__name__}"
+        ctrl = net["controllers"]
+        if net.get("best_baseline") is not None and net["best_baseline"] not in ctrl:
+            return f"{where}.best_baseline: {net['best_baseline']!r} is not among its controllers"
+        for name, v in ctrl.items():
+            if not isinstance(v, dict) or v.get("kind") not in ("baseline", "greenwave"):
+                return f"{where}.controllers.{name}.kind: expected 'baseline' or 'greenwave'"
+            for key in ("resco_delay_s", "vs_best_baseline", "teleports", "vehicles_unfinished"):
+                if not _is_num(v.get(key), none=True):
+                    return f"{where}.controllers.{name}.{key}: expected a number or null"
+    return ""
 
 
 def _write_json(data: dict[str, Any], path: Path) -> None:
@@ -531,10 +567,10 @@ def _main(argv: list[str] | None) -> int:
             ap.error("--merge needs --json FILE for the merged result")
         try:
             merged = merge_results([(f, read_result(f)) for f in args.merge])
+            table = markdown_table(merged)
         except (OSError, ValueError) as exc:
             ap.error(f"--merge: {exc}")
         _write_json(merged, Path(args.json))
-        table = markdown_table(merged)
         print(table, end="")
         if args.markdown:
             Path(args.markdown).write_text(table)

@@ -147,7 +147,6 @@ def test_benchmark_merges_runs_of_the_same_duration_and_seeds() -> None:
         bench.merge_results([("base.json", _result({"static": ("baseline", 30.0)})), ("ours.json", broken)])
 
 
-@pytest.mark.slow
 def test_benchmark_table_and_merge_refuse_files_that_are_not_results(tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """--table and --merge name the file that is not a result, without a traceback."""
@@ -164,8 +163,20 @@ def test_benchmark_table_and_merge_refuse_files_that_are_not_results(tmp_path: P
             bench.main(argv)
         assert exc.value.code == 2 and expected in capsys.readouterr().err
     assert bench.main(["--table", str(good)]) == 0 and "| x (1 signals) | own |" in capsys.readouterr().out
+    kindless = _result({"static": ("baseline", 30.0)})
+    del kindless["networks"][0]["controllers"]["static"]["kind"]
+    (tmp_path / "kindless.json").write_text(json.dumps(kindless))
+    with pytest.raises(SystemExit):
+        bench.main(["--table", str(tmp_path / "kindless.json")])
+    assert "kindless.json: not a result of benchmarks/real_networks.py: networks[0].controllers.static.kind" in \
+        capsys.readouterr().err
+    unknown = _result({"static": ("baseline", 30.0)})
+    unknown["networks"][0]["controllers"]["static"]["teleports"] = None  # NaN is written as null
+    (tmp_path / "unknown.json").write_text(json.dumps(unknown))
+    assert bench.main(["--table", str(tmp_path / "unknown.json")]) == 0 and "30.0 [?/1]" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_benchmark_fokr_runs_each_recorded_road_user_once(tmp_path: Path, pool: Executor) -> None:
     """The benchmark's fokr: Braunschweig's junction with its recorded road users, each bicycle
     and pedestrian once (the demo's flows repeat them every 25 / 15 s until 62000 s), in
@@ -191,6 +202,7 @@ def test_benchmark_fokr_runs_each_recorded_road_user_once(tmp_path: Path, pool: 
     assert 0 < len(bikes_seen) <= sum(1 for b in bikes if float(b.get("depart", "0")) < 54300.0)
 
 
+@pytest.mark.slow
 def test_benchmark_game_networks_run_their_own_programs_not_the_games_hotkeys(tmp_path: Path) -> None:
     """grid6's and square's game configurations load hand-switched "manual" programs (10000 s
     greens until the player's hotkey): the benchmark's configurations leave those files out, keep
@@ -213,6 +225,7 @@ def test_benchmark_game_networks_run_their_own_programs_not_the_games_hotkeys(tm
         assert out.stdout.split()[-1] == "0", (name, out.stdout, out.stderr)
 
 
+@pytest.mark.slow
 def test_driven_signals_show_the_standard_yellow_where_the_program_shows_less(tmp_path: Path, pool: Executor) -> None:
     """square's game configuration runs hand-switched programs with 1 s yellows: max_pressure,
     which switches between a program's stages with the program's own intergreens, shows every

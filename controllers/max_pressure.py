@@ -41,10 +41,10 @@ Options (``[controller_options.max_pressure]``): ``decision_interval_s`` (1), ``
 (120), ``hold_gap_s`` (2.5; 0 turns the hold off), ``hold_queue_veh`` (the hold and the gap-out
 need at least this many vehicles in a priority lane's zone: 1 for max_pressure, 4 for the
 cyclic variant), ``hold_per_lane`` (0; 1: in the zone of the lane whose loop was crossed),
-``downstream_weight`` (β, 0.5), ``initial_per_veh_s`` (0: off) and ``max_initial_s`` (30):
-a variable initial green as in actuated control, no green ends before ``initial_per_veh_s`` per
-vehicle that queued in the longest zone of its priority lanes when it started (at most
-``max_initial_s``; the acyclic variant only),
+``downstream_weight`` (β, 0.5), for the acyclic variant ``initial_per_veh_s`` (0: off) and
+``max_initial_s`` (30): a variable initial green as in actuated control, no green ends before
+``initial_per_veh_s`` per vehicle queued in the longest zone of its priority lanes at its first
+decision (at most ``max_initial_s`` and the stage's maximum green),
 ``permitted_weight`` (1), ``unknown_queue_veh`` (2),
 ``e1_distance_m`` (2), ``e2_length_m`` (80), ``detector_faults`` (see detectors),
 ``stage_design`` (which stages each signal runs, :mod:`greenwave.controllers.stage_choice`;
@@ -111,8 +111,6 @@ _DEFAULTS: dict[str, float] = {
     "unknown_queue_veh": 2.0,
     "e1_distance_m": 2.0,
     "e2_length_m": 80.0,
-    "initial_per_veh_s": 0.0,
-    "max_initial_s": 30.0,
 }
 
 
@@ -408,17 +406,18 @@ class MaxPressureController(_PressureController):
     #: through traffic, held nothing, so their stage ended with them waiting)
     hold_queue_default: ClassVar[float] = 1.0
 
+    #: the variable initial green (off by default; README "Max-pressure on real junctions")
+    extra_options = ("initial_per_veh_s", "max_initial_s")
+
     def decide(self, t: float, *, fresh: bool) -> None:
         """Every ready signal's next stage from the stage pressures (:func:`next_stages`)."""
         sw = self.switcher
         ready = sw.ready(t) & (sw.pending < 0)
-        if not ready.any():
-            return
-        per_veh = self.opts["initial_per_veh_s"]
+        per_veh = float(self.opts.get("initial_per_veh_s", 0.0))
         if per_veh > 0:  # variable initial green: the queue found at the green's start discharges first
             ready &= t - sw.green_start_s >= self._initial_green(per_veh) - 1e-9
-            if not ready.any():
-                return
+        if not ready.any():
+            return
         hold = np.zeros(ready.size, dtype=bool)
         cand = np.flatnonzero(ready)
         hold[cand] = self.discharging(self._sim, cand)
@@ -436,13 +435,17 @@ class MaxPressureController(_PressureController):
 
     def _initial_green(self, per_veh: float) -> np.ndarray:
         """Per switcher signal, the initial green of its current green (s): ``per_veh`` per
-        vehicle queued at its start in the longest zone of the stage's priority lanes, at most
-        ``max_initial_s`` (the variable initial green of actuated control)."""
+        vehicle queued in the longest zone of the stage's priority lanes at the first decision of
+        the green (decisions come every ``decision_interval_s``), at most ``max_initial_s`` and
+        the stage's maximum green (the variable initial green of actuated control)."""
         sw = self.switcher
+        cap = float(self.opts.get("max_initial_s", 30.0))
         for i in np.flatnonzero((sw.stage >= 0) & (sw.green_start_s != self._initial_of)):
-            rows = self._hold_loops[i][int(sw.stage[i])]
+            k = int(sw.stage[i])
+            rows = self._hold_loops[i][k]
             queue = np.nan_to_num(self.reader.queue[rows], nan=0.0)
-            self._initial[i] = min(per_veh * float(queue.max(initial=0.0)), self.opts["max_initial_s"])
+            most = min(cap, float(self.max_green[self.stage_offsets[i] + k]))
+            self._initial[i] = min(per_veh * float(queue.max(initial=0.0)), most)
             self._initial_of[i] = sw.green_start_s[i]
             self._initials.append(self._initial[i])
         return self._initial

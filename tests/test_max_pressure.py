@@ -454,6 +454,7 @@ def test_max_pressure_takes_over_every_driven_signal(tmp_path: Path) -> None:
         ("max_pressure", {"min_green_s": 0}, "min_green_s <= max_green_s"),
         ("max_pressure", {"decision_interval_s": 0}, "decision_interval_s must be > 0"),
         ("max_pressure", {"initial_per_veh_s": -2}, "option 'initial_per_veh_s' must be a number >= 0"),
+        ("max_pressure_cyclic", {"initial_per_veh_s": 1.5}, "unknown options ['initial_per_veh_s']"),
         ("max_pressure", {"e2_length_m": 0}, "e2_length_m > 0"),
         ("max_pressure", {"detector_faults": [{"kind": "melted", "share": 0.1}]},
          "option 'detector_faults'[0]: 'kind' must be one of"),
@@ -591,3 +592,19 @@ def test_variable_initial_green_lets_the_queue_found_at_a_green_start_discharge(
     assert 5.0 < initial.initial_green_mean_s <= 20.0
     assert "initial_green_mean_s" not in plain or np.isnan(plain.initial_green_mean_s)
     assert initial.signal_switches < plain.signal_switches, (initial.signal_switches, plain.signal_switches)
+
+
+def test_switching_never_takes_a_yellow_under_three_seconds_from_the_program() -> None:
+    """square's game programs switch with 1 s of yellow and 1 s of red-yellow: the stages
+    derived from them show 3 s of yellow between every pair (the standards' minimum)."""
+    game = sumo_home() / "tools" / "game"
+    net = load_network(game / "square" / "square.net.xml", program_files=[game / "square" / "square.tll.xml"])
+    st = signal_stages(net.signals["A0"])
+    assert st is not None and st.program_id == "manual" and st.transitions
+    for seq in st.transitions.values():
+        shown: dict[int, float] = {}
+        for state, duration in seq:
+            for k, c in enumerate(state):
+                if c in "yY":
+                    shown[k] = shown.get(k, 0.0) + duration
+        assert shown and min(shown.values()) >= 3.0, seq

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from greenwave.errors import NetworkError, SimulationError
+from greenwave.networks.compile import MIN_YELLOW_S  # the standards' 3 s: the shortest yellow shown
 from greenwave.networks.intergreens import merge_pairs
 from greenwave.networks.signal_states import (
     GREEN,
@@ -74,9 +75,6 @@ __all__ = [
 
 DEFAULT_MIN_GREEN_S = 5.0
 DEFAULT_YELLOW_S = 3.0
-#: The shortest yellow a driven signal shows, whatever its program shows (the standards' 3 s,
-#: as for plans: :data:`greenwave.controllers.plans.timing.MIN_YELLOW_S`).
-MIN_YELLOW_S = 3.0
 
 
 def is_stage_state(state: str) -> bool:
@@ -241,10 +239,10 @@ def signal_stages(
     for i in range(n):
         y_i = max(yellow_after[i] if yellow_after[i] > 0 else max(yellows, default=DEFAULT_YELLOW_S), MIN_YELLOW_S)
         r_i = red_after[i] if red_after[i] > 0 else max_red
+        own_yellow_ok = min(_link_yellows(inter[i]), default=MIN_YELLOW_S) >= MIN_YELLOW_S - 1e-9
         for j in range(n):
             if i == j:
                 continue
-            own_yellow_ok = min(_link_yellows(inter[i]), default=MIN_YELLOW_S) >= MIN_YELLOW_S - 1e-9
             if j == (i + 1) % n and inter[i] and own_yellow_ok:
                 own = [states[i], *(s for s, _ in inter[i]), states[j]]
                 if all(len(s) == len(states[i]) for s in own) and _sequence_ok(signal, own, strict, pedestrian):
@@ -403,7 +401,7 @@ class StageSwitcher:
         k = int(np.argmax((green & mine).sum(axis=1) - (green & ~mine).sum(axis=1)))
         yellows = [d for seq in st.transitions.values() for s, d in seq if any(c in YELLOW for c in s)]
         reds = [d for seq in st.transitions.values() for s, d in seq if is_all_red(s)]
-        seq = derived_transition(state, st.states[k], yellow_s=max(yellows, default=DEFAULT_YELLOW_S),
+        seq = derived_transition(state, st.states[k], yellow_s=max(*yellows, DEFAULT_YELLOW_S, MIN_YELLOW_S),
                                  all_red_s=max(reds, default=0.0))
         self.attached[i] = True
         self.stage[i] = -1

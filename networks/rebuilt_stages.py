@@ -102,14 +102,26 @@ def rebuilt_programs(net_file: Path | str, *, workdir: Path | str | None = None,
     """SUMO's own program of every signal of ``net_file`` (``netconvert --tls.rebuild``), its
     states carried over to ``net_file``'s link indices (:func:`carried_over`; signals whose
     connections cannot all be found, or whose shared indices the rebuilt program splits, are left
-    out). :class:`NetworkError` when netconvert fails."""
+    out: :func:`rebuilt_left_out`). :class:`NetworkError` when netconvert fails."""
+    return dict(_rebuilt(net_file, workdir, timeout_s)[0])
+
+
+def rebuilt_left_out(net_file: Path | str, *, workdir: Path | str | None = None,
+                     timeout_s: float = 300.0) -> dict[str, str]:
+    """The signals :func:`rebuilt_programs` leaves out → why (netconvert runs once per net file
+    and process for both)."""
+    return dict(_rebuilt(net_file, workdir, timeout_s)[1])
+
+
+def _rebuilt(net_file: Path | str, workdir: Path | str | None,
+             timeout_s: float) -> tuple[dict[str, Program], dict[str, str]]:
     net = Path(net_file)
     try:
         key = (str(net.resolve()), net.stat().st_mtime)
     except OSError as exc:
         raise NetworkError(f"{net}: cannot read the net file ({exc})") from None
     if key in _REBUILT:  # one netconvert per net file and process
-        return dict(_REBUILT[key][0])
+        return _REBUILT[key]
     if workdir is not None:
         try:
             Path(workdir).mkdir(parents=True, exist_ok=True)
@@ -146,14 +158,7 @@ def rebuilt_programs(net_file: Path | str, *, workdir: Path | str | None = None,
                                                                                           strict=True)))
     _REBUILT.clear()
     _REBUILT[key] = (result, left_out)
-    return dict(result)
-
-
-def rebuilt_left_out(net_file: Path | str, *, workdir: Path | str | None = None) -> dict[str, str]:
-    """The signals :func:`rebuilt_programs` leaves out → why (netconvert runs once per net file
-    and process for both)."""
-    rebuilt_programs(net_file, workdir=workdir)
-    return dict(_REBUILT[(str(Path(net_file).resolve()), Path(net_file).stat().st_mtime)][1])
+    return result, left_out
 
 
 _REBUILT: dict[tuple[str, float], tuple[dict[str, Program], dict[str, str]]] = {}

@@ -26,7 +26,6 @@ with SUMO's own message. What greenwave does with each option:
 from __future__ import annotations
 
 import functools
-import re
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
@@ -428,29 +427,40 @@ def is_hotkey_program_file(path: Path) -> bool:
         any(p.get("key") == "hotkeyAbort" for p in el.iter("param")) for el in logics)
 
 
-def portable_sumocfg(src: Path, target: Path, *, routes: Sequence[Path] | None = None) -> Path:
-    """The configuration ``src`` written to ``target`` with absolute paths, without its
-    ``gui_only`` section and without the game's hand-switched programs
+def portable_sumocfg(src: str | Path, target: str | Path, *, routes: Sequence[Path] | None = None) -> Path:
+    """The configuration ``src`` as SUMO reads it (absolute paths, option synonyms resolved),
+    written to ``target`` without its GUI options and without the game's hand-switched programs
     (:func:`is_hotkey_program_file`), so that the network's own programs run; ``routes``, where
-    given, replace its route files. :class:`ScenarioError` when ``src`` is not readable."""
-    try:
-        cfg = ET.parse(src).getroot()
-    except (OSError, ET.ParseError) as exc:
-        raise ScenarioError(f"{src}: not a readable SUMO configuration: {exc}") from None
-    inp = cfg.find("input")
-    if inp is None:
-        raise ScenarioError(f"{src}: no <input> section")
-    for el in inp:
-        if el.tag == "route-files" and routes is not None:
-            el.set("value", ",".join(str(p) for p in routes))
+    given, are its route files instead of its own. :class:`ScenarioError` naming the file when
+    SUMO cannot read ``src`` or ``target`` cannot be written."""
+    src, target = Path(src).resolve(), Path(target)
+    if not src.is_file():
+        raise ScenarioError(f"SUMO configuration {src} does not exist")
+    root = ET.Element("configuration")
+    sections: dict[str, ET.Element] = {}
+    given_routes = False
+    for section, name, value in _sumo_view(src):
+        if section == "gui_only":
             continue
-        files = [src.parent / v for v in re.split(r"[,\s]+", el.get("value", "")) if v]
-        if el.tag == "additional-files":
-            files = [f for f in files if not is_hotkey_program_file(f)]
-        el.set("value", ",".join(str(f) for f in files))
-    for el in list(cfg):
-        if el.tag == "gui_only":
-            cfg.remove(el)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(cfg).write(target, encoding="unicode")
+        if name == "additional-files":
+            value = ",".join(f for f in value.split(",") if f.strip() and not is_hotkey_program_file(Path(f.strip())))
+            if not value:
+                continue
+        elif name == "route-files" and routes is not None:
+            value, given_routes = ",".join(str(Path(r).resolve()) for r in routes), True
+        if section not in sections:
+            sections[section] = ET.SubElement(root, section)
+        ET.SubElement(sections[section], name, {"value": value})
+    if routes is not None and not given_routes:
+        if "input" not in sections:
+            sections["input"] = ET.SubElement(root, "input")
+        ET.SubElement(sections["input"], "route-files", {"value": ",".join(str(Path(r).resolve()) for r in routes)})
+    ET.indent(root, space="    ")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        ET.ElementTree(root).write(tmp, encoding="UTF-8", xml_declaration=True)
+        tmp.replace(target)
+    except OSError as exc:
+        raise ScenarioError(f"{target}: cannot write the SUMO configuration ({exc})") from None
     return target

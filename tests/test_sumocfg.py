@@ -11,6 +11,7 @@ that they write their outputs into the test's folder and never into the installe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -473,5 +474,10 @@ def test_portable_sumocfg_leaves_out_the_games_hotkey_programs(tmp_path: Path) -
     cfg = read_sumocfg(out)
     assert cfg.net_file == game / "square" / "square.net.xml"
     (tmp_path / "broken.sumocfg").write_text("<configuration><input>")
-    with pytest.raises(ScenarioError, match="broken.sumocfg: not a readable SUMO configuration"):
+    with pytest.raises(ScenarioError, match="broken.sumocfg: SUMO cannot read this configuration"):
         portable_sumocfg(tmp_path / "broken.sumocfg", tmp_path / "out.sumocfg")
+    # other routes given to a configuration without route files; a relative source
+    routes = game / "grid6" / "grid6.rou.xml"
+    out = portable_sumocfg(Path(os.path.relpath(game / "square.sumocfg")), tmp_path / "sub" / "sq.sumocfg",
+                           routes=[routes])
+    assert read_sumocfg(out).route_files == (routes,)

@@ -336,7 +336,7 @@ class _PressureController(Controller):
         self.last_served[:] = sim.time_s
         n = len(self.switcher.signals)
         self._initial, self._initial_of = np.zeros(n), np.full(n, -np.inf)  # variable initial green
-        self._initials: list[float] = []
+        self._initial_sum, self._initial_count = 0.0, 0  # over the greens it timed (a mean for the summary)
 
     def pressures(self) -> np.ndarray:
         """Pressure of every stage row (veh, saturation-flow weighted) from the last readings:
@@ -372,8 +372,8 @@ class _PressureController(Controller):
             # detectors the plausibility checks flagged at some time (healthy ones should not be)
             "detectors_flagged": len({d for _, d, s in self.reader.fault_log if s == "flagged"}),
         }
-        if self._initials:  # the variable initial green: mean over the greens it timed
-            out["initial_green_mean_s"] = float(np.mean(self._initials))
+        if self._initial_count:  # the variable initial green: mean over the greens it timed
+            out["initial_green_mean_s"] = self._initial_sum / self._initial_count
         if self.faults:
             log = [{"time_s": t, "detector": d, "status": s} for t, d, s in self.reader.fault_log]
             write_text_atomic(json.dumps({"faults": [f.__dict__ | {"ids": list(f.ids)} for f in self.faults],
@@ -447,7 +447,8 @@ class MaxPressureController(_PressureController):
             most = min(cap, float(self.max_green[self.stage_offsets[i] + k]))
             self._initial[i] = min(per_veh * float(queue.max(initial=0.0)), most)
             self._initial_of[i] = sw.green_start_s[i]
-            self._initials.append(self._initial[i])
+            self._initial_sum += float(self._initial[i])
+            self._initial_count += 1
         return self._initial
 
 

@@ -416,15 +416,28 @@ def _output_path(value: str, source: Path, outputs: Path, names: dict[Path, str]
 def is_hotkey_program_file(path: Path) -> bool:
     """An additional file of SUMO's traffic-light game (``tools/game``): every element a
     ``<tlLogic>`` with the game's ``hotkeyAbort`` parameter, programs whose greens last 10000 s
-    until the player presses a key. A device of the game, not a signal program."""
+    until the player presses a key. A device of the game, not a signal program. Streamed: a file
+    of anything else (a city's routes loaded as additionals) is left at its first other element."""
+    depth, logics, hotkey = 0, 0, False
     try:
         with open_xml(path) as fh:
-            root = ET.parse(fh).getroot()
+            for event, el in ET.iterparse(fh, events=("start", "end")):
+                if event == "start":
+                    depth += 1
+                    if depth == 2 and el.tag != "tlLogic":
+                        return False
+                    continue
+                depth -= 1
+                if el.tag == "param" and el.get("key") == "hotkeyAbort":
+                    hotkey = True
+                elif depth == 1:  # a <tlLogic> ends: it must have had the hotkey
+                    if not hotkey:
+                        return False
+                    logics, hotkey = logics + 1, False
+                    el.clear()
     except (OSError, ET.ParseError, EOFError):
         return False
-    logics = [el for el in root if el.tag == "tlLogic"]
-    return bool(logics) and len(logics) == len(root) and all(
-        any(p.get("key") == "hotkeyAbort" for p in el.iter("param")) for el in logics)
+    return logics > 0
 
 
 def portable_sumocfg(src: str | Path, target: str | Path, *, routes: Sequence[Path] | None = None) -> Path:

@@ -28,7 +28,7 @@ _RILSA = "tools/sumolib/scenario/scenarios/RealWorld"
 NETWORKS: dict[str, dict[str, Any]] = {
     "grid4_moderate": {"bundled": "grid4_moderate"},
     "arterial6": {"bundled": "arterial6"},
-    # the game's configurations without its hand-switched programs (square, grid6, fkk_in's gneJ21)
+    # the game's configurations without its hand-switched programs (cross, square, grid6, fkk_in's gneJ21)
     **{name: {"game": name} for name in ("cross", "corridor", "square", "grid6", "fkk_in", "A10KW")},
     **{f"rilsa{k}": {"network": {"file": f"sumo:{_RILSA}/RiLSA_example{k}/net.net.xml"},
                      "demand": {"major_entry_vph": 500, "minor_entry_vph": 300, "turn_left": 0.2, "turn_right": 0.15}}

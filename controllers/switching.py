@@ -14,6 +14,12 @@ N s"; it guarantees, for every signal it drives:
   SUMO's conflict matrix; merges into the same lane excepted, as in
   :mod:`greenwave.controllers.plans.safety`).
 
+A signal whose running program is not the switcher's (one loaded by an additional file) is
+attached when it shows one of the stages, or taken over from any green it shows (held for the
+stage's minimum green, then switched); at the run's start a signal showing all-red is attached
+at once, so a foreign program's first green never shows, and a foreign green with conflicting
+priority greens is switched away from without being held.
+
 Between a stage and the next one *in program order* it shows the program's own intergreen
 phases (when they pass the same checks); between any other pair it derives the intergreen from
 the two states: links ending their green show ``y`` for the program's yellow time, then every
@@ -362,11 +368,15 @@ class StageSwitcher:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, sim: SumoSession) -> None:
-        """Signals attach at their program's next green stage (or take over a foreign green)."""
+        """Signals attach at their program's next green stage (or take over a foreign green); a
+        foreign program that shows all-red when the run starts hands over at once (no green
+        came before it, so nothing needs clearing): greenwave's first stage shows from the start,
+        never a foreign green greenwave's checks may reject (RiLSA 1 with approach signals: its
+        scenario program's first green gives a right turn and the crossing it passes both ``G``)."""
         self._conn = sim.conn
-        self._attach(sim.time_s)
+        self._attach(sim.time_s, at_start=True)
 
-    def _attach(self, t: float) -> None:
+    def _attach(self, t: float, *, at_start: bool = False) -> None:
         # read by getters, not subscriptions: libsumo would evaluate a subscription at every step
         # of the run, while a signal is only read here until it attaches (within one cycle)
         tl = self._conn.trafficlight
@@ -378,6 +388,8 @@ class StageSwitcher:
                 # shown state is one of our stages, or take over from any green of it
                 state = tl.getRedYellowGreenState(sid)
                 k = st.states.index(state) if state in st.states else -1
+                if k < 0 and at_start and is_all_red(state) and len(state) == len(st.states[0]):
+                    k = 0
                 if k < 0 and is_stage_state(state) and len(state) == len(st.states[0]):
                     self._take_over(i, state, t)
                     continue
@@ -411,7 +423,9 @@ class StageSwitcher:
         # yellow before the hold starts (a later green over that yellow would be y -> G)
         self._conn.trafficlight.setRedYellowGreenState(self.signals[i], state)
         self.changes += 1
-        self.next_change_s[i] = t + float(st.min_green_s[k])
+        # a foreign green with conflicting priority greens is not held for a minimum green
+        unsafe = bool(state_conflicts(self.network.signals[self.signals[i]], state))
+        self.next_change_s[i] = t if unsafe else t + float(st.min_green_s[k])
 
     def _show_green(self, i: int, k: int, t: float) -> None:
         self.stage[i] = k

@@ -11,7 +11,9 @@ Networks (``--networks``, default all): from the eclipse-sumo wheel ``tools/game
 (an OpenStreetMap district), kuehne, square, bs3d (Braunschweig), A10KW, corridor, grid6 and
 fokr (``fokr_bs_demo``: a Braunschweig junction with recorded traffic and pedestrians and its
 signal-group plan, each recorded bicycle and pedestrian once, not repeated as the demo repeats
-them); the RiLSA guideline examples 1-4 among sumolib's scenarios; Monaco and a district of
+them); the RiLSA guideline examples 1-4 among sumolib's scenarios, and example 1 with signals
+200 m out on its approaches (``rilsa1_out``, ``rilsa1_both``: sumolib's RiLSA1OutTLS and
+RiLSA1BothTLS, with their scenario's programs and counted flows); Monaco and a district of
 Luxembourg City imported from ``../shared/data`` (``--data DIR``) with greenwave's OSM import.
 A network with its own demand runs it (the game's ``.sumocfg``, without the hand-switched "manual"
 programs grid6's and square's load, greens of 10000 s until the player presses a key, so the
@@ -173,6 +175,55 @@ def _rilsa(k: int) -> Callable[[Path, int, float], dict[str, Any]]:
     return build
 
 
+#: sumolib's RiLSA example 1 variants with signals on the approaches: scenario folder, net file
+#: and the scenario module that holds its counted flows (``flowsRiLSA1``).
+RILSA1_SIGNALS = {"rilsa1_out": ("RiLSA1OutTLS", "rilsa1.net.xml", "rilsa1_out_tls.py"),
+                  "rilsa1_both": ("RiLSA1BothTLS", "rilsa1both.net.xml", "rilsa1_both_tls.py")}
+
+
+def rilsa1_flows(module: Path) -> list[tuple[str, str, float, float]]:
+    """``(from edge, to edge, veh/h, heavy vehicles %)`` of a sumolib RiLSA 1 scenario module's
+    ``flowsRiLSA1`` table (read as data, never imported)."""
+    import ast
+
+    tree = ast.parse(module.read_text(encoding="utf-8"), str(module))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "flowsRiLSA1" for t in node.targets):
+            table = ast.literal_eval(node.value)
+            return [(str(frm), str(to), float(n), float(heavy)) for frm, rels in table for to, n, heavy in rels]
+    raise ValueError(f"{module}: no flowsRiLSA1 table")
+
+
+def _rilsa1_signals(name: str) -> Callable[[Path, int, float], dict[str, Any]]:
+    """RiLSA example 1 with signals 200 m out on its approaches (sumolib's ``RiLSA1OutTLS``: the
+    inbound lanes; ``RiLSA1BothTLS``: both directions), with the scenario's own programs
+    (``tls.add.xml``: the RiLSA program at the junction, 74 s plans on the approaches) and its
+    counted flows, each vehicle departing at random as the scenario's demand generator draws
+    them (SUMO ``probability`` flows, seeded by the run's seed; heavy vehicles as RiLSA's LKW)."""
+    folder, net_name, module = RILSA1_SIGNALS[name]
+
+    def build(work: Path, _seed: int, _end: float) -> dict[str, Any]:
+        scen = _home() / "tools" / "sumolib" / "scenario" / "scenarios"
+        out = work / name
+        out.mkdir(parents=True, exist_ok=True)
+        lines = ["<routes>"]
+        for frm, to, n, heavy in rilsa1_flows(scen / module):
+            for vtype, share in (("PKW", 1.0 - heavy / 100.0), ("LKW", heavy / 100.0)):
+                if n * share > 0:
+                    lines.append(f'    <flow id="{frm}_{to}_{vtype}" type="{vtype}" from="{frm}" to="{to}" begin="0" '
+                                 f'end="3600" probability="{n * share / 3600.0:.6f}" departPos="base" '
+                                 f'departSpeed="max" departLane="best"/>')
+        lines.append("</routes>")
+        flows = out / "flows.rou.xml"
+        flows.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return {"network": {"file": str(scen / folder / net_name)},
+                "demand": {"route_files": [str(flows)],
+                           "additional_files": [str(scen / "RealWorld" / "RiLSA_example1" / "vtypes.add.xml"),
+                                                str(scen / folder / "tls.add.xml")]}}
+
+    return build
+
+
 def _random_trips(net: Path, out: Path, *, density: float, seed: int, end: float) -> Path:
     """Seeded random trips over the whole network, routed once (duarouter)."""
     from greenwave._sumo import run_sumo_command, sumo_tool
@@ -260,6 +311,10 @@ def catalogue() -> dict[str, Case]:
         Case("fokr", "Braunschweig research junction (tools/game/fokr_bs_demo): recorded traffic and pedestrians "
              "15:00-16:00, the DLR signal plan, 0.05 s steps", _fokr, "own"),
         *(Case(f"rilsa{k}", f"RiLSA example {k} (sumolib scenarios)", _rilsa(k), "own") for k in (1, 2, 3, 4)),
+        Case("rilsa1_out", "RiLSA example 1 with signals on its inbound approaches (sumolib scenario RiLSA1OutTLS)",
+             _rilsa1_signals("rilsa1_out"), "own"),
+        Case("rilsa1_both", "RiLSA example 1 with signals on its approaches, both directions (sumolib scenario "
+             "RiLSA1BothTLS)", _rilsa1_signals("rilsa1_both"), "own"),
         Case("monaco", "Monaco (shared/data, OSM import)",
              _generated("monaco", _osm_net("monaco", "monaco/monaco.osm.gz")), "generated"),
         Case("luxembourg", f"Luxembourg City, {LUXEMBOURG_DISTRICT_M / 1000:g} km district (shared/data, OSM import)",

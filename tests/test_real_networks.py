@@ -400,3 +400,47 @@ def test_proven_runs_the_signals_max_pressure_leaves_alone_on_the_programs_it_pr
     assert signals["335525545"]["runs"] == "max_pressure"
     with pytest.raises(ScenarioError, match="left_alone_programs"):
         make_controller("max_pressure", {"left_alone_programs": str(tmp_path / "none.add.xml")})._opts()  # type: ignore[attr-defined]
+
+
+def test_benchmark_reads_the_rilsa1_scenarios_counted_flows() -> None:
+    """The RiLSA 1 variants with signals on the approaches take the counted flows of sumolib's
+    scenario modules (read as data): twelve relations, 2370 veh/h, heavy shares in %."""
+    bench = _benchmark()
+    scen = sumo_home() / "tools" / "sumolib" / "scenario" / "scenarios"
+    for name, (_folder, _net, module) in bench.RILSA1_SIGNALS.items():
+        flows = bench.rilsa1_flows(scen / module)
+        assert len(flows) == 12, name
+        assert sum(n for _, _, n, _ in flows) == 2370.0
+        assert ("nmp1" if name == "rilsa1_both" else "nmp", "ms2", 359.0, 9.0) in flows
+    bad = Path(__file__)  # a Python file without the table
+    with pytest.raises(ValueError, match="no flowsRiLSA1 table"):
+        bench.rilsa1_flows(bad)
+
+
+@pytest.mark.slow
+def test_benchmark_rilsa1_with_approach_signals_runs_the_scenarios_programs(tmp_path: Path, pool: Executor) -> None:
+    """``rilsa1_out``: the scenario's own programs run (``tls.add.xml``: RiLSA's 7 s all-red at
+    the junction, 39 s of red on the approaches), its counted flows depart at random per seed;
+    a greenwave controller never shows the scenario program's unsafe first green."""
+    bench = _benchmark()
+    table = bench.catalogue()["rilsa1_out"].build(tmp_path / "inputs", 1, 3600.0)
+    sc = scenario_from_dict({"name": "rilsa1_out", "duration_s": 300, "seeds": [1, 2],
+                             "controllers": ["static", "max_pressure"], **table})
+    summary = run_scenario(sc, tmp_path / "gw", executor=pool, check_safety=True)
+    assert (summary.status == "ok").all() and (summary.vehicles_arrived > 50).all()
+    # greenwave attaches at the start, before the scenario's program shows its first green,
+    # which greenwave's checks reject (the right turn 3 and the crossing 12 it passes both G)
+    mp = summary[summary.controller == "max_pressure"]
+    assert (mp.safety_violations == 0).all()
+    checked = json.loads((tmp_path / "gw" / "runs" / "static_seed1" / "transition_safety.json").read_text())
+    assert set(checked["by_rule"]) == {"conflicting-greens"} and {v["signal"] for v in checked["first"]} == {"0"}
+    static = summary[summary.controller == "static"].set_index("seed")
+    assert static.vehicles_inserted[1] != static.vehicles_inserted[2]  # random departures, seeded
+    # the scenario's programs, not the net file's (whose approach signals never show red):
+    # under the scenario's plan vehicles wait at the approach signals
+    import pandas as pd
+
+    approaches = pd.read_csv(tmp_path / "gw" / "intersections.csv")
+    outer = approaches[(approaches.controller == "static") & (approaches.signal != "0")]
+    assert set(outer.signal) == {"ea", "na", "sa", "wa"}
+    assert (outer.mean_delay_s > 5.0).all(), outer

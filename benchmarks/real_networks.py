@@ -12,9 +12,10 @@ Networks (``--networks``, default all): from the eclipse-sumo wheel ``tools/game
 fokr (``fokr_bs_demo``: a Braunschweig junction with recorded traffic and pedestrians and its
 signal-group plan, each recorded bicycle and pedestrian once, not repeated as the demo repeats
 them); the RiLSA guideline examples 1-4 among sumolib's scenarios, and example 1 with signals
-200 m out on its approaches (``rilsa1_out``, ``rilsa1_both``: sumolib's RiLSA1OutTLS and
-RiLSA1BothTLS, with their scenario's programs and counted flows); Monaco and a district of
-Luxembourg City imported from ``../shared/data`` (``--data DIR``) with greenwave's OSM import.
+200 m out on its legs (``rilsa1_out``: on the outbound lanes, sumolib's RiLSA1OutTLS;
+``rilsa1_both``: both directions, RiLSA1BothTLS), with their scenario's programs and counted
+flows; Monaco and a district of Luxembourg City imported from ``../shared/data``
+(``--data DIR``) with greenwave's OSM import.
 A network with its own demand runs it (the game's ``.sumocfg``, without the hand-switched "manual"
 programs grid6's and square's load, greens of 10000 s until the player presses a key, so the
 network's own programs run; fkk_in its network and routes, without the game's manual program for
@@ -195,9 +196,9 @@ def rilsa1_flows(module: Path) -> list[tuple[str, str, float, float]]:
 
 
 def _rilsa1_signals(name: str) -> Callable[[Path, int, float], dict[str, Any]]:
-    """RiLSA example 1 with signals 200 m out on its approaches (sumolib's ``RiLSA1OutTLS``: the
-    inbound lanes; ``RiLSA1BothTLS``: both directions), with the scenario's own programs
-    (``tls.add.xml``: the RiLSA program at the junction, 74 s plans on the approaches) and its
+    """RiLSA example 1 with signals 200 m out on its four legs (sumolib's ``RiLSA1OutTLS``: on the
+    lanes leaving the junction; ``RiLSA1BothTLS``: both directions), with the scenario's own
+    programs (``tls.add.xml``: the RiLSA program at the junction, 74 s plans on the legs) and its
     counted flows, each vehicle departing at random as the scenario's demand generator draws
     them (SUMO ``probability`` flows, seeded by the run's seed; heavy vehicles as RiLSA's LKW)."""
     folder, net_name, module = RILSA1_SIGNALS[name]
@@ -311,9 +312,9 @@ def catalogue() -> dict[str, Case]:
         Case("fokr", "Braunschweig research junction (tools/game/fokr_bs_demo): recorded traffic and pedestrians "
              "15:00-16:00, the DLR signal plan, 0.05 s steps", _fokr, "own"),
         *(Case(f"rilsa{k}", f"RiLSA example {k} (sumolib scenarios)", _rilsa(k), "own") for k in (1, 2, 3, 4)),
-        Case("rilsa1_out", "RiLSA example 1 with signals on its inbound approaches (sumolib scenario RiLSA1OutTLS)",
+        Case("rilsa1_out", "RiLSA example 1 with signals on its outbound legs (sumolib scenario RiLSA1OutTLS)",
              _rilsa1_signals("rilsa1_out"), "own"),
-        Case("rilsa1_both", "RiLSA example 1 with signals on its approaches, both directions (sumolib scenario "
+        Case("rilsa1_both", "RiLSA example 1 with signals on its legs, both directions (sumolib scenario "
              "RiLSA1BothTLS)", _rilsa1_signals("rilsa1_both"), "own"),
         Case("monaco", "Monaco (shared/data, OSM import)",
              _generated("monaco", _osm_net("monaco", "monaco/monaco.osm.gz")), "generated"),

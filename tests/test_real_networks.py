@@ -403,7 +403,7 @@ def test_proven_runs_the_signals_max_pressure_leaves_alone_on_the_programs_it_pr
 
 
 def test_benchmark_reads_the_rilsa1_scenarios_counted_flows() -> None:
-    """The RiLSA 1 variants with signals on the approaches take the counted flows of sumolib's
+    """The RiLSA 1 variants with signals on its legs take the counted flows of sumolib's
     scenario modules (read as data): twelve relations, 2370 veh/h, heavy shares in %."""
     bench = _benchmark()
     scen = sumo_home() / "tools" / "sumolib" / "scenario" / "scenarios"
@@ -418,9 +418,9 @@ def test_benchmark_reads_the_rilsa1_scenarios_counted_flows() -> None:
 
 
 @pytest.mark.slow
-def test_benchmark_rilsa1_with_approach_signals_runs_the_scenarios_programs(tmp_path: Path, pool: Executor) -> None:
+def test_benchmark_rilsa1_with_leg_signals_runs_the_scenarios_programs(tmp_path: Path, pool: Executor) -> None:
     """``rilsa1_out``: the scenario's own programs run (``tls.add.xml``: RiLSA's 7 s all-red at
-    the junction, 39 s of red on the approaches), its counted flows depart at random per seed;
+    the junction, 39 s of red on the legs), its counted flows depart at random per seed;
     a greenwave controller never shows the scenario program's unsafe first green."""
     bench = _benchmark()
     table = bench.catalogue()["rilsa1_out"].build(tmp_path / "inputs", 1, 3600.0)
@@ -436,11 +436,12 @@ def test_benchmark_rilsa1_with_approach_signals_runs_the_scenarios_programs(tmp_
     assert set(checked["by_rule"]) == {"conflicting-greens"} and {v["signal"] for v in checked["first"]} == {"0"}
     static = summary[summary.controller == "static"].set_index("seed")
     assert static.vehicles_inserted[1] != static.vehicles_inserted[2]  # random departures, seeded
-    # the scenario's programs, not the net file's (whose approach signals never show red):
-    # under the scenario's plan vehicles wait at the approach signals
+    # the scenario's programs, not the net file's (whose leg signals never show red):
+    # under the scenario's plan vehicles wait at the leg signals
     import pandas as pd
 
     approaches = pd.read_csv(tmp_path / "gw" / "intersections.csv")
     outer = approaches[(approaches.controller == "static") & (approaches.signal != "0")]
     assert set(outer.signal) == {"ea", "na", "sa", "wa"}
     assert (outer.mean_delay_s > 5.0).all(), outer
+

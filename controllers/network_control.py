@@ -312,7 +312,8 @@ class CentralDriver:
     stage has shown its minimum green and no vehicle has crossed any of its detectors for
     ``max_gap_s``, its green ends early and the time left is carried to the next stage (the
     last stage's to the next cycle's stage 0), so cycle and offsets stay as planned. Stage 0,
-    the coordinated stage, holds its green to the force-off unless ``gap_out_first_stage``.
+    the coordinated stage, holds its green to the force-off unless ``gap_out_first_stage``;
+    a signal with one stage never ends it early.
 
     Call :meth:`start` once after SUMO started and :meth:`step` after every step with which
     signals currently have a working link; :meth:`set_plan` installs a new plan (it takes
@@ -492,6 +493,8 @@ class CentralDriver:
         Only this stage's detectors are read, and only once its minimum green is over (polled:
         a libsumo subscription would be evaluated at every step for every detector)."""
         k = st.stage
+        if len(st.stage_phase) < 2:  # a one-stage signal: a gap-out serves no other stage, it only
+            return  # brings its red back sooner (RiLSA 1's approach signals: 6 s greens, 39 s reds)
         if k == 0 and not self.gap_out_first_stage:
             return
         elapsed = t - st.green_start_s

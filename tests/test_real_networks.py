@@ -445,3 +445,30 @@ def test_benchmark_rilsa1_with_leg_signals_runs_the_scenarios_programs(tmp_path:
     assert set(outer.signal) == {"ea", "na", "sa", "wa"}
     assert (outer.mean_delay_s > 5.0).all(), outer
 
+
+@pytest.mark.slow
+def test_centre_never_gaps_out_a_one_stage_signal(tmp_path: Path, pool: Executor) -> None:
+    """``adaptive`` on ``rilsa1_out``: the signals on its legs have one stage (their 39 s of red
+    serve nothing the network models). Local actuation ended their green after its minimum and
+    ran the red again at once (6 s of green every 49 s, 86 s/veh for the hour); a one-stage
+    signal now keeps the plan's green."""
+    import xml.etree.ElementTree as ET
+
+    bench = _benchmark()
+    table = bench.catalogue()["rilsa1_out"].build(tmp_path / "inputs", 1, 3600.0)
+    states = tmp_path / "tls_ea.xml"
+    add = tmp_path / "tls.add.xml"
+    add.write_text(f'<additional><timedEvent type="SaveTLSStates" source="ea" dest="{states}"/></additional>\n')
+    table["demand"]["additional_files"].append(str(add))
+    sc = scenario_from_dict({"name": "rilsa1_out", "duration_s": 900, "seeds": [1], "controllers": ["adaptive"],
+                             **table})
+    row = run_scenario(sc, tmp_path / "gw", executor=pool, check_safety=True).iloc[0]
+    assert row.status == "ok" and row.safety_violations == 0
+    shown = tmp_path / "gw" / "runs" / "adaptive_seed1" / "scenario_files" / "outputs" / states.name
+    changes: list[tuple[float, str]] = []
+    for e in ET.parse(shown).getroot().iter("tlsState"):
+        if not changes or e.get("state") != changes[-1][1]:
+            changes.append((float(e.get("time", "nan")), str(e.get("state"))))
+    greens = [b[0] - a[0] for a, b in zip(changes, changes[1:], strict=False) if a[1] == "G" and a[0] > 0]
+    assert len(greens) >= 3
+    assert min(greens) > 20.0, greens  # the plan's greens (SUMO measured 6 s before)

@@ -35,6 +35,7 @@ import numpy as np
 
 from greenwave._xml import open_xml
 from greenwave.errors import NetworkError
+from greenwave.networks.compile import MIN_YELLOW_S
 from greenwave.networks.model import Program, Signal
 from greenwave.networks.signal_states import GREEN, GREEN_OR_TRANSITION, YELLOW
 
@@ -47,7 +48,7 @@ __all__ = ["DesignParams", "JunctionGeometry", "ceil_to", "intergreens", "juncti
 class DesignParams:
     """Constants of the intergreen and minimum-green rules (s, m, m/s, m/s²)."""
 
-    min_yellow_s: float = 3.0
+    min_yellow_s: float = MIN_YELLOW_S
     #: "network": a link's yellow is its own program's where it has one, ITE's otherwise;
     #: "ite": never below ITE's kinematic yellow either
     yellow: str = "network"

@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from greenwave.errors import NetworkError, PlanError
-from greenwave.networks.compile import green_stage_phases, stage_minimum_greens
+from greenwave.networks.compile import MIN_YELLOW_S, green_stage_phases, stage_minimum_greens
 
 if TYPE_CHECKING:
     from greenwave.networks.model import Program, RoadNetwork
@@ -49,7 +49,7 @@ class SafetyStandards:
     """
 
     min_green_s: float = 5.0
-    min_yellow_s: float = 3.0
+    min_yellow_s: float = MIN_YELLOW_S
     min_allred_s: float | None = None
     pedestrian_walk_s: float = 4.0
     pedestrian_speed_mps: float = 1.2

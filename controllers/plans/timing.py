@@ -50,6 +50,7 @@ from typing import Any
 
 from greenwave.engine.results import write_bytes_atomic, write_text_atomic
 from greenwave.errors import NetworkError, PlanError
+from greenwave.networks.compile import MIN_YELLOW_S  # the shortest yellow accepted after a stage (--min-yellow)
 from greenwave.networks.stage_design import StageDesign
 
 __all__ = [
@@ -76,9 +77,6 @@ OFFSET_POINTS = ("green_start", "green_end")
 #: Default controller phase (signal group) number of stage k: NEMA-style 2, 4, 6, 8, 1, 3, 5, 7,
 #: then 9, 10, ... (the mapping the UTDF, NTCIP and GB/T 20999 exporters use).
 DEFAULT_GROUPS = (2, 4, 6, 8, 1, 3, 5, 7)
-#: Shortest yellow accepted after a stage whose base program has a yellow phase, s (the
-#: default of ``min_yellow_s`` / ``--min-yellow``).
-MIN_YELLOW_S = 3.0
 #: Tolerance of the time checks (cycle sum, minimum green, yellow, arrays), s.
 TOLERANCE_S = 1e-6
 

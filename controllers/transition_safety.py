@@ -8,14 +8,18 @@ records every violation of these rules (times in s, links by SUMO link index):
     same lane excepted, as in :mod:`greenwave.controllers.plans.safety`).
 ``yellow``
     A vehicle link goes from ``G``/``g`` straight to ``r``/``s`` (no yellow), or its yellow
-    lasts less than the required yellow: ``min(3 s, the shortest yellow of the signal's
-    program)``.
+    lasts less than the required yellow: ``min(3 s, the shortest yellow the signal's program
+    shows that link after a green)`` (a yellow shown over several phases counts whole), and
+    at least ``min_yellow_s`` where that is given: the add-on gives the standards' 3 s
+    (:data:`~greenwave.networks.compile.MIN_YELLOW_S`) to runs of greenwave's own
+    controllers, whose switching never copies a shorter program yellow, so a regression that
+    did would be caught.
 ``min-green``
     A link's green ends before its minimum: the smallest minimum green of the program stages
     that show it green (``minDur``, else ``min(default_min_green_s, phase duration)``).
 ``all-red``
     A link turns green less than the required intergreen after a conflicting vehicle link's green
-    ended: required yellow + the program's all-red (the shortest all-red of its intergreens; 0
+    ended: that link's required yellow + the program's all-red (the shortest all-red of its intergreens; 0
     when one of them has none).
 
 Greens already showing when recording starts have no known start and are not checked for
@@ -35,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from greenwave.controllers.base import controller_kind
 from greenwave.controllers.switching import (
     DEFAULT_MIN_GREEN_S,
     DEFAULT_YELLOW_S,
@@ -45,7 +50,8 @@ from greenwave.controllers.switching import (
 )
 from greenwave.engine.addons import AddonInputs, RunAddon
 from greenwave.engine.results import write_text_atomic
-from greenwave.networks.intergreens import merge_pairs
+from greenwave.networks.compile import MIN_YELLOW_S
+from greenwave.networks.intergreens import merge_pairs, own_link_yellow
 from greenwave.networks.signal_states import GREEN, RED, YELLOW
 
 if TYPE_CHECKING:
@@ -70,7 +76,7 @@ class TransitionViolation:
 class _Rules:
     """Per-signal requirements derived from its (default) program and conflict matrix."""
 
-    def __init__(self, sig: Signal, default_min_green_s: float) -> None:
+    def __init__(self, sig: Signal, default_min_green_s: float, min_yellow_s: float | None = None) -> None:
         n = sig.n_links
         self.strict = sig.conflicts & ~merge_pairs(sig)
         self.pedestrian = np.zeros(n, dtype=bool)
@@ -81,7 +87,6 @@ class _Rules:
         self.foes = [np.flatnonzero(self.strict[k] & self.vehicle) for k in range(n)]
         prog = sig.default_program
         self.min_green = np.full(n, default_min_green_s)
-        yellows: list[float] = []
         reds: list[float] = []
         if prog is not None:
             mins = np.full(n, np.inf)
@@ -92,8 +97,6 @@ class _Rules:
                     for k, c in enumerate(ph.state[:n]):
                         if c in GREEN:
                             mins[k] = min(mins[k], m)
-                elif any(c in YELLOW for c in ph.state) and ph.duration > 0:
-                    yellows.append(float(ph.duration))
             self.min_green = np.where(np.isfinite(mins), mins, default_min_green_s)
             # all-red of each intergreen (the phases between two stages)
             stage_idx = [k for k, ph in enumerate(phases) if is_stage_state(ph.state)]
@@ -107,7 +110,11 @@ class _Rules:
                         red += float(phases[j].duration)
                     j = (j + 1) % len(phases)
                 reds.append(red)
-        self.yellow = min(DEFAULT_YELLOW_S, min(yellows, default=DEFAULT_YELLOW_S))
+        own = own_link_yellow(prog, n, shortest=True)
+        #: per link: the yellow it must show after a green
+        self.yellow = np.array([min(DEFAULT_YELLOW_S, own.get(k, DEFAULT_YELLOW_S)) for k in range(n)])
+        if min_yellow_s is not None:
+            self.yellow = np.maximum(self.yellow, float(min_yellow_s))
         self.all_red = min(reds, default=0.0)
 
 
@@ -122,6 +129,9 @@ class TransitionMonitor:
         Signals to watch; default every signal with vehicle links.
     default_min_green_s
         Minimum green (s) of stages whose phase has no ``minDur`` (capped at the phase duration).
+    min_yellow_s
+        The shortest yellow any link may show (s), whatever its program shows; ``None``: the
+        program's own, up to 3 s.
 
     Call :meth:`start` after SUMO started and :meth:`record` after every step (after the
     controller acted). States are read with one ``getRedYellowGreenState`` call per watched
@@ -134,12 +144,13 @@ class TransitionMonitor:
         signal_ids: Sequence[str] | None = None,
         *,
         default_min_green_s: float = DEFAULT_MIN_GREEN_S,
+        min_yellow_s: float | None = None,
     ) -> None:
         ids = [s for s in sorted(network.signals) if network.signals[s].vehicle_links] \
             if signal_ids is None else list(signal_ids)
         self.network = network
         self.signals = ids
-        self.rules = {s: _Rules(network.signals[s], default_min_green_s) for s in ids}
+        self.rules = {s: _Rules(network.signals[s], default_min_green_s, min_yellow_s) for s in ids}
         self.violations: list[TransitionViolation] = []
         self.steps = 0
         self.changes = 0
@@ -212,10 +223,10 @@ class TransitionMonitor:
                 ysince[k] = t
             if a in YELLOW and b not in YELLOW:
                 dur = t - ysince[k]
-                if b in RED and not math.isnan(dur) and dur < r.yellow - 1e-6:
-                    self._add(t, sid, "yellow", (k,), f"link {k} yellow for {dur:g} s < {r.yellow:g} s")
+                if b in RED and not math.isnan(dur) and dur < r.yellow[k] - 1e-6:
+                    self._add(t, sid, "yellow", (k,), f"link {k} yellow for {dur:g} s < {r.yellow[k]:g} s")
                 ysince[k] = np.nan
-        need = r.yellow + r.all_red
+        need = r.yellow + r.all_red  # per link ending its green
         for k in range(n):
             if state[k] in GREEN and prev[k] not in GREEN:
                 since[k] = t
@@ -223,9 +234,9 @@ class TransitionMonitor:
                     if i >= n or state[i] in GREEN:
                         continue
                     gap = t - end[i]
-                    if gap < need - 1e-6:
+                    if gap < need[i] - 1e-6:
                         self._add(t, sid, "all-red", (int(i), k),
-                                  f"link {k} green {gap:g} s after foe link {i}'s green ended (< {need:g} s)")
+                                  f"link {k} green {gap:g} s after foe link {i}'s green ended (< {need[i]:g} s)")
 
     def summary(self) -> dict[str, Any]:
         """Counts by rule and the first violations (JSON-ready)."""
@@ -258,7 +269,9 @@ class TransitionSafetyAddon(RunAddon):
 
     def start(self, sim: SumoSession) -> None:
         assert self.run is not None, "prepare() comes before start()"
-        self.monitor = TransitionMonitor(self.run.network())
+        # greenwave's own controllers never show a yellow under the standards' 3 s
+        greenwave = controller_kind(self.run.controller) == "greenwave"
+        self.monitor = TransitionMonitor(self.run.network(), min_yellow_s=MIN_YELLOW_S if greenwave else None)
         self.monitor.start(sim)
 
     def step(self, sim: SumoSession) -> None:

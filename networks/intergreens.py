@@ -67,8 +67,10 @@ class DesignParams:
     short_turn_stage_s: float = 15.0
 
 
-def own_link_yellow(program: Program | None, n_links: int) -> dict[int, float]:
-    """Per link index, the longest yellow ``program`` shows it right after a green (s)."""
+def own_link_yellow(program: Program | None, n_links: int, *, shortest: bool = False) -> dict[int, float]:
+    """Per link index, the longest (``shortest``: the shortest) yellow ``program`` shows it right
+    after a green (s), over the consecutive phases that show it yellow."""
+    pick = min if shortest else max
     out: dict[int, float] = {}
     if program is None or not program.phases:
         return out
@@ -87,7 +89,7 @@ def own_link_yellow(program: Program | None, n_links: int) -> dict[int, float]:
                 y += phases[j].duration
                 j = (j + 1) % n
             if y > 0:
-                out[k] = max(out.get(k, 0.0), y)
+                out[k] = pick(out[k], y) if k in out else y
     return out
 
 

@@ -266,6 +266,11 @@ def test_own_link_yellow_follows_each_link() -> None:
     # link 0 shows 3 s, link 1 1 + 3 s, link 2 4 s; link 3 leaves its green without a yellow
     assert own_link_yellow(prog, 4) == {0: 3.0, 1: 4.0, 2: 4.0}
     assert own_link_yellow(None, 4) == {}
+    # a link ending two greens with different yellows: the longest, or the shortest
+    two = Program("q", "static", 0.0, (Phase(30, "Gr"), Phase(3, "yr"), Phase(30, "rG"), Phase(4, "ry"),
+                                       Phase(30, "Gr"), Phase(2, "yr")))
+    assert own_link_yellow(two, 2) == {0: 3.0, 1: 4.0}
+    assert own_link_yellow(two, 2, shortest=True) == {0: 2.0, 1: 4.0}
 
 
 def test_design_program_and_json(cross, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

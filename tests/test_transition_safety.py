@@ -271,3 +271,43 @@ def test_check_safety_catches_an_unsafe_controller(tmp_path: Path) -> None:
     plain = run_scenario(sc, tmp_path / "plain", executor=InlineExecutor())
     assert "safety_violations" not in plain.columns
     assert not (tmp_path / "plain" / "runs" / "test-unsafe-switch_seed1" / "transition_safety.json").exists()
+
+
+# -- the yellow each link must show ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def short_yellow_network(network: RoadNetwork, sig: Signal) -> RoadNetwork:
+    """``A0`` on a program whose stage 0 ends with 1 s of yellow and stage 1 with 3 s."""
+    s0, y0, s1, y1 = _program_states(sig)
+    prog = Program(id="short", type="static", offset=0.0,
+                   phases=(Phase(30.0, s0), Phase(1.0, y0), Phase(30.0, s1), Phase(3.0, y1)))
+    signals = dict(network.signals)
+    signals[SID] = dataclasses.replace(sig, programs={"short": prog})
+    return dataclasses.replace(network, signals=signals)
+
+
+def test_each_link_must_show_its_own_programs_yellow(short_yellow_network: RoadNetwork, sig: Signal) -> None:
+    """The required yellow is per link: stage 0's links may show the program's 1 s, stage 1's
+    must show 3 s (a signal-wide rule took the shortest phase, 1 s, for every link)."""
+    s0, y0, s1, y1 = _program_states(sig)
+    red = "r" * sig.n_links
+    ok = _feed(TransitionMonitor(short_yellow_network, [SID]), [(0.0, s0), (30.0, y0), (31.0, red), (32.0, s1)])
+    assert ok.violations == []
+    only1 = [k for k in _greens(s1) if k not in _greens(s0)]
+    mon = _feed(TransitionMonitor(short_yellow_network, [SID]), [(0.0, s1), (30.0, y1), (31.0, red), (40.0, s0)])
+    assert _found(mon) == {("yellow", (k,)) for k in only1}
+    assert all("yellow for 1 s < 3 s" in v.detail for v in mon.violations)
+
+
+def test_min_yellow_floor_overrides_a_shorter_program_yellow(short_yellow_network: RoadNetwork, sig: Signal) -> None:
+    """With ``min_yellow_s`` (greenwave's own controllers: the standards' 3 s) the program's
+    1 s yellow no longer passes, nor does the all-red rule count from it."""
+    s0, y0, s1, _ = _program_states(sig)
+    red = "r" * sig.n_links
+    seq = [(0.0, s0), (30.0, y0), (31.0, red), (32.0, s1)]
+    mon = _feed(TransitionMonitor(short_yellow_network, [SID], min_yellow_s=3.0), seq)
+    rules = {rule for rule, _ in _found(mon)}
+    assert ("yellow", (_greens(s0)[0],)) in _found(mon) and rules <= {"yellow", "all-red"}
+    full = _feed(TransitionMonitor(short_yellow_network, [SID], min_yellow_s=3.0),
+                 [(0.0, s0), (30.0, y0), (33.0, red), (34.0, s1)])
+    assert full.violations == []

@@ -26,7 +26,8 @@ Options (scenario ``[controller_options.adaptive]`` / ``[controller_options.coor
 the central plan: ``max_gap_s`` (2.0 s; 0 runs the plan fixed-time), ``detector_gap_s`` (3.0:
 detectors lie this many seconds of driving at the lane's speed before the stop line),
 ``gap_out_first_stage`` (true: stage 0 may end early too, its spare time going to the next
-stages; false holds it to its force-off, the classic coordinated stage); and for
+stages; false holds it to its force-off, the classic coordinated stage; a signal with one
+stage never ends it early: there is no other stage to give the time to); and for
 ``coordinated`` ``coupling_threshold`` (2.0 veh/h per m), ``always_couple_m`` (120),
 ``max_distance_m`` (1000), ``keep_factor`` (0.7).
 

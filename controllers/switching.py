@@ -17,7 +17,8 @@ N s"; it guarantees, for every signal it drives:
 A signal whose running program is not the switcher's (one loaded by an additional file) is
 attached when it shows one of the stages, or taken over from any green it shows (held for the
 stage's minimum green, then switched); at the run's start a signal showing all-red is attached
-at once, so a foreign program's first green never shows, and a foreign green with conflicting
+at once (when no vehicle is in the network yet), so a foreign program's first green never
+shows, and a foreign green with conflicting
 priority greens is switched away from without being held.
 
 Between a stage and the next one *in program order* it shows the program's own intergreen
@@ -369,10 +370,11 @@ class StageSwitcher:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, sim: SumoSession) -> None:
         """Signals attach at their program's next green stage (or take over a foreign green); a
-        foreign program that shows all-red when the run starts hands over at once (no green
-        came before it, so nothing needs clearing): greenwave's first stage shows from the start,
-        never a foreign green greenwave's checks may reject (RiLSA 1 with approach signals: its
-        scenario program's first green gives a right turn and the crossing it passes both ``G``)."""
+        foreign program that shows red on every link when the run starts, with no vehicle in the
+        network yet, hands over at once (no green came before it, so nothing needs clearing):
+        greenwave's first stage shows from the start, never a foreign green greenwave's checks
+        may reject (RiLSA 1 with signals on its legs: its scenario program's first green gives a
+        right turn and the crossing it passes both ``G``)."""
         self._conn = sim.conn
         self._attach(sim.time_s, at_start=True)
 
@@ -388,7 +390,7 @@ class StageSwitcher:
                 # shown state is one of our stages, or take over from any green of it
                 state = tl.getRedYellowGreenState(sid)
                 k = st.states.index(state) if state in st.states else -1
-                if k < 0 and at_start and is_all_red(state) and len(state) == len(st.states[0]):
+                if k < 0 and at_start and self._fresh_all_red(state, len(st.states[0])):
                     k = 0
                 if k < 0 and is_stage_state(state) and len(state) == len(st.states[0]):
                     self._take_over(i, state, t)
@@ -402,6 +404,11 @@ class StageSwitcher:
             self._show_green(i, k, t)
             self._conn.trafficlight.setRedYellowGreenState(sid, st.states[k])
             self.changes += 1
+
+    def _fresh_all_red(self, state: str, width: int) -> bool:
+        """``state`` is red on every link (``r``/``s``, not switched off) and no vehicle is in the
+        network yet (a state loaded with SUMO's ``load-state`` may be the clearance after a green)."""
+        return len(state) == width and all(c in RED for c in state) and self._conn.vehicle.getIDCount() == 0
 
     def _take_over(self, i: int, state: str, t: float) -> None:
         """Attach signal row ``i`` while another program shows the green ``state``: hold it for

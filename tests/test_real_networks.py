@@ -472,3 +472,41 @@ def test_centre_never_gaps_out_a_one_stage_signal(tmp_path: Path, pool: Executor
     greens = [b[0] - a[0] for a, b in zip(changes, changes[1:], strict=False) if a[1] == "G" and a[0] > 0]
     assert len(greens) >= 3
     assert min(greens) > 20.0, greens  # the plan's greens (SUMO measured 6 s before)
+
+
+@pytest.mark.slow
+def test_a_foreign_green_with_conflicting_greens_is_not_held(tmp_path: Path, pool: Executor) -> None:
+    """``rilsa1_out`` with the junction's program starting on its unsafe green (right turn 3 and
+    crossing 12 both ``G``): ``max_pressure`` takes it over and moves on to its closest stage at
+    once (here without a yellow: link 3 goes from ``G`` to ``g``, it yields to the crossing),
+    where a safe foreign green is held for the stage's minimum green (12 s here)."""
+    import xml.etree.ElementTree as ET
+
+    bench = _benchmark()
+    table = bench.catalogue()["rilsa1_out"].build(tmp_path / "inputs", 1, 3600.0)
+    own_tls = next(f for f in table["demand"]["additional_files"] if f.endswith("tls.add.xml"))
+    root = ET.parse(own_tls).getroot()
+    junction = next(tl for tl in root.iter("tlLogic") if tl.get("id") == "0")
+    phases = junction.findall("phase")
+    unsafe = "rrrGGgrrrGGgGrGr"
+    assert phases[1].get("state") == unsafe
+    for ph in phases:
+        junction.remove(ph)
+    for ph in phases[1:] + phases[:1]:  # the program starts on its unsafe green
+        junction.append(ph)
+    rotated = tmp_path / "rotated_tls.add.xml"
+    ET.ElementTree(root).write(rotated)
+    states = tmp_path / "tls_0.xml"
+    add = tmp_path / "tls_out.add.xml"
+    add.write_text(f'<additional><timedEvent type="SaveTLSStates" source="0" dest="{states}"/></additional>\n')
+    table["demand"]["additional_files"] = [f for f in table["demand"]["additional_files"] if f != own_tls]
+    table["demand"]["additional_files"] += [str(rotated), str(add)]
+    sc = scenario_from_dict({"name": "rilsa1_out", "duration_s": 60, "seeds": [1], "controllers": ["max_pressure"],
+                             **table})
+    assert run_scenario(sc, tmp_path / "gw", executor=pool).iloc[0].status == "ok"
+    shown = tmp_path / "gw" / "runs" / "max_pressure_seed1" / "scenario_files" / "outputs" / states.name
+    seen = [(float(e.get("time", "nan")), str(e.get("state"))) for e in ET.parse(shown).getroot().iter("tlsState")]
+    unsafe_s = [t for t, st in seen if st == unsafe]
+    assert unsafe_s and max(unsafe_s) <= 1.0, unsafe_s  # held for its minimum green, it showed until 12 s
+    after = next(st for t, st in seen if t > max(unsafe_s))
+    assert after[3] == "g" and after[12] == "G"

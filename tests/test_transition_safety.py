@@ -300,8 +300,8 @@ def test_each_link_must_show_its_own_programs_yellow(short_yellow_network: RoadN
 
 
 def test_min_yellow_floor_overrides_a_shorter_program_yellow(short_yellow_network: RoadNetwork, sig: Signal) -> None:
-    """With ``min_yellow_s`` (greenwave's own controllers: the standards' 3 s) the program's
-    1 s yellow no longer passes, nor does the all-red rule count from it."""
+    """With ``min_yellow_s`` (a test watching signals greenwave drives: the standards' 3 s) the
+    program's 1 s yellow no longer passes, nor does the all-red rule count from it."""
     s0, y0, s1, _ = _program_states(sig)
     red = "r" * sig.n_links
     seq = [(0.0, s0), (30.0, y0), (31.0, red), (32.0, s1)]

@@ -51,6 +51,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, loaded by path in the tests too
+from rilsa_scenarios import RILSA1_SIGNALS as RILSA1_SIGNALS  # noqa: E402
+from rilsa_scenarios import rilsa1_flows as rilsa1_flows  # noqa: E402
+from rilsa_scenarios import rilsa1_with_signals, rilsa_example  # noqa: E402
+
 #: Vehicles per hour per km of road for generated demand (randomTrips ``--insertion-density``).
 GENERATED_DENSITY = {"DRT": 12.0, "monaco": 10.0, "luxembourg": 10.0,
                      # 4.8 km of road between two signals: 711 vehicles an hour, 330 through
@@ -157,74 +162,6 @@ def _fokr(work: Path, _seed: int, _end: float) -> dict[str, Any]:
     return {"demand": {"sumocfg": str(portable_sumocfg(src, out / "fokr_recorded.sumocfg", routes=once))}}
 
 
-def _rilsa(k: int) -> Callable[[Path, int, float], dict[str, Any]]:
-    """RiLSA example k: its net, its programs and its own counted flows (``makeRoutes.py``)."""
-
-    def build(work: Path, _seed: int, _end: float) -> dict[str, Any]:
-        from greenwave._sumo import run_sumo_command
-
-        src = _home() / "tools" / "sumolib" / "scenario" / "scenarios" / "RealWorld" / f"RiLSA_example{k}"
-        out = work / f"rilsa{k}"
-        out.mkdir(parents=True, exist_ok=True)
-        flows = out / "flows.rou.xml"
-        if not flows.is_file():
-            run_sumo_command([src / "makeRoutes.py"], what=f"RiLSA example {k} demand", cwd=out)
-        return {"network": {"file": str(src / f"rilsa{k}.net.xml")},
-                "demand": {"route_files": [str(flows)],
-                           "additional_files": [str(src / "vtypes.add.xml"), str(src / f"rilsa{k}_tls.add.xml")]}}
-
-    return build
-
-
-#: sumolib's RiLSA example 1 variants with signals on the approaches: scenario folder, net file
-#: and the scenario module that holds its counted flows (``flowsRiLSA1``).
-RILSA1_SIGNALS = {"rilsa1_out": ("RiLSA1OutTLS", "rilsa1.net.xml", "rilsa1_out_tls.py"),
-                  "rilsa1_both": ("RiLSA1BothTLS", "rilsa1both.net.xml", "rilsa1_both_tls.py")}
-
-
-def rilsa1_flows(module: Path) -> list[tuple[str, str, float, float]]:
-    """``(from edge, to edge, veh/h, heavy vehicles %)`` of a sumolib RiLSA 1 scenario module's
-    ``flowsRiLSA1`` table (read as data, never imported)."""
-    import ast
-
-    tree = ast.parse(module.read_text(encoding="utf-8"), str(module))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "flowsRiLSA1" for t in node.targets):
-            table = ast.literal_eval(node.value)
-            return [(str(frm), str(to), float(n), float(heavy)) for frm, rels in table for to, n, heavy in rels]
-    raise ValueError(f"{module}: no flowsRiLSA1 table")
-
-
-def _rilsa1_signals(name: str) -> Callable[[Path, int, float], dict[str, Any]]:
-    """RiLSA example 1 with signals 200 m out on its four legs (sumolib's ``RiLSA1OutTLS``: on the
-    lanes leaving the junction; ``RiLSA1BothTLS``: both directions), with the scenario's own
-    programs (``tls.add.xml``: the RiLSA program at the junction, 74 s plans on the legs) and its
-    counted flows, each vehicle departing at random as the scenario's demand generator draws
-    them (SUMO ``probability`` flows, seeded by the run's seed; heavy vehicles as RiLSA's LKW)."""
-    folder, net_name, module = RILSA1_SIGNALS[name]
-
-    def build(work: Path, _seed: int, _end: float) -> dict[str, Any]:
-        scen = _home() / "tools" / "sumolib" / "scenario" / "scenarios"
-        out = work / name
-        out.mkdir(parents=True, exist_ok=True)
-        lines = ["<routes>"]
-        for frm, to, n, heavy in rilsa1_flows(scen / module):
-            for vtype, share in (("PKW", 1.0 - heavy / 100.0), ("LKW", heavy / 100.0)):
-                if n * share > 0:
-                    lines.append(f'    <flow id="{frm}_{to}_{vtype}" type="{vtype}" from="{frm}" to="{to}" begin="0" '
-                                 f'end="3600" probability="{n * share / 3600.0:.6f}" departPos="base" '
-                                 f'departSpeed="max" departLane="best"/>')
-        lines.append("</routes>")
-        flows = out / "flows.rou.xml"
-        flows.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return {"network": {"file": str(scen / folder / net_name)},
-                "demand": {"route_files": [str(flows)],
-                           "additional_files": [str(scen / "RealWorld" / "RiLSA_example1" / "vtypes.add.xml"),
-                                                str(scen / folder / "tls.add.xml")]}}
-
-    return build
-
-
 def _random_trips(net: Path, out: Path, *, density: float, seed: int, end: float) -> Path:
     """Seeded random trips over the whole network, routed once (duarouter)."""
     from greenwave._sumo import run_sumo_command, sumo_tool
@@ -311,11 +248,11 @@ def catalogue() -> dict[str, Case]:
         Case("grid6", "tools/game/grid6", _game_cfg("grid6"), "own"),
         Case("fokr", "Braunschweig research junction (tools/game/fokr_bs_demo): recorded traffic and pedestrians "
              "15:00-16:00, the DLR signal plan, 0.05 s steps", _fokr, "own"),
-        *(Case(f"rilsa{k}", f"RiLSA example {k} (sumolib scenarios)", _rilsa(k), "own") for k in (1, 2, 3, 4)),
+        *(Case(f"rilsa{k}", f"RiLSA example {k} (sumolib scenarios)", rilsa_example(k), "own") for k in (1, 2, 3, 4)),
         Case("rilsa1_out", "RiLSA example 1 with signals on its outbound legs (sumolib scenario RiLSA1OutTLS)",
-             _rilsa1_signals("rilsa1_out"), "own"),
+             rilsa1_with_signals("rilsa1_out"), "own"),
         Case("rilsa1_both", "RiLSA example 1 with signals on its legs, both directions (sumolib scenario "
-             "RiLSA1BothTLS)", _rilsa1_signals("rilsa1_both"), "own"),
+             "RiLSA1BothTLS)", rilsa1_with_signals("rilsa1_both"), "own"),
         Case("monaco", "Monaco (shared/data, OSM import)",
              _generated("monaco", _osm_net("monaco", "monaco/monaco.osm.gz")), "generated"),
         Case("luxembourg", f"Luxembourg City, {LUXEMBOURG_DISTRICT_M / 1000:g} km district (shared/data, OSM import)",

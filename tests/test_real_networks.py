@@ -402,7 +402,7 @@ def test_proven_runs_the_signals_max_pressure_leaves_alone_on_the_programs_it_pr
         make_controller("max_pressure", {"left_alone_programs": str(tmp_path / "none.add.xml")})._opts()  # type: ignore[attr-defined]
 
 
-def test_benchmark_reads_the_rilsa1_scenarios_counted_flows() -> None:
+def test_benchmark_reads_the_rilsa1_scenarios_counted_flows(tmp_path: Path) -> None:
     """The RiLSA 1 variants with signals on its legs take the counted flows of sumolib's
     scenario modules (read as data): twelve relations, 2370 veh/h, heavy shares in %."""
     bench = _benchmark()
@@ -415,6 +415,13 @@ def test_benchmark_reads_the_rilsa1_scenarios_counted_flows() -> None:
     bad = Path(__file__)  # a Python file without the table
     with pytest.raises(ValueError, match="no flowsRiLSA1 table"):
         bench.rilsa1_flows(bad)
+    shapes = tmp_path / "shapes.py"
+    shapes.write_text('flowsRiLSA1 = [["nmp", [["ms2", 359, 9]]], ["wmp", [["me2", 508]]]]\n')
+    with pytest.raises(ValueError, match=r"shapes.py: flowsRiLSA1 entry \['wmp', \[\['me2', 508\]\]\]: expected"):
+        bench.rilsa1_flows(shapes)
+    (tmp_path / "broken.py").write_text("flowsRiLSA1 = [[\n")
+    with pytest.raises(ValueError, match="broken.py: cannot read it as Python source"):
+        bench.rilsa1_flows(tmp_path / "broken.py")
 
 
 @pytest.mark.slow

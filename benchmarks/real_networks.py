@@ -8,8 +8,9 @@
 
 Networks (``--networks``, default all): from the eclipse-sumo wheel ``tools/game/`` fkk_in
 (Ingolstadt; ``fkk_in_random`` with random trips through the city's signal-group plans), DRT
-(an OpenStreetMap district), kuehne, square, bs3d (Braunschweig), A10KW, corridor, grid6 and
-fokr (``fokr_bs_demo``: a Braunschweig junction with recorded traffic and pedestrians and its
+(an OpenStreetMap district), kuehne, square, bs3d (Braunschweig), A10KW, corridor, cross (one
+junction, netconvert's four stages with 6 s protected turns), grid6 and fokr
+(``fokr_bs_demo``: a Braunschweig junction with recorded traffic and pedestrians and its
 signal-group plan, each recorded bicycle and pedestrian once, not repeated as the demo repeats
 them); the RiLSA guideline examples 1-4 among sumolib's scenarios, and example 1 with signals
 200 m out on its legs (``rilsa1_out``: on the outbound lanes, sumolib's RiLSA1OutTLS;
@@ -17,7 +18,7 @@ them); the RiLSA guideline examples 1-4 among sumolib's scenarios, and example 1
 flows; Monaco and a district of Luxembourg City imported from ``../shared/data``
 (``--data DIR``) with greenwave's OSM import.
 A network with its own demand runs it (the game's ``.sumocfg``, without the hand-switched "manual"
-programs grid6's and square's load, greens of 10000 s until the player presses a key, so the
+programs grid6's, square's and cross's load, greens of 10000 s until the player presses a key, so the
 network's own programs run; fkk_in its network and routes, without the game's manual program for
 gneJ21; kuehne, whose configuration is disabled, with its own routes;
 the RiLSA examples' ``makeRoutes.py`` counts); DRT (whose own demand is people riding one
@@ -245,6 +246,8 @@ def catalogue() -> dict[str, Case]:
         Case("bs3d", "Braunschweig (tools/game/bs3d)", _bs3d, "own"),
         Case("A10KW", "tools/game/A10KW", _game_cfg("A10KW"), "own"),
         Case("corridor", "tools/game/corridor", _game_cfg("corridor"), "own"),
+        Case("cross", "tools/game/cross: one junction, netconvert's four stages (6 s protected turns)",
+             _game_cfg("cross"), "own"),
         Case("grid6", "tools/game/grid6", _game_cfg("grid6"), "own"),
         Case("fokr", "Braunschweig research junction (tools/game/fokr_bs_demo): recorded traffic and pedestrians "
              "15:00-16:00, the DLR signal plan, 0.05 s steps", _fokr, "own"),

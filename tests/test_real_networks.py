@@ -25,9 +25,9 @@ from greenwave.scenarios.sumocfg import portable_sumocfg
 #: program (max_pressure, optimised... exclude it, see excluded_signals.txt) show that.
 KNOWN_UNSAFE_PROGRAMS = {"gneJ21"}
 
-#: the game's configurations, run without their hand-switched programs (square's, grid6's and
+#: the game's configurations, run without their hand-switched programs (square's, grid6's, cross's and
 #: fkk_in's gneJ21: 10000 s greens until the player's hotkey): the networks' own programs run
-GAME_CFG = ("grid6", "square", "corridor", "fkk_in", "A10KW")
+GAME_CFG = ("grid6", "square", "corridor", "cross", "fkk_in", "A10KW")
 GAME: dict[str, dict] = {name: {} for name in GAME_CFG}
 # DRT's own demand is persons riding one taxi: generated entry flows on its network instead
 GAME["DRT"] = {"network": {"file": "sumo:tools/game/DRT/osm.net.xml"}, "demand": {"entry_vph": 60, "end_s": 300}}

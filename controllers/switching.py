@@ -382,6 +382,9 @@ class StageSwitcher:
         # read by getters, not subscriptions: libsumo would evaluate a subscription at every step
         # of the run, while a signal is only read here until it attaches (within one cycle)
         tl = self._conn.trafficlight
+        # at the start, before any vehicle (a state loaded with SUMO's load-state may be the
+        # clearance after a green): a foreign all-red hands over at once
+        fresh = at_start and self._conn.vehicle.getIDCount() == 0
         for i in np.flatnonzero(~self.attached).tolist():
             sid = self.signals[i]
             st = self.stages[i]
@@ -390,8 +393,8 @@ class StageSwitcher:
                 # shown state is one of our stages, or take over from any green of it
                 state = tl.getRedYellowGreenState(sid)
                 k = st.states.index(state) if state in st.states else -1
-                if k < 0 and at_start and self._fresh_all_red(state, len(st.states[0])):
-                    k = 0
+                if k < 0 and fresh and len(state) == len(st.states[0]) and all(c in RED for c in state):
+                    k = 0  # red on every link (r/s: not a signal switched off)
                 if k < 0 and is_stage_state(state) and len(state) == len(st.states[0]):
                     self._take_over(i, state, t)
                     continue
@@ -404,11 +407,6 @@ class StageSwitcher:
             self._show_green(i, k, t)
             self._conn.trafficlight.setRedYellowGreenState(sid, st.states[k])
             self.changes += 1
-
-    def _fresh_all_red(self, state: str, width: int) -> bool:
-        """``state`` is red on every link (``r``/``s``, not switched off) and no vehicle is in the
-        network yet (a state loaded with SUMO's ``load-state`` may be the clearance after a green)."""
-        return len(state) == width and all(c in RED for c in state) and self._conn.vehicle.getIDCount() == 0
 
     def _take_over(self, i: int, state: str, t: float) -> None:
         """Attach signal row ``i`` while another program shows the green ``state``: hold it for

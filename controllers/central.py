@@ -337,7 +337,8 @@ class CentralController(Controller):
 
     def _write_gap_detectors(self, path: Path, plan: TimingPlan) -> Path:
         """An induction loop ``detector_gap_s`` × lane speed before the stop line of every lane
-        that a stage of a planned signal serves (what actuated-coordinated field control uses)."""
+        that a stage of a planned signal serves (what actuated-coordinated field control uses);
+        none for a signal with one stage, which never gaps out (:class:`CentralDriver`)."""
         gap_s = float(self.opts["detector_gap_s"])
         lane_len = {lane: float(attrs["length_m"]) for *_, attrs in self.network.graph.edges(data=True)
                     for lane in attrs.get("lane_ids", ())}
@@ -346,6 +347,8 @@ class CentralController(Controller):
         lines: list[str] = []
         done: set[str] = set()
         for sid, timing in sorted(plan.signals.items()):
+            if len(timing.stages) < 2:
+                continue
             sig = self.network.signals[sid]
             base = sig.programs[timing.program_id]
             per_stage = []

@@ -102,7 +102,15 @@ def register(cls: type[Controller]) -> type[Controller]:
 
 def available_controllers() -> list[str]:
     """Names of every registered controller."""
-    from greenwave.controllers import baselines, central, fixed, max_pressure, optimised, proven  # noqa: F401  (they register)
+    from greenwave.controllers import (  # noqa: F401  (they register)
+        baselines,
+        central,
+        fixed,
+        max_pressure,
+        max_pressure_cyclic,
+        optimised,
+        proven,
+    )
 
     return sorted(_REGISTRY)
 

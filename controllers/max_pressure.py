@@ -25,10 +25,17 @@ for every few seconds of green: on SUMO's four-stage ``cross`` junction at 750 v
 it switched every 6 s, lost a third of the hour to yellow and left 436 of 1500 vehicles
 unfinished (RESCO delay 232 s/veh against 36 for SUMO's actuated control).
 
-``max_pressure_cyclic`` keeps the program's stage order: at every start of stage 0 it splits the
-cycle (``cycle_s``, default the program's) in proportion to the stage pressures, within each
-stage's minimum and maximum green; a split is the stage's maximum, and a green whose queue has
-cleared (the hold above released) ends at its minimum, as in actuated control.
+``max_pressure_cyclic`` (:mod:`greenwave.controllers.max_pressure_cyclic`) keeps the design's
+stage order: at every start of a cycle it splits the cycle (``cycle_s``, default the program's)
+in proportion to the stage pressures, within each stage's minimum and maximum green; a split is
+the stage's maximum, and a green whose queue has cleared (the hold above released; a vehicle
+standing on a loop holds too, as presence detection does) ends at its minimum, as in actuated
+control. Split time a green leaves unused goes to the next green (up to its maximum), so the
+cycle keeps its length while some stage still has demand. As in actuated control a stage without
+a call (no vehicle in the zone of a lane of the links it newly shows green or turns from
+permitted to protected; a link without a zone, such as a crossing, always calls) is skipped, and
+a green with no conflicting call rests instead of paying a yellow for nobody. A cycle starts
+where the order wraps (stage 0, or the first called stage after it).
 
 Both drive the signals through :class:`~greenwave.controllers.switching.StageSwitcher` (yellow,
 all-red and minimum greens always kept) and read only detectors
@@ -39,8 +46,8 @@ their stages are still served, within min/max green.
 Options (``[controller_options.max_pressure]``): ``decision_interval_s`` (1), ``min_green_s``
 (5, for stages without ``minDur``), ``max_green_s`` (60), ``threshold_veh`` (0.5), ``max_red_s``
 (120), ``hold_gap_s`` (2.5; 0 turns the hold off), ``hold_queue_veh`` (the hold and the gap-out
-need at least this many vehicles in a priority lane's zone: 1 for max_pressure, 4 for the
-cyclic variant), ``hold_per_lane`` (0; 1: in the zone of the lane whose loop was crossed),
+need at least this many vehicles in a priority lane's zone: 1), ``hold_per_lane`` (0; 1: in the
+zone of the lane whose loop was crossed),
 ``downstream_weight`` (β, 0.5), for the acyclic variant ``initial_per_veh_s`` (0: off) and
 ``max_initial_s`` (30): a variable initial green as in actuated control, no green ends before
 ``initial_per_veh_s`` per vehicle queued in the longest zone of its priority lanes at its first
@@ -48,7 +55,7 @@ decision (at most ``max_initial_s`` and the stage's maximum green),
 ``permitted_weight`` (1), ``unknown_queue_veh`` (2),
 ``e1_distance_m`` (2), ``e2_length_m`` (80), ``detector_faults`` (see detectors),
 ``stage_design`` (which stages each signal runs, :mod:`greenwave.controllers.stage_choice`;
-default ``"best"`` for max_pressure, ``"own"`` for the cyclic variant; the choice goes to
+default ``"best"``; the choice goes to
 ``stage_designs.json``), ``left_alone_programs`` (an additional file: every signal it gives a
 ``<tlLogic>`` is left alone on that program, one whose ``programID`` SUMO has already loaded for
 the light renamed ``<id>_left_alone``: the signals it cannot drive safely, which otherwise run
@@ -92,7 +99,7 @@ if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
     from greenwave.networks.model import RoadNetwork
 
-__all__ = ["CyclicMaxPressureController", "MaxPressureController", "next_stages", "stage_link_matrix"]
+__all__ = ["MaxPressureController", "PressureController", "next_stages", "stage_link_matrix"]
 
 #: Options that are not numbers.
 _TEXT_OPTIONS = ("detector_faults", "stage_design", "left_alone_programs")
@@ -146,7 +153,7 @@ def stage_link_matrix(
     return mat, np.array(offsets, dtype=np.int64)
 
 
-class _PressureController(Controller):
+class PressureController(Controller):
     """Shared machinery: detectors, switcher, stage pressures."""
 
     kind = "greenwave"
@@ -154,6 +161,9 @@ class _PressureController(Controller):
     extra_options: ClassVar[tuple[str, ...]] = ()
     #: the hold needs a queue of this many vehicles in a zone (0: any discharge holds)
     hold_queue_default: ClassVar[float] = 0.0
+    #: a vehicle standing on a stop-line loop holds the green (presence detection, as in
+    #: actuated control); else only one moving over it does
+    hold_on_presence: ClassVar[bool] = False
     #: the ``stage_design`` unless the options say otherwise
     stage_design_default: ClassVar[str] = MAX_PRESSURE_STAGE_DESIGN
 
@@ -319,7 +329,8 @@ class _PressureController(Controller):
                 if not ok[r] or (per_lane and q < min_queue):
                     continue
                 since = loop.getTimeSinceDetection(ids[r])
-                if 0.0 < since < gap or (since <= 0.0 and loop.getLastStepMeanSpeed(ids[r]) > 1.0):
+                on_loop = since <= 0.0 and (self.hold_on_presence or loop.getLastStepMeanSpeed(ids[r]) > 1.0)
+                if 0.0 < since < gap or on_loop:
                     out[n] = True
                     break
         return out
@@ -384,7 +395,7 @@ class _PressureController(Controller):
 
 
 @register
-class MaxPressureController(_PressureController):
+class MaxPressureController(PressureController):
     """Acyclic max-pressure over each signal's program stages."""
 
     name = "max_pressure"
@@ -545,71 +556,3 @@ def _next_stages_kernel(pressure, stage_offsets, stage, ready, hold, waited_s, e
         elif maxed:
             out[i] = best_other
 
-
-@register
-class CyclicMaxPressureController(_PressureController):
-    """Max-pressure splits in the program's stage order, re-split at every cycle start."""
-
-    name = "max_pressure_cyclic"
-    cyclic = True
-    extra_options = ("cycle_s", "split_floor_veh", "smoothing")
-    #: a cleared queue ends the green early only when the stage still had ≥ 4 vehicles in a
-    #: zone of a priority lane (measured in SUMO: on the bundled 4×4 grid, seed 1, ending every
-    #: green at its first gap gave 36.0 s/veh, this 28.3, no gap-out at all 62.9; on the cross
-    #: junction at 750 veh/h per approach 37.5, with SUMO's actuated control at 35.8)
-    hold_queue_default: ClassVar[float] = 4.0
-
-    def prepare(self, ctx: RunSpec) -> list[Path]:
-        out = super().prepare(ctx)
-        n_rows = int(self.stage_offsets[-1])
-        self.planned = np.concatenate([st.program_green_s for st in self.switcher.stages]) if n_rows else np.zeros(0)
-        self.cycle_start = np.full(len(self.switcher.signals), -np.inf)
-        self.p_sum = np.zeros(n_rows)  # stage pressures summed over the running cycle
-        self.p_n = np.zeros(len(self.switcher.signals))
-        self.p_smooth = np.full(n_rows, np.nan)  # smoothed mean pressures of past cycles
-        stages = self.switcher.stages
-        self._cyclable = np.array([st.n_stages >= 2 for st in stages], dtype=bool)
-        self._lost = np.array([sum(st.lost_time_s(k, st.next_stage(k)) for k in range(st.n_stages))
-                               if st.n_stages >= 2 else 0.0 for st in stages])  # intergreens of one cycle
-        return out
-
-    def _split(self, i: int) -> None:
-        """Greens of signal row ``i``'s next cycle, in proportion to the last cycle's mean pressures."""
-        st = self.switcher.stages[i]
-        a, b = int(self.stage_offsets[i]), int(self.stage_offsets[i + 1])
-        if self.p_n[i] == 0:
-            return
-        p = self.p_sum[a:b] / self.p_n[i]
-        self.p_sum[a:b] = 0.0
-        self.p_n[i] = 0
-        lost = float(self._lost[i])
-        cycle = float(self.opts.get("cycle_s", 0.0)) or st.cycle_s
-        mins, maxs = st.min_green_s, np.maximum(st.max_green_s, st.min_green_s)
-        spare = max(cycle - lost - float(mins.sum()), 0.0)
-        alpha = float(self.opts.get("smoothing", 0.5))
-        prev = self.p_smooth[a:b]
-        p = p if np.isnan(prev).all() else alpha * p + (1.0 - alpha) * prev
-        self.p_smooth[a:b] = p
-        w = np.maximum(p, 0.0) + max(float(self.opts.get("split_floor_veh", 2.0)), 1e-3)
-        self.planned[a:b] = np.minimum(mins + spare * w / w.sum(), maxs)
-
-    def decide(self, t: float, *, fresh: bool) -> None:
-        sw = self.switcher
-        if fresh:
-            self.p_sum += self.pressures()
-            self.p_n += 1
-        # runs every step: find the few signals with work as arrays, then loop over those only
-        active = (sw.stage >= 0) & (sw.pending < 0) & self._cyclable
-        for i in np.flatnonzero(active & (sw.stage == 0) & (sw.green_start_s > self.cycle_start)):
-            self.cycle_start[i] = sw.green_start_s[i]  # a new cycle: split it
-            self._split(int(i))
-        row = self.stage_offsets[:-1] + np.maximum(sw.stage, 0)
-        due = active & (t - sw.green_start_s >= self.planned[row] - 1e-9)
-        # a green whose queue has cleared (no vehicle over its priority loops within hold_gap_s)
-        # ends at its minimum: the planned split is its maximum, as in actuated control
-        early = np.flatnonzero(active & ~due & sw.ready(t))
-        if early.size and self.opts["hold_gap_s"] > 0:
-            due[early[~self.discharging(self._sim, early)]] = True
-        for i in np.flatnonzero(due):
-            sw.request(int(i), self.switcher.stages[i].next_stage(int(sw.stage[i])))
-            self.switches += 1

@@ -345,6 +345,56 @@ def test_cyclic_max_pressure_without_gap_out_runs_the_whole_cycle(
     assert len(gaps) >= 3 and np.all((gaps >= cycle - 1e-6) & (gaps <= cycle + st.n_stages)), gaps
 
 
+
+@pytest.mark.slow
+def test_cyclic_max_pressure_skips_stages_without_a_call_and_rests(tmp_path: Path) -> None:
+    """SUMO's four-stage cross junction (tools/game/cross, its own stages: two through stages,
+    each followed by a protected-left stage) with through traffic on one axis and a single
+    vehicle on the other: the protected-left stages are skipped (no vehicle calls them), the
+    through green rests while no other stage has a call, and the one vehicle is served."""
+    net_file = sumo_home() / "tools" / "game" / "cross" / "cross.net.xml"
+    routes = tmp_path / "cross.rou.xml"
+    routes.write_text('<routes>\n    <flow id="main" from="2fi" to="1fo" begin="0" end="500" vehsPerHour="360"/>\n'
+                      '    <trip id="side" from="3fi" to="4fo" depart="250"/>\n</routes>\n')
+    ctrl, states, mon = _drive("max_pressure_cyclic", {"stage_design": "own"}, net_file, (routes,), (),
+                               tmp_path / "run", 600.0)
+    assert mon.violations == []
+    st = ctrl.switcher.stages[0]
+    assert st.n_stages == 4 and [s.count("G") for s in st.states] == [4, 2, 4, 2]
+    shown = [st.states.index(s) for n, s in enumerate(states["0"])
+             if s in st.states and (n == 0 or states["0"][n - 1] != s)]  # each green's stage, in turn
+    main = next(k for k, s in enumerate(st.states) if s[1] == "G")  # the stage of 2si's through lane
+    side = st.next_stage(st.next_stage(main))
+    assert 1 not in shown[1:] and 3 not in shown[1:], shown  # the protected lefts were never called
+    assert shown[-3:] == [main, side, main] and shown.count(side) <= 2, shown  # side served once
+    assert ctrl.skips >= 2
+    # resting: the main green ended only for the side vehicle, so every yellow of the last 450 s
+    # belongs to those two switches (a yellow a step counts once per switch)
+    switches = sum(1 for n in range(150, 600) if "y" in states["0"][n] and "y" not in states["0"][n - 1])
+    assert switches == 2, switches
+
+
+@pytest.mark.slow
+def test_cyclic_max_pressure_calls_a_protected_left_for_waiting_turners(tmp_path: Path) -> None:
+    """The same junction with left turners (lane 2si_2, permitted ``g`` in the through stage,
+    protected ``G`` in the next) against opposing through traffic: the protected-left stage is
+    called and shown; the other axis, with no vehicle, is skipped every cycle."""
+    net_file = sumo_home() / "tools" / "game" / "cross" / "cross.net.xml"
+    routes = tmp_path / "cross.rou.xml"
+    routes.write_text('<routes>\n    <flow id="main" from="2fi" to="1fo" begin="0" end="600" vehsPerHour="300"/>\n'
+                      '    <flow id="opposing" from="1fi" to="2fo" begin="0" end="600" vehsPerHour="600"/>\n'
+                      '    <flow id="left" from="2fi" to="3fo" begin="0" end="600" vehsPerHour="150"/>\n</routes>\n')
+    ctrl, states, mon = _drive("max_pressure_cyclic", {"stage_design": "own"}, net_file, (routes,), (),
+                               tmp_path / "run", 600.0)
+    assert mon.violations == []
+    st = ctrl.switcher.stages[0]
+    shown = [st.states.index(s) for n, s in enumerate(states["0"])
+             if s in st.states and (n == 0 or states["0"][n - 1] != s)]
+    through, left = 0, 1
+    assert st.states[through][2] == "g" and st.states[left][2] == "G"
+    assert shown[1:].count(left) >= 3, shown
+    assert set(shown[1:]) == {through, left}, shown
+
 # -- signals with unsafe programs of their own ------------------------------------------------
 
 @pytest.fixture(scope="module")

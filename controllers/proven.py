@@ -15,9 +15,9 @@ in SUMO on the run's demand (the run's routes, SUMO seeds of their own:
   ``optimised-actuated`` / ``optimised-delay_based``: the same plan (its stage designs,
   intergreens and splits) run by SUMO's gap- or delay-based actuated logic, greens between the
   plan's floors and twice the planned green (``write_sumo_additional(control=...)``);
-- ``max_pressure`` / ``adaptive``: greenwave's controllers that act every step, with their
-  default options, and ``max_pressure-short-hold``, max_pressure releasing a green after 1.5 s
-  without a vehicle instead of 2.5 s (:data:`STEPPING_CONTROLLERS`; each proof run steps
+- ``max_pressure`` / ``max_pressure_cyclic`` / ``adaptive``: greenwave's controllers that act
+  every step, with their default options, and ``max_pressure-short-hold``, max_pressure
+  releasing a green after 1.5 s without a vehicle instead of 2.5 s (:data:`STEPPING_CONTROLLERS`; each proof run steps
   libsumo in a fresh process, :func:`~greenwave.controllers.proof.start_controller_proofs`).
 
 Then:
@@ -28,7 +28,7 @@ Then:
    summed over the seeds, :func:`~greenwave.controllers.proof.signal_approaches`) is chosen
    (a stepping candidate drives every signal or none, so it is not mixed);
 3. that mixture runs on the same seeds (unless it is one of the uniform candidates); and the
-   better max_pressure candidate runs again with some signals left alone on the programs step 2
+   best max_pressure candidate (the cyclic one included) runs again with some signals left alone on the programs step 2
    chose for them (``max_pressure+left-alone``, its ``left_alone_programs`` option): those it
    cannot drive safely (instead of SUMO's actuated copy of their program), and those whose
    chosen program lost at least :data:`LEAVE_ALONE_GAIN` less than max_pressure on their
@@ -52,7 +52,7 @@ clearly worse than the best on the first seeds (not necessarily than every rival
 run folder gets ``proven.json`` (per signal: the chosen candidate, what runs and every
 candidate's loss; the candidates' mean delays) and
 ``proven.txt`` (one line per signal); ``summary.csv`` gains ``proven_choice`` (a candidate,
-``mixture`` or ``max_pressure[-short-hold]+left-alone``) and ``proven_signals_changed``
+``mixture`` or ``max_pressure[-short-hold|_cyclic]+left-alone``) and ``proven_signals_changed``
 (signals not on the network's own program). A signal whose program
 (the network's own, or one SUMO designed) greenwave's own checks find unsafe (conflicting
 priority greens) keeps its proof but carries ``greenwave_checks`` with what they found.
@@ -110,10 +110,10 @@ __all__ = ["CANDIDATES", "STEPPING", "STEPPING_CONTROLLERS", "Candidate", "Prove
 CANDIDATES: tuple[str, ...] = ("static", "actuated", "delay_based", "sumo-rebuilt-static",
                                "sumo-rebuilt-actuated", "sumo-rebuilt-delay_based", "optimised",
                                "optimised-actuated", "optimised-delay_based", "max_pressure",
-                               "max_pressure-short-hold", "adaptive")
+                               "max_pressure-short-hold", "max_pressure_cyclic", "adaptive")
 #: The candidates that act on the signals every step (greenwave's controllers, proven with
 #: libsumo in fresh processes); they run on every signal or not at all, never in a mixture.
-STEPPING: tuple[str, ...] = ("max_pressure", "max_pressure-short-hold", "adaptive")
+STEPPING: tuple[str, ...] = ("max_pressure", "max_pressure-short-hold", "max_pressure_cyclic", "adaptive")
 #: What each stepping candidate runs: a controller and its options. ``max_pressure-short-hold``
 #: releases a green after 1.5 s without a vehicle over its stop-line loops instead of 2.5 s:
 #: measured (seed 1, one hour) it cut kuehne from 13.3 to 12.8 s/veh but lost on Monaco,
@@ -121,8 +121,11 @@ STEPPING: tuple[str, ...] = ("max_pressure", "max_pressure-short-hold", "adaptiv
 STEPPING_CONTROLLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "max_pressure": ("max_pressure", {}),
     "max_pressure-short-hold": ("max_pressure", {"hold_gap_s": 1.5}),
+    "max_pressure_cyclic": ("max_pressure_cyclic", {}),
     "adaptive": ("adaptive", {}),
 }
+#: The stepping controllers that leave signals alone on given programs (``left_alone_programs``).
+LEFT_ALONE_CONTROLLERS = ("max_pressure", "max_pressure_cyclic")
 MIXTURE = "mixture"
 #: A max_pressure candidate with the signals it leaves alone on the programs the proof chose (step 3).
 LEFT_ALONE = "+left-alone"
@@ -545,7 +548,7 @@ def _left_alone_variant(means: Mapping[str, float], choice: Mapping[str, str], o
                         cands: Mapping[str, Candidate], work: Path, seed: int,
                         losses: Mapping[str, Mapping[str, float]] | None = None,
                         ) -> tuple[str, Path, dict[str, str]] | None:
-    """The better max_pressure candidate with some signals left alone on the programs the proof
+    """The best max_pressure candidate (cyclic included) with some signals left alone on the programs the proof
     chose for them (``choice``): its name, the programs and signal → candidate. Left alone are
     the signals it left alone in its proof run on ``seed`` (their programs are not safe for it to
     drive) where the proof chose something else than SUMO's actuated copy (what it runs them on
@@ -553,7 +556,7 @@ def _left_alone_variant(means: Mapping[str, float], choice: Mapping[str, str], o
     than under max_pressure (``losses``: candidate → signal → veh·s). None when no max_pressure
     candidate ran, no signal is to be left alone, or every signal is (then it is the mixture,
     proved already)."""
-    ran = [v for v in means if v in STEPPING and STEPPING_CONTROLLERS[v][0] == "max_pressure"]
+    ran = [v for v in means if v in STEPPING and STEPPING_CONTROLLERS[v][0] in LEFT_ALONE_CONTROLLERS]
     if not ran:
         return None
     best = min(ran, key=lambda v: (means[v], CANDIDATES.index(v)))

@@ -204,7 +204,7 @@ def test_proven_runs_the_best_it_proved_and_records_why(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stepping", ["max_pressure", "max_pressure-short-hold"])
+@pytest.mark.parametrize("stepping", ["max_pressure", "max_pressure-short-hold", "max_pressure_cyclic"])
 def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: Path, stepping: str,
                                                                      capfd: pytest.CaptureFixture[str]) -> None:
     """SUMO's cross junction, static against a max_pressure candidate: its proof runs step
@@ -216,11 +216,11 @@ def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: P
     from greenwave.scenarios.spec import scenario_from_dict
 
     controller, options = STEPPING_CONTROLLERS[stepping]
-    assert controller == "max_pressure"
+    assert controller in ("max_pressure", "max_pressure_cyclic")
     sc = scenario_from_dict({"name": "cross", "duration_s": 300, "seeds": [1],
-                             "controllers": ["proven", "max_pressure"],
+                             "controllers": ["proven", controller],
                              "controller_options": {"proven": {"candidates": ["static", stepping]},
-                                                    "max_pressure": options}, **CROSS})
+                                                    controller: options}, **CROSS})
     summary = run_scenario(sc, tmp_path).set_index("controller")
     assert (summary["status"] == "ok").all()
     record = json.loads((tmp_path / "runs" / "proven_seed1" / "proven.json").read_text())
@@ -231,7 +231,7 @@ def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: P
     (_, per), = record["signals"].items()
     assert per["runs"] == per["program_id"] == stepping
     for col in ("resco_delay_s", "vehicles_arrived", "signal_switches"):
-        assert summary.loc["proven", col] == summary.loc["max_pressure", col]
+        assert summary.loc["proven", col] == summary.loc[controller, col]
     assert summary.loc["proven", "signal_switches"] > 0
     out = capfd.readouterr().out  # nothing of the proofs' SUMO in the output
     assert "Retrying" not in out and "Loading net-file" not in out, out[-500:]

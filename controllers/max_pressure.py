@@ -496,7 +496,8 @@ def next_stages(
     2. the stage of highest pressure if it beats the current one by more than ``threshold_veh``;
        else
     3. the stage of highest pressure but the current one, if the current green reached its
-       maximum.
+       maximum and that stage's pressure is above zero (no yellow for a stage nobody waits
+       for: the green rests instead).
 
     Ties go to the lower stage index.
     """
@@ -519,7 +520,8 @@ def next_stages(
             out[i] = best
         elif maxed:
             others = [v if k != cur else -math.inf for k, v in enumerate(ps)]
-            out[i] = others.index(max(others))
+            if max(others) > 0.0:  # no yellow at the maximum green for a stage nobody waits for
+                out[i] = others.index(max(others))
     return out
 
 
@@ -553,6 +555,6 @@ def _next_stages_kernel(pressure, stage_offsets, stage, ready, hold, waited_s, e
             continue
         elif best != cur and pressure[a + best] > pressure[a + cur] + threshold_veh:
             out[i] = best
-        elif maxed:
+        elif maxed and pressure[a + best_other] > 0.0:
             out[i] = best_other
 

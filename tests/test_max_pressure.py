@@ -563,6 +563,21 @@ def test_decision_kernel_matches_reference(seed: int) -> None:
     assert ((want == -1) | (want != stage)).all()  # never a "switch" to the stage showing
 
 
+
+def test_a_maxed_out_green_ends_only_for_a_stage_with_demand() -> None:
+    """At its maximum green a stage gives way only to a stage whose pressure is above zero: no
+    yellow is paid for a stage nobody waits for (plain reference and kernel alike)."""
+    from greenwave.controllers.max_pressure import _next_stages_kernel, next_stages
+
+    off = np.array([0, 2, 4], dtype=np.int64)
+    pressure = np.array([3.0, 0.0, 3.0, 1.5])  # signal 0: nobody for stage 1; signal 1: stage 1 waits
+    args = (pressure, off, np.zeros(2, dtype=np.int64), np.ones(2, dtype=bool), np.zeros(2, dtype=bool),
+            np.zeros(4), np.full(2, 60.0), np.full(4, 60.0), np.full(2, 120.0), 0.5)
+    want = next_stages(*args)
+    got = np.full(2, -7, dtype=np.int64)
+    _next_stages_kernel(*args, got)
+    assert list(want) == list(got) == [-1, 1]
+
 # -- a real guideline junction: RiLSA example 2 with the city's own programs --------------------
 
 RILSA2 = sumo_home() / "tools" / "sumolib" / "scenario" / "scenarios" / "RealWorld" / "RiLSA_example2"

@@ -18,7 +18,8 @@ pressure two lanes can never match the through stages', were served only every 1
 their turn bays spilled back into the through lanes. A green
 whose queue is still discharging is not cut: while a vehicle crossed the stop-line loop of one of
 the stage's priority (``G``) lanes within ``hold_gap_s`` (a vehicle on the loop counts only when it
-moves) and a vehicle is still in one of those lanes' zones (``hold_queue_veh``), the stage
+moves; under ``max_pressure_cyclic`` a standing one counts too) and a vehicle is still in one of
+those lanes' zones (``hold_queue_veh``), the stage
 holds, up to its maximum green; lanes whose links are green in every stage do not hold it
 (ending the stage stops none of them). Without that hold, max-pressure pays a yellow
 for every few seconds of green: on SUMO's four-stage ``cross`` junction at 750 veh/h per approach
@@ -30,12 +31,13 @@ stage order: at every start of a cycle it splits the cycle (``cycle_s``, default
 in proportion to the stage pressures, within each stage's minimum and maximum green; a split is
 the stage's maximum, and a green whose queue has cleared (the hold above released; a vehicle
 standing on a loop holds too, as presence detection does) ends at its minimum, as in actuated
-control. Split time a green leaves unused goes to the next green (up to its maximum), so the
-cycle keeps its length while some stage still has demand. As in actuated control a stage without
-a call (no vehicle in the zone of a lane of the links it newly shows green or turns from
-permitted to protected; a link without a zone, such as a crossing, always calls) is skipped, and
-a green with no conflicting call rests instead of paying a yellow for nobody. A cycle starts
-where the order wraps (stage 0, or the first called stage after it).
+control. Split time a green leaves unused goes to the next green that runs (up to its maximum
+green and the signal's spare time), across cycle starts too; the time of skipped stages is not
+passed on, and a resting green lengthens its cycle. As in actuated control a stage without a
+call (no vehicle in the zone of a lane of the links it newly shows green or turns from permitted
+to protected; a link without a zone, such as a crossing, always calls) is skipped, and a green
+with no conflicting call rests instead of paying a yellow for nobody. A cycle starts where the
+order wraps (stage 0, or the first called stage after it).
 
 Both drive the signals through :class:`~greenwave.controllers.switching.StageSwitcher` (yellow,
 all-red and minimum greens always kept) and read only detectors
@@ -80,7 +82,7 @@ from greenwave.controllers.detectors import DetectorReader, parse_faults, place_
 from greenwave.controllers.planning import designs_for_run
 from greenwave.controllers.plans.safety import write_excluded
 from greenwave.controllers.stage_choice import (
-    MAX_PRESSURE_STAGE_DESIGN,
+    DEFAULT_STAGE_DESIGN,
     check_stage_design_option,
     choice_meta,
     design_signal_stages,
@@ -165,7 +167,7 @@ class PressureController(Controller):
     #: actuated control); else only one moving over it does
     hold_on_presence: ClassVar[bool] = False
     #: the ``stage_design`` unless the options say otherwise
-    stage_design_default: ClassVar[str] = MAX_PRESSURE_STAGE_DESIGN
+    stage_design_default: ClassVar[str] = DEFAULT_STAGE_DESIGN
 
     @classmethod
     def declared_options(cls) -> frozenset[str]:
@@ -307,7 +309,8 @@ class PressureController(Controller):
     def discharging(self, sim: SumoSession, signals: np.ndarray) -> np.ndarray:
         """Whether each of ``signals`` (switcher rows) still discharges a queue on its green: a
         vehicle crossed one of the stage's priority stop-line loops within ``hold_gap_s``, or one
-        moves over it now, and a zone of the stage's priority lanes (with ``hold_per_lane``, that
+        moves over it now (or stands on it, with ``hold_on_presence``), and a zone of the stage's
+        priority lanes (with ``hold_per_lane``, that
         loop's own lane's zone) holds ``hold_queue_veh`` vehicles or more. Loops the
         plausibility checks flagged are not trusted."""
         gap, min_queue = self.opts["hold_gap_s"], self.opts["hold_queue_veh"]
@@ -336,7 +339,7 @@ class PressureController(Controller):
         return out
 
     def start(self, sim: SumoSession) -> None:
-        self._sim = sim
+        self.sim = sim  # the running session (for subclasses' decisions)
         self.reader = DetectorReader(self.layout, self.faults)
         self.reader.start(sim)
         # stage rows × lanes, once: pressures are then two sparse products per decision
@@ -431,7 +434,7 @@ class MaxPressureController(PressureController):
             return
         hold = np.zeros(ready.size, dtype=bool)
         cand = np.flatnonzero(ready)
-        hold[cand] = self.discharging(self._sim, cand)
+        hold[cand] = self.discharging(self.sim, cand)
         args = (self.pressures(), self.stage_offsets, sw.stage, ready, hold, t - self.last_served,
                 t - sw.green_start_s, self.max_green, self.max_red, self.opts["threshold_veh"])
         if ready.size >= KERNEL_MIN_SIGNALS:

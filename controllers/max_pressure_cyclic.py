@@ -39,11 +39,10 @@ class CyclicMaxPressureController(PressureController):
     #: picks, a hold for one vehicle): RiLSA 1 44.2 → 28.3, RiLSA 2 31.7 → 14.6, RiLSA 3
     #: 234.6 → 24.1, RiLSA 4 370.7 → 41.0, corridor 109.0 → 21.0, cross 96.8 → 10.0, bs3d 36.4 →
     #: 38.3, kuehne 25.2 → 15.2, square 12.9 → 10.9, DRT 44.4 → 31.5, rilsa1_out 35.6 → 42.1,
-    #: fkk_in_random 30.0 → 24.9; Luxembourg 70.7 (seed 1) → 32.5. The program's own stages
+    #: fkk_in_random 30.0 → 24.9; Luxembourg (seed 1) 70.7 → 32.3. The program's own stages
     #: (``stage_design = "own"``) did better on rilsa1_out (35.6) and Luxembourg (30.9) but
     #: gridlocked RiLSA 3 (317.9) and 4 (279.5).
     hold_queue_default: ClassVar[float] = 1.0
-    stage_design_default: ClassVar[str] = "best"
     hold_on_presence = True
 
     def prepare(self, ctx: RunSpec) -> list[Path]:
@@ -60,9 +59,16 @@ class CyclicMaxPressureController(PressureController):
         lay = self.layout
         first = {sid: int(lay.link_offsets[r]) for r, sid in enumerate(lay.signals)}
         self._first_link = [first.get(sid, -1) for sid in self.switcher.signals]
-        # a link whose lanes have no zone (a crossing, a lane without detectors) always calls its stage
-        self._link_seen = np.array([bool((lay.pair_from[lay.pair_ptr[r]:lay.pair_ptr[r + 1]] >= 0).any())
-                                    for r in range(lay.n_links)], dtype=bool)
+        # a link in use whose lanes have no zone (a crossing, a lane without detectors) always
+        # calls its stage; an unused link index never does
+        zoned = np.array([bool((lay.pair_from[lay.pair_ptr[r]:lay.pair_ptr[r + 1]] >= 0).any())
+                          for r in range(lay.n_links)], dtype=bool)
+        used = np.zeros(lay.n_links, dtype=bool)
+        for sid, f in first.items():
+            for m in self.network.signals[sid].movements:
+                if m.is_used and f + m.link_index < lay.n_links:
+                    used[f + m.link_index] = True
+        self._link_always = used & ~zoned
         n = len(stages)
         self._green_seen = np.full(n, -np.inf)  # start of the last green seen per signal
         self._last_stage = np.full(n, np.iinfo(np.int64).max)  # its stage (a lower one starts a cycle)
@@ -92,7 +98,7 @@ class CyclicMaxPressureController(PressureController):
             if k == cur:
                 continue
             new = [j for j in range(min(n, len(state))) if _gains(state[j], now[j] if j < len(now) else "r")]
-            out[k] = any(link_veh[first + j] > 0 or not self._link_seen[first + j] for j in new)
+            out[k] = any(link_veh[first + j] > 0 or self._link_always[first + j] for j in new)
         return out
 
     def _split(self, i: int) -> None:
@@ -135,9 +141,9 @@ class CyclicMaxPressureController(PressureController):
         # ends at its minimum: the planned split is its maximum, as in actuated control
         early = np.flatnonzero(active & ~due & sw.ready(t))
         if early.size and self.opts["hold_gap_s"] > 0:
-            due[early[~self.discharging(self._sim, early)]] = True
+            due[early[~self.discharging(self.sim, early)]] = True
         if not fresh:
-            due &= ~self._resting  # calls change only with fresh detector readings
+            due &= ~self._resting
         todo = np.flatnonzero(due)
         if not todo.size:
             return

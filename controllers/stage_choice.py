@@ -69,7 +69,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_STAGE_DESIGN",
-    "MAX_PRESSURE_STAGE_DESIGN",
     "DesignChoice",
     "apply_choice",
     "candidate_designs",
@@ -81,15 +80,10 @@ __all__ = [
     "write_design_programs",
 ]
 
-#: The ``stage_design`` of ``optimised``, ``adaptive`` and ``coordinated`` unless told otherwise:
+#: The ``stage_design`` of every greenwave controller unless told otherwise:
 #: measured in SUMO (benchmarks/stage_designs.py, README), "best" lowered their delay on the
 #: real junctions where another design won (RiLSA, cross, A10KW) and changed nothing elsewhere.
 DEFAULT_STAGE_DESIGN = "best"
-#: ``max_pressure_cyclic``'s default (``max_pressure`` runs "best", see its module): with
-#: "best" max-pressure lost on the same junctions (two-stage designs with permitted lefts: the
-#: pressure of a stage counts queues of turners that can only leave in gaps, so the stage holds
-#: its green), so the cyclic variant keeps the own stages unless told otherwise.
-MAX_PRESSURE_STAGE_DESIGN = "own"
 #: Relative delay reduction a design needs over the own program to replace it under "best".
 MARGIN = 0.05
 #: The design "best" considers only where no other generated design is valid: protected

@@ -103,7 +103,8 @@ if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
     from greenwave.networks.model import RoadNetwork
 
-__all__ = ["CANDIDATES", "STEPPING", "STEPPING_CONTROLLERS", "Candidate", "ProvenController", "choose_per_signal",
+__all__ = ["CANDIDATES", "LEFT_ALONE_CONTROLLERS", "STEPPING", "STEPPING_CONTROLLERS", "Candidate",
+           "ProvenController", "choose_per_signal",
            "close_rivals", "mixture_programs"]
 
 #: Every candidate, in the order that breaks ties (the simplest first).
@@ -401,13 +402,14 @@ def _check_options(options: Mapping[str, Any]) -> tuple[int, tuple[str, ...], in
 
 @register
 class ProvenController(ProgramController):
-    """The best of SUMO's and greenwave's control per signal, or max_pressure or adaptive, proven in SUMO.
+    """The best of SUMO's and greenwave's control per signal, or a max-pressure or adaptive one, proven in SUMO.
 
     The controller to start with on a new network. Options: ``proof_seeds`` (2),
     ``max_proof_seeds`` (6: the most seeds a close race runs on; ``proof_seeds`` for none), ``candidates``
     (default all: static, actuated, delay_based, sumo-rebuilt-static, sumo-rebuilt-actuated,
     sumo-rebuilt-delay_based, optimised, optimised-actuated, optimised-delay_based, max_pressure,
-    max_pressure-short-hold, adaptive), ``proof_jobs`` (1: proof runs one at a time; more runs the program candidates'
+    max_pressure-short-hold, max_pressure_cyclic, adaptive), ``proof_jobs`` (1: proof runs one at a
+    time; more runs the program candidates'
     proofs, SUMO subprocesses, side by side). See :mod:`greenwave.controllers.proven`.
     """
 

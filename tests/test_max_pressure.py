@@ -1,7 +1,8 @@
 """Max-pressure control and the stage switcher under it, in real SUMO.
 
 * ``max_pressure`` against the signals' own fixed programs on a grid loaded heavily on one axis;
-* ``max_pressure_cyclic`` driven step by step: stages always come in program order;
+* ``max_pressure_cyclic`` driven step by step: stages come in the design's order, those without
+  a call skipped, and a green without a conflicting call rests;
 * :class:`StageSwitcher`: its intergreens, minimum greens and holds, and the signals it leaves
   alone because their own program is unsafe (Ingolstadt's ``gneJ21``);
 * option checking.
@@ -366,7 +367,7 @@ def test_cyclic_max_pressure_skips_stages_without_a_call_and_rests(tmp_path: Pat
     main = next(k for k, s in enumerate(st.states) if s[1] == "G")  # the stage of 2si's through lane
     side = st.next_stage(st.next_stage(main))
     assert 1 not in shown[1:] and 3 not in shown[1:], shown  # the protected lefts were never called
-    assert shown[-3:] == [main, side, main] and shown.count(side) <= 2, shown  # side served once
+    assert shown[-3:] == [main, side, main] and shown.count(side) == 1, shown  # side served once
     assert ctrl.skips >= 2
     # resting: the main green ended only for the side vehicle, so every yellow of the last 450 s
     # belongs to those two switches (a yellow a step counts once per switch)

@@ -216,7 +216,6 @@ def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: P
     from greenwave.scenarios.spec import scenario_from_dict
 
     controller, options = STEPPING_CONTROLLERS[stepping]
-    assert controller in ("max_pressure", "max_pressure_cyclic")
     sc = scenario_from_dict({"name": "cross", "duration_s": 300, "seeds": [1],
                              "controllers": ["proven", controller],
                              "controller_options": {"proven": {"candidates": ["static", stepping]},

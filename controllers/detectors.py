@@ -24,6 +24,21 @@ while its own lane's loop counts vehicles) and fall back: a lane whose e2 is fau
 its queue from its loop (arrival rate × time since the last vehicle crossed), a lane with both
 faulty reports NaN, which controllers treat with fixed min/max behaviour.
 
+A lane whose loop and zone both go dead agree with each other (an empty lane), so no check
+above sees it; a controller that serves only lanes with vehicles would then never serve it (on
+SUMO's ``cross`` junction its vehicles waited until SUMO teleported them). The *silence* check
+(NTCIP 1202's "no activity" diagnostic, with a threshold from the lane's own traffic) finds it:
+a lane whose loop has counted ``silent_expected_veh`` (10) vehicles and which then shows
+nothing, on loop or zone, for ``silent_expected_veh`` of its mean headways so far (at least
+``silent_min_s``, 240 s; Poisson traffic is that quiet with probability e⁻¹⁰ ≈ 5·10⁻⁵) is taken
+as silent: both its detectors read as faulty (its queue NaN, so its stages are still served)
+until either shows a vehicle again, and the fault log says ``silent``. A lane dead from the
+start, or one that never had traffic, is not told apart from an empty one. The thresholds were
+set on healthy detectors under ``max_pressure`` (one hour, seed 1): 6 vehicles / 180 s took 8
+lanes of the Luxembourg district and 5 of DRT's for silent (random-trip demand comes in
+bursts) and cost 37.2 → 38.0 s/veh on Luxembourg; 8 / 240 s still 6 lanes on Luxembourg;
+10 / 240 s none there, on DRT or on fkk_in_random.
+
 Controller option ``detector_faults`` (a list of tables)::
 
     detector_faults = [
@@ -348,6 +363,8 @@ class DetectorReader:
         stuck_off_s: float = 600.0,
         flow_window_s: float = 300.0,
         slow_read_s: float = 5.0,
+        silent_min_s: float = 240.0,
+        silent_expected_veh: float = 10.0,
     ) -> None:
         self.layout = layout
         self.faults = list(faults)
@@ -356,6 +373,8 @@ class DetectorReader:
         self.flow_window_s = flow_window_s
         self.count_period_s = layout.count_period_s
         self.slow_read_s = slow_read_s
+        self.silent_min_s = silent_min_s
+        self.silent_expected_veh = silent_expected_veh
         n = len(layout.lanes)
         missing = {i for f in self.faults if f.kind == "missing" for i in f.ids}
         self.missing = missing
@@ -386,6 +405,10 @@ class DetectorReader:
         self._e2_blind = z.copy()  # count periods in a row with loop counts but a zone never busy
         self._e2_full_s = z.copy()
         self._zone_seen = np.zeros(n, dtype=bool)  # the zone showed a vehicle in this count period
+        self._counted = z.copy()  # vehicles the loop counted since the start
+        self._last_seen = z.copy()  # last time loop or zone showed a vehicle
+        self._t0 = 0.0
+        self.silent = np.zeros(n, dtype=bool)  # loop and zone quiet for far longer than the lane's traffic explains
         self._t = -math.inf
         self._t_slow = -math.inf
         # every connection's lanes: each from lane's queue split among the connections leaving it
@@ -423,9 +446,10 @@ class DetectorReader:
         self._ids2 = [d for r, d in enumerate(self.layout.e2_ids) if self.has_e2[r]]
         self._rows2 = np.array([self._row2[d] for d in self._ids2], dtype=np.int64)
         self._period = int(sim.time_s // self.count_period_s)
-        self._t = self._t_slow = sim.time_s
+        self._t = self._t_slow = self._t0 = sim.time_s
         self._slow_due = True
         self.e1_since_s[:] = 0.0
+        self._last_seen[:] = sim.time_s
 
     def update(self, sim: SumoSession) -> None:
         """Read the detectors and refresh diagnostics and estimates.
@@ -453,7 +477,10 @@ class DetectorReader:
             count = loop.getLastIntervalVehicleNumber
             self.e1_interval_count[self._rows1] = [count(d) for d in self._ids1]
         self._inject(t)
+        if new_period:
+            self._counted += self.e1_interval_count
         self._zone_seen |= self.e2_vehicles > 0
+        self._last_seen[self.e2_vehicles > 0] = t
         self._e2_busy_s += np.where(self.e2_vehicles > 0, dt, 0.0)
         if new_period:
             self._check_blind()
@@ -492,19 +519,25 @@ class DetectorReader:
         """Plausibility checks over the ``dt`` s since the last ones: flag (and, when the readings
         recover, clear) faulty detectors."""
         counted = self.e1_since_s <= dt + 1e-9
+        self._last_seen = np.where(self.has_e1, np.maximum(self._last_seen, t - self.e1_since_s), self._last_seen)
+        quiet = t - self._last_seen
+        rate = self._counted / np.maximum(self._last_seen - self._t0, self.count_period_s)  # veh/s while seen
+        with np.errstate(divide="ignore"):
+            enough = quiet >= np.maximum(self.silent_min_s, self.silent_expected_veh / rate)
+        silent = self.has_e1 & (self._counted >= self.silent_expected_veh) & enough
         self._e1_full_s = np.where(self.e1_occupied >= 0.999, self._e1_full_s + dt, 0.0)
         self._e2_full_s = np.where(self.e2_occupancy >= 0.999, self._e2_full_s + dt, 0.0)
         self._e2_busy_s = np.where(counted, 0.0, self._e2_busy_s)  # zone busy since the loop counted
         e1_bad = (self._e1_full_s >= self.stuck_on_s) | (
             (self.e1_since_s >= self.stuck_off_s) & (self._e2_busy_s >= 0.5 * self.stuck_off_s))
         e2_bad = (self._e2_full_s >= min(self.stuck_on_s, 60.0)) | (self._e2_blind >= 2)
-        new1 = self.has_e1 & ~e1_bad
-        new2 = self.has_e2 & ~e2_bad
+        new1 = self.has_e1 & ~e1_bad & ~silent
+        new2 = self.has_e2 & ~e2_bad & ~silent
         for r in np.flatnonzero(new1 != self.e1_ok):
-            self.fault_log.append((t, self.layout.e1_ids[r], "ok" if new1[r] else "flagged"))
+            self.fault_log.append((t, self.layout.e1_ids[r], "ok" if new1[r] else "silent" if silent[r] else "flagged"))
         for r in np.flatnonzero(new2 != self.e2_ok):
-            self.fault_log.append((t, self.layout.e2_ids[r], "ok" if new2[r] else "flagged"))
-        self.e1_ok, self.e2_ok = new1, new2
+            self.fault_log.append((t, self.layout.e2_ids[r], "ok" if new2[r] else "silent" if silent[r] else "flagged"))
+        self.e1_ok, self.e2_ok, self.silent = new1, new2, silent
 
     def _estimate(self, dt: float) -> None:
         if dt > 0:

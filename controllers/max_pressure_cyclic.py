@@ -78,27 +78,31 @@ class CyclicMaxPressureController(PressureController):
         self.skips = 0
         return out
 
-    def calls(self, i: int, link_veh: np.ndarray) -> np.ndarray:
+    def calls(self, i: int, link_veh: np.ndarray, t: float) -> np.ndarray:
         """Per stage of switcher row ``i``: whether it has a call, as detectors in actuated
         control place one: a vehicle in the zone of a lane of a link the stage shows green and
         the current green does not (``link_veh``: vehicles per link row, each lane's shared
         among its links), or such a link with no zone to tell (a crossing, a lane without
         detectors: always called); a link a stage turns from permitted (``g``) to protected
-        (``G``), such as a protected left turn after the through stage, calls it too. The
-        current stage has no call."""
+        (``G``), such as a protected left turn after the through stage, calls it too; a stage
+        not shown for ``recall_s`` (> 0) at time ``t`` is called whatever the detectors say
+        (the recall). The current stage has no call."""
         sw = self.switcher
         st, cur, first = sw.stages[i], int(sw.stage[i]), self._first_link[i]
         out = np.ones(st.n_stages, dtype=bool)
         out[cur] = False
         if first < 0:
             return out  # no detectors at all: every stage is called, in turn
+        recall = float(self.opts["recall_s"])
+        a = int(self.stage_offsets[i])
         n = self.network.signals[sw.signals[i]].n_links
         now = st.states[cur]
         for k, state in enumerate(st.states):
             if k == cur:
                 continue
             new = [j for j in range(min(n, len(state))) if _gains(state[j], now[j] if j < len(now) else "r")]
-            out[k] = any(link_veh[first + j] > 0 or self._link_always[first + j] for j in new)
+            out[k] = (any(link_veh[first + j] > 0 or self._link_always[first + j] for j in new)
+                      or 0 < recall <= t - float(self.last_served[a + k]))
         return out
 
     def _split(self, i: int) -> None:
@@ -153,7 +157,7 @@ class CyclicMaxPressureController(PressureController):
             # the next stage in order with a call; stages without one are skipped, and with no
             # call at all the green rests (actuated control: no yellow paid for nobody)
             st, cur = self.switcher.stages[i], int(sw.stage[i])
-            called = self.calls(int(i), link_veh)
+            called = self.calls(int(i), link_veh, t)
             nxt = st.next_stage(cur)
             while nxt != cur and not called[nxt]:
                 nxt = st.next_stage(nxt)

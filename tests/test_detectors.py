@@ -358,6 +358,7 @@ def test_max_pressure_survives_detector_faults(tmp_path: Path) -> None:
     assert faulty.detectors_faulty > 0 and faulty.detectors_flagged > 0
     assert "detectors_faulty" not in clean or pd.isna(clean.detectors_faulty)
     assert clean.detectors_flagged == 0  # no healthy detector is taken for a faulty one
+    assert clean.detectors_silent == 0  # nor a quiet healthy lane for a dead one
     assert not (tmp_path / "clean" / "runs" / "max_pressure_seed1" / "detector_faults.json").exists()
     on_disk = pd.read_csv(tmp_path / "faulty" / "summary.csv").iloc[0]
     assert on_disk.detectors_faulty == faulty.detectors_faulty

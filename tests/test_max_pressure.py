@@ -396,6 +396,51 @@ def test_cyclic_max_pressure_calls_a_protected_left_for_waiting_turners(tmp_path
     assert shown[1:].count(left) >= 3, shown
     assert set(shown[1:]) == {through, left}, shown
 
+
+def _side_road_greens(name: str, options: dict, start_s: float, tmp_path: Path) -> tuple[list[int], Any, str]:
+    """SUMO's cross junction, through traffic on one axis and a side-road vehicle every 15 s,
+    both detectors of every side-road lane dead from ``start_s``: the steps at which the side
+    flow's link (4: 3si_0 -> 4o) turns green, the controller and SUMO's log."""
+    net_file = sumo_home() / "tools" / "game" / "cross" / "cross.net.xml"
+    routes = tmp_path / "cross.rou.xml"
+    routes.write_text('<routes>\n    <flow id="main" from="2fi" to="1fo" begin="0" end="900" vehsPerHour="400"/>\n'
+                      '    <flow id="side" from="3fi" to="4fo" begin="0" end="900" period="15"/>\n</routes>\n')
+    dead = [f"gw{kind}_3si_{n}" for n in (0, 1) for kind in ("e1", "e2")]
+    opts = {**options, "detector_faults": [{"kind": "stuck_off", "ids": dead, "start_s": start_s}]}
+    ctrl, states, mon = _drive(name, opts, net_file, (routes,), (), tmp_path / "run", 900.0)
+    assert mon.violations == []
+    side = [n for n, s in enumerate(states["0"]) if s[4] in "gG"]
+    return [n for n in side if n - 1 not in side], ctrl, (tmp_path / "run" / "sumo.log").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["max_pressure", "max_pressure_cyclic"])
+def test_a_side_road_whose_detectors_die_unseen_is_still_served(name: str, tmp_path: Path) -> None:
+    """Both detectors of the side road die at 240 s (loop and zone agree the lane is empty: no
+    plausibility check sees it). Before the silence check the side road never got a green again
+    and its vehicles waited until SUMO teleported them; now the reader takes the lanes as silent
+    once they are quiet for ten of their mean headways (240 s at least) and the side road is
+    served every cycle after that."""
+    starts, ctrl, log = _side_road_greens(name, {}, 240.0, tmp_path)
+    after = [n for n in starts if n > 240]
+    # quiet since the last side vehicle for ten headways of the loop's counts (240 s at least),
+    # then served within a cycle
+    assert after and after[0] <= 240 + 300, starts
+    assert len(after) >= 5 and np.diff(after).max() <= 90, starts
+    assert "Teleporting" not in log, log[-500:]
+    # the side flow uses lane 0; lane 1, which never had traffic, is not told from an empty lane
+    assert {d for _, d, s in ctrl.reader.fault_log if s == "silent"} == {"gwe1_3si_0", "gwe2_3si_0"}
+
+
+@pytest.mark.slow
+def test_the_recall_serves_a_side_road_whose_detectors_are_dead_from_the_start(tmp_path: Path) -> None:
+    """Detectors dead from the start look like an empty lane to every check; ``recall_s`` serves
+    each stage at least that often whatever its detectors say."""
+    starts, _, log = _side_road_greens("max_pressure_cyclic", {"recall_s": 180.0}, 0.0, tmp_path)
+    assert len(starts) >= 4 and np.diff([0, *starts]).max() <= 180 + 60, starts
+    assert "Teleporting" not in log, log[-500:]
+
+
 # -- signals with unsafe programs of their own ------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -556,9 +601,11 @@ def test_decision_kernel_matches_reference(seed: int) -> None:
     threshold = float(rng.choice([0.0, 0.5, 1.0]))
     hold = rng.random(n_sig) < 0.3
     max_red = rng.choice([90.0, 120.0], n_sig)
-    want = next_stages(pressure, off, stage, ready, hold, waited, elapsed, max_green, max_red, threshold)
+    recall = float(rng.choice([0.0, 150.0]))
+    want = next_stages(pressure, off, stage, ready, hold, waited, elapsed, max_green, max_red, recall, threshold)
     got = np.full(n_sig, -7, dtype=np.int64)
-    _next_stages_kernel(pressure, off, stage, ready, hold, waited, elapsed, max_green, max_red, threshold, got)
+    _next_stages_kernel(pressure, off, stage, ready, hold, waited, elapsed, max_green, max_red, recall, threshold,
+                        got)
     np.testing.assert_array_equal(got, want)
     assert (want[~ready] == -1).all() and (want[sizes < 2] == -1).all()
     assert ((want == -1) | (want != stage)).all()  # never a "switch" to the stage showing
@@ -573,11 +620,27 @@ def test_a_maxed_out_green_ends_only_for_a_stage_with_demand() -> None:
     off = np.array([0, 2, 4], dtype=np.int64)
     pressure = np.array([3.0, 0.0, 3.0, 1.5])  # signal 0: nobody for stage 1; signal 1: stage 1 waits
     args = (pressure, off, np.zeros(2, dtype=np.int64), np.ones(2, dtype=bool), np.zeros(2, dtype=bool),
-            np.zeros(4), np.full(2, 60.0), np.full(4, 60.0), np.full(2, 120.0), 0.5)
+            np.zeros(4), np.full(2, 60.0), np.full(4, 60.0), np.full(2, 120.0), 180.0, 0.5)
     want = next_stages(*args)
     got = np.full(2, -7, dtype=np.int64)
     _next_stages_kernel(*args, got)
     assert list(want) == list(got) == [-1, 1]
+
+
+def test_a_stage_unserved_for_the_recall_time_is_served_without_demand() -> None:
+    """A stage nobody seems to wait for (its detectors may have died unseen) is served once it
+    has not shown for ``recall_s``, even against a holding green; not before, and not with the
+    recall off (0). Plain reference and kernel alike."""
+    from greenwave.controllers.max_pressure import _next_stages_kernel, next_stages
+
+    off = np.array([0, 2], dtype=np.int64)
+    for waited, recall, want_next in ((179.0, 180.0, -1), (180.0, 180.0, 1), (900.0, 0.0, -1)):
+        args = (np.array([3.0, 0.0]), off, np.zeros(1, dtype=np.int64), np.ones(1, dtype=bool),
+                np.ones(1, dtype=bool), np.array([0.0, waited]), np.full(1, 20.0), np.full(2, 60.0),
+                np.full(1, 120.0), recall, 0.5)
+        got = np.full(1, -7, dtype=np.int64)
+        _next_stages_kernel(*args, got)
+        assert list(next_stages(*args)) == list(got) == [want_next], (waited, recall)
 
 # -- a real guideline junction: RiLSA example 2 with the city's own programs --------------------
 

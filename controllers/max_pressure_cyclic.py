@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from greenwave.controllers.base import register
 from greenwave.controllers.max_pressure import PressureController
@@ -69,6 +70,7 @@ class CyclicMaxPressureController(PressureController):
                 if m.is_used and f + m.link_index < lay.n_links:
                     used[f + m.link_index] = True
         self._link_always = used & ~zoned
+        self._build_gains()
         n = len(stages)
         self._green_seen = np.full(n, -np.inf)  # start of the last green seen per signal
         self._last_stage = np.full(n, np.iinfo(np.int64).max)  # its stage (a lower one starts a cycle)
@@ -78,6 +80,50 @@ class CyclicMaxPressureController(PressureController):
         self.skips = 0
         return out
 
+    def _build_gains(self) -> None:
+        """The sparse ``pair rows × link rows`` matrix of the links each stage gains over each
+        other stage: pair row ``pair_offsets[i] + cur · n + k`` of switcher signal ``i`` (``n``
+        stages) holds the links stage ``k`` newly shows green (or turns from ``g`` to ``G``)
+        when it follows ``cur``. Built once, so that the calls of every signal come from one
+        sparse product at each decision (:meth:`pair_calls`)."""
+        sw = self.switcher
+        rows: list[int] = []
+        cols: list[int] = []
+        offsets = [0]
+        pair_stage: list[int] = []  # each pair row's stage row (that of its k)
+        pair_self: list[bool] = []  # k == cur
+        for i, st in enumerate(sw.stages):
+            n, first, a = st.n_stages, self._first_link[i], int(self.stage_offsets[i])
+            n_links = self.network.signals[sw.signals[i]].n_links
+            for cur in range(n):
+                now = st.states[cur]
+                for k, state in enumerate(st.states):
+                    pair_stage.append(a + k)
+                    pair_self.append(k == cur)
+                    if k == cur or first < 0:
+                        continue
+                    for j in range(min(n_links, len(state))):
+                        if _gains(state[j], now[j] if j < len(now) else "r"):
+                            rows.append(offsets[-1] + cur * n + k)
+                            cols.append(first + j)
+            offsets.append(offsets[-1] + n * n)
+        self._gain = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(offsets[-1], self.layout.n_links))
+        self.pair_offsets = np.array(offsets, dtype=np.int64)  # per signal, its first pair row
+        self._pair_stage = np.array(pair_stage, dtype=np.int64)
+        self._pair_self = np.array(pair_self, dtype=bool)
+        blind = np.array([f < 0 for f in self._first_link], dtype=bool)  # signals without detectors
+        self._pair_free = np.repeat(blind, np.diff(self.pair_offsets)) & ~self._pair_self
+
+    def pair_calls(self, link_veh: np.ndarray, t: float) -> np.ndarray:
+        """Per pair row (:meth:`_build_gains`: stage ``k`` while ``cur`` shows, every signal at
+        once), whether ``k`` has a call; the same rules as :meth:`calls`, in one sparse product."""
+        link_call = ((link_veh > 0) | self._link_always).astype(np.float64)
+        out = (self._gain @ link_call > 0) | self._pair_free
+        recall = float(self.opts["recall_s"])
+        if recall > 0:
+            out |= t - self.last_served[self._pair_stage] >= recall
+        return out & ~self._pair_self
+
     def calls(self, i: int, link_veh: np.ndarray, t: float) -> np.ndarray:
         """Per stage of switcher row ``i``: whether it has a call, as detectors in actuated
         control place one: a vehicle in the zone of a lane of a link the stage shows green and
@@ -86,13 +132,14 @@ class CyclicMaxPressureController(PressureController):
         detectors: always called); a link a stage turns from permitted (``g``) to protected
         (``G``), such as a protected left turn after the through stage, calls it too; a stage
         not shown for ``recall_s`` (> 0) at time ``t`` is called whatever the detectors say
-        (the recall). The current stage has no call."""
+        (the recall). The current stage has no call. (The plain reference of
+        :meth:`pair_calls`, which the decisions use.)"""
         sw = self.switcher
         st, cur, first = sw.stages[i], int(sw.stage[i]), self._first_link[i]
         out = np.ones(st.n_stages, dtype=bool)
         out[cur] = False
         if first < 0:
-            return out  # no detectors at all: every stage is called, in turn
+            return out  # no detectors at all: every stage is called, in turn (no recall needed)
         recall = float(self.opts["recall_s"])
         a = int(self.stage_offsets[i])
         n = self.network.signals[sw.signals[i]].n_links
@@ -152,18 +199,20 @@ class CyclicMaxPressureController(PressureController):
         if not todo.size:
             return
         lane = np.nan_to_num(self.reader.queue, nan=self.opts["unknown_queue_veh"])
-        link_veh = self.reader.up_matrix @ lane
-        for i in todo:
-            # the next stage in order with a call; stages without one are skipped, and with no
-            # call at all the green rests (actuated control: no yellow paid for nobody)
+        called_pairs = self.pair_calls(self.reader.up_matrix @ lane, t)
+        n_st = np.diff(self.stage_offsets)
+        start = self.pair_offsets[:-1] + sw.stage * n_st  # each signal's pair rows for its current stage
+        count = np.concatenate([[0], np.cumsum(called_pairs)])
+        some = count[start[todo] + n_st[todo]] - count[start[todo]] > 0
+        self._resting[todo[~some]] = True  # no call at all: the green rests (no yellow paid for nobody)
+        for i in todo[some]:
+            # the next stage in order with a call; stages without one are skipped
             st, cur = self.switcher.stages[i], int(sw.stage[i])
-            called = self.calls(int(i), link_veh, t)
+            called = called_pairs[int(start[i]):int(start[i]) + st.n_stages]
             nxt = st.next_stage(cur)
             while nxt != cur and not called[nxt]:
                 nxt = st.next_stage(nxt)
-            self._resting[i] = nxt == cur
-            if nxt == cur:
-                continue
+            self._resting[i] = False
             self.skips += int((nxt - cur - 1) % st.n_stages)
             a = int(self.stage_offsets[i])
             spare = max(float(self.planned[a:a + st.n_stages].sum() - st.min_green_s.sum()), 0.0)

@@ -441,6 +441,33 @@ def test_the_recall_serves_a_side_road_whose_detectors_are_dead_from_the_start(t
     assert "Teleporting" not in log, log[-500:]
 
 
+@pytest.mark.parametrize("design", ["own", "conflict_graph"])
+def test_cyclic_calls_of_every_signal_at_once_match_the_plain_rule(design: str, tmp_path: Path) -> None:
+    """The calls :meth:`pair_calls` finds for every signal of DRT's OpenStreetMap district with
+    one sparse product are, per signal and current stage, what the plain per-signal rule
+    (:meth:`calls`) finds: random vehicles per link, random current stages and times since each
+    stage showed, with and without the recall."""
+    net_file = sumo_home() / "tools" / "game" / "DRT" / "osm.net.xml"
+    rng = np.random.default_rng(7)
+    options = {"stage_design": design}
+    ctrl = make_controller("max_pressure_cyclic", options)
+    ctrl.prepare(RunSpec(scenario="drt", controller="max_pressure_cyclic", net_file=net_file, route_files=(),
+                         begin_s=0, end_s=60, seed=1, workdir=tmp_path, options=options))
+    sw = ctrl.switcher
+    assert len(sw.signals) >= 10 and max(st.n_stages for st in sw.stages) >= 3
+    for recall in (0.0, 90.0):
+        ctrl.opts["recall_s"] = recall
+        for _ in range(20):
+            sw.stage[:] = [int(rng.integers(0, st.n_stages)) for st in sw.stages]
+            link_veh = rng.choice([0.0, 0.0, 0.5, 2.0], ctrl.layout.n_links)
+            ctrl.last_served[:] = rng.choice([0.0, 50.0, 100.0, 200.0], ctrl.last_served.size)
+            pairs = ctrl.pair_calls(link_veh, 200.0)
+            for i, st in enumerate(sw.stages):
+                a = int(ctrl.pair_offsets[i]) + int(sw.stage[i]) * st.n_stages
+                np.testing.assert_array_equal(pairs[a:a + st.n_stages], ctrl.calls(i, link_veh, 200.0))
+            assert pairs.any() and not pairs.all()
+
+
 # -- signals with unsafe programs of their own ------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -268,9 +268,10 @@ def test_max_pressure_holds_a_green_only_for_vehicles_still_in_its_zones(
     turn_grid: tuple[RoadNetwork, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A green holds while its queue discharges only if a vehicle is still in one of its
-    priority lanes' zones, or a moving permitted turn's own zone (``hold_queue_veh`` = 1): before (0, which the option still gives),
-    the last vehicle of a platoon crossing its loop held the green for nobody. With
-    ``hold_per_lane`` the vehicle must be in the zone of the lane whose loop was crossed."""
+    priority lanes' zones, or a moving permitted turn's own zone (``hold_queue_veh`` = 1):
+    before (0, which the option still gives), the last vehicle of a platoon crossing its loop
+    held the green for nobody. With ``hold_per_lane`` the vehicle must be in the zone of the
+    lane whose loop was crossed."""
     from greenwave.controllers.max_pressure import MaxPressureController
 
     net, routes = turn_grid

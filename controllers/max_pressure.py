@@ -344,30 +344,27 @@ class PressureController(Controller):
             return out
         loop = sim.conn.inductionloop
         ids, ok = self.layout.e1_ids, self.reader.e1_ok
+        permitted = self.opts["hold_permitted"] > 0
+
+        def crossed(r: int, presence: bool) -> bool:
+            """A vehicle crossed loop row ``r`` within the gap, or moves (stands: ``presence``) on it."""
+            since = loop.getTimeSinceDetection(ids[r])
+            return 0.0 < since < gap or (since <= 0.0 and (presence or loop.getLastStepMeanSpeed(ids[r]) > 1.0))
+
         for n, i in enumerate(signals):
             k = int(self.switcher.stage[i])
             if k < 0:
                 continue
             rows = self._hold_loops[i][k]
             queue = np.nan_to_num(self.reader.queue[rows], nan=0.0)
-            short = min_queue > 0 and not (queue >= min_queue).any()  # switching costs less than it serves
-            for r, q in zip(rows if not short else (), queue, strict=False):
-                if not ok[r] or (per_lane and q < min_queue):
-                    continue
-                since = loop.getTimeSinceDetection(ids[r])
-                on_loop = since <= 0.0 and (self.hold_on_presence or loop.getLastStepMeanSpeed(ids[r]) > 1.0)
-                if 0.0 < since < gap or on_loop:
-                    out[n] = True
-                    break
-            if out[n] or not self.opts["hold_permitted"]:
-                continue
-            for r in self._permitted_loops[i][k]:  # a permitted turn moving over its loop: never a standing one
-                if not ok[r] or (min_queue > 0 and np.nan_to_num(self.reader.queue[r]) < min_queue):
-                    continue
-                since = loop.getTimeSinceDetection(ids[r])
-                if 0.0 < since < gap or (since <= 0.0 and loop.getLastStepMeanSpeed(ids[r]) > 1.0):
-                    out[n] = True
-                    break
+            if not (min_queue > 0 and not (queue >= min_queue).any()):  # short queues: switching costs less
+                out[n] = any(crossed(r, self.hold_on_presence) for r, q in zip(rows, queue, strict=True)
+                             if ok[r] and not (per_lane and q < min_queue))
+            if permitted and not out[n]:  # a permitted turn moving over its loop: never a standing one
+                perm = self._permitted_loops[i][k]
+                pq = np.nan_to_num(self.reader.queue[perm], nan=0.0)
+                out[n] = any(crossed(r, False) for r, q in zip(perm, pq, strict=True)
+                             if ok[r] and not (min_queue > 0 and q < min_queue))
         return out
 
     def start(self, sim: SumoSession) -> None:

@@ -8,6 +8,7 @@ Units: lengths in m, speeds in m/s, durations in s, flows in veh/h.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,6 +245,14 @@ class RoadNetwork:
 
     def __post_init__(self) -> None:
         self._edge_ends = {k: (u, v) for u, v, k in self.graph.edges(keys=True)}
+
+    def with_signals(self, signals: dict[str, Signal]) -> RoadNetwork:
+        """The same road graph (shared, not copied, with its edge index) carrying ``signals``:
+        O(signals) where building a new network indexes every edge again (the stage choice
+        makes one per candidate design of every signal)."""
+        out = copy.copy(self)
+        out.signals = signals
+        return out
 
     def edge(self, edge_id: str) -> dict[str, Any]:
         """Attributes of the driving edge ``edge_id``; :class:`NetworkError` if it is unknown."""

@@ -677,5 +677,4 @@ def with_designs(network: RoadNetwork, designs: Mapping[str, StageDesign]) -> Ro
         programs = {k: v for k, v in sig.programs.items() if k != d.program_id}
         programs[d.program_id] = d.program()
         signals[sid] = replace(sig, programs=programs)
-    return RoadNetwork(path=network.path, graph=network.graph, signals=signals,
-                       saturation_flow_per_lane=network.saturation_flow_per_lane)
+    return network.with_signals(signals)

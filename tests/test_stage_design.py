@@ -282,8 +282,12 @@ def test_design_program_and_json(cross, tmp_path: Path) -> None:  # type: ignore
     greens = [ph for ph in prog.phases if any(c in "Gg" for c in ph.state) and "y" not in ph.state]
     assert [ph.state for ph in greens] == list(d.stages)  # an all-red phase is never a stage
     assert [ph.min_dur for ph in greens] == list(d.min_green_s)
+    # the design's network shares the road graph and its edge index; the own network is untouched
+    net_d = with_designs(net, {"0": d})
+    assert net_d.graph is net.graph and net_d.edge_ends == net.edge_ends
+    assert net_d.signals["0"].default_program == prog and d.program_id not in net.signals["0"].programs
     # the plan carries the design: the validator and SUMO export work from the file alone
-    plan = complete_plan(design_plan(d), with_designs(net, {"0": d}))
+    plan = complete_plan(design_plan(d), net_d)
     plan.to_json(tmp_path / "p.json")
     again = TimingPlan.from_json(tmp_path / "p.json")
     assert again.designs == {"0": d} and validate_plan(again, net) == []

@@ -351,18 +351,19 @@ class PressureController(Controller):
             since = loop.getTimeSinceDetection(ids[r])
             return 0.0 < since < gap or (since <= 0.0 and (presence or loop.getLastStepMeanSpeed(ids[r]) > 1.0))
 
+        zone = np.nan_to_num(self.reader.queue, nan=0.0)  # once: per signal it cost more than the loop reads
         for n, i in enumerate(signals):
             k = int(self.switcher.stage[i])
             if k < 0:
                 continue
             rows = self._hold_loops[i][k]
-            queue = np.nan_to_num(self.reader.queue[rows], nan=0.0)
+            queue = zone[rows]
             if not (min_queue > 0 and not (queue >= min_queue).any()):  # short queues: switching costs less
                 out[n] = any(crossed(r, self.hold_on_presence) for r, q in zip(rows, queue, strict=True)
                              if ok[r] and not (per_lane and q < min_queue))
             if permitted and not out[n]:  # a permitted turn moving over its loop: never a standing one
                 perm = self._permitted_loops[i][k]
-                pq = np.nan_to_num(self.reader.queue[perm], nan=0.0)
+                pq = zone[perm]
                 out[n] = any(crossed(r, False) for r, q in zip(perm, pq, strict=True)
                              if ok[r] and not (min_queue > 0 and q < min_queue))
         return out

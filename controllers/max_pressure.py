@@ -359,43 +359,35 @@ class PressureController(Controller):
             since = loop.getTimeSinceDetection(ids[r])
             return 0.0 < since < gap or (since <= 0.0 and (presence or loop.getLastStepMeanSpeed(ids[r]) > 1.0))
 
-        zone = self._held_queues(sim, signals)
+        zone = np.nan_to_num(self.reader.queue, nan=0.0)  # once: per signal it cost more than the loop reads
         for n, i in enumerate(signals):
             k = int(self.switcher.stage[i])
             if k < 0:
                 continue
             rows = self._hold_loops[i][k]
-            queue = zone[rows]
+            queue = self._held(sim, zone, rows)
             if not (min_queue > 0 and not (queue >= min_queue).any()):  # short queues: switching costs less
                 out[n] = any(crossed(r, self.hold_on_presence) for r, q in zip(rows, queue, strict=True)
                              if ok[r] and not (per_lane and q < min_queue))
             if permitted and not out[n]:  # a permitted turn moving over its loop: never a standing one
                 perm = self._permitted_loops[i][k]
-                pq = zone[perm]
+                pq = self._held(sim, zone, perm)
                 out[n] = any(crossed(r, False) for r, q in zip(perm, pq, strict=True)
                              if ok[r] and not (min_queue > 0 and q < min_queue))
         return out
 
-    def _held_queues(self, sim: SumoSession, signals: np.ndarray) -> np.ndarray:
-        """Per lane row, the zone's vehicles as the hold counts them: none where the zone's
-        vehicles move at ``hold_speed_share`` of the lane's speed limit or faster (arrivals at
-        free speed, not a queue the red held back), checked on the current stages' lanes of
-        ``signals`` whose zones the checks trust."""
-        zone = np.nan_to_num(self.reader.queue, nan=0.0)  # once: per signal it cost more than the loop reads
+    def _held(self, sim: SumoSession, zone: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The vehicles of lane rows ``rows``' zones as the hold counts them: none in a zone the
+        checks trust whose vehicles move at ``hold_speed_share`` of the lane's speed limit or
+        faster (arrivals at free speed, not a queue the red held back)."""
+        out = zone[rows]
         share = self.opts["hold_speed_share"]
-        if share <= 0:
-            return zone
-        rows: set[int] = set()
-        for i in signals:
-            k = int(self.switcher.stage[i])
-            if k >= 0:
-                rows.update(self._hold_loops[i][k].tolist())
-                rows.update(self._permitted_loops[i][k].tolist())
-        speed, ids, ok = sim.conn.lanearea.getLastStepMeanSpeed, self.layout.e2_ids, self.reader.e2_ok
-        for r in rows:
-            if zone[r] > 0 and ok[r] and speed(ids[r]) >= share * self._speed_limit[r]:
-                zone[r] = 0.0
-        return zone
+        if share > 0:
+            speed, ids, ok = sim.conn.lanearea.getLastStepMeanSpeed, self.layout.e2_ids, self.reader.e2_ok
+            for n, r in enumerate(rows):
+                if out[n] > 0 and ok[r] and speed(ids[r]) >= share * self._speed_limit[r]:
+                    out[n] = 0.0
+        return out
 
     def start(self, sim: SumoSession) -> None:
         self.sim = sim  # the running session (for subclasses' decisions)

@@ -242,6 +242,8 @@ def choose_designs(
     # go whole, so that compiling names what is missing
     by_from = None
     if flows is not None and "from_edge" in flows.columns:
+        import pandas as pd
+
         by_from = {str(e): g for e, g in flows.groupby(flows["from_edge"].astype(str), sort=False)}
     # for the planners an own program that cannot be driven safely does not compete (see the module doc)
     unsafe_own = unsafe_own_programs(network) if proof_follows and mode == "best" else {}
@@ -272,8 +274,6 @@ def choose_designs(
         failed: dict[str, str] = {}
         sig_flows = flows
         if by_from is not None:
-            import pandas as pd
-
             edges = dict.fromkeys(x.from_edge for m in network.signals[sid].movements for x in (m, *m.merged))
             mine = [by_from[e] for e in edges if e in by_from]
             sig_flows = pd.concat(mine) if mine else flows.iloc[:0]

@@ -7,9 +7,11 @@ another choice (default ``"best"``) on the same networks, demand and seeds.
 Per network, controller and mode: the RESCO delay (s/veh) of every seed and their mean,
 teleports, unfinished vehicles and transition-safety violations (the monitor runs in every
 run), the ratio of each mode's mean delay to ``own``'s, and which design each signal ran (from
-the run's ``plan.json`` / ``stage_designs.json``). Networks: the bundled scenarios and real
-networks from the eclipse-sumo wheel (``tools/game`` with their own demand; the RiLSA
-guideline junction and kuehne with generated entry flows). It reports; it does not fail.
+the run's ``plan.json`` / ``stage_designs.json``; empty where no signal ran a generated design:
+under ``own`` the controllers record no choice, every signal keeping its program).
+Networks: the bundled scenarios and real networks from the eclipse-sumo wheel (``tools/game``
+with their own demand; the RiLSA guideline junction and kuehne with generated entry flows).
+It reports; it does not fail.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ NETWORKS: dict[str, dict[str, Any]] = {
 
 
 def _designs(run: Path) -> dict[str, int]:
-    """How many signals ran each design in a run (from its plan or its stage_designs.json)."""
+    """How many signals ran each design in a run (from its plan or its stage_designs.json);
+    empty when neither records a choice (``stage_design = "own"``: the network's programs)."""
     for name in ("plan.json", "stage_designs.json"):
         f = run / name
         if f.exists():

@@ -481,6 +481,42 @@ def test_controllers_run_on_chosen_designs(pool: Executor, tmp_path: Path) -> No
                 assert rec["design"] == "own" or delays[rec["design"]] == min(delays.values())
 
 
+@pytest.mark.slow
+def test_stage_design_benchmark_reports_each_mode_against_own(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/stage_designs.py on the game's cross junction (its own four-stage program):
+    per mode the delays of the seed, the design the signal ran, no transition violation, and
+    the ratio to ``own``; an unknown network is refused before anything runs."""
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "stage_designs.py"
+    spec = importlib.util.spec_from_file_location("stage_designs_benchmark", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+
+    with pytest.raises(SystemExit):
+        bench.main(["--networks", "cross,nowhere", "--json", str(tmp_path / "x.json")])
+    assert "unknown nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+    out = tmp_path / "designs.json"
+    assert bench.main(["--networks", "cross", "--controllers", "adaptive", "--modes", "own,merged",
+                       "--seeds", "1", "--duration", "600", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["modes"] == ["own", "merged"] and res["seeds"] == [1]
+    cross_res = res["networks"]["cross"]
+    own, merged = cross_res["own"]["adaptive"], cross_res["merged"]["adaptive"]
+    assert own["designs"] == {} and merged["designs"] == {"merged": 1}  # own: no choice recorded
+    for r in (own, merged):
+        assert r["safety_violations"] == 0 and len(r["resco_delay_s"]) == 1
+        assert 0 < r["mean_resco_delay_s"] == r["resco_delay_s"][0]
+    assert "ratio_to_own" not in own
+    assert merged["ratio_to_own"] == round(merged["mean_resco_delay_s"] / own["mean_resco_delay_s"], 3)
+
+
 def test_own_mode_changes_nothing(cross) -> None:  # type: ignore[no-untyped-def]
     net, _, _ = cross
     choice = choose_designs(net, None, "own")

@@ -5,13 +5,17 @@
                                   [--params sumo|default] --json FILE
 
 ``--scenarios`` takes bundled scenario names or TOML files, ``--networks`` the real networks of
-``benchmarks/real_networks.py`` (``fkk_in``, ``DRT``, ``kuehne``, ``square``, ``bs3d``, ``A10KW``,
-``corridor``, ``grid6``, ``rilsa1``-``rilsa4``, ``monaco``, ``luxembourg``) with the demand that
-benchmark gives them, run for ``--duration`` s (default 900). Demand that SUMO routes itself
-(``<trip>`` and ``<flow>`` elements with from/to, route distributions) is routed first with
-duarouter (seeded with the run's seed) so the model counts the movements the vehicles make;
-every plan then runs on those same routes. Signals whose own program is unsafe are left out of
-the plans (on their own programs), as the ``optimised`` controller does.
+``benchmarks/real_networks.py`` (``all``: every one of them, as ``real_networks.py --networks``
+lists them) with the demand that benchmark gives them, run for ``--duration`` s (default 900).
+Demand that SUMO routes itself (``<trip>`` and ``<flow>`` elements with from/to, route
+distributions) is routed first with duarouter (seeded with the run's seed) so the model counts
+the movements the vehicles make; every plan then runs on those same routes. Signals whose own
+program is unsafe are left out of the plans (on their own programs), as the ``optimised``
+controller does.
+
+The JSON is written again (atomically) after each scenario, so a run stopped half-way keeps
+what it measured; a scenario that cannot be measured (no flows at its signals, a SUMO run that
+failed) gets its ``error`` and the rest go on.
 
 For each scenario, draws random feasible plans (common cycle, splits above the minimum greens,
 offsets; seeded), predicts each plan's mean delay with the model, runs each plan in SUMO with the
@@ -95,7 +99,7 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     options = SUMO_COMPILE_OPTIONS if params == "sumo" else {}
     flows = network.driving_flows(movement_flows(routes, begin_s=prepared.begin_s, end_s=prepared.end_s))
     if flows.empty:
-        raise SystemExit(f"{sc.name}: the demand gives no movement flows at the signals; nothing to predict")
+        raise ValueError(f"{sc.name}: the demand gives no movement flows at the signals; nothing to predict")
     net = compile_network(network, flows, **options)
     probe = plan_from_arrays(net, webster_plan(net, OptimiserSettings(seed=seed)))
     excluded = unsafe_signals(probe, network, report=out_dir / "excluded_signals.txt")
@@ -140,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", choices=("sumo", "default"), default="sumo")
     ap.add_argument("--json", required=True)
     args = ap.parse_args(argv)
-    out = []
+    from greenwave.engine.results import write_text_atomic
+    from greenwave.errors import GreenwaveError
+
+    out: list[dict] = []
+    path = Path(args.json)
     t0 = time.perf_counter()
     scenarios = args.scenarios or ("" if args.networks else "arterial6,grid4_moderate")
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,22 +157,32 @@ def main(argv: list[str] | None = None) -> int:
             import real_networks
 
             cases = real_networks.catalogue()
-            for name in args.networks.split(","):
-                if name not in cases:
-                    ap.error(f"unknown network {name!r}; known: {', '.join(cases)}")
-                todo.append((name, real_networks.scenario(cases[name], Path(tmp) / "inputs", duration=args.duration,
-                                                          seeds=[args.seed], controllers=["fixed"])))
-        for name, sc in todo:
-            r = measure(name, args.plans, args.seed, args.jobs, Path(tmp) / name, args.params, scenario=sc)
+            names = list(cases) if args.networks == "all" else [n for n in args.networks.split(",") if n]
+            unknown = [n for n in names if n not in cases]
+            if unknown:
+                ap.error(f"unknown network {', '.join(map(repr, unknown))}; known: all, {', '.join(cases)}")
+            for name in names:
+                todo.append((name, lambda name=name: real_networks.scenario(
+                    cases[name], Path(tmp) / "inputs", duration=args.duration, seeds=[args.seed],
+                    controllers=["fixed"])))
+        for name, make in todo:
+            t1 = time.perf_counter()
+            try:
+                r = measure(name, args.plans, args.seed, args.jobs, Path(tmp) / name, args.params,
+                            scenario=make() if make is not None else None)
+            except (GreenwaveError, ValueError, OSError) as exc:  # say so and go on with the next one
+                r = {"scenario": name, "error": f"{type(exc).__name__}: {exc}"[:1000]}
+                print(f"{name}: not measured: {r['error']}", flush=True)
+            else:
+                rho = "undefined" if r["spearman_rho"] is None else f"{r['spearman_rho']:.3f}"
+                print(f"{r['scenario']}: Spearman rho = {rho} over {r['plans']} plans "
+                      f"({r['signals']} signals; model {np.mean(r['predicted_mean_delay_s']):.1f} s/veh, "
+                      f"SUMO {np.mean(r['sumo_mean_time_loss_s']):.1f} s/veh on average) {r['note']}".rstrip(),
+                      flush=True)
+            r["wall_s"] = round(time.perf_counter() - t1, 1)
             out.append(r)
-            rho = "undefined" if r["spearman_rho"] is None else f"{r['spearman_rho']:.3f}"
-            print(f"{r['scenario']}: Spearman rho = {rho} over {r['plans']} plans "
-                  f"({r['signals']} signals; model {np.mean(r['predicted_mean_delay_s']):.1f} s/veh, "
-                  f"SUMO {np.mean(r['sumo_mean_time_loss_s']):.1f} s/veh on average) {r['note']}".rstrip(),
-                  flush=True)
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"results": out, "wall_s": time.perf_counter() - t0}, indent=2))
+            write_text_atomic(json.dumps({"results": out, "wall_s": round(time.perf_counter() - t0, 1)}, indent=2),
+                              path)
     print(f"wrote {path}")
     return 0
 

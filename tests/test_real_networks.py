@@ -517,3 +517,37 @@ def test_a_foreign_green_with_conflicting_greens_is_not_held(tmp_path: Path, poo
     assert unsafe_s and max(unsafe_s) <= 1.0, unsafe_s  # held for its minimum green, it showed until 12 s
     after = next(st for t, st in seen if t > max(unsafe_s))
     assert after[3] == "g" and after[12] == "G"
+
+
+@pytest.mark.slow
+def test_fidelity_benchmark_ranks_plans_on_a_real_junction_and_goes_on_after_a_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/fidelity.py on RiLSA example 1 with its counted flows: model and SUMO figures
+    for each random plan and a Spearman rho; a scenario that cannot be read before it is recorded
+    with its error (the JSON written after each scenario) and the next one still measured; an
+    unknown network is refused before anything runs."""
+    import importlib.util
+    import sys
+
+    bench_dir = Path(__file__).resolve().parent.parent / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench_dir))  # fidelity.py imports real_networks as a script does
+    spec = importlib.util.spec_from_file_location("fidelity_benchmark", bench_dir / "fidelity.py")
+    assert spec is not None and spec.loader is not None
+    fidelity = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = fidelity
+    spec.loader.exec_module(fidelity)
+
+    with pytest.raises(SystemExit):
+        fidelity.main(["--networks", "rilsa1,atlantis", "--json", str(tmp_path / "x.json")])
+    assert "unknown network 'atlantis'; known: all, " in capsys.readouterr().err
+
+    out = tmp_path / "fidelity.json"
+    assert fidelity.main(["--scenarios", "no_such_scenario", "--networks", "rilsa1", "--plans", "4",
+                          "--duration", "600", "--jobs", "1", "--json", str(out)]) == 0
+    missing, rilsa = json.loads(out.read_text())["results"]
+    assert missing["scenario"] == "no_such_scenario" and "ScenarioError" in missing["error"]
+    assert "no_such_scenario: not measured" in capsys.readouterr().out
+    assert rilsa["scenario"] == "rilsa1" and rilsa["signals"] == 1 and "error" not in rilsa
+    assert len(rilsa["predicted_mean_delay_s"]) == len(rilsa["sumo_mean_time_loss_s"]) == 4
+    assert all(0 < x < 1000 for x in (*rilsa["predicted_mean_delay_s"], *rilsa["sumo_mean_time_loss_s"]))
+    assert -1.0 <= rilsa["spearman_rho"] <= 1.0

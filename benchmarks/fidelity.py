@@ -69,7 +69,7 @@ def _defines_types(path: Path) -> bool:
 
 
 def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Path, params: str = "sumo",
-            *, scenario=None) -> dict:  # type: ignore[no-untyped-def]
+            *, scenario=None, calibrate: bool = False) -> dict:  # type: ignore[no-untyped-def]
     from greenwave.controllers.plans.arrays import plan_from_arrays
     from greenwave.controllers.plans.safety import unsafe_signals
     from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, ModelParams
@@ -116,6 +116,10 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     with ProcessPoolExecutor(max_workers=jobs, max_tasks_per_child=1) as pool:  # one process per SUMO run
         results = list(pool.map(run_job, jobs_list))
     measured = [r.summary["mean_time_loss_s"] for r in results]
+    calibrated: dict = {}
+    if calibrate:  # the same plans, predicted with the saturation flow SUMO measures on this network
+        calibrated = _calibrated(sc, prepared.net_file, flows, net, plans, measured, model_params, options, seed,
+                                 out_dir / "calibration")
     note = ""
     if np.ptp(predicted) == 0 or np.ptp(measured) == 0:  # ρ is undefined: say why instead of NaN
         rho = None
@@ -129,7 +133,36 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
             "vehicles_arrived": [r.summary["vehicles_arrived"] for r in results],
             "teleports": [r.summary["teleports"] for r in results],
             "predicted_mean_delay_s": predicted, "sumo_mean_time_loss_s": measured,
-            "cycles_s": [p.cycle_s for p in plans]}
+            "cycles_s": [p.cycle_s for p in plans], **calibrated}
+
+
+def _calibrated(sc, net_file, flows, net, plans, measured, model_params, options, seed: int,
+                out_dir: Path) -> dict:  # type: ignore[no-untyped-def]
+    """``greenwave calibrate`` on the scenario (the network's own programs, its demand doubled,
+    or four times where that saturates too few greens) and the model's predictions of
+    ``plans`` with the saturation flow it measured; the error instead where SUMO gives too few
+    saturated greens to calibrate on either way."""
+    from greenwave.engine.model import evaluate
+    from greenwave.errors import GreenwaveError
+    from greenwave.networks import load_network
+    from greenwave.networks.compile import compile_network
+    from greenwave.scenarios.calibrate import calibrate_scenario
+
+    for scale in (2.0, 4.0):
+        try:
+            cal, _lanes = calibrate_scenario(sc, out_dir / f"scale{scale:g}", seed=seed, scale=scale)
+            break
+        except GreenwaveError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+    else:
+        return {"calibration_error": error}
+    sat = cal.saturation_flow_per_lane_vph
+    cal_net = compile_network(load_network(net_file, saturation_flow_per_lane=sat), flows,
+                              signals=list(net.signal_ids), **options)
+    predicted = [float(evaluate(cal_net, p, model_params).mean_delay_s) for p in plans]
+    rho = None if np.ptp(predicted) == 0 or np.ptp(measured) == 0 else float(spearmanr(predicted, measured).statistic)
+    return {"calibration": {**cal.to_dict(), "scale": scale}, "predicted_mean_delay_calibrated_s": predicted,
+            "spearman_rho_calibrated": rho}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--params", choices=("sumo", "default"), default="sumo")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="also predict every plan with the saturation flow greenwave calibrate measures on the network")
     ap.add_argument("--json", required=True)
     args = ap.parse_args(argv)
     from greenwave.engine.results import write_text_atomic
@@ -169,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             t1 = time.perf_counter()
             try:
                 r = measure(name, args.plans, args.seed, args.jobs, Path(tmp) / name, args.params,
-                            scenario=make() if make is not None else None)
+                            scenario=make() if make is not None else None, calibrate=args.calibrate)
             except (GreenwaveError, ValueError, OSError) as exc:  # say so and go on with the next one
                 r = {"scenario": name, "error": f"{type(exc).__name__}: {exc}"[:1000]}
                 print(f"{name}: not measured: {r['error']}", flush=True)
@@ -179,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
                       f"({r['signals']} signals; model {np.mean(r['predicted_mean_delay_s']):.1f} s/veh, "
                       f"SUMO {np.mean(r['sumo_mean_time_loss_s']):.1f} s/veh on average) {r['note']}".rstrip(),
                       flush=True)
+                if "calibration" in r:
+                    rho_c = r["spearman_rho_calibrated"]
+                    print(f"  calibrated: {r['calibration']['saturation_flow_per_lane_vph']:.0f} veh/h per lane, "
+                          f"rho = {'undefined' if rho_c is None else f'{rho_c:.3f}'}, "
+                          f"model {np.mean(r['predicted_mean_delay_calibrated_s']):.1f} s/veh", flush=True)
+                elif "calibration_error" in r:
+                    print(f"  not calibrated: {r['calibration_error']}", flush=True)
             r["wall_s"] = round(time.perf_counter() - t1, 1)
             out.append(r)
             write_text_atomic(json.dumps({"results": out, "wall_s": round(time.perf_counter() - t0, 1)}, indent=2),

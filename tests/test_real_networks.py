@@ -523,7 +523,8 @@ def test_a_foreign_green_with_conflicting_greens_is_not_held(tmp_path: Path, poo
 def test_fidelity_benchmark_ranks_plans_on_a_real_junction_and_goes_on_after_a_failure(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """benchmarks/fidelity.py on RiLSA example 1 with its counted flows: model and SUMO figures
-    for each random plan and a Spearman rho; a scenario that cannot be read before it is recorded
+    for each random plan and a Spearman rho, and (``--calibrate``) the saturation flow SUMO
+    measures there with the model's figures for it; a scenario that cannot be read before it is recorded
     with its error (the JSON written after each scenario) and the next one still measured; an
     unknown network is refused before anything runs."""
     import importlib.util
@@ -543,7 +544,7 @@ def test_fidelity_benchmark_ranks_plans_on_a_real_junction_and_goes_on_after_a_f
 
     out = tmp_path / "fidelity.json"
     assert fidelity.main(["--scenarios", "no_such_scenario", "--networks", "rilsa1", "--plans", "4",
-                          "--duration", "600", "--jobs", "1", "--json", str(out)]) == 0
+                          "--duration", "900", "--jobs", "1", "--calibrate", "--json", str(out)]) == 0
     missing, rilsa = json.loads(out.read_text())["results"]
     assert missing["scenario"] == "no_such_scenario" and "ScenarioError" in missing["error"]
     assert "no_such_scenario: not measured" in capsys.readouterr().out
@@ -551,3 +552,6 @@ def test_fidelity_benchmark_ranks_plans_on_a_real_junction_and_goes_on_after_a_f
     assert len(rilsa["predicted_mean_delay_s"]) == len(rilsa["sumo_mean_time_loss_s"]) == 4
     assert all(0 < x < 1000 for x in (*rilsa["predicted_mean_delay_s"], *rilsa["sumo_mean_time_loss_s"]))
     assert -1.0 <= rilsa["spearman_rho"] <= 1.0
+    cal = rilsa["calibration"]
+    assert 1500 < cal["saturation_flow_per_lane_vph"] < 2300 and cal["greens_measured"] >= 5
+    assert len(rilsa["predicted_mean_delay_calibrated_s"]) == 4 and -1.0 <= rilsa["spearman_rho_calibrated"] <= 1.0

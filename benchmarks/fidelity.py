@@ -20,10 +20,11 @@ failed) gets its ``error`` and the rest go on.
 For each scenario, draws random feasible plans (common cycle, splits above the minimum greens,
 offsets; seeded), predicts each plan's mean delay with the model, runs each plan in SUMO with the
 ``fixed`` controller on the same demand and seed, and reports Spearman's ρ between predicted
-delay and SUMO's mean time loss. ``--params sumo`` (default) uses the model as the ``optimised``
-controller does: :data:`~greenwave.engine.arrays.SUMO_PARAMS`, the measured saturation flow and
-:data:`~greenwave.networks.compile.SUMO_COMPILE_OPTIONS`;
-``default`` uses TRANSYT's defaults and 1800 veh/h per lane.
+delay and SUMO's mean time loss (and, ``spearman_rho_resco``, its RESCO delay: time loss plus
+the wait to enter the network, where an oversaturated entry's queue stands). ``--params sumo``
+(default) uses the model as the ``optimised`` controller does:
+:data:`~greenwave.engine.arrays.SUMO_PARAMS`, the measured saturation flow and
+:data:`~greenwave.networks.compile.SUMO_COMPILE_OPTIONS`; ``default`` uses TRANSYT's defaults and 1800 veh/h per lane.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     with ProcessPoolExecutor(max_workers=jobs, max_tasks_per_child=1) as pool:  # one process per SUMO run
         results = list(pool.map(run_job, jobs_list))
     measured = [r.summary["mean_time_loss_s"] for r in results]
+    resco = [r.summary["resco_delay_s"] for r in results]  # with the wait to enter the network
     calibrated: dict = {}
     if calibrate:  # the same plans, predicted with the saturation flow SUMO measures on this network
         calibrated = _calibrated(sc, prepared.net_file, flows, net, plans, measured, model_params, options, seed,
@@ -128,11 +130,13 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
         note += " (the planned signals carry no traffic?)"
     else:
         rho = float(spearmanr(predicted, measured).statistic)
+    rho_resco = None if np.ptp(predicted) == 0 or np.ptp(resco) == 0 else float(spearmanr(predicted, resco).statistic)
     return {"scenario": sc.name, "params": params, "plans": n_plans, "seed": seed, "spearman_rho": rho, "note": note,
             "signals": net.n_signals, "excluded_signals": sorted(excluded), "duration_s": sc.duration_s,
             "vehicles_arrived": [r.summary["vehicles_arrived"] for r in results],
             "teleports": [r.summary["teleports"] for r in results],
             "predicted_mean_delay_s": predicted, "sumo_mean_time_loss_s": measured,
+            "sumo_resco_delay_s": resco, "spearman_rho_resco": rho_resco,
             "cycles_s": [p.cycle_s for p in plans], **calibrated}
 
 

@@ -551,7 +551,8 @@ def test_fidelity_benchmark_ranks_plans_on_a_real_junction_and_goes_on_after_a_f
     assert rilsa["scenario"] == "rilsa1" and rilsa["signals"] == 1 and "error" not in rilsa
     assert len(rilsa["predicted_mean_delay_s"]) == len(rilsa["sumo_mean_time_loss_s"]) == 4
     assert all(0 < x < 1000 for x in (*rilsa["predicted_mean_delay_s"], *rilsa["sumo_mean_time_loss_s"]))
-    assert -1.0 <= rilsa["spearman_rho"] <= 1.0
+    assert -1.0 <= rilsa["spearman_rho"] <= 1.0 and -1.0 <= rilsa["spearman_rho_resco"] <= 1.0
+    assert all(r >= t for r, t in zip(rilsa["sumo_resco_delay_s"], rilsa["sumo_mean_time_loss_s"], strict=True))
     cal = rilsa["calibration"]
     assert 1500 < cal["saturation_flow_per_lane_vph"] < 2300 and cal["greens_measured"] >= 5
     assert len(rilsa["predicted_mean_delay_calibrated_s"]) == 4 and -1.0 <= rilsa["spearman_rho_calibrated"] <= 1.0

@@ -11,7 +11,8 @@ Demand that SUMO routes itself (``<trip>`` and ``<flow>`` elements with from/to,
 distributions) is routed first with duarouter (seeded with the run's seed) so the model counts
 the movements the vehicles make; every plan then runs on those same routes. Signals whose own
 program is unsafe are left out of the plans (on their own programs), as the ``optimised``
-controller does.
+controller does; a signal whose running program serves only some of its links (bs3d's) is
+planned on the design the controllers give it under ``stage_design = "own"``.
 
 The JSON is written again (atomically) after each scenario, so a run stopped half-way keeps
 what it measured; a scenario that cannot be measured (no flows at its signals, a SUMO run that
@@ -21,7 +22,10 @@ For each scenario, draws random feasible plans (common cycle, splits above the m
 offsets; seeded), predicts each plan's mean delay with the model, runs each plan in SUMO with the
 ``fixed`` controller on the same demand and seed, and reports Spearman's ρ between predicted
 delay and SUMO's mean time loss (and, ``spearman_rho_resco``, its RESCO delay: time loss plus
-the wait to enter the network, where an oversaturated entry's queue stands). ``--params sumo``
+the wait to enter the network, where an oversaturated entry's queue stands; and,
+``spearman_rho_approach``, the time loss on the planned signals' approach edges per vehicle
+entering them, the figure the model's mean delay predicts: a trip's mean also counts vehicles
+that never meet a planned signal and delays away from the signals). ``--params sumo``
 (default) uses the model as the ``optimised`` controller does:
 :data:`~greenwave.engine.arrays.SUMO_PARAMS`, the measured saturation flow and
 :data:`~greenwave.networks.compile.SUMO_COMPILE_OPTIONS`; ``default`` uses TRANSYT's defaults and 1800 veh/h per lane.
@@ -71,6 +75,7 @@ def _defines_types(path: Path) -> bool:
 
 def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Path, params: str = "sumo",
             *, scenario=None, calibrate: bool = False) -> dict:  # type: ignore[no-untyped-def]
+    from greenwave.controllers.planning import designs_for_run, with_design_choice
     from greenwave.controllers.plans.arrays import plan_from_arrays
     from greenwave.controllers.plans.safety import unsafe_signals
     from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, ModelParams
@@ -97,6 +102,12 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     else:
         model_params, sat = ModelParams(), 1800.0
     network = load_network(prepared.net_file, saturation_flow_per_lane=sat)
+    # the stages the controllers plan with under stage_design = "own": a signal whose running
+    # program serves only some of its links (bs3d's one-stage programs the game's player
+    # switches) gets the model's best design, as the controllers give it
+    network, designs = designs_for_run(network, "own", net_file=prepared.net_file, route_files=routes,
+                                       begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out_dir / "designs",
+                                       seed=seed, proof_follows=False)
     options = SUMO_COMPILE_OPTIONS if params == "sumo" else {}
     flows = network.driving_flows(movement_flows(routes, begin_s=prepared.begin_s, end_s=prepared.end_s))
     if flows.empty:
@@ -111,17 +122,22 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     jobs_list = []
     for k, p in enumerate(plans):
         path = out_dir / f"plan{k}.json"
-        plan_from_arrays(net, p).to_json(path)
+        with_design_choice(plan_from_arrays(net, p), designs, "own").to_json(path)
         (job,) = make_jobs(prepared, out_dir / f"p{k}", controllers=["fixed"])
         jobs_list.append(replace(job, options={"plan": str(path)}))
     with ProcessPoolExecutor(max_workers=jobs, max_tasks_per_child=1) as pool:  # one process per SUMO run
         results = list(pool.map(run_job, jobs_list))
     measured = [r.summary["mean_time_loss_s"] for r in results]
     resco = [r.summary["resco_delay_s"] for r in results]  # with the wait to enter the network
+    # what the model predicts is the delay at the planned signals, per vehicle crossing one;
+    # SUMO's counterpart: time loss on their approach edges per vehicle entering them (a trip's
+    # mean time loss also counts vehicles that never meet a planned signal: A10KW's motorway)
+    edges = sorted({e for sid in net.signal_ids for e in prepared.approaches.get(sid, {})})
+    approach = [_approach_delay(job.workdir / "approaches.edgedata.xml", edges) for job in jobs_list]
     calibrated: dict = {}
     if calibrate:  # the same plans, predicted with the saturation flow SUMO measures on this network
-        calibrated = _calibrated(sc, prepared.net_file, flows, net, plans, measured, model_params, options, seed,
-                                 out_dir / "calibration")
+        calibrated = _calibrated(sc, prepared.net_file, designs, flows, net, plans, measured, model_params, options,
+                                 seed, out_dir / "calibration")
     note = ""
     if np.ptp(predicted) == 0 or np.ptp(measured) == 0:  # ρ is undefined: say why instead of NaN
         rho = None
@@ -131,21 +147,35 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     else:
         rho = float(spearmanr(predicted, measured).statistic)
     rho_resco = None if np.ptp(predicted) == 0 or np.ptp(resco) == 0 else float(spearmanr(predicted, resco).statistic)
+    rho_approach = (None if np.ptp(predicted) == 0 or np.ptp(approach) == 0
+                    else float(spearmanr(predicted, approach).statistic))
     return {"scenario": sc.name, "params": params, "plans": n_plans, "seed": seed, "spearman_rho": rho, "note": note,
             "signals": net.n_signals, "excluded_signals": sorted(excluded), "duration_s": sc.duration_s,
             "vehicles_arrived": [r.summary["vehicles_arrived"] for r in results],
             "teleports": [r.summary["teleports"] for r in results],
             "predicted_mean_delay_s": predicted, "sumo_mean_time_loss_s": measured,
             "sumo_resco_delay_s": resco, "spearman_rho_resco": rho_resco,
+            "sumo_approach_delay_s": approach, "spearman_rho_approach": rho_approach,
             "cycles_s": [p.cycle_s for p in plans], **calibrated}
 
 
-def _calibrated(sc, net_file, flows, net, plans, measured, model_params, options, seed: int,
+def _approach_delay(edgedata: Path, edges: list[str]) -> float:
+    """SUMO's time loss on ``edges`` (summed over the run) per vehicle that entered or departed on them."""
+    from greenwave.engine.results import edge_data
+
+    data = edge_data(edgedata)
+    loss = sum(data.get(e, {}).get("timeLoss", 0.0) for e in edges)
+    entered = sum(data.get(e, {}).get("entered", 0.0) + data.get(e, {}).get("departed", 0.0) for e in edges)
+    return loss / entered if entered else 0.0
+
+
+def _calibrated(sc, net_file, designs, flows, net, plans, measured, model_params, options, seed: int,
                 out_dir: Path) -> dict:  # type: ignore[no-untyped-def]
     """``greenwave calibrate`` on the scenario (the network's own programs, its demand doubled,
     or four times where that saturates too few greens) and the model's predictions of
     ``plans`` with the saturation flow it measured; the error instead where SUMO gives too few
     saturated greens to calibrate on either way."""
+    from greenwave.controllers.stage_choice import apply_choice
     from greenwave.engine.model import evaluate
     from greenwave.errors import GreenwaveError
     from greenwave.networks import load_network
@@ -161,7 +191,7 @@ def _calibrated(sc, net_file, flows, net, plans, measured, model_params, options
     else:
         return {"calibration_error": error}
     sat = cal.saturation_flow_per_lane_vph
-    cal_net = compile_network(load_network(net_file, saturation_flow_per_lane=sat), flows,
+    cal_net = compile_network(apply_choice(load_network(net_file, saturation_flow_per_lane=sat), designs), flows,
                               signals=list(net.signal_ids), **options)
     predicted = [float(evaluate(cal_net, p, model_params).mean_delay_s) for p in plans]
     rho = None if np.ptp(predicted) == 0 or np.ptp(measured) == 0 else float(spearmanr(predicted, measured).statistic)
@@ -214,10 +244,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: not measured: {r['error']}", flush=True)
             else:
                 rho = "undefined" if r["spearman_rho"] is None else f"{r['spearman_rho']:.3f}"
+                rho_a = "undefined" if r["spearman_rho_approach"] is None else f"{r['spearman_rho_approach']:.3f}"
                 print(f"{r['scenario']}: Spearman rho = {rho} over {r['plans']} plans "
                       f"({r['signals']} signals; model {np.mean(r['predicted_mean_delay_s']):.1f} s/veh, "
-                      f"SUMO {np.mean(r['sumo_mean_time_loss_s']):.1f} s/veh on average) {r['note']}".rstrip(),
-                      flush=True)
+                      f"SUMO {np.mean(r['sumo_mean_time_loss_s']):.1f} s/veh on average; at the signals' "
+                      f"approaches {np.mean(r['sumo_approach_delay_s']):.1f} s/veh, rho = {rho_a}) "
+                      f"{r['note']}".rstrip(), flush=True)
                 if "calibration" in r:
                     rho_c = r["spearman_rho_calibrated"]
                     print(f"  calibrated: {r['calibration']['saturation_flow_per_lane_vph']:.0f} veh/h per lane, "

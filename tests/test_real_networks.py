@@ -519,6 +519,22 @@ def test_a_foreign_green_with_conflicting_greens_is_not_held(tmp_path: Path, poo
     assert after[3] == "g" and after[12] == "G"
 
 
+def _fidelity(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """benchmarks/fidelity.py as a module, with benchmarks/ on the path (it imports real_networks
+    as the script does)."""
+    import importlib.util
+    import sys
+
+    bench_dir = Path(__file__).resolve().parent.parent / "benchmarks"
+    monkeypatch.syspath_prepend(str(bench_dir))
+    spec = importlib.util.spec_from_file_location("fidelity_benchmark", bench_dir / "fidelity.py")
+    assert spec is not None and spec.loader is not None
+    fidelity = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = fidelity
+    spec.loader.exec_module(fidelity)
+    return fidelity
+
+
 @pytest.mark.slow
 def test_fidelity_benchmark_ranks_plans_on_a_real_junction_and_goes_on_after_a_failure(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -527,17 +543,7 @@ def test_fidelity_benchmark_ranks_plans_on_a_real_junction_and_goes_on_after_a_f
     measures there with the model's figures for it; a scenario that cannot be read before it is recorded
     with its error (the JSON written after each scenario) and the next one still measured; an
     unknown network is refused before anything runs."""
-    import importlib.util
-    import sys
-
-    bench_dir = Path(__file__).resolve().parent.parent / "benchmarks"
-    monkeypatch.syspath_prepend(str(bench_dir))  # fidelity.py imports real_networks as a script does
-    spec = importlib.util.spec_from_file_location("fidelity_benchmark", bench_dir / "fidelity.py")
-    assert spec is not None and spec.loader is not None
-    fidelity = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = fidelity
-    spec.loader.exec_module(fidelity)
-
+    fidelity = _fidelity(monkeypatch)
     with pytest.raises(SystemExit):
         fidelity.main(["--networks", "rilsa1,atlantis", "--json", str(tmp_path / "x.json")])
     assert "unknown network 'atlantis'; known: all, " in capsys.readouterr().err
@@ -553,6 +559,27 @@ def test_fidelity_benchmark_ranks_plans_on_a_real_junction_and_goes_on_after_a_f
     assert all(0 < x < 1000 for x in (*rilsa["predicted_mean_delay_s"], *rilsa["sumo_mean_time_loss_s"]))
     assert -1.0 <= rilsa["spearman_rho"] <= 1.0 and -1.0 <= rilsa["spearman_rho_resco"] <= 1.0
     assert all(r >= t for r, t in zip(rilsa["sumo_resco_delay_s"], rilsa["sumo_mean_time_loss_s"], strict=True))
+    # every trip of the junction's counted flows crosses the signal: its approaches hold most of their time loss
+    assert all(0 < a <= t * 1.5 for a, t in zip(rilsa["sumo_approach_delay_s"], rilsa["sumo_mean_time_loss_s"],
+                                                strict=True))
+    assert -1.0 <= rilsa["spearman_rho_approach"] <= 1.0
     cal = rilsa["calibration"]
     assert 1500 < cal["saturation_flow_per_lane_vph"] < 2300 and cal["greens_measured"] >= 5
     assert len(rilsa["predicted_mean_delay_calibrated_s"]) == 4 and -1.0 <= rilsa["spearman_rho_calibrated"] <= 1.0
+
+
+@pytest.mark.slow
+def test_fidelity_plans_a_signal_whose_program_serves_some_links_on_its_design(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bs3d runs one of four one-stage programs the game's player switches: planned on its
+    stages, the model saw almost no flow (0.5 s/veh) while SUMO jammed (610 s/veh, 19 of
+    hundreds of vehicles arrived). fidelity.py now plans it on the design the controllers give
+    it, and SUMO runs that design: the traffic moves."""
+    fidelity = _fidelity(monkeypatch)
+    out = tmp_path / "bs3d.json"
+    assert fidelity.main(["--networks", "bs3d", "--plans", "2", "--duration", "300", "--jobs", "1",
+                          "--json", str(out)]) == 0
+    (r,) = json.loads(out.read_text())["results"]
+    assert "error" not in r and r["teleports"] == [0, 0]
+    assert min(r["vehicles_arrived"]) > 100
+    assert min(r["predicted_mean_delay_s"]) > 5.0 and max(r["sumo_approach_delay_s"]) < 100.0

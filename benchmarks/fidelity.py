@@ -116,7 +116,11 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     probe = plan_from_arrays(net, webster_plan(net, OptimiserSettings(seed=seed)))
     excluded = unsafe_signals(probe, network, report=out_dir / "excluded_signals.txt")
     if excluded:
-        net = compile_network(network, flows, signals=[s for s in net.signal_ids if s not in excluded], **options)
+        left = [s for s in net.signal_ids if s not in excluded]
+        if not left:
+            raise ValueError(f"{sc.name}: no signal left to plan: the validator rejects the own program of every "
+                             "signal with flows: " + "; ".join(f"{k}: {v}" for k, v in sorted(excluded.items())))
+        net = compile_network(network, flows, signals=left, **options)
     plans = random_plans(net, n_plans, seed)
     predicted = [float(evaluate(net, p, model_params).mean_delay_s) for p in plans]
     jobs_list = []

@@ -540,19 +540,23 @@ def test_fidelity_benchmark_ranks_plans_on_a_real_junction_and_goes_on_after_a_f
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """benchmarks/fidelity.py on RiLSA example 1 with its counted flows: model and SUMO figures
     for each random plan and a Spearman rho, and (``--calibrate``) the saturation flow SUMO
-    measures there with the model's figures for it; a scenario that cannot be read before it is recorded
-    with its error (the JSON written after each scenario) and the next one still measured; an
-    unknown network is refused before anything runs."""
+    measures there with the model's figures for it; a scenario that cannot be read, and fokr,
+    whose only signal no plan may drive, are recorded with their errors (the JSON written after
+    each scenario) and the next one still measured; an unknown network is refused before
+    anything runs."""
     fidelity = _fidelity(monkeypatch)
     with pytest.raises(SystemExit):
         fidelity.main(["--networks", "rilsa1,atlantis", "--json", str(tmp_path / "x.json")])
     assert "unknown network 'atlantis'; known: all, " in capsys.readouterr().err
 
     out = tmp_path / "fidelity.json"
-    assert fidelity.main(["--scenarios", "no_such_scenario", "--networks", "rilsa1", "--plans", "4",
+    assert fidelity.main(["--scenarios", "no_such_scenario", "--networks", "fokr,rilsa1", "--plans", "4",
                           "--duration", "900", "--jobs", "1", "--calibrate", "--json", str(out)]) == 0
-    missing, rilsa = json.loads(out.read_text())["results"]
+    missing, fokr, rilsa = json.loads(out.read_text())["results"]
     assert missing["scenario"] == "no_such_scenario" and "ScenarioError" in missing["error"]
+    # the city's signal-group plan greens two links SUMO marks as foes: nothing left to plan
+    assert fokr["error"].startswith("ValueError: fokr: no signal left to plan: the validator rejects the own program")
+    assert "conflicting-greens" in fokr["error"]
     assert "no_such_scenario: not measured" in capsys.readouterr().out
     assert rilsa["scenario"] == "rilsa1" and rilsa["signals"] == 1 and "error" not in rilsa
     assert len(rilsa["predicted_mean_delay_s"]) == len(rilsa["sumo_mean_time_loss_s"]) == 4

@@ -88,6 +88,24 @@ def saturated_greens(
     return out
 
 
+def _why_too_few(table: pd.DataFrame, lanes: dict[tuple[str, str], tuple[list[int], str]],
+                 states: dict[str, list[tuple[float, str]]], span_s: float) -> str:
+    """Why a calibration run gave too few saturated greens, from the signal states and what it
+    saw per lane."""
+    changes = {sid: sum(a != b for (_, a), (_, b) in zip(st, st[1:], strict=False)) for sid, st in states.items()}
+    if changes and max(changes.values()) <= 3:
+        return (f"the programs hardly change: no signal's state changed more than {max(changes.values())} time(s) "
+                f"in {span_s:g} s (greens longer than the run, as a game's hand-switched programs have); "
+                "calibrate under programs that cycle")
+    if not (table.greens_seen > 0).any():
+        return (f"none of the {len(lanes)} signalised approach lanes ever shows priority green 'G' on all of its "
+                "links (each shares its lane with a turn that yields, 'g'); calibrate measures the discharge of "
+                "lanes whose every link has priority")
+    seen = table[table.greens_seen > 0]
+    return (f"the {int(seen.greens_seen.sum())} greens of the {len(seen)} lane(s) with priority on every link "
+            "ran out of queue before they ended (raise --scale or --duration)")
+
+
 def _lane_greens(states: dict[str, list[tuple[float, str]]], links: list[int], sid: str,
                  end_s: float) -> list[tuple[float, float]]:
     """Intervals in which all of ``links`` show priority green ``G``."""
@@ -115,7 +133,8 @@ def calibrate_scenario(
     """Measure the network's saturation flow and start lag in SUMO (see the module docstring).
 
     Raises :class:`ScenarioError` for a network without signals, a bad ``scale`` or too few
-    saturated greens to calibrate on (the message says to raise ``scale``), and
+    saturated greens to calibrate on (the message says why: programs that hardly change, no lane
+    with priority on every link, or greens that ran out of queue, where a larger ``scale`` helps), and
     :class:`SimulationError` with SUMO's own words when SUMO fails.
     """
     if not (math.isfinite(scale) and 1.0 <= scale <= 10.0):
@@ -202,9 +221,9 @@ def calibrate_scenario(
     measured = table[table.greens_saturated > 0]
     n_greens = int(measured.greens_saturated.sum())
     if n_greens < 5:
-        raise ScenarioError(
-            f"calibrate: {scenario.name}: only {n_greens} saturated green(s) in {end - scenario.begin_s:g} s at "
-            f"--scale {scale:g}; too few to calibrate on (raise --scale or --duration)")
+        raise ScenarioError(f"calibrate: {scenario.name}: only {n_greens} saturated green(s) in "
+                            f"{end - scenario.begin_s:g} s at --scale {scale:g}; too few to calibrate on: "
+                            + _why_too_few(table, lanes, states, end - scenario.begin_s))
     cal = Calibration(
         saturation_flow_per_lane_vph=(round(3600.0 / statistics.median(straight_heads), 1) if straight_heads
                                       else SUMO_SATURATION_FLOW_PER_LANE_VPH),

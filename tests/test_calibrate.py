@@ -82,3 +82,23 @@ def test_calibrate_measures_the_saturation_flow_of_a_real_junction(tmp_path: Pat
     assert f"saturation flow {cal.saturation_flow_per_lane_vph:.0f} veh/h/lane" in capsys.readouterr().err
     assert main(["optimise", str(toml), "--calibration", str(tmp_path / "nope.json"), "--proof-seeds", "0",
                  "--output", str(tmp_path / "plan2")]) == 1
+
+
+@pytest.mark.slow
+def test_calibrate_says_why_it_found_too_few_saturated_greens(tmp_path: Path) -> None:
+    """Too few saturated greens: the error names the cause SUMO's run shows. corridor's game
+    programs hold one stage for the whole run (the player switches them); on cross with light
+    demand the greens run out of queue."""
+    from greenwave._sumo import sumo_home
+    from greenwave.scenarios.sumocfg import portable_sumocfg
+
+    cfg = portable_sumocfg(sumo_home() / "tools" / "game" / "corridor.sumocfg", tmp_path / "corridor.sumocfg")
+    corridor = scenario_from_dict({"name": "corridor", "duration_s": 300, "seeds": [1],
+                                   "demand": {"sumocfg": str(cfg)}})
+    with pytest.raises(ScenarioError, match=r"corridor: only 0 saturated green\(s\) in 300 s at --scale 2; too few "
+                                            r"to calibrate on: the programs hardly change: no signal's state changed "
+                                            r"more than \d time\(s\) in 300 s"):
+        calibrate_scenario(corridor, tmp_path / "corridor", scale=2.0)
+    light = scenario_from_dict({**CROSS, "duration_s": 300, "demand": {**CROSS["demand"], "entry_vph": 60}})
+    with pytest.raises(ScenarioError, match=r"ran out of queue before they ended \(raise --scale or --duration\)"):
+        calibrate_scenario(light, tmp_path / "cross", scale=1.0)

@@ -19,6 +19,7 @@ from greenwave.controllers.base import available_controllers
 from greenwave.scenarios.runner import run_scenario
 from greenwave.scenarios.spec import scenario_from_dict
 from greenwave.scenarios.sumocfg import portable_sumocfg
+from tests.bench_modules import BENCHMARKS, load_benchmark
 
 #: Signals whose own program is unsafe. Ingolstadt's hand-edited ``gneJ21`` (fkk_in) shows
 #: conflicting priority greens and G->r without yellow; controllers that leave it on its own
@@ -85,16 +86,7 @@ def test_every_controller_runs_safely_on_real_networks(game: str, pool: Executor
 
 def _benchmark():  # type: ignore[no-untyped-def]
     """benchmarks/real_networks.py as a module (benchmarks/ is not a package)."""
-    import importlib.util
-    import sys
-
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "real_networks.py"
-    spec = importlib.util.spec_from_file_location("real_networks_benchmark", path)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench  # its dataclasses look their module up
-    spec.loader.exec_module(bench)
-    return bench
+    return load_benchmark("real_networks.py", "real_networks_benchmark")
 
 
 def _result(controllers: dict[str, tuple[str, float]], *, seeds: list[int] = [1]) -> dict:  # noqa: B006
@@ -522,17 +514,8 @@ def test_a_foreign_green_with_conflicting_greens_is_not_held(tmp_path: Path, poo
 def _fidelity(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """benchmarks/fidelity.py as a module, with benchmarks/ on the path (it imports real_networks
     as the script does)."""
-    import importlib.util
-    import sys
-
-    bench_dir = Path(__file__).resolve().parent.parent / "benchmarks"
-    monkeypatch.syspath_prepend(str(bench_dir))
-    spec = importlib.util.spec_from_file_location("fidelity_benchmark", bench_dir / "fidelity.py")
-    assert spec is not None and spec.loader is not None
-    fidelity = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = fidelity
-    spec.loader.exec_module(fidelity)
-    return fidelity
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    return load_benchmark("fidelity.py", "fidelity_benchmark")
 
 
 @pytest.mark.slow

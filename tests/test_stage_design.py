@@ -487,15 +487,9 @@ def test_stage_design_benchmark_reports_each_mode_against_own(tmp_path: Path,
     """benchmarks/stage_designs.py on the game's cross junction (its own four-stage program):
     per mode the delays of the seed, the design the signal ran, no transition violation, and
     the ratio to ``own``; an unknown network is refused before anything runs."""
-    import importlib.util
-    import sys
+    from tests.bench_modules import load_benchmark
 
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "stage_designs.py"
-    spec = importlib.util.spec_from_file_location("stage_designs_benchmark", path)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = bench
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("stage_designs.py", "stage_designs_benchmark")
 
     with pytest.raises(SystemExit):
         bench.main(["--networks", "cross,nowhere", "--json", str(tmp_path / "x.json")])

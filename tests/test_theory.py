@@ -5,7 +5,6 @@ One signalised junction, a single-lane approach W→E crossed by a light side st
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 
 from greenwave._sumo import run_sumo_command
 from greenwave.engine.session import SessionConfig, SumoSession
+from tests.bench_modules import load_benchmark
 
 CYCLE = 60
 GREEN = 27  # main approach, displayed green (s); then 3 s yellow, 2 s all-red
@@ -106,12 +106,7 @@ def test_undersaturated_queue_clears_every_cycle(single_signal: Path) -> None:
 
 
 def _calibrate_module():  # type: ignore[no-untyped-def]
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "calibrate.py"
-    spec = importlib.util.spec_from_file_location("greenwave_calibrate", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("calibrate.py", "greenwave_calibrate")
 
 
 @pytest.mark.slow

@@ -99,8 +99,8 @@ def _why_too_few(table: pd.DataFrame, lanes: dict[tuple[str, str], tuple[list[in
                 "calibrate under programs that cycle")
     if not (table.greens_seen > 0).any():
         return (f"none of the {len(lanes)} signalised approach lanes ever shows priority green 'G' on all of its "
-                "links (each shares its lane with a turn that yields, 'g'); calibrate measures the discharge of "
-                "lanes whose every link has priority")
+                "links (a lane shared with a turn that yields, 'g', or one no phase greens whole); calibrate "
+                "measures the discharge of lanes whose every link has priority")
     seen = table[table.greens_seen > 0]
     return (f"the {int(seen.greens_seen.sum())} greens of the {len(seen)} lane(s) with priority on every link "
             "ran out of queue before they ended (raise --scale or --duration)")

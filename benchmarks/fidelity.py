@@ -142,17 +142,12 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     if calibrate:  # the same plans, predicted with the saturation flow SUMO measures on this network
         calibrated = _calibrated(sc, prepared.net_file, designs, flows, net, plans, measured, model_params, options,
                                  seed, out_dir / "calibration")
+    rho, rho_resco, rho_approach = (_spearman(predicted, m) for m in (measured, resco, approach))
     note = ""
-    if np.ptp(predicted) == 0 or np.ptp(measured) == 0:  # ρ is undefined: say why instead of NaN
-        rho = None
+    if rho is None:  # ρ is undefined: say why instead of NaN
         note = (f"no ranking: the model predicts {predicted[0]:.1f} s/veh for every plan" if np.ptp(predicted) == 0
                 else f"no ranking: SUMO measures {measured[0]:.1f} s/veh for every plan")
         note += " (the planned signals carry no traffic?)"
-    else:
-        rho = float(spearmanr(predicted, measured).statistic)
-    rho_resco = None if np.ptp(predicted) == 0 or np.ptp(resco) == 0 else float(spearmanr(predicted, resco).statistic)
-    rho_approach = (None if np.ptp(predicted) == 0 or np.ptp(approach) == 0
-                    else float(spearmanr(predicted, approach).statistic))
     return {"scenario": sc.name, "params": params, "plans": n_plans, "seed": seed, "spearman_rho": rho, "note": note,
             "signals": net.n_signals, "excluded_signals": sorted(excluded), "duration_s": sc.duration_s,
             "vehicles_arrived": [r.summary["vehicles_arrived"] for r in results],
@@ -161,6 +156,13 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
             "sumo_resco_delay_s": resco, "spearman_rho_resco": rho_resco,
             "sumo_approach_delay_s": approach, "spearman_rho_approach": rho_approach,
             "cycles_s": [p.cycle_s for p in plans], **calibrated}
+
+
+def _spearman(predicted: list[float], measured: list[float]) -> float | None:
+    """Spearman's ρ of two figures per plan; None (undefined, not NaN) where either is constant."""
+    if np.ptp(predicted) == 0 or np.ptp(measured) == 0:
+        return None
+    return float(spearmanr(predicted, measured).statistic)
 
 
 def _approach_delay(edgedata: Path, edges: list[str]) -> float:
@@ -198,7 +200,7 @@ def _calibrated(sc, net_file, designs, flows, net, plans, measured, model_params
     cal_net = compile_network(apply_choice(load_network(net_file, saturation_flow_per_lane=sat), designs), flows,
                               signals=list(net.signal_ids), **options)
     predicted = [float(evaluate(cal_net, p, model_params).mean_delay_s) for p in plans]
-    rho = None if np.ptp(predicted) == 0 or np.ptp(measured) == 0 else float(spearmanr(predicted, measured).statistic)
+    rho = _spearman(predicted, measured)
     return {"calibration": {**cal.to_dict(), "scale": scale}, "predicted_mean_delay_calibrated_s": predicted,
             "spearman_rho_calibrated": rho}
 

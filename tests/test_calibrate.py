@@ -19,18 +19,23 @@ CROSS = {"name": "cross", "duration_s": 600, "seeds": [1],
          "demand": {"entry_vph": 750, "turn_left": 0.2, "turn_right": 0.15}}
 
 
-def test_only_greens_that_discharge_without_a_gap_are_saturated() -> None:
+def test_a_saturated_green_is_the_discharge_of_the_queue_standing_at_its_start() -> None:
     steady = [10.0 + 2.2 + 2.0 * k for k in range(10)]  # a queue crossing every 2 s, green 10-32
     short = [50.0 + 2.0 * k for k in range(4)]  # four vehicles: too few
-    gappy = [70.0 + 2.0 * k for k in range(5)] + [85.0 + 2.0 * k for k in range(3)]  # the queue ran out
+    gappy = [70.0 + 2.0 * k for k in range(5)] + [85.0 + 2.0 * k for k in range(3)]  # a queue of 5, then arrivals
     late = [105.0 + 2.0 * k for k in range(8)]  # nobody waited at the green start
     ended = [120.0 + 2.0 * k for k in range(6)]  # the queue cleared 10 s before the green ended
-    crossings = sorted(steady + short + gappy + late + ended)
-    greens = [(10.0, 32.0), (50.0, 60.0), (70.0, 92.0), (100.0, 116.0), (120.0, 140.0)]
+    queue = [150.0 + 2.1 + 2.0 * k for k in range(7)]  # a queue of 7 discharges, then two arrive
+    arrivals = [170.0, 172.0]
+    crossings = sorted(steady + short + gappy + late + ended + queue + arrivals)
+    greens = [(10.0, 32.0), (50.0, 60.0), (70.0, 92.0), (100.0, 116.0), (120.0, 140.0), (150.0, 180.0)]
     sat = saturated_greens(crossings, greens)
-    assert sat == [[10.0, *steady]]
-    # the same queue with a 4 s gap allowed passes the gappy green too
-    assert len(saturated_greens(crossings, greens, max_headway_s=5.0, min_vehicles=6)) == 1
+    # the queue's discharge counts, not the arrivals after its first gap (the HCM's field method)
+    assert sat == [[10.0, *steady], [120.0, *ended], [150.0, *queue]]
+    # with gaps of 7 s allowed the gappy green's queue runs on into its arrivals (8 vehicles)
+    wide = saturated_greens(crossings, greens, max_headway_s=7.5, min_vehicles=6)
+    assert [g[0] for g in wide] == [10.0, 70.0, 120.0, 150.0]
+    assert wide[1] == [70.0, *gappy] and wide[3] == [150.0, *queue, *arrivals]
     assert saturated_greens([], greens) == []
 
 
@@ -100,5 +105,6 @@ def test_calibrate_says_why_it_found_too_few_saturated_greens(tmp_path: Path) ->
                                             r"more than \d time\(s\) in 300 s"):
         calibrate_scenario(corridor, tmp_path / "corridor", scale=2.0)
     light = scenario_from_dict({**CROSS, "duration_s": 300, "demand": {**CROSS["demand"], "entry_vph": 60}})
-    with pytest.raises(ScenarioError, match=r"ran out of queue before they ended \(raise --scale or --duration\)"):
+    with pytest.raises(ScenarioError, match=r"only \d of the \d+ greens of the \d+ lane\(s\) with priority on every "
+                                            r"link discharged a queue of 6 or more vehicles without a gap \(raise"):
         calibrate_scenario(light, tmp_path / "cross", scale=1.0)

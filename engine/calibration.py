@@ -28,11 +28,15 @@ class Calibration:
     greens_measured: int
     source: str = ""
     lanes_used: str = "straight"  # straight: measured on straight-only lanes; none: built-in kept
+    #: The programs SUMO ran while measuring: ``own`` (the network's) or ``sumo-rebuilt-static``
+    #: (SUMO's rebuilt fixed-time programs, where the network's own hardly change).
+    programs: str = "own"
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "saturation_flow_per_lane_vph": self.saturation_flow_per_lane_vph,
                 "start_lag_s": self.start_lag_s, "lanes_measured": self.lanes_measured,
-                "greens_measured": self.greens_measured, "lanes_used": self.lanes_used, "source": self.source}
+                "greens_measured": self.greens_measured, "lanes_used": self.lanes_used, "programs": self.programs,
+                "source": self.source}
 
 
 def load_calibration(path: str | os.PathLike[str]) -> Calibration:
@@ -53,7 +57,7 @@ def load_calibration(path: str | os.PathLike[str]) -> Calibration:
         values[key] = float(v)
     return Calibration(values["saturation_flow_per_lane_vph"], values["start_lag_s"],
                        int(data.get("lanes_measured", 0)), int(data.get("greens_measured", 0)), str(p),
-                       str(data.get("lanes_used", "straight")))
+                       str(data.get("lanes_used", "straight")), str(data.get("programs", "own")))
 
 
 def default_calibration() -> Calibration:

@@ -19,6 +19,12 @@ the demand). Per lane:
   4 saturation headways), s: the start-up lost time as the HCM defines it (the first vehicles
   react and accelerate; from the 4th on they cross at the saturation headway).
 
+Where the network's own programs hardly change in the run (no signal's state more than
+:data:`STILL_CHANGES` times: a game's hand-switched programs, corridor, A10KW, bs3d), SUMO runs
+again under its rebuilt fixed-time programs (:func:`~greenwave.controllers.rebuilt_programs.rebuilt_programs`,
+with the network's all-red), since saturation flow is the lanes' and the vehicles', not the
+programs'; ``calibration.json`` says so (``programs``).
+
 The network's saturation flow is the median over its straight-only lanes (turning vehicles slow
 down, and the model applies its own turning factors to the lane's flow; a network without a
 saturated straight-only lane keeps the built-in figure and says so), priority greens only (permitted
@@ -46,6 +52,7 @@ import pandas as pd
 
 from greenwave._sumo import run_sumo_command
 from greenwave.controllers.detectors import lane_lengths
+from greenwave.controllers.rebuilt_programs import rebuilt_programs
 from greenwave.engine.arrays import SUMO_SATURATION_FLOW_PER_LANE_VPH
 from greenwave.engine.calibration import Calibration
 from greenwave.engine.results import write_table_atomic, write_text_atomic
@@ -62,6 +69,10 @@ LANE_COLUMNS = ["signal", "lane", "kind", "greens_seen", "greens_saturated", "sa
                 "start_lag_s"]
 #: The fewest crossings a saturated green's discharge has (the 4th and later give the headways).
 MIN_VEHICLES = 6
+#: A run in which no signal's state changed more than this often shows programs that do not
+#: cycle (a game's hand-switched ones: corridor, A10KW, bs3d); calibrate measures under SUMO's
+#: rebuilt fixed-time programs instead.
+STILL_CHANGES = 3
 
 
 def saturated_greens(
@@ -93,21 +104,30 @@ def saturated_greens(
     return out
 
 
+def _most_changes(states: dict[str, list[tuple[float, str]]]) -> int | None:
+    """The most times any signal's state changed in a run (None without signals)."""
+    changes = [sum(a != b for (_, a), (_, b) in zip(st, st[1:], strict=False)) for st in states.values()]
+    return max(changes) if changes else None
+
+
 def _why_too_few(table: pd.DataFrame, lanes: dict[tuple[str, str], tuple[list[int], str]],
-                 states: dict[str, list[tuple[float, str]]], span_s: float) -> str:
+                 states: dict[str, list[tuple[float, str]]], span_s: float, programs: str) -> str:
     """Why a calibration run gave too few saturated greens, from the signal states and what it
-    saw per lane."""
-    changes = {sid: sum(a != b for (_, a), (_, b) in zip(st, st[1:], strict=False)) for sid, st in states.items()}
-    if changes and max(changes.values()) <= 3:
-        return (f"the programs hardly change: no signal's state changed more than {max(changes.values())} time(s) "
-                f"in {span_s:g} s (greens longer than the run, as a game's hand-switched programs have); "
-                "calibrate under programs that cycle")
+    saw per lane; ``programs``: what SUMO ran (``own``, or SUMO's rebuilt programs because the
+    own hardly change)."""
+    most = _most_changes(states)
+    if most is not None and most <= STILL_CHANGES:
+        return (f"the programs hardly change: no signal's state changed more than {most} time(s) "
+                f"in {span_s:g} s (greens longer than the run, as a game's hand-switched programs have), "
+                "and SUMO rebuilt no program for them; calibrate under programs that cycle")
+    where = ("" if programs == "own" else "under SUMO's rebuilt fixed-time programs (the network's own hardly "
+             "change), ")
     if not (table.greens_seen > 0).any():
-        return (f"none of the {len(lanes)} signalised approach lanes ever shows priority green 'G' on all of its "
-                "links (a lane shared with a turn that yields, 'g', or one no phase greens whole); calibrate "
+        return (where + f"none of the {len(lanes)} signalised approach lanes ever shows priority green 'G' on all "
+                "of its links (a lane shared with a turn that yields, 'g', or one no phase greens whole); calibrate "
                 "measures the discharge of lanes whose every link has priority")
     seen = table[table.greens_seen > 0]
-    return (f"only {int(table.greens_saturated.sum())} of the {int(seen.greens_seen.sum())} greens of the "
+    return (where + f"only {int(table.greens_saturated.sum())} of the {int(seen.greens_seen.sum())} greens of the "
             f"{len(seen)} lane(s) with priority on every link discharged a queue of {MIN_VEHICLES} or more vehicles "
             "without a gap (raise --scale or --duration)")
 
@@ -179,31 +199,47 @@ def calibrate_scenario(
     add = work / "calibration.add.xml"
     write_text_atomic("<additional>\n" + "\n".join(lines) + "\n</additional>\n", add)
     cfg = scenario.demand.sumo_config
-    config = SessionConfig(
-        net_file=prepared.net_file, route_files=prepared.routes_by_seed[run],
-        additional_files=(*localise_additional(prepared.additional_files, work / "scenario_files"), add),
-        begin_s=scenario.begin_s, end_s=end, step_length_s=scenario.step_length_s, seed=run,
-        time_to_teleport_s=scenario.time_to_teleport_s,
-        extra_args=(*(() if cfg is None else cfg.sumo_args(work / "outputs")), "--scale", f"{scale:g}",
-                    "--no-warnings", "true"),
-        log_file=work / "sumo.log",
-    )
     if cfg is not None and cfg.outputs:
         (work / "outputs").mkdir(parents=True, exist_ok=True)
-    run_sumo_command(config.command(), what=f"calibration run of {scenario.name}", cwd=work, timeout=None)
-    crossings: dict[str, list[float]] = defaultdict(list)
-    states: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    try:
-        for _, el in ET.iterparse(str(loops_out)):
-            if el.tag == "instantOut" and el.get("state") == "leave":
-                crossings[el.get("id", "")[len("gwcal_"):]].append(float(el.get("time", "0")))
-            el.clear()
-        for _, el in ET.iterparse(str(tls_out)):
-            if el.tag == "tlsState":
-                states[el.get("id", "")].append((float(el.get("time", "0")), el.get("state", "")))
-            el.clear()
-    except (ET.ParseError, OSError) as exc:
-        raise SimulationError(f"calibration run of {scenario.name}: SUMO's outputs cannot be read: {exc}") from exc
+    scenario_files = localise_additional(prepared.additional_files, work / "scenario_files")
+
+    def measure(programs: Path | None) -> tuple[dict[str, list[float]], dict[str, list[tuple[float, str]]]]:
+        """Run SUMO (with ``programs`` loaded last, if given) and read each lane's crossings and
+        each signal's states."""
+        config = SessionConfig(
+            net_file=prepared.net_file, route_files=prepared.routes_by_seed[run],
+            additional_files=(*scenario_files, add, *(() if programs is None else (programs,))),
+            begin_s=scenario.begin_s, end_s=end, step_length_s=scenario.step_length_s, seed=run,
+            time_to_teleport_s=scenario.time_to_teleport_s,
+            extra_args=(*(() if cfg is None else cfg.sumo_args(work / "outputs")), "--scale", f"{scale:g}",
+                        "--no-warnings", "true"),
+            log_file=work / "sumo.log",
+        )
+        run_sumo_command(config.command(), what=f"calibration run of {scenario.name}", cwd=work, timeout=None)
+        crossings: dict[str, list[float]] = defaultdict(list)
+        states: dict[str, list[tuple[float, str]]] = defaultdict(list)
+        try:
+            for _, el in ET.iterparse(str(loops_out)):
+                if el.tag == "instantOut" and el.get("state") == "leave":
+                    crossings[el.get("id", "")[len("gwcal_"):]].append(float(el.get("time", "0")))
+                el.clear()
+            for _, el in ET.iterparse(str(tls_out)):
+                if el.tag == "tlsState":
+                    states[el.get("id", "")].append((float(el.get("time", "0")), el.get("state", "")))
+                el.clear()
+        except (ET.ParseError, OSError) as exc:
+            raise SimulationError(f"calibration run of {scenario.name}: SUMO's outputs cannot be read: {exc}") from exc
+        return crossings, states
+
+    crossings, states = measure(None)
+    programs = "own"
+    most = _most_changes(states)
+    if most is not None and most <= STILL_CHANGES:  # saturation flow is the lanes', not the programs'
+        rebuilt = rebuilt_programs(prepared.net_file, workdir=work / "rebuilt", tls_type="static",
+                                   program_files=prepared.program_files, begin_s=scenario.begin_s, all_red="own")
+        if rebuilt.rebuilt:
+            crossings, states = measure(rebuilt.path)
+            programs = "sumo-rebuilt-static"
     rows = []
     all_heads: list[float] = []
     straight_heads: list[float] = []
@@ -229,13 +265,13 @@ def calibrate_scenario(
     if n_greens < 5:
         raise ScenarioError(f"calibrate: {scenario.name}: only {n_greens} saturated green(s) in "
                             f"{end - scenario.begin_s:g} s at --scale {scale:g}; too few to calibrate on: "
-                            + _why_too_few(table, lanes, states, end - scenario.begin_s))
+                            + _why_too_few(table, lanes, states, end - scenario.begin_s, programs))
     cal = Calibration(
         saturation_flow_per_lane_vph=(round(3600.0 / statistics.median(straight_heads), 1) if straight_heads
                                       else SUMO_SATURATION_FLOW_PER_LANE_VPH),
         start_lag_s=round(max(0.0, statistics.median(all_lags)), 2),
         lanes_measured=len(measured), greens_measured=n_greens, source=str(prepared.net_file),
-        lanes_used="straight" if straight_heads else "none",
+        lanes_used="straight" if straight_heads else "none", programs=programs,
     )
     write_table_atomic(table, out / "calibration_lanes.csv")
     write_text_atomic(json.dumps(cal.to_dict(), indent=1) + "\n", out / "calibration.json")

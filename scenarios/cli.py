@@ -328,6 +328,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     print(f"start-up lost time {cal.start_lag_s:.2f} s (HCM: 4th crossing − 4 headways; reported, not applied)")
     print(f"from {cal.greens_measured} saturated greens on {cal.lanes_measured} of {len(table)} approach lanes; "
           f"per lane in {out / 'calibration_lanes.csv'}")
+    if cal.programs != "own":
+        print(f"measured under SUMO's rebuilt fixed-time programs ({cal.programs}): the network's own programs "
+              "hardly changed in the run (saturation flow is the lanes', not the programs')")
     print(f"wrote {out / 'calibration.json'}: plan with it by greenwave optimise --calibration FILE, "
           f"or [controller_options.optimised] calibration = \"FILE\"")
     return 0

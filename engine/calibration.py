@@ -27,7 +27,9 @@ class Calibration:
     lanes_measured: int
     greens_measured: int
     source: str = ""
-    lanes_used: str = "straight"  # straight: measured on straight-only lanes; none: built-in kept
+    #: straight: measured on straight-only lanes; shared: on the straight vehicles of lanes shared
+    #: with turns (no straight-only lane ran saturated); none: the built-in figure kept.
+    lanes_used: str = "straight"
     #: The programs SUMO ran while measuring: ``own`` (the network's) or ``sumo-rebuilt-static``
     #: (SUMO's rebuilt fixed-time programs, where the network's own hardly change).
     programs: str = "own"

@@ -320,10 +320,13 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     cal, table = calibrate_scenario(scenario, out, scale=args.scale, duration_s=args.duration)
     ref = default_calibration()
     if cal.lanes_used == "none":
-        print(f"saturation flow: no straight-only lane ran saturated; the built-in "
+        print(f"saturation flow: no straight movement ran saturated; the built-in "
               f"{ref.saturation_flow_per_lane_vph:.0f} veh/h/lane is kept (per-lane figures of mixed lanes in the CSV)")
     else:
-        print(f"saturation flow {cal.saturation_flow_per_lane_vph:7.0f} veh/h/lane on straight-only lanes (built-in "
+        where = ("straight-only lanes" if cal.lanes_used == "straight" else
+                 "the straight vehicles of lanes shared with turns (no straight-only lane ran saturated; a turner "
+                 "ahead slows them, so a lower bound)")
+        print(f"saturation flow {cal.saturation_flow_per_lane_vph:7.0f} veh/h/lane on {where} (built-in "
               f"{ref.saturation_flow_per_lane_vph:.0f}, measured on greenwave's generated grid)")
     print(f"start-up lost time {cal.start_lag_s:.2f} s (HCM: 4th crossing − 4 headways; reported, not applied)")
     print(f"from {cal.greens_measured} saturated greens on {cal.lanes_measured} of {len(table)} approach lanes; "

@@ -91,22 +91,8 @@ def test_calibrate_measures_the_saturation_flow_of_a_real_junction(tmp_path: Pat
 
 @pytest.mark.slow
 def test_calibrate_says_why_it_found_too_few_saturated_greens(tmp_path: Path) -> None:
-    """Too few saturated greens: the error names the cause SUMO's run shows. corridor's game
-    programs hold one stage for the whole run (the player switches them), so calibrate measures
-    under SUMO's rebuilt fixed-time programs, where every lane carries a turn that yields; on
-    cross with light demand the queues are too short."""
-    from greenwave._sumo import sumo_home
-    from greenwave.scenarios.sumocfg import portable_sumocfg
-
-    cfg = portable_sumocfg(sumo_home() / "tools" / "game" / "corridor.sumocfg", tmp_path / "corridor.sumocfg")
-    corridor = scenario_from_dict({"name": "corridor", "duration_s": 300, "seeds": [1],
-                                   "demand": {"sumocfg": str(cfg)}})
-    with pytest.raises(ScenarioError, match=r"corridor: only 0 saturated green\(s\) in 300 s at --scale 2; too few "
-                                            r"to calibrate on: under SUMO's rebuilt fixed-time programs \(the "
-                                            r"network's own hardly change\), none of the 12 signalised approach lanes "
-                                            r"ever shows priority green 'G' on all of its links"):
-        calibrate_scenario(corridor, tmp_path / "corridor", scale=2.0)
-    assert (tmp_path / "corridor" / "work" / "calibration" / "rebuilt").is_dir()
+    """Too few saturated greens: the error names the cause SUMO's run shows; on cross with light
+    demand the queues are too short."""
     light = scenario_from_dict({**CROSS, "duration_s": 300, "demand": {**CROSS["demand"], "entry_vph": 60}})
     with pytest.raises(ScenarioError, match=r"only \d of the \d+ greens of the \d+ lane\(s\) with priority on every "
                                             r"link discharged a queue of 6 or more vehicles without a gap \(raise"):
@@ -115,18 +101,26 @@ def test_calibrate_says_why_it_found_too_few_saturated_greens(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_calibrate_measures_under_sumos_rebuilt_programs_where_the_own_never_cycle(tmp_path: Path) -> None:
-    """bs3d's game programs are one-stage programs the player switches: no green ever ends in
-    the run. calibrate measures under SUMO's rebuilt fixed-time programs and says so; its
-    straight-and-right lanes discharge near SUMO's 1900 veh/h, its straight-only lanes never get
-    a green of their own with priority on every link, so the network keeps the built-in figure."""
+    """corridor's and bs3d's game programs hold one stage until the player switches: no green
+    ends in the run. calibrate measures under SUMO's rebuilt fixed-time programs and says so.
+    Neither has a straight-only lane, so the figure comes from the straight vehicles of lanes
+    shared with turns, each vehicle's movement read from its route."""
+    from greenwave._sumo import sumo_home
+    from greenwave.scenarios.sumocfg import portable_sumocfg
     from tests.bench_modules import load_benchmark
 
+    cfg = portable_sumocfg(sumo_home() / "tools" / "game" / "corridor.sumocfg", tmp_path / "corridor.sumocfg")
+    corridor = scenario_from_dict({"name": "corridor", "duration_s": 300, "seeds": [1],
+                                   "demand": {"sumocfg": str(cfg)}})
     rn = load_benchmark("real_networks.py", "real_networks")
-    sc = rn.scenario(rn.catalogue()["bs3d"], tmp_path / "inputs", duration=600, seeds=[1], controllers=["static"])
-    cal, table = calibrate_scenario(sc, tmp_path / "cal", scale=2.0)
-    assert cal.programs == "sumo-rebuilt-static"
-    assert cal.greens_measured >= 5 and cal.lanes_used == "none"
-    assert cal.saturation_flow_per_lane_vph == default_calibration().saturation_flow_per_lane_vph
-    measured = table[table.greens_saturated > 0]
-    assert len(measured) >= 2 and measured.saturation_flow_vph.between(1600, 2200).all()
-    assert load_calibration(tmp_path / "cal" / "calibration.json").programs == "sumo-rebuilt-static"
+    bs3d = rn.scenario(rn.catalogue()["bs3d"], tmp_path / "inputs", duration=600, seeds=[1], controllers=["static"])
+    for sc in (corridor, bs3d):
+        out = tmp_path / sc.name
+        cal, table = calibrate_scenario(sc, out, scale=2.0)
+        assert cal.programs == "sumo-rebuilt-static", sc.name
+        assert (out / "work" / "calibration" / "rebuilt").is_dir()
+        assert cal.greens_measured >= 5 and cal.lanes_used == "shared", sc.name
+        assert 1600 <= cal.saturation_flow_per_lane_vph <= 2400, sc.name
+        assert (table.kind != "s").all() and (table.greens_saturated > 0).sum() >= 2, sc.name
+        saved = load_calibration(out / "calibration.json")
+        assert (saved.programs, saved.lanes_used) == ("sumo-rebuilt-static", "shared")

@@ -32,7 +32,9 @@ length), beside them or alone.
 Every network runs through :func:`greenwave.scenarios.runner.run_scenario`; per network and
 controller the JSON holds the mean over seeds of the RESCO delay (``resco_delay_s``: time lost
 plus waiting to be inserted, per due vehicle, s), its ratio to the best baseline's (the
-``sumo-rebuilt-*`` ones included), teleports and unfinished vehicles, plus the runs that failed.
+``sumo-rebuilt-*`` ones included; with two or more seeds ``vs_best_interval``, its 90 %
+interval paired over the seeds, :func:`greenwave.scenarios.runner.paired_ratio_interval`),
+teleports and unfinished vehicles, plus the runs that failed.
 The JSON is rewritten after each network, so an interrupted benchmark keeps what it finished.
 """
 
@@ -340,7 +342,9 @@ def run_network(case: Case, work: Path, *, duration: float, seeds: list[int], co
     table = comparison_table(summary)
     entry["controllers"] = {
         name: {"kind": row.kind, "resco_delay_s": _num(row.resco_delay_s),
-               "vs_best_baseline": _num(row.vs_best_baseline), "teleports": _num(row.teleports),
+               "vs_best_baseline": _num(row.vs_best_baseline),
+               "vs_best_interval": [_num(row.vs_best_low), _num(row.vs_best_high)]  # 90 %, paired over seeds
+               if not math.isnan(row.vs_best_low) else None, "teleports": _num(row.teleports),
                "vehicles_unfinished": _num(row.vehicles_unfinished), "vehicles_arrived": _num(row.vehicles_arrived),
                "mean_time_loss_s": _num(row.mean_time_loss_s), "seeds": int(row.seeds)}
         for name, row in table.iterrows()
@@ -367,7 +371,8 @@ def markdown_table(result: dict[str, Any]) -> str:
                 names.append(c)
     lines = [
         f"Measured {cfg.get('date', '?')}: {cfg.get('duration_s', '?'):g} s simulated, seeds "
-        f"{cfg.get('seeds')}; each cell: RESCO delay s/veh (ratio to the best baseline) "
+        f"{cfg.get('seeds')}; each cell: RESCO delay s/veh (ratio to the best baseline"
+        + (", its 90 % interval paired over the seeds" if len(cfg.get("seeds") or []) > 1 else "") + ") "
         "[teleports / unfinished vehicles]; best baseline in bold."
         + (" The sumo-rebuilt-* baselines keep the all-red of the network's own programs."
            if cfg.get("rebuilt_all_red") == "own" else ""),
@@ -391,7 +396,9 @@ def markdown_table(result: dict[str, Any]) -> str:
             if v is None or v["resco_delay_s"] is None:
                 cells.append("–")
                 continue
-            ratio = "" if v["vs_best_baseline"] is None else f" ({v['vs_best_baseline']:.2f})"
+            band = v.get("vs_best_interval")
+            ratio = ("" if v["vs_best_baseline"] is None else f" ({v['vs_best_baseline']:.2f}"
+                     + (f", {band[0]:.2f}–{band[1]:.2f}" if band and n != best else "") + ")")
             counts = "/".join("?" if v[k] is None else f"{v[k]:.0f}" for k in ("teleports", "vehicles_unfinished"))
             text = f"{v['resco_delay_s']:.1f}{ratio} [{counts}]"
             cells.append(f"**{text}**" if n == best else text)
@@ -411,7 +418,8 @@ def markdown_table(result: dict[str, Any]) -> str:
 def merge_results(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """One result from several (``(file name, result)`` in order): per network the union of the
     controllers (a later file's run of a controller replaces an earlier one), each ratio
-    recomputed against the best baseline of the union. Runs of different durations or seeds are
+    recomputed against the best baseline of the union (an interval only kept where its file had the same
+    best baseline: it needs the runs per seed). Runs of different durations or seeds are
     not comparable: ValueError naming the file."""
     if not results:
         raise ValueError("nothing to merge")
@@ -422,6 +430,7 @@ def merge_results(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
                               "networks": []}
     by_name: dict[str, dict[str, Any]] = {}
     rebuilt_red: tuple[str, str] | None = None  # (file, all_red) of the first run with rebuilt baselines
+    against: dict[tuple[str, str], str | None] = {}  # (network, controller) → the best baseline its file had
     for name, res in results:
         cfg = res.get("config", {})
         for key in ("duration_s", "seeds"):
@@ -456,6 +465,7 @@ def merge_results(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
                 merged["networks"].append(entry)
                 merged["config"]["networks"].append(net["network"])
             entry["controllers"].update(net.get("controllers", {}))
+            against.update({(net["network"], c): net.get("best_baseline") for c in net.get("controllers", {})})
             entry["failed"] += net.get("failed", [])
             if theirs is not None:
                 entry["generated_density"] = theirs
@@ -465,9 +475,11 @@ def merge_results(results: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
                 if v["kind"] == "baseline" and v["resco_delay_s"] is not None}
         entry["best_baseline"] = min(base, key=lambda c: (base[c], c)) if base else None
         best = base.get(entry["best_baseline"]) if base else None
-        for v in ctrl.values():
+        for c, v in ctrl.items():
             v["vs_best_baseline"] = (v["resco_delay_s"] / best if best and v["resco_delay_s"] is not None
                                      else None)
+            if against.get((entry["network"], c)) != entry["best_baseline"]:  # its interval was against another
+                v["vs_best_interval"] = None
     return merged
 
 

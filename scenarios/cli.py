@@ -72,6 +72,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if len(best):
         print(f"\nbest baseline (*): {best[0]}, RESCO delay {table.loc[best[0], 'resco_delay_s']:.2f} s/veh; "
               "vs_best_baseline = each controller's RESCO delay / the best baseline's (below 1: better)")
+        if summary["seed"].nunique() > 1:
+            print("vs_best_low .. vs_best_high: its 90 % interval, paired over the seeds; where it holds 1 the "
+                  "seeds cannot tell that controller from the best baseline")
     print(f"\nwrote {out / 'summary.csv'} and {out / 'intersections.csv'} "
           f"in {time.perf_counter() - t0:.1f} s")
     return 0

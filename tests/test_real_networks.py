@@ -103,6 +103,33 @@ def test_benchmark_table_of_a_network_without_baseline_runs() -> None:
     assert "| x (1 signals) | own | – | `max_pressure` 12.0 s/veh | 12.0 [0/1] |" in table
 
 
+def test_benchmark_table_shows_each_ratios_interval_over_seeds() -> None:
+    """With several seeds each ratio carries its 90 % interval paired over the seeds; a merge
+    keeps an interval only where its file had the union's best baseline (it needs the runs)."""
+    bench = _benchmark()
+
+    def two_seeds(controllers: dict[str, tuple[str, float]], best: str) -> dict:
+        res = _result(controllers, seeds=[1, 2])
+        net = res["networks"][0]
+        net["best_baseline"] = best
+        for c, v in net["controllers"].items():
+            v["vs_best_baseline"] = v["resco_delay_s"] / controllers[best][1]
+            v["vs_best_interval"] = [1.0, 1.0] if c == best else [0.8, 1.1]
+        return res
+
+    base = two_seeds({"static": ("baseline", 30.0), "delay_based": ("baseline", 20.0)}, "delay_based")
+    table = bench.markdown_table(base)
+    assert "its 90 % interval paired over the seeds" in table
+    assert "30.0 (1.50, 0.80–1.10) [0/1]" in table and "**20.0 (1.00) [0/1]**" in table
+    ours = two_seeds({"proven": ("greenwave", 18.0), "actuated": ("baseline", 19.0)}, "actuated")
+    merged = bench.merge_results([("base.json", base), ("ours.json", ours)])
+    ctrl = merged["networks"][0]["controllers"]
+    assert merged["networks"][0]["best_baseline"] == "actuated"
+    assert ctrl["proven"]["vs_best_interval"] == [0.8, 1.1]  # against actuated in its own file
+    assert ctrl["static"]["vs_best_interval"] is None  # against delay_based in its file
+    assert "30.0 (1.58) [0/1]" in bench.markdown_table(merged)
+
+
 def test_benchmark_merges_runs_of_the_same_duration_and_seeds() -> None:
     """Baselines and greenwave's controllers run apart merge into one table, each ratio against
     the best baseline of the union; runs on other seeds are refused, naming the file."""

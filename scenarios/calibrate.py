@@ -31,8 +31,10 @@ to the lane's flow; ``lanes_used = "straight"``). A network without a saturated 
 (square's and kuehne's single-lane approaches) takes the headways of straight vehicles following
 straight vehicles on lanes they share with turns, in greens with priority on the straight links,
 each vehicle's movement read from its route (SUMO's ``--vehroute-output``; a turner that waits
-for a gap ends the discharge, one ahead still slows those behind it, so this figure is a lower
-bound; ``"shared"``); a network with neither keeps the built-in figure and says so (``"none"``).
+for a gap ends the discharge, one ahead still slows those behind it: ``"shared"``, less sure
+than a straight-only lane's figure); a network with neither keeps the built-in figure and says
+so (``"none"``). The CSV's ``movement_unknown`` counts a shared lane's crossings in saturated
+greens whose vehicle's route did not say where it went.
 Per lane in the CSV: a shared lane's figure is its straight vehicles', a lane without straight
 movements its every vehicle's in greens with priority on every link (permitted turners wait for
 gaps, which the model's gap acceptance covers). It goes to ``calibration.json``,
@@ -74,7 +76,7 @@ from greenwave.scenarios.sumocfg import localise_additional
 __all__ = ["calibrate_scenario", "saturated_greens"]
 
 LANE_COLUMNS = ["signal", "lane", "kind", "greens_seen", "greens_saturated", "saturation_flow_vph",
-                "start_lag_s"]
+                "start_lag_s", "movement_unknown"]
 #: The fewest crossings a saturated green's discharge has (the 4th and later give the headways).
 MIN_VEHICLES = 6
 #: A run in which no signal's state changed more than this often shows programs that do not
@@ -146,7 +148,8 @@ def _why_too_few(table: pd.DataFrame, lanes: dict[tuple[str, str], _Lane],
     if most is not None and most <= STILL_CHANGES:
         return (f"the programs hardly change: no signal's state changed more than {most} time(s) "
                 f"in {span_s:g} s (greens longer than the run, as a game's hand-switched programs have), "
-                "and SUMO rebuilt no program for them; calibrate under programs that cycle")
+                + ("and SUMO rebuilt no program for them" if programs == "own" else
+                   "not even under SUMO's rebuilt fixed-time programs") + "; calibrate under programs that cycle")
     where = ("" if programs == "own" else "under SUMO's rebuilt fixed-time programs (the network's own hardly "
              "change), ")
     if not (table.greens_seen > 0).any():
@@ -155,18 +158,25 @@ def _why_too_few(table: pd.DataFrame, lanes: dict[tuple[str, str], _Lane],
                 "movements with priority")
     seen = table[table.greens_seen > 0]
     return (where + f"only {int(table.greens_saturated.sum())} of the {int(seen.greens_seen.sum())} greens of the "
-            f"{len(seen)} lane(s) with priority on every link discharged a queue of {MIN_VEHICLES} or more vehicles "
-            "without a gap (raise --scale or --duration)")
+            f"{len(seen)} lane(s) with priority on their measured links discharged a queue of {MIN_VEHICLES} or more "
+            "vehicles without a gap (raise --scale or --duration)")
 
 
-def _direction(spec: _Lane, lane: str, route: list[str]) -> str | None:
-    """The direction a vehicle whose route is ``route`` takes from ``lane`` (None if unknown)."""
+def _movements(spec: _Lane, lane: str, crossed: Sequence[tuple[float, str]],
+               routes: dict[str, list[str]]) -> dict[float, str | None]:
+    """Per crossing time of ``lane`` the direction the vehicle took from it: the edge after the
+    lane's edge in its route (internal edges skipped), at the visit of that crossing (a route may
+    pass an edge twice); None where the vehicle's route is unknown or does not lead on."""
     edge = lane.rsplit("_", 1)[0]
-    try:
-        k = route.index(edge)
-    except ValueError:
-        return None
-    return spec.direction_to.get(route[k + 1]) if k + 1 < len(route) else None
+    visits: dict[str, int] = defaultdict(int)
+    out: dict[float, str | None] = {}
+    for t, veh in crossed:
+        route = [e for e in routes.get(veh, []) if not e.startswith(":")]
+        at = [k for k, e in enumerate(route) if e == edge]
+        k = visits[veh]
+        visits[veh] += 1
+        out[t] = spec.direction_to.get(route[at[k] + 1]) if k < len(at) and at[k] + 1 < len(route) else None
+    return out
 
 
 def _lane_greens(states: dict[str, list[tuple[float, str]]], links: list[int], sid: str,
@@ -197,7 +207,7 @@ def calibrate_scenario(
 
     Raises :class:`ScenarioError` for a network without signals, a bad ``scale`` or too few
     saturated greens to calibrate on (the message says why: programs that hardly change, no lane
-    with priority on every link, or queues too short, where a larger ``scale`` helps), and
+    with priority on its measured links, or queues too short, where a larger ``scale`` helps), and
     :class:`SimulationError` with SUMO's own words when SUMO fails.
     """
     if not (math.isfinite(scale) and 1.0 <= scale <= 10.0):
@@ -242,14 +252,13 @@ def calibrate_scenario(
 
     cfg_args = list(() if cfg is None else cfg.sumo_args(work / "outputs"))
     routes_out = work / "vehroutes.xml"
-    for name in ("--vehroute-output", "--vehroutes"):  # the configuration's own: read it (SUMO takes one)
-        if name in cfg_args:
-            routes_out = Path(cfg_args[cfg_args.index(name) + 1])
-            break
-    else:
-        cfg_args += ["--vehroute-output", str(routes_out)]
-    if "--vehroute-output.write-unfinished" not in cfg_args:
-        cfg_args += ["--vehroute-output.write-unfinished", "true"]
+    pairs = list(zip(cfg_args[::2], cfg_args[1::2], strict=True))
+    for name, value in pairs:  # the configuration's own output: read it (SUMO takes one)
+        if name in ("--vehroute-output", "--vehroutes"):
+            routes_out = Path(value)
+    # its options of that output (internal edges, no unfinished vehicles) would hide movements
+    cfg_args = [x for name, value in pairs if not name.startswith("--vehroute") for x in (name, value)]
+    cfg_args += ["--vehroute-output", str(routes_out), "--vehroute-output.write-unfinished", "true"]
 
     def measure(programs: Path | None) -> tuple[dict[str, list[tuple[float, str]]], dict[str, list[tuple[float, str]]],
                                                dict[str, list[str]]]:
@@ -297,7 +306,6 @@ def calibrate_scenario(
             crossings, states, routes = measure(rebuilt.path)
             programs = "sumo-rebuilt-static"
     rows = []
-    all_heads: list[float] = []
     straight_heads: list[float] = []
     shared_heads: list[float] = []  # straight vehicles on lanes they share with turns
     all_lags: list[float] = []
@@ -305,25 +313,29 @@ def calibrate_scenario(
         greens = _lane_greens(states, spec.straight_links if spec.shared else spec.links, sid, end)
         crossed = sorted(crossings.get(lane, []))
         sat = saturated_greens([t for t, _ in crossed], greens)
+        unknown = 0
         if spec.shared:  # the headways of straight vehicles following straight ones
-            straight = {t for t, veh in crossed if _direction(spec, lane, routes.get(veh, [])) == STRAIGHT}
-            heads = [b - a for g in sat for a, b in zip(g[4:], g[5:], strict=False) if a in straight and b in straight]
+            movement = _movements(spec, lane, crossed, routes)
+            in_sat = {t for g in sat for t in g[1:]}
+            unknown = sum(1 for t, m in movement.items() if m is None and t in in_sat)
+            per_green = [[b - a for a, b in zip(g[4:], g[5:], strict=False)
+                          if movement.get(a) == STRAIGHT and movement.get(b) == STRAIGHT] for g in sat]
         else:
-            heads = [b - a for g in sat for a, b in zip(g[4:], g[5:], strict=False)]
-        kind = spec.kind
+            per_green = [[b - a for a, b in zip(g[4:], g[5:], strict=False)] for g in sat]
+        used_greens = [g for g, hs in zip(sat, per_green, strict=True) if hs]  # those that gave headways
+        heads = [h for hs in per_green for h in hs]
         h = statistics.median(heads) if heads else float("nan")
-        lags = [g[4] - g[0] - 4.0 * h for g in sat] if heads else []
+        lags = [g[4] - g[0] - 4.0 * h for g in used_greens]
         lag = max(0.0, statistics.median(lags)) if lags else float("nan")
-        rows.append({"signal": sid, "lane": lane, "kind": kind, "greens_seen": len(greens),
-                     "greens_saturated": len(sat), "saturation_flow_vph": 3600.0 / h if heads else float("nan"),
-                     "start_lag_s": lag})
-        if heads:
-            all_heads.extend(heads)
-            all_lags.extend(lags)
-            if kind == STRAIGHT:
-                straight_heads.extend(heads)
-            elif spec.shared:
-                shared_heads.extend(heads)
+        rows.append({"signal": sid, "lane": lane, "kind": spec.kind, "greens_seen": len(greens),
+                     "greens_saturated": len(used_greens),
+                     "saturation_flow_vph": 3600.0 / h if heads else float("nan"), "start_lag_s": lag,
+                     "movement_unknown": unknown})
+        all_lags.extend(lags)
+        if spec.kind == STRAIGHT:
+            straight_heads.extend(heads)
+        elif spec.shared:
+            shared_heads.extend(heads)
     table = pd.DataFrame(rows, columns=LANE_COLUMNS)
     measured = table[table.greens_saturated > 0]
     n_greens = int(measured.greens_saturated.sum())
@@ -332,8 +344,9 @@ def calibrate_scenario(
                             f"{end - scenario.begin_s:g} s at --scale {scale:g}; too few to calibrate on: "
                             + _why_too_few(table, lanes, states, end - scenario.begin_s, programs))
     # straight-only lanes measure the base figure; a turner ahead slows the straight vehicles of
-    # a shared lane (bs3d: 1304 against 1842 veh/h for all its vehicles), so those count only
-    # where no straight-only lane ran saturated (square's and kuehne's single-lane approaches)
+    # a shared lane (one of bs3d's: 1304 veh/h against 1841 for all its vehicles), so those
+    # count only where no straight-only lane ran saturated (square's and kuehne's single-lane
+    # approaches)
     used, lanes_used = ((straight_heads, "straight") if straight_heads else (shared_heads, "shared") if shared_heads
                         else ([], "none"))
     cal = Calibration(

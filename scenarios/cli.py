@@ -327,8 +327,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
               f"{ref.saturation_flow_per_lane_vph:.0f} veh/h/lane is kept (per-lane figures of mixed lanes in the CSV)")
     else:
         where = ("straight-only lanes" if cal.lanes_used == "straight" else
-                 "the straight vehicles of lanes shared with turns (no straight-only lane ran saturated; a turner "
-                 "ahead slows them, so a lower bound)")
+                 "the straight vehicles of lanes shared with turns (no straight-only lane ran saturated; turners "
+                 "ahead may slow them)")
         print(f"saturation flow {cal.saturation_flow_per_lane_vph:7.0f} veh/h/lane on {where} (built-in "
               f"{ref.saturation_flow_per_lane_vph:.0f}, measured on greenwave's generated grid)")
     print(f"start-up lost time {cal.start_lag_s:.2f} s (HCM: 4th crossing − 4 headways; reported, not applied)")

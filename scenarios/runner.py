@@ -478,20 +478,22 @@ RATIO_LEVEL = 0.90
 def paired_ratio_interval(ours: pd.Series, base: pd.Series, level: float = RATIO_LEVEL) -> tuple[float, float]:
     """The ``level`` confidence interval of mean(``ours``) / mean(``base``) from the seeds both
     ran (indexed by seed), paired per seed: the Student-t interval of the mean difference, over
-    the base's mean. NaN, NaN with fewer than two common seeds. An interval that holds 1 is a
+    the base's mean (its lower end not below 0). NaN, NaN with fewer than two seeds, where the
+    two ran on different seeds (a failed run: the ratio's means are then over other seeds) or
+    where the base's mean is not positive. An interval that holds 1 is a
     difference the seeds cannot tell from none (fkk_in, one hour, 20 seeds: SUMO's actuated and
     fixed-time programs differ by 127 ± 63 s/veh on a mean of 459)."""
     from scipy import stats
 
     common = ours.index.intersection(base.index)
-    if len(common) < 2:
-        return math.nan, math.nan
+    if len(common) < 2 or len(common) != len(ours) or len(common) != len(base) or not common.is_unique:
+        return math.nan, math.nan  # the ratio's means were taken over other seeds than a pairing has
     d = (ours[common] - base[common]).astype(float)
     mean_b = float(base[common].mean())
     half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1)) * float(d.std(ddof=1)) / math.sqrt(len(d))
     if not mean_b > 0 or not math.isfinite(half):
         return math.nan, math.nan
-    return (mean_b + float(d.mean()) - half) / mean_b, (mean_b + float(d.mean()) + half) / mean_b
+    return max(0.0, (mean_b + float(d.mean()) - half) / mean_b), (mean_b + float(d.mean()) + half) / mean_b
 
 
 def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -515,9 +517,9 @@ def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:
     best = baselines.idxmin() if len(baselines) else None
     table["vs_best_baseline"] = table["resco_delay_s"] / baselines.min() if best is not None else float("nan")
     table["best_baseline"] = ["*" if c == best else "" for c in table.index]
-    per_seed = summary.pivot_table(index="seed", columns="controller", values="resco_delay_s", aggfunc="mean")
-    bounds = [paired_ratio_interval(per_seed[c].dropna(), per_seed[best].dropna()) if best is not None
-              else (math.nan, math.nan) for c in table.index]
+    delays = {c: d.set_index("seed")["resco_delay_s"].dropna() for c, d in summary.groupby("controller")}
+    bounds = [paired_ratio_interval(delays[c], delays[best]) if best is not None else (math.nan, math.nan)
+              for c in table.index]
     table["vs_best_low"] = [lo for lo, _ in bounds]
     table["vs_best_high"] = [hi for _, hi in bounds]
     if "safety_violations" in summary:  # a count: the total over seeds, not a mean

@@ -94,8 +94,8 @@ def test_calibrate_says_why_it_found_too_few_saturated_greens(tmp_path: Path) ->
     """Too few saturated greens: the error names the cause SUMO's run shows; on cross with light
     demand the queues are too short."""
     light = scenario_from_dict({**CROSS, "duration_s": 300, "demand": {**CROSS["demand"], "entry_vph": 60}})
-    with pytest.raises(ScenarioError, match=r"only \d of the \d+ greens of the \d+ lane\(s\) with priority on every "
-                                            r"link discharged a queue of 6 or more vehicles without a gap \(raise"):
+    with pytest.raises(ScenarioError, match=r"only \d of the \d+ greens of the \d+ lane\(s\) with priority on their "
+                                            r"measured links discharged a queue of 6 or more vehicles without a gap"):
         calibrate_scenario(light, tmp_path / "cross", scale=1.0)
 
 

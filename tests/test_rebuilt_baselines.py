@@ -209,3 +209,12 @@ def test_comparison_table_marks_the_best_baseline_and_the_ratios() -> None:
     assert table.loc["optimised", "vs_best_high"] == pytest.approx((42 + 6.3138) / 21, abs=1e-3)
     one = comparison_table(pd.DataFrame([r for r in rows if r["seed"] == 1]))
     assert one[["vs_best_low", "vs_best_high"]].isna().all().all()  # one seed: no interval
+    # a run that failed (max_pressure, seed 2) leaves its mean on other seeds than a pairing: no
+    # interval; a controller whose every run had no vehicle due (NaN) is listed without one
+    extra = [{**r, "seed": 3, "resco_delay_s": r["resco_delay_s"] + 1} for r in rows if r["seed"] == 1]
+    gone = [r for r in rows + extra if not (r["controller"] == "max_pressure" and r["seed"] == 2)]
+    gone += [{**rows[0], "controller": "adaptive", "seed": k, "resco_delay_s": float("nan")} for k in (1, 2, 3)]
+    table = comparison_table(pd.DataFrame(gone))
+    assert table.loc["max_pressure", ["vs_best_low", "vs_best_high"]].isna().all()
+    assert table.loc["adaptive", ["vs_best_low", "vs_best_high"]].isna().all()
+    assert table.loc["optimised", "vs_best_low"] >= 0.0 and table.loc["optimised", "vs_best_high"] > 1.5

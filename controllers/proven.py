@@ -73,8 +73,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scipy import stats
-
 from greenwave.controllers import rebuilt_programs, sumo_programs
 from greenwave.controllers.base import Controller, ProgramController, make_controller, register
 from greenwave.controllers.planning import DemandPlan, plan_for_demand
@@ -94,7 +92,7 @@ from greenwave.controllers.switching import signal_stages
 from greenwave.controllers.tls_xml import active_programs, read_programs, write_additional
 from greenwave.engine.jobloop import ProcessExecutor
 from greenwave.engine.optimise import OptimiserSettings
-from greenwave.engine.results import write_text_atomic
+from greenwave.engine.results import paired_t_margin, write_text_atomic
 from greenwave.engine.run import RunSpec
 from greenwave.errors import GreenwaveError, NetworkError, ScenarioError
 from greenwave.networks.program_files import tl_logic_program
@@ -257,11 +255,8 @@ RACE_LEVEL = 0.8
 
 def _close(a: Mapping[int, float], b: Mapping[int, float]) -> bool:
     """Whether the seeds both ran cannot tell ``a`` from ``b`` (``a`` not clearly worse), paired per seed."""
-    d = [a[seed] - b[seed] for seed in sorted(a)]
-    n = len(d)
-    mean = sum(d) / n
-    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
-    return mean < float(stats.t.ppf(RACE_LEVEL, n - 1)) * sd / math.sqrt(n)
+    mean, margin = paired_t_margin([a[seed] - b[seed] for seed in sorted(a)], RACE_LEVEL)
+    return mean < margin
 
 
 def close_rivals(runs: Mapping[str, list[ProofRun]], best: str) -> list[str]:

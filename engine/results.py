@@ -104,6 +104,20 @@ def edge_data(path: Path) -> dict[str, dict[str, float]]:
     return out
 
 
+def paired_t_margin(differences: Sequence[float], quantile: float) -> tuple[float, float]:
+    """The mean of paired per-seed differences and its Student-t margin at ``quantile``:
+    t(quantile, n − 1) · sd / √n (sd with n − 1). Two or more differences. Serves the race of
+    ``proven``'s candidates and the interval of each ratio in the comparison table."""
+    import math
+
+    from scipy import stats
+
+    n = len(differences)
+    mean = sum(differences) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in differences) / (n - 1))
+    return mean, float(stats.t.ppf(quantile, n - 1)) * sd / math.sqrt(n)
+
+
 def _file_mode() -> int:
     """The mode a newly created file gets under the current umask (mkstemp would give 0600)."""
     mask = os.umask(0)

@@ -26,6 +26,7 @@ from greenwave.engine.jobloop import ProcessExecutor, run_jobs
 from greenwave.engine.results import (
     ResultTables,
     edge_data,
+    paired_t_margin,
     rows_frame,
     statistic_kpis,
     trip_kpis,
@@ -483,17 +484,14 @@ def paired_ratio_interval(ours: pd.Series, base: pd.Series, level: float = RATIO
     where the base's mean is not positive. An interval that holds 1 is a
     difference the seeds cannot tell from none (fkk_in, one hour, 20 seeds: SUMO's actuated and
     fixed-time programs differ by 127 ± 63 s/veh on a mean of 459)."""
-    from scipy import stats
-
     common = ours.index.intersection(base.index)
     if len(common) < 2 or len(common) != len(ours) or len(common) != len(base) or not common.is_unique:
         return math.nan, math.nan  # the ratio's means were taken over other seeds than a pairing has
-    d = (ours[common] - base[common]).astype(float)
+    mean_d, half = paired_t_margin((ours[common] - base[common]).astype(float).tolist(), 0.5 + level / 2)
     mean_b = float(base[common].mean())
-    half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1)) * float(d.std(ddof=1)) / math.sqrt(len(d))
     if not mean_b > 0 or not math.isfinite(half):
         return math.nan, math.nan
-    return max(0.0, (mean_b + float(d.mean()) - half) / mean_b), (mean_b + float(d.mean()) + half) / mean_b
+    return max(0.0, (mean_b + mean_d - half) / mean_b), (mean_b + mean_d + half) / mean_b
 
 
 def comparison_table(summary: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,10 @@ from greenwave.errors import ScenarioError
 __all__ = ["FORMAT", "Calibration", "default_calibration", "load_calibration"]
 
 FORMAT = "greenwave-calibration"
+#: Where the saturation flow was measured (``Calibration.lanes_used``).
+LANES_USED = ("straight", "shared", "none")
+#: The programs SUMO ran while measuring (``Calibration.programs``).
+PROGRAMS = ("own", "sumo-rebuilt-static")
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,15 @@ def load_calibration(path: str | os.PathLike[str]) -> Calibration:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
             raise ScenarioError(f"{p}: {key} must be a number in [{lo:g}, {hi:g}], got {v!r}")
         values[key] = float(v)
+    labels = {}
+    for key, allowed, default in (("lanes_used", LANES_USED, "straight"), ("programs", PROGRAMS, "own")):
+        v = data.get(key, default)
+        if v not in allowed:
+            raise ScenarioError(f"{p}: {key} must be one of {', '.join(allowed)}, got {v!r}")
+        labels[key] = v
     return Calibration(values["saturation_flow_per_lane_vph"], values["start_lag_s"],
                        int(data.get("lanes_measured", 0)), int(data.get("greens_measured", 0)), str(p),
-                       str(data.get("lanes_used", "straight")), str(data.get("programs", "own")))
+                       labels["lanes_used"], labels["programs"])
 
 
 def default_calibration() -> Calibration:

@@ -53,6 +53,11 @@ def test_calibration_files_are_checked(tmp_path: Path) -> None:
         load_calibration(bad)
     with pytest.raises(ScenarioError, match="cannot read"):
         load_calibration(tmp_path / "missing.json")
+    for key, value in (("programs", "mine"), ("lanes_used", 3)):
+        bad.write_text(json.dumps({"format": FORMAT, "saturation_flow_per_lane_vph": 1800, "start_lag_s": 1.0,
+                                   key: value}), encoding="utf-8")
+        with pytest.raises(ScenarioError, match=f"cal.json: {key} must be one of"):
+            load_calibration(bad)
     assert default_calibration().saturation_flow_per_lane_vph == 1900.0
 
 

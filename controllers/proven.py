@@ -40,16 +40,24 @@ Then:
    80 % Student-t bound of the differences), the best and those run on as many seeds again,
    until the seeds tell them apart or ``max_proof_seeds`` (6) is reached (``raced`` in
    ``proven.json``): gridlocking demand scatters a controller's delay from seed to seed by
-   more than controllers differ (fkk_in, one hour: 45 to 220 s/veh for the same one);
+   more than controllers differ (fkk_in, one hour: 45 to 220 s/veh for the same one). The
+   network's own programs (``static``) race on with them while the seeds do not show every
+   one of them better at the one-sided 95 % level (:data:`KEEP_LEVEL`);
 5. the scored run gets the best by mean RESCO delay over the seeds the raced ones ran (the
-   earlier in the list above on a tie); a stepping candidate chosen runs as that controller
-   would (``proven`` hands it the run, with its left-alone signals' programs for the variant).
+   earlier in the list above on a tie), unless those seeds (two or more) do not show it better
+   than the network's own programs at :data:`KEEP_LEVEL`: then the network keeps its own
+   programs (``kept_own`` in ``proven.json``: first, do no harm; on fkk_in's gridlock the least
+   mean of a few seeds picked one of SUMO's programs almost at random). A stepping candidate
+   chosen runs as that controller would (``proven`` hands it the run, with its left-alone
+   signals' programs for the variant).
 
 So on its first proof seeds ``proven`` is never worse than any of its candidates (SUMO's
 programs among them, with the network's clearances) but those it raced, and over the seeds of
-a race never worse than the candidates that raced; a candidate left out of a race measured
-clearly worse than the best on the first seeds (not necessarily than every rival of it). The
-run folder gets ``proven.json`` (per signal: the chosen candidate, what runs and every
+a race never worse than the candidates that raced, except that it keeps the network's own
+programs where the seeds cannot show the best clearly better; a candidate left out of a race
+measured clearly worse than the best on the first seeds (not necessarily than every rival of
+it). With ``candidates`` that leave out ``static``, or a single proof seed, nothing is kept
+for want of proof. The run folder gets ``proven.json`` (per signal: the chosen candidate, what runs and every
 candidate's loss; the candidates' mean delays) and
 ``proven.txt`` (one line per signal); ``summary.csv`` gains ``proven_choice`` (a candidate,
 ``mixture`` or ``max_pressure[-short-hold|_cyclic]+left-alone``) and ``proven_signals_changed``
@@ -88,11 +96,12 @@ from greenwave.controllers.proof import (
     start_controller_proofs,
     start_proofs,
 )
+from greenwave.controllers.proof_race import KEEP_LEVEL, OWN, close_rivals, keep_own, own_in_race
 from greenwave.controllers.switching import signal_stages
 from greenwave.controllers.tls_xml import active_programs, read_programs, write_additional
 from greenwave.engine.jobloop import ProcessExecutor
 from greenwave.engine.optimise import OptimiserSettings
-from greenwave.engine.results import paired_t_margin, write_text_atomic
+from greenwave.engine.results import write_text_atomic
 from greenwave.engine.run import RunSpec
 from greenwave.errors import GreenwaveError, NetworkError, ScenarioError
 from greenwave.networks.program_files import tl_logic_program
@@ -102,8 +111,7 @@ if TYPE_CHECKING:
     from greenwave.networks.model import RoadNetwork
 
 __all__ = ["CANDIDATES", "LEFT_ALONE_CONTROLLERS", "STEPPING", "STEPPING_CONTROLLERS", "Candidate",
-           "ProvenController", "choose_per_signal",
-           "close_rivals", "mixture_programs"]
+           "ProvenController", "choose_per_signal", "mixture_programs"]
 
 #: Every candidate, in the order that breaks ties (the simplest first).
 CANDIDATES: tuple[str, ...] = ("static", "actuated", "delay_based", "sumo-rebuilt-static",
@@ -247,45 +255,6 @@ def _prove(variants: Mapping[str, Variant], cases: Sequence[Case], ctx: RunSpec,
     return {v: runs[v] for v in variants if v in runs}, failed
 
 
-#: One-sided level of the paired Student-t test that keeps a variant in the race: it is raced on
-#: while mean(d) < t(0.8, n - 1) · sd(d) / √n, d its per-seed RESCO delay minus the other's. (At
-#: 90 % two seeds tell almost nothing apart, and every candidate would run on twice the seeds.)
-RACE_LEVEL = 0.8
-
-
-def _close(a: Mapping[int, float], b: Mapping[int, float]) -> bool:
-    """Whether the seeds both ran cannot tell ``a`` from ``b`` (``a`` not clearly worse), paired per seed."""
-    mean, margin = paired_t_margin([a[seed] - b[seed] for seed in sorted(a)], RACE_LEVEL)
-    return mean < margin
-
-
-def close_rivals(runs: Mapping[str, list[ProofRun]], best: str) -> list[str]:
-    """The variants that ran on the best one's seeds (two or more) and that those seeds cannot
-    tell from it (paired per seed; :data:`RACE_LEVEL`). A variant whose runs measured exactly
-    what the best's or a rival's did runs the same programs (SUMO's rebuilt static program
-    where it is the network's own): it is not raced again. With one proof seed there is no race.
-
-    Only rivals of the best race, not rivals of rivals: a steady variant clearly worse than the
-    best might still beat a scattered rival over more seeds, but racing such chains ran nine of
-    A10KW's thirteen variants on six seeds (900 s: 272 s against 165 s for the proof) and chose
-    by 0.3 s/veh what the scored seed ranked the other way (``actuated`` 25.8 against
-    ``optimised-actuated`` 24.7 s/veh)."""
-    by_seed = {v: {r.seed: r.resco_delay_s for r in rs} for v, rs in runs.items()}
-    seeds = set(by_seed[best])
-    if len(seeds) < 2:
-        return []
-    same = {tuple(sorted(by_seed[best].items()))}
-    out = []
-    for v in runs:
-        key = tuple(sorted(by_seed[v].items()))
-        if v == best or set(by_seed[v]) != seeds or len(runs[v]) != len(seeds) or key in same:
-            continue
-        if _close(by_seed[v], by_seed[best]):
-            out.append(v)
-            same.add(key)
-    return out
-
-
 def _race(runs: dict[str, list[ProofRun]], variants: Mapping[str, Variant], cases: list[Case], max_seeds: int,
           more_cases: Callable[[int], list[Case]], ctx: RunSpec, approaches: Mapping[str, Sequence[str]],
           work: Path, jobs: int) -> tuple[list[Case], list[dict[str, Any]]]:
@@ -301,6 +270,10 @@ def _race(runs: dict[str, list[ProofRun]], variants: Mapping[str, Variant], case
         full = [v for v in runs if len(runs[v]) == len(cases)]
         best = min(full, key=lambda v: sum(r.resco_delay_s for r in runs[v]))
         rivals = close_rivals({v: runs[v] for v in full}, best)
+        by_seed = {v: {r.seed: r.resco_delay_s for r in runs[v]} for v in full}
+        own_races = own_in_race(by_seed, [best, *rivals])
+        if own_races:
+            rivals.append(OWN)
         if not rivals:
             break
         total = min(max_seeds, 2 * len(cases))
@@ -309,6 +282,7 @@ def _race(runs: dict[str, list[ProofRun]], variants: Mapping[str, Variant], case
         for v, rs in more.items():
             runs[v].extend(rs)
         raced.append({"seeds": [seed for seed, _ in extra], "best_so_far": best, "rivals": rivals,
+                      **({"own_not_yet_beaten": True} if own_races else {}),
                       **({"failed": failed} if failed else {})})
         cases = [*cases, *extra]
         if failed:
@@ -474,6 +448,9 @@ class ProvenController(ProgramController):
         means = {v: sum(r.resco_delay_s for r in rs) / len(rs) for v, rs in runs.items()}
         most = max(len(rs) for rs in runs.values())  # the seeds the last race ran on (fewer if every racer failed)
         decision = min((v for v in means if len(runs[v]) == most), key=lambda v: (means[v], rank.get(v, len(rank))))
+        kept = keep_own(runs, decision)
+        if kept is not None:
+            decision = OWN
         if left_alone is not None and decision == left_alone[0]:
             base, self._left_alone_programs = decision.removesuffix(LEFT_ALONE), left_alone[1]
             runs_program = {s: left_alone[2].get(s, base) for s in signals}
@@ -490,6 +467,7 @@ class ProvenController(ProgramController):
         record: dict[str, Any] = {"decision": decision, "proof_seeds": [seed for seed, _ in cases],
                   "seeds_run": {v: len(rs) for v, rs in runs.items()},  # means over this many seeds
                   "mean_resco_delay_s": means, "skipped_candidates": skipped, "raced": raced,
+                  **({"kept_own": kept} if kept is not None else {}),
                   "resco_delay_s_by_seed": {v: [r.resco_delay_s for r in rs] for v, rs in runs.items()},
                   "signals": {s: {"chosen": choice.get(s, "static"), "runs": runs_program[s], "program_id": ids[s],
                                   "loss_veh_s": {c: losses[c][s] for c in losses if s in losses[c]},
@@ -643,9 +621,18 @@ def _lines(record: Mapping[str, Any]) -> list[str]:
                f"{v} {d:.2f}" + (f" ({runs[v]} seeds)" if runs.get(v, first) != first else "")
                for v, d in means.items()),
            f"  runs: {record['decision']}"]
+    kept = record.get("kept_own")
+    if kept:
+        out[-1] += (f": the network's own programs, kept: over seeds {', '.join(map(str, kept['seeds']))} "
+                    f"{kept['instead_of']} ({kept['its_mean_resco_delay_s']:.2f}) is not better than them "
+                    f"({kept['own_mean_resco_delay_s']:.2f}) at one-sided {kept['level']:.0%} (paired per seed)")
     for race in record.get("raced", ()):
-        out.append(f"  seeds {', '.join(map(str, race['seeds']))}: {race['best_so_far']} and "
-                   f"{', '.join(race['rivals'])}, which the seeds before could not tell from it"
+        own = bool(race.get("own_not_yet_beaten"))
+        rivals = [r for r in race["rivals"] if not (own and r == OWN)]
+        out.append(f"  seeds {', '.join(map(str, race['seeds']))}: {race['best_so_far']}"
+                   + (f" and {', '.join(rivals)}, which the seeds before could not tell from it" if rivals else "")
+                   + (f"; {OWN}, the network's own programs, not yet shown worse at one-sided {KEEP_LEVEL:.0%}"
+                      if own else "")
                    + (f"; failed, the race ends: {race['failed']}" if race.get("failed") else ""))
     for name, why in record["skipped_candidates"].items():
         out.append(f"  candidate {name} left out: {why}")

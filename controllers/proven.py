@@ -262,9 +262,11 @@ def _race(runs: dict[str, list[ProofRun]], variants: Mapping[str, Variant], case
     (:func:`close_rivals`), run the best and those on as many seeds again (at most ``max_seeds``
     in all), adding to ``runs``: gridlocking demand scatters a controller's delay from seed to
     seed by more than the controllers differ (fkk_in, one hour: 45 to 220 s/veh for the same
-    one). A round in which a run fails ends the race; the variants whose runs failed keep the
-    seeds they ran before (the failure is in the round's record). Returns the cases the last
-    round ran and, per round, who raced."""
+    one). The network's own programs race with them while those seeds do not show every racer
+    better than them (:func:`~greenwave.controllers.proof_race.own_in_race`), so that the
+    decision is tested against them over its seeds. A round in which a run fails ends the
+    race; the variants whose runs failed keep the seeds they ran before (the failure is in the
+    round's record). Returns the cases the last round ran and, per round, who raced."""
     raced: list[dict[str, Any]] = []
     while len(cases) < max_seeds:
         full = [v for v in runs if len(runs[v]) == len(cases)]
@@ -624,14 +626,15 @@ def _lines(record: Mapping[str, Any]) -> list[str]:
     kept = record.get("kept_own")
     if kept:
         out[-1] += (f": the network's own programs, kept: over seeds {', '.join(map(str, kept['seeds']))} "
-                    f"{kept['instead_of']} ({kept['its_mean_resco_delay_s']:.2f}) is not better than them "
+                    f"{kept['instead_of']} ({kept['its_mean_resco_delay_s']:.2f}) is not shown better than them "
                     f"({kept['own_mean_resco_delay_s']:.2f}) at one-sided {kept['level']:.0%} (paired per seed)")
     for race in record.get("raced", ()):
         own = bool(race.get("own_not_yet_beaten"))
         rivals = [r for r in race["rivals"] if not (own and r == OWN)]
         out.append(f"  seeds {', '.join(map(str, race['seeds']))}: {race['best_so_far']}"
                    + (f" and {', '.join(rivals)}, which the seeds before could not tell from it" if rivals else "")
-                   + (f"; {OWN}, the network's own programs, not yet shown worse at one-sided {KEEP_LEVEL:.0%}"
+                   + (f"; {OWN}, the network's own programs, not yet shown worse than every one of them "
+                      f"at one-sided {KEEP_LEVEL:.0%}"
                       if own else "")
                    + (f"; failed, the race ends: {race['failed']}" if race.get("failed") else ""))
     for name, why in record["skipped_candidates"].items():

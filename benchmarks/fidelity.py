@@ -34,6 +34,7 @@ that never meet a planned signal and delays away from the signals). ``--params s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -64,15 +65,6 @@ def random_plans(net, n: int, seed: int, lo: float = 50.0, hi: float = 120.0):  
     return plans
 
 
-def _defines_types(path: Path) -> bool:
-    import xml.etree.ElementTree as ET
-
-    from greenwave._xml import open_xml
-
-    with open_xml(path) as fh:
-        return any(el.tag in ("vType", "vTypeDistribution") for _e, el in ET.iterparse(fh, events=("start",)))
-
-
 def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Path, params: str = "sumo",
             *, scenario=None, calibrate: bool = False) -> dict:  # type: ignore[no-untyped-def]
     from greenwave.controllers.planning import designs_for_run, with_design_choice
@@ -81,7 +73,7 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     from greenwave.engine.arrays import SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH, ModelParams
     from greenwave.engine.model import evaluate
     from greenwave.engine.optimise import OptimiserSettings, webster_plan
-    from greenwave.engine.routing import ensure_routes, route_choice_args
+    from greenwave.engine.routing import ensure_routes
     from greenwave.networks import load_network
     from greenwave.networks.compile import SUMO_COMPILE_OPTIONS, compile_network
     from greenwave.scenarios.demand import movement_flows
@@ -90,13 +82,13 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
 
     sc = scenario if scenario is not None else load_scenario(scenario_name)
     prepared = prepare(sc, out_dir, seeds=[seed])
-    # trips and flows without routes: the model counts the movements of duarouter's routes,
-    # chosen as SUMO chooses them at insertion (the .sumocfg's route-choice options); vehicle
-    # types may sit in additional files
-    types = [f for f in prepared.additional_files if _defines_types(f)]
-    routes = tuple(ensure_routes(prepared.net_file, [*prepared.routes_by_seed[seed], *types],
-                                 workdir=out_dir / "routed", seed=seed, begin=prepared.begin_s, end=prepared.end_s,
-                                 route_choice=route_choice_args(sc.demand.sumo_config)))
+    # trips and flows without routes: the model counts the movements of the routes SUMO gives
+    # them at insertion (a SUMO run of the scenario with its own programs), as the controllers
+    # plan (RunSpec.routed_demand); vehicle types may sit in additional files
+    # (flows with routes expand into vehicles)
+    job = dataclasses.replace(make_jobs(prepared, out_dir, controllers=["static"])[0], workdir=out_dir / "routed")
+    routes = tuple(ensure_routes(prepared.net_file, list(job.routed_demand()), workdir=out_dir / "routed", seed=seed,
+                                 begin=prepared.begin_s, end=prepared.end_s, route_choice=job.route_choice))
     if params == "sumo":
         model_params, sat = SUMO_PARAMS, SUMO_SATURATION_FLOW_PER_LANE_VPH
     else:

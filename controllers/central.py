@@ -195,7 +195,7 @@ class CentralController(Controller):
         self._compilable: tuple[str, ...] = ()  # the signals the centre plans
         # the pipeline: flows, stage designs (stage_design option), signals whose own program or
         # first plan is unsafe left out (they stay on their own programs), the first plan
-        planned = plan_for_demand(ctx.net_file, ctx.demand_files, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
+        planned = plan_for_demand(ctx.net_file, ctx.routed_demand(), begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
                                   workdir=work, seed=ctx.seed, stage_design=self.opts["stage_design"],
                                   network=network, optimiser=self._first_plan, route_choice=ctx.route_choice)
         self.network = network = planned.network

@@ -274,7 +274,8 @@ class PressureController(Controller):
         if not ctx.demand_files and "stage_design" not in self.options and self.opts["stage_design"] == "best":
             self.opts["stage_design"] = "own"
         self.network, self.designs = designs_for_run(
-            self.network, self.opts["stage_design"], net_file=Path(ctx.net_file), route_files=ctx.demand_files,
+            self.network, self.opts["stage_design"], net_file=Path(ctx.net_file),
+            route_files=ctx.demand_files if self.opts["stage_design"] == "own" else ctx.routed_demand(),
             begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=Path(ctx.workdir), seed=ctx.seed,
             route_choice=ctx.route_choice, proof_follows=False)  # it proves nothing in SUMO
         if self.designs:

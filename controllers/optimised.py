@@ -160,7 +160,7 @@ class OptimisedController(ProgramController):
 
         def plan(leave_out: Mapping[str, str] = MappingProxyType({})) -> DemandPlan:
             return plan_for_demand(
-                ctx.net_file, ctx.demand_files,
+                ctx.net_file, ctx.routed_demand(),
                 begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s, workdir=ctx.workdir, seed=ctx.seed,
                 objective=objective, settings=settings, program_files=ctx.program_files, **sat_kw,
                 run_begin_s=ctx.begin_s, stage_design=stage_design, route_choice=ctx.route_choice,

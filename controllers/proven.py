@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import json
 import math
@@ -333,7 +334,7 @@ def _candidates(ctx: RunSpec, names: Sequence[str], work: Path,
 
 
 def _optimised_plan(ctx: RunSpec, work: Path) -> DemandPlan:
-    opt = plan_for_demand(ctx.net_file, ctx.demand_files, begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
+    opt = plan_for_demand(ctx.net_file, ctx.routed_demand(), begin_s=ctx.demand_begin_s, end_s=ctx.demand_end_s,
                           workdir=work, seed=ctx.seed, settings=OptimiserSettings(seed=ctx.seed),
                           program_files=ctx.program_files, run_begin_s=ctx.begin_s, route_choice=ctx.route_choice)
     if not opt.plan.signals:
@@ -398,6 +399,9 @@ class ProvenController(ProgramController):
 
     def prepare(self, ctx: RunSpec) -> list[Path]:
         self._delegate = None
+        # routed once as SUMO routes them (a SUMO run where the demand has trips): every candidate
+        # of every proof run, and the one this run delegates to, plans on the same routes
+        ctx = dataclasses.replace(ctx, demand_files=ctx.routed_demand())
         path = self.programs(ctx)
         if self.decision in STEPPING or self.decision.endswith(LEFT_ALONE):
             self._delegate = _stepping(self.decision.removesuffix(LEFT_ALONE), self._left_alone_programs)

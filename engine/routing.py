@@ -5,19 +5,23 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import xml.etree.ElementTree as ET
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from greenwave._sumo import run_sumo_command
+from greenwave._xml import open_xml
 from greenwave.errors import ScenarioError, SimulationError
 from greenwave.networks.program_files import iter_top_level
 
 if TYPE_CHECKING:
-    from greenwave.engine.run import SumoOptions
+    from greenwave.engine.run import RunSpec, SumoOptions
 
-__all__ = ["ROUTE_CHOICE_OPTIONS", "ensure_routes", "route_choice_args"]
+__all__ = ["ROUTE_CHOICE_OPTIONS", "chosen_routes", "ensure_routes", "insertion_routed_demand", "route_choice_args",
+           "routing_seed", "with_chosen_routes"]
 
 PathLike = str | os.PathLike[str]
 
@@ -60,10 +64,19 @@ class _DemandScan:
     needs_routing: bool  # trips, flows, person trips or vehicles without a resolvable route
     has_demand: bool  # any vehicle, trip, flow, person or container
     has_types: bool  # vType / vTypeDistribution definitions
+    #: vehicles SUMO routes itself when it inserts them: trips, and flows or vehicles given by
+    #: from/to (or TAZ, junctions) without a route
+    incomplete: bool = False
+
+
+def _routeless(el: ET.Element) -> bool:
+    """A vehicle, flow or trip element without a route of its own (SUMO routes it at insertion)."""
+    return el.tag == "trip" or (not el.get("route") and el.find("route") is None
+                                and el.find("routeDistribution") is None)
 
 
 def _scan_demand(path: Path) -> _DemandScan:
-    needs = demand = types = False
+    needs = demand = types = incomplete = False
     routes: set[str] = set()
     pending_refs: set[str] = set()
     for el in iter_top_level(path, "route file"):
@@ -74,6 +87,8 @@ def _scan_demand(path: Path) -> _DemandScan:
             routes.add(el.get("id", ""))
         if tag in _DEMAND_TAGS:
             demand = True
+        if tag in ("trip", "flow", "vehicle") and _routeless(el):
+            incomplete = True
         if tag in _UNROUTED_TAGS:
             needs = True
         elif tag == "vehicle":
@@ -88,7 +103,7 @@ def _scan_demand(path: Path) -> _DemandScan:
             needs = True
     if pending_refs - routes:
         needs = True
-    return _DemandScan(needs_routing=needs, has_demand=demand, has_types=types)
+    return _DemandScan(needs_routing=needs, has_demand=demand, has_types=types, incomplete=incomplete)
 
 
 def ensure_routes(
@@ -181,3 +196,152 @@ def ensure_routes(
     if not out.is_file():
         raise SimulationError(f"duarouter wrote no routes file at {out}")
     return [*keep, out]
+
+
+# ---- routes as SUMO chooses them at insertion
+
+#: a vehicle of duarouter's and one of SUMO's with the same id are the same vehicle when their
+#: intended departures are this close (probability flows draw other departures in each), s
+SAME_DEPARTURE_S = 1.0
+
+
+def routing_seed(run_seed: int) -> int:
+    """The SUMO seed of the routing run (:func:`insertion_routed_demand`) for a run on
+    ``run_seed``: never a scenario seed below a million nor a proof seed
+    (:func:`greenwave.controllers.proof.proof_seed`), so the routing run does not replay the
+    scored run's random stream."""
+    return 2_000_003 + 7919 * int(run_seed)
+
+
+def chosen_routes(vehroute_file: Path) -> dict[str, tuple[float, str]]:
+    """Vehicle id → (intended departure s, edges of the route it drove) from SUMO's
+    ``--vehroute-output`` (with ``--vehroute-output.intended-depart``): of a ``routeDistribution``
+    (a route replaced at insertion or on the way) the last route."""
+    out: dict[str, tuple[float, str]] = {}
+    try:
+        with open_xml(vehroute_file) as fh:
+            for _, el in ET.iterparse(fh, events=("end",)):
+                if el.tag != "vehicle":
+                    continue
+                routes = el.findall(".//route")
+                edges = routes[-1].get("edges") if routes else None
+                if edges and el.get("id"):
+                    out[el.get("id", "")] = (float(el.get("depart", "0")), edges)
+                el.clear()
+    except (OSError, ET.ParseError, ValueError) as exc:
+        raise SimulationError(f"{vehroute_file}: SUMO's route output is not readable ({exc})") from exc
+    return out
+
+
+def with_chosen_routes(routed: Path, chosen: Mapping[str, tuple[float, str]], out: Path) -> tuple[int, int]:
+    """Write ``routed`` (duarouter's vehicles, one route each) to ``out`` with each vehicle on the
+    route SUMO chose for it (``chosen``, :func:`chosen_routes`: the same id and intended departure
+    within :data:`SAME_DEPARTURE_S`); a vehicle SUMO did not insert (its probability flows drew
+    other departures, or the run ended first) takes the route SUMO chose for the departure
+    nearest its own between the same first and last edge, else keeps duarouter's. Returns
+    (vehicles on their own SUMO route, on a neighbour's)."""
+    by_od: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    for depart, edges in chosen.values():
+        e = edges.split()
+        by_od.setdefault((e[0], e[-1]), []).append((depart, edges))
+    for listed in by_od.values():
+        listed.sort()
+    tree = ET.parse(routed)
+    own = near = 0
+    for veh in tree.getroot().iter("vehicle"):
+        route = veh.find("route")
+        if route is None or not route.get("edges"):
+            continue
+        try:
+            depart = float(veh.get("depart", "0") or 0.0)
+        except ValueError:  # "triggered", "containerTriggered": keeps duarouter's route
+            continue
+        same = chosen.get(veh.get("id", ""))
+        if same is not None and abs(same[0] - depart) <= SAME_DEPARTURE_S:
+            route.set("edges", same[1])
+            own += 1
+            continue
+        e = route.get("edges", "").split()
+        trips = by_od.get((e[0], e[-1]), [])
+        if not trips:
+            continue
+        i = bisect_left(trips, (depart, ""))
+        best = min((trips[j] for j in (i - 1, i) if 0 <= j < len(trips)), key=lambda t: abs(t[0] - depart))
+        route.set("edges", best[1])
+        near += 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tree.write(tmp, encoding="utf-8", xml_declaration=True)
+    os.replace(tmp, out)
+    return own, near
+
+
+def insertion_routed_demand(spec: RunSpec) -> tuple[Path, ...]:
+    """The run's demand files as greenwave's analyses should read them, routed as SUMO routes
+    them in this run.
+
+    SUMO routes a vehicle without a route (a trip, a flow or vehicle given by from/to) when it
+    inserts it, on the travel times its network has at that moment (a routing device equipped
+    for that), not on the free-flow times duarouter routes with: on grid6 duarouter put 69 % of
+    a flow on the middle one of three equal columns, SUMO 38 %. So where the demand has such
+    vehicles, SUMO runs the scenario once with its own programs (seed :func:`routing_seed`) and
+    writes the routes it chose (``--vehroute-output``); duarouter's vehicles
+    (:func:`ensure_routes`) take them (:func:`with_chosen_routes`). Demand whose vehicles all
+    have routes is returned unchanged, without a run. The result is kept in the run's folder
+    (``insertion_routing/``) for the run's later calls.
+
+    Raises
+    ------
+    SimulationError
+        If SUMO fails (with what it said) or writes no route output.
+    """
+    import dataclasses
+
+    files = [Path(f) for f in spec.demand_files]
+    scans = {f: _scan_demand(f) for f in files}
+    if not any(s.incomplete for s in scans.values()):
+        return tuple(files)
+    folder = Path(spec.workdir) / "insertion_routing"
+    result, key_file = folder / "insertion.rou.xml", folder / "inputs.sha256"
+    keep = [f for f in files if not scans[f].needs_routing]
+    extra: tuple[str, ...] = ()
+    if spec.sumo_config is not None:
+        extra = tuple(spec.sumo_config.sumo_args(folder / "outputs"))
+    key = _routing_key(spec, extra)
+    if result.is_file() and key_file.is_file() and key_file.read_text() == key:
+        return (*keep, result)  # this run's folder routed the same inputs before
+    key_file.unlink(missing_ok=True)
+    routed = ensure_routes(spec.net_file, files, workdir=folder, seed=spec.seed, begin=spec.demand_begin_s,
+                           end=spec.demand_end_s, route_choice=spec.route_choice)[-1]
+    vehroutes = folder / "vehroutes.xml"
+    if spec.sumo_config is not None and spec.sumo_config.outputs:
+        (folder / "outputs").mkdir(parents=True, exist_ok=True)
+    run = dataclasses.replace(spec, seed=routing_seed(spec.seed), gui=False)
+    config = run.session_config(
+        route_files=tuple(spec.route_files), additional_files=tuple(spec.additional_files),
+        outputs={"vehroute-output": vehroutes},
+        extra_args=(*extra, "--vehroute-output.write-unfinished", "true", "--vehroute-output.intended-depart", "true",
+                    "--no-warnings", "true"),
+        log_file=folder / "sumo.log")
+    run_sumo_command(config.command(), what=f"routing run (seed {run.seed}: the routes SUMO chooses at insertion)",
+                     cwd=folder, timeout=None)
+    if not vehroutes.is_file():
+        raise SimulationError(f"the routing run wrote no route output at {vehroutes} (log: {folder / 'sumo.log'})")
+    with_chosen_routes(routed, chosen_routes(vehroutes), result)
+    key_file.write_text(key)
+    return (*keep, result)
+
+
+def _routing_key(spec: RunSpec, sumo_args: Sequence[str]) -> str:
+    """What the routing run's result depends on: its input files (path, size, modification
+    time), the run's window, step, seeds and SUMO options. A run folder reused with other
+    inputs routes again."""
+    import hashlib
+
+    parts: list[str] = []
+    for f in (spec.net_file, *spec.demand_files, *spec.route_files, *spec.additional_files):
+        st = Path(f).stat()
+        parts.append(f"{Path(f).resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    parts += [repr((spec.seed, spec.begin_s, spec.end_s, spec.demand_begin_s, spec.demand_end_s, spec.step_length_s,
+                    spec.time_to_teleport_s)), *spec.route_choice, *sumo_args]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

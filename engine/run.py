@@ -127,6 +127,14 @@ class RunSpec:
 
         return route_choice_args(self.sumo_config)
 
+    def routed_demand(self) -> tuple[Path, ...]:
+        """``demand_files`` with the vehicles SUMO routes when it inserts them on the routes it
+        chooses in this run (:func:`greenwave.engine.routing.insertion_routed_demand`): the
+        demand greenwave's planners read."""
+        from greenwave.engine.routing import insertion_routed_demand
+
+        return insertion_routed_demand(self)
+
     def network(self, *, saturation_flow_per_lane: float = 1800.0) -> RoadNetwork:
         """The run's road network with the programs SUMO runs: the network's own, those of the
         scenario's additional files (the last loaded, or a WAUT's start program, active)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -95,7 +96,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     from greenwave.engine.routing import route_choice_args
     from greenwave.errors import PlanError, ScenarioError
     from greenwave.networks.subareas import SubareaSettings
-    from greenwave.scenarios.runner import output_folder, prepare
+    from greenwave.scenarios.runner import make_jobs, output_folder, prepare
     from greenwave.scenarios.spec import load_scenario
 
     scenario = load_scenario(args.scenario)
@@ -120,10 +121,14 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     _say(f"{scenario.name}: optimising {len(prepared.approaches)} signals for objective "
          f"{args.objective!r} on the demand of seed {seed}")
     t0 = time.perf_counter()
+    # trips and from/to flows on the routes SUMO gives them at insertion (a SUMO run of the
+    # scenario with its own programs), as the ``optimised`` controller plans
+    run = dataclasses.replace(make_jobs(prepared, out / "work", controllers=["static"])[0], workdir=out / "work")
+    demand = run.routed_demand()
 
     def plan_signals(leave_out: Mapping[str, str]) -> DemandPlan:
         return plan_for_demand(
-            prepared.net_file, prepared.demand_files_by_seed[seed],
+            prepared.net_file, demand,
             begin_s=prepared.begin_s, end_s=prepared.end_s, workdir=out / "work", seed=seed,
             objective=args.objective, settings=OptimiserSettings(seed=seed),
             program_files=prepared.program_files, run_begin_s=scenario.begin_s,

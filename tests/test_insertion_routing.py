@@ -105,8 +105,9 @@ def test_a_failed_routing_run_says_what_sumo_said(tmp_path: Path) -> None:
 def test_the_optimiser_plans_on_the_routes_sumo_drives(tmp_path: Path) -> None:
     """On duarouter's routes the middle column carries every vertical vehicle, and the optimiser
     gives the middle signals' vertical stage the longer green at its 150 s cycle bound (on its
-    proof seeds, one hour, SUMO measured such a plan at 226.8 s/veh, grid6's own program at 186.9). On the routes SUMO drives, the horizontal stage (two rows for one entry,
-    against three columns) gets the longer green at every signal, on a shorter cycle."""
+    proof seeds, one hour, SUMO measured such a plan at 226.8 s/veh, grid6's own program at
+    186.9). On the routes SUMO drives, the horizontal stage (two rows for one entry, against
+    three columns) gets the longer green at every signal, on a shorter cycle."""
     from greenwave.controllers.planning import plan_for_demand
 
     spec = _spec(tmp_path, "run", GRID6 / "grid6.rou.xml")

@@ -79,6 +79,7 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     from greenwave.scenarios.demand import movement_flows
     from greenwave.scenarios.runner import make_jobs, prepare, run_job
     from greenwave.scenarios.spec import load_scenario
+    from greenwave.scenarios.sumocfg import localise_additional
 
     sc = scenario if scenario is not None else load_scenario(scenario_name)
     prepared = prepare(sc, out_dir, seeds=[seed])
@@ -86,7 +87,9 @@ def measure(scenario_name: str, n_plans: int, seed: int, jobs: int, out_dir: Pat
     # them at insertion (a SUMO run of the scenario with its own programs), as the controllers
     # plan (RunSpec.routed_demand); vehicle types may sit in additional files
     # (flows with routes expand into vehicles)
-    job = dataclasses.replace(make_jobs(prepared, out_dir, controllers=["static"])[0], workdir=out_dir / "routed")
+    job = dataclasses.replace(make_jobs(prepared, out_dir, controllers=["static"])[0], workdir=out_dir / "routed",
+                              additional_files=localise_additional(prepared.additional_files,
+                                                                   out_dir / "routed" / "scenario_files"))
     routes = tuple(ensure_routes(prepared.net_file, list(job.routed_demand()), workdir=out_dir / "routed", seed=seed,
                                  begin=prepared.begin_s, end=prepared.end_s, route_choice=job.route_choice))
     if params == "sumo":

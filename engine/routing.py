@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import os
+import random
 import xml.etree.ElementTree as ET
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,8 +21,8 @@ from greenwave.networks.program_files import iter_top_level
 if TYPE_CHECKING:
     from greenwave.engine.run import RunSpec, SumoOptions
 
-__all__ = ["ROUTE_CHOICE_OPTIONS", "chosen_routes", "ensure_routes", "insertion_routed_demand", "route_choice_args",
-           "routing_seed", "with_chosen_routes"]
+__all__ = ["ROUTE_CHOICE_OPTIONS", "Chosen", "chosen_routes", "ensure_routes", "insertion_routed_demand",
+           "route_choice_args", "routing_seed", "with_chosen_routes"]
 
 PathLike = str | os.PathLike[str]
 
@@ -64,9 +65,15 @@ class _DemandScan:
     needs_routing: bool  # trips, flows, person trips or vehicles without a resolvable route
     has_demand: bool  # any vehicle, trip, flow, person or container
     has_types: bool  # vType / vTypeDistribution definitions
-    #: vehicles SUMO routes itself when it inserts them: trips, and flows or vehicles given by
-    #: from/to (or TAZ, junctions) without a route
-    incomplete: bool = False
+    #: ids of the vehicles SUMO routes itself when it inserts them (trips, vehicles given by
+    #: from/to, TAZ or junctions without a route) and of the flows whose vehicles it routes so
+    routeless: frozenset[str] = frozenset()
+    routeless_flows: frozenset[str] = frozenset()
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether SUMO routes some of the file's vehicles at insertion."""
+        return bool(self.routeless or self.routeless_flows)
 
 
 def _routeless(el: ET.Element) -> bool:
@@ -76,7 +83,9 @@ def _routeless(el: ET.Element) -> bool:
 
 
 def _scan_demand(path: Path) -> _DemandScan:
-    needs = demand = types = incomplete = False
+    needs = demand = types = False
+    routeless: set[str] = set()
+    routeless_flows: set[str] = set()
     routes: set[str] = set()
     pending_refs: set[str] = set()
     for el in iter_top_level(path, "route file"):
@@ -88,7 +97,7 @@ def _scan_demand(path: Path) -> _DemandScan:
         if tag in _DEMAND_TAGS:
             demand = True
         if tag in ("trip", "flow", "vehicle") and _routeless(el):
-            incomplete = True
+            (routeless_flows if tag == "flow" else routeless).add(el.get("id", ""))
         if tag in _UNROUTED_TAGS:
             needs = True
         elif tag == "vehicle":
@@ -103,7 +112,8 @@ def _scan_demand(path: Path) -> _DemandScan:
             needs = True
     if pending_refs - routes:
         needs = True
-    return _DemandScan(needs_routing=needs, has_demand=demand, has_types=types, incomplete=incomplete)
+    return _DemandScan(needs_routing=needs, has_demand=demand, has_types=types, routeless=frozenset(routeless),
+                       routeless_flows=frozenset(routeless_flows))
 
 
 def ensure_routes(
@@ -123,7 +133,8 @@ def ensure_routes(
     Files holding trips, flows (routed or not), person trips or vehicles that refer to a route
     distribution are routed together with ``duarouter``, which also expands every flow
     (``number``, ``vehsPerHour``, ``period``, ``probability``, seeded) into single vehicles.
-    Files whose vehicles already have routes are returned unchanged.
+    Files whose vehicles already have routes are returned unchanged; in a file that needs
+    routing, vehicles and flows with routes of their own keep them (``--skip-new-routes``).
 
     Parameters
     ----------
@@ -179,6 +190,9 @@ def ensure_routes(
         "-o", out,
         "--alternatives-output", out.with_name("routed.rou.alt.xml"),
         "--ignore-errors",
+        # a vehicle or flow with a route of its own keeps it (without, duarouter draws between it
+        # and the shortest path: half of a routed flow moved to another column on grid6)
+        "--skip-new-routes",
         "--seed", str(int(seed)),
         "--no-step-log",
         "--xml-validation", "never",  # as the simulation reads them (scenarios carry odd attributes)
@@ -203,6 +217,19 @@ def ensure_routes(
 #: a vehicle of duarouter's and one of SUMO's with the same id are the same vehicle when their
 #: intended departures are this close (probability flows draw other departures in each), s
 SAME_DEPARTURE_S = 1.0
+#: a vehicle SUMO did not insert draws its route from the routes SUMO chose for this many
+#: departures nearest its own (same vehicle type, first and last edge)
+NEIGHBOURS = 20
+DEFAULT_TYPE = "DEFAULT_VEHTYPE"
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The route SUMO chose for one vehicle (:func:`chosen_routes`)."""
+
+    depart_s: float  # intended departure
+    edges: str
+    vtype: str = DEFAULT_TYPE
 
 
 def routing_seed(run_seed: int) -> int:
@@ -213,11 +240,12 @@ def routing_seed(run_seed: int) -> int:
     return 2_000_003 + 7919 * int(run_seed)
 
 
-def chosen_routes(vehroute_file: Path) -> dict[str, tuple[float, str]]:
-    """Vehicle id → (intended departure s, edges of the route it drove) from SUMO's
-    ``--vehroute-output`` (with ``--vehroute-output.intended-depart``): of a ``routeDistribution``
-    (a route replaced at insertion or on the way) the last route."""
-    out: dict[str, tuple[float, str]] = {}
+def chosen_routes(vehroute_file: Path) -> dict[str, Chosen]:
+    """Vehicle id → its route from SUMO's ``--vehroute-output`` (with
+    ``--vehroute-output.intended-depart``): the route it drove, the last of a
+    ``routeDistribution`` (replaced at insertion, or on the way where the scenario reroutes).
+    A vehicle without a departure time (``triggered``: it waits for a person) is left out."""
+    out: dict[str, Chosen] = {}
     try:
         with open_xml(vehroute_file) as fh:
             for _, el in ET.iterparse(fh, events=("end",)):
@@ -225,49 +253,68 @@ def chosen_routes(vehroute_file: Path) -> dict[str, tuple[float, str]]:
                     continue
                 routes = el.findall(".//route")
                 edges = routes[-1].get("edges") if routes else None
-                if edges and el.get("id"):
-                    out[el.get("id", "")] = (float(el.get("depart", "0")), edges)
+                depart = _seconds(el.get("depart"))
+                if edges and el.get("id") and depart is not None:
+                    out[el.get("id", "")] = Chosen(depart, edges, el.get("type", DEFAULT_TYPE))
                 el.clear()
-    except (OSError, ET.ParseError, ValueError) as exc:
+    except (OSError, ET.ParseError) as exc:
         raise SimulationError(f"{vehroute_file}: SUMO's route output is not readable ({exc})") from exc
     return out
 
 
-def with_chosen_routes(routed: Path, chosen: Mapping[str, tuple[float, str]], out: Path) -> tuple[int, int]:
-    """Write ``routed`` (duarouter's vehicles, one route each) to ``out`` with each vehicle on the
-    route SUMO chose for it (``chosen``, :func:`chosen_routes`: the same id and intended departure
-    within :data:`SAME_DEPARTURE_S`); a vehicle SUMO did not insert (its probability flows drew
-    other departures, or the run ended first) takes the route SUMO chose for the departure
-    nearest its own between the same first and last edge, else keeps duarouter's. Returns
-    (vehicles on their own SUMO route, on a neighbour's)."""
-    by_od: dict[tuple[str, str], list[tuple[float, str]]] = {}
-    for depart, edges in chosen.values():
-        e = edges.split()
-        by_od.setdefault((e[0], e[-1]), []).append((depart, edges))
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:  # "triggered", "containerTriggered", "begin", "now"
+        return None
+
+
+def with_chosen_routes(routed: Path, chosen: Mapping[str, Chosen], out: Path, *,
+                       routeless: Callable[[str], bool], seed: int = 0) -> tuple[int, int]:
+    """Write ``routed`` (duarouter's vehicles, one route each) to ``out`` with each vehicle that
+    SUMO routes at insertion (``routeless`` of its id) on the route SUMO chose for it
+    (``chosen``, :func:`chosen_routes`: the same id and intended departure within
+    :data:`SAME_DEPARTURE_S`). One SUMO did not insert (its probability flow drew other
+    departures, the run ended first or its entry stayed full) draws, seeded, from the routes SUMO
+    chose for the :data:`NEIGHBOURS` departures nearest its own of the same vehicle type between
+    the same first and last edge, else keeps duarouter's. Vehicles with routes of their own keep
+    them. Returns (vehicles on their own SUMO route, on a neighbour's).
+
+    Raises
+    ------
+    SimulationError
+        If ``routed`` (duarouter's output) is not readable XML.
+    """
+    rng = random.Random(seed)
+    by_od: dict[tuple[str, str, str], list[tuple[float, str]]] = {}
+    for vid, c in chosen.items():
+        if routeless(vid):
+            e = c.edges.split()
+            by_od.setdefault((c.vtype, e[0], e[-1]), []).append((c.depart_s, c.edges))
     for listed in by_od.values():
         listed.sort()
-    tree = ET.parse(routed)
+    try:
+        tree = ET.parse(routed)
+    except (OSError, ET.ParseError) as exc:
+        raise SimulationError(f"{routed}: duarouter's routes are not readable ({exc})") from exc
     own = near = 0
     for veh in tree.getroot().iter("vehicle"):
-        route = veh.find("route")
-        if route is None or not route.get("edges"):
+        route, vid = veh.find("route"), veh.get("id", "")
+        depart = _seconds(veh.get("depart"))
+        if route is None or not route.get("edges") or depart is None or not routeless(vid):
             continue
-        try:
-            depart = float(veh.get("depart", "0") or 0.0)
-        except ValueError:  # "triggered", "containerTriggered": keeps duarouter's route
-            continue
-        same = chosen.get(veh.get("id", ""))
-        if same is not None and abs(same[0] - depart) <= SAME_DEPARTURE_S:
-            route.set("edges", same[1])
+        same = chosen.get(vid)
+        if same is not None and abs(same.depart_s - depart) <= SAME_DEPARTURE_S:
+            route.set("edges", same.edges)
             own += 1
             continue
         e = route.get("edges", "").split()
-        trips = by_od.get((e[0], e[-1]), [])
+        trips = by_od.get((veh.get("type", DEFAULT_TYPE), e[0], e[-1]), [])
         if not trips:
             continue
         i = bisect_left(trips, (depart, ""))
-        best = min((trips[j] for j in (i - 1, i) if 0 <= j < len(trips)), key=lambda t: abs(t[0] - depart))
-        route.set("edges", best[1])
+        lo = max(0, min(i - NEIGHBOURS // 2, len(trips) - NEIGHBOURS))
+        route.set("edges", rng.choice(trips[lo:lo + NEIGHBOURS])[1])
         near += 1
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -286,27 +333,31 @@ def insertion_routed_demand(spec: RunSpec) -> tuple[Path, ...]:
     a flow on the middle one of three equal columns, SUMO 38 %. So where the demand has such
     vehicles, SUMO runs the scenario once with its own programs (seed :func:`routing_seed`) and
     writes the routes it chose (``--vehroute-output``); duarouter's vehicles
-    (:func:`ensure_routes`) take them (:func:`with_chosen_routes`). Demand whose vehicles all
-    have routes is returned unchanged, without a run. The result is kept in the run's folder
-    (``insertion_routing/``) for the run's later calls.
+    (:func:`ensure_routes`) that SUMO routes at insertion take them (:func:`with_chosen_routes`).
+    Demand whose vehicles all have routes is returned unchanged, without a run. The result is
+    kept in the run's folder (``insertion_routing/``, with ``routing.txt`` saying how many
+    vehicles took which route) for the run's later calls with the same inputs.
 
     Raises
     ------
+    ScenarioError
+        If a file the run reads is missing.
     SimulationError
         If SUMO fails (with what it said) or writes no route output.
     """
     import dataclasses
 
-    files = [Path(f) for f in spec.demand_files]
+    files = [_require_file(f, "demand file") for f in spec.demand_files]
     scans = {f: _scan_demand(f) for f in files}
     if not any(s.incomplete for s in scans.values()):
         return tuple(files)
+    trips = frozenset().union(*(s.routeless for s in scans.values()))
+    flows = frozenset().union(*(s.routeless_flows for s in scans.values()))
     folder = Path(spec.workdir) / "insertion_routing"
     result, key_file = folder / "insertion.rou.xml", folder / "inputs.sha256"
     keep = [f for f in files if not scans[f].needs_routing]
-    extra: tuple[str, ...] = ()
-    if spec.sumo_config is not None:
-        extra = tuple(spec.sumo_config.sumo_args(folder / "outputs"))
+    # the scenario's own route output would clash with the routing run's
+    extra = _without_vehroute_output(() if spec.sumo_config is None else spec.sumo_config.sumo_args(folder / "outputs"))
     key = _routing_key(spec, extra)
     if result.is_file() and key_file.is_file() and key_file.read_text() == key:
         return (*keep, result)  # this run's folder routed the same inputs before
@@ -327,9 +378,24 @@ def insertion_routed_demand(spec: RunSpec) -> tuple[Path, ...]:
                      cwd=folder, timeout=None)
     if not vehroutes.is_file():
         raise SimulationError(f"the routing run wrote no route output at {vehroutes} (log: {folder / 'sumo.log'})")
-    with_chosen_routes(routed, chosen_routes(vehroutes), result)
+    own, near = with_chosen_routes(routed, chosen_routes(vehroutes), result, seed=run.seed,
+                                   routeless=lambda vid: vid in trips or vid.rpartition(".")[0] in flows)
+    (folder / "routing.txt").write_text(
+        f"routing run seed {run.seed}: {own} vehicle(s) on the route SUMO chose for them, {near} that it did not "
+        f"insert on a route it chose for a neighbouring departure, the others as duarouter routed them\n")
     key_file.write_text(key)
     return (*keep, result)
+
+
+def _without_vehroute_output(args: Sequence[str]) -> tuple[str, ...]:
+    """SUMO arguments (``--name value`` pairs) without the ``vehroute-output`` options."""
+    out: list[str] = []
+    pairs = iter(args)
+    for name in pairs:
+        value = next(pairs, None)
+        if not name.startswith("--vehroute-output"):
+            out += [name] if value is None else [name, value]
+    return tuple(out)
 
 
 def _routing_key(spec: RunSpec, sumo_args: Sequence[str]) -> str:
@@ -340,7 +406,7 @@ def _routing_key(spec: RunSpec, sumo_args: Sequence[str]) -> str:
 
     parts: list[str] = []
     for f in (spec.net_file, *spec.demand_files, *spec.route_files, *spec.additional_files):
-        st = Path(f).stat()
+        st = _require_file(f, "input file").stat()
         parts.append(f"{Path(f).resolve()}:{st.st_size}:{st.st_mtime_ns}")
     parts += [repr((spec.seed, spec.begin_s, spec.end_s, spec.demand_begin_s, spec.demand_end_s, spec.step_length_s,
                     spec.time_to_teleport_s)), *spec.route_choice, *sumo_args]

@@ -98,6 +98,7 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     from greenwave.networks.subareas import SubareaSettings
     from greenwave.scenarios.runner import make_jobs, output_folder, prepare
     from greenwave.scenarios.spec import load_scenario
+    from greenwave.scenarios.sumocfg import localise_additional
 
     scenario = load_scenario(args.scenario)
     out = output_folder(_output_dir(args.output, f"{scenario.name}-plan"), ("plan.json", "plan.add.xml", "work"))
@@ -123,7 +124,10 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     # trips and from/to flows on the routes SUMO gives them at insertion (a SUMO run of the
     # scenario with its own programs), as the ``optimised`` controller plans
-    run = dataclasses.replace(make_jobs(prepared, out / "work", controllers=["static"])[0], workdir=out / "work")
+    # (files that declare outputs as copies writing into the work folder, as a run loads them)
+    run = dataclasses.replace(make_jobs(prepared, out / "work", controllers=["static"])[0], workdir=out / "work",
+                              additional_files=localise_additional(prepared.additional_files,
+                                                                   out / "work" / "scenario_files"))
     demand = run.routed_demand()
 
     def plan_signals(leave_out: Mapping[str, str]) -> DemandPlan:
@@ -156,7 +160,6 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     if n_proof:
         from greenwave.controllers.optimised import prove_demand_plan
         from greenwave.controllers.proof import SimulationSetup, proof_setup
-        from greenwave.scenarios.sumocfg import localise_additional
 
         sc = prepared.scenario
         cfg = sc.demand.sumo_config

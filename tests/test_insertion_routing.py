@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from greenwave._sumo import sumo_home
-from greenwave.engine.routing import ensure_routes, routing_seed, with_chosen_routes
+from greenwave.engine.routing import Chosen, chosen_routes, ensure_routes, routing_seed, with_chosen_routes
 from greenwave.engine.run import RunSpec
 from greenwave.errors import SimulationError
 
@@ -35,6 +35,7 @@ def _spec(tmp_path: Path, name: str, routes: Path) -> RunSpec:
                    route_files=(routes,))
 
 
+@pytest.mark.slow
 def test_flows_take_the_routes_sumo_chooses_at_insertion(tmp_path: Path) -> None:
     """grid6's from/to flows: duarouter sends every vehicle of an OD pair down its one shortest
     path (the middle column); SUMO routes each at insertion on the travel times of the moment and
@@ -83,15 +84,77 @@ def test_vehicles_sumo_did_not_insert_take_a_neighbours_route(tmp_path: Path) ->
         '  <vehicle id="b" depart="95"><route edges="in mid out"/></vehicle>\n'
         '  <vehicle id="c" depart="20"><route edges="x y"/></vehicle>\n'
         '  <vehicle id="d" depart="triggered"><route edges="in mid out"/></vehicle>\n'
+        '  <vehicle id="e" depart="30" type="truck"><route edges="in mid out"/></vehicle>\n'
+        '  <vehicle id="given" depart="10"><route edges="in mid out"/></vehicle>\n'
         '</routes>\n')
     # SUMO's "b" is another departure of the flow than duarouter's (intended 40 s, not 95 s): "b"
-    # takes the route chosen nearest 95 s; "c" has no such pair of edges; "d" no departure time
-    chosen = {"a": (10.0, "in west out"), "b": (40.0, "in east out"), "f": (100.0, "in north out")}
+    # takes a route chosen near 95 s; "c" has no such pair of edges; "d" no departure time; the
+    # truck "e" no route chosen for a truck; "given" had a route of its own
+    chosen = {"a": Chosen(10.0, "in west out"), "b": Chosen(40.0, "in east out"),
+              "given": Chosen(10.0, "in east out")}
     out = tmp_path / "out.rou.xml"
-    assert with_chosen_routes(routed, chosen, out) == (1, 1)
-    assert _routes(out) == ["in west out", "in north out", "x y", "in mid out"]
+    assert with_chosen_routes(routed, chosen, out, routeless=lambda v: v != "given") == (1, 1)
+    assert _routes(out) == ["in west out", _routes(out)[1], "x y", "in mid out", "in mid out", "in mid out"]
+    assert _routes(out)[1] in ("in west out", "in east out")
+    # vehicles past the last insertion draw from the routes SUMO chose nearest their departures,
+    # not all the last one; seeded
+    many = tmp_path / "many.rou.xml"
+    many.write_text("<routes>\n" + "".join(f'  <vehicle id="late{i}" depart="{1000 + i}"><route edges="in mid out"/>'
+                                           "</vehicle>\n" for i in range(40)) + "</routes>\n")
+    chosen = {f"v{i}": Chosen(float(i), f"in r{i % 4} out") for i in range(100)}
+    assert with_chosen_routes(many, chosen, out, routeless=lambda v: True, seed=3) == (0, 40)
+    drawn = _routes(out)
+    assert set(drawn) == {f"in r{i} out" for i in range(4)}
+    with_chosen_routes(many, chosen, tmp_path / "again.rou.xml", routeless=lambda v: True, seed=3)
+    assert _routes(tmp_path / "again.rou.xml") == drawn
 
 
+def test_route_output_of_vehicles_waiting_for_a_person_is_left_out(tmp_path: Path) -> None:
+    vehroutes = tmp_path / "vehroutes.xml"
+    vehroutes.write_text(
+        '<routes>\n'
+        '  <vehicle id="taxi" depart="triggered"><route edges="a b"/></vehicle>\n'
+        '  <vehicle id="t1" depart="5.00" type="car"><routeDistribution>\n'
+        '    <route replacedOnEdge="" reason="device.rerouting" edges="a b"/>\n'
+        '    <route edges="a c b"/></routeDistribution></vehicle>\n'
+        '</routes>\n')
+    assert chosen_routes(vehroutes) == {"t1": Chosen(5.0, "a c b", "car")}
+    vehroutes.write_text("<routes><vehicle")
+    with pytest.raises(SimulationError, match="vehroutes.xml"):
+        chosen_routes(vehroutes)
+
+
+@pytest.mark.slow
+def test_vehicles_with_routes_of_their_own_keep_them(tmp_path: Path) -> None:
+    """A file mixing a flow with its own route and a from/to flow between the same edges: only
+    the from/to flow's vehicles take the routes SUMO chose; a scenario's own route output
+    (``vehroute-output`` in its .sumocfg) does not clash with the routing run's."""
+    from greenwave.scenarios.sumocfg import read_sumocfg
+
+    given = "bottom_in gneE27 bottom0to0/0 0/0to0/1 0/1totop0 gneE34 top_out"
+    demand = tmp_path / "mixed.rou.xml"
+    demand.write_text(
+        '<routes>\n'
+        f'  <flow id="given" begin="0" end="{END:g}" probability="0.1"><route edges="{given}"/></flow>\n'
+        f'  <flow id="free" from="bottom_in" to="top_out" begin="0" end="{END:g}" probability="0.3"/>\n'
+        '</routes>\n')
+    cfg = tmp_path / "mixed.sumocfg"
+    cfg.write_text(
+        '<configuration><input><net-file value="{}"/><route-files value="{}"/></input>'
+        '<output><vehroute-output value="own.vehroutes.xml"/><vehroute-output.exit-times value="true"/></output>'
+        '</configuration>'.format(GRID6 / "grid6.net.xml", demand))
+    spec = dataclasses.replace(_spec(tmp_path, "a", demand), sumo_config=read_sumocfg(cfg))
+    (files,) = [spec.routed_demand()]
+    routes = {v.get("id", ""): v.find("route").get("edges", "")  # type: ignore[union-attr]
+              for v in ET.parse(files[-1]).getroot().iter("vehicle")}
+    mine = [r for v, r in routes.items() if v.startswith("given.")]
+    free = [r for v, r in routes.items() if v.startswith("free.")]
+    assert len(mine) > 50 and set(mine) == {given}
+    assert len(free) > 150 and len(set(free)) >= 2
+    assert "on the route SUMO chose" in (tmp_path / "a" / "insertion_routing" / "routing.txt").read_text()
+
+
+@pytest.mark.slow
 def test_a_failed_routing_run_says_what_sumo_said(tmp_path: Path) -> None:
     bad = tmp_path / "bad.add.xml"
     bad.write_text('<additional><tlLogic id="no-such-signal" type="static" programID="x"/></additional>')
@@ -102,6 +165,7 @@ def test_a_failed_routing_run_says_what_sumo_said(tmp_path: Path) -> None:
     assert "no-such-signal" in str(err.value)
 
 
+@pytest.mark.slow
 def test_the_optimiser_plans_on_the_routes_sumo_drives(tmp_path: Path) -> None:
     """On duarouter's routes the middle column carries every vertical vehicle, and the optimiser
     gives the middle signals' vertical stage the longer green at its 150 s cycle bound (on its

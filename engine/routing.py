@@ -381,8 +381,9 @@ def insertion_routed_demand(spec: RunSpec) -> tuple[Path, ...]:
     own, near = with_chosen_routes(routed, chosen_routes(vehroutes), result, seed=run.seed,
                                    routeless=lambda vid: vid in trips or vid.rpartition(".")[0] in flows)
     (folder / "routing.txt").write_text(
-        f"routing run seed {run.seed}: {own} vehicle(s) on the route SUMO chose for them, {near} that it did not "
-        f"insert on a route it chose for a neighbouring departure, the others as duarouter routed them\n")
+        f"routing run seed {run.seed}: {own} vehicle(s) on the route SUMO chose for them; {near} on a route it "
+        f"chose for one of the departures nearest theirs (SUMO did not insert them, or drew their flow's "
+        f"departures anew); the others as duarouter routed them\n")
     key_file.write_text(key)
     return (*keep, result)
 

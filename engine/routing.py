@@ -9,12 +9,13 @@ import random
 import xml.etree.ElementTree as ET
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from greenwave._sumo import run_sumo_command
 from greenwave._xml import open_xml
+from greenwave.engine.results import atomic_path, write_text_atomic
 from greenwave.errors import ScenarioError, SimulationError
 from greenwave.networks.program_files import iter_top_level
 
@@ -316,10 +317,8 @@ def with_chosen_routes(routed: Path, chosen: Mapping[str, Chosen], out: Path, *,
         lo = max(0, min(i - NEIGHBOURS // 2, len(trips) - NEIGHBOURS))
         route.set("edges", rng.choice(trips[lo:lo + NEIGHBOURS])[1])
         near += 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tree.write(tmp, encoding="utf-8", xml_declaration=True)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        tree.write(tmp, encoding="utf-8", xml_declaration=True)
     return own, near
 
 
@@ -345,8 +344,6 @@ def insertion_routed_demand(spec: RunSpec) -> tuple[Path, ...]:
     SimulationError
         If SUMO fails (with what it said) or writes no route output.
     """
-    import dataclasses
-
     files = [_require_file(f, "demand file") for f in spec.demand_files]
     scans = {f: _scan_demand(f) for f in files}
     if not any(s.incomplete for s in scans.values()):
@@ -367,7 +364,7 @@ def insertion_routed_demand(spec: RunSpec) -> tuple[Path, ...]:
     vehroutes = folder / "vehroutes.xml"
     if spec.sumo_config is not None and spec.sumo_config.outputs:
         (folder / "outputs").mkdir(parents=True, exist_ok=True)
-    run = dataclasses.replace(spec, seed=routing_seed(spec.seed), gui=False)
+    run = replace(spec, seed=routing_seed(spec.seed), gui=False)
     config = run.session_config(
         route_files=tuple(spec.route_files), additional_files=tuple(spec.additional_files),
         outputs={"vehroute-output": vehroutes},
@@ -380,11 +377,11 @@ def insertion_routed_demand(spec: RunSpec) -> tuple[Path, ...]:
         raise SimulationError(f"the routing run wrote no route output at {vehroutes} (log: {folder / 'sumo.log'})")
     own, near = with_chosen_routes(routed, chosen_routes(vehroutes), result, seed=run.seed,
                                    routeless=lambda vid: vid in trips or vid.rpartition(".")[0] in flows)
-    (folder / "routing.txt").write_text(
+    write_text_atomic(
         f"routing run seed {run.seed}: {own} vehicle(s) on the route SUMO chose for them; {near} on a route it "
         f"chose for one of the departures nearest theirs (SUMO did not insert them, or drew their flow's "
-        f"departures anew); the others as duarouter routed them\n")
-    key_file.write_text(key)
+        f"departures anew); the others as duarouter routed them\n", folder / "routing.txt")
+    write_text_atomic(key, key_file)
     return (*keep, result)
 
 

@@ -110,6 +110,7 @@ def available_controllers() -> list[str]:
         max_pressure_cyclic,
         optimised,
         proven,
+        schedule,
     )
 
     return sorted(_REGISTRY)

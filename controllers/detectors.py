@@ -503,6 +503,24 @@ class DetectorReader:
                 self.e1_occupied[r1], self.e1_interval_count[r1] = 0.0, 0.0
                 self.e2_vehicles[r2], self.e2_occupancy[r2] = 0.0, 0.0
 
+    def zone_vehicles(self, sim: SumoSession, r: int) -> list[tuple[float, float]]:
+        """(distance to the zone's end in m, speed in m/s) of every vehicle in lane row ``r``'s
+        zone, as a camera or radar over the zone reports them, with the faults injected now: a
+        dead zone (``stuck_off``, or ``missing``) sees none, a ``stuck_on`` one its capacity
+        standing from the stop line back."""
+        t = sim.time_s
+        for f, _, r2 in self._timed:
+            if f.start_s <= t < f.start_s + f.duration_s and r in r2:
+                if f.kind == "stuck_on":
+                    return [(VEHICLE_SPACE_M * n, 0.0) for n in range(int(self.capacity[r]))]
+                return []
+        if not self.has_e2[r]:
+            return []
+        end = float(self.layout.e2_end_m[r])
+        veh = sim.conn.vehicle
+        return [(max(end - veh.getLanePosition(v), 0.0), veh.getSpeed(v))
+                for v in sim.conn.lanearea.getLastStepVehicleIDs(self.layout.e2_ids[r])]
+
     @property
     def last_slow_read_s(self) -> float:
         """Simulation time of the last read of the loops and the zones' occupancies, s."""

@@ -15,7 +15,7 @@ in SUMO on the run's demand (the run's routes, SUMO seeds of their own:
   ``optimised-actuated`` / ``optimised-delay_based``: the same plan (its stage designs,
   intergreens and splits) run by SUMO's gap- or delay-based actuated logic, greens between the
   plan's floors and twice the planned green (``write_sumo_additional(control=...)``);
-- ``max_pressure`` / ``max_pressure_cyclic`` / ``adaptive``: greenwave's controllers that act
+- ``max_pressure`` / ``max_pressure_cyclic`` / ``adaptive`` / ``schedule``: greenwave's controllers that act
   every step, with their default options, and ``max_pressure-short-hold``, max_pressure
   releasing a green after 1.5 s without a vehicle instead of 2.5 s (:data:`STEPPING_CONTROLLERS`; each proof run steps
   libsumo in a fresh process, :func:`~greenwave.controllers.proof.start_controller_proofs`).
@@ -28,12 +28,13 @@ Then:
    summed over the seeds, :func:`~greenwave.controllers.proof.signal_approaches`) is chosen
    (a stepping candidate drives every signal or none, so it is not mixed);
 3. that mixture runs on the same seeds (unless it is one of the uniform candidates); and the
-   best max_pressure candidate (the cyclic one included) runs again with some signals left alone on the programs step 2
-   chose for them (``max_pressure+left-alone``, its ``left_alone_programs`` option): those it
-   cannot drive safely (instead of SUMO's actuated copy of their program), and those whose
-   chosen program lost at least :data:`LEAVE_ALONE_GAIN` less than max_pressure on their
-   approaches (Luxembourg, one hour: 27 of 50 signals, 40.8 → 38.2 s/veh; on corridor the
-   middle signal's fixed-time plan only looked better because it ran coordinated with its
+   best max_pressure candidate (the cyclic one and ``schedule`` included) runs again with
+   some signals left alone on the programs step 2 chose for them
+   (``max_pressure+left-alone``, its ``left_alone_programs`` option): those it cannot drive
+   safely (instead of SUMO's actuated copy of their program), and those whose chosen program
+   lost at least :data:`LEAVE_ALONE_GAIN` less than max_pressure on their approaches
+   (Luxembourg, one hour: 27 of 50 signals, 40.8 → 38.2 s/veh; on corridor the middle
+   signal's fixed-time plan only looked better because it ran coordinated with its
    neighbours, and the variant lost its proof there);
 4. where the proof seeds cannot tell the best of the mixture, the left-alone variant and the
    uniform candidates from others (paired per seed: the mean difference below the one-sided
@@ -118,10 +119,11 @@ __all__ = ["CANDIDATES", "LEFT_ALONE_CONTROLLERS", "STEPPING", "STEPPING_CONTROL
 CANDIDATES: tuple[str, ...] = ("static", "actuated", "delay_based", "sumo-rebuilt-static",
                                "sumo-rebuilt-actuated", "sumo-rebuilt-delay_based", "optimised",
                                "optimised-actuated", "optimised-delay_based", "max_pressure",
-                               "max_pressure-short-hold", "max_pressure_cyclic", "adaptive")
+                               "max_pressure-short-hold", "max_pressure_cyclic", "adaptive", "schedule")
 #: The candidates that act on the signals every step (greenwave's controllers, proven with
 #: libsumo in fresh processes); they run on every signal or not at all, never in a mixture.
-STEPPING: tuple[str, ...] = ("max_pressure", "max_pressure-short-hold", "max_pressure_cyclic", "adaptive")
+STEPPING: tuple[str, ...] = ("max_pressure", "max_pressure-short-hold", "max_pressure_cyclic", "adaptive",
+                             "schedule")
 #: What each stepping candidate runs: a controller and its options. ``max_pressure-short-hold``
 #: releases a green after 1.5 s without a vehicle over its stop-line loops instead of 2.5 s:
 #: measured (seed 1, one hour) it cut kuehne from 13.3 to 12.8 s/veh but lost on Monaco,
@@ -131,9 +133,10 @@ STEPPING_CONTROLLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "max_pressure-short-hold": ("max_pressure", {"hold_gap_s": 1.5}),
     "max_pressure_cyclic": ("max_pressure_cyclic", {}),
     "adaptive": ("adaptive", {}),
+    "schedule": ("schedule", {}),
 }
 #: The stepping controllers that leave signals alone on given programs (``left_alone_programs``).
-LEFT_ALONE_CONTROLLERS = ("max_pressure", "max_pressure_cyclic")
+LEFT_ALONE_CONTROLLERS = ("max_pressure", "max_pressure_cyclic", "schedule")
 MIXTURE = "mixture"
 #: A max_pressure candidate with the signals it leaves alone on the programs the proof chose (step 3).
 LEFT_ALONE = "+left-alone"
@@ -529,8 +532,8 @@ def _left_alone_variant(means: Mapping[str, float], choice: Mapping[str, str], o
                         cands: Mapping[str, Candidate], work: Path, seed: int,
                         losses: Mapping[str, Mapping[str, float]] | None = None,
                         ) -> tuple[str, Path, dict[str, str]] | None:
-    """The best max_pressure candidate (cyclic included) with some signals left alone on the programs the proof
-    chose for them (``choice``): its name, the programs and signal → candidate. Left alone are
+    """The best max_pressure candidate (cyclic and ``schedule`` included) with some signals left alone on the
+    programs the proof chose for them (``choice``): its name, the programs and signal → candidate. Left alone are
     the signals it left alone in its proof run on ``seed`` (their programs are not safe for it to
     drive) where the proof chose something else than SUMO's actuated copy (what it runs them on
     anyway), and the signals whose chosen program's approaches lost ``LEAVE_ALONE_GAIN`` less

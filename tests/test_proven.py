@@ -240,7 +240,7 @@ def test_proven_runs_the_best_it_proved_and_records_why(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stepping", ["max_pressure", "max_pressure-short-hold", "max_pressure_cyclic"])
+@pytest.mark.parametrize("stepping", ["max_pressure", "max_pressure-short-hold", "max_pressure_cyclic", "schedule"])
 def test_proven_hands_the_run_to_a_stepping_candidate_it_proved_best(tmp_path: Path, stepping: str,
                                                                      capfd: pytest.CaptureFixture[str]) -> None:
     """SUMO's cross junction, static against a max_pressure candidate: its proof runs step

@@ -509,7 +509,7 @@ class DetectorReader:
         dead zone (``stuck_off``, or ``missing``) sees none, a ``stuck_on`` one its capacity
         standing from the stop line back."""
         t = sim.time_s
-        for f, _, r2 in self._timed:
+        for f, _, r2 in reversed(self._timed):  # the last fault listed wins, as in what the reader reads
             if f.start_s <= t < f.start_s + f.duration_s and r in r2:
                 if f.kind == "stuck_on":
                     return [(VEHICLE_SPACE_M * n, 0.0) for n in range(int(self.capacity[r]))]

@@ -258,7 +258,7 @@ class PressureController(Controller):
                        "own program under SUMO's actuated control, or the program named")
         if given:
             files.append(write_additional(list(given.values()), Path(ctx.workdir) / "gw_left_alone.add.xml",
-                                          "programs of the signals max_pressure leaves alone"))
+                                          f"programs of the signals {self.name} leaves alone"))
         rest = set(excluded) - set(given)
         if rest:
             files.append(actuated_programs(ctx.net_file, workdir=ctx.workdir, program_id="gw_excluded_actuated",

@@ -61,7 +61,7 @@ it). With ``candidates`` that leave out ``static``, or a single proof seed, noth
 for want of proof. The run folder gets ``proven.json`` (per signal: the chosen candidate, what runs and every
 candidate's loss; the candidates' mean delays) and
 ``proven.txt`` (one line per signal); ``summary.csv`` gains ``proven_choice`` (a candidate,
-``mixture`` or ``max_pressure[-short-hold|_cyclic]+left-alone``) and ``proven_signals_changed``
+``mixture``, ``max_pressure[-short-hold|_cyclic]+left-alone`` or ``schedule+left-alone``) and ``proven_signals_changed``
 (signals not on the network's own program). A signal whose program
 (the network's own, or one SUMO designed) greenwave's own checks find unsafe (conflicting
 priority greens) keeps its proof but carries ``greenwave_checks`` with what they found.
@@ -377,13 +377,13 @@ def _check_options(options: Mapping[str, Any]) -> tuple[int, tuple[str, ...], in
 
 @register
 class ProvenController(ProgramController):
-    """The best of SUMO's and greenwave's control per signal, or a max-pressure or adaptive one, proven in SUMO.
+    """The best of SUMO's and greenwave's control per signal, or a max-pressure, adaptive or schedule one, proven.
 
     The controller to start with on a new network. Options: ``proof_seeds`` (2),
     ``max_proof_seeds`` (6: the most seeds a close race runs on; ``proof_seeds`` for none), ``candidates``
     (default all: static, actuated, delay_based, sumo-rebuilt-static, sumo-rebuilt-actuated,
     sumo-rebuilt-delay_based, optimised, optimised-actuated, optimised-delay_based, max_pressure,
-    max_pressure-short-hold, max_pressure_cyclic, adaptive), ``proof_jobs`` (1: proof runs one at a
+    max_pressure-short-hold, max_pressure_cyclic, adaptive, schedule), ``proof_jobs`` (1: proof runs one at a
     time; more runs the program candidates'
     proofs, SUMO subprocesses, side by side). See :mod:`greenwave.controllers.proven`.
     """

@@ -72,7 +72,8 @@ if TYPE_CHECKING:
 
     from greenwave.engine.run import RunSpec
 
-__all__ = ["ScheduleController", "best_move", "best_move_reference"]
+__all__ = ["ScheduleController", "best_move", "best_move_reference", "lane_delay", "lane_delay_reference",
+           "schedule_delay", "schedule_delay_reference"]
 
 #: The options it adds to ``max_pressure``'s, with their defaults.
 SCHEDULE_DEFAULTS: dict[str, float] = {
@@ -82,25 +83,30 @@ SCHEDULE_DEFAULTS: dict[str, float] = {
     "permitted_rate": 0.5,
     "eta_speed_mps": 5.0,
 }
+#: The longest ``horizon_s``: the schedules compared grow with its square.
+MAX_HORIZON_S = 120.0
 #: Its zones: 400 m (clipped to the lane), where ``max_pressure`` counts queues in 80 m.
 SCHEDULE_ZONE_M = 400.0
 _OPEN = 1e9  # the end of an open green, s
+#: The delay of a lane no green serves (none reaches the kernel: the controller leaves such lanes out).
+NEVER = 1e12
 
 
 # -- the decision, plainly (the reference) ---------------------------------------------------------
 
-def _lane_delay_reference(eta: list[float], greens: list[tuple[float, float, float]], headway: float) -> float:
+def lane_delay_reference(eta: list[float], greens: list[tuple[float, float, float]], headway: float) -> float:
     """Total delay of one lane's vehicles (earliest stop-line times ``eta``, sorted) discharging
-    one per ``headway / rate`` s inside ``greens`` ((start, end, rate) in time order; the last
-    one open-ended whenever it matters): a vehicle leaves at its earliest time, or when the
-    vehicle ahead has left, or at the start of the next green with a rate, whichever is latest."""
+    one per ``headway / rate`` s inside ``greens`` ((start, end, rate) in time order, the last
+    one open-ended where it matters): a vehicle leaves at its earliest time, or when the vehicle
+    ahead has left, or at the start of the next green with a rate, whichever is latest. A lane
+    that no green serves costs ``NEVER`` (the controller gives the kernel no such lane)."""
     total, prev, j = 0.0, -_OPEN, 0
     for e in eta:
         t = max(e, prev)
         while j < len(greens) and (greens[j][2] <= 0.0 or greens[j][1] <= t):
             j += 1
         if j == len(greens):
-            return 1e12  # never served (no open green serves this lane)
+            return NEVER
         t = max(t, greens[j][0])
         total += t - e
         prev = t + headway / greens[j][2]
@@ -122,8 +128,18 @@ def schedule_delay_reference(eta: list[list[float]], rate: np.ndarray, rmax: np.
         if rate[last_stage, lane] <= 0.0:
             greens[-1] = (greens[-1][0], schedule[-1][2], greens[-1][2])
             greens.append((max(clear, last_start) + back + startup, _OPEN, float(rmax[lane])))
-        total += _lane_delay_reference(vehicles, greens, headway)
+        total += lane_delay_reference(vehicles, greens, headway)
     return total
+
+
+def _d0_values(d0_max: float, step: float) -> list[float]:
+    """How long the current green may go on before a switch: 0, ``step``, ... and ``d0_max``."""
+    out, d0 = [], 0.0
+    while d0 < d0_max - 1e-9:
+        out.append(d0)
+        d0 += step
+    out.append(d0_max)
+    return out
 
 
 def _schedules(cur: int, elapsed: float, min_g: np.ndarray, max_g: np.ndarray, inter: np.ndarray,
@@ -131,8 +147,7 @@ def _schedules(cur: int, elapsed: float, min_g: np.ndarray, max_g: np.ndarray, i
     """Every schedule compared, in the kernel's order: (d0, k1, greens)."""
     n = len(min_g)
     d0_max = min(horizon, max(float(max_g[cur]) - elapsed, 0.0))
-    d0 = 0.0
-    while d0 <= d0_max + 1e-9:
+    for d0 in _d0_values(d0_max, step):
         for k1 in range(n):
             if k1 == cur:
                 continue
@@ -143,6 +158,7 @@ def _schedules(cur: int, elapsed: float, min_g: np.ndarray, max_g: np.ndarray, i
             d1 = float(min_g[k1])
             while True:
                 e1 = min(s1 + d1, horizon)
+                two = False
                 for k2 in range(n):
                     if k2 == k1:
                         continue
@@ -150,19 +166,19 @@ def _schedules(cur: int, elapsed: float, min_g: np.ndarray, max_g: np.ndarray, i
                     if s2 < horizon:
                         yield d0, k1, [(cur, 0.0, d0), (k1, s1, e1), (k2, s2, horizon)]
                     else:
-                        yield d0, k1, [(cur, 0.0, d0), (k1, s1, e1)]
-                        break
+                        two = True
+                if two:  # k1 green to the end, whichever stage would follow
+                    yield d0, k1, [(cur, 0.0, d0), (k1, s1, e1)]
                 if e1 >= horizon:
                     break
                 d1 += 2.0 * step
-        d0 += step
     if d0_max >= horizon - 1e-9:
         yield horizon, -1, [(cur, 0.0, horizon)]
 
 
 def best_move_reference(cur: int, elapsed: float, min_g: np.ndarray, max_g: np.ndarray, inter: np.ndarray,
                         rate: np.ndarray, eta_ptr: np.ndarray, eta: np.ndarray, headway: float, horizon: float,
-                        step: float, startup: float) -> tuple[int, float, float]:
+                        step: float, startup: float, switch_to: np.ndarray) -> tuple[int, float, float]:
     """The schedule decision of one signal, written plainly (the reference of :func:`best_move`).
 
     ``cur``: the stage showing, green for ``elapsed`` s; per stage ``min_g``/``max_g`` (s);
@@ -170,19 +186,22 @@ def best_move_reference(cur: int, elapsed: float, min_g: np.ndarray, max_g: np.n
     lane's discharge rate under stage ``k`` (share of saturation flow); ``eta[eta_ptr[l]:eta_ptr[l
     + 1]]``: lane ``l``'s vehicles' earliest stop-line times from now, sorted (s). Returns (the
     stage to switch to now, or -1 to keep the green; the least delay of the schedules that keep
-    it; the least of those that switch now). A schedule that keeps the green beats one that
-    switches unless the green is at its maximum; ties go to the lower stage."""
-    rmax = rate.max(axis=0) if rate.size else np.zeros(rate.shape[1])
+    it; the least of those that switch now) and writes into ``switch_to[k]`` the least delay of
+    the schedules that switch to ``k`` now (inf for ``cur``). It keeps the green unless a
+    switch is cheaper or the green is at its maximum; ties go to the lower stage."""
+    rmax = rate.max(axis=0) if rate.shape[0] else np.zeros(rate.shape[1])
     back = float(inter.max()) if inter.size else 0.0
     lanes = [list(eta[eta_ptr[i]:eta_ptr[i + 1]]) for i in range(len(eta_ptr) - 1)]
-    stay, switch, best = math.inf, math.inf, -1
+    stay = math.inf
+    switch_to[:] = math.inf
     for d0, k1, sched in _schedules(cur, elapsed, min_g, max_g, inter, horizon, step):
-        c = schedule_delay_reference(lanes, rate, rmax, [(k, s, e) for k, s, e in sched], headway, startup, back,
-                                     horizon)
+        c = schedule_delay_reference(lanes, rate, rmax, sched, headway, startup, back, horizon)
         if d0 > 0:
             stay = min(stay, c)
-        elif c < switch:
-            switch, best = c, k1
+        elif c < switch_to[k1]:
+            switch_to[k1] = c
+    best = int(np.argmin(switch_to)) if np.isfinite(switch_to).any() else -1
+    switch = float(switch_to[best]) if best >= 0 else math.inf
     if max_g[cur] - elapsed <= 0.0 or switch < stay:
         return best, stay, switch
     return -1, stay, switch
@@ -191,7 +210,8 @@ def best_move_reference(cur: int, elapsed: float, min_g: np.ndarray, max_g: np.n
 # -- the decision, compiled -------------------------------------------------------------------------
 
 @njit(cache=True)
-def _lane_delay(eta, a, b, g_start, g_end, g_rate, n_int, headway):  # pragma: no cover - njit
+def lane_delay(eta, a, b, g_start, g_end, g_rate, n_int, headway):  # pragma: no cover - njit
+    """:func:`lane_delay_reference` over ``eta[a:b]`` and the first ``n_int`` greens."""
     total = 0.0
     prev = -_OPEN
     j = 0
@@ -201,7 +221,7 @@ def _lane_delay(eta, a, b, g_start, g_end, g_rate, n_int, headway):  # pragma: n
         while j < n_int and (g_rate[j] <= 0.0 or g_end[j] <= t):
             j += 1
         if j == n_int:
-            return 1e12
+            return NEVER
         t = max(t, g_start[j])
         total += t - e
         prev = t + headway / g_rate[j]
@@ -209,8 +229,10 @@ def _lane_delay(eta, a, b, g_start, g_end, g_rate, n_int, headway):  # pragma: n
 
 
 @njit(cache=True)
-def _schedule_delay(eta_ptr, eta, rate, rmax, seq, starts, ends, n_int, headway, startup, back,
-                    clear):  # pragma: no cover - njit (reference: schedule_delay_reference)
+def schedule_delay(eta_ptr, eta, rate, rmax, seq, starts, ends, n_int, headway, startup, back,
+                   clear):  # pragma: no cover - njit
+    """:func:`schedule_delay_reference` of the schedule of ``n_int`` greens: stages ``seq``,
+    from ``starts`` to ``ends``; lanes as CSR ``(eta_ptr, eta)``."""
     g_start = np.empty(4)
     g_end = np.empty(4)
     g_rate = np.empty(4)
@@ -228,13 +250,24 @@ def _schedule_delay(eta_ptr, eta, rate, rmax, seq, starts, ends, n_int, headway,
             g_end[n_int] = _OPEN
             g_rate[n_int] = rmax[lane]
             m = n_int + 1
-        total += _lane_delay(eta, eta_ptr[lane], eta_ptr[lane + 1], g_start, g_end, g_rate, m, headway)
+        total += lane_delay(eta, eta_ptr[lane], eta_ptr[lane + 1], g_start, g_end, g_rate, m, headway)
     return total
 
 
 @njit(cache=True)
-def best_move(cur, elapsed, min_g, max_g, inter, rate, eta_ptr, eta, headway, horizon, step,
-              startup):  # pragma: no cover - njit (reference: best_move_reference)
+def _tally(c, d0, k1, stay, switch_to):  # pragma: no cover - njit
+    """Count schedule cost ``c``: a stay when it keeps the green a while, else a switch to ``k1``."""
+    if d0 > 0:
+        return min(stay, c)
+    if c < switch_to[k1]:
+        switch_to[k1] = c
+    return stay
+
+
+@njit(cache=True)
+def best_move(cur, elapsed, min_g, max_g, inter, rate, eta_ptr, eta, headway, horizon, step, startup,
+              switch_to):  # pragma: no cover - njit (reference: best_move_reference)
+    """The schedule decision of one signal (:func:`best_move_reference`), compiled."""
     n = min_g.shape[0]
     n_lanes = rate.shape[1]
     rmax = np.zeros(n_lanes)
@@ -249,54 +282,49 @@ def best_move(cur, elapsed, min_g, max_g, inter, rate, eta_ptr, eta, headway, ho
     starts = np.zeros(3)
     ends = np.zeros(3)
     stay = np.inf
-    switch = np.inf
-    best = -1
+    switch_to[:] = np.inf
     d0_max = min(horizon, max(max_g[cur] - elapsed, 0.0))
     d0 = 0.0
-    while d0 <= d0_max + 1e-9:
+    last_d0 = False
+    while not last_d0:
+        if d0 >= d0_max - 1e-9:
+            d0 = d0_max
+            last_d0 = True
         for k1 in range(n):
             if k1 == cur:
                 continue
             s1 = d0 + inter[cur, k1]
+            seq[0] = cur
+            starts[0] = 0.0
+            ends[0] = d0
             if s1 >= horizon:
-                seq[0] = cur
-                starts[0] = 0.0
-                ends[0] = d0
-                c = _schedule_delay(eta_ptr, eta, rate, rmax, seq, starts, ends, 1, headway, startup, back, horizon)
-                if d0 > 0:
-                    stay = min(stay, c)
-                elif c < switch:
-                    switch = c
-                    best = k1
+                c = schedule_delay(eta_ptr, eta, rate, rmax, seq, starts, ends, 1, headway, startup, back, horizon)
+                stay = _tally(c, d0, k1, stay, switch_to)
                 continue
             d1 = min_g[k1]
             while True:
                 e1 = min(s1 + d1, horizon)
+                seq[1] = k1
+                starts[1] = s1
+                ends[1] = e1
+                two = False
                 for k2 in range(n):
                     if k2 == k1:
                         continue
-                    seq[0] = cur
-                    seq[1] = k1
-                    seq[2] = k2
-                    starts[0] = 0.0
-                    ends[0] = d0
-                    starts[1] = s1
-                    ends[1] = e1
                     s2 = e1 + inter[k1, k2]
-                    m = 2
                     if s2 < horizon:
+                        seq[2] = k2
                         starts[2] = s2
                         ends[2] = horizon
-                        m = 3
-                    c = _schedule_delay(eta_ptr, eta, rate, rmax, seq, starts, ends, m, headway, startup, back,
-                                        horizon)
-                    if d0 > 0:
-                        stay = min(stay, c)
-                    elif c < switch:
-                        switch = c
-                        best = k1
-                    if m == 2:
-                        break
+                        c = schedule_delay(eta_ptr, eta, rate, rmax, seq, starts, ends, 3, headway, startup, back,
+                                           horizon)
+                        stay = _tally(c, d0, k1, stay, switch_to)
+                    else:
+                        two = True
+                if two:
+                    c = schedule_delay(eta_ptr, eta, rate, rmax, seq, starts, ends, 2, headway, startup, back,
+                                       horizon)
+                    stay = _tally(c, d0, k1, stay, switch_to)
                 if e1 >= horizon:
                     break
                 d1 += 2.0 * step
@@ -305,8 +333,13 @@ def best_move(cur, elapsed, min_g, max_g, inter, rate, eta_ptr, eta, headway, ho
         seq[0] = cur
         starts[0] = 0.0
         ends[0] = horizon
-        stay = min(stay, _schedule_delay(eta_ptr, eta, rate, rmax, seq, starts, ends, 1, headway, startup, back,
-                                         horizon))
+        stay = min(stay, schedule_delay(eta_ptr, eta, rate, rmax, seq, starts, ends, 1, headway, startup, back,
+                                        horizon))
+    best = -1
+    for k in range(n):
+        if switch_to[k] < np.inf and (best < 0 or switch_to[k] < switch_to[best]):
+            best = k
+    switch = switch_to[best] if best >= 0 else np.inf
     if max_g[cur] - elapsed <= 0.0 or switch < stay:
         return best, stay, switch
     return -1, stay, switch
@@ -332,6 +365,9 @@ class ScheduleController(PressureController):
         if out["permitted_rate"] > 1:
             raise ScenarioError(f"controller {self.name!r}: option 'permitted_rate' must be in (0, 1], "
                                 f"got {out['permitted_rate']!r}")
+        if out["horizon_s"] > MAX_HORIZON_S:  # the schedules compared grow with its square
+            raise ScenarioError(f"controller {self.name!r}: option 'horizon_s' must be at most {MAX_HORIZON_S:g} s, "
+                                f"got {out['horizon_s']!r}")
         return out
 
     def prepare(self, ctx: RunSpec) -> list[Path]:
@@ -353,7 +389,8 @@ class ScheduleController(PressureController):
                         continue
                     lanes = [int(x) for x in lay.pair_from[lay.pair_ptr[f + j]:lay.pair_ptr[f + j + 1]] if x >= 0]
                     for x in lanes:
-                        links_of.setdefault(x, []).append(j)
+                        if j not in links_of.setdefault(x, []):  # a link counts once per lane
+                            links_of[x].append(j)
             rows = sorted(links_of)
             rate = np.zeros((st.n_stages, len(rows)))
             for k, state in enumerate(st.states):
@@ -361,12 +398,18 @@ class ScheduleController(PressureController):
                     vals = [1.0 if state[j] == PRIORITY_GREEN else rho if state[j] in GREEN else 0.0
                             for j in links_of[r] if j < len(state)]
                     rate[k, c] = sum(vals) / len(vals) if vals else 0.0
-            decides = ~(rate > 0).all(axis=0)  # a lane green in every stage loses nothing by a switch
+            # a lane green in every stage loses nothing by a switch, one red in all gains nothing
+            decides = ~(rate > 0).all(axis=0) & (rate > 0).any(axis=0)
             self._lanes.append(np.array(rows, dtype=np.int64)[decides])
             self._rate.append(np.ascontiguousarray(rate[:, decides]))
             n = st.n_stages
-            self._inter.append(np.array([st.lost_time_s(a, b) if a != b else 0.0 for a in range(n) for b in range(n)],
-                                        dtype=np.float64).reshape(n, n))
+            inter = np.array([st.lost_time_s(a, b) if a != b else 0.0 for a in range(n) for b in range(n)],
+                             dtype=np.float64).reshape(n, n)
+            if n >= 2 and inter.max() >= self.opts["horizon_s"]:
+                raise ScenarioError(
+                    f"controller {self.name!r}: option 'horizon_s' ({self.opts['horizon_s']:g} s) must be longer than "
+                    f"every intergreen; signal {sid!r} of {ctx.net_file} shows {inter.max():g} s between two stages")
+            self._inter.append(inter)
         self.forced = 0
         return out
 
@@ -383,9 +426,10 @@ class ScheduleController(PressureController):
             if reader.e2_ok[r]:
                 seen = reader.zone_vehicles(self.sim, int(r))
                 per.append(np.sort(np.array([d / max(v, v_min) for d, v in seen], dtype=np.float64)))
-            else:
+            else:  # as many as the estimate says, at most what the zone holds
                 q = float(reader.queue[r])
-                per.append(np.zeros(round(float(self.opts["unknown_queue_veh"]) if math.isnan(q) else q)))
+                q = float(self.opts["unknown_queue_veh"]) if math.isnan(q) else q
+                per.append(np.zeros(round(min(q, float(reader.capacity[r])))))
         ptr = np.zeros(len(per) + 1, dtype=np.int64)
         ptr[1:] = np.cumsum([len(x) for x in per])
         return ptr, (np.concatenate(per) if per else np.zeros(0))
@@ -416,12 +460,15 @@ class ScheduleController(PressureController):
                 self.forced += 1
             else:
                 elapsed = float(t - sw.green_start_s[i])
+                switch_to = np.empty(st.n_stages)
                 nxt, _, _ = best_move(cur, elapsed, st.min_green_s.astype(np.float64),
                                       self.max_green[a:a + st.n_stages].astype(np.float64), self._inter[i], rate,
                                       ptr, eta, float(o["headway_s"]), float(o["horizon_s"]), 1.0,
-                                      float(o["startup_s"]))
-                if nxt >= 0 and not called[nxt]:  # at its maximum green, with nobody waiting elsewhere: rest
-                    nxt = -1 if elapsed >= float(self.max_green[a + cur]) - 1e-9 else nxt
+                                      float(o["startup_s"]), switch_to)
+                if elapsed >= float(self.max_green[a + cur]) - 1e-9:
+                    # at its maximum green: the cheapest switch to a stage with a vehicle waiting,
+                    # or no yellow at all for nobody (the green rests)
+                    nxt = int(np.flatnonzero(called)[np.argmin(switch_to[called])]) if called.any() else -1
             if nxt >= 0:
                 sw.request(int(i), int(nxt))
                 self.switches += 1

@@ -12,7 +12,14 @@ import pytest
 
 from greenwave._sumo import run_sumo_command, sumo_home
 from greenwave.controllers.base import make_controller
-from greenwave.controllers.schedule import best_move, best_move_reference, schedule_delay_reference
+from greenwave.controllers.schedule import (
+    best_move,
+    best_move_reference,
+    lane_delay,
+    lane_delay_reference,
+    schedule_delay,
+    schedule_delay_reference,
+)
 from greenwave.engine.run import RunSpec
 from greenwave.errors import ScenarioError
 from greenwave.scenarios.runner import run_scenario
@@ -24,7 +31,7 @@ CROSS = sumo_home() / "tools" / "game" / "cross" / "cross.net.xml"
 
 def _case(rng: np.random.Generator) -> tuple:
     n = int(rng.integers(2, 5))
-    lanes = int(rng.integers(1, 9))
+    lanes = int(rng.integers(0, 9))
     rate = rng.choice([0.0, 0.5, 1.0], size=(n, lanes), p=[0.5, 0.2, 0.3])
     for lane in range(lanes):  # every lane green somewhere, red somewhere
         rate[rng.integers(n), lane] = 1.0
@@ -33,22 +40,85 @@ def _case(rng: np.random.Generator) -> tuple:
     counts = rng.integers(0, 12, size=lanes)
     eta = np.concatenate([np.sort(rng.uniform(0.0, 45.0, size=c)) for c in counts]) if counts.sum() else np.zeros(0)
     ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    min_g = rng.choice([5.0, 6.0, 8.0], size=n)
-    max_g = min_g + rng.choice([20.0, 40.0, 55.0], size=n)
-    inter = rng.choice([4.0, 5.0, 7.0, 10.0], size=(n, n))
+    min_g = rng.choice([5.0, 6.0, 8.0, 10.0], size=n)
+    max_g = min_g + rng.choice([20.0, 40.0, 55.0, 37.3], size=n)
+    inter = rng.choice([3.0, 4.0, 5.0, 7.0, 10.0, 20.0], size=(n, n))
     np.fill_diagonal(inter, 0.0)
     cur = int(rng.integers(n))
     elapsed = float(rng.uniform(min_g[cur], max_g[cur] + 5.0))
-    return (cur, elapsed, min_g, max_g, inter, np.ascontiguousarray(rate), ptr, eta, 2.0, 40.0, 1.0, 2.0)
+    horizon = float(rng.choice([25.0, 30.0, 40.0]))
+    step = float(rng.choice([0.5, 1.0, 1.3]))
+    return (cur, elapsed, min_g, max_g, inter, np.ascontiguousarray(rate), ptr, eta, 2.0, horizon, step, 2.0)
 
 
-@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("seed", range(40))
 def test_kernel_matches_reference(seed: int) -> None:
     args = _case(np.random.default_rng(seed))
-    got = best_move(*args)
-    want = best_move_reference(*args)
+    n = len(args[2])
+    fast, plain = np.empty(n), np.empty(n)
+    got = best_move(*args, fast)
+    want = best_move_reference(*args, plain)
     assert got[0] == want[0], (got, want)
     np.testing.assert_allclose(got[1:], want[1:], rtol=1e-12)
+    np.testing.assert_allclose(fast, plain, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_delay_kernels_match_their_references(seed: int) -> None:
+    """The delay of one schedule, and of one lane, compiled and plainly."""
+    rng = np.random.default_rng(100 + seed)
+    cur, _, min_g, _, inter, rate, ptr, eta, headway, horizon, _, startup = _case(rng)
+    n = len(min_g)
+    k1 = (cur + 1) % n
+    k2 = (k1 + 1) % n
+    d0 = float(rng.uniform(0.0, 10.0))
+    s1 = d0 + inter[cur, k1]
+    e1 = s1 + float(min_g[k1]) + float(rng.uniform(0.0, 10.0))
+    s2 = e1 + inter[k1, k2]
+    rmax = rate.max(axis=0) if rate.shape[1] else np.zeros(0)
+    back = float(inter.max())
+    lanes = [list(eta[ptr[i]:ptr[i + 1]]) for i in range(len(ptr) - 1)]
+    for sched in ([(cur, 0.0, d0)], [(cur, 0.0, d0), (k1, s1, e1)], [(cur, 0.0, d0), (k1, s1, e1), (k2, s2, horizon)]):
+        m = len(sched)
+        seq = np.array([k for k, _, _ in sched] + [0] * (3 - m), dtype=np.int64)
+        starts = np.array([x for _, x, _ in sched] + [0.0] * (3 - m))
+        ends = np.array([x for _, _, x in sched] + [0.0] * (3 - m))
+        got = schedule_delay(ptr, eta, rate, rmax, seq, starts, ends, m, headway, startup, back, horizon)
+        want = schedule_delay_reference(lanes, rate, rmax, sched, headway, startup, back, horizon)
+        assert got == pytest.approx(want, rel=1e-12)
+    greens = [(0.0, d0, 1.0), (s1, e1, 0.5), (s2, 1e9, 1.0)]
+    g = np.array(greens)
+    for lane in range(len(ptr) - 1):
+        got = lane_delay(eta, ptr[lane], ptr[lane + 1], g[:, 0].copy(), g[:, 1].copy(), g[:, 2].copy(), 3, headway)
+        assert got == pytest.approx(lane_delay_reference(lanes[lane], greens, headway), rel=1e-12)
+
+
+def test_every_third_stage_is_tried_whatever_the_order() -> None:
+    """Three stages; back to stage 0 takes 20 s of intergreen, between 1 and 2 only 3 s. A
+    schedule 0 → 1 → 2 must be compared even though 1 → 0, tried first, would end past the
+    horizon (the search stopped at that first third stage before: switching cost 568 s of delay
+    instead of 360)."""
+    inter = np.array([[0.0, 3.0, 3.0], [20.0, 0.0, 3.0], [20.0, 3.0, 0.0]])
+    rate = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    eta = np.zeros(16)
+    ptr = np.array([0, 8, 16], dtype=np.int64)
+    min_g = np.array([5.0, 10.0, 10.0])
+    switch_to = np.empty(3)
+    best_move(0, 10.0, min_g, np.full(3, 60.0), inter, rate, ptr, eta, 2.0, 30.0, 1.0, 2.0, switch_to)
+    lanes = [[0.0] * 8, [0.0] * 8]
+    three = schedule_delay_reference(lanes, rate, rate.max(axis=0), [(0, 0.0, 0.0), (1, 3.0, 19.0), (2, 22.0, 30.0)],
+                                     2.0, 2.0, 20.0, 30.0)
+    assert switch_to[1] <= three + 1e-9, (switch_to, three)
+
+
+def test_a_green_about_to_reach_its_maximum_can_still_stay() -> None:
+    """Half a second before its maximum green, with nobody anywhere, staying is a schedule too
+    (the search's steps of 1 s had none: it switched, a yellow for nobody)."""
+    switch_to = np.empty(2)
+    nxt, stay, _ = best_move(0, 59.5, np.array([5.0, 5.0]), np.array([60.0, 60.0]), np.array([[0.0, 5.0], [5.0, 0.0]]),
+                             np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 0, 0], dtype=np.int64), np.zeros(0),
+                             2.0, 30.0, 1.0, 2.0, switch_to)
+    assert nxt == -1 and stay == 0.0
 
 
 def _two_stage(eta_green: list[float], eta_red: list[float], elapsed: float = 10.0) -> int:
@@ -59,7 +129,7 @@ def _two_stage(eta_green: list[float], eta_red: list[float], elapsed: float = 10
     rate = np.array([[1.0, 0.0], [0.0, 1.0]])
     inter = np.array([[0.0, 5.0], [5.0, 0.0]])
     return int(best_move(0, elapsed, np.array([5.0, 5.0]), np.array([60.0, 60.0]), inter, rate, ptr, eta,
-                         2.0, 40.0, 1.0, 2.0)[0])
+                         2.0, 30.0, 1.0, 2.0, np.empty(2))[0])
 
 
 def test_a_queue_on_red_takes_the_green_from_an_empty_lane() -> None:
@@ -94,6 +164,8 @@ def test_a_lane_red_in_the_last_stage_still_counts() -> None:
     [
         ({"horizon_s": 0}, "option 'horizon_s' must be > 0"),
         ({"permitted_rate": 1.5}, "option 'permitted_rate' must be in (0, 1]"),
+        ({"horizon_s": 600}, "option 'horizon_s' must be at most 120 s"),
+        ({"horizon_s": 3}, "option 'horizon_s' (3 s) must be longer than every intergreen; signal '0' of"),
         ({"headway_s": "short"}, "option 'headway_s' must be a number >= 0"),
         ({"cycle_s": 90}, "unknown options ['cycle_s']"),
     ],

@@ -439,6 +439,13 @@ class ScheduleController(PressureController):
         self.forced = 0
         return out
 
+    def lane_model(self, signal: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """What the schedules of ``signal`` assume: its approach lanes that decide, their
+        discharge rates per stage (stages × lanes, shares of the saturation flow) and which stages
+        a vehicle on each lane calls from each stage (stages × stages × lanes)."""
+        i = self.switcher.signals.index(signal)
+        return [self.layout.lanes[r] for r in self._lanes[i]], self._rate[i].copy(), self._gains[i].copy()
+
     def arrivals(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Signal row ``i``'s vehicles as the kernel takes them: per lane of ``self._lanes[i]``,
         the earliest stop-line times (s from now, sorted; CSR ``(ptr, eta)``) of the vehicles in

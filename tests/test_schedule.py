@@ -244,3 +244,31 @@ def test_a_side_road_with_dead_detectors_is_still_served(tmp_path: Path) -> None
             if t.get("id", "").startswith("side")]
     assert len(side) >= 55  # 60 due, all but the last few arrived
     assert max(side) < 200.0, max(side)
+
+
+def test_a_lane_shared_by_links_of_different_stages_decides_and_calls(tmp_path: Path) -> None:
+    """RiLSA example 2's city program serves the two links of lane ``wm_0`` (5 and 6) together
+    in some stages and one of them alone in others. Before, such a lane, green on average in
+    every stage, was left out of the schedules and called no stage: on Monaco a through lane
+    behind a waiting left turner was never served again (86 teleports in the hour). Now it
+    discharges only in the stages that show both links green (the vehicle at its head may want
+    either), and from a stage that shows one of them red it calls those that show it green."""
+    folder = RILSA / "RiLSA_example2"
+    ctx = RunSpec(scenario="t", controller="schedule", net_file=folder / "rilsa2.net.xml", route_files=(),
+                  begin_s=0, end_s=60, seed=1, workdir=tmp_path, options={"stage_design": "own"},
+                  additional_files=(folder / "rilsa2_tls.add.xml",))
+    ctrl = make_controller("schedule", {"stage_design": "own"})
+    ctrl.prepare(ctx)
+    lanes, rate, gains = ctrl.lane_model("0")
+    assert "wm_0" in lanes
+    c = lanes.index("wm_0")
+    states = ctrl.switcher.stages[ctrl.switcher.signals.index("0")].states
+    both = [all(s[j] in "Gg" for j in (5, 6)) for s in states]
+    one = [any(s[j] in "Gg" for j in (5, 6)) and not b for s, b in zip(states, both, strict=True)]
+    assert any(both) and any(one), states
+    for k in range(len(states)):
+        assert (rate[k, c] > 0) == both[k], (k, states[k], rate[:, c])
+    for cur in range(len(states)):
+        for k in range(len(states)):
+            red_now = [j for j in (5, 6) if states[cur][j] not in "Gg"]
+            assert gains[cur, k, c] == (k != cur and any(states[k][j] in "Gg" for j in red_now)), (cur, k)

@@ -385,7 +385,9 @@ class ScheduleController(PressureController):
         self._rate: list[np.ndarray] = []  # per signal: stages × those lanes, the discharge rate
         self._inter: list[np.ndarray] = []  # per signal: stages × stages, the intergreen (s)
         self._gains: list[np.ndarray] = []  # per signal: stages × stages × lanes, a link of the lane turns green
-        for sid, st in zip(self.switcher.signals, self.switcher.stages, strict=True):
+        self._min_g: list[np.ndarray] = []  # per signal: each stage's minimum green (s)
+        self._max_g: list[np.ndarray] = []  # per signal: each stage's maximum green (s)
+        for i, (sid, st) in enumerate(zip(self.switcher.signals, self.switcher.stages, strict=True)):
             f = first.get(sid)
             sig = self.network.signals[sid]
             links_of: dict[int, list[int]] = {}
@@ -400,25 +402,21 @@ class ScheduleController(PressureController):
                             links_of[x].append(j)
             rows = sorted(links_of)
             n = st.n_stages
-            # per stage, lane and link of the lane: whether the stage shows the link green
-            green = [[[j < len(state) and state[j] in GREEN for j in links_of[r]] for r in rows] for state in st.states]
-            rate = np.zeros((n, len(rows)))
-            for k, state in enumerate(st.states):
-                for c, r in enumerate(rows):
-                    vals = [1.0 if state[j] == PRIORITY_GREEN else rho if state[j] in GREEN else 0.0
-                            for j in links_of[r] if j < len(state)]
-                    rate[k, c] = sum(vals) / len(vals) if vals else 0.0
-            # a lane whose links are green in every stage loses nothing by a switch, one red in
-            # all gains nothing; a lane with one link red in some stage decides (a left turner
-            # waiting at its head holds up the lane's through vehicles behind it)
-            # a lane whose links some stage shows all green discharges only while all are (the
-            # vehicle at its head may want any of them); else at the share of its links green
-            whole = np.array([any(all(g[c]) for g in green) for c in range(len(rows))], dtype=bool)
-            rate[:, whole] = np.where(np.array([[all(g[c]) for c in range(len(rows))] for g in green])[:, whole],
-                                      rate[:, whole], 0.0) if len(rows) else rate[:, whole]
-            every = np.array([all(all(g[c]) for g in green) for c in range(len(rows))], dtype=bool)
-            decides = ~every & (rate > 0).any(axis=0)
-            keep = np.flatnonzero(decides)
+            # per stage, lane and link of the lane: its rate (1 for G, rho for g, 0 for red)
+            per_link = [[[1.0 if j < len(state) and state[j] == PRIORITY_GREEN
+                          else rho if j < len(state) and state[j] in GREEN else 0.0 for j in links_of[r]]
+                         for r in rows] for state in st.states]
+            green = [[[v > 0.0 for v in lane] for lane in stage] for stage in per_link]
+            all_green = np.array([[all(lane) for lane in stage] for stage in green], dtype=bool).reshape(n, len(rows))
+            # a lane discharges at the share of its links green; but one whose links some stage
+            # shows all green only while all are (the vehicle at its head may want any of them)
+            rate = np.array([[sum(lane) / len(lane) for lane in stage] for stage in per_link]).reshape(n, len(rows))
+            whole = all_green.any(axis=0)
+            rate[:, whole] *= all_green[:, whole]
+            # a lane whose links are green in every stage loses nothing by a switch, one red in all
+            # gains nothing; one with a link red in some stage decides (a left turner waiting at its
+            # head holds up the through vehicles behind it)
+            keep = np.flatnonzero(~all_green.all(axis=0) & (rate > 0).any(axis=0))
             self._lanes.append(np.array(rows, dtype=np.int64)[keep])
             self._rate.append(np.ascontiguousarray(rate[:, keep]))
             # gains[cur, k, lane]: stage k shows green a link of the lane that stage cur shows red
@@ -436,6 +434,9 @@ class ScheduleController(PressureController):
                     f"controller {self.name!r}: option 'horizon_s' ({self.opts['horizon_s']:g} s) must be longer than "
                     f"every intergreen; signal {sid!r} of {ctx.net_file} shows {inter.max():g} s between two stages")
             self._inter.append(inter)
+            a = int(self.stage_offsets[i])
+            self._min_g.append(np.ascontiguousarray(st.min_green_s, dtype=np.float64))
+            self._max_g.append(np.ascontiguousarray(self.max_green[a:a + n], dtype=np.float64))
         self.forced = 0
         return out
 
@@ -494,11 +495,10 @@ class ScheduleController(PressureController):
             else:
                 elapsed = float(t - sw.green_start_s[i])
                 switch_to = np.empty(st.n_stages)
-                nxt, _, _ = best_move(cur, elapsed, st.min_green_s.astype(np.float64),
-                                      self.max_green[a:a + st.n_stages].astype(np.float64), self._inter[i], rate,
-                                      ptr, eta, float(o["headway_s"]), float(o["horizon_s"]), 1.0,
-                                      float(o["startup_s"]), switch_to)
-                if elapsed >= float(self.max_green[a + cur]) - 1e-9:
+                nxt, _, _ = best_move(cur, elapsed, self._min_g[i], self._max_g[i], self._inter[i], rate, ptr, eta,
+                                      float(o["headway_s"]), float(o["horizon_s"]), 1.0, float(o["startup_s"]),
+                                      switch_to)
+                if elapsed >= float(self._max_g[i][cur]) - 1e-9:
                     # at its maximum green: the cheapest switch to a stage with a vehicle waiting,
                     # or no yellow at all for nobody (the green rests)
                     nxt = int(np.flatnonzero(called)[np.argmin(switch_to[called])]) if called.any() else -1

@@ -508,17 +508,22 @@ class DetectorReader:
         zone, as a camera or radar over the zone reports them, with the faults injected now: a
         dead zone (``stuck_off``, or ``missing``) sees none, a ``stuck_on`` one its capacity
         standing from the stop line back."""
+        return [(d, v) for _, d, v in self.zone_tracks(sim, r)]
+
+    def zone_tracks(self, sim: SumoSession, r: int) -> list[tuple[str, float, float]]:
+        """:meth:`zone_vehicles` with each vehicle's id, as a tracking camera or radar reports
+        it ("" for the phantoms of a ``stuck_on`` zone)."""
         t = sim.time_s
         for f, _, r2 in reversed(self._timed):  # the last fault listed wins, as in what the reader reads
             if f.start_s <= t < f.start_s + f.duration_s and r in r2:
                 if f.kind == "stuck_on":
-                    return [(VEHICLE_SPACE_M * n, 0.0) for n in range(int(self.capacity[r]))]
+                    return [("", VEHICLE_SPACE_M * n, 0.0) for n in range(int(self.capacity[r]))]
                 return []
         if not self.has_e2[r]:
             return []
         end = float(self.layout.e2_end_m[r])
         veh = sim.conn.vehicle
-        return [(max(end - veh.getLanePosition(v), 0.0), veh.getSpeed(v))
+        return [(v, max(end - veh.getLanePosition(v), 0.0), veh.getSpeed(v))
                 for v in sim.conn.lanearea.getLastStepVehicleIDs(self.layout.e2_ids[r])]
 
     @property

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from greenwave._sumo import run_sumo_command, sumo_home
-from greenwave.controllers.base import make_controller
+from greenwave.controllers.base import make_controller, register
 from greenwave.controllers.schedule import (
+    ScheduleController,
     best_move,
     best_move_reference,
     lane_delay,
@@ -24,6 +26,7 @@ from greenwave.engine.run import RunSpec
 from greenwave.errors import ScenarioError
 from greenwave.scenarios.runner import run_scenario
 from greenwave.scenarios.spec import scenario_from_dict
+from tests.test_runner import InlineExecutor
 
 RILSA = sumo_home() / "tools" / "sumolib" / "scenario" / "scenarios" / "RealWorld"
 CROSS = sumo_home() / "tools" / "game" / "cross" / "cross.net.xml"
@@ -167,6 +170,7 @@ def test_a_lane_red_in_the_last_stage_still_counts() -> None:
         ({"horizon_s": 600}, "option 'horizon_s' must be at most 120 s"),
         ({"horizon_s": 3}, "option 'horizon_s' (3 s) must be longer than every intergreen; signal '0' of"),
         ({"headway_s": "short"}, "option 'headway_s' must be a number >= 0"),
+        ({"vehicle_links": -1}, "option 'vehicle_links' must be a number >= 0"),
         ({"cycle_s": 90}, "unknown options ['cycle_s']"),
     ],
 )
@@ -250,9 +254,11 @@ def test_a_lane_shared_by_links_of_different_stages_decides_and_calls(tmp_path: 
     """RiLSA example 2's city program serves the two links of lane ``wm_0`` (5 and 6) together
     in some stages and one of them alone in others. Before, such a lane, green on average in
     every stage, was left out of the schedules and called no stage: on Monaco a through lane
-    behind a waiting left turner was never served again (86 teleports in the hour). Now it
-    discharges only in the stages that show both links green (the vehicle at its head may want
-    either), and from a stage that shows one of them red it calls those that show it green."""
+    behind a waiting left turner was never served again (86 teleports in the hour). As a whole
+    lane (the model while its zone is flagged) it now discharges only in the stages that show
+    both links green (the vehicle at its head may want either), and from a stage that shows one
+    of them red it calls those that show it green; with healthy detectors its vehicles queue by
+    the link each takes (``test_a_shared_lane_queues_each_vehicle_by_the_link_it_takes``)."""
     folder = RILSA / "RiLSA_example2"
     ctx = RunSpec(scenario="t", controller="schedule", net_file=folder / "rilsa2.net.xml", route_files=(),
                   begin_s=0, end_s=60, seed=1, workdir=tmp_path, options={"stage_design": "own"},
@@ -261,6 +267,7 @@ def test_a_lane_shared_by_links_of_different_stages_decides_and_calls(tmp_path: 
     ctrl.prepare(ctx)
     lanes, rate, gains = ctrl.lane_model("0")
     assert "wm_0" in lanes
+    assert ctrl.split_lanes("0") == ["wm_0"]  # with healthy detectors its vehicles queue by link
     c = lanes.index("wm_0")
     states = ctrl.switcher.stages[ctrl.switcher.signals.index("0")].states
     both = [all(s[j] in "Gg" for j in (5, 6)) for s in states]
@@ -272,3 +279,78 @@ def test_a_lane_shared_by_links_of_different_stages_decides_and_calls(tmp_path: 
         for k in range(len(states)):
             red_now = [j for j in (5, 6) if states[cur][j] not in "Gg"]
             assert gains[cur, k, c] == (k != cur and any(states[k][j] in "Gg" for j in red_now)), (cur, k)
+
+
+@register
+class _QueueProbe(ScheduleController):
+    """Test double: ``schedule`` that, at each of its decisions on RiLSA example 2, checks the
+    queues of the shared lane ``wm_0`` against what SUMO says of each vehicle there."""
+
+    name = "test-schedule-queue-probe"
+
+    def start(self, sim: Any) -> None:
+        super().start(sim)
+        self.probe = {"decisions": 0, "mismatches": 0, "left_out": 0, "held_behind": 0, "past": 0}
+
+    def arrivals(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        ptr, eta, rate, gains = super().arrivals(i)
+        conn, sid = self.sim.conn, self.switcher.signals[i]
+        row = self.layout.lanes.index("wm_0")
+        if sid != "0" or not self.reader.e2_ok[row]:
+            return ptr, eta, rate, gains
+        end = float(self.layout.e2_end_m[row])
+        seen = sorted((end - conn.vehicle.getLanePosition(v), conn.vehicle.getSpeed(v),
+                       next((link for tls, link, _, _ in conn.vehicle.getNextTLS(v) if tls == sid), -1))
+                      for v in conn.lanearea.getLastStepVehicleIDs(self.layout.e2_ids[row]))
+        # written apart from the controller, from the stages' states: a vehicle needs its own
+        # link and those of the vehicles standing ahead of it; it has a queue unless every
+        # stage, or none, shows what it needs green
+        states = self.switcher.stages[i].states
+        on = {j: tuple(s[j] in "Gg" for s in states) for j in (5, 6)}
+        assert on[5] != on[6], states  # the lane is split: the stages treat its links differently
+        expect, ahead = 0, set()
+        for _d, v, link in seen:
+            if link < 0:  # SUMO names no link of the signal for it (it passed the stop line)
+                self.probe["past"] += 1
+                continue
+            need = {link} | ahead
+            if not any(all(on[j][k] for j in need) for k in range(len(states))):
+                need = {link}
+            served = [all(on[j][k] for j in need) for k in range(len(states))]
+            if any(served) and not all(served):
+                expect += 1
+                self.probe["held_behind"] += all(on[link])
+            else:
+                self.probe["left_out"] += 1
+            if v < 1.0:
+                ahead.add(link)
+        first = len(self._lanes[i]) - len(self._split[i])  # the split lanes' queues come last
+        got = int(ptr[-1] - ptr[first])
+        self.probe["decisions"] += 1
+        self.probe["mismatches"] += int(got != expect)
+        return ptr, eta, rate, gains
+
+    def finish(self, ctx: RunSpec) -> dict[str, Any]:
+        return {**super().finish(ctx), **{f"probe_{k}": v for k, v in self.probe.items()}}
+
+
+@pytest.mark.slow
+def test_a_shared_lane_queues_each_vehicle_by_the_link_it_takes(tmp_path: Path) -> None:
+    """RiLSA example 2's lane ``wm_0`` carries links 5 and 6, which the stages of the design
+    ``schedule`` runs there treat differently (one is green in every stage). The schedules queue
+    its vehicles by what each needs: the link it will take (SUMO's next signal link) and those
+    of the vehicles standing ahead of it, which it cannot pass. At every decision of 15 minutes
+    the controller's queues hold the vehicles SUMO puts there; some vehicles for the link green
+    in every stage decide nothing, and some stand behind one for the other link and count."""
+    folder = RILSA / "RiLSA_example2"
+    run_sumo_command([folder / "makeRoutes.py"], what="RiLSA example 2 demand", cwd=tmp_path)
+    sc = scenario_from_dict({
+        "name": "rilsa2", "duration_s": 900, "seeds": [1], "controllers": ["test-schedule-queue-probe"],
+        "network": {"file": str(folder / "rilsa2.net.xml")},
+        "demand": {"route_files": [str(tmp_path / "flows.rou.xml")],
+                   "additional_files": [str(folder / "vtypes.add.xml"), str(folder / "rilsa2_tls.add.xml")]},
+    })
+    row = run_scenario(sc, tmp_path / "out", executor=InlineExecutor(), check_safety=True).iloc[0]
+    assert row.safety_violations == 0
+    assert row.probe_decisions > 100 and row.probe_mismatches == 0, row.filter(like="probe_")
+    assert row.probe_left_out > 0 and row.probe_held_behind > 0, row.filter(like="probe_")

@@ -14,7 +14,10 @@ from/to lanes are used and every position is clipped to the lane's length from t
 :class:`DetectorReader` polls them when the controller asks (libsumo evaluates a subscription
 at every step, which costs more than reading at decision times), giving flat
 numpy arrays per lane and per link (``link_queue_up``, ``link_queue_down``...). Controllers see
-detectors and signal states only, never vehicle ids.
+detectors and signal states; only :meth:`DetectorReader.zone_tracks` (a tracking camera or radar
+over a zone) names the vehicles in a zone, and ``schedule`` asks SUMO which link each of them on
+a shared lane will take: route knowledge that, in the street, turn indicators give near the
+stop line and connected vehicles or a navigation feed further out.
 
 Faults (:class:`DetectorFault`): ``missing`` detectors are not written at all; ``stuck_on``
 ones report a full zone / an occupied loop, ``stuck_off`` ones report nothing, from ``start_s``
@@ -521,10 +524,17 @@ class DetectorReader:
                 return []
         if not self.has_e2[r]:
             return []
-        end = float(self.layout.e2_end_m[r])
+        # the vehicles on the lane with their front in the zone: SUMO's lane-area detector also
+        # lists a vehicle whose front has left the lane (its position is then on the next lane:
+        # 493 m back on RiLSA 2, a phantom arrival 98 s away)
+        begin, end = float(self.layout.e2_begin_m[r]), float(self.layout.e2_end_m[r])
         veh = sim.conn.vehicle
-        return [(v, max(end - veh.getLanePosition(v), 0.0), veh.getSpeed(v))
-                for v in sim.conn.lanearea.getLastStepVehicleIDs(self.layout.e2_ids[r])]
+        out = []
+        for v in sim.conn.lane.getLastStepVehicleIDs(self.layout.lanes[r]):
+            pos = veh.getLanePosition(v)
+            if pos >= begin:
+                out.append((v, max(end - pos, 0.0), veh.getSpeed(v)))
+        return out
 
     @property
     def last_slow_read_s(self) -> float:

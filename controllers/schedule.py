@@ -36,7 +36,8 @@ stage designs, its switcher and its detectors:
   if later) and the signal's longest intergreen, at their best rate: every vehicle seen counts,
   so a queue that a schedule leaves waiting is never free;
 * a stage has a call when a vehicle is seen on a lane with a link it shows green and the
-  current stage red (a lane whose links are green in every stage decides nothing and is left
+  current stage red (on a lane queued by link: when it shows green every link the vehicle
+  needs and the current stage does not; a lane whose links are green in every stage decides nothing and is left
   out; before, a lane with one link red in some stage was left out too, and on Monaco a
   through lane behind a waiting left turner was never called: 86 teleports in the hour); a green
   at its maximum (``max_green_s``) ends for the cheapest stage with a call (else it rests); a stage with such a
@@ -508,8 +509,8 @@ class ScheduleController(PressureController):
                 for vid, d, v in sorted(reader.zone_tracks(self.sim, int(r)), key=lambda a: a[1]):
                     own = self._next_link(vid, self.switcher.signals[i]) if vid else -1
                     if own not in col_of:
-                        if not vid:  # a phantom of a stuck zone: it needs every link of the lane
-                            groups.setdefault(tuple(sorted(col_of.values())), []).append(d / max(v, v_min))
+                        if not vid:  # a phantom of a stuck zone: it counts as the whole lane does
+                            groups.setdefault((), []).append(d / max(v, v_min))
                         continue
                     need = tuple(sorted({col_of[own]} | ahead))
                     if not (lrate[:, list(need)].min(axis=1) > 0).any():
@@ -518,7 +519,7 @@ class ScheduleController(PressureController):
                     if v < 1.0:
                         ahead.add(col_of[own])
                 for need, etas in groups.items():
-                    col = lrate[:, list(need)].min(axis=1)
+                    col = lrate[:, list(need)].min(axis=1) if need else self._rate[i][:, x]
                     if (col > 0).all() or not (col > 0).any():
                         continue  # every stage serves it (it decides nothing), or none
                     extra_rate.append(col)
@@ -561,7 +562,7 @@ class ScheduleController(PressureController):
                 continue
             cur, a = int(sw.stage[i]), int(self.stage_offsets[i])
             ptr, eta, rate, gains = self.arrivals(int(i))
-            # stages with a call: a vehicle on a lane with a link they show green and the current green does not
+            # stages with a call: a vehicle on a queue they serve and the current green does not
             seen = np.diff(ptr) > 0
             called = (gains[cur] & seen).any(axis=1)
             waited = t - self.last_served[a:a + st.n_stages]

@@ -284,13 +284,14 @@ def test_a_lane_shared_by_links_of_different_stages_decides_and_calls(tmp_path: 
 @register
 class _QueueProbe(ScheduleController):
     """Test double: ``schedule`` that, at each of its decisions on RiLSA example 2, checks the
-    queues of the shared lane ``wm_0`` against what SUMO says of each vehicle there."""
+    queues of the shared lane ``wm_0`` (their vehicles, rates and calls) against what SUMO says
+    of each vehicle there, worked out apart from the controller."""
 
     name = "test-schedule-queue-probe"
 
     def start(self, sim: Any) -> None:
         super().start(sim)
-        self.probe = {"decisions": 0, "mismatches": 0, "left_out": 0, "held_behind": 0, "past": 0}
+        self.probe = {"decisions": 0, "mismatches": 0, "left_out": 0, "held_behind": 0, "past": 0, "phantoms": 0}
 
     def arrivals(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         ptr, eta, rate, gains = super().arrivals(i)
@@ -298,36 +299,51 @@ class _QueueProbe(ScheduleController):
         row = self.layout.lanes.index("wm_0")
         if sid != "0" or not self.reader.e2_ok[row]:
             return ptr, eta, rate, gains
-        end = float(self.layout.e2_end_m[row])
-        seen = sorted((end - conn.vehicle.getLanePosition(v), conn.vehicle.getSpeed(v),
-                       next((link for tls, link, _, _ in conn.vehicle.getNextTLS(v) if tls == sid), -1))
-                      for v in conn.lanearea.getLastStepVehicleIDs(self.layout.e2_ids[row]))
-        # written apart from the controller, from the stages' states: a vehicle needs its own
-        # link and those of the vehicles standing ahead of it; it has a queue unless every
-        # stage, or none, shows what it needs green
         states = self.switcher.stages[i].states
-        on = {j: tuple(s[j] in "Gg" for s in states) for j in (5, 6)}
-        assert on[5] != on[6], states  # the lane is split: the stages treat its links differently
-        expect, ahead = 0, set()
-        for _d, v, link in seen:
-            if link < 0:  # SUMO names no link of the signal for it (it passed the stop line)
-                self.probe["past"] += 1
-                continue
-            need = {link} | ahead
-            if not any(all(on[j][k] for j in need) for k in range(len(states))):
-                need = {link}
-            served = [all(on[j][k] for j in need) for k in range(len(states))]
-            if any(served) and not all(served):
-                expect += 1
-                self.probe["held_behind"] += all(on[link])
-            else:
-                self.probe["left_out"] += 1
-            if v < 1.0:
-                ahead.add(link)
+        n = len(states)
+        rho = float(self.opts["permitted_rate"])
+        link_rate = {j: np.array([1.0 if s[j] == "G" else rho if s[j] == "g" else 0.0 for s in states]) for j in (5, 6)}
+        assert not np.array_equal(link_rate[5] > 0, link_rate[6] > 0), states  # the stages treat them differently
+        want: list[tuple[tuple[float, ...], int]] = []
+        if any(not vid for vid, _, _ in self.reader.zone_tracks(self.sim, row)):  # a stuck zone's phantoms
+            lanes, whole, _ = self.lane_model(sid)
+            want = [(tuple(whole[:, lanes.index("wm_0")]), int(self.reader.capacity[row]))]
+            self.probe["phantoms"] += 1
+        else:
+            begin, end = float(self.layout.e2_begin_m[row]), float(self.layout.e2_end_m[row])
+            seen = sorted((end - conn.vehicle.getLanePosition(v), conn.vehicle.getSpeed(v),
+                           next((link for tls, link, _, _ in conn.vehicle.getNextTLS(v) if tls == sid), -1))
+                          for v in conn.lane.getLastStepVehicleIDs("wm_0") if conn.vehicle.getLanePosition(v) >= begin)
+            # a vehicle needs its own link and those of the vehicles standing ahead of it (its
+            # own alone where no stage shows them all); it has a queue unless every stage, or
+            # none, serves what it needs
+            groups: dict[tuple[float, ...], int] = {}
+            ahead: set[int] = set()
+            for _d, v, link in seen:
+                if link < 0:  # SUMO names no link of the signal for it
+                    self.probe["past"] += 1
+                    continue
+                need = {link} | ahead
+                col = np.min([link_rate[j] for j in need], axis=0)
+                if not (col > 0).any():
+                    col = link_rate[link]
+                if (col > 0).any() and not (col > 0).all():
+                    groups[tuple(col)] = groups.get(tuple(col), 0) + 1
+                    self.probe["held_behind"] += bool((link_rate[link] > 0).all())
+                else:
+                    self.probe["left_out"] += 1
+                if v < 1.0:
+                    ahead.add(link)
+            want = sorted(groups.items())
         first = len(self._lanes[i]) - len(self._split[i])  # the split lanes' queues come last
-        got = int(ptr[-1] - ptr[first])
+        got_groups: dict[tuple[float, ...], int] = {}
+        for q in range(first, rate.shape[1]):
+            got_groups[tuple(rate[:, q])] = got_groups.get(tuple(rate[:, q]), 0) + int(ptr[q + 1] - ptr[q])
+            on = rate[:, q] > 0
+            calls = np.array([[k != cur and on[k] and not on[cur] for k in range(n)] for cur in range(n)])
+            self.probe["mismatches"] += int(not np.array_equal(gains[:, :, q], calls))
         self.probe["decisions"] += 1
-        self.probe["mismatches"] += int(got != expect)
+        self.probe["mismatches"] += int(sorted(got_groups.items()) != sorted(want))
         return ptr, eta, rate, gains
 
     def finish(self, ctx: RunSpec) -> dict[str, Any]:
@@ -340,8 +356,10 @@ def test_a_shared_lane_queues_each_vehicle_by_the_link_it_takes(tmp_path: Path) 
     ``schedule`` runs there treat differently (one is green in every stage). The schedules queue
     its vehicles by what each needs: the link it will take (SUMO's next signal link) and those
     of the vehicles standing ahead of it, which it cannot pass. At every decision of 15 minutes
-    the controller's queues hold the vehicles SUMO puts there; some vehicles for the link green
-    in every stage decide nothing, and some stand behind one for the other link and count."""
+    the controller's queues hold the vehicles SUMO puts there, at the rates and with the calls
+    their links give; some vehicles for the link green in every stage decide nothing, and some
+    stand behind one for the other link and count. While the lane's zone is stuck on (from 300
+    s; flagged within a minute) its phantoms queue as the whole lane would."""
     folder = RILSA / "RiLSA_example2"
     run_sumo_command([folder / "makeRoutes.py"], what="RiLSA example 2 demand", cwd=tmp_path)
     sc = scenario_from_dict({
@@ -349,8 +367,10 @@ def test_a_shared_lane_queues_each_vehicle_by_the_link_it_takes(tmp_path: Path) 
         "network": {"file": str(folder / "rilsa2.net.xml")},
         "demand": {"route_files": [str(tmp_path / "flows.rou.xml")],
                    "additional_files": [str(folder / "vtypes.add.xml"), str(folder / "rilsa2_tls.add.xml")]},
+        "controller_options": {"test-schedule-queue-probe": {"detector_faults": [
+            {"kind": "stuck_on", "ids": ["gwe2_wm_0"], "start_s": 300, "duration_s": 200}]}},
     })
     row = run_scenario(sc, tmp_path / "out", executor=InlineExecutor(), check_safety=True).iloc[0]
     assert row.safety_violations == 0
     assert row.probe_decisions > 100 and row.probe_mismatches == 0, row.filter(like="probe_")
-    assert row.probe_left_out > 0 and row.probe_held_behind > 0, row.filter(like="probe_")
+    assert row.probe_left_out > 0 and row.probe_held_behind > 0 and row.probe_phantoms > 0, row.filter(like="probe_")

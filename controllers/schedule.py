@@ -17,16 +17,16 @@ stage designs, its switcher and its detectors:
   red one: on Monaco, signal 14375's shared lane, rated a third in the stage that showed only
   its through link green, kept that stage green for nobody while 13 vehicles waited, 92.9 s/veh
   RESCO delay against 85.8 then); a green that follows a switch loses ``startup_s`` first;
-* with ``vehicle_links`` (on by default) a lane whose links the stages treat differently is
-  queued by what its vehicles need instead, as a tracking camera that sees their indicators
-  would tell: each vehicle the link it will take (SUMO's next signal link, one TraCI call per
-  vehicle on such lanes) and the links of the vehicles standing ahead of it, which it cannot
-  pass; one queue per such set, at its slowest link's rate while they are all green (where no
-  stage shows them all, at its own link's), and a vehicle whose needs every stage serves decides
-  nothing. The whole-lane rule stays for a lane whose zone is flagged. Measured (one hour):
-  Monaco 85.8 → 83.4 s/veh on seed 1 (seeds 1–3: 83.7 → 82.7), Luxembourg 28.85 → 28.38 (seeds
-  1–3), A10KW 34.3 → 40.6 on seed 1 but 37.7 → 33.7 over seeds 2–4, RiLSA 2 a median of 12.35 →
-  12.31 over seeds 1–9 (both gridlock on some seed there: 95.97 on seed 9 before, 34.35 on seed 5
+* with ``vehicle_links`` (on by default) a lane whose links the stages treat differently is queued
+  by what its vehicles need instead: each vehicle the link it will take (SUMO's next signal link,
+  one TraCI call per vehicle on such lanes: route knowledge, which in the street turn indicators
+  give near the stop line and connected vehicles further out) and the links of the vehicles standing
+  ahead of it, which it cannot pass; one queue per such set, at its slowest link's rate while they
+  are all green (where no stage shows them all, at its own link's), and a vehicle whose needs every
+  stage serves decides nothing. The whole-lane rule stays for a lane whose zone is flagged. Measured
+  (one hour): Monaco 85.8 → 83.4 s/veh on seed 1 (seeds 1–3: 83.7 → 82.7), Luxembourg 28.85 → 28.38
+  (seeds 1–3), A10KW 34.3 → 40.6 on seed 1 but 37.7 → 33.7 over seeds 2–4, RiLSA 2 a median of 12.35
+  → 12.31 over seeds 1–9 (both gridlock on some seed there: 95.97 on seed 9 before, 34.35 on seed 5
   and 31.14 on seed 3 now), DRT and the networks without such lanes the same;
 * the schedules it compares: the current green for ``d0`` more seconds (0 up to its maximum
   green, within ``horizon_s``), then any other stage ``k1`` after the intergreen the switcher
@@ -483,16 +483,15 @@ class ScheduleController(PressureController):
         """Signal row ``i``'s vehicles as the kernel takes them, and the queues' rates and calls.
 
         Per lane of ``self._lanes[i]``, the earliest stop-line times (s from now, sorted; CSR
-        ``(ptr, eta)``) of the vehicles in its zone (:meth:`DetectorReader.zone_vehicles`,
-        faults injected); a lane whose zone the plausibility checks flag: its queue estimate
-        (``unknown_queue_veh`` without one) standing at the stop line. A lane whose links the
-        stages treat differently (with ``vehicle_links``) is queued instead by what its vehicles
-        need: each vehicle the link it will take (SUMO's next signal link, as a tracking camera
-        with the vehicles' indicators would tell) and the links of the vehicles standing ahead of
-        it, which it cannot pass; one queue per such set, discharging at its slowest link's rate
-        while they are all green (or, where no stage shows them all, its own link's). Returns
-        ``(ptr, eta, rate, gains)``: ``rate`` stages × queues, ``gains`` stages × stages × queues
-        (stage k shows green what the queue needs and stage cur does not)."""
+        ``(ptr, eta)``) of the vehicles in its zone (:meth:`DetectorReader.zone_vehicles`, faults
+        injected); a lane whose zone the plausibility checks flag: its queue estimate
+        (``unknown_queue_veh`` without one) standing at the stop line. A lane whose links the stages
+        treat differently (with ``vehicle_links``) is queued instead by what its vehicles need: each
+        vehicle the link it will take (SUMO's next signal link: route knowledge) and the links of
+        the vehicles standing ahead of it, which it cannot pass; one queue per such set, discharging
+        at its slowest link's rate while they are all green (or, where no stage shows them all, its
+        own link's). Returns ``(ptr, eta, rate, gains)``: ``rate`` stages × queues, ``gains`` stages
+        × stages × queues (stage k shows green what the queue needs and stage cur does not)."""
         reader = self.reader
         v_min = float(self.opts["eta_speed_mps"])
         split = {x: (r, col_of, lrate) for r, col_of, lrate, x in self._split[i]}

@@ -399,8 +399,8 @@ class ScheduleController(PressureController):
         self._rate: list[np.ndarray] = []  # per signal: stages × those lanes, the discharge rate
         self._inter: list[np.ndarray] = []  # per signal: stages × stages, the intergreen (s)
         self._gains: list[np.ndarray] = []  # per signal: stages × stages × lanes, a link of the lane turns green
-        # per signal: its lanes queued by link (lane row, link index -> column, stages × links rates, lane column)
-        self._split: list[list[tuple[int, dict[int, int], np.ndarray, int]]] = []
+        # per signal: its lanes queued by link, by column of ``_lanes``: (link index -> column, stages × links rates)
+        self._split: list[dict[int, tuple[dict[int, int], np.ndarray]]] = []
         self._min_g: list[np.ndarray] = []  # per signal: each stage's minimum green (s)
         self._max_g: list[np.ndarray] = []  # per signal: each stage's maximum green (s)
         for i, (sid, st) in enumerate(zip(self.switcher.signals, self.switcher.stages, strict=True)):
@@ -446,9 +446,9 @@ class ScheduleController(PressureController):
             split = np.array([self.opts["vehicle_links"] > 0 and len({tuple(green[k][col][y] for k in range(n))
                                                                        for y in range(len(links_of[rows[col]]))}) > 1
                               for col in keep.tolist()], dtype=bool)
-            self._split.append([(rows[col], {j: y for y, j in enumerate(links_of[rows[col]])},
-                                 np.array([per_link[k][col] for k in range(n)], dtype=np.float64), x)
-                                for x, col in enumerate(keep.tolist()) if split[x]])
+            self._split.append({x: ({j: y for y, j in enumerate(links_of[rows[col]])},
+                                    np.array([per_link[k][col] for k in range(n)], dtype=np.float64))
+                                for x, col in enumerate(keep.tolist()) if split[x]})
             self._lanes.append(np.array(rows, dtype=np.int64)[keep])
             self._rate.append(np.ascontiguousarray(rate[:, keep]))
             self._gains.append(gains)
@@ -477,7 +477,7 @@ class ScheduleController(PressureController):
     def split_lanes(self, signal: str) -> list[str]:
         """The approach lanes of ``signal`` queued by their vehicles' links (``vehicle_links``)."""
         i = self.switcher.signals.index(signal)
-        return [self.layout.lanes[r] for r, *_ in self._split[i]]
+        return [self.layout.lanes[self._lanes[i][x]] for x in self._split[i]]
 
     def arrivals(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Signal row ``i``'s vehicles as the kernel takes them, and the queues' rates and calls.
@@ -494,7 +494,7 @@ class ScheduleController(PressureController):
         × stages × queues (stage k shows green what the queue needs and stage cur does not)."""
         reader = self.reader
         v_min = float(self.opts["eta_speed_mps"])
-        split = {x: (r, col_of, lrate) for r, col_of, lrate, x in self._split[i]}
+        split, sid = self._split[i], self.switcher.signals[i]
         per: list[np.ndarray] = []
         extra: list[np.ndarray] = []  # the split lanes' queues, after the others
         extra_rate: list[np.ndarray] = []
@@ -502,11 +502,11 @@ class ScheduleController(PressureController):
         for x, r in enumerate(self._lanes[i].tolist()):
             if reader.e2_ok[r] and x in split:
                 keep[x] = False
-                _, col_of, lrate = split[x]
+                col_of, lrate = split[x]
                 groups: dict[tuple[int, ...], list[float]] = {}
                 ahead: set[int] = set()
                 for vid, d, v in sorted(reader.zone_tracks(self.sim, int(r)), key=lambda a: a[1]):
-                    own = self._next_link(vid, self.switcher.signals[i]) if vid else -1
+                    own = self._next_link(vid, sid) if vid else -1
                     if own not in col_of:
                         if not vid:  # a phantom of a stuck zone: it counts as the whole lane does
                             groups.setdefault((), []).append(d / max(v, v_min))

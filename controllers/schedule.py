@@ -27,7 +27,9 @@ stage designs, its switcher and its detectors:
   (one hour): Monaco 85.8 → 83.4 s/veh on seed 1 (seeds 1–3: 83.7 → 82.7), Luxembourg 28.85 → 28.38
   (seeds 1–3), A10KW 34.3 → 40.6 on seed 1 but 37.7 → 33.7 over seeds 2–4, RiLSA 2 a median of 12.35
   → 12.31 over seeds 1–9 (both gridlock on some seed there: 95.97 on seed 9 before, 34.35 on seed 5
-  and 31.14 on seed 3 now), DRT and the networks without such lanes the same;
+  and 31.14 on seed 3 now: the design's turners waiting in the median, which generated designs no
+  longer allow, see :mod:`greenwave.networks.stage_design`; seeds 1–9 since: 12.01), DRT and the
+  networks without such lanes the same;
 * the schedules it compares: the current green for ``d0`` more seconds (0 up to its maximum
   green, within ``horizon_s``), then any other stage ``k1`` after the intergreen the switcher
   will show, for its minimum green or longer, then any stage ``k2`` but ``k1``, open-ended;

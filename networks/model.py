@@ -22,11 +22,14 @@ from greenwave.errors import NetworkError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Movement", "Phase", "Program", "RoadNetwork", "Signal"]
+__all__ = ["NO_STORAGE_M", "Movement", "Phase", "Program", "RoadNetwork", "Signal"]
 
 #: SUMO's movement directions: straight, left, right, turnaround, partial left, partial right.
 DIRECTIONS = frozenset({"s", "l", "r", "t", "L", "R", "invalid"})
-
+#: A lane shorter than this holds no stopped car clear of the junctions at its two ends (SUMO's
+#: default passenger car: 5 m long, 2.5 m gap): the inner edges of joined clusters, such as the
+#: 3 m median crossings of RiLSA example 2.
+NO_STORAGE_M = 7.5
 
 @dataclass(frozen=True, slots=True)
 class Phase:
@@ -150,6 +153,15 @@ class Signal:
         ``j`` (SUMO's ``<request response=...>`` bits, for every pair of their connections that
         are foes), so ``i`` may show permissive ``g`` while ``j`` is green. ``None``: unknown
         (networks not read from a net file).
+    chain_yields
+        Boolean matrix ``n_links × n_links``: True where link ``i``'s vehicles go on over a lane
+        too short to hold one of them clear of both junctions (an inner edge of a joined
+        cluster, shorter than :data:`NO_STORAGE_M`) to an
+        unsignalled connection that must give way to link ``j``: while ``j`` is green a vehicle
+        of ``i`` that has to wait waits there, across the junction it left. Not a safety
+        conflict (the second junction's right of way keeps them apart); a generated stage
+        design keeps the two apart so that nobody waits inside the junction. ``None``: none
+        known.
     """
 
     id: str
@@ -161,6 +173,7 @@ class Signal:
     primary_conflicts: np.ndarray | None = None
     active_program_id: str | None = None
     yields: np.ndarray | None = None
+    chain_yields: np.ndarray | None = None
 
     @property
     def n_links(self) -> int:

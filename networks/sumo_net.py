@@ -30,7 +30,7 @@ import numpy as np
 
 from greenwave._xml import open_xml
 from greenwave.errors import NetworkError
-from greenwave.networks.model import Movement, Program, RoadNetwork, Signal
+from greenwave.networks.model import NO_STORAGE_M, Movement, Program, RoadNetwork, Signal
 from greenwave.networks.program_files import read_program_files, tl_logic_program
 
 __all__ = ["load_network"]
@@ -477,6 +477,36 @@ def _yield_matrix(
     return out
 
 
+def _chain_yields(
+    reader: _Reader, requests: dict[int, tuple[str, int]], used: list[int], n_links: int,
+    link_requests: dict[int, list[tuple[str, int]]], onward: dict[str, list[int]],
+) -> np.ndarray:
+    """``out[i, j]``: link ``i`` leads onto a lane shorter than :data:`NO_STORAGE_M` whose
+    unsignalled onward connection gives way to link ``j`` of the same signal (see
+    :attr:`Signal.chain_yields`)."""
+    out = np.zeros((n_links, n_links), dtype=bool)
+    owner = _request_owners(link_requests)
+    for p in used:
+        c = reader.connections[p]
+        lane, edge = reader.lanes.get(c.to_lane), reader.edges.get(c.to_edge)
+        if lane is None or edge is None or edge.function != "normal" or lane.length >= NO_STORAGE_M:
+            continue
+        for q in onward.get(c.to_lane, ()):
+            if reader.connections[q].tl is not None or q not in requests:
+                continue
+            jid, ri = requests[q]
+            junction = reader.junctions[jid]
+            foes, response = junction.foes.get(ri, ""), junction.response.get(ri, "")
+            n = len(foes)
+            for rj in range(min(n, len(response))):
+                if foes[n - 1 - rj] == "1" and response[n - 1 - rj] == "1":
+                    for other in owner.get((jid, rj), ()):
+                        out[c.link_index, other] = True
+    np.fill_diagonal(out, False)
+    out.setflags(write=False)
+    return out
+
+
 def _signals(
     reader: _Reader, graph: nx.MultiDiGraph, active: dict[str, str] | None = None
 ) -> dict[str, Signal]:
@@ -487,6 +517,10 @@ def _signals(
             by_tl.setdefault(c.tl, []).append(pos)
     for tid in reader.programs:
         by_tl.setdefault(tid, [])
+    onward: dict[str, list[int]] = {}  # normal lane -> the connections leaving it
+    for pos, c in enumerate(reader.connections):
+        if not c.from_edge.startswith(":"):
+            onward.setdefault(c.from_lane, []).append(pos)
     signals: dict[str, Signal] = {}
     for tid, positions in by_tl.items():
         programs = reader.programs.get(tid, {})
@@ -580,6 +614,7 @@ def _signals(
             primary_conflicts=primary,
             active_program_id=(active or {}).get(tid),
             yields=yields,
+            chain_yields=_chain_yields(reader, requests, used, n_links, link_requests, onward),
         )
     return signals
 

@@ -103,6 +103,37 @@ def test_yields_come_from_sumo_response_bits(cross) -> None:  # type: ignore[no-
         assert opposing, k
 
 
+def test_no_generated_design_makes_vehicles_wait_inside_a_joined_junction(tmp_path: Path) -> None:
+    """RiLSA example 2 is a dual carriageway with a side road: one signal over two nodes joined by
+    3 m median lanes. The east approach's left turners (link 2) cross the median and then give way,
+    unsignalled, to the eastbound through traffic (links 5-7); the side road's left turners (link
+    4) cross it the other way and give way to the westbound traffic (links 0-2). The median holds
+    no car, so a turner that must wait there waits across the junction: ``schedule`` on the
+    ``two_stage`` design, which greened link 2 beside links 5-7, locked the junction on benchmark
+    seeds 3 and 5 (31.1 and 34.4 s/veh, SUMO teleporting the stuck turners) where SUMO's rebuilt
+    design, which keeps them apart, measured 11.8 and 12.0 (seeds 1-9: 16.8 against 12.0)."""
+    net_file = RILSA / "RiLSA_example2" / "rilsa2.net.xml"
+    net = load_network(net_file)
+    sig = net.signals["0"]
+    assert sig.chain_yields is not None
+    assert {tuple(x) for x in np.argwhere(sig.chain_yields)} == {(2, 5), (2, 6), (2, 7), (4, 0), (4, 1), (4, 2)}
+    # not SUMO conflicts: the second node's right of way keeps them apart
+    assert not sig.conflicts[2, [5, 6, 7]].any() and not sig.conflicts[4, [0, 1, 2]].any()
+    designs, rejected = stage_designs(net, "0", rebuilt=rebuilt_programs(net_file, workdir=tmp_path).get("0"))
+    names = {d.name: d for d in designs}
+    assert "would wait inside the junction for link 5" in rejected["two_stage"], rejected
+    assert "rebuilt" in names, rejected  # SUMO's own design stays a candidate as SUMO makes it
+    for d in designs:
+        if d.name in ("own", "rebuilt"):
+            continue
+        for st in d.stages:
+            assert not stage_problems(sig, st)
+            green = _green(st)
+            assert not any(sig.chain_yields[a, b] for a in green for b in green), (d.name, st)
+    # a signal whose lanes between its nodes hold cars has none
+    assert not load_network(CROSS).signals["0"].chain_yields.any()
+
+
 def test_designs_of_a_four_stage_junction(cross) -> None:  # type: ignore[no-untyped-def]
     net, designs, rejected = cross
     sig = net.signals["0"]

@@ -366,8 +366,9 @@ class _QueueProbe(ScheduleController):
 
 @pytest.mark.slow
 def test_a_shared_lane_queues_each_vehicle_by_the_link_it_takes(tmp_path: Path) -> None:
-    """RiLSA example 2's lane ``wm_0`` carries links 5 and 6, which the stages of the design
-    ``schedule`` runs there treat differently (one is green in every stage). The schedules queue
+    """RiLSA example 2's lane ``wm_0`` carries links 5 and 6, which the stages of the program the
+    run gives the signal treat differently (link 5 is green in every stage; the city's program
+    and the rebuilt design ``best`` picks treat them alike). The schedules queue
     its vehicles by what each needs: the link it will take (SUMO's next signal link) and those
     of the vehicles standing ahead of it, which it cannot pass. At every decision of 15 minutes
     the controller's queues hold the vehicles SUMO puts there, at the rates and with the calls
@@ -376,12 +377,18 @@ def test_a_shared_lane_queues_each_vehicle_by_the_link_it_takes(tmp_path: Path) 
     s; flagged within a minute) its phantoms queue as the whole lane would."""
     folder = RILSA / "RiLSA_example2"
     run_sumo_command([folder / "makeRoutes.py"], what="RiLSA example 2 demand", cwd=tmp_path)
+    program = tmp_path / "probe_tls.add.xml"  # main road; east left turn with the west right turn; side road
+    program.write_text('<additional><tlLogic id="0" programID="probe" type="static" offset="0">'
+                       + "".join(f'<phase duration="{d}" state="{st}"/>' for d, st in (
+                           (31, "GGrrrGGG"), (4, "yyrrrGyy"), (15, "rrGrrGrr"), (4, "rryrrGrr"), (20, "rrrGGGrr"),
+                           (4, "rrryyGrr")))
+                       + "</tlLogic></additional>\n")
     sc = scenario_from_dict({
         "name": "rilsa2", "duration_s": 900, "seeds": [1], "controllers": ["test-schedule-queue-probe"],
         "network": {"file": str(folder / "rilsa2.net.xml")},
         "demand": {"route_files": [str(tmp_path / "flows.rou.xml")],
-                   "additional_files": [str(folder / "vtypes.add.xml"), str(folder / "rilsa2_tls.add.xml")]},
-        "controller_options": {"test-schedule-queue-probe": {"detector_faults": [
+                   "additional_files": [str(folder / "vtypes.add.xml"), str(program)]},
+        "controller_options": {"test-schedule-queue-probe": {"stage_design": "own", "detector_faults": [
             {"kind": "stuck_on", "ids": ["gwe2_wm_0"], "start_s": 300, "duration_s": 200}]}},
     })
     row = run_scenario(sc, tmp_path / "out", executor=InlineExecutor(), check_safety=True).iloc[0]

@@ -162,6 +162,11 @@ class Signal:
         conflict (the second junction's right of way keeps them apart); a generated stage
         design keeps the two apart so that nobody waits inside the junction. ``None``: none
         known.
+    chain_links
+        Boolean matrix ``n_links × n_links``: True where link ``i``'s vehicles go on over such a
+        lane onto link ``k`` of the same signal (the next node of a joined cluster); a generated
+        stage that greens ``i`` greens every such ``k`` too, or leaves ``i`` red. ``None``: none
+        known.
     """
 
     id: str
@@ -174,6 +179,7 @@ class Signal:
     active_program_id: str | None = None
     yields: np.ndarray | None = None
     chain_yields: np.ndarray | None = None
+    chain_links: np.ndarray | None = None
 
     @property
     def n_links(self) -> int:

@@ -47,7 +47,9 @@ Joined junctions: no generated design greens a link beside one its vehicles must
 after a lane too short to hold them (``Signal.chain_yields``): they would wait across the
 junction. On RiLSA 2's 3 m median ``two_stage`` did, and ``schedule`` locked it on two of nine
 seeds (one hour, seeds 1-9: 16.8 s/veh; 12.0 on the ``rebuilt`` design ``best`` now picks).
-``own`` and ``rebuilt`` stay as the network and SUMO make them.
+A generated stage that greens a link onto such a lane greens the links of the signal it leads
+onto there too (``Signal.chain_links``), or leaves it red: ``conflict_graph`` did not, on DRT's
+4.3 m cluster lanes. ``own`` and ``rebuilt`` stay as the network and SUMO make them.
 
 Intergreens and minimum greens: :mod:`greenwave.networks.intergreens`.
 
@@ -64,7 +66,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +151,7 @@ class _Ctx:
     rest: str
     direction: dict[int, str]
     approach: dict[int, str]  # vehicle link -> from edge
+    onward: dict[int, list[int]] = field(default_factory=dict)  # link -> links it leads onto in the cluster
 
     def compatible(self, a: int, b: int) -> bool:
         return not self.foes[a, b] or bool(self.yields[a, b] or self.yields[b, a])
@@ -179,8 +182,27 @@ def _context(signal: Signal, own: Program | None, *, chains: bool = True) -> _Ct
     eligible, rest = _eligible(signal, own)
     direction = {m.link_index: m.direction for m in signal.movements}
     approach = {m.link_index: m.from_edge for m in signal.movements}
+    onward = ({int(i): [int(k) for k in np.flatnonzero(row)] for i, row in enumerate(signal.chain_links) if row.any()}
+              if chains and signal.chain_links is not None else {})
     return _Ctx(signal, foes, yields, frozenset(signal.pedestrian_links), frozenset(signal.vehicle_links),
-                eligible, rest, direction, approach)
+                eligible, rest, direction, approach, onward)
+
+
+def _with_onward(ctx: _Ctx, links: set[int]) -> set[int]:
+    """``links`` with every link of the joined cluster that one of them leads onto over a lane
+    holding no car (``Signal.chain_links``) where it fits beside them; a link whose onward links
+    do not all fit stays red (its vehicles would stop inside the junction)."""
+    out, dropped = set(links), set()
+    while True:
+        short = next(((i, k) for i in sorted(out) for k in ctx.onward.get(i, ()) if k not in out), None)
+        if short is None:
+            return out
+        i, k = short
+        if k not in dropped and all(ctx.compatible(k, j) for j in out):
+            out.add(k)
+        else:
+            out.discard(i)
+            dropped.add(i)
 
 
 def stage_problems(signal: Signal, state: str) -> list[str]:
@@ -382,7 +404,7 @@ def stage_designs(
     ))
 
     def finish(name: str, provenance: str, sets: list[set[int]], ctx: _Ctx = ctx) -> None:
-        sets = [s for s in sets if s]
+        sets = [s for s in (_with_onward(ctx, s) for s in sets) if s]
         uniq: list[set[int]] = []
         for s in sets:
             if s not in uniq:  # the same stage twice adds nothing but lost time

@@ -477,14 +477,16 @@ def _yield_matrix(
     return out
 
 
-def _chain_yields(
-    reader: _Reader, requests: dict[int, tuple[str, int]], used: list[int], n_links: int,
+def _chains(
+    reader: _Reader, tid: str, requests: dict[int, tuple[str, int]], used: list[int], n_links: int,
     link_requests: dict[int, list[tuple[str, int]]], onward: dict[str, list[int]],
-) -> np.ndarray:
-    """``out[i, j]``: link ``i`` leads onto a lane shorter than :data:`NO_STORAGE_M` whose
-    unsignalled onward connection gives way to link ``j`` of the same signal (see
-    :attr:`Signal.chain_yields`)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(yields, links)``: ``yields[i, j]``, link ``i`` leads onto a lane shorter than
+    :data:`NO_STORAGE_M` whose unsignalled onward connection gives way to link ``j`` of signal
+    ``tid``; ``links[i, k]``, such a lane's onward connection is link ``k`` of ``tid`` (see
+    :attr:`Signal.chain_yields` and :attr:`Signal.chain_links`)."""
     out = np.zeros((n_links, n_links), dtype=bool)
+    links = np.zeros((n_links, n_links), dtype=bool)
     owner = _request_owners(link_requests)
     for p in used:
         c = reader.connections[p]
@@ -492,7 +494,10 @@ def _chain_yields(
         if lane is None or edge is None or edge.function != "normal" or lane.length >= NO_STORAGE_M:
             continue
         for q in onward.get(c.to_lane, ()):
-            if reader.connections[q].tl is not None or q not in requests:
+            d = reader.connections[q]
+            if d.tl == tid and 0 <= d.link_index < n_links:
+                links[c.link_index, d.link_index] = True
+            if d.tl is not None or q not in requests:
                 continue
             jid, ri = requests[q]
             junction = reader.junctions[jid]
@@ -502,9 +507,10 @@ def _chain_yields(
                 if foes[n - 1 - rj] == "1" and response[n - 1 - rj] == "1":
                     for other in owner.get((jid, rj), ()):
                         out[c.link_index, other] = True
-    np.fill_diagonal(out, False)
-    out.setflags(write=False)
-    return out
+    for m in (out, links):
+        np.fill_diagonal(m, False)
+        m.setflags(write=False)
+    return out, links
 
 
 def _signals(
@@ -604,6 +610,7 @@ def _signals(
         conflicts = _conflict_matrix(reader, n_links, link_requests)
         primary = _conflict_matrix(reader, n_links, primary_requests)
         yields = _yield_matrix(reader, n_links, link_requests)
+        chain_yields, chain_links = _chains(reader, tid, requests, used, n_links, link_requests, onward)
         signals[tid] = Signal(
             id=tid,
             junctions=tuple(junctions),
@@ -614,7 +621,8 @@ def _signals(
             primary_conflicts=primary,
             active_program_id=(active or {}).get(tid),
             yields=yields,
-            chain_yields=_chain_yields(reader, requests, used, n_links, link_requests, onward),
+            chain_yields=chain_yields,
+            chain_links=chain_links,
         )
     return signals
 

@@ -31,6 +31,7 @@ DIRECTIONS = frozenset({"s", "l", "r", "t", "L", "R", "invalid"})
 #: 3 m median crossings of RiLSA example 2.
 NO_STORAGE_M = 7.5
 
+
 @dataclass(frozen=True, slots=True)
 class Phase:
     """One phase of a signal program.

@@ -49,7 +49,9 @@ junction. On RiLSA 2's 3 m median ``two_stage`` did, and ``schedule`` locked it 
 seeds (one hour, seeds 1-9: 16.8 s/veh; 12.0 on the ``rebuilt`` design ``best`` now picks).
 A generated stage that greens a link onto such a lane greens the links of the signal it leads
 onto there too (``Signal.chain_links``), or leaves it red: ``conflict_graph`` did not, on DRT's
-4.3 m cluster lanes. ``own`` and ``rebuilt`` stay as the network and SUMO make them.
+cluster lanes (4.3 m, and 0.2 m tram lanes). ``conflict_graph`` places a link with those onward
+links, still greening no two vehicle links that cross. ``own`` and ``rebuilt`` stay as the
+network and SUMO make them.
 
 Intergreens and minimum greens: :mod:`greenwave.networks.intergreens`.
 
@@ -151,7 +153,7 @@ class _Ctx:
     rest: str
     direction: dict[int, str]
     approach: dict[int, str]  # vehicle link -> from edge
-    onward: dict[int, list[int]] = field(default_factory=dict)  # link -> links it leads onto in the cluster
+    onward: dict[int, frozenset[int]] = field(default_factory=dict)  # link -> links it leads onto in the cluster
 
     def compatible(self, a: int, b: int) -> bool:
         return not self.foes[a, b] or bool(self.yields[a, b] or self.yields[b, a])
@@ -182,27 +184,45 @@ def _context(signal: Signal, own: Program | None, *, chains: bool = True) -> _Ct
     eligible, rest = _eligible(signal, own)
     direction = {m.link_index: m.direction for m in signal.movements}
     approach = {m.link_index: m.from_edge for m in signal.movements}
-    onward = ({int(i): [int(k) for k in np.flatnonzero(row)] for i, row in enumerate(signal.chain_links) if row.any()}
-              if chains and signal.chain_links is not None else {})
+    onward: dict[int, frozenset[int]] = {}  # each link's onward links in the cluster, hop by hop
+    if chains and signal.chain_links is not None:
+        nxt = {int(i): {int(k) for k in np.flatnonzero(row) if int(k) in eligible}
+               for i, row in enumerate(signal.chain_links) if row.any()}
+        for i in nxt:
+            seen, todo = set(), list(nxt[i])
+            while todo:
+                k = todo.pop()
+                if k != i and k not in seen:
+                    seen.add(k)
+                    todo += nxt.get(k, ())
+            if seen:
+                onward[i] = frozenset(seen)
     return _Ctx(signal, foes, yields, frozenset(signal.pedestrian_links), frozenset(signal.vehicle_links),
                 eligible, rest, direction, approach, onward)
 
 
+def _ahead_of(ctx: _Ctx, k: int, j: int) -> bool:
+    """Whether link ``k`` may be green beside ``j`` without giving way to it: no conflict, or
+    ``j`` gives way to ``k``."""
+    return not ctx.signal.conflicts[k, j] or bool(ctx.yields[j, k] and not ctx.yields[k, j])
+
+
 def _with_onward(ctx: _Ctx, links: set[int]) -> set[int]:
     """``links`` with every link of the joined cluster that one of them leads onto over a lane
-    holding no car (``Signal.chain_links``) where it fits beside them; a link whose onward links
-    do not all fit stays red (its vehicles would stop inside the junction)."""
-    out, dropped = set(links), set()
-    while True:
-        short = next(((i, k) for i in sorted(out) for k in ctx.onward.get(i, ()) if k not in out), None)
+    holding no car (``Signal.chain_links``, hop by hop), where those all go beside the stage
+    without giving way to any of it; a link whose onward links do not stays red (its vehicles
+    would stop inside the junction)."""
+    out = set(links)
+    for _ in range(4 * len(ctx.signal.movements) + 4):  # each round adds a whole chain or drops a link
+        short = next((i for i in sorted(out) if ctx.onward.get(i, frozenset()) - out), None)
         if short is None:
-            return out
-        i, k = short
-        if k not in dropped and all(ctx.compatible(k, j) for j in out):
-            out.add(k)
+            break
+        need = ctx.onward[short] - out
+        if all(_ahead_of(ctx, k, j) for k in need for j in (out | need) - {k}):
+            out |= need
         else:
-            out.discard(i)
-            dropped.add(i)
+            out.discard(short)
+    return out
 
 
 def stage_problems(signal: Signal, state: str) -> list[str]:
@@ -279,9 +299,12 @@ def _colouring(ctx: _Ctx) -> list[set[int]]:
     already served elsewhere that still fits (more green for it)."""
     links = sorted(ctx.eligible)
     clashes = {k: sum(1 for j in links if j != k and not _may_run_together(ctx, k, j)) for k in links}
+    # a link goes with the links a joined cluster leads it onto (where they may run together)
+    unit = {k: {k} | ctx.onward.get(k, frozenset()) for k in links}
+    unit = {k: u if all(_may_run_together(ctx, a, b) for a in u for b in u if a != b) else {k} for k, u in unit.items()}
 
     def fits(k: int, stage: set[int]) -> bool:
-        return all(_may_run_together(ctx, k, j) for j in stage)
+        return all(_may_run_together(ctx, a, j) for a in unit[k] for j in stage if a != j)
 
     order = sorted(links, key=lambda k: (-clashes[k], k))
     uncovered = set(links)
@@ -290,7 +313,7 @@ def _colouring(ctx: _Ctx) -> list[set[int]]:
         stage: set[int] = set()
         for k in [k for k in order if k in uncovered] + [k for k in order if k not in uncovered]:
             if k not in stage and fits(k, stage):
-                stage.add(k)
+                stage |= unit[k]
         uncovered -= stage
         stages.append(stage)
     return stages

@@ -12,7 +12,9 @@ position of the junction's ``intLanes``; a connection reaches it through its ``v
 left turns with an internal junction the listed lane is the second part of the chain), a
 pedestrian crossing link through its target crossing lane. Nets built without internal lanes
 fall back to SUMO's link order (incoming lanes in ``incLanes`` order, their connections in file
-order).
+order). Joined clusters: where a signal's link leads onto a lane too short to hold a car, the
+onward connections there give ``Signal.chain_yields`` (an unsignalled one's ``response`` bits) and
+``Signal.chain_links`` (a signalled one's link index).
 """
 
 from __future__ import annotations
@@ -491,7 +493,8 @@ def _chains(
     for p in used:
         c = reader.connections[p]
         lane, edge = reader.lanes.get(c.to_lane), reader.edges.get(c.to_edge)
-        if lane is None or edge is None or edge.function != "normal" or lane.length >= NO_STORAGE_M:
+        if (lane is None or edge is None or edge.function != "normal" or lane.length >= NO_STORAGE_M
+                or lane.classes <= _NON_DRIVING):  # bicycles and pedestrians fit where a car does not
             continue
         for q in onward.get(c.to_lane, ()):
             d = reader.connections[q]

@@ -22,7 +22,7 @@ from greenwave.errors import NetworkError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["NO_STORAGE_M", "Movement", "Phase", "Program", "RoadNetwork", "Signal"]
+__all__ = ["CLUSTER_LANE_M", "NO_STORAGE_M", "Movement", "Phase", "Program", "RoadNetwork", "Signal"]
 
 #: SUMO's movement directions: straight, left, right, turnaround, partial left, partial right.
 DIRECTIONS = frozenset({"s", "l", "r", "t", "L", "R", "invalid"})
@@ -30,6 +30,9 @@ DIRECTIONS = frozenset({"s", "l", "r", "t", "L", "R", "invalid"})
 #: default passenger car: 5 m long, 2.5 m gap): the inner edges of joined clusters, such as the
 #: 3 m median crossings of RiLSA example 2.
 NO_STORAGE_M = 7.5
+#: A lane between two nodes of one signal shorter than this lies inside a joined cluster (netconvert
+#: joins signals closer than 20 m, ``--tls.join-dist``): it holds two cars at most.
+CLUSTER_LANE_M = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +167,10 @@ class Signal:
         design keeps the two apart so that nobody waits inside the junction. ``None``: none
         known.
     chain_links
-        Boolean matrix ``n_links × n_links``: True where link ``i``'s vehicles go on over such a
-        lane onto link ``k`` of the same signal (the next node of a joined cluster); a generated
-        stage that greens ``i`` greens every such ``k`` too, or leaves ``i`` red. ``None``: none
-        known.
+        Boolean matrix ``n_links × n_links``: True where link ``i``'s vehicles go on over a lane
+        shorter than :data:`CLUSTER_LANE_M` onto link ``k`` of the same signal (the next node of a
+        joined cluster); a generated stage that greens ``i`` greens every such ``k`` too, or
+        leaves ``i`` red. ``None``: none known.
     """
 
     id: str

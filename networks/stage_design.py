@@ -47,11 +47,11 @@ Joined junctions: no generated design greens a link beside one its vehicles must
 after a lane too short to hold them (``Signal.chain_yields``): they would wait across the
 junction. On RiLSA 2's 3 m median ``two_stage`` did, and ``schedule`` locked it on two of nine
 seeds (one hour, seeds 1-9: 16.8 s/veh; 12.0 on the ``rebuilt`` design ``best`` now picks).
-A generated stage that greens a link onto such a lane greens the links of the signal it leads
-onto there too (``Signal.chain_links``), or leaves it red: ``conflict_graph`` did not, on DRT's
-cluster lanes (4.3 m, and 0.2 m tram lanes). ``conflict_graph`` places a link with those onward
-links, still greening no two vehicle links that cross. ``own`` and ``rebuilt`` stay as the
-network and SUMO make them.
+A generated stage that greens a link onto a lane inside a joined cluster (under 20 m) greens
+the links of the signal it leads onto there too (``Signal.chain_links``), or leaves it red:
+``conflict_graph`` did not, on DRT's cluster lanes (4.3 m, and 0.2 m tram lanes).
+``conflict_graph`` places a link with those onward links, still greening no two vehicle links
+that cross. ``own`` and ``rebuilt`` stay as the network and SUMO make them.
 
 Intergreens and minimum greens: :mod:`greenwave.networks.intergreens`.
 

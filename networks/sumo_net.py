@@ -12,9 +12,9 @@ position of the junction's ``intLanes``; a connection reaches it through its ``v
 left turns with an internal junction the listed lane is the second part of the chain), a
 pedestrian crossing link through its target crossing lane. Nets built without internal lanes
 fall back to SUMO's link order (incoming lanes in ``incLanes`` order, their connections in file
-order). Joined clusters: where a signal's link leads onto a lane too short to hold a car, the
-onward connections there give ``Signal.chain_yields`` (an unsignalled one's ``response`` bits) and
-``Signal.chain_links`` (a signalled one's link index).
+order). Joined clusters: where a signal's link leads onto a lane between two of its nodes, the
+onward connections there give ``Signal.chain_yields`` (an unsignalled one's ``response`` bits,
+on a lane too short to hold a car) and ``Signal.chain_links`` (a signalled one's link index).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 
 from greenwave._xml import open_xml
 from greenwave.errors import NetworkError
-from greenwave.networks.model import NO_STORAGE_M, Movement, Program, RoadNetwork, Signal
+from greenwave.networks.model import CLUSTER_LANE_M, NO_STORAGE_M, Movement, Program, RoadNetwork, Signal
 from greenwave.networks.program_files import read_program_files, tl_logic_program
 
 __all__ = ["load_network"]
@@ -485,22 +485,23 @@ def _chains(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(yields, links)``: ``yields[i, j]``, link ``i`` leads onto a lane shorter than
     :data:`NO_STORAGE_M` whose unsignalled onward connection gives way to link ``j`` of signal
-    ``tid``; ``links[i, k]``, such a lane's onward connection is link ``k`` of ``tid`` (see
-    :attr:`Signal.chain_yields` and :attr:`Signal.chain_links`)."""
+    ``tid``; ``links[i, k]``, link ``i`` leads onto a lane shorter than :data:`CLUSTER_LANE_M`
+    whose onward connection is link ``k`` of ``tid`` (see :attr:`Signal.chain_yields` and
+    :attr:`Signal.chain_links`)."""
     out = np.zeros((n_links, n_links), dtype=bool)
     links = np.zeros((n_links, n_links), dtype=bool)
     owner = _request_owners(link_requests)
     for p in used:
         c = reader.connections[p]
         lane, edge = reader.lanes.get(c.to_lane), reader.edges.get(c.to_edge)
-        if (lane is None or edge is None or edge.function != "normal" or lane.length >= NO_STORAGE_M
+        if (lane is None or edge is None or edge.function != "normal" or lane.length >= CLUSTER_LANE_M
                 or lane.classes <= _NON_DRIVING):  # bicycles and pedestrians fit where a car does not
             continue
         for q in onward.get(c.to_lane, ()):
             d = reader.connections[q]
             if d.tl == tid and 0 <= d.link_index < n_links:
                 links[c.link_index, d.link_index] = True
-            if d.tl is not None or q not in requests:
+            if d.tl is not None or q not in requests or lane.length >= NO_STORAGE_M:
                 continue
             jid, ri = requests[q]
             junction = reader.junctions[jid]

@@ -137,8 +137,9 @@ def test_no_generated_design_makes_vehicles_wait_inside_a_joined_junction(tmp_pa
 
 
 def test_a_generated_stage_greens_the_links_a_joined_cluster_leads_onto(tmp_path: Path) -> None:
-    """DRT's joined clusters ``joinedS_2`` and ``joinedS_1`` pass some links over lanes that hold
-    no car (4.3 m; 0.2 m tram lanes) onto links of the same signal at the cluster's next node. A
+    """DRT's joined clusters ``joinedS_2``, ``joinedS_1`` and ``joinedS_0`` pass some links over
+    lanes inside the cluster (4.3 m; 0.2 m tram lanes; up to 20 m) onto links of the same signal at
+    the cluster's next node. A
     stage that greens the first but not the second stops its vehicles inside the junction:
     ``conflict_graph`` did so for 12 such pairs in 5 of its stages, and ``schedule`` and
     ``max_pressure`` on it measured 91.6 and 121.2 s/veh (one hour, seeds 1-2) against 30.4 and
@@ -150,7 +151,7 @@ def test_a_generated_stage_greens_the_links_a_joined_cluster_leads_onto(tmp_path
     rebuilt = rebuilt_programs(net_file, workdir=tmp_path)
     pairs = {sid: [tuple(int(x) for x in p) for p in np.argwhere(sig.chain_links)]
              for sid, sig in net.signals.items() if sig.chain_links is not None and sig.chain_links.any()}
-    assert set(pairs) == {"joinedS_2", "joinedS_1"}
+    assert set(pairs) == {"joinedS_2", "joinedS_1", "joinedS_0"}
     assert sorted(pairs["joinedS_1"]) == [(0, 7), (1, 2)]
     for sid, links in pairs.items():
         sig = net.signals[sid]

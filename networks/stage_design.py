@@ -209,7 +209,7 @@ def _ahead_of(ctx: _Ctx, k: int, j: int) -> bool:
 
 def _with_onward(ctx: _Ctx, links: set[int]) -> set[int]:
     """``links`` with every link of the joined cluster that one of them leads onto over a lane
-    holding no car (``Signal.chain_links``, hop by hop), where those all go beside the stage
+    inside it (``Signal.chain_links``, hop by hop), where those all go beside the stage
     without giving way to any of it; a link whose onward links do not stays red (its vehicles
     would stop inside the junction)."""
     out = set(links)
@@ -483,8 +483,9 @@ def stage_designs(
         rb = [{k for k, c in enumerate(rebuilt.phases[i].state[: sig.n_links]) if c in GREEN} & ctx.eligible
               for i in _green_stages(rebuilt)]
         # SUMO's phasing as SUMO designs it, vehicles waiting inside joined junctions included
+        chained = any(m is not None and m.any() for m in (sig.chain_yields, sig.chain_links))
         finish("rebuilt", "SUMO's program for the junction (netconvert --tls.rebuild)", rb,
-               _context(sig, own, chains=False))
+               _context(sig, own, chains=False) if chained else ctx)
     else:
         rejected["rebuilt"] = "SUMO's rebuilt program was not given"
 

@@ -428,12 +428,10 @@ def _request_owners(link_requests: dict[int, list[tuple[str, int]]]) -> dict[tup
     return owner
 
 
-def _conflict_matrix(
-    reader: _Reader, n_links: int, link_requests: dict[int, list[tuple[str, int]]]
-) -> np.ndarray:
-    """Link-level foe matrix from junction request rows (symmetric, false diagonal)."""
+def _conflict_matrix(reader: _Reader, n_links: int, owner: dict[tuple[str, int], list[int]]) -> np.ndarray:
+    """Link-level foe matrix from junction request rows (symmetric, false diagonal); ``owner``:
+    :func:`_request_owners` of the links' requests."""
     conflicts = np.zeros((n_links, n_links), dtype=bool)
-    owner = _request_owners(link_requests)
     for (jid, ri), links in owner.items():
         junction = reader.junctions[jid]
         foes = junction.foes.get(ri)
@@ -453,14 +451,11 @@ def _conflict_matrix(
     return conflicts
 
 
-def _yield_matrix(
-    reader: _Reader, n_links: int, link_requests: dict[int, list[tuple[str, int]]]
-) -> np.ndarray:
+def _yield_matrix(reader: _Reader, n_links: int, owner: dict[tuple[str, int], list[int]]) -> np.ndarray:
     """``yields[i, j]``: every request of link ``i`` that is a foe of a request of link ``j``
     must give way to it (SUMO's ``response`` bit), so ``i`` may show ``g`` beside a green ``j``."""
     pairs = np.zeros((n_links, n_links), dtype=np.int64)
     giving = np.zeros((n_links, n_links), dtype=np.int64)
-    owner = _request_owners(link_requests)
     for (jid, ri), links in owner.items():
         junction = reader.junctions[jid]
         foes = junction.foes.get(ri, "")
@@ -481,7 +476,7 @@ def _yield_matrix(
 
 def _chains(
     reader: _Reader, tid: str, requests: dict[int, tuple[str, int]], used: list[int], n_links: int,
-    link_requests: dict[int, list[tuple[str, int]]], onward: dict[str, list[int]],
+    owner: dict[tuple[str, int], list[int]], onward: dict[str, list[int]],
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(yields, links)``: ``yields[i, j]``, link ``i`` leads onto a lane shorter than
     :data:`NO_STORAGE_M` whose unsignalled onward connection gives way to link ``j`` of signal
@@ -490,7 +485,6 @@ def _chains(
     :attr:`Signal.chain_links`)."""
     out = np.zeros((n_links, n_links), dtype=bool)
     links = np.zeros((n_links, n_links), dtype=bool)
-    owner = _request_owners(link_requests)
     for p in used:
         c = reader.connections[p]
         lane, edge = reader.lanes.get(c.to_lane), reader.edges.get(c.to_edge)
@@ -611,10 +605,11 @@ def _signals(
                     merged=tuple(group[1:]),
                 )
             )
-        conflicts = _conflict_matrix(reader, n_links, link_requests)
-        primary = _conflict_matrix(reader, n_links, primary_requests)
-        yields = _yield_matrix(reader, n_links, link_requests)
-        chain_yields, chain_links = _chains(reader, tid, requests, used, n_links, link_requests, onward)
+        owner = _request_owners(link_requests)  # one map for every matrix of the link's requests
+        conflicts = _conflict_matrix(reader, n_links, owner)
+        primary = _conflict_matrix(reader, n_links, _request_owners(primary_requests))
+        yields = _yield_matrix(reader, n_links, owner)
+        chain_yields, chain_links = _chains(reader, tid, requests, used, n_links, owner, onward)
         signals[tid] = Signal(
             id=tid,
             junctions=tuple(junctions),

@@ -58,6 +58,7 @@ from greenwave.networks.stage_design import (
     design_transition,
     rebuilt_programs,
     stage_designs,
+    stays_green_over,
     with_designs,
 )
 
@@ -392,7 +393,16 @@ def own_incomplete(network: RoadNetwork) -> list[str]:
 
 def design_signal_stages(network: RoadNetwork, choice: Mapping[str, DesignChoice], **kw: float) -> dict[str, Any]:
     """:class:`~greenwave.controllers.switching.SignalStages` of every signal running a generated
-    design, with the design's intergreen for every pair of stages (not only the cyclic ones)."""
+    design, with the design's intergreen for every pair of stages (not only the cyclic ones).
+
+    A link green in both stages keeps its green through the yellow and the all-red, as an
+    overlap does on a street controller, unless a link ending its green must give way to it
+    (its vehicles may wait inside the junction for it: a permitted left turner, or one waiting
+    in a joined junction's median; :func:`~greenwave.networks.stage_design.stays_green_over`).
+    The programs greenwave writes (fixed plans, exports) still end and restart such links,
+    since a phase with some green and no yellow reads as a stage. RiLSA example 2 (one hour,
+    seeds 1-3, SUMO's rebuilt two stages, whose westbound through lanes are green in both):
+    ``schedule`` 12.03 -> 11.54 s/veh, ``max_pressure`` 13.18 -> 12.58."""
     out = {}
     for sid, c in choice.items():
         d = c.design
@@ -403,12 +413,13 @@ def design_signal_stages(network: RoadNetwork, choice: Mapping[str, DesignChoice
         if st is None:
             continue
         transitions = {}
+        keep = stays_green_over(sig)
         for i in range(d.n_stages):
             for j in range(d.n_stages):
                 if i != j:
                     transitions[(i, j)] = tuple(design_transition(d.stages[i], d.stages[j],
                                                                   yellow_s=d.yellow_s[i][j],
-                                                                  all_red_s=d.allred_s[i][j]))
+                                                                  all_red_s=d.allred_s[i][j], keep_through=keep))
         out[sid] = replace(st, transitions=transitions)
     return out
 

@@ -417,7 +417,8 @@ class StageSwitcher:
         mine = np.array([c in GREEN for c in state])
         k = int(np.argmax((green & mine).sum(axis=1) - (green & ~mine).sum(axis=1)))
         yellows = [d for seq in st.transitions.values() for s, d in seq if any(c in YELLOW for c in s)]
-        reds = [d for seq in st.transitions.values() for s, d in seq if is_all_red(s)]
+        # the clearance after the yellow (an overlap may keep a link green through it)
+        reds = [d for seq in st.transitions.values() for s, d in seq if not any(c in TRANSITION for c in s)]
         seq = derived_transition(state, st.states[k], yellow_s=max(*yellows, DEFAULT_YELLOW_S, MIN_YELLOW_S),
                                  all_red_s=max(reds, default=0.0))
         self.attached[i] = True

@@ -93,7 +93,7 @@ from greenwave.networks.signal_states import (
     RED_LETTER,
     TRANSITION,
 )
-from greenwave.networks.stage_record import StageDesign, derived_transition, design_transition
+from greenwave.networks.stage_record import StageDesign, derived_transition, design_transition, stays_green_over
 
 __all__ = [
     "DESIGN_KINDS",
@@ -101,6 +101,7 @@ __all__ = [
     "StageDesign",
     "derived_transition",
     "design_transition",
+    "stays_green_over",
     "intergreens",
     "merge_pairs",
     "rebuilt_programs",

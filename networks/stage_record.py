@@ -9,8 +9,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from greenwave.errors import NetworkError
-from greenwave.networks.model import Phase, Program
+from greenwave.networks.model import Phase, Program, Signal
 from greenwave.networks.signal_states import (
     GREEN,
     PERMISSIVE_GREEN,
@@ -21,7 +23,7 @@ from greenwave.networks.signal_states import (
     YELLOW_LETTER,
 )
 
-__all__ = ["StageDesign", "derived_transition", "design_transition"]
+__all__ = ["StageDesign", "derived_transition", "design_transition", "stays_green_over"]
 
 
 @dataclass(frozen=True)
@@ -177,12 +179,49 @@ def derived_transition(
     return out
 
 
-def design_transition(from_state: str, to_state: str, *, yellow_s: float, all_red_s: float) -> list[tuple[str, float]]:
+def design_transition(
+    from_state: str,
+    to_state: str,
+    *,
+    yellow_s: float,
+    all_red_s: float,
+    keep_through: np.ndarray | None = None,
+) -> list[tuple[str, float]]:
     """The intergreen of a stage design from one stage to another: :func:`derived_transition`,
     except that with an all-red the links green in both stages end too (yellow, red, green
     again). A phase with some green and no yellow is a stage wherever greenwave reads a
-    program, so an all-red phase keeping a link green would read as a stage of its own."""
+    program, so an all-red phase keeping a link green would read as a stage of its own: the
+    programs greenwave writes end them.
+
+    ``keep_through`` (``n_links × n_links`` booleans, True where link ``k`` may stay green while
+    link ``c`` clears: :func:`stays_green_over`) keeps a link green in both stages green through
+    the all-red as well, unless a link ending its green there must give way to it: that link's
+    vehicles may be waiting inside the junction for it and clear only when it stops (else a
+    left turner on yellow would be trapped by traffic that keeps its green). The switcher
+    shows such transitions (it reads no program back)."""
     if all_red_s > 0:
-        to_state = "".join(RED_LETTER if a in GREEN and b in GREEN else b
-                           for a, b in zip(from_state, to_state, strict=True))
+        ending = [k for k, (a, b) in enumerate(zip(from_state, to_state, strict=True)) if a in GREEN and b not in GREEN]
+        keep = np.zeros((0, 0), dtype=bool) if keep_through is None else keep_through
+        n = keep.shape[0]
+
+        def stays(k: int) -> bool:
+            return k < n and all(c < n and bool(keep[c, k]) for c in ending)
+
+        to_state = "".join(RED_LETTER if a in GREEN and b in GREEN and not stays(k) else b
+                           for k, (a, b) in enumerate(zip(from_state, to_state, strict=True)))
     return derived_transition(from_state, to_state, yellow_s=yellow_s, all_red_s=all_red_s)
+
+
+def stays_green_over(signal: Signal) -> np.ndarray:
+    """``n_links × n_links`` booleans: True where link ``k`` may keep its green while link ``c``
+    ends its own and clears: ``c`` need not give way to ``k`` (SUMO's response bits,
+    :attr:`~greenwave.networks.model.Signal.yields`) nor wait for it beyond a lane inside the
+    junction (:attr:`~greenwave.networks.model.Signal.chain_yields`). Where the yields are not
+    known (a network not read from a net file), nothing stays green."""
+    n = signal.n_links
+    if signal.yields is None:
+        return np.zeros((n, n), dtype=bool)
+    out = ~signal.yields.astype(bool)
+    if signal.chain_yields is not None:
+        out &= ~signal.chain_yields.astype(bool)
+    return out

@@ -733,6 +733,15 @@ def test_max_pressure_on_rilsa_example_2_runs_two_stages_and_cuts_greens_that_lo
     assert len(side) >= 12 and max(side) <= 30.0, side  # before: 10 greens, up to 59 s
     assert row.safety_violations == 0
     assert row.mean_time_loss_s < 16.5, row.mean_time_loss_s  # before: 63.9 (own), 18.8 (two stages)
+    # SUMO's rebuilt stages: the westbound through lanes (links 0, 1), green in both, run on
+    # through the intergreen after the west approach's stage and stop after the side road's,
+    # whose left turners wait for them in the median (stage_choice.design_signal_stages); before,
+    # they stopped after both ("yyrrryyy")
+    assert design["design"] == "rebuilt", design
+    shown = [s for s, _ in runs]
+    after = set(zip(shown, shown[1:], strict=False))
+    assert {("GGrrryyy", "GGrrrrrr"), ("GGrrrrrr", "GGGGGrrr"), ("yyyyyrrr", "rrrrrrrr")} <= after, sorted(after)
+    assert not [s for s in shown if s[:2] == "yy" and s[5:] == "yyy"]
 
 
 @pytest.mark.slow

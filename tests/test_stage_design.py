@@ -22,6 +22,7 @@ from greenwave.controllers.plans.safety import validate_plan
 from greenwave.controllers.plans.sumo_writer import write_sumo_additional
 from greenwave.controllers.plans.timing import TimingPlan
 from greenwave.controllers.stage_choice import (
+    DesignChoice,
     candidate_designs,
     check_stage_design_option,
     choose_designs,
@@ -36,9 +37,11 @@ from greenwave.networks.model import Phase, Program
 from greenwave.networks.stage_design import (
     DESIGN_KINDS,
     StageDesign,
+    design_transition,
     rebuilt_programs,
     stage_designs,
     stage_problems,
+    stays_green_over,
     with_designs,
 )
 from greenwave.scenarios.runner import run_scenario
@@ -167,6 +170,43 @@ def test_a_generated_stage_greens_the_links_a_joined_cluster_leads_onto(tmp_path
                     assert not [(a, b) for a in on for b in on if a < b and crossing[a, b]], (sid, st)
     # where every lane between the nodes holds a car there is nothing to keep together
     assert not load_network(CROSS).signals["0"].chain_links.any()
+
+
+def test_a_link_green_in_both_stages_keeps_its_green_through_the_all_red(cross, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An overlap (a link green in the stage ending and the next) stays green through the yellow
+    and the all-red, as on a street controller, unless a link ending its green gives way to it:
+    that link's vehicles may be waiting inside the junction for it (a permitted left turner,
+    one in a joined junction's median) and clear only when it stops. Before, with an all-red
+    every such link stopped and started again (a phase with some green and no yellow reads as a
+    stage in a program), and the programs greenwave writes still do."""
+    net, designs, _ = cross
+    sig = net.signals["0"]
+    keep = stays_green_over(sig)
+    d = designs["conflict_graph"]
+    a, b = d.stages[0], d.stages[1]
+    assert (a, b) == ("GGgGrrGrrgrr", "GrrGggGrrGrr")
+    # the right turns 0, 3 and 9 run on; link 2, a left turner ending, gives way to the opposite
+    # right turn 6 (both enter the same lane), so 6 stops with it
+    assert sig.yields[2, 6] and not keep[2, 6]
+    assert design_transition(a, b, yellow_s=3.0, all_red_s=1.3, keep_through=keep) == [
+        ("GyyGrryrrgrr", 3.0), ("GrrGrrrrrgrr", 1.3)]
+    assert design_transition(a, b, yellow_s=3.0, all_red_s=1.3) == [("yyyyrryrryrr", 3.0), ("rrrrrrrrrrrr", 1.3)]
+    switched = design_signal_stages(with_designs(net, {"0": d}), {"0": DesignChoice(d, "test")})["0"]
+    assert switched.transitions[(0, 1)] == (("GyyGrryrrgrr", 3.0), ("GrrGrrrrrgrr", d.allred_s[0][1]))
+    # RiLSA example 2, SUMO's rebuilt design: the westbound through lanes (links 0, 1) are green
+    # in both stages. When the west approach's stage ends they run on; when the side road's ends
+    # they stop, since its left turners (link 4) wait in the median for them
+    net_file = RILSA / "RiLSA_example2" / "rilsa2.net.xml"
+    net2 = load_network(net_file)
+    keep2 = stays_green_over(net2.signals["0"])
+    candidates, _ = stage_designs(net2, "0", rebuilt=rebuilt_programs(net_file, workdir=tmp_path).get("0"))
+    rebuilt = next(x for x in candidates if x.name == "rebuilt")
+    s0, s1 = rebuilt.stages
+    assert (s0, s1) == ("GGGGGrrr", "GGrrrGGG")
+    assert design_transition(s1, s0, yellow_s=4.0, all_red_s=1.5, keep_through=keep2) == [
+        ("GGrrryyy", 4.0), ("GGrrrrrr", 1.5)]
+    assert design_transition(s0, s1, yellow_s=4.0, all_red_s=0.9, keep_through=keep2) == [
+        ("yyyyyrrr", 4.0), ("rrrrrrrr", 0.9)]
 
 
 @pytest.mark.slow

@@ -399,6 +399,7 @@ def design_signal_stages(network: RoadNetwork, choice: Mapping[str, DesignChoice
     overlap does on a street controller, unless a link ending its green must give way to it
     (its vehicles may wait inside the junction for it: a permitted left turner, or one waiting
     in a joined junction's median; :func:`~greenwave.networks.stage_design.stays_green_over`).
+    Where a switch has no all-red, such links keep their green as they always did.
     The programs greenwave writes (fixed plans, exports) still end and restart such links,
     since a phase with some green and no yellow reads as a stage. RiLSA example 2 (one hour,
     seeds 1-3, SUMO's rebuilt two stages, whose westbound through lanes are green in both):

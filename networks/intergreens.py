@@ -17,8 +17,9 @@
   path's speed (its internal lanes'), ``d_e`` the entering path's distance to the same point
   (minus 1.5 m) at its speed; pedestrians clear at 1.2 m/s. Never below the own program's
   shortest all-red (the network's clearance is not cut), rounded up to 0.1 s; with an all-red,
-  the links green in both stages end and start again (a phase with some green and no yellow
-  reads as a stage), so the yellow covers them too;
+  the links green in both stages end and start again in the programs greenwave writes (a phase
+  with some green and no yellow reads as a stage), so the yellow covers them too (the switcher
+  keeps most of them green through it: :func:`~greenwave.networks.stage_record.design_transition`);
 - minimum green: 5 s, the own program's minimum for the links of the stage
   (``minDur``), and a crossing's walk (4 s) + length / 1.2 m/s where the stage serves it.
 """
@@ -320,7 +321,7 @@ def intergreens(
                         # the all-red is what the clearing takes beyond the yellow's last moment
                         red = max(red, clear_s(c, e))
             allred[i][j] = ceil_to(max(red, floor_allred_s if vehicles_end else 0.0, 0.0), p.round_s)
-            if allred[i][j] > 0:  # links green in both stages end too (design_transition)
+            if allred[i][j] > 0:  # links green in both stages end too in written programs (design_transition)
                 vehicles_end = [k for k in range(min(len(a), signal.n_links)) if a[k] in GREEN and k not in ped]
             yellow[i][j] = max((yellow_of.get(k, p.min_yellow_s) for k in vehicles_end), default=0.0)
     return tuple(tuple(r) for r in yellow), tuple(tuple(r) for r in allred)

@@ -58,7 +58,8 @@ Intergreens and minimum greens: :mod:`greenwave.networks.intergreens`.
 Programs: :meth:`StageDesign.program` is the design as a static SUMO program (each stage's
 green phase with ``minDur`` = its minimum green, then the yellow and all-red to the next
 stage; links green in both stages keep their green where there is no all-red, and end and
-start again where there is one, see :func:`design_transition`). :func:`with_designs` returns a network
+start again where there is one, see :func:`design_transition`; the switcher keeps them green
+through an all-red too, unless a link ending there gives way to them). :func:`with_designs` returns a network
 whose signals run chosen designs as their default programs, so that
 :func:`~greenwave.networks.compile.compile_network`, plans, the validator and the exporters
 work on them unchanged.

@@ -727,7 +727,8 @@ def test_max_pressure_on_rilsa_example_2_runs_two_stages_and_cuts_greens_that_lo
     assert design["stages"] == 2, design  # not the city's five overlapping stages
     runs = _green_runs(tls, end)
     intergreen = sum(d for s, d in runs if not any(c in "Gg" for c in s) or any(c in "yYu" for c in s))
-    assert intergreen < 0.3 * end, intergreen  # before: 312 s of 900 (now 197)
+    # before: 312 s of 900; now 207, and 58 s of all-red in which links 0 and 1 run on (counted green)
+    assert intergreen < 0.3 * end, intergreen
     # the side road's stage (links 3 and 4 green) ends when the side road has nothing left
     side = [d for s, d in runs if s[3] in "Gg" and s[4] in "Gg"]
     assert len(side) >= 12 and max(side) <= 30.0, side  # before: 10 greens, up to 59 s

@@ -15,7 +15,10 @@
   stop line to the conflict point (the first crossing of the two paths' shapes; the whole
   path where the shapes do not cross), ``L`` = 7.5 m (a car and its gap), ``v_c`` the clearing
   path's speed (its internal lanes'), ``d_e`` the entering path's distance to the same point
-  (minus 1.5 m) at its speed; pedestrians clear at 1.2 m/s. Never below the own program's
+  (minus 1.5 m) at its speed; pedestrians clear at 1.2 m/s. A vehicle link green in both
+  stages that a clearing link ``c`` gives way to counts as an entering foe too, at least
+  0.1 s (no yellow trap: ``c``'s vehicles may be waiting inside the junction for it, so it
+  stops with ``c`` and starts again after ``c``'s clearance). Never below the own program's
   shortest all-red (the network's clearance is not cut), rounded up to 0.1 s; with an all-red,
   the links green in both stages end and start again in the programs greenwave writes (a phase
   with some green and no yellow reads as a stage), so the yellow covers them too (the switcher
@@ -39,6 +42,7 @@ from greenwave.errors import NetworkError
 from greenwave.networks.compile import MIN_YELLOW_S
 from greenwave.networks.model import Program, Signal
 from greenwave.networks.signal_states import GREEN, GREEN_OR_TRANSITION, YELLOW
+from greenwave.networks.stage_record import stays_green_over
 
 __all__ = ["DesignParams", "JunctionGeometry", "ceil_to", "intergreens", "junction_geometry", "merge_pairs",
            "own_floor_allred", "own_intergreens", "own_link_yellow"]
@@ -281,6 +285,7 @@ def intergreens(
         yellow_of[k] = max(p.min_yellow_s, rule)
     n = len(stages)
     cache: dict[tuple[int, int], float] = {}
+    stays = stays_green_over(signal)
 
     def clear_s(c: int, e: int) -> float:
         if (c, e) in cache:
@@ -320,6 +325,12 @@ def intergreens(
                         # a vehicle clears during its yellow too only when it entered at its end:
                         # the all-red is what the clearing takes beyond the yellow's last moment
                         red = max(red, clear_s(c, e))
+                # a vehicle link green in both stages that this one gives way to: its vehicles may
+                # be waiting inside the junction for it, so it stops and starts again after
+                # their clearance (no yellow trap), never straight from yellow to green
+                for k in range(min(len(a), len(b), signal.n_links)):
+                    if a[k] in GREEN and b[k] in GREEN and k not in ped and not stays[c, k]:
+                        red = max(red, clear_s(c, k), p.round_s)
             allred[i][j] = ceil_to(max(red, floor_allred_s if vehicles_end else 0.0, 0.0), p.round_s)
             if allred[i][j] > 0:  # links green in both stages end too in written programs (design_transition)
                 vehicles_end = [k for k in range(min(len(a), signal.n_links)) if a[k] in GREEN and k not in ped]

@@ -209,6 +209,30 @@ def test_a_link_green_in_both_stages_keeps_its_green_through_the_all_red(cross, 
         ("yyyyyrrr", 4.0), ("rrrrrrrr", 0.9)]
 
 
+def test_a_link_that_turners_wait_for_stops_with_them_even_without_a_foe_starting(tmp_path: Path) -> None:
+    """No yellow trap where no foe starts either. DRT's ``cluster_1560223404_2335739502_3273797701``,
+    SUMO's rebuilt design, stage 0 -> 2: links 5 and 6 end their green, giving way to link 15,
+    which is green in both stages; no foe of theirs starts, so no all-red was derived and 15 ran
+    on while their last vehicles might be waiting inside the junction for it. Now 15 stops with
+    them and starts again after their clearance."""
+    net_file = GAME / "DRT" / "osm.net.xml"
+    net = load_network(net_file)
+    sid = "cluster_1560223404_2335739502_3273797701"
+    sig = net.signals[sid]
+    designs, _ = stage_designs(net, sid, rebuilt=rebuilt_programs(net_file, workdir=tmp_path).get(sid))
+    d = next(x for x in designs if x.name == "rebuilt")
+    a, b = d.stages[0], d.stages[2]
+    ending = [k for k in sig.vehicle_links if a[k] in "Gg" and b[k] not in "Gg"]
+    assert ending == [4, 5, 6, 17, 18, 19] and a[15] in "Gg" and b[15] in "Gg"
+    assert sig.yields[5, 15] and sig.yields[6, 15]
+    assert d.allred_s[0][2] > 0  # before: 0.0
+    steps = design_transition(a, b, yellow_s=d.yellow_s[0][2], all_red_s=d.allred_s[0][2],
+                               keep_through=stays_green_over(sig))
+    assert [st[15] for st, _ in steps] == ["y", "r"]
+    # the links nobody ending gives way to run on (7, 8, 13, 14, 16, 20 and 21)
+    assert all(st[k] in "Gg" for st, _ in steps for k in (7, 8, 13, 14, 16, 20, 21))
+
+
 @pytest.mark.slow
 def test_controllers_on_a_design_that_keeps_joined_clusters_together(pool: Executor, tmp_path: Path) -> None:
     """In SUMO: ``schedule`` on DRT's ``conflict_graph`` design (every signal; 15 minutes, entry

@@ -314,6 +314,8 @@ def intergreens(
                 continue
             starting = [k for k in range(min(len(b), signal.n_links)) if b[k] in GREEN and a[k] not in GREEN]
             vehicles_end = [k for k in ending if k not in ped]
+            kept = [k for k in range(min(len(a), len(b), signal.n_links))  # vehicle links green in both
+                    if a[k] in GREEN and b[k] in GREEN and k not in ped]
             # only crossings end: no yellow; a conflicting start still waits one step (never a
             # direct hand-over), their clearance being part of their stage's minimum green
             red = 0.0 if vehicles_end else max((1.0 for c in ending for e in starting if foes[c, e]), default=0.0)
@@ -328,8 +330,8 @@ def intergreens(
                 # a vehicle link green in both stages that this one gives way to: its vehicles may
                 # be waiting inside the junction for it, so it stops and starts again after
                 # their clearance (no yellow trap), never straight from yellow to green
-                for k in range(min(len(a), len(b), signal.n_links)):
-                    if a[k] in GREEN and b[k] in GREEN and k not in ped and not stays[c, k]:
+                for k in kept:
+                    if not stays[c, k]:
                         red = max(red, clear_s(c, k), p.round_s)
             allred[i][j] = ceil_to(max(red, floor_allred_s if vehicles_end else 0.0, 0.0), p.round_s)
             if allred[i][j] > 0:  # links green in both stages end too in written programs (design_transition)

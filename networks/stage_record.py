@@ -199,8 +199,9 @@ def design_transition(
     vehicles may be waiting inside the junction for it and clear only when it stops (else a
     left turner on yellow would be trapped by traffic that keeps its green). The switcher
     shows such transitions (it reads no program back). Without an all-red every link green in
-    both stages keeps its green, as :func:`derived_transition` has it, even one that a link
-    ending there gives way to: stopping it would need a red before its next green."""
+    both stages keeps its green, as :func:`derived_transition` has it; the intergreens give
+    every switch where an ending link gives way to a vehicle link green in both an all-red
+    (:func:`~greenwave.networks.intergreens.intergreens`), so only crossings run on so."""
     if all_red_s > 0:
         ending = [k for k, (a, b) in enumerate(zip(from_state, to_state, strict=True)) if a in GREEN and b not in GREEN]
         keep = np.zeros((0, 0), dtype=bool) if keep_through is None else keep_through

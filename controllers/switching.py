@@ -43,15 +43,17 @@ Reuse (e.g. adaptive / coordinated controllers)::
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from greenwave.errors import NetworkError, SimulationError
 from greenwave.networks.compile import MIN_YELLOW_S  # the standards' 3 s: the shortest yellow shown
-from greenwave.networks.intergreens import merge_pairs
+from greenwave.networks.intergreens import intergreens, merge_pairs
 from greenwave.networks.signal_states import (
     GREEN,
     GREEN_OR_TRANSITION,
@@ -61,7 +63,7 @@ from greenwave.networks.signal_states import (
     TRANSITION,
     YELLOW,
 )
-from greenwave.networks.stage_design import derived_transition
+from greenwave.networks.stage_design import derived_transition, design_transition, stays_green_over
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
@@ -120,6 +122,16 @@ def _sequence_ok(signal: Signal, seq: Sequence[str], strict: np.ndarray, pedestr
             if x in GREEN and y in RED and not pedestrian[k]:
                 return False
     return True
+
+
+def _traps(a: str, b: str, keep: np.ndarray, pedestrian: np.ndarray) -> bool:
+    """Whether a vehicle link ending its green from ``a`` to ``b`` gives way to a vehicle link
+    green in both (``keep``: :func:`stays_green_over`): kept green, it would trap the ending
+    link's vehicles waiting inside the junction for it."""
+    n = min(len(a), len(b), keep.shape[0])
+    ending = [c for c in range(n) if a[c] in GREEN and b[c] not in GREEN and not pedestrian[c]]
+    kept = [k for k in range(n) if a[k] in GREEN and b[k] in GREEN and not pedestrian[k]]
+    return any(not keep[c, k] for c in ending for k in kept)
 
 
 def _link_yellows(seq: Sequence[tuple[str, float]]) -> list[float]:
@@ -190,9 +202,20 @@ def signal_stages(
     *,
     default_min_green_s: float = DEFAULT_MIN_GREEN_S,
     default_max_green_s: float = 60.0,
+    net_file: str | os.PathLike[str] | None = None,
 ) -> SignalStages | None:
     """The stages of ``program`` (default: the one SUMO runs, ``signal.default_program``) with
     safe intergreens.
+
+    From a stage to the next the program's own intergreen runs (where it is safe); every other
+    switch is derived from the two states with the program's yellow and all-red, links green in
+    both keeping their green, except a vehicle link that a link ending its green gives way to
+    (SUMO's response bits, or a wait inside a joined junction: :func:`stays_green_over`): its
+    vehicles may wait inside the junction for it, so it ends too and starts again after their
+    clearance (no yellow trap, as in the generated designs' intergreens): the program's all-red
+    or, where longer, the one :func:`~greenwave.networks.intergreens.intergreens` derives from
+    the junction's geometry in ``net_file`` (without it, the program's longest all-red, at least
+    one second).
 
     Returns ``None`` when the program has no green stage (rail or switched-off signals).
 
@@ -243,6 +266,7 @@ def signal_stages(
     max_ry = max(rys, default=0.0)
     transitions: dict[tuple[int, int], tuple[tuple[str, float], ...]] = {}
     n = len(idx)
+    keep = stays_green_over(signal) if signal.yields is not None else None
     for i in range(n):
         y_i = max(yellow_after[i] if yellow_after[i] > 0 else max(yellows, default=DEFAULT_YELLOW_S), MIN_YELLOW_S)
         r_i = red_after[i] if red_after[i] > 0 else max_red
@@ -255,6 +279,14 @@ def signal_stages(
                 if all(len(s) == len(states[i]) for s in own) and _sequence_ok(signal, own, strict, pedestrian):
                     transitions[(i, j)] = tuple(inter[i])
                     continue
+            if keep is not None and _traps(states[i], states[j], keep, pedestrian):
+                if net_file is not None and Path(net_file).is_file():
+                    red = max(r_i, intergreens(signal, (states[i], states[j]), Path(net_file))[1][0][1])
+                else:
+                    red = max(r_i, max_red, 1.0)
+                transitions[(i, j)] = tuple(design_transition(states[i], states[j], yellow_s=y_i, all_red_s=red,
+                                                              keep_through=keep, red_yellow_s=max_ry))
+                continue
             transitions[(i, j)] = tuple(
                 derived_transition(states[i], states[j], yellow_s=y_i, all_red_s=r_i, red_yellow_s=max_ry)
             )
@@ -344,7 +376,8 @@ class StageSwitcher:
                     raise SimulationError(f"signal {sid!r} has no program {program_ids[sid]!r}")
             try:
                 st = stages[sid] if stages and sid in stages else signal_stages(
-                    sig, prog, default_min_green_s=default_min_green_s, default_max_green_s=default_max_green_s)
+                    sig, prog, default_min_green_s=default_min_green_s, default_max_green_s=default_max_green_s,
+                    net_file=network.path)
             except NetworkError as exc:  # its own stages are unsafe: it keeps its own program
                 self.excluded[sid] = str(exc)
                 continue

@@ -186,6 +186,7 @@ def design_transition(
     yellow_s: float,
     all_red_s: float,
     keep_through: np.ndarray | None = None,
+    red_yellow_s: float = 0.0,
 ) -> list[tuple[str, float]]:
     """The intergreen of a stage design from one stage to another: :func:`derived_transition`,
     except that with an all-red the links green in both stages end too (yellow, red, green
@@ -201,7 +202,11 @@ def design_transition(
     shows such transitions (it reads no program back). Without an all-red every link green in
     both stages keeps its green, as :func:`derived_transition` has it; the intergreens give
     every switch where an ending link gives way to a vehicle link green in both an all-red
-    (:func:`~greenwave.networks.intergreens.intergreens`), so only crossings run on so."""
+    (:func:`~greenwave.networks.intergreens.intergreens`), so only crossings run on so.
+
+    ``red_yellow_s``: a red-yellow (``u``) before the green of every link starting, the links
+    ended for the all-red included (programs that show one, as :func:`derived_transition`)."""
+    target = to_state
     if all_red_s > 0:
         ending = [k for k, (a, b) in enumerate(zip(from_state, to_state, strict=True)) if a in GREEN and b not in GREEN]
         keep = np.zeros((0, 0), dtype=bool) if keep_through is None else keep_through
@@ -212,7 +217,12 @@ def design_transition(
 
         to_state = "".join(RED_LETTER if a in GREEN and b in GREEN and not stays(k) else b
                            for k, (a, b) in enumerate(zip(from_state, to_state, strict=True)))
-    return derived_transition(from_state, to_state, yellow_s=yellow_s, all_red_s=all_red_s)
+    out = derived_transition(from_state, to_state, yellow_s=yellow_s, all_red_s=all_red_s, red_yellow_s=red_yellow_s)
+    if red_yellow_s > 0 and to_state != target and out:  # the ended links start again through red-yellow too
+        state, dur = out[-1]
+        out[-1] = ("".join(RED_YELLOW if b in GREEN and m not in GREEN else c
+                           for c, b, m in zip(state, target, to_state, strict=True)), dur)
+    return out
 
 
 def stays_green_over(signal: Signal) -> np.ndarray:

@@ -35,6 +35,7 @@ from greenwave.engine.session import SessionConfig, SumoSession
 from greenwave.errors import ScenarioError
 from greenwave.networks import RoadNetwork, Signal, load_network
 from greenwave.networks.generate import grid_network
+from greenwave.networks.stage_record import design_transition, stays_green_over
 from greenwave.scenarios.runner import run_scenario
 from greenwave.scenarios.spec import scenario_from_dict
 
@@ -818,3 +819,58 @@ def test_switching_never_takes_a_yellow_under_three_seconds_from_the_program() -
                 if c in "yY":
                     shown[k] = shown.get(k, 0.0) + duration
         assert shown and min(shown.values()) >= 3.0, seq
+
+
+def test_a_skip_switch_of_an_own_program_does_not_trap_turners() -> None:
+    """A switch between two stages of an own program that are not neighbours is derived from
+    the two states. RiLSA example 2's own program (its net file), stage 0 -> 2: link 2 (the east
+    approach's left turners, who wait in the median for the westbound lanes) ends its green and
+    gives way to link 5, green in both. Before, 5 ran on ('yyyrrgyy', no all-red) over turners
+    waiting for it; now it ends with them and starts again after their clearance (1.5 s from the
+    junction's geometry; the program's longest all-red, at least 1 s, without the net file).
+    The program's own switch to the next stage is as the program has it. On Ingolstadt's
+    ``335525545`` (3 s all-red), stage 2 -> 1: links 7-9 stop with link 1's left turners."""
+    net = load_network(RILSA2 / "rilsa2.net.xml")
+    sig = net.signals["0"]
+    assert sig.chain_yields is not None and sig.chain_yields[2, 5]  # after the median lane
+    with_file = signal_stages(sig, net_file=net.path)
+    without = signal_stages(sig)
+    assert with_file is not None and without is not None
+    assert with_file.states[0] == "GGgrrggg" and with_file.states[2] == "rrrGGGrr"
+    assert with_file.transitions[(0, 2)] == (("yyyrryyy", 4.0), ("rrrrrrrr", 1.5))
+    assert without.transitions[(0, 2)] == (("yyyrryyy", 4.0), ("rrrrrrrr", 1.0))
+    assert with_file.transitions[(0, 1)] == (("yygrrggg", 4.0),)  # the program's own
+    fkk = load_network(FKK / "ingolstadt.net.xml.gz")
+    st = signal_stages(fkk.signals["335525545"], net_file=fkk.path)
+    assert st is not None and st.states[2] == "ggGGrrrgGGrrr" and st.states[1] == "rrrrrrrgGGrrr"
+    assert st.transitions[(2, 1)] == (("yyyyrrryyyrrr", 3.0), ("rrrrrrrrrrrrr", 3.0))
+    # a red-yellow before the green shows on the links that stopped too
+    steps = design_transition("GGgrrggg", "rrrGGGrr", yellow_s=3.0, all_red_s=1.0,
+                              keep_through=stays_green_over(sig), red_yellow_s=1.0)
+    assert steps[-1] == ("rrruuurr", 1.0)
+
+
+@pytest.mark.slow
+def test_max_pressure_on_rilsa_example_2s_own_program_skips_without_a_yellow_trap(tmp_path: Path) -> None:
+    """In SUMO: max_pressure on RiLSA example 2's own program (its net file's, no design; its
+    counted flows, 900 s, seed 1) skips from stage 0 straight to stage 2, and link 5 stops with
+    the east approach's left turners who wait for it in the median, then starts again."""
+    from greenwave._sumo import run_sumo_command
+
+    run_sumo_command([RILSA2 / "makeRoutes.py"], what="RiLSA example 2 demand", cwd=tmp_path)
+    save = tmp_path / "save.add.xml"
+    save.write_text(f'<additional><timedEvent type="SaveTLSStates" dest="{tmp_path / "tls.xml"}"/></additional>\n')
+    end = 900.0
+    sc = scenario_from_dict({
+        "name": "rilsa2_own", "duration_s": end, "seeds": [1], "controllers": ["max_pressure"],
+        "network": {"file": str(RILSA2 / "rilsa2.net.xml")},
+        "demand": {"route_files": [str(tmp_path / "flows.rou.xml")],
+                   "additional_files": [str(RILSA2 / "vtypes.add.xml"), str(save)]},
+        "controller_options": {"max_pressure": {"stage_design": "own"}},
+    })
+    row = run_scenario(sc, tmp_path / "out", check_safety=True).iloc[0]
+    assert row.safety_violations == 0
+    shown = [s for s, _ in _green_runs(next(tmp_path.rglob("tls.xml")), end)]
+    after = set(zip(shown, shown[1:], strict=False))
+    assert ("yyyrryyy", "rrrrrrrr") in after, sorted(after)  # 0 -> 2: link 5 stops too
+    assert not [s for s in shown if s == "yyyrrgyy" or s == "yyyrrGyy"]  # before: 5 ran on

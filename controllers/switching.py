@@ -212,10 +212,11 @@ def signal_stages(
     both keeping their green, except a vehicle link that a link ending its green gives way to
     (SUMO's response bits, or a wait inside a joined junction: :func:`stays_green_over`): its
     vehicles may wait inside the junction for it, so it ends too and starts again after their
-    clearance (no yellow trap, as in the generated designs' intergreens): the program's all-red
-    or, where longer, the one :func:`~greenwave.networks.intergreens.intergreens` derives from
-    the junction's geometry in ``net_file`` (without it, the program's longest all-red, at least
-    one second).
+    clearance (no yellow trap, as in the generated designs' intergreens; a crossing the ending
+    turners give way to ends with it, as there): the program's all-red or, where longer, the
+    one :func:`~greenwave.networks.intergreens.intergreens` derives from the junction's geometry
+    in ``net_file`` (without it, or where it cannot be read, the program's longest all-red, at
+    least one second).
 
     Returns ``None`` when the program has no green stage (rail or switched-off signals).
 
@@ -280,10 +281,12 @@ def signal_stages(
                     transitions[(i, j)] = tuple(inter[i])
                     continue
             if keep is not None and _traps(states[i], states[j], keep, pedestrian):
+                red = max(r_i, max_red, 1.0)  # without the geometry
                 if net_file is not None and Path(net_file).is_file():
-                    red = max(r_i, intergreens(signal, (states[i], states[j]), Path(net_file))[1][0][1])
-                else:
-                    red = max(r_i, max_red, 1.0)
+                    try:
+                        red = max(r_i, intergreens(signal, (states[i], states[j]), Path(net_file))[1][0][1])
+                    except NetworkError:
+                        pass  # geometry unreadable: not a reason to call the program unsafe
                 transitions[(i, j)] = tuple(design_transition(states[i], states[j], yellow_s=y_i, all_red_s=red,
                                                               keep_through=keep, red_yellow_s=max_ry))
                 continue

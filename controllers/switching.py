@@ -76,6 +76,7 @@ __all__ = [
     "SignalStages",
     "StageSwitcher",
     "derived_transition",
+    "trap_free_transition",
     "is_all_red",
     "is_stage_state",
     "signal_stages",
@@ -122,6 +123,43 @@ def _sequence_ok(signal: Signal, seq: Sequence[str], strict: np.ndarray, pedestr
             if x in GREEN and y in RED and not pedestrian[k]:
                 return False
     return True
+
+
+def trap_free_transition(
+    signal: Signal,
+    from_state: str,
+    to_state: str,
+    *,
+    yellow_s: float,
+    all_red_s: float,
+    red_yellow_s: float = 0.0,
+    longest_all_red_s: float = 0.0,
+    net_file: str | os.PathLike[str] | None = None,
+) -> list[tuple[str, float]]:
+    """:func:`derived_transition` (links green in both states keep their green), except where a
+    vehicle link ending its green gives way to a vehicle link green in both (SUMO's response
+    bits, or a wait inside a joined junction: :func:`stays_green_over`; unknown without the
+    bits): its vehicles may wait inside the junction for that link, so it ends too and starts
+    again after their clearance (no yellow trap, as in the generated designs' intergreens; a
+    crossing the ending turners give way to ends with it, as there). That all-red is
+    ``all_red_s`` or, where longer, the one
+    :func:`~greenwave.networks.intergreens.intergreens` derives from the junction's geometry in
+    ``net_file``; without it, or where it cannot be read, ``longest_all_red_s``, at least 1 s."""
+    if signal.yields is not None and len(from_state) == len(to_state):
+        keep = stays_green_over(signal)
+        pedestrian = np.zeros(max(signal.n_links, len(from_state)), dtype=bool)
+        pedestrian[list(signal.pedestrian_links)] = True
+        if _traps(from_state, to_state, keep, pedestrian):
+            red = max(all_red_s, longest_all_red_s, 1.0)  # without the geometry
+            if net_file is not None and Path(net_file).is_file():
+                try:
+                    red = max(all_red_s, intergreens(signal, (from_state, to_state), Path(net_file))[1][0][1])
+                except NetworkError:
+                    pass  # geometry unreadable: not a reason to call the program unsafe
+            return design_transition(from_state, to_state, yellow_s=yellow_s, all_red_s=red, keep_through=keep,
+                                     red_yellow_s=red_yellow_s)
+    return derived_transition(from_state, to_state, yellow_s=yellow_s, all_red_s=all_red_s,
+                              red_yellow_s=red_yellow_s)
 
 
 def _traps(a: str, b: str, keep: np.ndarray, pedestrian: np.ndarray) -> bool:
@@ -209,14 +247,8 @@ def signal_stages(
 
     From a stage to the next the program's own intergreen runs (where it is safe); every other
     switch is derived from the two states with the program's yellow and all-red, links green in
-    both keeping their green, except a vehicle link that a link ending its green gives way to
-    (SUMO's response bits, or a wait inside a joined junction: :func:`stays_green_over`): its
-    vehicles may wait inside the junction for it, so it ends too and starts again after their
-    clearance (no yellow trap, as in the generated designs' intergreens; a crossing the ending
-    turners give way to ends with it, as there): the program's all-red or, where longer, the
-    one :func:`~greenwave.networks.intergreens.intergreens` derives from the junction's geometry
-    in ``net_file`` (without it, or where it cannot be read, the program's longest all-red, at
-    least one second).
+    both keeping their green except where that would trap turners waiting for one of them
+    (:func:`trap_free_transition`, with the junction's geometry from ``net_file``).
 
     Returns ``None`` when the program has no green stage (rail or switched-off signals).
 
@@ -267,7 +299,6 @@ def signal_stages(
     max_ry = max(rys, default=0.0)
     transitions: dict[tuple[int, int], tuple[tuple[str, float], ...]] = {}
     n = len(idx)
-    keep = stays_green_over(signal) if signal.yields is not None else None
     for i in range(n):
         y_i = max(yellow_after[i] if yellow_after[i] > 0 else max(yellows, default=DEFAULT_YELLOW_S), MIN_YELLOW_S)
         r_i = red_after[i] if red_after[i] > 0 else max_red
@@ -280,19 +311,9 @@ def signal_stages(
                 if all(len(s) == len(states[i]) for s in own) and _sequence_ok(signal, own, strict, pedestrian):
                     transitions[(i, j)] = tuple(inter[i])
                     continue
-            if keep is not None and _traps(states[i], states[j], keep, pedestrian):
-                red = max(r_i, max_red, 1.0)  # without the geometry
-                if net_file is not None and Path(net_file).is_file():
-                    try:
-                        red = max(r_i, intergreens(signal, (states[i], states[j]), Path(net_file))[1][0][1])
-                    except NetworkError:
-                        pass  # geometry unreadable: not a reason to call the program unsafe
-                transitions[(i, j)] = tuple(design_transition(states[i], states[j], yellow_s=y_i, all_red_s=red,
-                                                              keep_through=keep, red_yellow_s=max_ry))
-                continue
-            transitions[(i, j)] = tuple(
-                derived_transition(states[i], states[j], yellow_s=y_i, all_red_s=r_i, red_yellow_s=max_ry)
-            )
+            transitions[(i, j)] = tuple(trap_free_transition(
+                signal, states[i], states[j], yellow_s=y_i, all_red_s=r_i, red_yellow_s=max_ry,
+                longest_all_red_s=max_red, net_file=net_file))
     dur = np.array([float(phases[k].duration) for k in idx])
     mins = np.array([stage_min_green(phases[k].min_dur, phases[k].duration, default_min_green_s) for k in idx])
     maxs = np.array([
@@ -455,8 +476,10 @@ class StageSwitcher:
         yellows = [d for seq in st.transitions.values() for s, d in seq if any(c in YELLOW for c in s)]
         # the clearance after the yellow (an overlap may keep a link green through it)
         reds = [d for seq in st.transitions.values() for s, d in seq if not any(c in TRANSITION for c in s)]
-        seq = derived_transition(state, st.states[k], yellow_s=max(*yellows, DEFAULT_YELLOW_S, MIN_YELLOW_S),
-                                 all_red_s=max(reds, default=0.0))
+        sig = self.network.signals[self.signals[i]]
+        seq = trap_free_transition(sig, state, st.states[k], yellow_s=max(*yellows, DEFAULT_YELLOW_S, MIN_YELLOW_S),
+                                   all_red_s=max(reds, default=0.0), longest_all_red_s=max(reds, default=0.0),
+                                   net_file=self.network.path)
         self.attached[i] = True
         self.stage[i] = -1
         self.target[i] = k

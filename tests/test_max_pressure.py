@@ -28,6 +28,7 @@ from greenwave.controllers.switching import (
     is_stage_state,
     signal_stages,
     state_conflicts,
+    trap_free_transition,
 )
 from greenwave.controllers.transition_safety import TransitionMonitor
 from greenwave.engine.run import RunSpec
@@ -874,3 +875,24 @@ def test_max_pressure_on_rilsa_example_2s_own_program_skips_without_a_yellow_tra
     after = set(zip(shown, shown[1:], strict=False))
     assert ("yyyrryyy", "rrrrrrrr") in after, sorted(after)  # 0 -> 2: link 5 stops too
     assert "yyyrrgyy" not in shown  # before: 5 ran on
+
+
+def test_a_take_over_from_a_foreign_green_does_not_trap_turners_either() -> None:
+    """The switcher takes over from another program's green with the same rule
+    (``trap_free_transition``, which ``StageSwitcher._take_over`` uses): from RiLSA 2's
+    ``GGgrrggg`` shown by a foreign program to ``rrrGGGrr``, link 5 stops with link 2's median
+    turners. Where the right of way is unknown (no response bits) or nobody is trapped it is
+    :func:`derived_transition`, links green in both running on."""
+    net = load_network(RILSA2 / "rilsa2.net.xml")
+    sig = net.signals["0"]
+    a, b = "GGgrrggg", "rrrGGGrr"
+    assert trap_free_transition(sig, a, b, yellow_s=4.0, all_red_s=0.0, net_file=net.path) == [
+        ("yyyrryyy", 4.0), ("rrrrrrrr", 1.5)]
+    assert trap_free_transition(sig, a, b, yellow_s=4.0, all_red_s=0.0, longest_all_red_s=2.0) == [
+        ("yyyrryyy", 4.0), ("rrrrrrrr", 2.0)]
+    unknown = replace(sig, yields=None)
+    assert trap_free_transition(unknown, a, b, yellow_s=4.0, all_red_s=0.0, net_file=net.path) == \
+        derived_transition(a, b, yellow_s=4.0, all_red_s=0.0) == [("yyyrrgyy", 4.0)]
+    # 2 -> 1 keeps link 5 green: the side road's turners (3, 4) do not wait for it
+    assert trap_free_transition(sig, "rrrGGGrr", "rrGrrGGG", yellow_s=4.0, all_red_s=0.0, net_file=net.path) == \
+        derived_transition("rrrGGGrr", "rrGrrGGG", yellow_s=4.0, all_red_s=0.0)

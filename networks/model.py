@@ -157,6 +157,12 @@ class Signal:
         ``j`` (SUMO's ``<request response=...>`` bits, for every pair of their connections that
         are foes), so ``i`` may show permissive ``g`` while ``j`` is green. ``None``: unknown
         (networks not read from a net file).
+    yields_any
+        Boolean matrix ``n_links × n_links``: True where some connection of link ``i`` must give
+        way to a connection of ``j`` (where a link index groups several connections, a lane of
+        it may yield while another does not). The yellow-trap rule reads it
+        (:func:`~greenwave.networks.stage_record.stays_green_over`): a vehicle of that lane may
+        be waiting inside the junction for ``j``. ``None``: as ``yields``.
     chain_yields
         Boolean matrix ``n_links × n_links``: True where link ``i``'s vehicles go on over a lane
         too short to hold one of them clear of both junctions (an inner edge of a joined
@@ -182,6 +188,7 @@ class Signal:
     primary_conflicts: np.ndarray | None = None
     active_program_id: str | None = None
     yields: np.ndarray | None = None
+    yields_any: np.ndarray | None = None
     chain_yields: np.ndarray | None = None
     chain_links: np.ndarray | None = None
 

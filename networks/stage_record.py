@@ -227,7 +227,8 @@ def design_transition(
 
 def stays_green_over(signal: Signal) -> np.ndarray:
     """``n_links × n_links`` booleans: True where link ``k`` may keep its green while link ``c``
-    ends its own and clears: ``c`` need not give way to ``k`` (SUMO's response bits,
+    ends its own and clears: no connection of ``c`` need give way to ``k`` (SUMO's response
+    bits, :attr:`~greenwave.networks.model.Signal.yields_any`, else
     :attr:`~greenwave.networks.model.Signal.yields`) nor wait for it beyond a lane inside the
     junction (:attr:`~greenwave.networks.model.Signal.chain_yields`). Where the yields are not
     known (a network not read from a net file), nothing stays green."""
@@ -235,6 +236,8 @@ def stays_green_over(signal: Signal) -> np.ndarray:
     if signal.yields is None:
         return np.zeros((n, n), dtype=bool)
     out = ~signal.yields.astype(bool)
+    if signal.yields_any is not None:
+        out &= ~signal.yields_any.astype(bool)
     if signal.chain_yields is not None:
         out &= ~signal.chain_yields.astype(bool)
     return out

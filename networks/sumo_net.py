@@ -451,9 +451,11 @@ def _conflict_matrix(reader: _Reader, n_links: int, owner: dict[tuple[str, int],
     return conflicts
 
 
-def _yield_matrix(reader: _Reader, n_links: int, owner: dict[tuple[str, int], list[int]]) -> np.ndarray:
-    """``yields[i, j]``: every request of link ``i`` that is a foe of a request of link ``j``
-    must give way to it (SUMO's ``response`` bit), so ``i`` may show ``g`` beside a green ``j``."""
+def _yield_matrices(reader: _Reader, n_links: int,
+                    owner: dict[tuple[str, int], list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """``(yields, yields_any)``: ``yields[i, j]``, every request of link ``i`` that is a foe of a
+    request of link ``j`` must give way to it (SUMO's ``response`` bit), so ``i`` may show ``g``
+    beside a green ``j``; ``yields_any[i, j]``, some of them must."""
     pairs = np.zeros((n_links, n_links), dtype=np.int64)
     giving = np.zeros((n_links, n_links), dtype=np.int64)
     for (jid, ri), links in owner.items():
@@ -469,9 +471,11 @@ def _yield_matrix(reader: _Reader, n_links: int, owner: dict[tuple[str, int], li
                 if response[n - 1 - rj] == "1":
                     giving[np.ix_(links, [other])] += 1
     out: np.ndarray = (pairs > 0) & (giving == pairs)
-    np.fill_diagonal(out, False)
-    out.setflags(write=False)
-    return out
+    some: np.ndarray = giving > 0
+    for m in (out, some):
+        np.fill_diagonal(m, False)
+        m.setflags(write=False)
+    return out, some
 
 
 def _chains(
@@ -608,7 +612,7 @@ def _signals(
         owner = _request_owners(link_requests)  # one map for every matrix of the link's requests
         conflicts = _conflict_matrix(reader, n_links, owner)
         primary = _conflict_matrix(reader, n_links, _request_owners(primary_requests))
-        yields = _yield_matrix(reader, n_links, owner)
+        yields, yields_any = _yield_matrices(reader, n_links, owner)
         chain_yields, chain_links = _chains(reader, tid, requests, used, n_links, owner, onward)
         signals[tid] = Signal(
             id=tid,
@@ -620,6 +624,7 @@ def _signals(
             primary_conflicts=primary,
             active_program_id=(active or {}).get(tid),
             yields=yields,
+            yields_any=yields_any,
             chain_yields=chain_yields,
             chain_links=chain_links,
         )

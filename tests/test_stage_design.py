@@ -233,6 +233,27 @@ def test_a_link_that_turners_wait_for_stops_with_them_even_without_a_foe_startin
     assert all(st[k] in "Gg" for st, _ in steps for k in (7, 8, 13, 14, 16, 20, 21))
 
 
+
+def test_a_link_that_some_lane_of_an_ending_link_gives_way_to_does_not_run_on() -> None:
+    """Where one link index groups several connections (Ingolstadt's ``gneJ21``: car and
+    bicycle lanes under one signal), one lane of it may give way to a link while another does
+    not: SUMO's bits for links 0 (a right turn from lane 2) and 13 (bicycles and a crossing) have
+    some pair where 0 yields, not every pair, so ``yields`` says no. A link that ends its green
+    beside 13 may still have vehicles waiting for it inside the junction: 13 stops with it
+    (``stays_green_over`` reads ``yields_any``); before, it ran on. The 34 such pairs of
+    ``gneJ21`` are the only ones on the benchmark's 19 networks, and no design of their 141
+    signals changed."""
+    net = load_network(GAME / "fkk_in" / "ingolstadt.net.xml.gz")
+    sig = net.signals["gneJ21"]
+    assert sig.yields is not None and sig.yields_any is not None
+    assert not sig.yields[0, 13] and sig.yields_any[0, 13]
+    assert int((sig.yields_any & ~sig.yields).sum()) == 34
+    assert not stays_green_over(sig)[0, 13]
+    assert stays_green_over(replace(sig, yields_any=None))[0, 13]  # all pairs only: it ran on
+    # every link that yields on every pair yields on some
+    assert not (sig.yields & ~sig.yields_any).any()
+
+
 @pytest.mark.slow
 def test_controllers_on_a_design_that_keeps_joined_clusters_together(pool: Executor, tmp_path: Path) -> None:
     """In SUMO: ``schedule`` on DRT's ``conflict_graph`` design (every signal; 15 minutes, entry

@@ -25,7 +25,10 @@ Between a stage and the next one *in program order* it shows the program's own i
 phases (when they pass the same checks); between any other pair it derives the intergreen from
 the two states: links ending their green show ``y`` for the program's yellow time, then every
 link that is not green in both stages shows ``r`` for the program's all-red time (and ``u``
-for its red-yellow time, where the program has one).
+for its red-yellow time, where the program has one). A link green in both keeps its green,
+unless a vehicle link ending gives way to it: then it ends and starts again too, after the
+ending link's clearance (:func:`trap_free_transition`; no yellow trap). A take-over from a
+foreign green follows the same rule, with the longest all-red of the signal's switches.
 
 States are sent with ``trafficlight.setRedYellowGreenState`` only when they change (one TraCI
 call per signal change, none per step); signal phases are read from a subscription. Per-step
@@ -477,6 +480,7 @@ class StageSwitcher:
         # the clearance after the yellow (an overlap may keep a link green through it)
         reds = [d for seq in st.transitions.values() for s, d in seq if not any(c in TRANSITION for c in s)]
         sig = self.network.signals[self.signals[i]]
+        # the longest all-red of its switches (those that end a link a turner waits for included)
         seq = trap_free_transition(sig, state, st.states[k], yellow_s=max(*yellows, DEFAULT_YELLOW_S, MIN_YELLOW_S),
                                    all_red_s=max(reds, default=0.0), longest_all_red_s=max(reds, default=0.0),
                                    net_file=self.network.path)
@@ -489,7 +493,7 @@ class StageSwitcher:
         self._conn.trafficlight.setRedYellowGreenState(self.signals[i], state)
         self.changes += 1
         # a foreign green with conflicting priority greens is not held for a minimum green
-        unsafe = bool(state_conflicts(self.network.signals[self.signals[i]], state))
+        unsafe = bool(state_conflicts(sig, state))
         self.next_change_s[i] = t if unsafe else t + float(st.min_green_s[k])
 
     def _show_green(self, i: int, k: int, t: float) -> None:

@@ -896,3 +896,48 @@ def test_a_take_over_from_a_foreign_green_does_not_trap_turners_either() -> None
     # 2 -> 1 keeps link 5 green: the side road's turners (3, 4) do not wait for it
     assert trap_free_transition(sig, "rrrGGGrr", "rrGrrGGG", yellow_s=4.0, all_red_s=0.0, net_file=net.path) == \
         derived_transition("rrrGGGrr", "rrGrrGGG", yellow_s=4.0, all_red_s=0.0)
+
+
+class _ForeignProgram:
+    """A TraCI stand-in for one signal whose running program is not the switcher's: it shows
+    ``state`` until the switcher sets one, and records every state set."""
+
+    def __init__(self, state: str) -> None:
+        self.state, self.shown = state, []
+        self.trafficlight, self.vehicle = self, self
+
+    def getProgram(self, _sid: str) -> str:  # noqa: N802 (TraCI's names)
+        return "foreign"
+
+    def getRedYellowGreenState(self, _sid: str) -> str:  # noqa: N802
+        return self.state
+
+    def setRedYellowGreenState(self, _sid: str, state: str) -> None:  # noqa: N802
+        self.state = state
+        self.shown.append(state)
+
+    def getIDCount(self) -> int:  # noqa: N802
+        return 1
+
+
+def test_the_switcher_takes_over_a_foreign_green_without_a_yellow_trap() -> None:
+    """``StageSwitcher`` attaching while another program shows ``rrgGGGrr`` on RiLSA 2 (link
+    2, the east approach's left turners, green beside 3-5): the closest stage is ``rrrGGGrr``,
+    so link 2 ends while 5, which 2's turners wait for in the median, is green in both. It holds
+    the foreign green for the stage's minimum, then shows yellow on 2 and 5 and an all-red
+    before the stage; before, 5 ran on (``rryGGGrr``)."""
+    from types import SimpleNamespace
+
+    net = load_network(RILSA2 / "rilsa2.net.xml")
+    switcher = StageSwitcher(net, ["0"])
+    conn = _ForeignProgram("rrgGGGrr")
+    sim = SimpleNamespace(conn=conn, time_s=0.0)
+    switcher.start(sim)
+    for t in range(1, 40):
+        sim.time_s = float(t)
+        switcher.step(sim)
+    shown = conn.shown
+    assert shown[0] == "rrgGGGrr" and "rrrGGGrr" in shown, shown
+    clearance = shown[1:shown.index("rrrGGGrr")]
+    assert clearance and clearance[0][2] == "y" and clearance[0][5] == "y", shown
+    assert any(s[5] == "r" for s in clearance), shown

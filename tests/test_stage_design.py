@@ -233,7 +233,6 @@ def test_a_link_that_turners_wait_for_stops_with_them_even_without_a_foe_startin
     assert all(st[k] in "Gg" for st, _ in steps for k in (7, 8, 13, 14, 16, 20, 21))
 
 
-
 def test_a_link_that_some_lane_of_an_ending_link_gives_way_to_does_not_run_on() -> None:
     """Where one link index groups several connections (Ingolstadt's ``gneJ21``: car and
     bicycle lanes under one signal), one lane of it may give way to a link while another does

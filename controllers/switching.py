@@ -66,7 +66,7 @@ from greenwave.networks.signal_states import (
     TRANSITION,
     YELLOW,
 )
-from greenwave.networks.stage_design import derived_transition, design_transition, stays_green_over
+from greenwave.networks.stage_record import derived_transition, design_transition, stays_green_over, trap_pairs
 
 if TYPE_CHECKING:
     from greenwave.engine.session import SumoSession
@@ -150,9 +150,7 @@ def trap_free_transition(
     ``net_file``; without it, or where it cannot be read, ``longest_all_red_s``, at least 1 s."""
     if signal.yields is not None and len(from_state) == len(to_state):
         keep = stays_green_over(signal)
-        pedestrian = np.zeros(max(signal.n_links, len(from_state)), dtype=bool)
-        pedestrian[list(signal.pedestrian_links)] = True
-        if _traps(from_state, to_state, keep, pedestrian):
+        if trap_pairs(from_state, to_state, keep, frozenset(signal.pedestrian_links)):
             red = max(all_red_s, longest_all_red_s, 1.0)  # without the geometry
             if net_file is not None and Path(net_file).is_file():
                 try:
@@ -163,16 +161,6 @@ def trap_free_transition(
                                      red_yellow_s=red_yellow_s)
     return derived_transition(from_state, to_state, yellow_s=yellow_s, all_red_s=all_red_s,
                               red_yellow_s=red_yellow_s)
-
-
-def _traps(a: str, b: str, keep: np.ndarray, pedestrian: np.ndarray) -> bool:
-    """Whether a vehicle link ending its green from ``a`` to ``b`` gives way to a vehicle link
-    green in both (``keep``: :func:`stays_green_over`): kept green, it would trap the ending
-    link's vehicles waiting inside the junction for it."""
-    n = min(len(a), len(b), keep.shape[0])
-    ending = [c for c in range(n) if a[c] in GREEN and b[c] not in GREEN and not pedestrian[c]]
-    kept = [k for k in range(n) if a[k] in GREEN and b[k] in GREEN and not pedestrian[k]]
-    return any(not keep[c, k] for c in ending for k in kept)
 
 
 def _link_yellows(seq: Sequence[tuple[str, float]]) -> list[float]:

@@ -42,7 +42,7 @@ from greenwave.errors import NetworkError
 from greenwave.networks.compile import MIN_YELLOW_S
 from greenwave.networks.model import Program, Signal
 from greenwave.networks.signal_states import GREEN, GREEN_OR_TRANSITION, YELLOW
-from greenwave.networks.stage_record import stays_green_over
+from greenwave.networks.stage_record import stays_green_over, trap_pairs
 
 __all__ = ["DesignParams", "JunctionGeometry", "ceil_to", "intergreens", "junction_geometry", "merge_pairs",
            "own_floor_allred", "own_intergreens", "own_link_yellow"]
@@ -314,8 +314,6 @@ def intergreens(
                 continue
             starting = [k for k in range(min(len(b), signal.n_links)) if b[k] in GREEN and a[k] not in GREEN]
             vehicles_end = [k for k in ending if k not in ped]
-            kept = [k for k in range(min(len(a), len(b), signal.n_links))  # vehicle links green in both
-                    if a[k] in GREEN and b[k] in GREEN and k not in ped]
             # only crossings end: no yellow; a conflicting start still waits one step (never a
             # direct hand-over), their clearance being part of their stage's minimum green
             red = 0.0 if vehicles_end else max((1.0 for c in ending for e in starting if foes[c, e]), default=0.0)
@@ -327,12 +325,11 @@ def intergreens(
                         # a vehicle clears during its yellow too only when it entered at its end:
                         # the all-red is what the clearing takes beyond the yellow's last moment
                         red = max(red, clear_s(c, e))
-                # a vehicle link green in both stages that this one gives way to: its vehicles may
-                # be waiting inside the junction for it, so it stops and starts again after
-                # their clearance (no yellow trap), never straight from yellow to green
-                for k in kept:
-                    if not stays[c, k]:
-                        red = max(red, clear_s(c, k), p.round_s)
+            # a vehicle link green in both stages that an ending one gives way to: its vehicles
+            # may be waiting inside the junction for it, so it stops and starts again after
+            # their clearance (no yellow trap), never straight from yellow to green
+            for c, k in trap_pairs(a, b, stays, ped):
+                red = max(red, clear_s(c, k), p.round_s)
             allred[i][j] = ceil_to(max(red, floor_allred_s if vehicles_end else 0.0, 0.0), p.round_s)
             if allred[i][j] > 0:  # links green in both stages end too in written programs (design_transition)
                 vehicles_end = [k for k in range(min(len(a), signal.n_links)) if a[k] in GREEN and k not in ped]

@@ -6,6 +6,7 @@ intergreen states shown between two stages. The designs are made in
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from greenwave.networks.signal_states import (
     YELLOW_LETTER,
 )
 
-__all__ = ["StageDesign", "derived_transition", "design_transition", "stays_green_over"]
+__all__ = ["StageDesign", "derived_transition", "design_transition", "stays_green_over", "trap_pairs"]
 
 
 @dataclass(frozen=True)
@@ -241,3 +242,16 @@ def stays_green_over(signal: Signal) -> np.ndarray:
     if signal.chain_yields is not None:
         out &= ~signal.chain_yields.astype(bool)
     return out
+
+
+def trap_pairs(from_state: str, to_state: str, stays: np.ndarray,
+               pedestrian: Collection[int]) -> list[tuple[int, int]]:
+    """``(c, k)``: vehicle link ``c`` ends its green from ``from_state`` to ``to_state`` and
+    gives way to vehicle link ``k``, green in both (``stays``: :func:`stays_green_over`); kept
+    green, ``k`` would trap ``c``'s vehicles waiting inside the junction for it (a yellow trap),
+    so ``k`` stops with ``c`` and starts again after ``c``'s clearance. Crossings
+    (``pedestrian``) are neither."""
+    n = min(len(from_state), len(to_state), stays.shape[0])
+    ending = [c for c in range(n) if from_state[c] in GREEN and to_state[c] not in GREEN and c not in pedestrian]
+    kept = [k for k in range(n) if from_state[k] in GREEN and to_state[k] in GREEN and k not in pedestrian]
+    return [(c, k) for c in ending for k in kept if not stays[c, k]]

@@ -44,7 +44,12 @@ from xml.sax.saxutils import quoteattr
 from greenwave.controllers.plans.layout import complete_plan
 from greenwave.controllers.plans.safety import validate_plan
 from greenwave.controllers.plans.timing import SignalTiming, StageTiming, TimingPlan
-from greenwave.controllers.switching import DEFAULT_MIN_GREEN_S, signal_stages, unsafe_own_programs
+from greenwave.controllers.switching import (
+    DEFAULT_MAX_GREEN_S,
+    DEFAULT_MIN_GREEN_S,
+    signal_stages,
+    unsafe_own_programs,
+)
 from greenwave.engine.arrays import SUMO_PARAMS
 from greenwave.engine.optimise import OptimiserSettings, optimise
 from greenwave.engine.results import write_text_atomic
@@ -393,7 +398,7 @@ def own_incomplete(network: RoadNetwork) -> list[str]:
 
 def design_signal_stages(network: RoadNetwork, choice: Mapping[str, DesignChoice], *,
                          default_min_green_s: float = DEFAULT_MIN_GREEN_S,
-                         default_max_green_s: float = 60.0) -> dict[str, Any]:
+                         default_max_green_s: float = DEFAULT_MAX_GREEN_S) -> dict[str, Any]:
     """:class:`~greenwave.controllers.switching.SignalStages` of every signal running a generated
     design, with the design's intergreen for every pair of stages (not only the cyclic ones).
 

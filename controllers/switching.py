@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from greenwave.networks.model import Program, RoadNetwork, Signal
 
 __all__ = [
+    "DEFAULT_MAX_GREEN_S",
     "DEFAULT_MIN_GREEN_S",
     "DEFAULT_YELLOW_S",
     "MIN_YELLOW_S",
@@ -87,6 +88,7 @@ __all__ = [
 ]
 
 DEFAULT_MIN_GREEN_S = 5.0
+DEFAULT_MAX_GREEN_S = 60.0
 DEFAULT_YELLOW_S = 3.0
 
 
@@ -230,7 +232,7 @@ def signal_stages(
     program: Program | None = None,
     *,
     default_min_green_s: float = DEFAULT_MIN_GREEN_S,
-    default_max_green_s: float = 60.0,
+    default_max_green_s: float = DEFAULT_MAX_GREEN_S,
     net_file: str | os.PathLike[str] | None = None,
 ) -> SignalStages | None:
     """The stages of ``program`` (default: the one SUMO runs, ``signal.default_program``) with
@@ -369,7 +371,7 @@ class StageSwitcher:
         *,
         program_ids: Mapping[str, str] | None = None,
         default_min_green_s: float = DEFAULT_MIN_GREEN_S,
-        default_max_green_s: float = 60.0,
+        default_max_green_s: float = DEFAULT_MAX_GREEN_S,
         stages: Mapping[str, SignalStages] | None = None,
     ) -> None:
         if not (math.isfinite(default_min_green_s) and default_min_green_s > 0):

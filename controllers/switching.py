@@ -154,11 +154,11 @@ def trap_free_transition(
         keep = stays_green_over(signal)
         if trap_pairs(from_state, to_state, keep, frozenset(signal.pedestrian_links)):
             red = max(all_red_s, longest_all_red_s, 1.0)  # without the geometry
-            if net_file is not None and Path(net_file).is_file():
+            if net_file is not None:
                 try:
                     red = max(all_red_s, intergreens(signal, (from_state, to_state), Path(net_file))[1][0][1])
                 except NetworkError:
-                    pass  # geometry unreadable: not a reason to call the program unsafe
+                    pass  # net file missing or its geometry unreadable: not a reason to call the program unsafe
             return design_transition(from_state, to_state, yellow_s=yellow_s, all_red_s=red, keep_through=keep,
                                      red_yellow_s=red_yellow_s)
     return derived_transition(from_state, to_state, yellow_s=yellow_s, all_red_s=all_red_s,
